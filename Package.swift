@@ -1,0 +1,57 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "reconcile",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "reconcile", targets: ["reconcile"]),
+        .library(name: "ReconcileModel", targets: ["ReconcileModel"]),
+        .library(name: "ReconcileManifest", targets: ["ReconcileManifest"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // Pure value types: no I/O, no clock, no project imports.
+        .target(name: "ReconcileModel"),
+        // PCRE2 from Debian's libpcre2-dev: the regular expression engine of checks and log search.
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // Files -> validated DesiredState + diagnostics.
+        .target(
+            name: "ReconcileManifest",
+            dependencies: ["ReconcileModel", "CPCRE2", .product(name: "Yams", package: "Yams")]
+        ),
+        // Command-line parsing and output formatting only.
+        .executableTarget(
+            name: "reconcile",
+            dependencies: [
+                "ReconcileModel",
+                "ReconcileManifest",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Generates a large repository and times loading it (release build).
+        .executableTarget(
+            name: "reconcile-bench",
+            dependencies: ["ReconcileModel", "ReconcileManifest"],
+            path: "Benchmarks/reconcile-bench"
+        ),
+        .testTarget(name: "ReconcileModelTests", dependencies: ["ReconcileModel"]),
+        .testTarget(
+            name: "ReconcileManifestTests",
+            dependencies: ["ReconcileModel", "ReconcileManifest"],
+            resources: [.copy("Corpus")]
+        ),
+        .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel"]),
+    ]
+)
+
+// One set of Swift settings for every target: Swift 6 mode, warnings are errors in CI.
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.swiftLanguageMode(.v6))
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}

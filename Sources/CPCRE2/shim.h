@@ -1,0 +1,7 @@
+#ifndef RECONCILE_CPCRE2_SHIM_H
+#define RECONCILE_CPCRE2_SHIM_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#endif

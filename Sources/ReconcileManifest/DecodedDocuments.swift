@@ -1,0 +1,59 @@
+import ReconcileModel
+
+/// What decoding one file yields: the specs, plus the places that the repository-wide checks
+/// (references, ports, capacity) need to point at.
+struct DecodedDocuments {
+    struct Named<Spec> {
+        var spec: Spec
+        var document: SourceLocation
+        var name: SourceLocation
+    }
+
+    /// A name that must exist as a document of `kind`.
+    struct Reference {
+        var kind: Kind
+        var name: String
+        var location: SourceLocation
+        /// What refers, e.g. "alerts of app web".
+        var from: String
+    }
+
+    /// Something that is placed on a node: an App or a DAG task.
+    struct Workload {
+        var description: String
+        var resources: Resources
+        var resourcesLocation: SourceLocation
+        var hasImage: Bool
+        var hasCommand: Bool
+        var location: SourceLocation
+        var require: [String: String]
+    }
+
+    struct PublishedPort {
+        var port: Int
+        var app: String
+        var location: SourceLocation
+    }
+
+    var nodes: [Named<NodeSpec>] = []
+    var apps: [Named<AppSpec>] = []
+    var dags: [Named<DAGSpec>] = []
+    var checks: [Named<CheckSpec>] = []
+    var notifiers: [Named<NotifierSpec>] = []
+    var references: [Reference] = []
+    var workloads: [Workload] = []
+    var publishedPorts: [PublishedPort] = []
+    var diagnostics: [Diagnostic] = []
+
+    mutating func append(_ other: DecodedDocuments) {
+        nodes += other.nodes
+        apps += other.apps
+        dags += other.dags
+        checks += other.checks
+        notifiers += other.notifiers
+        references += other.references
+        workloads += other.workloads
+        publishedPorts += other.publishedPorts
+        diagnostics += other.diagnostics
+    }
+}

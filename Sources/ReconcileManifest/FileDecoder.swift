@@ -1,0 +1,124 @@
+import ReconcileModel
+import Yams
+
+/// Decodes every document of one manifest file.
+final class FileDecoder {
+    let context: DecodingContext
+    var output = DecodedDocuments()
+
+    init(path: String) { context = DecodingContext(file: path) }
+
+    func decode(_ text: String) -> DecodedDocuments {
+        do {
+            let parser = try Parser(yaml: text, resolver: .basic, encoding: .utf8)
+            while let root = try parser.nextRoot() {
+                decodeDocument(root)
+            }
+        } catch let error as YamlError {
+            context.error(YAMLErrorText.message(error), at: YAMLErrorText.location(error, file: context.file))
+        } catch {
+            context.error("cannot parse YAML: \(error)", at: SourceLocation(file: context.file, line: 1, column: 1))
+        }
+        output.diagnostics = context.diagnostics
+        return output
+    }
+
+    private func decodeDocument(_ root: Node) {
+        if root.isNull { return }  // an empty document, e.g. after a trailing ---
+        guard case .mapping(let mapping) = root else {
+            context.error(
+                "a manifest document must be a mapping with kind: and name:, found \(root.shapeDescription)", at: root)
+            return
+        }
+        guard let kindNode = mapping["kind"], !kindNode.isNull else {
+            context.error(
+                "document has no \"kind\"; add kind: with one of \(Kind.allCases.map(\.rawValue).joined(separator: ", "))",
+                at: root)
+            return
+        }
+        guard case .scalar(let kindScalar) = kindNode, let kind = Kind(rawValue: kindScalar.string) else {
+            let text = kindNode.string ?? ""
+            let hint = Suggestion.closest(to: text, among: Kind.allCases.map(\.rawValue)).map {
+                " (did you mean \"\($0)\"?)"
+            } ?? ""
+            context.error(
+                "unknown kind \(kindNode.shapeDescription)\(hint); kind is one of "
+                    + Kind.allCases.map(\.rawValue).joined(separator: ", "), at: kindNode)
+            return
+        }
+        guard let reader = MappingReader(root, schema: Schemas.document(kind), context: context) else { return }
+        let name = reader.name("name")
+        let nameLocation = reader.value("name").map(context.location(of:)) ?? reader.location
+        switch kind {
+        case .node: decodeNode(reader, name: name, nameLocation: nameLocation)
+        case .app: decodeApp(reader, name: name, nameLocation: nameLocation)
+        case .dag: decodeDAG(reader, name: name, nameLocation: nameLocation)
+        case .check: decodeCheck(reader, name: name, nameLocation: nameLocation)
+        case .notifier: decodeNotifier(reader, name: name, nameLocation: nameLocation)
+        }
+    }
+
+    func reference(_ kind: Kind, _ name: String, at node: Node, from: String) {
+        output.references.append(.init(kind: kind, name: name, location: context.location(of: node), from: from))
+    }
+
+    func resources(_ reader: MappingReader) -> Resources {
+        guard let nested = reader.object("resources") else { return .defaultRequest }
+        return Resources(
+            cpu: nested.cpu("cpu") ?? Resources.defaultRequest.cpu,
+            memory: nested.memory("memory") ?? Resources.defaultRequest.memory)
+    }
+
+    /// Checks a pattern the way the log and HTTP checks will compile it.
+    func checkPattern(_ reader: MappingReader, _ key: String) -> String? {
+        guard let pattern = reader.string(key), let node = reader.value(key) else { return nil }
+        if let problem = PatternSyntax.problem(in: pattern) {
+            context.error(problem, at: node)
+            return nil
+        }
+        return pattern
+    }
+}
+
+/// Turns Yams' errors into one-line messages and positions.
+enum YAMLErrorText {
+    static func message(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
+            let during = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
+            return "invalid YAML: \(problem)\(during)"
+        case .reader(let problem, _, _, _):
+            return "invalid YAML text: \(problem)"
+        case .duplicatedKeysInMapping(let duplicates, _):
+            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
+            return "duplicate key \(keys) in one mapping; each key may appear once (this is its first occurrence)"
+        default:
+            return "invalid YAML: \(error)"
+        }
+    }
+
+    static func location(_ error: YamlError, file: String) -> SourceLocation {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+            return SourceLocation(file: file, line: mark.line, column: mark.column)
+        case .duplicatedKeysInMapping(_, let context):
+            return SourceLocation(file: file, line: context.mark.line, column: context.mark.column)
+        case .reader(_, let offset, _, let yaml):
+            guard let offset else { return SourceLocation(file: file, line: 1, column: 1) }
+            var line = 1
+            var column = 1
+            for character in yaml.prefix(offset) {
+                if character == "\n" {
+                    line += 1
+                    column = 1
+                } else {
+                    column += 1
+                }
+            }
+            return SourceLocation(file: file, line: line, column: column)
+        default:
+            return SourceLocation(file: file, line: 1, column: 1)
+        }
+    }
+}

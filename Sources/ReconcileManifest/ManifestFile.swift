@@ -1,0 +1,96 @@
+import Foundation
+import ReconcileModel
+
+/// One manifest file: its path relative to the manifest root and its text.
+///
+/// The loader takes files rather than a directory so the same code reads a work tree or a git tree.
+public struct ManifestFile: Sendable, Hashable {
+    public var path: String
+    public var contents: String
+
+    public init(path: String, contents: String) {
+        self.path = path
+        self.contents = contents
+    }
+
+    /// True for the files the format reads: `*.yaml` / `*.yml` whose path has no dot-named part.
+    public static func isManifestPath(_ path: String) -> Bool {
+        guard path.hasSuffix(".yaml") || path.hasSuffix(".yml") else { return false }
+        return !path.split(separator: "/").contains { $0.hasPrefix(".") }
+    }
+}
+
+/// Reads every manifest file under a directory of the local file system, in sorted path order.
+public enum ManifestDirectory {
+    public struct ReadError: Error, CustomStringConvertible {
+        public var path: String
+        public var reason: String
+        public var description: String { "cannot read manifests at \(path): \(reason)" }
+    }
+
+    /// The manifest files under `root`, sorted by relative path. Symbolic links are reported, never followed.
+    /// - Returns: the files, and diagnostics for entries that cannot be read.
+    public static func read(root: String) throws(ReadError) -> (files: [ManifestFile], diagnostics: [Diagnostic]) {
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: root, isDirectory: &isDirectory) else {
+            throw ReadError(path: root, reason: "no such file or directory")
+        }
+        let rootURL = URL(fileURLWithPath: root)
+        if !isDirectory.boolValue {
+            let name = rootURL.lastPathComponent
+            guard let text = try readText(rootURL.path, display: root) else {
+                let location = SourceLocation(file: name, line: 1, column: 1)
+                return ([], [Diagnostic(at: location, "file is not valid UTF-8; save it as UTF-8 text")])
+            }
+            return ([ManifestFile(path: name, contents: text)], [])
+        }
+        var files: [ManifestFile] = []
+        var diagnostics: [Diagnostic] = []
+        var pending: [String] = [""]
+        while let relative = pending.popLast() {
+            let directory = relative.isEmpty ? rootURL.path : rootURL.path + "/" + relative
+            let entries: [String]
+            do {
+                entries = try manager.contentsOfDirectory(atPath: directory)
+            } catch {
+                throw ReadError(path: directory, reason: "cannot list directory (\(error.localizedDescription))")
+            }
+            for entry in entries where !entry.hasPrefix(".") {
+                let path = relative.isEmpty ? entry : relative + "/" + entry
+                let full = rootURL.path + "/" + path
+                let attributes = try? manager.attributesOfItem(atPath: full)
+                let type = attributes?[.type] as? FileAttributeType
+                if type == .typeSymbolicLink {
+                    if ManifestFile.isManifestPath(path) {
+                        diagnostics.append(
+                            Diagnostic(
+                                at: SourceLocation(file: path, line: 1, column: 1),
+                                "symbolic links are not followed; replace the link with the file itself"))
+                    }
+                } else if type == .typeDirectory {
+                    pending.append(path)
+                } else if ManifestFile.isManifestPath(path) {
+                    if let text = try readText(full, display: path) {
+                        files.append(ManifestFile(path: path, contents: text))
+                    } else {
+                        diagnostics.append(
+                            Diagnostic(
+                                at: SourceLocation(file: path, line: 1, column: 1),
+                                "file is not valid UTF-8; save it as UTF-8 text"))
+                    }
+                }
+            }
+        }
+        files.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+        return (files, diagnostics)
+    }
+
+    /// The file's text, or nil when it is not UTF-8.
+    private static func readText(_ path: String, display: String) throws(ReadError) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ReadError(path: display, reason: "cannot read file (permission denied or not a regular file)")
+        }
+        return String(data: data, encoding: .utf8)
+    }
+}

@@ -1,0 +1,57 @@
+import Dispatch
+import ReconcileModel
+
+/// Files in, a validated `DesiredState` or every problem out.
+public enum ManifestLoader {
+    public struct Result: Sendable {
+        /// The desired state, or nil when any error was found (a commit applies whole or not at all).
+        public var state: DesiredState?
+        /// All problems, sorted by file, line and column.
+        public var diagnostics: [Diagnostic]
+    }
+
+    /// Loads and validates manifest files (paths relative to the manifest root).
+    ///
+    /// Files are decoded in parallel; the result does not depend on the order of work.
+    public static func load(_ files: [ManifestFile], extraDiagnostics: [Diagnostic] = []) -> Result {
+        let decoded = decodeAll(files.filter { ManifestFile.isManifestPath($0.path) })
+        var diagnostics = decoded.diagnostics + extraDiagnostics
+        RepositoryRules.check(decoded, into: &diagnostics)
+        diagnostics.sort()
+        guard !diagnostics.hasErrors else { return Result(state: nil, diagnostics: diagnostics) }
+        var state = DesiredState(
+            nodes: decoded.nodes.map(\.spec), apps: decoded.apps.map(\.spec), dags: decoded.dags.map(\.spec),
+            checks: decoded.checks.map(\.spec), notifiers: decoded.notifiers.map(\.spec))
+        for item in decoded.nodes { state.locations[ResourceID(.node, item.spec.name)] = item.document }
+        for item in decoded.apps { state.locations[ResourceID(.app, item.spec.name)] = item.document }
+        for item in decoded.dags { state.locations[ResourceID(.dag, item.spec.name)] = item.document }
+        for item in decoded.checks { state.locations[ResourceID(.check, item.spec.name)] = item.document }
+        for item in decoded.notifiers { state.locations[ResourceID(.notifier, item.spec.name)] = item.document }
+        return Result(state: state, diagnostics: diagnostics)
+    }
+
+    static func decodeAll(_ files: [ManifestFile]) -> DecodedDocuments {
+        let results = ResultSlots(count: files.count)
+        DispatchQueue.concurrentPerform(iterations: files.count) { index in
+            let file = files[index]
+            results.store(FileDecoder(path: file.path).decode(file.contents), at: index)
+        }
+        var all = DecodedDocuments()
+        for result in results.values { all.append(result) }
+        return all
+    }
+}
+
+/// One slot per file, written once from `concurrentPerform` and read after it returns.
+private final class ResultSlots: @unchecked Sendable {
+    private var slots: [DecodedDocuments?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    /// Each index is written by exactly one iteration; the array is never resized while shared.
+    func store(_ value: DecodedDocuments, at index: Int) {
+        slots.withUnsafeMutableBufferPointer { $0[index] = value }
+    }
+
+    var values: [DecodedDocuments] { slots.compactMap { $0 } }
+}

@@ -1,0 +1,108 @@
+import ReconcileModel
+
+/// The checks that need the whole repository: unique names, references, published ports, and whether
+/// each App and task fits on and can run on some declared node.
+enum RepositoryRules {
+    static func check(_ decoded: DecodedDocuments, into diagnostics: inout [Diagnostic]) {
+        var names: [Kind: [String: SourceLocation]] = [:]
+        func register(_ kind: Kind, _ name: String, at location: SourceLocation) {
+            if let first = names[kind]?[name] {
+                diagnostics.append(
+                    Diagnostic(
+                        at: location,
+                        "duplicate \(kind.rawValue) name \"\(name)\": already defined at \(first); names are unique per kind"))
+            } else {
+                names[kind, default: [:]][name] = location
+            }
+        }
+        for item in decoded.nodes { register(.node, item.spec.name, at: item.name) }
+        for item in decoded.apps { register(.app, item.spec.name, at: item.name) }
+        for item in decoded.dags { register(.dag, item.spec.name, at: item.name) }
+        for item in decoded.checks { register(.check, item.spec.name, at: item.name) }
+        for item in decoded.notifiers { register(.notifier, item.spec.name, at: item.name) }
+
+        for reference in decoded.references where names[reference.kind]?[reference.name] == nil {
+            let candidates = Array((names[reference.kind] ?? [:]).keys).sorted()
+            let hint = Suggestion.closest(to: reference.name, among: candidates).map { " (did you mean \"\($0)\"?)" } ?? ""
+            let known = candidates.isEmpty ? "none is defined" : "defined: \(candidates.joined(separator: ", "))"
+            diagnostics.append(
+                Diagnostic(
+                    at: reference.location,
+                    "\(reference.from) names unknown \(reference.kind.rawValue) \"\(reference.name)\"\(hint); \(known)"))
+        }
+
+        var published: [Int: DecodedDocuments.PublishedPort] = [:]
+        for port in decoded.publishedPorts.sorted(by: { $0.location < $1.location }) {
+            if let first = published[port.port] {
+                diagnostics.append(
+                    Diagnostic(
+                        at: port.location,
+                        "port \(port.port) is already published by app \(first.app) at \(first.location); "
+                            + "each published port belongs to one app"))
+            } else {
+                published[port.port] = port
+            }
+        }
+
+        checkWorkloads(decoded, into: &diagnostics)
+    }
+
+    /// With declared nodes: a workload must be able to run on some node (image/command vs node kind,
+    /// required labels) and its requests must fit the largest such node.
+    private static func checkWorkloads(_ decoded: DecodedDocuments, into diagnostics: inout [Diagnostic]) {
+        let nodes = decoded.nodes.map(\.spec)
+        guard !nodes.isEmpty else { return }  // the implicit local node is chosen at run time
+        for workload in decoded.workloads {
+            let byKind = nodes.filter { node in
+                node.isProcessNode ? workload.hasCommand : workload.hasImage
+            }
+            if byKind.isEmpty {
+                let message =
+                    workload.hasImage
+                    ? "\(workload.description) has an image but no command, so it needs a Docker node, and every Node is a process node; add a command or a Docker Node"
+                    : "\(workload.description) has no image, so it runs only on process nodes, and no Node is a process node; add an image or a process Node"
+                diagnostics.append(Diagnostic(at: workload.location, message))
+                continue
+            }
+            let eligible = byKind.filter { node in workload.require.allSatisfy { node.labels[$0.key] == $0.value } }
+            if eligible.isEmpty {
+                let wanted = workload.require.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                diagnostics.append(
+                    Diagnostic(
+                        at: workload.location,
+                        "\(workload.description) requires node labels \(wanted.joined(separator: ", ")), and no Node that can run it has them"))
+                continue
+            }
+            // Nodes without a declared capacity report theirs at run time; nothing to check here.
+            guard eligible.allSatisfy({ $0.capacity != nil }) else { continue }
+            let sized = eligible.map { ($0.name, $0.capacity!) }
+            let largestCPU = sized.max { $0.1.cpu < $1.1.cpu }!
+            let largestMemory = sized.max { $0.1.memory < $1.1.memory }!
+            if workload.resources.cpu > largestCPU.1.cpu {
+                diagnostics.append(
+                    Diagnostic(
+                        at: workload.resourcesLocation,
+                        "\(workload.description) requests cpu \(workload.resources.cpu), more than any node that can run it has; "
+                            + "the largest is \(largestCPU.0) with cpu \(largestCPU.1.cpu)"))
+            }
+            if workload.resources.memory > largestMemory.1.memory {
+                diagnostics.append(
+                    Diagnostic(
+                        at: workload.resourcesLocation,
+                        "\(workload.description) requests memory \(workload.resources.memory), more than any node that can run it has; "
+                            + "the largest is \(largestMemory.0) with memory \(largestMemory.1.memory)"))
+            }
+            if workload.resources.cpu <= largestCPU.1.cpu && workload.resources.memory <= largestMemory.1.memory
+                && !sized.contains(where: {
+                    workload.resources.cpu <= $0.1.cpu && workload.resources.memory <= $0.1.memory
+                })
+            {
+                diagnostics.append(
+                    Diagnostic(
+                        at: workload.resourcesLocation,
+                        "\(workload.description) requests cpu \(workload.resources.cpu) and memory \(workload.resources.memory); "
+                            + "no single node has both (\(sized.map { "\($0.0): cpu \($0.1.cpu), memory \($0.1.memory)" }.joined(separator: "; ")))"))
+            }
+        }
+    }
+}

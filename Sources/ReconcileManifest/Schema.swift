@@ -1,0 +1,274 @@
+import ReconcileModel
+
+/// The manifest format as data: which keys each mapping accepts and what their values are.
+///
+/// The loader checks keys against these tables (so unknown keys and hints come from one place) and
+/// `JSONSchema` renders them for editors, so the two cannot drift apart.
+indirect enum ValueSchema: Sendable {
+    case string
+    case integer(minimum: Int?, maximum: Int?)
+    case boolean
+    case duration
+    case cpu
+    case memory
+    case cron
+    case timezone
+    case timestamp
+    case name
+    case secretReference
+    case enumeration([String])
+    case list(ValueSchema, minItems: Int)
+    case map(ValueSchema)
+    case object(ObjectSchema)
+    case anyOf([ValueSchema])
+}
+
+struct FieldSchema: Sendable {
+    let key: String
+    let value: ValueSchema
+    let required: Bool
+    let summary: String
+
+    init(_ key: String, _ value: ValueSchema, required: Bool = false, _ summary: String) {
+        self.key = key
+        self.value = value
+        self.required = required
+        self.summary = summary
+    }
+}
+
+struct ObjectSchema: Sendable {
+    let title: String
+    let fields: [FieldSchema]
+    /// Groups of keys of which exactly one must be present.
+    let exactlyOne: [[String]]
+
+    init(_ title: String, exactlyOne: [[String]] = [], _ fields: [FieldSchema]) {
+        self.title = title
+        self.fields = fields
+        self.exactlyOne = exactlyOne
+    }
+
+    var keys: [String] { fields.map(\.key) }
+
+    func field(_ key: String) -> FieldSchema? { fields.first { $0.key == key } }
+}
+
+enum Schemas {
+    static let resources = ObjectSchema(
+        "resources",
+        [
+            FieldSchema("cpu", .cpu, "cores: 2, 0.5 or 500m"),
+            FieldSchema("memory", .memory, "bytes: 256Mi, 1Gi, 512M, 1G or 1048576"),
+        ])
+
+    static let common: [FieldSchema] = [
+        FieldSchema("kind", .enumeration(Kind.allCases.map(\.rawValue)), required: true, "document kind"),
+        FieldSchema("name", .name, required: true, "DNS label, unique per kind"),
+    ]
+
+    static let tls = ObjectSchema(
+        "tls",
+        [
+            FieldSchema("ca", .string, required: true, "CA certificate file on the controller host"),
+            FieldSchema("cert", .string, required: true, "client certificate file"),
+            FieldSchema("key", .string, required: true, "client key file"),
+        ])
+
+    static let node = ObjectSchema(
+        "Node", exactlyOne: [["docker", "process"]],
+        common + [
+            FieldSchema("docker", .string, "Docker Engine endpoint: unix:///var/run/docker.sock or tcp://host:2376"),
+            FieldSchema("process", .object(ObjectSchema("process", [])), "run commands as host processes"),
+            FieldSchema("tls", .object(tls), "client certificates for a tcp:// engine"),
+            FieldSchema("capacity", .object(resources), "schedulable capacity; default: what the engine reports"),
+            FieldSchema("labels", .map(.string), "labels matched by placement.require"),
+        ])
+
+    static let port = ObjectSchema(
+        "port",
+        [
+            FieldSchema("name", .name, required: true, "port name, referenced by health checks"),
+            FieldSchema("container", .integer(minimum: 1, maximum: 65535), required: true, "port the app listens on"),
+            FieldSchema("publish", .integer(minimum: 1, maximum: 65535), "router port on the controller host"),
+        ])
+
+    static let healthHTTP = ObjectSchema(
+        "http",
+        [
+            FieldSchema("port", .anyOf([.name, .integer(minimum: 1, maximum: 65535)]), required: true, "port name"),
+            FieldSchema("path", .string, "request path, default /"),
+            FieldSchema("expect", .integer(minimum: 100, maximum: 599), "expected status, default 200"),
+        ])
+
+    static let healthTCP = ObjectSchema(
+        "tcp",
+        [FieldSchema("port", .anyOf([.name, .integer(minimum: 1, maximum: 65535)]), required: true, "port name")])
+
+    static let health = ObjectSchema(
+        "health", exactlyOne: [["http", "tcp", "command"]],
+        [
+            FieldSchema("http", .object(healthHTTP), "HTTP GET probe"),
+            FieldSchema("tcp", .object(healthTCP), "TCP connect probe"),
+            FieldSchema("command", .list(.string, minItems: 1), "argv run in the container; exit 0 is healthy"),
+            FieldSchema("interval", .duration, "default 10s"),
+            FieldSchema("timeout", .duration, "default 2s"),
+            FieldSchema("failureThreshold", .integer(minimum: 1, maximum: nil), "default 3"),
+            FieldSchema("startPeriod", .duration, "failures ignored this long after start, default 0s"),
+        ])
+
+    static let update = ObjectSchema(
+        "update",
+        [
+            FieldSchema("maxSurge", .integer(minimum: 0, maximum: nil), "extra replicas during an update, default 1"),
+            FieldSchema("maxUnavailable", .integer(minimum: 0, maximum: nil), "replicas below desired, default 0"),
+            FieldSchema("minReadyTime", .duration, "healthy this long before the next step, default 0s"),
+            FieldSchema("progressDeadline", .duration, "default 5m, image pull excluded"),
+            FieldSchema("autoRollback", .boolean, "default true"),
+            FieldSchema("stopGracePeriod", .duration, "SIGTERM to SIGKILL, default 30s"),
+        ])
+
+    static let placement = ObjectSchema(
+        "placement",
+        [
+            FieldSchema("require", .map(.string), "node labels that must match"),
+            FieldSchema("spread", .boolean, "replicas on different nodes where possible, default true"),
+        ])
+
+    static let app = ObjectSchema(
+        "App",
+        common + [
+            FieldSchema("image", .string, "container image; required on Docker nodes"),
+            FieldSchema("command", .list(.string, minItems: 1), "argv, never passed through a shell"),
+            FieldSchema("env", .map(.string), "environment variables"),
+            FieldSchema("secretEnv", .map(.secretReference), "environment from secret references"),
+            FieldSchema("replicas", .integer(minimum: 0, maximum: 1000), "default 1"),
+            FieldSchema("resources", .object(resources), "requests, also hard limits; default cpu 100m, memory 128Mi"),
+            FieldSchema("ports", .list(.object(port), minItems: 0), "ports the app listens on"),
+            FieldSchema("health", .object(health), "readiness probe"),
+            FieldSchema("update", .object(update), "rolling update strategy"),
+            FieldSchema("placement", .object(placement), "node selection"),
+            FieldSchema("restart", .enumeration(RestartPolicy.allCases.map(\.rawValue)), "default always"),
+            FieldSchema("alerts", .list(.name, minItems: 0), "notifiers for crash loops and failed rollouts"),
+        ])
+
+    static let taskShared: [FieldSchema] = [
+        FieldSchema("image", .string, "container image"),
+        FieldSchema("command", .list(.string, minItems: 1), "argv; ${LOGICAL_DATE} and friends are expanded"),
+        FieldSchema("env", .map(.string), "environment variables"),
+        FieldSchema("secretEnv", .map(.secretReference), "environment from secret references"),
+        FieldSchema("retries", .integer(minimum: 0, maximum: 100), "default 0"),
+        FieldSchema("retryDelay", .duration, "default 5m"),
+        FieldSchema("retryBackoff", .enumeration(RetryBackoff.allCases.map(\.rawValue)), "default constant"),
+        FieldSchema("maxRetryDelay", .duration, "cap for exponential backoff, default 1h"),
+        FieldSchema("timeout", .duration, "per attempt; the whole process tree is killed"),
+        FieldSchema("resources", .object(resources), "requests, also hard limits"),
+    ]
+
+    static let defaults = ObjectSchema("defaults", taskShared)
+
+    static let task = ObjectSchema(
+        "task",
+        taskShared + [
+            FieldSchema("after", .list(.name, minItems: 0), "upstream tasks of the same DAG"),
+            FieldSchema("trigger", .enumeration(TriggerRule.allCases.map(\.rawValue)), "default allSuccess"),
+        ])
+
+    static let dag = ObjectSchema(
+        "DAG",
+        common + [
+            FieldSchema("schedule", .cron, "cron expression; omit for manual-only DAGs"),
+            FieldSchema("timezone", .timezone, "IANA zone of the schedule, default UTC"),
+            FieldSchema("start", .timestamp, "RFC 3339; no run for a tick before it"),
+            FieldSchema("catchup", .anyOf([.boolean, .integer(minimum: 0, maximum: nil)]), "false, true or N"),
+            FieldSchema("maxActiveRuns", .integer(minimum: 1, maximum: nil), "default 1"),
+            FieldSchema("paused", .boolean, "default false"),
+            FieldSchema("defaults", .object(defaults), "merged into every task"),
+            FieldSchema("tasks", .map(.object(task)), required: true, "tasks by name"),
+            FieldSchema("alerts", .list(.name, minItems: 0), "notifiers told once per failed run"),
+        ])
+
+    static let logsProbe = ObjectSchema(
+        "logs", exactlyOne: [["match", "absent"]],
+        [
+            FieldSchema("match", .string, "regular expression that must appear within the window"),
+            FieldSchema("absent", .string, "regular expression that must not appear within the window"),
+            FieldSchema("within", .duration, required: true, "the window"),
+        ])
+
+    static let httpProbe = ObjectSchema(
+        "http",
+        [
+            FieldSchema("url", .string, required: true, "http:// or https:// URL"),
+            FieldSchema("expect", .integer(minimum: 100, maximum: 599), "expected status, default 200"),
+            FieldSchema("bodyMatch", .string, "regular expression the body must match"),
+        ])
+
+    static let tcpProbe = ObjectSchema(
+        "tcp",
+        [
+            FieldSchema("host", .string, required: true, "host name or address"),
+            FieldSchema("port", .integer(minimum: 1, maximum: 65535), required: true, "TCP port"),
+        ])
+
+    static let check = ObjectSchema(
+        "Check", exactlyOne: [["logs", "http", "tcp", "command"]],
+        common + [
+            FieldSchema("app", .name, "the App this check is about (required for logs)"),
+            FieldSchema("logs", .object(logsProbe), "log pattern check"),
+            FieldSchema("http", .object(httpProbe), "HTTP check"),
+            FieldSchema("tcp", .object(tcpProbe), "TCP connect check"),
+            FieldSchema("command", .list(.string, minItems: 1), "Nagios plugin argv: exit 0 ok, 1 warning, 2 critical"),
+            FieldSchema("interval", .duration, "default 1m"),
+            FieldSchema("timeout", .duration, "default 10s"),
+            FieldSchema("failAfter", .integer(minimum: 1, maximum: nil), "consecutive failures to fail, default 3"),
+            FieldSchema("passAfter", .integer(minimum: 1, maximum: nil), "consecutive passes to pass, default 1"),
+            FieldSchema("alerts", .list(.name, minItems: 0), "notifiers"),
+        ])
+
+    static let smtp = ObjectSchema(
+        "smtp",
+        [
+            FieldSchema("host", .string, required: true, "SMTP server"),
+            FieldSchema("port", .integer(minimum: 1, maximum: 65535), "default 587"),
+            FieldSchema("starttls", .boolean, "default true"),
+            FieldSchema("username", .string, "login name"),
+            FieldSchema("password", .secretReference, "env:NAME or file:/path"),
+        ])
+
+    static let email = ObjectSchema(
+        "email",
+        [
+            FieldSchema("to", .list(.string, minItems: 1), required: true, "recipients"),
+            FieldSchema("from", .string, required: true, "sender address"),
+            FieldSchema("smtp", .object(smtp), required: true, "SMTP server"),
+        ])
+
+    static let webhook = ObjectSchema(
+        "webhook",
+        [
+            FieldSchema("url", .anyOf([.string, .secretReference]), required: true, "http(s) URL or secret reference"),
+            FieldSchema("format", .enumeration(WebhookFormat.allCases.map(\.rawValue)), "default json"),
+        ])
+
+    static let notifier = ObjectSchema(
+        "Notifier", exactlyOne: [["email", "webhook"]],
+        common + [
+            FieldSchema("email", .object(email), "send mail through SMTP"),
+            FieldSchema("webhook", .object(webhook), "POST to a URL"),
+            FieldSchema("repeatInterval", .duration, "re-notify while still failing, default 4h"),
+            FieldSchema("sendResolved", .boolean, "send a resolved notice, default true"),
+        ])
+
+    static func document(_ kind: Kind) -> ObjectSchema {
+        switch kind {
+        case .node: node
+        case .app: app
+        case .dag: dag
+        case .check: check
+        case .notifier: notifier
+        }
+    }
+}
+
+

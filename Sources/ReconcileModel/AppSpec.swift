@@ -1,0 +1,115 @@
+/// A long-running service with replicas, resources, ports, health checks and an update strategy.
+public struct AppSpec: Sendable, Hashable {
+    public var name: String
+    public var image: String?
+    public var command: [String]?
+    public var env: [String: String]
+    public var secretEnv: [String: SecretReference]
+    public var replicas: Int
+    public var resources: Resources
+    public var ports: [PortSpec]
+    public var health: HealthSpec?
+    public var update: UpdateStrategy
+    public var placement: Placement
+    public var restart: RestartPolicy
+    public var alerts: [String]
+
+    public init(
+        name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
+        secretEnv: [String: SecretReference] = [:], replicas: Int = 1, resources: Resources = .defaultRequest,
+        ports: [PortSpec] = [], health: HealthSpec? = nil, update: UpdateStrategy = UpdateStrategy(),
+        placement: Placement = Placement(), restart: RestartPolicy = .always, alerts: [String] = []
+    ) {
+        self.name = name
+        self.image = image
+        self.command = command
+        self.env = env
+        self.secretEnv = secretEnv
+        self.replicas = replicas
+        self.resources = resources
+        self.ports = ports
+        self.health = health
+        self.update = update
+        self.placement = placement
+        self.restart = restart
+        self.alerts = alerts
+    }
+}
+
+public struct PortSpec: Sendable, Hashable {
+    public var name: String
+    /// The port the process listens on inside the container (or on the host for process nodes).
+    public var container: Int
+    /// The router's port on the controller host, when published.
+    public var publish: Int?
+
+    public init(name: String, container: Int, publish: Int? = nil) {
+        self.name = name
+        self.container = container
+        self.publish = publish
+    }
+}
+
+public struct HealthSpec: Sendable, Hashable {
+    public enum Probe: Sendable, Hashable {
+        case http(port: String, path: String, expect: Int)
+        case tcp(port: String)
+        case command([String])
+    }
+
+    public var probe: Probe
+    public var interval: Timespan
+    public var timeout: Timespan
+    public var failureThreshold: Int
+    public var startPeriod: Timespan
+
+    public init(
+        probe: Probe, interval: Timespan = .seconds(10), timeout: Timespan = .seconds(2), failureThreshold: Int = 3,
+        startPeriod: Timespan = .zero
+    ) {
+        self.probe = probe
+        self.interval = interval
+        self.timeout = timeout
+        self.failureThreshold = failureThreshold
+        self.startPeriod = startPeriod
+    }
+}
+
+public struct UpdateStrategy: Sendable, Hashable {
+    public var maxSurge: Int
+    public var maxUnavailable: Int
+    public var minReadyTime: Timespan
+    public var progressDeadline: Timespan
+    public var autoRollback: Bool
+    public var stopGracePeriod: Timespan
+
+    public init(
+        maxSurge: Int = 1, maxUnavailable: Int = 0, minReadyTime: Timespan = .zero,
+        progressDeadline: Timespan = .minutes(5), autoRollback: Bool = true, stopGracePeriod: Timespan = .seconds(30)
+    ) {
+        self.maxSurge = maxSurge
+        self.maxUnavailable = maxUnavailable
+        self.minReadyTime = minReadyTime
+        self.progressDeadline = progressDeadline
+        self.autoRollback = autoRollback
+        self.stopGracePeriod = stopGracePeriod
+    }
+}
+
+public struct Placement: Sendable, Hashable {
+    /// Node labels that must all match.
+    public var require: [String: String]
+    /// Put replicas of one app on different nodes where possible.
+    public var spread: Bool
+
+    public init(require: [String: String] = [:], spread: Bool = true) {
+        self.require = require
+        self.spread = spread
+    }
+}
+
+public enum RestartPolicy: String, Sendable, Hashable, CaseIterable {
+    case always
+    case onFailure = "on-failure"
+    case never
+}

@@ -1,0 +1,92 @@
+/// A pipeline of batch tasks with dependencies, optionally on a cron schedule.
+public struct DAGSpec: Sendable, Hashable {
+    public enum Catchup: Sendable, Hashable {
+        /// After downtime only the latest missed tick runs.
+        case latestOnly
+        /// Every missed tick runs, oldest first, at most `limit` (nil: no limit).
+        case missed(limit: Int?)
+    }
+
+    public var name: String
+    public var schedule: CronSchedule?
+    /// IANA name of the zone the schedule is read in.
+    public var timezone: String
+    /// RFC 3339 instant in seconds since 1970; no run for a tick before it.
+    public var start: Double?
+    public var catchup: Catchup
+    public var maxActiveRuns: Int
+    public var paused: Bool
+    /// Tasks as written, each with the DAG's `defaults` already merged in.
+    public var tasks: [TaskSpec]
+    public var alerts: [String]
+
+    public init(
+        name: String, schedule: CronSchedule? = nil, timezone: String = "UTC", start: Double? = nil,
+        catchup: Catchup = .latestOnly, maxActiveRuns: Int = 1, paused: Bool = false, tasks: [TaskSpec],
+        alerts: [String] = []
+    ) {
+        self.name = name
+        self.schedule = schedule
+        self.timezone = timezone
+        self.start = start
+        self.catchup = catchup
+        self.maxActiveRuns = maxActiveRuns
+        self.paused = paused
+        self.tasks = tasks
+        self.alerts = alerts
+    }
+}
+
+public struct TaskSpec: Sendable, Hashable {
+    public var name: String
+    public var image: String?
+    public var command: [String]?
+    public var env: [String: String]
+    public var secretEnv: [String: SecretReference]
+    public var after: [String]
+    public var trigger: TriggerRule
+    public var retries: Int
+    public var retryDelay: Timespan
+    public var retryBackoff: RetryBackoff
+    public var maxRetryDelay: Timespan
+    /// Per attempt; nil means no limit.
+    public var timeout: Timespan?
+    public var resources: Resources
+
+    public init(
+        name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
+        secretEnv: [String: SecretReference] = [:], after: [String] = [], trigger: TriggerRule = .allSuccess,
+        retries: Int = 0, retryDelay: Timespan = .minutes(5), retryBackoff: RetryBackoff = .constant,
+        maxRetryDelay: Timespan = .hours(1), timeout: Timespan? = nil, resources: Resources = .defaultRequest
+    ) {
+        self.name = name
+        self.image = image
+        self.command = command
+        self.env = env
+        self.secretEnv = secretEnv
+        self.after = after
+        self.trigger = trigger
+        self.retries = retries
+        self.retryDelay = retryDelay
+        self.retryBackoff = retryBackoff
+        self.maxRetryDelay = maxRetryDelay
+        self.timeout = timeout
+        self.resources = resources
+    }
+
+    /// The variables a task's `command` and `env` may name as `${NAME}`.
+    public static let environmentVariables = [
+        "DAG", "RUN_ID", "TASK", "TRY_NUMBER", "LOGICAL_DATE", "DATA_INTERVAL_START", "DATA_INTERVAL_END",
+    ]
+}
+
+public enum TriggerRule: String, Sendable, Hashable, CaseIterable {
+    case allSuccess
+    case allDone
+    case anyFailed
+}
+
+public enum RetryBackoff: String, Sendable, Hashable, CaseIterable {
+    case constant
+    case exponential
+}
