@@ -3,7 +3,7 @@ import Yams
 
 extension FileDecoder {
     func decodeApp(_ reader: MappingReader, name: String?, nameLocation: SourceLocation) {
-        let label = "app \(name ?? "?")"
+        let label = "app \(name ?? reader.rawName)"
         let image = reader.string("image")
         let command = reader.stringList("command")
         if image == nil && command == nil && !reader.has("command") {

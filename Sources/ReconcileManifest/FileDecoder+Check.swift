@@ -3,7 +3,7 @@ import Yams
 
 extension FileDecoder {
     func decodeCheck(_ reader: MappingReader, name: String?, nameLocation: SourceLocation) {
-        let label = "check \(name ?? "?")"
+        let label = "check \(name ?? reader.rawName)"
         let app = reader.name("app")
         if let app, let node = reader.value("app") { reference(.app, app, at: node, from: "app of \(label)") }
         var probe: CheckSpec.Probe?

@@ -4,7 +4,7 @@ import Yams
 
 extension FileDecoder {
     func decodeDAG(_ reader: MappingReader, name: String?, nameLocation: SourceLocation) {
-        let label = "dag \(name ?? "?")"
+        let label = "dag \(name ?? reader.rawName)"
         let timezone = reader.parsed("timezone", expected: "a time zone") { (text: String) throws(ValueError) -> String in
             _ = try TimeZoneName.zone(named: text)
             return text

@@ -75,6 +75,9 @@ struct MappingReader {
 
     var location: SourceLocation { context.location(of: node) }
 
+    /// The document's `name` as written, valid or not, for messages about it.
+    var rawName: String { entries["name"]?.value.string ?? "?" }
+
     func has(_ key: String) -> Bool { value(key) != nil }
 
     /// The value node for `key`, or nil when absent or null.

@@ -2,8 +2,9 @@
 /// (`@hourly @daily @weekly @monthly @yearly`, plus `@midnight` and `@annually`).
 ///
 /// Fields take `*`, numbers, names (`jan`, `mon`), ranges `a-b`, steps `*/n`, `a-b/n` and `a/n`,
-/// and comma lists. When both day fields are restricted (neither is written as `*`), a day matches
-/// if either matches, as in Vixie cron and croniter; otherwise both must match.
+/// and comma lists. When both day fields are restricted, a day matches if either matches, as in
+/// Vixie cron and croniter; otherwise both must match. A day field is unrestricted when written `*`,
+/// or when it matches every value and the other day field starts with `*` (croniter's reading).
 public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
     /// The expression as written.
     public let expression: String
@@ -97,7 +98,15 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
         var dow = masks[4]
         if dow & (1 << 7) != 0 { dow = (dow | 1) & ~(1 << 7) }
         daysOfWeek = UInt8(dow)
-        daysMatchEither = parts[2].text != "*" && parts[4].text != "*"
+        // Day fields combine as in croniter (Airflow): a field written `*` is unrestricted, and so is
+        // one matching every value when the other day field starts with `*` (`*/6 * 0-6` = every 6th day).
+        let domText = parts[2].text
+        let dowText = parts[4].text
+        let domAll = UInt32(masks[2]) == 0xFFFF_FFFE
+        let dowAll = dow & 0x7F == 0x7F
+        let domUnrestricted = domText == "*" || (domAll && dowText.hasPrefix("*"))
+        let dowUnrestricted = dowText == "*" || (dowAll && domText.hasPrefix("*"))
+        daysMatchEither = !domUnrestricted && !dowUnrestricted
         if let problem = Self.impossibility(daysOfMonth: daysOfMonth, months: months, either: daysMatchEither) {
             throw ValueError("cron expression \"\(trimmed)\" can never fire: \(problem)")
         }

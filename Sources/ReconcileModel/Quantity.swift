@@ -63,19 +63,18 @@ public struct MemoryQuantity: Sendable, Hashable, Comparable, CustomStringConver
         self.bytes = scaled.exact ? scaled.value : scaled.value + 1
     }
 
+    /// The shortest exact form with at most one decimal: `256Mi`, `3.5Gi`, `1280Mi`, `1000`.
     public var description: String {
         for (suffix, size) in [("Ti", Int64(1) << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)]
-        where bytes >= size && bytes % size == 0 {
-            return "\(bytes / size)\(suffix)"
+        where bytes >= size {
+            if bytes % size == 0 { return "\(bytes / size)\(suffix)" }
+            let (tenfold, overflow) = bytes.multipliedReportingOverflow(by: 10)
+            if !overflow, tenfold % size == 0 {
+                let tenths = tenfold / size
+                return "\(tenths / 10).\(tenths % 10)\(suffix)"
+            }
         }
-        if bytes >= 1 << 30 { return "\(Self.oneDecimal(bytes, 1 << 30))Gi" }
-        if bytes >= 1 << 20 { return "\(Self.oneDecimal(bytes, 1 << 20))Mi" }
         return "\(bytes)"
-    }
-
-    private static func oneDecimal(_ value: Int64, _ unit: Int64) -> String {
-        let tenths = (value * 10 + unit / 2) / unit
-        return tenths % 10 == 0 ? "\(tenths / 10)" : "\(tenths / 10).\(tenths % 10)"
     }
 }
 

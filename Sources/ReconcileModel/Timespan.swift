@@ -45,6 +45,10 @@ public struct Timespan: Sendable, Hashable, Comparable, CustomStringConvertible,
             var unitEnd = index
             while unitEnd < chars.count, chars[unitEnd] >= 0x61, chars[unitEnd] <= 0x7A { unitEnd += 1 }
             let unit = String(decoding: chars[index..<unitEnd], as: UTF8.self)
+            if unitEnd < chars.count, chars[unitEnd] == 0x2E {
+                throw ValueError(
+                    "duration \"\(text)\" has a fraction; write whole units instead, e.g. 1h30m for 1.5h", offset: unitEnd)
+            }
             guard !unit.isEmpty else {
                 throw ValueError("duration \"\(text)\" has no unit after \(number); \(hint)", offset: index)
             }

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+
+@testable import ReconcileModel
+
+/// Compares the cron engine with croniter (Airflow's cron library) on random expressions, zones and
+/// start instants. Results are compared up to the first one near a UTC offset change, where the two
+/// deliberately differ (croniter has no DST rules of ours); everything before it must agree exactly.
+@Suite struct CronDifferentialTests {
+    static let zones = [
+        "UTC", "America/Vancouver", "America/New_York", "Europe/Berlin", "Europe/London", "Asia/Tokyo",
+        "Asia/Kolkata", "Asia/Kathmandu", "Australia/Sydney", "Australia/Lord_Howe", "America/Sao_Paulo",
+        "Pacific/Auckland", "Africa/Cairo", "America/Santiago", "Asia/Tehran", "Pacific/Chatham",
+    ]
+
+    struct Case: Codable {
+        var expression: String
+        var zone: String
+        var start: Int64
+        var count: Int
+    }
+
+    /// SplitMix64: a small seeded generator so a failure can be reproduced from its seed.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static func field(_ low: Int, _ high: Int, names: [String] = [], allowStartStep: Bool = true,
+        using rng: inout SeededGenerator) -> String
+    {
+        func value() -> String {
+            let number = Int.random(in: low...high, using: &rng)
+            if !names.isEmpty, Int.random(in: 0..<4, using: &rng) == 0 {
+                return names[number - low]
+            }
+            return String(number)
+        }
+        func range() -> String {
+            let a = Int.random(in: low..<high, using: &rng)
+            let b = Int.random(in: (a + 1)...high, using: &rng)
+            return "\(a)-\(b)"
+        }
+        let span = high - low + 1
+        switch Int.random(in: 0..<10, using: &rng) {
+        case 0, 1: return "*"
+        case 2: return value()
+        case 3: return range()
+        case 4: return "*/\(Int.random(in: 1...max(1, span / 2), using: &rng))"
+        case 5: return "\(range())/\(Int.random(in: 1...max(1, span / 3), using: &rng))"
+        case 6 where allowStartStep:
+            return "\(Int.random(in: low...high, using: &rng))/\(Int.random(in: 1...max(1, span / 3), using: &rng))"
+        default:
+            let count = Int.random(in: 2...3, using: &rng)
+            return (0..<count).map { _ in Int.random(in: 0..<3, using: &rng) == 0 ? range() : value() }
+                .joined(separator: ",")
+        }
+    }
+
+    static func expression(using rng: inout SeededGenerator) -> String {
+        let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        let days = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+        return [
+            field(0, 59, using: &rng), field(0, 23, using: &rng), field(1, 31, using: &rng),
+            field(1, 12, names: months, using: &rng),
+            // croniter reads "a/n" in day-of-week up to 7 (Sunday again); keep to forms both read alike.
+            field(0, 6, names: days, allowStartStep: false, using: &rng),
+        ].joined(separator: " ")
+    }
+
+    static func cases(count: Int, seed: UInt64) -> [Case] {
+        var rng = SeededGenerator(state: seed)
+        var result: [Case] = []
+        while result.count < count {
+            let text = expression(using: &rng)
+            // Only satisfiable expressions: the engine rejects the others, croniter would search.
+            guard (try? CronSchedule(parsing: text)) != nil else { continue }
+            let start = Int64.random(in: 631_152_000...2_871_763_200, using: &rng)  // 1990 ... 2061
+            result.append(Case(expression: text, zone: zones.randomElement(using: &rng)!, start: start, count: 5))
+        }
+        return result
+    }
+
+    /// True when an offset change lies within a day of `(lower, upper]` and the schedule has a
+    /// wall-clock time within a day of it: only there can DST rules change the answer.
+    static func nearTransition(_ schedule: CronSchedule, _ zone: TimeZone, _ lower: Int64, _ upper: Int64) -> Bool {
+        var cursor = Date(timeIntervalSince1970: TimeInterval(lower - 86_400))
+        let end = TimeInterval(upper + 86_400)
+        while let transition = zone.nextDaylightSavingTimeTransition(after: cursor), transition.timeIntervalSince1970 <= end {
+            let seconds = Int64(transition.timeIntervalSince1970)
+            let local = seconds + Int64(zone.secondsFromGMT(for: transition))
+            if let match = schedule.nextLocalMatch(atOrAfter: local - 2 * 86_400), match <= local + 2 * 86_400 {
+                return true
+            }
+            cursor = transition
+        }
+        return false
+    }
+
+    @Test func agreesWithCroniter() throws {
+        let cases = Self.cases(count: 11_000, seed: 20_261_127)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cron-diff-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("cases.json")
+        let output = directory.appendingPathComponent("croniter.json")
+        try JSONEncoder().encode(cases).write(to: input)
+
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("oracles/croniter_oracle.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, input.path, output.path]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        try #require(
+            process.terminationStatus == 0,
+            "croniter oracle failed (pip install croniter; .ci/run does): \(errorText)")
+        let expected = try JSONDecoder().decode([[Int64]].self, from: Data(contentsOf: output))
+        try #require(expected.count == cases.count)
+
+        var compared = 0
+        var comparedTimes = 0
+        var mismatches: [String] = []
+        for (item, reference) in zip(cases, expected) {
+            let zone = TimeZone(identifier: item.zone)!
+            let schedule = try CronSchedule(parsing: item.expression)
+            let ours = schedule.nextFireTimes(
+                after: Date(timeIntervalSince1970: TimeInterval(item.start)), in: zone, count: item.count
+            ).map { Int64($0.timeIntervalSince1970) }
+            var previous = item.start
+            var agreedHere = 0
+            for (index, theirs) in reference.enumerated() {
+                if Self.nearTransition(schedule, zone, previous, max(theirs, index < ours.count ? ours[index] : theirs)) { break }
+                if index >= ours.count || ours[index] != theirs {
+                    mismatches.append(
+                        "\"\(item.expression)\" \(item.zone) after \(item.start): #\(index) ours "
+                            + "\(index < ours.count ? String(ours[index]) : "none") croniter \(theirs)")
+                    break
+                }
+                previous = theirs
+                agreedHere += 1
+            }
+            if agreedHere > 0 { compared += 1 }
+            comparedTimes += agreedHere
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(5))")
+        // Most cases must actually be compared, or the test proves little.
+        #expect(compared >= 10_000, "only \(compared) of \(cases.count) cases compared")
+        print("cron differential: \(compared) cases, \(comparedTimes) fire times agree with croniter")
+    }
+}
