@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(
             name: "ReconcileManifestTests",
             dependencies: ["ReconcileModel", "ReconcileManifest"],
-            resources: [.copy("Corpus")]
+            exclude: ["Corpus"]
         ),
         .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel"]),
     ]

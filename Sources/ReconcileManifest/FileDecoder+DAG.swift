@@ -19,8 +19,11 @@ extension FileDecoder {
                 } else {
                     catchup = limit == 0 ? .latestOnly : .missed(limit: limit)
                 }
-            } else if let flag = ScalarValue.boolean(node, scalar, field: "catchup", context: context) {
-                catchup = flag ? .missed(limit: nil) : .latestOnly
+            } else if scalar.style == .plain, ["true", "True", "TRUE", "false", "False", "FALSE"].contains(scalar.string) {
+                catchup = scalar.string.lowercased() == "true" ? .missed(limit: nil) : .latestOnly
+            } else {
+                context.error(
+                    "catchup must be true, false or a number of runs, found \(node.shapeDescription)", at: node)
             }
         } else if let node = reader.value("catchup") {
             context.error("catchup must be true, false or a number, found \(node.shapeDescription)", at: node)

@@ -12,9 +12,12 @@ public enum ManifestLoader {
 
     /// Loads and validates manifest files (paths relative to the manifest root).
     ///
-    /// Files are decoded in parallel; the result does not depend on the order of work.
+    /// Files are decoded in parallel; the result depends neither on the order of `files` nor of work.
     public static func load(_ files: [ManifestFile], extraDiagnostics: [Diagnostic] = []) -> Result {
-        let decoded = decodeAll(files.filter { ManifestFile.isManifestPath($0.path) })
+        // Sorted path order, as the format defines: "first defined at" must not depend on the caller.
+        let ordered = files.filter { ManifestFile.isManifestPath($0.path) }
+            .sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+        let decoded = decodeAll(ordered)
         var diagnostics = decoded.diagnostics + extraDiagnostics
         RepositoryRules.check(decoded, into: &diagnostics)
         diagnostics.sort()

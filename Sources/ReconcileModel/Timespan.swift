@@ -50,7 +50,7 @@ public struct Timespan: Sendable, Hashable, Comparable, CustomStringConvertible,
                     "duration \"\(text)\" has a fraction; write whole units instead, e.g. 1h30m for 1.5h", offset: unitEnd)
             }
             guard !unit.isEmpty else {
-                throw ValueError("duration \"\(text)\" has no unit after \(number); \(hint)", offset: index)
+                throw ValueError("duration \"\(text)\" needs a unit; \(hint)", offset: start)
             }
             guard let rank = Self.units.firstIndex(where: { $0.suffix == unit }) else {
                 throw ValueError("unknown duration unit \"\(unit)\" in \"\(text)\"; units are d, h, m, s, ms", offset: index)

@@ -12,7 +12,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("30", "has no unit"), ("", "empty duration"), ("5x", "unknown duration unit \"x\""),
+        ("30", "needs a unit"), ("", "empty duration"), ("5x", "unknown duration unit \"x\""),
         ("30m1h", "largest to smallest"), ("1h1h", "largest to smallest"), ("m5", "expected a number"),
         ("1.5h", "has a fraction"), ("99999999999999999999s", "too large"), ("-5s", "expected a number"),
     ])
