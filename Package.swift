@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(
             name: "ReconcileManifestTests",
             dependencies: ["ReconcileModel", "ReconcileManifest"],
-            exclude: ["Corpus"]
+            exclude: ["Corpus", "FuzzRegressions"]
         ),
         .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel"]),
     ]

@@ -140,7 +140,8 @@ func generate(_ options: Options, into root: String) {
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 func peakResidentMiB() -> Double {
@@ -180,15 +181,22 @@ for _ in 0..<options.runs {
     let result = ManifestLoader.load(files, extraDiagnostics: extra)
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     guard let state = result.state else {
-        print("generated repository is invalid:\n" + result.diagnostics.prefix(10).map(\.description).joined(separator: "\n"))
+        print(
+            "generated repository is invalid:\n"
+                + result.diagnostics.prefix(10).map(\.description).joined(separator: "\n"))
         exit(1)
     }
     documents = state.nodes.count + state.apps.count + state.dags.count + state.checks.count + state.notifiers.count
     times.append(elapsed)
 }
 let ours = median(times)
-print("repository: \(options.apps) apps, \(options.dags) DAGs x \(options.tasks) tasks, \(options.checks) checks (\(documents) documents)")
+print(
+    "repository: \(options.apps) apps, \(options.dags) DAGs x \(options.tasks) tasks, \(options.checks) checks (\(documents) documents)"
+)
 print(String(format: "python yaml.CSafeLoader parse only: median %.3f s over %d runs", baseline, options.runs))
-print(String(format: "reconcile load + validate:          median %.3f s over %d runs (min %.3f, max %.3f)", ours, options.runs, times.min()!, times.max()!))
+print(
+    String(
+        format: "reconcile load + validate:          median %.3f s over %d runs (min %.3f, max %.3f)", ours,
+        options.runs, times.min()!, times.max()!))
 print(String(format: "ratio (reconcile / bare parse): %.2fx", ours / baseline))
 print(String(format: "peak resident memory: %.0f MiB", peakResidentMiB()))

@@ -23,7 +23,8 @@ extension FileDecoder {
             }
             portNames[portName] = here
             if let first = containerPorts[container] {
-                context.error("container port \(container) is listed twice in this app (first at \(first))",
+                context.error(
+                    "container port \(container) is listed twice in this app (first at \(first))",
                     at: portReader.value("container").map(context.location(of:)) ?? here)
             }
             containerPorts[container] = here
@@ -83,7 +84,8 @@ extension FileDecoder {
         func port(_ nested: MappingReader) -> String? {
             guard let node = nested.value("port"), let text = nested.string("port") else { return nil }
             if let match = ports.first(where: { $0.name == text || String($0.container) == text }) { return match.name }
-            let known = ports.isEmpty ? "the app declares no ports" : "ports: \(ports.map(\.name).joined(separator: ", "))"
+            let known =
+                ports.isEmpty ? "the app declares no ports" : "ports: \(ports.map(\.name).joined(separator: ", "))"
             let hint = Suggestion.closest(to: text, among: ports.map(\.name)).map { " (did you mean \"\($0)\"?)" } ?? ""
             context.error("health check port \"\(text)\" is not a port of this app\(hint); \(known)", at: node)
             return nil

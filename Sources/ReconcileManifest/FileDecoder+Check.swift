@@ -100,7 +100,8 @@ extension FileDecoder {
         guard let name, let channel else { return }
         output.notifiers.append(
             .init(
-                spec: NotifierSpec(name: name, channel: channel, repeatInterval: repeatInterval, sendResolved: sendResolved),
+                spec: NotifierSpec(
+                    name: name, channel: channel, repeatInterval: repeatInterval, sendResolved: sendResolved),
                 document: reader.location, name: nameLocation))
     }
 }

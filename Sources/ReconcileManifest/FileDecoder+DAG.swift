@@ -5,7 +5,8 @@ import Yams
 extension FileDecoder {
     func decodeDAG(_ reader: MappingReader, name: String?, nameLocation: SourceLocation) {
         let label = "dag \(name ?? reader.rawName)"
-        let timezone = reader.parsed("timezone", expected: "a time zone") { (text: String) throws(ValueError) -> String in
+        let timezone = reader.parsed("timezone", expected: "a time zone") {
+            (text: String) throws(ValueError) -> String in
             _ = try TimeZoneName.zone(named: text)
             return text
         }
@@ -19,7 +20,9 @@ extension FileDecoder {
                 } else {
                     catchup = limit == 0 ? .latestOnly : .missed(limit: limit)
                 }
-            } else if scalar.style == .plain, ["true", "True", "TRUE", "false", "False", "FALSE"].contains(scalar.string) {
+            } else if scalar.style == .plain,
+                ["true", "True", "TRUE", "false", "False", "FALSE"].contains(scalar.string)
+            {
                 catchup = scalar.string.lowercased() == "true" ? .missed(limit: nil) : .latestOnly
             } else {
                 context.error(
@@ -64,11 +67,13 @@ extension FileDecoder {
                         secretEnv: fields.secretEnv, after: after.map(\.0),
                         trigger: taskReader.enumeration("trigger", as: TriggerRule.self) ?? .allSuccess,
                         retries: fields.retries ?? 0, retryDelay: fields.retryDelay ?? .minutes(5),
-                        retryBackoff: fields.retryBackoff ?? .constant, maxRetryDelay: fields.maxRetryDelay ?? .hours(1),
+                        retryBackoff: fields.retryBackoff ?? .constant,
+                        maxRetryDelay: fields.maxRetryDelay ?? .hours(1),
                         timeout: fields.timeout, resources: fields.resources ?? .defaultRequest)
                     if task.image == nil && task.command == nil {
                         context.error(
-                            "task \"\(taskName)\" needs an image or a command (here or in the DAG's defaults)", at: keyNode)
+                            "task \"\(taskName)\" needs an image or a command (here or in the DAG's defaults)",
+                            at: keyNode)
                     }
                     output.workloads.append(
                         .init(
@@ -79,7 +84,9 @@ extension FileDecoder {
                     tasks.append(task)
                 }
             } else {
-                context.error("tasks must be a mapping of task names to tasks, found \(tasksNode.shapeDescription)", at: tasksNode)
+                context.error(
+                    "tasks must be a mapping of task names to tasks, found \(tasksNode.shapeDescription)", at: tasksNode
+                )
             }
         }
         // after: names tasks of this DAG, and the graph has no cycle.
@@ -92,7 +99,9 @@ extension FileDecoder {
                 } else if names.contains(upstream) {
                     validEdges[task.name, default: []].append(upstream)
                 } else {
-                    let hint = Suggestion.closest(to: upstream, among: tasks.map(\.name)).map { " (did you mean \"\($0)\"?)" } ?? ""
+                    let hint =
+                        Suggestion.closest(to: upstream, among: tasks.map(\.name)).map { " (did you mean \"\($0)\"?)" }
+                        ?? ""
                     context.error("after: \"\(upstream)\" is not a task of \(label)\(hint)", at: node)
                 }
             }
@@ -154,7 +163,8 @@ struct TaskFields {
         if case .mapping(let env)? = reader.value("env") { nodes += env.map(\.value) }
         for node in nodes {
             guard case .scalar(let scalar) = node, scalar.string.contains("${") else { continue }
-            for variable in Expansion.variables(in: scalar.string) where !TaskSpec.environmentVariables.contains(variable) {
+            for variable in Expansion.variables(in: scalar.string)
+            where !TaskSpec.environmentVariables.contains(variable) {
                 decoder.context.error(
                     "unknown variable ${\(variable)}; a task can use "
                         + TaskSpec.environmentVariables.map { "${\($0)}" }.joined(separator: ", "), at: node)

@@ -7,10 +7,12 @@ extension FileDecoder {
         if let endpoint = reader.string("docker"), let node = reader.value("docker") {
             if endpoint.hasPrefix("unix://") {
                 if !endpoint.dropFirst("unix://".count).hasPrefix("/") {
-                    context.error("unix socket \"\(endpoint)\" needs an absolute path: unix:///var/run/docker.sock", at: node)
+                    context.error(
+                        "unix socket \"\(endpoint)\" needs an absolute path: unix:///var/run/docker.sock", at: node)
                 }
                 if let tls = reader.keyNode("tls"), reader.has("tls") {
-                    context.error("tls is only used with a tcp:// Docker endpoint; remove it for a unix socket", at: tls)
+                    context.error(
+                        "tls is only used with a tcp:// Docker endpoint; remove it for a unix socket", at: tls)
                 }
                 backend = .docker(endpoint: endpoint, tls: nil)
             } else if endpoint.hasPrefix("tcp://") {
@@ -26,7 +28,8 @@ extension FileDecoder {
                     }
                     backend = .docker(endpoint: endpoint, tls: tls)
                 } else {
-                    context.error("Docker endpoint \"\(endpoint)\" needs a host and port, e.g. tcp://10.0.0.5:2376", at: node)
+                    context.error(
+                        "Docker endpoint \"\(endpoint)\" needs a host and port, e.g. tcp://10.0.0.5:2376", at: node)
                 }
             } else {
                 context.error(
@@ -45,7 +48,8 @@ extension FileDecoder {
             let cpu = nested.cpu("cpu")
             let memory = nested.memory("memory")
             if nested.has("cpu") != nested.has("memory") {
-                context.error("capacity needs both cpu and memory (or neither, to use what the engine reports)", at: nested.node)
+                context.error(
+                    "capacity needs both cpu and memory (or neither, to use what the engine reports)", at: nested.node)
             } else if let cpu, let memory {
                 if cpu.millicores == 0 || memory.bytes == 0 {
                     context.error("capacity must be larger than zero", at: nested.node)

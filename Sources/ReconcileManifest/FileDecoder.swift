@@ -39,9 +39,10 @@ final class FileDecoder {
         guard case .scalar(let kindScalar) = kindNode, let kind = Kind(rawValue: kindScalar.string) else {
             let text = kindNode.string ?? ""
             let shown = kindNode.string.map { "\"\($0)\"" } ?? kindNode.shapeDescription
-            let hint = Suggestion.closest(to: text, among: Kind.allCases.map(\.rawValue)).map {
-                " (did you mean \"\($0)\"?)"
-            } ?? ""
+            let hint =
+                Suggestion.closest(to: text, among: Kind.allCases.map(\.rawValue)).map {
+                    " (did you mean \"\($0)\"?)"
+                } ?? ""
             context.error(
                 "unknown kind \(shown)\(hint); kind is one of "
                     + Kind.allCases.map(\.rawValue).joined(separator: ", "), at: kindNode)

@@ -17,7 +17,8 @@ struct MappingReader {
         self.schema = schema
         self.context = context
         guard case .mapping(let mapping) = node else {
-            context.error("\(schema.title) must be a mapping of keys to values, found \(node.shapeDescription)", at: node)
+            context.error(
+                "\(schema.title) must be a mapping of keys to values, found \(node.shapeDescription)", at: node)
             return nil
         }
         var merged: [(Node, Node)] = []
@@ -41,7 +42,8 @@ struct MappingReader {
             let name = scalar.string
             guard schema.field(name) != nil else {
                 let hint = Suggestion.closest(to: name, among: schema.keys).map { " (did you mean \"\($0)\"?)" } ?? ""
-                let known = schema.keys.isEmpty ? "it takes no keys" : "known keys: \(schema.keys.joined(separator: ", "))"
+                let known =
+                    schema.keys.isEmpty ? "it takes no keys" : "known keys: \(schema.keys.joined(separator: ", "))"
                 context.error("unknown key \"\(name)\" in \(schema.title)\(hint); \(known)", at: key)
                 continue
             }
@@ -61,7 +63,8 @@ struct MappingReader {
             let present = group.filter { entries[$0] != nil }
             if present.isEmpty {
                 context.error(
-                    "\(schema.title) needs exactly one of \(group.map { "\"\($0)\"" }.joined(separator: ", "))", at: node)
+                    "\(schema.title) needs exactly one of \(group.map { "\"\($0)\"" }.joined(separator: ", "))",
+                    at: node)
             } else if present.count > 1 {
                 let later = present.map { ($0, entries[$0]!.key) }.sorted {
                     context.location(of: $0.1) < context.location(of: $1.1)

@@ -10,7 +10,8 @@ enum RepositoryRules {
                 diagnostics.append(
                     Diagnostic(
                         at: location,
-                        "duplicate \(kind.rawValue) name \"\(name)\": already defined at \(first); names are unique per kind"))
+                        "duplicate \(kind.rawValue) name \"\(name)\": already defined at \(first); names are unique per kind"
+                    ))
             } else {
                 names[kind, default: [:]][name] = location
             }
@@ -23,12 +24,14 @@ enum RepositoryRules {
 
         for reference in decoded.references where names[reference.kind]?[reference.name] == nil {
             let candidates = Array((names[reference.kind] ?? [:]).keys).sorted()
-            let hint = Suggestion.closest(to: reference.name, among: candidates).map { " (did you mean \"\($0)\"?)" } ?? ""
+            let hint =
+                Suggestion.closest(to: reference.name, among: candidates).map { " (did you mean \"\($0)\"?)" } ?? ""
             let known = candidates.isEmpty ? "none is defined" : "defined: \(candidates.joined(separator: ", "))"
             diagnostics.append(
                 Diagnostic(
                     at: reference.location,
-                    "\(reference.from) names unknown \(reference.kind.rawValue) \"\(reference.name)\"\(hint); \(known)"))
+                    "\(reference.from) names unknown \(reference.kind.rawValue) \"\(reference.name)\"\(hint); \(known)")
+            )
         }
 
         var published: [Int: DecodedDocuments.PublishedPort] = [:]
@@ -70,7 +73,8 @@ enum RepositoryRules {
                 diagnostics.append(
                     Diagnostic(
                         at: workload.location,
-                        "\(workload.description) requires node labels \(wanted.joined(separator: ", ")), and no Node that can run it has them"))
+                        "\(workload.description) requires node labels \(wanted.joined(separator: ", ")), and no Node that can run it has them"
+                    ))
                 continue
             }
             // Nodes without a declared capacity report theirs at run time; nothing to check here.
@@ -101,7 +105,8 @@ enum RepositoryRules {
                     Diagnostic(
                         at: workload.resourcesLocation,
                         "\(workload.description) requests cpu \(workload.resources.cpu) and memory \(workload.resources.memory); "
-                            + "no single node has both (\(sized.map { "\($0.0): cpu \($0.1.cpu), memory \($0.1.memory)" }.joined(separator: "; ")))"))
+                            + "no single node has both (\(sized.map { "\($0.0): cpu \($0.1.cpu), memory \($0.1.memory)" }.joined(separator: "; ")))"
+                    ))
             }
         }
     }

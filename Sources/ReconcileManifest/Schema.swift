@@ -270,5 +270,3 @@ enum Schemas {
         }
     }
 }
-
-

@@ -100,7 +100,9 @@ struct ZoneOffsets {
             let searchFrom = Date(timeIntervalSince1970: TimeInterval(local - highest))
             if let transition = zone.nextDaylightSavingTimeTransition(after: searchFrom) {
                 let seconds = Int64(transition.timeIntervalSince1970.rounded(.down))
-                if seconds <= local - low { return Resolution(instants: [seconds], highestOffset: highest, steady: false) }
+                if seconds <= local - low {
+                    return Resolution(instants: [seconds], highestOffset: highest, steady: false)
+                }
             }
             return Resolution(instants: [local - low], highestOffset: highest, steady: false)
         }

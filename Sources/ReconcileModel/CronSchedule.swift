@@ -144,7 +144,9 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
                 if bounds.count == 2 {
                     high = try value(bounds[1], field, fail)
                     guard low <= high else {
-                        throw fail("range \(range) runs backwards; write it as two ranges, e.g. \(low)-\(field.high),\(field.low)-\(high)")
+                        throw fail(
+                            "range \(range) runs backwards; write it as two ranges, e.g. \(low)-\(field.high),\(field.low)-\(high)"
+                        )
                     }
                 } else {
                     high = stepParts.count == 2 ? (field.label == "day-of-week" ? 6 : field.high) : low

@@ -55,7 +55,8 @@ public struct MemoryQuantity: Sendable, Hashable, Comparable, CustomStringConver
             break
         }
         if multiplier == 1, let last = text.last, last.isLetter {
-            throw ValueError("unknown memory suffix in \"\(text)\"; suffixes are Ki Mi Gi Ti (binary) and k M G T (decimal)")
+            throw ValueError(
+                "unknown memory suffix in \"\(text)\"; suffixes are Ki Mi Gi Ti (binary) and k M G T (decimal)")
         }
         guard let scaled = DecimalText.scaled(number, by: multiplier) else {
             throw ValueError("invalid memory \"\(text)\"; \(hint)")

@@ -9,17 +9,23 @@ public enum SecretReference: Sendable, Hashable, CustomStringConvertible, Codabl
         if text.hasPrefix("env:") {
             let name = String(text.dropFirst(4))
             guard EnvironmentName.isValid(name) else {
-                throw ValueError("secret reference \"\(text)\" needs an environment variable name after env:, e.g. env:SMTP_PASSWORD")
+                throw ValueError(
+                    "secret reference \"\(text)\" needs an environment variable name after env:, e.g. env:SMTP_PASSWORD"
+                )
             }
             self = .environment(name)
         } else if text.hasPrefix("file:") {
             let path = String(text.dropFirst(5))
             guard path.hasPrefix("/") else {
-                throw ValueError("secret reference \"\(text)\" needs an absolute path after file:, e.g. file:/etc/reconcile/slack-url")
+                throw ValueError(
+                    "secret reference \"\(text)\" needs an absolute path after file:, e.g. file:/etc/reconcile/slack-url"
+                )
             }
             self = .file(path)
         } else {
-            throw ValueError("a literal secret is not allowed here (secrets do not belong in git); write a reference: env:NAME or file:/path")
+            throw ValueError(
+                "a literal secret is not allowed here (secrets do not belong in git); write a reference: env:NAME or file:/path"
+            )
         }
     }
 

@@ -9,7 +9,8 @@ public enum TimeZoneName {
     public static func zone(named name: String) throws(ValueError) -> TimeZone {
         guard known.contains(name), let zone = TimeZone(identifier: name) else {
             let lower = name.lowercased()
-            let close = known.first { $0.lowercased() == lower }
+            let close =
+                known.first { $0.lowercased() == lower }
                 ?? known.first { $0.lowercased().hasSuffix("/" + lower.replacingOccurrences(of: " ", with: "_")) }
             let hint = close.map { " (did you mean \"\($0)\"?)" } ?? ""
             throw ValueError("unknown time zone \"\(name)\"\(hint); use an IANA name such as UTC or America/Vancouver")

@@ -35,28 +35,35 @@ public struct Timespan: Sendable, Hashable, Comparable, CustomStringConvertible,
             while index < chars.count, chars[index] >= 0x30, chars[index] <= 0x39 {
                 let (product, overflow1) = number.multipliedReportingOverflow(by: 10)
                 let (sum, overflow2) = product.addingReportingOverflow(Int64(chars[index] - 0x30))
-                guard !overflow1, !overflow2 else { throw ValueError("duration \"\(text)\" is too large", offset: start) }
+                guard !overflow1, !overflow2 else {
+                    throw ValueError("duration \"\(text)\" is too large", offset: start)
+                }
                 number = sum
                 index += 1
             }
             guard index > start else {
-                throw ValueError("invalid duration \"\(text)\": expected a number at position \(start + 1); \(hint)", offset: start)
+                throw ValueError(
+                    "invalid duration \"\(text)\": expected a number at position \(start + 1); \(hint)", offset: start)
             }
             var unitEnd = index
             while unitEnd < chars.count, chars[unitEnd] >= 0x61, chars[unitEnd] <= 0x7A { unitEnd += 1 }
             let unit = String(decoding: chars[index..<unitEnd], as: UTF8.self)
             if unitEnd < chars.count, chars[unitEnd] == 0x2E {
                 throw ValueError(
-                    "duration \"\(text)\" has a fraction; write whole units instead, e.g. 1h30m for 1.5h", offset: unitEnd)
+                    "duration \"\(text)\" has a fraction; write whole units instead, e.g. 1h30m for 1.5h",
+                    offset: unitEnd)
             }
             guard !unit.isEmpty else {
                 throw ValueError("duration \"\(text)\" needs a unit; \(hint)", offset: start)
             }
             guard let rank = Self.units.firstIndex(where: { $0.suffix == unit }) else {
-                throw ValueError("unknown duration unit \"\(unit)\" in \"\(text)\"; units are d, h, m, s, ms", offset: index)
+                throw ValueError(
+                    "unknown duration unit \"\(unit)\" in \"\(text)\"; units are d, h, m, s, ms", offset: index)
             }
             guard rank > lastUnitRank else {
-                throw ValueError("duration \"\(text)\": units must go from largest to smallest, each once (e.g. 1h30m)", offset: index)
+                throw ValueError(
+                    "duration \"\(text)\": units must go from largest to smallest, each once (e.g. 1h30m)",
+                    offset: index)
             }
             lastUnitRank = rank
             let (part, overflow1) = number.multipliedReportingOverflow(by: Self.units[rank].milliseconds)

@@ -34,9 +34,10 @@ struct ScheduleCommand: ParsableCommand {
                 let schedule = try CronSchedule(parsing: expression)
                 let zone = try TimeZoneName.zone(named: timeZone)
                 guard (1...10_000).contains(count) else { throw ValueError("--count must be between 1 and 10000") }
-                let start = try after.map { (text: String) throws(ValueError) in
-                    Date(timeIntervalSince1970: try Timestamp.parse(text))
-                } ?? Date()
+                let start =
+                    try after.map { (text: String) throws(ValueError) in
+                        Date(timeIntervalSince1970: try Timestamp.parse(text))
+                    } ?? Date()
                 let formatter = ISO8601DateFormatter()
                 formatter.timeZone = TimeZone(identifier: "UTC")
                 formatter.formatOptions = [.withInternetDateTime]

@@ -9,7 +9,8 @@ import Testing
     }
 
     func loadDirectory(_ path: String) throws -> ManifestLoader.Result {
-        let (files, problems) = try ManifestDirectory.read(root: TestPaths.packageRoot.appendingPathComponent(path).path)
+        let (files, problems) = try ManifestDirectory.read(
+            root: TestPaths.packageRoot.appendingPathComponent(path).path)
         return ManifestLoader.load(files, extraDiagnostics: problems)
     }
 
@@ -68,7 +69,8 @@ import Testing
             files.append(
                 ManifestFile(
                     path: String(format: "f%02d.yaml", index),
-                    contents: "kind: App\nname: app-\(index % 40)\ncommand: [a]\nreplicas: \(index % 7 == 0 ? "x" : "1")\n"))
+                    contents:
+                        "kind: App\nname: app-\(index % 40)\ncommand: [a]\nreplicas: \(index % 7 == 0 ? "x" : "1")\n"))
         }
         let forward = ManifestLoader.load(files).diagnostics
         let backward = ManifestLoader.load(files.reversed()).diagnostics
@@ -79,27 +81,28 @@ import Testing
     @Test func emptyDocumentsAndMergeKeysAreAccepted() throws {
         let result = load([
             "a.yaml": """
-                ---
-                ---
-                kind: Notifier
-                name: chat
-                webhook: &hook { url: env:HOOK, format: slack }
-                ---
-                kind: Notifier
-                name: chat-2
-                webhook:
-                  <<: *hook
-                  format: json
-                ---
+            ---
+            ---
+            kind: Notifier
+            name: chat
+            webhook: &hook { url: env:HOOK, format: slack }
+            ---
+            kind: Notifier
+            name: chat-2
+            webhook:
+              <<: *hook
+              format: json
+            ---
 
-                """
+            """
         ])
         #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
         let state = try #require(result.state)
-        #expect(state.notifiers.map(\.channel) == [
-            .webhook(url: .secret(.environment("HOOK")), format: .slack),
-            .webhook(url: .secret(.environment("HOOK")), format: .json),
-        ])
+        #expect(
+            state.notifiers.map(\.channel) == [
+                .webhook(url: .secret(.environment("HOOK")), format: .slack),
+                .webhook(url: .secret(.environment("HOOK")), format: .json),
+            ])
     }
 
     @Test func implicitLocalNodeWhenNoNodeIsDeclared() throws {
@@ -118,20 +121,23 @@ import Testing
             at: root.appendingPathComponent("app.yaml"), withDestinationURL: outside)
         let (files, problems) = try ManifestDirectory.read(root: root.path)
         #expect(files.isEmpty)
-        #expect(problems.map(\.description) == [
-            "app.yaml:1:1: error: symbolic links are not followed; replace the link with the file itself"
-        ])
+        #expect(
+            problems.map(\.description) == [
+                "app.yaml:1:1: error: symbolic links are not followed; replace the link with the file itself"
+            ])
     }
 
     @Test func dotFilesAndOtherExtensionsAreSkipped() throws {
         let root = try TestPaths.temporaryDirectory("skip")
         defer { try? FileManager.default.removeItem(at: root) }
         let broken = "kind: Nope\n"
-        try FileManager.default.createDirectory(at: root.appendingPathComponent(".hidden"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent(".hidden"), withIntermediateDirectories: true)
         try broken.write(to: root.appendingPathComponent(".hidden/x.yaml"), atomically: true, encoding: .utf8)
         try broken.write(to: root.appendingPathComponent(".x.yaml"), atomically: true, encoding: .utf8)
         try broken.write(to: root.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("z/y"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("z/y"), withIntermediateDirectories: true)
         try "kind: App\nname: web\ncommand: [a]\n".write(
             to: root.appendingPathComponent("z/y/app.yml"), atomically: true, encoding: .utf8)
         let (files, problems) = try ManifestDirectory.read(root: root.path)
@@ -142,7 +148,8 @@ import Testing
     @Test func invalidUTF8IsReported() throws {
         let root = try TestPaths.temporaryDirectory("utf8")
         defer { try? FileManager.default.removeItem(at: root) }
-        try Data([0x6B, 0x69, 0x6E, 0x64, 0x3A, 0x20, 0xFF, 0xFE, 0x0A]).write(to: root.appendingPathComponent("a.yaml"))
+        try Data([0x6B, 0x69, 0x6E, 0x64, 0x3A, 0x20, 0xFF, 0xFE, 0x0A]).write(
+            to: root.appendingPathComponent("a.yaml"))
         let (files, problems) = try ManifestDirectory.read(root: root.path)
         #expect(files.isEmpty)
         #expect(problems.map(\.description) == ["a.yaml:1:1: error: file is not valid UTF-8; save it as UTF-8 text"])
@@ -155,16 +162,20 @@ import Testing
     }
 
     /// Hostile inputs end with diagnostics, not a crash or a hang.
-    @Test(.timeLimit(.minutes(1)), arguments: [
-        String(repeating: "[", count: 5000),
-        String(repeating: "- ", count: 3000) + "x",
-        "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n"
-            + "d: &d [*c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d]\nkind: App\nname: x\ncommand: *e\n",
-        "kind: App\nname: x\ncommand: [a]\nenv: *missing\n",
-        "kind: DAG\nname: d\ntasks:\n" + (0..<2000).map { "  t\($0): { command: [x], after: [t\(($0 + 1) % 2000)] }\n" }.joined(),
-        "\u{FEFF}kind: App\nname: x\ncommand: [a]\n",
-        "kind: App\nname: x\ncommand: [a]\nports: [{name: p, container: 1, publish: 1}]\n" + String(repeating: "\n", count: 10000),
-    ])
+    @Test(
+        .timeLimit(.minutes(1)),
+        arguments: [
+            String(repeating: "[", count: 5000),
+            String(repeating: "- ", count: 3000) + "x",
+            "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+                + "d: &d [*c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d]\nkind: App\nname: x\ncommand: *e\n",
+            "kind: App\nname: x\ncommand: [a]\nenv: *missing\n",
+            "kind: DAG\nname: d\ntasks:\n"
+                + (0..<2000).map { "  t\($0): { command: [x], after: [t\(($0 + 1) % 2000)] }\n" }.joined(),
+            "\u{FEFF}kind: App\nname: x\ncommand: [a]\n",
+            "kind: App\nname: x\ncommand: [a]\nports: [{name: p, container: 1, publish: 1}]\n"
+                + String(repeating: "\n", count: 10000),
+        ])
     func hostileInputsDoNotCrashOrHang(_ text: String) {
         let result = load(["a.yaml": text])
         _ = result.diagnostics.map(\.description)

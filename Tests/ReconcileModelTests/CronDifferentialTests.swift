@@ -32,9 +32,10 @@ import Testing
         }
     }
 
-    static func field(_ low: Int, _ high: Int, names: [String] = [], allowStartStep: Bool = true,
-        using rng: inout SeededGenerator) -> String
-    {
+    static func field(
+        _ low: Int, _ high: Int, names: [String] = [], allowStartStep: Bool = true,
+        using rng: inout SeededGenerator
+    ) -> String {
         func value() -> String {
             let number = Int.random(in: low...high, using: &rng)
             if !names.isEmpty, Int.random(in: 0..<4, using: &rng) == 0 {
@@ -92,7 +93,9 @@ import Testing
     static func nearTransition(_ schedule: CronSchedule, _ zone: TimeZone, _ lower: Int64, _ upper: Int64) -> Bool {
         var cursor = Date(timeIntervalSince1970: TimeInterval(lower - 86_400))
         let end = TimeInterval(upper + 86_400)
-        while let transition = zone.nextDaylightSavingTimeTransition(after: cursor), transition.timeIntervalSince1970 <= end {
+        while let transition = zone.nextDaylightSavingTimeTransition(after: cursor),
+            transition.timeIntervalSince1970 <= end
+        {
             let seconds = Int64(transition.timeIntervalSince1970)
             let local = seconds + Int64(zone.secondsFromGMT(for: transition))
             if let match = schedule.nextLocalMatch(atOrAfter: local - 2 * 86_400), match <= local + 2 * 86_400 {
@@ -140,7 +143,10 @@ import Testing
             var previous = item.start
             var agreedHere = 0
             for (index, theirs) in reference.enumerated() {
-                if Self.nearTransition(schedule, zone, previous, max(theirs, index < ours.count ? ours[index] : theirs)) { break }
+                if Self.nearTransition(schedule, zone, previous, max(theirs, index < ours.count ? ours[index] : theirs))
+                {
+                    break
+                }
                 if index >= ours.count || ours[index] != theirs {
                     mismatches.append(
                         "\"\(item.expression)\" \(item.zone) after \(item.start): #\(index) ours "

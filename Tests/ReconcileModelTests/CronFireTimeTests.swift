@@ -106,9 +106,10 @@ import Testing
         let times = schedule.fireTimes(
             after: Self.instant("2026-01-01T00:00:00Z"), through: Self.instant("2026-01-02T00:00:00Z"),
             in: TimeZone(identifier: "UTC")!, limit: 100)
-        #expect(times.map(Self.format) == [
-            "2026-01-01T06:00:00Z", "2026-01-01T12:00:00Z", "2026-01-01T18:00:00Z", "2026-01-02T00:00:00Z",
-        ])
+        #expect(
+            times.map(Self.format) == [
+                "2026-01-01T06:00:00Z", "2026-01-01T12:00:00Z", "2026-01-01T18:00:00Z", "2026-01-02T00:00:00Z",
+            ])
     }
 
     @Test func fireTimesAreStrictlyIncreasingAcrossAYearOfTransitions() throws {

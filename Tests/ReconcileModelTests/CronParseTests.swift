@@ -36,24 +36,25 @@ import Testing
         #expect(a.months == b.months && a.daysOfWeek == b.daysOfWeek && a.daysMatchEither == b.daysMatchEither)
     }
 
-    @Test(arguments: [
-        ("* * * *", "has 4 fields", nil),
-        ("* * * * * *", "has 6 fields", nil),
-        ("60 * * * *", "minute field \"60\": 60 is out of range 0-59", 0),
-        ("* 24 * * *", "hour field \"24\": 24 is out of range 0-23", 2),
-        ("* * 0 * *", "day-of-month field \"0\": 0 is out of range 1-31", 4),
-        ("* * * 13 *", "month field \"13\"", 6),
-        ("* * * * 8", "day-of-week field \"8\"", 8),
-        ("* * * foo *", "\"foo\" is not a number or a name", 6),
-        ("*/0 * * * *", "step \"0\" must be a positive number", 0),
-        ("*/61 * * * *", "step 61 is larger", 0),
-        ("5-1 * * * *", "runs backwards", 0),
-        ("1,,2 * * * *", "empty list item", 2),
-        ("0 0 * * mon,xyz", "\"xyz\" is not a number or a name", 12),
-        ("@every5m", "unknown cron macro", nil),
-        ("0 0 30 2 *", "can never fire", nil),
-        ("0 0 31 4,6,9,11 *", "can never fire", nil),
-    ] as [(String, String, Int?)])
+    @Test(
+        arguments: [
+            ("* * * *", "has 4 fields", nil),
+            ("* * * * * *", "has 6 fields", nil),
+            ("60 * * * *", "minute field \"60\": 60 is out of range 0-59", 0),
+            ("* 24 * * *", "hour field \"24\": 24 is out of range 0-23", 2),
+            ("* * 0 * *", "day-of-month field \"0\": 0 is out of range 1-31", 4),
+            ("* * * 13 *", "month field \"13\"", 6),
+            ("* * * * 8", "day-of-week field \"8\"", 8),
+            ("* * * foo *", "\"foo\" is not a number or a name", 6),
+            ("*/0 * * * *", "step \"0\" must be a positive number", 0),
+            ("*/61 * * * *", "step 61 is larger", 0),
+            ("5-1 * * * *", "runs backwards", 0),
+            ("1,,2 * * * *", "empty list item", 2),
+            ("0 0 * * mon,xyz", "\"xyz\" is not a number or a name", 12),
+            ("@every5m", "unknown cron macro", nil),
+            ("0 0 30 2 *", "can never fire", nil),
+            ("0 0 31 4,6,9,11 *", "can never fire", nil),
+        ] as [(String, String, Int?)])
     func rejects(expression: String, fragment: String, offset: Int?) {
         do {
             _ = try CronSchedule(parsing: expression)

@@ -3,10 +3,11 @@ import Testing
 @testable import ReconcileModel
 
 @Suite struct TimespanTests {
-    @Test(arguments: [
-        ("30s", 30_000), ("5m", 300_000), ("1h30m", 5_400_000), ("2d", 172_800_000), ("500ms", 500),
-        ("1d2h3m4s5ms", 93_784_005), ("0s", 0),
-    ] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("30s", 30_000), ("5m", 300_000), ("1h30m", 5_400_000), ("2d", 172_800_000), ("500ms", 500),
+            ("1d2h3m4s5ms", 93_784_005), ("0s", 0),
+        ] as [(String, Int64)])
     func parses(text: String, milliseconds: Int64) throws {
         #expect(try Timespan(parsing: text).milliseconds == milliseconds)
     }
@@ -32,8 +33,9 @@ import Testing
 }
 
 @Suite struct QuantityTests {
-    @Test(arguments: [("2", 2000), ("0.5", 500), ("500m", 500), ("0.001", 1), (".25", 250), ("16", 16000)]
-        as [(String, Int64)])
+    @Test(
+        arguments: [("2", 2000), ("0.5", 500), ("500m", 500), ("0.001", 1), (".25", 250), ("16", 16000)]
+            as [(String, Int64)])
     func cpu(text: String, millicores: Int64) throws {
         #expect(try CPUQuantity(parsing: text).millicores == millicores)
     }
@@ -43,10 +45,11 @@ import Testing
         #expect(throws: ValueError.self) { try CPUQuantity(parsing: text) }
     }
 
-    @Test(arguments: [
-        ("256Mi", 268_435_456), ("1Gi", 1_073_741_824), ("512M", 512_000_000), ("1G", 1_000_000_000),
-        ("1048576", 1_048_576), ("1.5Gi", 1_610_612_736), ("2Ki", 2048), ("1k", 1000), ("1Ti", 1_099_511_627_776),
-    ] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("256Mi", 268_435_456), ("1Gi", 1_073_741_824), ("512M", 512_000_000), ("1G", 1_000_000_000),
+            ("1048576", 1_048_576), ("1.5Gi", 1_610_612_736), ("2Ki", 2048), ("1k", 1000), ("1Ti", 1_099_511_627_776),
+        ] as [(String, Int64)])
     func memory(text: String, bytes: Int64) throws {
         #expect(try MemoryQuantity(parsing: text).bytes == bytes)
     }

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+
+/// Runs the built `reconcile` binary as a user would and checks output and exit status.
+@Suite struct CLITests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static var binary: URL {
+        let besideTests = Bundle.main.bundleURL.appendingPathComponent("reconcile")
+        if FileManager.default.isExecutableFile(atPath: besideTests.path) { return besideTests }
+        let fromArgument = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for directory in [fromArgument, fromArgument.deletingLastPathComponent()] {
+            let candidate = directory.appendingPathComponent("reconcile")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return packageRoot.appendingPathComponent(".build/debug/reconcile")
+    }
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], executable: URL = binary, prefix: [String] = []) throws -> Output {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = prefix + arguments
+        process.currentDirectoryURL = packageRoot
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errorData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test func validateExamplesAndReferenceManifests() throws {
+        let datalab = try Self.run(["validate", "examples/datalab"])
+        #expect(datalab.status == 0, "\(datalab.stdout)\(datalab.stderr)")
+        #expect(datalab.stdout.contains("valid: 5 files, 1 node, 2 apps, 1 DAG, 2 checks, 2 notifiers"))
+        let manifests = try Self.run(["validate", "manifests"])
+        #expect(manifests.status == 0, "\(manifests.stdout)\(manifests.stderr)")
+    }
+
+    @Test func validateReportsErrorsAndExitsOne() throws {
+        let folder = "Tests/ReconcileManifestTests/Corpus/dag-cycle"
+        let result = try Self.run(["validate", folder])
+        #expect(result.status == 1)
+        #expect(result.stdout == "a.yaml:4:3: error: tasks form a cycle: a -> b -> c -> a\n")
+        #expect(result.stderr.contains("1 error"))
+    }
+
+    @Test func validateJSONOutput() throws {
+        let result = try Self.run([
+            "validate", "Tests/ReconcileManifestTests/Corpus/published-port-twice", "--output", "json",
+        ])
+        #expect(result.status == 1)
+        struct Report: Decodable {
+            struct Item: Decodable {
+                var file: String
+                var line: Int
+                var column: Int
+                var message: String
+            }
+            var valid: Bool
+            var diagnostics: [Item]
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(!report.valid)
+        #expect(report.diagnostics.map { "\($0.file):\($0.line):\($0.column)" } == ["b.yaml:5:45"])
+    }
+
+    @Test func validateMissingPathIsAnError() throws {
+        let result = try Self.run(["validate", "no/such/dir"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no/such/dir: no such file or directory"))
+    }
+
+    @Test func scheduleNextPrintsUTCInstants() throws {
+        let result = try Self.run([
+            "schedule", "next", "30 2 * * *", "--tz", "America/Vancouver", "--after", "2026-03-07T12:00:00Z", "--count",
+            "3",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "2026-03-08T10:00:00Z\n2026-03-09T09:30:00Z\n2026-03-10T09:30:00Z\n")
+    }
+
+    @Test(arguments: [
+        (["schedule", "next", "0 0 30 2 *"], "can never fire"),
+        (["schedule", "next", "* * *"], "has 3 fields"),
+        (["schedule", "next", "@daily", "--tz", "PST"], "unknown time zone"),
+        (["schedule", "next", "@daily", "--after", "yesterday"], "invalid time"),
+        (["schedule", "next", "@daily", "--count", "0"], "--count must be between"),
+    ])
+    func scheduleNextRejectsBadInput(arguments: [String], fragment: String) throws {
+        let result = try Self.run(arguments)
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains(fragment), "\(result.stderr)")
+    }
+
+    @Test func schemaValidatesTheExamplesWithJSONSchema() throws {
+        let result = try Self.run(["schema"])
+        #expect(result.status == 0)
+        let schema = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let definitions = try #require(schema["definitions"] as? [String: Any])
+        #expect(Set(definitions.keys) == ["Node", "App", "DAG", "Check", "Notifier"])
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("schema-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let schemaFile = directory.appendingPathComponent("schema.json")
+        try Data(result.stdout.utf8).write(to: schemaFile)
+        let invalid = directory.appendingPathComponent("invalid.yaml")
+        try "kind: App\nname: web\nimgae: x\n---\nkind: DAG\nname: d\ntasks: { a: { retries: many } }\n".write(
+            to: invalid, atomically: true, encoding: .utf8)
+        var files: [String] = []
+        for folder in ["examples/datalab", "manifests"] {
+            let names = try FileManager.default.contentsOfDirectory(
+                atPath: Self.packageRoot.appendingPathComponent(folder).path)
+            files += names.filter { $0.hasSuffix(".yaml") }.sorted().map { "\(folder)/\($0)" }
+        }
+        let check = try Self.run(
+            [Self.packageRoot.appendingPathComponent("Tests/oracles/schema_check.py").path, schemaFile.path]
+                + files + [invalid.path],
+            executable: URL(fileURLWithPath: "/usr/bin/env"), prefix: ["python3"])
+        #expect(check.status == 0, "\(check.stderr)")
+        let lines = check.stdout.split(separator: "\n")
+        let invalidLines = lines.filter { $0.hasPrefix("invalid") }
+        // Every document of the examples and reference files conforms; both broken documents do not.
+        #expect(lines.filter { $0.hasPrefix("ok") }.count >= files.count)
+        #expect(invalidLines.count == 2, "\(invalidLines)")
+        #expect(invalidLines.allSatisfy { $0.contains(invalid.path) }, "\(invalidLines)")
+    }
+
+    @Test func helpListsTheCommands() throws {
+        let result = try Self.run(["--help"])
+        #expect(result.status == 0)
+        for command in ["validate", "schedule", "schema"] { #expect(result.stdout.contains(command)) }
+    }
+}
