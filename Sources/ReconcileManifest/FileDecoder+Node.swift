@@ -36,8 +36,8 @@ extension FileDecoder {
                     "Docker endpoint \"\(endpoint)\" must start with unix:// or tcp://, e.g. unix:///var/run/docker.sock",
                     at: node)
             }
-        } else if let process = reader.value("process") {
-            _ = MappingReader(process, schema: Schemas.node.field("process").flatMap(objectSchema)!, context: context)
+        } else if reader.has("process") {
+            _ = reader.object("process")  // reports keys inside process:, which takes none
             backend = .process
             if let tls = reader.keyNode("tls"), reader.has("tls") {
                 context.error("tls only applies to Docker nodes", at: tls)
@@ -63,9 +63,5 @@ extension FileDecoder {
             .init(
                 spec: NodeSpec(name: name, backend: backend, capacity: capacity, labels: labels),
                 document: reader.location, name: nameLocation))
-    }
-
-    func objectSchema(_ field: FieldSchema) -> ObjectSchema? {
-        if case .object(let schema) = field.value { schema } else { nil }
     }
 }

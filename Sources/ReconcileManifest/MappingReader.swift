@@ -60,8 +60,14 @@ struct MappingReader {
             context.error("\(schema.title) is missing required key \"\(field.key)\" (\(field.summary))", at: node)
         }
         for group in schema.exactlyOne {
-            let present = group.filter { entries[$0] != nil }
-            if present.isEmpty {
+            for key in group {
+                if let entry = entries[key], entry.value.isNull {
+                    let example = key == "process" ? " (process: {})" : ""
+                    context.error("\"\(key)\" has no value; give it one\(example) or remove it", at: entry.key)
+                }
+            }
+            let present = group.filter { entries[$0].map { !$0.value.isNull } ?? false }
+            if present.isEmpty && !group.contains(where: { entries[$0] != nil }) {
                 context.error(
                     "\(schema.title) needs exactly one of \(group.map { "\"\($0)\"" }.joined(separator: ", "))",
                     at: node)
