@@ -240,38 +240,37 @@ struct MappingReader {
         return result
     }
 
-    /// Environment variables: names checked, values as strings.
-    func environment(_ key: String) -> [String: String]? {
+    /// The entries of an environment mapping whose names are valid variable names; others are reported.
+    private func environmentEntries(_ key: String) -> [(name: String, value: String, node: Node)]? {
         guard let entries = scalarMap(key) else { return nil }
-        var result: [String: String] = [:]
-        for (name, keyNode, value) in entries {
+        return entries.compactMap { name, keyNode, value in
             guard EnvironmentName.isValid(name) else {
                 context.error(
                     "\"\(name)\" is not a valid environment variable name; use letters, digits and _, not starting with a digit",
                     at: keyNode)
-                continue
+                return nil
             }
-            if case .scalar(let scalar) = value { result[name] = scalar.string }
+            guard case .scalar(let scalar) = value else { return nil }
+            return (name, scalar.string, value)
         }
-        return result
+    }
+
+    /// Environment variables: names checked, values as strings.
+    func environment(_ key: String) -> [String: String]? {
+        environmentEntries(key).map { entries in
+            Dictionary(entries.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+        }
     }
 
     /// `secretEnv`: names checked, every value a secret reference (a literal is an error).
     func secretEnvironment(_ key: String) -> [String: SecretReference]? {
-        guard let entries = scalarMap(key) else { return nil }
+        guard let entries = environmentEntries(key) else { return nil }
         var result: [String: SecretReference] = [:]
-        for (name, keyNode, value) in entries {
-            guard EnvironmentName.isValid(name) else {
-                context.error(
-                    "\"\(name)\" is not a valid environment variable name; use letters, digits and _, not starting with a digit",
-                    at: keyNode)
-                continue
-            }
-            guard case .scalar(let scalar) = value else { continue }
+        for entry in entries {
             do {
-                result[name] = try SecretReference(parsing: scalar.string)
+                result[entry.name] = try SecretReference(parsing: entry.value)
             } catch {
-                context.error("secretEnv \"\(name)\": \(error.message)", at: value)
+                context.error("secretEnv \"\(entry.name)\": \(error.message)", at: entry.node)
             }
         }
         return result
