@@ -23,5 +23,5 @@ for file in examples/*/*.yaml manifests/*.yaml Tests/ReconcileManifestTests/Corp
     cp "$file" "$seeds/seed-$i"
 done
 cd "$root/Fuzz"
-"$binary" "$corpus" "$seeds" -dict="$root/Fuzz/manifest.dict" -max_total_time="$seconds" \
+LSAN_OPTIONS="suppressions=$root/Fuzz/lsan.supp:print_suppressions=1" "$binary" "$corpus" "$seeds" -dict="$root/Fuzz/manifest.dict" -max_total_time="$seconds" \
     -timeout=10 -rss_limit_mb=4096 -max_len=8192 -print_final_stats=1

@@ -2,15 +2,15 @@ import ReconcileModel
 
 /// What decoding one file yields: the specs, plus the places that the repository-wide checks
 /// (references, ports, capacity) need to point at.
-struct DecodedDocuments {
-    struct Named<Spec> {
+struct DecodedDocuments: Sendable {
+    struct Named<Spec: Sendable>: Sendable {
         var spec: Spec
         var document: SourceLocation
         var name: SourceLocation
     }
 
     /// A name that must exist as a document of `kind`.
-    struct Reference {
+    struct Reference: Sendable {
         var kind: Kind
         var name: String
         var location: SourceLocation
@@ -19,7 +19,7 @@ struct DecodedDocuments {
     }
 
     /// Something that is placed on a node: an App or a DAG task.
-    struct Workload {
+    struct Workload: Sendable {
         var description: String
         var resources: Resources
         var resourcesLocation: SourceLocation
@@ -29,7 +29,7 @@ struct DecodedDocuments {
         var require: [String: String]
     }
 
-    struct PublishedPort {
+    struct PublishedPort: Sendable {
         var port: Int
         var app: String
         var location: SourceLocation

@@ -14,10 +14,31 @@ public enum ManifestLoader {
     ///
     /// Files are decoded in parallel; the result depends neither on the order of `files` nor of work.
     public static func load(_ files: [ManifestFile], extraDiagnostics: [Diagnostic] = []) -> Result {
+        assemble(decodeAll(files.filter { ManifestFile.isManifestPath($0.path) }), extraDiagnostics: extraDiagnostics)
+    }
+
+    /// Decodes one file on its own. The result depends only on the path and the text, so callers
+    /// may cache it by (path, content id) and re-decode only the files that changed.
+    public static func decode(_ file: ManifestFile) -> DecodedFile {
+        DecodedFile(path: file.path, documents: FileDecoder(path: file.path).decode(file.contents))
+    }
+
+    /// Decodes files in parallel, keeping their order.
+    public static func decodeAll(_ files: [ManifestFile]) -> [DecodedFile] {
+        let results = ResultSlots(count: files.count)
+        DispatchQueue.concurrentPerform(iterations: files.count) { index in
+            results.store(decode(files[index]), at: index)
+        }
+        return results.values
+    }
+
+    /// Applies the repository-wide rules to decoded files and builds the desired state.
+    public static func assemble(_ files: [DecodedFile], extraDiagnostics: [Diagnostic] = []) -> Result {
         // Sorted path order, as the format defines: "first defined at" must not depend on the caller.
-        let ordered = files.filter { ManifestFile.isManifestPath($0.path) }
-            .sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
-        let decoded = decodeAll(ordered)
+        var decoded = DecodedDocuments()
+        for file in files.sorted(by: { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }) {
+            decoded.append(file.documents)
+        }
         var diagnostics = decoded.diagnostics + extraDiagnostics
         RepositoryRules.check(decoded, into: &diagnostics)
         diagnostics.sort()
@@ -32,29 +53,27 @@ public enum ManifestLoader {
         for item in decoded.notifiers { state.locations[ResourceID(.notifier, item.spec.name)] = item.document }
         return Result(state: state, diagnostics: diagnostics)
     }
+}
 
-    static func decodeAll(_ files: [ManifestFile]) -> DecodedDocuments {
-        let results = ResultSlots(count: files.count)
-        DispatchQueue.concurrentPerform(iterations: files.count) { index in
-            let file = files[index]
-            results.store(FileDecoder(path: file.path).decode(file.contents), at: index)
-        }
-        var all = DecodedDocuments()
-        for result in results.values { all.append(result) }
-        return all
-    }
+/// One manifest file after decoding, before the repository-wide rules.
+public struct DecodedFile: Sendable {
+    public let path: String
+    let documents: DecodedDocuments
+
+    /// Problems found in this file alone.
+    public var diagnostics: [Diagnostic] { documents.diagnostics }
 }
 
 /// One slot per file, written once from `concurrentPerform` and read after it returns.
 private final class ResultSlots: @unchecked Sendable {
-    private var slots: [DecodedDocuments?]
+    private var slots: [DecodedFile?]
 
     init(count: Int) { slots = Array(repeating: nil, count: count) }
 
     /// Each index is written by exactly one iteration; the array is never resized while shared.
-    func store(_ value: DecodedDocuments, at index: Int) {
+    func store(_ value: DecodedFile, at index: Int) {
         slots.withUnsafeMutableBufferPointer { $0[index] = value }
     }
 
-    var values: [DecodedDocuments] { slots.compactMap { $0 } }
+    var values: [DecodedFile] { slots.compactMap { $0 } }
 }
