@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "reconcile", targets: ["reconcile"]),
         .library(name: "ReconcileModel", targets: ["ReconcileModel"]),
         .library(name: "ReconcileManifest", targets: ["ReconcileManifest"]),
+        .library(name: "ReconcileGit", targets: ["ReconcileGit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
@@ -23,12 +24,17 @@ let package = Package(
             name: "ReconcileManifest",
             dependencies: ["ReconcileModel", "CPCRE2", .product(name: "Yams", package: "Yams")]
         ),
+        // libgit2 from Debian's libgit2-dev.
+        .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        // Git remotes mirrored under the state directory, read at a commit without a work tree.
+        .target(name: "ReconcileGit", dependencies: ["ReconcileModel", "ReconcileManifest", "CLibGit2"]),
         // Command-line parsing and output formatting only.
         .executableTarget(
             name: "reconcile",
             dependencies: [
                 "ReconcileModel",
                 "ReconcileManifest",
+                "ReconcileGit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -44,6 +50,7 @@ let package = Package(
             dependencies: ["ReconcileModel", "ReconcileManifest"],
             exclude: ["Corpus", "FuzzRegressions"]
         ),
+        .testTarget(name: "ReconcileGitTests", dependencies: ["ReconcileGit", "ReconcileManifest", "ReconcileModel"]),
         .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel"]),
     ]
 )

@@ -8,6 +8,11 @@ public enum ManifestLoader {
         public var state: DesiredState?
         /// All problems, sorted by file, line and column.
         public var diagnostics: [Diagnostic]
+
+        public init(state: DesiredState?, diagnostics: [Diagnostic]) {
+            self.state = state
+            self.diagnostics = diagnostics
+        }
     }
 
     /// Loads and validates manifest files (paths relative to the manifest root).

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct ReconcileCommand: ParsableCommand {
+struct ReconcileCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reconcile",
         abstract: "A declarative GitOps reconciler for apps, DAGs of batch jobs, checks and alerts.",

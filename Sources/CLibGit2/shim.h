@@ -1,0 +1,6 @@
+#ifndef RECONCILE_CLIBGIT2_SHIM_H
+#define RECONCILE_CLIBGIT2_SHIM_H
+
+#include <git2.h>
+
+#endif

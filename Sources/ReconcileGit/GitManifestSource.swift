@@ -1,0 +1,112 @@
+import Foundation
+import ReconcileManifest
+import ReconcileModel
+
+/// The desired state as a git ref says it: fetch, resolve, read the manifest tree at the commit,
+/// validate, and keep the last valid commit in force when a newer one is invalid or the remote is down.
+///
+/// Parsed files are cached by (path, blob id): a commit that changes one file decodes one file.
+public actor GitManifestSource {
+    public struct Snapshot: Sendable {
+        /// The full commit id.
+        public var commit: String
+        public var state: DesiredState
+        /// Warnings of that commit (errors keep a commit out).
+        public var diagnostics: [Diagnostic]
+    }
+
+    public enum Outcome: Sendable {
+        /// A new valid commit is now in force.
+        case applied(Snapshot)
+        /// The ref still names the commit already evaluated; nothing was read.
+        case unchanged(commit: String, inForce: Snapshot?)
+        /// The ref names an invalid commit; `inForce` (the last valid one) stays.
+        case invalid(commit: String, diagnostics: [Diagnostic], inForce: Snapshot?)
+        /// Fetching, resolving, reading or verifying failed; `inForce` stays.
+        case failed(GitError, inForce: Snapshot?)
+
+        public var inForce: Snapshot? {
+            switch self {
+            case .applied(let snapshot): snapshot
+            case .unchanged(_, let snapshot), .invalid(_, _, let snapshot), .failed(_, let snapshot): snapshot
+            }
+        }
+    }
+
+    public let source: GitSource
+    public let ref: String
+    public let path: String
+    let verifier: SignatureVerifier?
+    private var cache: [String: DecodedFile] = [:]
+    private var evaluated: String?
+    private var lastOutcome: Outcome?
+    public private(set) var inForce: Snapshot?
+    /// Files decoded so far (cache misses), for tests and metrics.
+    public private(set) var decodedFiles = 0
+
+    public init(source: GitSource, ref: String = "HEAD", path: String = "", verifier: SignatureVerifier? = nil) {
+        self.source = source
+        self.ref = ref
+        self.path = path
+        self.verifier = verifier
+    }
+
+    /// One poll: fetch, and evaluate the commit `ref` names if it is new.
+    public func poll() async -> Outcome {
+        do {
+            try await source.fetch()
+            let commit = try await source.resolve(ref)
+            if commit == evaluated, let lastOutcome {
+                if case .failed = lastOutcome {} else { return .unchanged(commit: commit, inForce: inForce) }
+            }
+            evaluated = commit
+            let outcome = try await evaluate(commit)
+            lastOutcome = outcome
+            return outcome
+        } catch {
+            let outcome = Outcome.failed(error, inForce: inForce)
+            lastOutcome = outcome
+            return outcome
+        }
+    }
+
+    private func evaluate(_ commit: String) async throws(GitError) -> Outcome {
+        if let verifier {
+            let signature = try await source.signature(ofCommit: commit)
+            try verifier.verify(signature, commit: commit)
+        }
+        let (entries, treeDiagnostics) = try await source.manifestEntries(commit: commit, path: path)
+        var decoded: [DecodedFile] = []
+        var missing: [ManifestFile] = []
+        var diagnostics = treeDiagnostics
+        var keys: [String: DecodedFile] = [:]
+        for entry in entries {
+            let key = entry.path + "\u{0}" + entry.blob
+            if let hit = cache[key] {
+                decoded.append(hit)
+                keys[key] = hit
+            } else if let text = try await source.text(ofBlob: entry.blob) {
+                missing.append(ManifestFile(path: entry.path, contents: text))
+            } else {
+                diagnostics.append(
+                    Diagnostic(
+                        at: SourceLocation(file: entry.path, line: 1, column: 1),
+                        "file is not valid UTF-8; save it as UTF-8 text"))
+            }
+        }
+        let fresh = ManifestLoader.decodeAll(missing)
+        decodedFiles += fresh.count
+        let blobs = Dictionary(entries.map { ($0.path, $0.blob) }, uniquingKeysWith: { first, _ in first })
+        for file in fresh {
+            keys[file.path + "\u{0}" + (blobs[file.path] ?? "")] = file
+        }
+        cache = keys  // only what this commit uses, so the cache never outgrows the repository
+        let result = ManifestLoader.assemble(decoded + fresh, extraDiagnostics: diagnostics)
+        guard let state = result.state else {
+            return .invalid(commit: commit, diagnostics: result.diagnostics, inForce: inForce)
+        }
+        let snapshot = Snapshot(commit: commit, state: state, diagnostics: result.diagnostics)
+        inForce = snapshot
+        return .applied(snapshot)
+    }
+}

@@ -1,0 +1,375 @@
+import CLibGit2
+import Foundation
+import ReconcileManifest
+import ReconcileModel
+
+/// A git remote mirrored into the state directory, read straight from its object database.
+///
+/// All libgit2 handles live inside this actor, so they are only ever used from one thread at a time.
+/// Clones on first use and fetches after (`+refs/heads/*` and `+refs/tags/*`, pruned, so force
+/// pushes and deleted branches are followed); resolves branches, tags and full or short commit ids;
+/// lists the manifest files of a commit without a work tree.
+public actor GitSource {
+    /// The remote as given: a local path, `file://`, `git://`, `http(s)://`, `ssh://` or scp-style URL.
+    public let remote: String
+    /// The bare mirror's folder.
+    public let mirrorPath: String
+    let credentials: GitCredentials
+    let environment: [String: String]
+    private var handle: RepositoryHandle?
+
+    /// - Parameters:
+    ///   - remote: the repository to mirror; relative local paths are made absolute.
+    ///   - stateDirectory: the mirror is kept under `stateDirectory/git/`.
+    public init(
+        remote: String, stateDirectory: String, credentials: GitCredentials = .none,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        let isURL = remote.contains("://") || (remote.contains(":") && !remote.hasPrefix("/") && !remote.hasPrefix("."))
+        let resolved =
+            isURL || remote.hasPrefix("/")
+            ? remote : URL(fileURLWithPath: remote).standardizedFileURL.path
+        self.remote = resolved
+        self.credentials = credentials
+        self.environment = environment
+        let folder = URL(fileURLWithPath: stateDirectory).appendingPathComponent("git").path
+        mirrorPath = folder + "/" + Self.mirrorName(for: resolved) + ".git"
+        LibGit2.initialize()
+    }
+
+    /// The remote without user-info, for messages.
+    public nonisolated var displayRemote: String { Redaction.removeUserInfo(remote) }
+
+    /// A stable folder name for a remote (FNV-1a of the URL, so no credential lands in a path).
+    static func mirrorName(for remote: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in remote.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let base =
+            Redaction.removeUserInfo(remote).split(whereSeparator: { "/:@".contains($0) }).last.map(String.init)
+            ?? "repo"
+        let safe = base.replacingOccurrences(of: ".git", with: "").filter { $0.isLetter || $0.isNumber || $0 == "-" }
+        return "\(safe.prefix(40))-\(String(hash, radix: 16))"
+    }
+
+    // MARK: Fetch
+
+    /// Brings the mirror up to date. Returns whether any branch or tag changed.
+    ///
+    /// Lists the remote's refs first and downloads only when they differ from the mirror's, so a
+    /// poll with no new commit costs one round trip.
+    @discardableResult
+    public func fetch() throws(GitError) -> Bool {
+        let repository = try openRepository()
+        let operation = "fetch from \(displayRemote)"
+        var remoteHandle: OpaquePointer?
+        var rc = git_remote_lookup(&remoteHandle, repository, "origin")
+        guard rc == 0, let remoteHandle else { throw GitError.last(code: rc, operation: operation) }
+        defer { git_remote_free(remoteHandle) }
+
+        let context = CredentialContext(credentials: credentials, environment: environment, remote: displayRemote)
+        let secrets = credentials.secretValues(environment: environment)
+        var callbacks = git_remote_callbacks()
+        git_remote_init_callbacks(&callbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION))
+        callbacks.credentials = credentialCallback
+        let payload = Unmanaged.passRetained(context)
+        defer { payload.release() }
+        callbacks.payload = payload.toOpaque()
+
+        rc = git_remote_connect(remoteHandle, GIT_DIRECTION_FETCH, &callbacks, nil, nil)
+        if rc != 0 { throw context.error(GitError.last(code: rc, operation: operation, redacting: secrets)) }
+        let advertised = try remoteRefs(remoteHandle, operation: operation)
+        var defaultBranch: String?
+        var buffer = git_buf()
+        if git_remote_default_branch(&buffer, remoteHandle) == 0, let pointer = buffer.ptr {
+            defaultBranch = String(cString: pointer)
+        }
+        git_buf_dispose(&buffer)
+        git_remote_disconnect(remoteHandle)
+
+        let local = localRefs(repository)
+        var changed = false
+        if advertised != local {
+            var options = git_fetch_options()
+            git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
+            options.prune = GIT_FETCH_PRUNE
+            options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE  // the tag refspec fetches them
+            options.callbacks = callbacks
+            context.attempts = 0  // a new connection asks for credentials afresh
+            rc = git_remote_fetch(remoteHandle, nil, &options, nil)
+            if rc != 0 { throw context.error(GitError.last(code: rc, operation: operation, redacting: secrets)) }
+            changed = true
+        }
+        if let defaultBranch, defaultBranch.hasPrefix("refs/heads/"), advertised[defaultBranch] != nil {
+            // HEAD of the mirror follows the remote's default branch, so `--ref HEAD` means what it does there.
+            git_repository_set_head(repository, defaultBranch)
+        }
+        return changed
+    }
+
+    /// Branch and tag tips the remote advertises (peeled `^{}` entries left out).
+    private func remoteRefs(_ remote: OpaquePointer, operation: String) throws(GitError) -> [String: String] {
+        var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+        var count = 0
+        let rc = git_remote_ls(&heads, &count, remote)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
+        var result: [String: String] = [:]
+        for index in 0..<count {
+            guard let head = heads?[index]?.pointee, let namePointer = head.name else { continue }
+            let name = String(cString: namePointer)
+            guard name.hasPrefix("refs/heads/") || name.hasPrefix("refs/tags/"), !name.hasSuffix("^{}") else {
+                continue
+            }
+            var oid = head.oid
+            result[name] = LibGit2.hex(&oid)
+        }
+        return result
+    }
+
+    /// The mirror's branch and tag tips.
+    private func localRefs(_ repository: OpaquePointer) -> [String: String] {
+        var names = git_strarray()
+        guard git_reference_list(&names, repository) == 0 else { return [:] }
+        defer { git_strarray_dispose(&names) }
+        var result: [String: String] = [:]
+        for index in 0..<names.count {
+            guard let pointer = names.strings[index] else { continue }
+            let name = String(cString: pointer)
+            guard name.hasPrefix("refs/heads/") || name.hasPrefix("refs/tags/") else { continue }
+            var oid = git_oid()
+            if git_reference_name_to_id(&oid, repository, name) == 0 { result[name] = LibGit2.hex(&oid) }
+        }
+        return result
+    }
+
+    /// The mirror's branches, for "ref not found" messages.
+    public func branches() -> [String] {
+        guard let repository = try? openRepository() else { return [] }
+        return localRefs(repository).keys.filter { $0.hasPrefix("refs/heads/") }
+            .map { String($0.dropFirst("refs/heads/".count)) }.sorted()
+    }
+
+    // MARK: Resolve
+
+    /// The full commit id that `ref` (branch, tag, full or short commit id, `HEAD`) names in the mirror.
+    public func resolve(_ ref: String) throws(GitError) -> String {
+        let repository = try openRepository()
+        let operation = "resolve \(ref) in \(displayRemote)"
+        guard !ref.isEmpty, !ref.hasPrefix("-") else {
+            throw GitError(.refNotFound(ref: ref, branches: branches()), operation: operation, message: "empty ref")
+        }
+        var object: OpaquePointer?
+        var rc = git_revparse_single(&object, repository, ref)
+        if rc != 0 {
+            let error = GitError.last(code: rc, operation: operation)
+            if rc == GIT_ENOTFOUND.rawValue || rc == GIT_EAMBIGUOUS.rawValue || rc == GIT_EINVALIDSPEC.rawValue
+                || error.errorClass == Int32(GIT_ERROR_REFERENCE.rawValue)
+            {
+                throw GitError(
+                    .refNotFound(ref: ref, branches: branches()), operation: operation, message: error.message)
+            }
+            throw error
+        }
+        defer { git_object_free(object) }
+        var commit: OpaquePointer?
+        rc = git_object_peel(&commit, object, GIT_OBJECT_COMMIT)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: "\(operation): not a commit") }
+        defer { git_object_free(commit) }
+        return LibGit2.hex(git_object_id(commit))
+    }
+
+    // MARK: Read
+
+    /// One manifest file in a commit: its path below the manifest root and its blob id.
+    public struct Entry: Sendable, Hashable {
+        public var path: String
+        public var blob: String
+    }
+
+    /// The manifest files under `path` at `commit`, and diagnostics for what is refused
+    /// (symbolic links are never followed; submodules cannot hold manifests).
+    public func manifestEntries(
+        commit: String, path: String
+    ) throws(GitError) -> (
+        entries: [Entry], diagnostics: [Diagnostic]
+    ) {
+        let repository = try openRepository()
+        let operation = "read \(path.isEmpty ? "/" : path) at \(commit.prefix(12))"
+        var oid = git_oid()
+        var rc = git_oid_fromstr(&oid, commit)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
+        var commitHandle: OpaquePointer?
+        rc = git_commit_lookup(&commitHandle, repository, &oid)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
+        defer { git_commit_free(commitHandle) }
+        var root: OpaquePointer?
+        rc = git_commit_tree(&root, commitHandle)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
+        defer { git_tree_free(root) }
+
+        let subpath = path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+        var tree = root
+        var ownedSubtree: OpaquePointer?
+        defer { if let ownedSubtree { git_tree_free(ownedSubtree) } }
+        if !subpath.isEmpty {
+            var entry: OpaquePointer?
+            rc = git_tree_entry_bypath(&entry, root, subpath)
+            guard rc == 0 else {
+                throw GitError(
+                    .pathNotFound, operation: operation,
+                    message: "no folder \"\(subpath)\" in this commit; check --path")
+            }
+            defer { git_tree_entry_free(entry) }
+            guard git_tree_entry_filemode(entry) == GIT_FILEMODE_TREE else {
+                throw GitError(
+                    .pathNotFound, operation: operation,
+                    message: "\"\(subpath)\" is not a folder in this commit (symbolic links are not followed)")
+            }
+            rc = git_tree_lookup(&ownedSubtree, repository, git_tree_entry_id(entry))
+            guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
+            tree = ownedSubtree
+        }
+        var entries: [Entry] = []
+        var diagnostics: [Diagnostic] = []
+        try walk(
+            tree, prefix: "", repository: repository, operation: operation, entries: &entries, diagnostics: &diagnostics
+        )
+        return (entries, diagnostics)
+    }
+
+    private func walk(
+        _ tree: OpaquePointer?, prefix: String, repository: OpaquePointer, operation: String, entries: inout [Entry],
+        diagnostics: inout [Diagnostic]
+    ) throws(GitError) {
+        let count = git_tree_entrycount(tree)
+        for index in 0..<count {
+            guard let entry = git_tree_entry_byindex(tree, index), let namePointer = git_tree_entry_name(entry) else {
+                continue
+            }
+            let name = String(cString: namePointer)
+            if name.hasPrefix(".") { continue }
+            let path = prefix + name
+            let mode = git_tree_entry_filemode(entry)
+            let here = SourceLocation(file: path, line: 1, column: 1)
+            if mode == GIT_FILEMODE_TREE {
+                var subtree: OpaquePointer?
+                let rc = git_tree_lookup(&subtree, repository, git_tree_entry_id(entry))
+                guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
+                defer { git_tree_free(subtree) }
+                try walk(
+                    subtree, prefix: path + "/", repository: repository, operation: operation, entries: &entries,
+                    diagnostics: &diagnostics)
+            } else if mode == GIT_FILEMODE_LINK {
+                diagnostics.append(
+                    Diagnostic(
+                        at: here, "symbolic link in the manifest tree; links are never followed, commit the file itself"
+                    ))
+            } else if mode == GIT_FILEMODE_COMMIT {
+                diagnostics.append(
+                    Diagnostic(at: here, "submodule under the manifest path; manifests must live in this repository"))
+            } else if ManifestFile.isManifestPath(path) {
+                entries.append(Entry(path: path, blob: LibGit2.hex(git_tree_entry_id(entry))))
+            }
+        }
+    }
+
+    /// A blob's text, or nil when it is not UTF-8.
+    public func text(ofBlob id: String) throws(GitError) -> String? {
+        let repository = try openRepository()
+        var oid = git_oid()
+        var rc = git_oid_fromstr(&oid, id)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: "read blob \(id)") }
+        var blob: OpaquePointer?
+        rc = git_blob_lookup(&blob, repository, &oid)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: "read blob \(id)") }
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard size > 0, let raw = git_blob_rawcontent(blob) else { return "" }
+        return String(validating: UnsafeRawBufferPointer(start: raw, count: size), as: UTF8.self)
+    }
+
+    /// The signature and signed payload of a commit, or nil when it is unsigned.
+    public func signature(ofCommit commit: String) throws(GitError) -> (signature: Data, payload: Data)? {
+        let repository = try openRepository()
+        var oid = git_oid()
+        var rc = git_oid_fromstr(&oid, commit)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: "read signature of \(commit)") }
+        var signature = git_buf()
+        var payload = git_buf()
+        defer {
+            git_buf_dispose(&signature)
+            git_buf_dispose(&payload)
+        }
+        rc = git_commit_extract_signature(&signature, &payload, repository, &oid, nil)
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        guard rc == 0 else { throw GitError.last(code: rc, operation: "read signature of \(commit)") }
+        return (
+            Data(bytes: signature.ptr, count: signature.size), Data(bytes: payload.ptr, count: payload.size)
+        )
+    }
+
+    // MARK: Repository
+
+    private func openRepository() throws(GitError) -> OpaquePointer {
+        if let handle { return handle.pointer }
+        let operation = "open mirror of \(displayRemote)"
+        var handle: OpaquePointer?
+        var rc: Int32
+        if FileManager.default.fileExists(atPath: mirrorPath) {
+            rc = git_repository_open_bare(&handle, mirrorPath)
+        } else {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: (mirrorPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            } catch {
+                throw GitError(.other, operation: operation, message: "cannot create \(mirrorPath): \(error)")
+            }
+            rc = git_repository_init(&handle, mirrorPath, 1)
+        }
+        guard rc == 0, let handle else { throw GitError.last(code: rc, operation: operation) }
+        var remoteHandle: OpaquePointer?
+        if git_remote_lookup(&remoteHandle, handle, "origin") == 0 {
+            if let url = git_remote_url(remoteHandle), String(cString: url) != remote {
+                git_remote_set_url(handle, "origin", remote)
+            }
+            git_remote_free(remoteHandle)
+        } else {
+            rc = git_remote_create_with_fetchspec(&remoteHandle, handle, "origin", remote, "+refs/heads/*:refs/heads/*")
+            guard rc == 0 else {
+                let error = GitError.last(code: rc, operation: operation)
+                git_repository_free(handle)
+                throw error
+            }
+            git_remote_free(remoteHandle)
+            git_remote_add_fetch(handle, "origin", "+refs/tags/*:refs/tags/*")
+        }
+        self.handle = RepositoryHandle(handle)
+        return handle
+    }
+}
+
+/// Owns a `git_repository`; freed when the owning actor goes away. Only that actor touches it.
+final class RepositoryHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+
+    deinit { git_repository_free(pointer) }
+}
+
+enum LibGit2 {
+    private static let once: Void = { git_libgit2_init() }()
+
+    static func initialize() { _ = once }
+
+    static func hex(_ oid: UnsafePointer<git_oid>?) -> String {
+        guard let oid, let text = git_oid_tostr_s(oid) else { return "" }
+        return String(cString: text)
+    }
+
+    static func hex(_ oid: inout git_oid) -> String {
+        withUnsafePointer(to: &oid) { hex($0) }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import ReconcileModel
+
+/// Resolves secret references on this host at use time. The values are never logged or stored.
+public enum SecretReader {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var reference: SecretReference
+        public var reason: String
+        public var description: String { "cannot read secret \(reference): \(reason)" }
+    }
+
+    /// The secret's value; a trailing newline of a file is dropped.
+    public static func read(
+        _ reference: SecretReference, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(Failure) -> String {
+        switch reference {
+        case .environment(let name):
+            guard let value = environment[name], !value.isEmpty else {
+                throw Failure(reference: reference, reason: "environment variable \(name) is not set")
+            }
+            return value
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw Failure(reference: reference, reason: "file \(path) cannot be read")
+            }
+            var text = String(decoding: data, as: UTF8.self)
+            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+            return text
+        }
+    }
+}

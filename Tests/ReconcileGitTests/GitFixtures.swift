@@ -1,0 +1,194 @@
+import Foundation
+import Testing
+
+/// Real repositories built with the `git` CLI in a temporary folder, and servers that serve them.
+final class GitFixture {
+    let root: URL
+
+    init(_ name: String) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "reconcile-git-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: root) }
+
+    var state: String { root.appendingPathComponent("state").path }
+
+    /// Runs a command (argv, no shell) and returns its standard output; throws on a non-zero exit.
+    @discardableResult
+    static func run(
+        _ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]
+    ) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        var env = ProcessInfo.processInfo.environment
+        env["GIT_AUTHOR_NAME"] = "Test"
+        env["GIT_AUTHOR_EMAIL"] = "test@example.com"
+        env["GIT_COMMITTER_NAME"] = "Test"
+        env["GIT_COMMITTER_EMAIL"] = "test@example.com"
+        env["GIT_CONFIG_NOSYSTEM"] = "1"
+        env["HOME"] = FileManager.default.temporaryDirectory.path
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw FixtureError(
+                "\(arguments.joined(separator: " ")) failed: \(String(decoding: errorData, as: UTF8.self))")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A new work repository (branch `main`) named `name` under the fixture root.
+    func repository(_ name: String = "origin") throws -> WorkRepository {
+        let url = root.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try Self.run(["git", "init", "-q", "-b", "main"], in: url)
+        return WorkRepository(url: url)
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct WorkRepository {
+    let url: URL
+    var path: String { url.path }
+
+    func write(_ relative: String, _ text: String) throws {
+        let file = url.appendingPathComponent(relative)
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: file, atomically: true, encoding: .utf8)
+    }
+
+    /// Stages everything and commits; returns the new commit id.
+    @discardableResult
+    func commit(_ message: String, environment: [String: String] = [:], extra: [String] = []) throws -> String {
+        try GitFixture.run(["git", "add", "-A"], in: url)
+        try GitFixture.run(
+            ["git", "commit", "-q", "--allow-empty", "-m", message] + extra, in: url, environment: environment)
+        return try git("rev-parse", "HEAD")
+    }
+
+    @discardableResult
+    func git(_ arguments: String...) throws -> String {
+        try GitFixture.run(["git"] + arguments, in: url)
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// True once something accepts connections on 127.0.0.1:port.
+func waitForListener(port: Int, timeout: TimeInterval = 10) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        close(fd)
+        if result == 0 { return true }
+        usleep(50_000)
+    }
+    return false
+}
+
+/// `git daemon` serving a folder on 127.0.0.1; stopped (with its connection children) on deinit.
+final class GitDaemon {
+    let process = Process()
+    let port: Int
+    let basePath: URL
+
+    init(basePath: URL, port: Int? = nil) throws {
+        self.port = try port ?? freeLoopbackPort()
+        self.basePath = basePath
+        // Run git-daemon itself, not the `git` wrapper, so the signal reaches the server.
+        let execPath = try GitFixture.run(["git", "--exec-path"])
+        process.executableURL = URL(fileURLWithPath: execPath + "/git-daemon")
+        process.arguments = [
+            "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port=\(self.port)",
+            "--base-path=\(basePath.path)", basePath.path,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        guard waitForListener(port: self.port) else {
+            throw FixtureError("git daemon did not start on port \(self.port)")
+        }
+    }
+
+    func url(_ repository: String) -> String { "git://127.0.0.1:\(port)/\(repository)" }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+/// `git http-backend` behind a loopback HTTP server that requires basic auth (Tests/oracles).
+final class GitHTTPServer {
+    let process = Process()
+    let port: Int
+
+    init(projectRoot: URL, user: String, password: String) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("oracles/git_http_server.py")
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, projectRoot.path, user, password]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data([0x0A]) {
+            line.append(byte)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self)) else {
+            throw FixtureError("git HTTP server did not start")
+        }
+        self.port = port
+    }
+
+    func url(_ repository: String) -> String { "http://127.0.0.1:\(port)/\(repository)" }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}

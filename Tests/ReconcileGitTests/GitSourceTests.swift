@@ -1,0 +1,234 @@
+import Foundation
+import ReconcileGit
+import ReconcileManifest
+import ReconcileModel
+import Testing
+
+let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
+
+@Suite struct GitSourceTests {
+    func manifestNames(_ source: GitManifestSource) async throws -> [String] {
+        let outcome = await source.poll()
+        guard case .applied(let snapshot) = outcome else {
+            throw FixtureError("expected a valid commit, got \(outcome)")
+        }
+        return snapshot.state.apps.map(\.name).sorted()
+    }
+
+    @Test func readsALocalPathAndPicksUpTheNextCommit() async throws {
+        let fixture = try GitFixture("local")
+        let origin = try fixture.repository()
+        try origin.write("apps/web.yaml", appYAML)
+        try origin.write("README.md", "not a manifest")
+        let first = try origin.commit("first")
+        let source = GitManifestSource(
+            source: GitSource(remote: origin.path, stateDirectory: fixture.state), ref: "main")
+        guard case .applied(let snapshot) = await source.poll() else { throw FixtureError("first poll") }
+        #expect(snapshot.commit == first)
+        #expect(snapshot.state.apps.map(\.name) == ["web"])
+        #expect(snapshot.state.locations[ResourceID(.app, "web")]?.file == "apps/web.yaml")
+
+        guard case .unchanged(let commit, _) = await source.poll() else { throw FixtureError("second poll") }
+        #expect(commit == first)
+
+        try origin.write("apps/api.yaml", appYAML.replacingOccurrences(of: "web", with: "api"))
+        let second = try origin.commit("second")
+        guard case .applied(let next) = await source.poll() else { throw FixtureError("third poll") }
+        #expect(next.commit == second)
+        #expect(next.state.apps.map(\.name).sorted() == ["api", "web"])
+    }
+
+    @Test func aOneFileCommitDecodesOneFile() async throws {
+        let fixture = try GitFixture("cache")
+        let origin = try fixture.repository()
+        for index in 0..<20 {
+            try origin.write("apps/app-\(index).yaml", appYAML.replacingOccurrences(of: "web", with: "app-\(index)"))
+        }
+        try origin.commit("twenty apps")
+        let source = GitManifestSource(source: GitSource(remote: origin.path, stateDirectory: fixture.state))
+        #expect(try await manifestNames(source).count == 20)
+        #expect(await source.decodedFiles == 20)
+        try origin.write("apps/app-3.yaml", appYAML.replacingOccurrences(of: "web", with: "renamed"))
+        try origin.commit("one file")
+        #expect(try await manifestNames(source).contains("renamed"))
+        #expect(await source.decodedFiles == 21)
+    }
+
+    @Test func readsOverFileURLAndGitDaemon() async throws {
+        let fixture = try GitFixture("daemon")
+        let origin = try fixture.repository("served")
+        try origin.write("web.yaml", appYAML)
+        let commit = try origin.commit("first")
+        let daemon = try GitDaemon(basePath: fixture.root)
+        for remote in ["file://\(origin.path)", daemon.url("served")] {
+            let source = GitSource(remote: remote, stateDirectory: fixture.state)
+            #expect(try await source.fetch())
+            #expect(try await source.resolve("main") == commit)
+            #expect(try await source.manifestEntries(commit: commit, path: "").entries.map(\.path) == ["web.yaml"])
+        }
+        daemon.stop()
+    }
+
+    @Test func followsAForcePushedBranchAndResolvesTagsAndShortIds() async throws {
+        let fixture = try GitFixture("force")
+        let origin = try fixture.repository()
+        try origin.write("web.yaml", appYAML)
+        let first = try origin.commit("first")
+        try origin.git("tag", "v1.0")
+        try origin.write("web.yaml", appYAML.replacingOccurrences(of: "serve", with: "serve2"))
+        let second = try origin.commit("second")
+        let source = GitSource(remote: origin.path, stateDirectory: fixture.state)
+        try await source.fetch()
+        #expect(try await source.resolve("main") == second)
+        #expect(try await source.resolve("v1.0") == first)
+        #expect(try await source.resolve(String(first.prefix(7))) == first)
+        #expect(try await source.resolve(first) == first)
+
+        // Rewrite history: main now points at a commit that does not descend from `second`.
+        try origin.git("reset", "-q", "--hard", first)
+        try origin.write("web.yaml", appYAML.replacingOccurrences(of: "serve", with: "rewritten"))
+        let rewritten = try origin.commit("rewritten")
+        #expect(try await source.fetch())
+        #expect(try await source.resolve("main") == rewritten)
+        #expect(try await source.fetch() == false)  // nothing new: no download
+    }
+
+    @Test func unknownRefListsTheBranches() async throws {
+        let fixture = try GitFixture("refs")
+        let origin = try fixture.repository()
+        try origin.write("web.yaml", appYAML)
+        try origin.commit("first")
+        try origin.git("branch", "staging")
+        let source = GitSource(remote: origin.path, stateDirectory: fixture.state)
+        try await source.fetch()
+        do {
+            _ = try await source.resolve("production")
+            Issue.record("resolved a missing ref")
+        } catch {
+            #expect(error.kind == .refNotFound(ref: "production", branches: ["main", "staging"]))
+            #expect(error.description.contains("ref \"production\" not found; branches: main, staging"))
+        }
+    }
+
+    @Test func symlinksAndSubmodulesAreRejectedAndPathSelectsAFolder() async throws {
+        let fixture = try GitFixture("links")
+        let library = try fixture.repository("library")
+        try library.write("x.yaml", appYAML)
+        try library.commit("library")
+        let origin = try fixture.repository()
+        try origin.write("deploy/web.yaml", appYAML)
+        try origin.write("outside.yaml", appYAML.replacingOccurrences(of: "web", with: "outside"))
+        try FileManager.default.createSymbolicLink(
+            atPath: origin.url.appendingPathComponent("deploy/linked.yaml").path, withDestinationPath: "../outside.yaml"
+        )
+        try GitFixture.run(
+            ["git", "-c", "protocol.file.allow=always", "submodule", "add", "-q", library.path, "deploy/vendor"],
+            in: origin.url)
+        try origin.commit("links")
+        let source = GitManifestSource(
+            source: GitSource(remote: origin.path, stateDirectory: fixture.state), path: "deploy")
+        guard case .invalid(_, let diagnostics, let inForce) = await source.poll() else {
+            throw FixtureError("a tree with a symlink and a submodule must be refused")
+        }
+        #expect(inForce == nil)
+        #expect(
+            diagnostics.map(\.description) == [
+                "linked.yaml:1:1: error: symbolic link in the manifest tree; links are never followed, commit the file itself",
+                "vendor:1:1: error: submodule under the manifest path; manifests must live in this repository",
+            ])
+    }
+
+    @Test func anInvalidCommitKeepsTheLastValidOneInForce() async throws {
+        let fixture = try GitFixture("invalid")
+        let origin = try fixture.repository()
+        try origin.write("web.yaml", appYAML)
+        let good = try origin.commit("good")
+        let source = GitManifestSource(source: GitSource(remote: origin.path, stateDirectory: fixture.state))
+        _ = await source.poll()
+        try origin.write("web.yaml", "kind: App\nname: web\nreplicas: lots\ncommand: [serve]\n")
+        let bad = try origin.commit("bad")
+        guard case .invalid(let commit, let diagnostics, let inForce) = await source.poll() else {
+            throw FixtureError("expected invalid")
+        }
+        #expect(commit == bad)
+        #expect(
+            diagnostics.map(\.description) == [
+                "web.yaml:3:11: error: \"replicas\" must be an integer, found the value \"lots\""
+            ])
+        #expect(inForce?.commit == good)
+    }
+
+    @Test func anUnreachableRemoteKeepsTheLastGoodCommitAndRecovers() async throws {
+        let fixture = try GitFixture("unreachable")
+        let origin = try fixture.repository("served")
+        try origin.write("web.yaml", appYAML)
+        let good = try origin.commit("good")
+        var daemon: GitDaemon? = try GitDaemon(basePath: fixture.root)
+        let url = daemon!.url("served")
+        let port = daemon!.port
+        let source = GitManifestSource(source: GitSource(remote: url, stateDirectory: fixture.state))
+        _ = await source.poll()
+        daemon?.stop()
+        daemon = nil
+        guard case .failed(let error, let inForce) = await source.poll() else { throw FixtureError("expected failure") }
+        #expect(error.kind == .unreachable)
+        #expect(inForce?.commit == good)
+        // The daemon comes back on the same port with a new commit: the next poll applies it.
+        try origin.write("api.yaml", appYAML.replacingOccurrences(of: "web", with: "api"))
+        let next = try origin.commit("next")
+        let restarted = try GitDaemon(basePath: fixture.root, port: port)
+        defer { restarted.stop() }
+        #expect(waitForListener(port: port))
+        guard case .applied(let snapshot) = await source.poll() else { throw FixtureError("expected recovery") }
+        #expect(snapshot.commit == next)
+    }
+
+    @Test func httpBasicAuthWorksAndTheSecretNeverAppearsInErrors() async throws {
+        let fixture = try GitFixture("http")
+        let origin = try fixture.repository("served")
+        try origin.write("web.yaml", appYAML)
+        let commit = try origin.commit("first")
+        let secret = "s3cr3t-token-\(UUID().uuidString)"
+        let server = try GitHTTPServer(projectRoot: fixture.root, user: "deploy", password: secret)
+
+        let good = GitSource(
+            remote: server.url("served"), stateDirectory: fixture.state + "/good",
+            credentials: GitCredentials(username: "deploy", password: .environment("GIT_TOKEN")),
+            environment: ["GIT_TOKEN": secret])
+        #expect(try await good.fetch())
+        #expect(try await good.resolve("main") == commit)
+
+        let wrong = GitSource(
+            remote: server.url("served"), stateDirectory: fixture.state + "/wrong",
+            credentials: GitCredentials(username: "deploy", password: .environment("GIT_TOKEN")),
+            environment: ["GIT_TOKEN": "not-the-token"])
+        do {
+            try await wrong.fetch()
+            Issue.record("fetch with a wrong token succeeded")
+        } catch {
+            #expect(error.kind == .authentication)
+            #expect(!error.description.contains("not-the-token"))
+        }
+
+        // Credentials written into the URL are used by libgit2 but never shown.
+        let inURL = GitSource(
+            remote: "http://deploy:\(secret)@127.0.0.1:\(server.port)/missing", stateDirectory: fixture.state + "/url")
+        do {
+            try await inURL.fetch()
+            Issue.record("fetch of a missing repository succeeded")
+        } catch {
+            #expect(!error.description.contains(secret), "\(error)")
+            #expect(error.description.contains("http://127.0.0.1:\(server.port)/missing"))
+        }
+        #expect(!inURL.displayRemote.contains(secret))
+
+        let none = GitSource(remote: server.url("served"), stateDirectory: fixture.state + "/none")
+        do {
+            try await none.fetch()
+            Issue.record("fetch without credentials succeeded")
+        } catch {
+            #expect(error.kind == .authentication)
+            #expect(error.description.contains("none are configured"))
+        }
+    }
+}
