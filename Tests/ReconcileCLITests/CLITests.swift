@@ -146,3 +146,53 @@ import Testing
         for command in ["validate", "schedule", "schema"] { #expect(result.stdout.contains(command)) }
     }
 }
+
+@Suite struct ValidateRepositoryCLITests {
+    static func git(_ arguments: [String], in directory: URL) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments
+        process.currentDirectoryURL = directory
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "git \(arguments)")
+    }
+
+    @Test func validatesACommitOfARepository() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cli-repo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let repository = root.appendingPathComponent("repo")
+        try FileManager.default.createDirectory(
+            at: repository.appendingPathComponent("deploy"), withIntermediateDirectories: true)
+        try Self.git(["init", "-q", "-b", "main"], in: repository)
+        try "kind: App\nname: web\ncommand: [serve]\n".write(
+            to: repository.appendingPathComponent("deploy/web.yaml"), atomically: true, encoding: .utf8)
+        try Self.git(["add", "-A"], in: repository)
+        try Self.git(["commit", "-q", "-m", "good"], in: repository)
+        try Self.git(["tag", "good"], in: repository)
+        try "kind: App\nname: web\ncommand: serve\n".write(
+            to: repository.appendingPathComponent("deploy/web.yaml"), atomically: true, encoding: .utf8)
+        try Self.git(["commit", "-q", "-am", "bad"], in: repository)
+        let state = root.appendingPathComponent("state").path
+
+        let good = try CLITests.run([
+            "validate", "--repo", repository.path, "--ref", "good", "--path", "deploy", "--state", state,
+        ])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.stdout.hasPrefix("valid: 0 nodes (implicit node local), 1 app"))
+
+        let bad = try CLITests.run(["validate", "--repo", repository.path, "--path", "deploy", "--state", state])
+        #expect(bad.status == 1)
+        #expect(bad.stdout == "web.yaml:3:10: error: \"command\" must be a list, found the value \"serve\"\n")
+        #expect(bad.stderr.contains("1 error in \(repository.path) at HEAD = "))
+
+        let missing = try CLITests.run(["validate", "--repo", repository.path, "--ref", "nope", "--state", state])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("ref \"nope\" not found; branches: main"))
+
+        let both = try CLITests.run(["validate", "examples/datalab", "--repo", repository.path])
+        #expect(both.status != 0)
+    }
+}
