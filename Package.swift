@@ -41,17 +41,22 @@ let package = Package(
         // Generates a large repository and times loading it (release build).
         .executableTarget(
             name: "reconcile-bench",
-            dependencies: ["ReconcileModel", "ReconcileManifest"],
+            dependencies: ["ReconcileModel", "ReconcileManifest", "ReconcileGit"],
             path: "Benchmarks/reconcile-bench"
         ),
+        // Test helpers shared by the test targets.
+        .target(name: "ReconcileTesting", path: "Sources/ReconcileTesting"),
         .testTarget(name: "ReconcileModelTests", dependencies: ["ReconcileModel"]),
         .testTarget(
             name: "ReconcileManifestTests",
             dependencies: ["ReconcileModel", "ReconcileManifest"],
             exclude: ["Corpus", "FuzzRegressions"]
         ),
-        .testTarget(name: "ReconcileGitTests", dependencies: ["ReconcileGit", "ReconcileManifest", "ReconcileModel"]),
-        .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel"]),
+        .testTarget(
+            name: "ReconcileGitTests",
+            dependencies: ["ReconcileGit", "ReconcileManifest", "ReconcileModel", "ReconcileTesting"]
+        ),
+        .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel", "ReconcileTesting"]),
     ]
 )
 

@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileTesting
 import Testing
 
 /// Runs the built `reconcile` binary as a user would and checks output and exit status.
@@ -17,28 +18,10 @@ import Testing
         return packageRoot.appendingPathComponent(".build/debug/reconcile")
     }
 
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ arguments: [String], executable: URL = binary, prefix: [String] = []) throws -> Output {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = prefix + arguments
-        process.currentDirectoryURL = packageRoot
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errorData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errorData, as: UTF8.self))
+    static func run(_ arguments: [String], executable: URL = binary, prefix: [String] = []) throws -> Command.Output {
+        prefix.isEmpty
+            ? try Command.run(arguments, executable: executable, in: packageRoot)
+            : try Command.run(prefix + arguments, in: packageRoot)
     }
 
     @Test func validateExamplesAndReferenceManifests() throws {
@@ -130,7 +113,7 @@ import Testing
         let check = try Self.run(
             [Self.packageRoot.appendingPathComponent("Tests/oracles/schema_check.py").path, schemaFile.path]
                 + files + [invalid.path],
-            executable: URL(fileURLWithPath: "/usr/bin/env"), prefix: ["python3"])
+            prefix: ["python3"])
         #expect(check.status == 0, "\(check.stderr)")
         let lines = check.stdout.split(separator: "\n")
         let invalidLines = lines.filter { $0.hasPrefix("invalid") }
@@ -149,15 +132,9 @@ import Testing
 
 @Suite struct ValidateRepositoryCLITests {
     static func git(_ arguments: [String], in directory: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "git \(arguments)")
+        let result = try Command.run(
+            ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: directory)
+        try #require(result.status == 0, "git \(arguments): \(result.stderr)")
     }
 
     @Test func validatesACommitOfARepository() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileTesting
 import Testing
 
 /// Real repositories built with the `git` CLI in a temporary folder, and servers that serve them.
@@ -15,37 +16,22 @@ final class GitFixture {
 
     var state: String { root.appendingPathComponent("state").path }
 
-    /// Runs a command (argv, no shell) and returns its standard output; throws on a non-zero exit.
+    /// Runs a command (argv, no shell) with a fixed git identity; returns its trimmed standard output and
+    /// throws on a non-zero exit.
     @discardableResult
     static func run(
         _ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]
     ) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
-        var env = ProcessInfo.processInfo.environment
-        env["GIT_AUTHOR_NAME"] = "Test"
-        env["GIT_AUTHOR_EMAIL"] = "test@example.com"
-        env["GIT_COMMITTER_NAME"] = "Test"
-        env["GIT_COMMITTER_EMAIL"] = "test@example.com"
-        env["GIT_CONFIG_NOSYSTEM"] = "1"
-        env["HOME"] = FileManager.default.temporaryDirectory.path
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw FixtureError(
-                "\(arguments.joined(separator: " ")) failed: \(String(decoding: errorData, as: UTF8.self))")
+        let identity = [
+            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "Test",
+            "GIT_COMMITTER_EMAIL": "test@example.com", "GIT_CONFIG_NOSYSTEM": "1",
+            "HOME": FileManager.default.temporaryDirectory.path,
+        ]
+        let result = try Command.run(arguments, in: directory, environment: identity.merging(environment) { $1 })
+        guard result.status == 0 else {
+            throw FixtureError("\(arguments.joined(separator: " ")) failed: \(result.stderr)")
         }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A new work repository (branch `main`) named `name` under the fixture root.

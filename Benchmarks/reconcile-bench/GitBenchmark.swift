@@ -1,0 +1,96 @@
+import Foundation
+import ReconcileGit
+import ReconcileManifest
+
+/// Polls of a local git remote holding `files` manifest files: the no-change poll (baseline: the git
+/// CLI's `git fetch` of the same remote into a bare mirror) and the poll after a one-file commit
+/// (baseline: decoding every file, as a source without the blob cache would).
+func runGitBenchmark(_ options: Options) async throws {
+    let root = NSTemporaryDirectory() + "reconcile-git-bench-\(getpid())"
+    try? FileManager.default.removeItem(atPath: root)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let work = root + "/origin"
+    var generated = options
+    generated.apps = max(0, options.files - 9)  // 8 node files and 1 notifier file
+    generated.dags = 0
+    generated.checks = 0
+    generate(generated, into: work)
+    try git(["init", "-q", "-b", "main"], in: work)
+    try git(["add", "-A"], in: work)
+    try git(["commit", "-q", "-m", "initial"], in: work)
+    let fileCount = try ManifestDirectory.read(root: work).files.count
+
+    let source = GitManifestSource(source: GitSource(remote: work, stateDirectory: root + "/state"), ref: "main")
+    var start = DispatchTime.now().uptimeNanoseconds
+    guard case .applied = await source.poll() else { throw BenchError("initial poll did not apply") }
+    let initial = seconds(since: start)
+
+    var unchanged: [Double] = []
+    for _ in 0..<options.runs * 5 {
+        start = DispatchTime.now().uptimeNanoseconds
+        guard case .unchanged = await source.poll() else { throw BenchError("no-change poll did not report unchanged") }
+        unchanged.append(seconds(since: start))
+    }
+    // Baseline: the git CLI fetching the same remote into a bare mirror with nothing new.
+    try git(["clone", "-q", "--mirror", work, root + "/cli-mirror.git"], in: root)
+    var cliFetch: [Double] = []
+    for _ in 0..<options.runs * 5 {
+        start = DispatchTime.now().uptimeNanoseconds
+        try git(["fetch", "-q", "--prune", "origin"], in: root + "/cli-mirror.git")
+        cliFetch.append(seconds(since: start))
+    }
+
+    var oneFile: [Double] = []
+    var decodedPerChange: [Int] = []
+    for run in 0..<options.runs {
+        let file = work + "/apps/app-\(run).yaml"
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        try text.replacingOccurrences(of: "replicas: ", with: "replicas: 1\n# was ").write(
+            toFile: file, atomically: true, encoding: .utf8)
+        try git(["commit", "-q", "-am", "change \(run)"], in: work)
+        let before = await source.decodedFiles
+        start = DispatchTime.now().uptimeNanoseconds
+        guard case .applied = await source.poll() else { throw BenchError("one-file poll did not apply") }
+        oneFile.append(seconds(since: start))
+        decodedPerChange.append(await source.decodedFiles - before)
+    }
+    // Baseline: decoding and validating every file (what a poll without the blob cache would do).
+    let (files, _) = try ManifestDirectory.read(root: work)
+    var full: [Double] = []
+    for _ in 0..<options.runs {
+        start = DispatchTime.now().uptimeNanoseconds
+        _ = ManifestLoader.load(files)
+        full.append(seconds(since: start))
+    }
+
+    func ms(_ value: Double) -> String { String(format: "%.2f ms", value * 1000) }
+    print("repository: \(fileCount) manifest files in one commit, local remote")
+    print("first poll (clone + decode all):      \(ms(initial))")
+    print("no-change poll:                       median \(ms(median(unchanged))) over \(unchanged.count)")
+    print(
+        "  baseline git CLI fetch, no change:  median \(ms(median(cliFetch))) (ratio \(String(format: "%.2f", median(unchanged) / median(cliFetch)))x)"
+    )
+    print(
+        "one-file-commit poll:                 median \(ms(median(oneFile))) over \(oneFile.count); files decoded per poll: \(decodedPerChange)"
+    )
+    print(
+        "  baseline decode+validate all files: median \(ms(median(full))) (ratio \(String(format: "%.2f", median(oneFile) / median(full)))x)"
+    )
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+
+func git(_ arguments: [String], in directory: String) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"] + arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw BenchError("git \(arguments) failed") }
+}
