@@ -70,6 +70,46 @@ final class CredentialContext {
     }
 }
 
+extension CredentialContext {
+    /// Accepts an SSH host key listed for this host in `credentials.knownHosts`; leaves every other
+    /// check (TLS certificates, or SSH without a configured file) to libgit2.
+    func checkCertificate(_ certificate: UnsafeMutablePointer<git_cert>, host: String) -> Int32 {
+        guard let file = credentials.knownHosts else { return GIT_PASSTHROUGH.rawValue }
+        guard certificate.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 else { return GIT_PASSTHROUGH.rawValue }
+        let hostKey = UnsafeMutableRawPointer(certificate).assumingMemoryBound(to: git_cert_hostkey.self).pointee
+        guard hostKey.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hostKey.hostkey else {
+            problem = "the SSH server did not present its raw host key, so it cannot be checked against \(file)"
+            return GIT_ECERTIFICATE.rawValue
+        }
+        let key = Data(bytes: raw, count: hostKey.hostkey_len).base64EncodedString()
+        let name = sshPort == 22 ? host : "[\(host)]:\(sshPort)"
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            problem = "known hosts file \(file) cannot be read"
+            return GIT_ECERTIFICATE.rawValue
+        }
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 3, fields[0].split(separator: ",").contains(where: { $0 == name }) else { continue }
+            if fields[2] == key { return 0 }
+        }
+        problem = "the SSH host key of \(name) is not listed in \(file); add it (ssh-keyscan -p \(sshPort) \(host))"
+        return GIT_ECERTIFICATE.rawValue
+    }
+
+    /// The port of an `ssh://` remote (22 for scp-style remotes).
+    var sshPort: Int {
+        guard let url = URLComponents(string: remote), url.scheme == "ssh" else { return 22 }
+        return url.port ?? 22
+    }
+}
+
+/// The C callback for host keys and certificates.
+let certificateCallback: git_transport_certificate_check_cb = { certificate, _, host, payload in
+    guard let payload, let certificate, let host else { return GIT_PASSTHROUGH.rawValue }
+    let context = Unmanaged<CredentialContext>.fromOpaque(payload).takeUnretainedValue()
+    return context.checkCertificate(certificate, host: String(cString: host))
+}
+
 /// The C callback: finds the context in `payload` and asks it.
 let credentialCallback: git_credential_acquire_cb = { out, _, usernameFromURL, allowed, payload in
     guard let payload else { return GIT_EAUTH.rawValue }

@@ -14,16 +14,20 @@ public struct GitCredentials: Sendable, Hashable {
     public var sshPublicKey: String?
     /// Passphrase of the SSH key.
     public var sshPassphrase: SecretReference?
+    /// An OpenSSH known_hosts file the SSH server's host key must be listed in; nil: libgit2's
+    /// default, `~/.ssh/known_hosts`.
+    public var knownHosts: String?
 
     public init(
         username: String? = nil, password: SecretReference? = nil, sshKey: String? = nil, sshPublicKey: String? = nil,
-        sshPassphrase: SecretReference? = nil
+        sshPassphrase: SecretReference? = nil, knownHosts: String? = nil
     ) {
         self.username = username
         self.password = password
         self.sshKey = sshKey
         self.sshPublicKey = sshPublicKey
         self.sshPassphrase = sshPassphrase
+        self.knownHosts = knownHosts
     }
 
     public static let none = GitCredentials()

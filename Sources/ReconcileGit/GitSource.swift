@@ -74,6 +74,7 @@ public actor GitSource {
         var callbacks = git_remote_callbacks()
         git_remote_init_callbacks(&callbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION))
         callbacks.credentials = credentialCallback
+        callbacks.certificate_check = certificateCallback
         let payload = Unmanaged.passRetained(context)
         defer { payload.release() }
         callbacks.payload = payload.toOpaque()

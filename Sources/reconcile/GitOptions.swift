@@ -31,12 +31,17 @@ struct GitOptions: ParsableArguments {
     var sshPassphrase: String?
 
     @Option(
+        name: .customLong("git-known-hosts"),
+        help: "OpenSSH known_hosts file for SSH remotes (default: ~/.ssh/known_hosts).")
+    var knownHosts: String?
+
+    @Option(
         name: .customLong("verify-signatures"),
         help: "Accept only commits signed by these keys: an exported OpenPGP keyring or an SSH allowed-signers file.")
     var keyring: String?
 
     func credentials() throws(ValueError) -> GitCredentials {
-        var credentials = GitCredentials(username: username, sshKey: sshKey)
+        var credentials = GitCredentials(username: username, sshKey: sshKey, knownHosts: knownHosts)
         if let password { credentials.password = try SecretReference(parsing: password) }
         if let sshPassphrase { credentials.sshPassphrase = try SecretReference(parsing: sshPassphrase) }
         return credentials

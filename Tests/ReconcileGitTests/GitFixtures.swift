@@ -178,3 +178,58 @@ final class GitHTTPServer {
         process.waitUntilExit()
     }
 }
+
+/// An OpenSSH server on 127.0.0.1 that accepts one client key (for root), with its own host key and
+/// a known_hosts file listing it; stopped on deinit. Needs Debian's openssh-server and root.
+final class SSHServer {
+    let process = Process()
+    let port: Int
+    let clientKey: String
+    let knownHosts: String
+    let user = NSUserName()
+
+    init(folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // sshd refuses to start without its privilege-separation folder.
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        let hostKey = folder.appendingPathComponent("host_key").path
+        clientKey = folder.appendingPathComponent("client_key").path
+        for key in [hostKey, clientKey] {
+            try GitFixture.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", key])
+        }
+        let authorized = folder.appendingPathComponent("authorized_keys").path
+        try FileManager.default.copyItem(atPath: clientKey + ".pub", toPath: authorized)
+        port = try freeLoopbackPort()
+        let hostPublic = try String(contentsOfFile: hostKey + ".pub", encoding: .utf8).split(separator: " ")
+        knownHosts = folder.appendingPathComponent("known_hosts").path
+        try "[127.0.0.1]:\(port) \(hostPublic[0]) \(hostPublic[1])\n".write(
+            toFile: knownHosts, atomically: true, encoding: .utf8)
+        let config = folder.appendingPathComponent("sshd_config").path
+        try """
+        Port \(port)
+        ListenAddress 127.0.0.1
+        HostKey \(hostKey)
+        AuthorizedKeysFile \(authorized)
+        PidFile \(folder.appendingPathComponent("sshd.pid").path)
+        StrictModes no
+        UsePAM no
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        PermitRootLogin prohibit-password
+
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/sshd")
+        process.arguments = ["-D", "-e", "-f", config]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        guard waitForListener(port: port) else { throw FixtureError("sshd did not start on port \(port)") }
+    }
+
+    func url(_ path: String) -> String { "ssh://\(user)@127.0.0.1:\(port)\(path)" }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}

@@ -232,3 +232,43 @@ let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
         }
     }
 }
+
+@Suite struct SSHRemoteTests {
+    @Test func sshKeyAndKnownHostsAuthenticateAndAnUnknownHostKeyIsRefused() async throws {
+        let fixture = try GitFixture("ssh")
+        let origin = try fixture.repository()
+        try origin.write("web.yaml", appYAML)
+        let commit = try origin.commit("first")
+        let server = try SSHServer(folder: fixture.root.appendingPathComponent("sshd"))
+
+        let good = GitSource(
+            remote: server.url(origin.path), stateDirectory: fixture.state + "/good",
+            credentials: GitCredentials(sshKey: server.clientKey, knownHosts: server.knownHosts))
+        #expect(try await good.fetch())
+        #expect(try await good.resolve("main") == commit)
+
+        let strangerHosts = fixture.root.appendingPathComponent("stranger_hosts").path
+        try
+            "[127.0.0.1]:\(server.port) ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIISKGFDkwxNKL9crFZEs/wi9Ks3OEspEnm6RLCG38lws\n"
+            .write(toFile: strangerHosts, atomically: true, encoding: .utf8)
+        let untrusted = GitSource(
+            remote: server.url(origin.path), stateDirectory: fixture.state + "/untrusted",
+            credentials: GitCredentials(sshKey: server.clientKey, knownHosts: strangerHosts))
+        do {
+            try await untrusted.fetch()
+            Issue.record("an unknown host key was accepted")
+        } catch {
+            #expect(error.description.contains("is not listed in \(strangerHosts)"))
+        }
+
+        let keyless = GitSource(
+            remote: server.url(origin.path), stateDirectory: fixture.state + "/keyless",
+            credentials: GitCredentials(knownHosts: server.knownHosts))
+        do {
+            try await keyless.fetch()
+            Issue.record("fetch without a key succeeded")
+        } catch {
+            #expect(error.kind == .authentication)
+        }
+    }
+}
