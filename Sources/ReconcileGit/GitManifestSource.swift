@@ -55,6 +55,18 @@ public actor GitManifestSource {
     public func poll() async -> Outcome {
         do {
             try await source.fetch()
+        } catch {
+            // Unreachable: keep what is in force. After a restart nothing is yet, so fall back to the
+            // commit the mirror on disk already has for the ref (the last one fetched).
+            if inForce == nil, let commit = try? await source.resolve(ref), case .applied = try? await evaluate(commit)
+            {
+                evaluated = commit
+            }
+            let outcome = Outcome.failed(error, inForce: inForce)
+            lastOutcome = outcome
+            return outcome
+        }
+        do {
             let commit = try await source.resolve(ref)
             if commit == evaluated, let lastOutcome {
                 if case .failed = lastOutcome {} else { return .unchanged(commit: commit, inForce: inForce) }

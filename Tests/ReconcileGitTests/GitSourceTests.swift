@@ -173,6 +173,12 @@ let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
         guard case .failed(let error, let inForce) = await source.poll() else { throw FixtureError("expected failure") }
         #expect(error.kind == .unreachable)
         #expect(inForce?.commit == good)
+        // A restarted controller (a new source on the same state directory) starts from the mirror.
+        let restartedSource = GitManifestSource(source: GitSource(remote: url, stateDirectory: fixture.state))
+        guard case .failed(_, let mirrored) = await restartedSource.poll() else {
+            throw FixtureError("expected failure")
+        }
+        #expect(mirrored?.commit == good)
         // The daemon comes back on the same port with a new commit: the next poll applies it.
         try origin.write("api.yaml", appYAML.replacingOccurrences(of: "web", with: "api"))
         let next = try origin.commit("next")
