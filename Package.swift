@@ -9,10 +9,14 @@ let package = Package(
         .library(name: "ReconcileModel", targets: ["ReconcileModel"]),
         .library(name: "ReconcileManifest", targets: ["ReconcileManifest"]),
         .library(name: "ReconcileGit", targets: ["ReconcileGit"]),
+        .library(name: "ReconcileDrivers", targets: ["ReconcileDrivers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Pure value types: no I/O, no clock, no project imports.
@@ -28,6 +32,17 @@ let package = Package(
         .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         // Git remotes mirrored under the state directory, read at a commit without a work tree.
         .target(name: "ReconcileGit", dependencies: ["ReconcileModel", "ReconcileManifest", "CLibGit2"]),
+        // Container drivers: the Docker Engine API (unix socket or TCP+TLS) and host processes.
+        .target(
+            name: "ReconcileDrivers",
+            dependencies: [
+                "ReconcileModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // Command-line parsing and output formatting only.
         .executableTarget(
             name: "reconcile",
@@ -45,7 +60,7 @@ let package = Package(
             path: "Benchmarks/reconcile-bench"
         ),
         // Test helpers shared by the test targets.
-        .target(name: "ReconcileTesting", path: "Sources/ReconcileTesting"),
+        .target(name: "ReconcileTesting", dependencies: ["ReconcileDrivers", "ReconcileModel"]),
         .testTarget(name: "ReconcileModelTests", dependencies: ["ReconcileModel"]),
         .testTarget(
             name: "ReconcileManifestTests",
@@ -55,6 +70,10 @@ let package = Package(
         .testTarget(
             name: "ReconcileGitTests",
             dependencies: ["ReconcileGit", "ReconcileManifest", "ReconcileModel", "ReconcileTesting"]
+        ),
+        .testTarget(
+            name: "ReconcileDriversTests",
+            dependencies: ["ReconcileDrivers", "ReconcileModel", "ReconcileTesting"]
         ),
         .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel", "ReconcileTesting"]),
     ]

@@ -1,0 +1,168 @@
+import Foundation
+import ReconcileModel
+
+/// What the planner and executor need from a node: see and change what runs there.
+///
+/// Implementations: `DockerDriver` (Docker Engine API), and in tests `InMemoryDriver`. All of them
+/// pass the same conformance suite (`ReconcileTesting.DriverConformance`). Only containers carrying
+/// the management label are ever listed; a caller acts on ids it got from `list` or `run`.
+public protocol ContainerDriver: Sendable {
+    /// The node's name, for messages.
+    var node: String { get }
+    /// Capacity and reachability. Throws `DriverError` with kind `.unreachable` when the node does not answer.
+    func info() async throws -> NodeInfo
+    /// The containers this project owns on the node (by the management label), running or not.
+    func list() async throws -> [ContainerInfo]
+    /// Creates and starts a container. A container that was created but could not start is removed.
+    func run(_ spec: ContainerSpec) async throws -> ContainerInfo
+    /// Stops with SIGTERM, then SIGKILL after `grace`. Stopping a stopped or missing container is not an error.
+    func stop(_ id: String, grace: Timespan) async throws
+    /// Removes a container (stopping it first if needed). Removing a missing container is not an error.
+    func remove(_ id: String) async throws
+    /// Full state of one container, or nil when it does not exist.
+    func inspect(_ id: String) async throws -> ContainerInfo?
+    /// Output lines with their timestamps, oldest first; only lines at or after `since` when given.
+    func logs(_ id: String, since: Date?) async throws -> [LogLine]
+    /// True when the image is present on the node.
+    func hasImage(_ image: String) async throws -> Bool
+    /// Pulls an image, with registry credentials when given.
+    func pull(_ image: String, auth: RegistryAuth?) async throws
+}
+
+/// The label every container this project creates carries; listing filters on it.
+public enum ManagementLabel {
+    public static let key = "io.reconcile.managed"
+    public static let value = "true"
+}
+
+public struct NodeInfo: Sendable, Hashable {
+    public var capacity: Resources
+    /// Engine or host description, e.g. "docker 20.10.24 (API 1.41)".
+    public var engine: String
+
+    public init(capacity: Resources, engine: String) {
+        self.capacity = capacity
+        self.engine = engine
+    }
+}
+
+/// What to run: an image and/or argv, environment, hard resource limits, ports and labels.
+public struct ContainerSpec: Sendable, Hashable {
+    public var name: String
+    public var image: String?
+    public var command: [String]?
+    public var env: [String: String]
+    public var resources: Resources
+    /// Ports the process listens on; each gets a dynamic host port.
+    public var ports: [Int]
+    public var labels: [String: String]
+
+    public init(
+        name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
+        resources: Resources = .defaultRequest, ports: [Int] = [], labels: [String: String] = [:]
+    ) {
+        self.name = name
+        self.image = image
+        self.command = command
+        self.env = env
+        self.resources = resources
+        self.ports = ports
+        self.labels = labels
+    }
+}
+
+public struct ContainerInfo: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable {
+        case created, running, exited, unknown
+    }
+
+    public var id: String
+    public var name: String
+    public var labels: [String: String]
+    public var status: Status
+    /// Set once the container has exited.
+    public var exitCode: Int?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// The kernel killed it for exceeding its memory limit.
+    public var oomKilled: Bool
+    /// Container port -> host port on `hostAddress`.
+    public var ports: [Int: Int]
+    public var hostAddress: String
+
+    public init(
+        id: String, name: String, labels: [String: String], status: Status, exitCode: Int? = nil,
+        startedAt: Date? = nil, finishedAt: Date? = nil, oomKilled: Bool = false, ports: [Int: Int] = [:],
+        hostAddress: String = "127.0.0.1"
+    ) {
+        self.id = id
+        self.name = name
+        self.labels = labels
+        self.status = status
+        self.exitCode = exitCode
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.oomKilled = oomKilled
+        self.ports = ports
+        self.hostAddress = hostAddress
+    }
+}
+
+public struct LogLine: Sendable, Hashable {
+    public enum Stream: String, Sendable, Hashable {
+        case stdout, stderr
+    }
+
+    public var time: Date
+    public var stream: Stream
+    public var text: String
+
+    public init(time: Date, stream: Stream, text: String) {
+        self.time = time
+        self.stream = stream
+        self.text = text
+    }
+}
+
+/// Registry credentials; the password is a secret reference, read when pulling.
+public struct RegistryAuth: Sendable, Hashable {
+    public var username: String
+    public var password: String
+    public var server: String
+
+    public init(username: String, password: String, server: String) {
+        self.username = username
+        self.password = password
+        self.server = server
+    }
+}
+
+/// A driver failure: what kind, on which node, doing what, and the engine's own message.
+public struct DriverError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// The node did not answer within the timeout, or refused the connection.
+        case unreachable
+        /// A container or image of that name already exists.
+        case conflict
+        /// The container or image does not exist.
+        case notFound
+        /// The spec cannot run on this node (e.g. no image on a Docker node).
+        case invalidSpec
+        /// The engine refused the request; `message` is its own explanation.
+        case engine
+    }
+
+    public var kind: Kind
+    public var node: String
+    public var operation: String
+    public var message: String
+
+    public init(_ kind: Kind, node: String, operation: String, message: String) {
+        self.kind = kind
+        self.node = node
+        self.operation = operation
+        self.message = message
+    }
+
+    public var description: String { "node \(node): \(operation): \(message)" }
+}

@@ -1,0 +1,410 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import ReconcileModel
+
+/// A node's Docker Engine, through its HTTP API over a unix socket or TCP (with TLS client
+/// certificates). No `docker` CLI is involved.
+public final class DockerDriver: ContainerDriver {
+    public let node: String
+    let baseURL: String
+    let client: HTTPClient
+    let ownsClient: Bool
+    let timeout: TimeAmount
+    /// The address published ports are bound to on the node.
+    let publishAddress: String
+    private let version = VersionCache()
+
+    /// The newest API version this driver speaks; older engines down to `minimumAPIVersion` are used at theirs.
+    static let preferredAPIVersion = (1, 43)
+    static let minimumAPIVersion = (1, 40)
+
+    /// - Parameters:
+    ///   - endpoint: `unix:///var/run/docker.sock` or `tcp://host:port`.
+    ///   - tls: client certificate, key and CA for a `tcp://` engine.
+    ///   - timeout: how long a request may take before the node counts as unreachable.
+    public init(
+        node: String, endpoint: String, tls: NodeSpec.TLSFiles? = nil, timeout: Timespan = .seconds(10),
+        publishAddress: String = "127.0.0.1"
+    ) throws {
+        self.node = node
+        self.timeout = .milliseconds(timeout.milliseconds)
+        self.publishAddress = publishAddress
+        if endpoint.hasPrefix("unix://") {
+            let path = String(endpoint.dropFirst("unix://".count))
+            let encoded = path.addingPercentEncoding(
+                withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~")))
+            baseURL = "http+unix://" + (encoded ?? path)
+            client = HTTPClient.shared
+            ownsClient = false
+        } else if endpoint.hasPrefix("tcp://") {
+            let hostPort = String(endpoint.dropFirst("tcp://".count))
+            if let tls {
+                baseURL = "https://" + hostPort
+                var configuration = HTTPClient.Configuration()
+                do {
+                    var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+                    tlsConfiguration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.cert).map {
+                        .certificate($0)
+                    }
+                    tlsConfiguration.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem))
+                    tlsConfiguration.trustRoots = .file(tls.ca)
+                    configuration.tlsConfiguration = tlsConfiguration
+                } catch {
+                    throw DriverError(
+                        .invalidSpec, node: node, operation: "load TLS files",
+                        message: "cannot read the certificates or key (\(error)); check tls.ca, tls.cert and tls.key")
+                }
+                configuration.timeout = .init(connect: self.timeout, read: self.timeout)
+                client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+                ownsClient = true
+            } else {
+                baseURL = "http://" + hostPort
+                client = HTTPClient.shared
+                ownsClient = false
+            }
+        } else {
+            throw DriverError(
+                .invalidSpec, node: node, operation: "connect",
+                message: "Docker endpoint \(endpoint) must start with unix:// or tcp://")
+        }
+    }
+
+    /// Releases the HTTP client of a TLS connection; call before dropping the driver.
+    public func shutdown() async throws {
+        if ownsClient { try await client.shutdown() }
+    }
+
+    // MARK: ContainerDriver
+
+    public func info() async throws -> NodeInfo {
+        let api = try await apiVersion()
+        let info = try await requestJSON(.GET, "/info", operation: "read engine info")
+        let cpus = (info["NCPU"] as? Int) ?? 0
+        let memory = (info["MemTotal"] as? Int64) ?? Int64((info["MemTotal"] as? Int) ?? 0)
+        let server = (info["ServerVersion"] as? String) ?? "?"
+        return NodeInfo(
+            capacity: Resources(
+                cpu: CPUQuantity(millicores: Int64(cpus) * 1000), memory: MemoryQuantity(bytes: memory)),
+            engine: "docker \(server) (API \(api))")
+    }
+
+    public func list() async throws -> [ContainerInfo] {
+        let filter = #"{"label":["\#(ManagementLabel.key)=\#(ManagementLabel.value)"]}"#
+        let query = "all=true&filters=" + Self.queryEncode(filter)
+        let data = try await request(.GET, "/containers/json?" + query, operation: "list containers")
+        guard let items = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+            throw DriverError(.engine, node: node, operation: "list containers", message: "unexpected response")
+        }
+        return items.map { item in
+            let names = (item["Names"] as? [String]) ?? []
+            var ports: [Int: Int] = [:]
+            for port in (item["Ports"] as? [[String: Any]]) ?? [] {
+                if let inside = port["PrivatePort"] as? Int, let outside = port["PublicPort"] as? Int {
+                    ports[inside] = outside
+                }
+            }
+            return ContainerInfo(
+                id: (item["Id"] as? String) ?? "",
+                name: names.first.map { String($0.drop(while: { $0 == "/" })) } ?? "",
+                labels: (item["Labels"] as? [String: String]) ?? [:],
+                status: Self.status(item["State"] as? String), ports: ports, hostAddress: publishAddress)
+        }
+    }
+
+    public func run(_ spec: ContainerSpec) async throws -> ContainerInfo {
+        let operation = "run container \(spec.name)"
+        guard let image = spec.image else {
+            throw DriverError(
+                .invalidSpec, node: node, operation: operation, message: "a Docker node needs an image to run")
+        }
+        var labels = spec.labels
+        labels[ManagementLabel.key] = ManagementLabel.value
+        var exposed: [String: [String: String]] = [:]
+        var bindings: [String: [[String: String]]] = [:]
+        for port in spec.ports {
+            exposed["\(port)/tcp"] = [:]
+            bindings["\(port)/tcp"] = [["HostIp": publishAddress, "HostPort": ""]]
+        }
+        var hostConfig: [String: Any] = [
+            "NanoCpus": spec.resources.cpu.millicores * 1_000_000,
+            "Memory": spec.resources.memory.bytes,
+            "MemorySwap": spec.resources.memory.bytes,  // no swap beyond the limit
+            "PortBindings": bindings,
+            "RestartPolicy": ["Name": "no"],
+        ]
+        if spec.ports.isEmpty { hostConfig["NetworkMode"] = "none" }
+        var body: [String: Any] = [
+            "Image": image, "Labels": labels,
+            "Env": spec.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
+            "ExposedPorts": exposed, "HostConfig": hostConfig,
+        ]
+        if let command = spec.command { body["Cmd"] = command }
+        let created = try await requestJSON(
+            .POST, "/containers/create?name=" + Self.queryEncode(spec.name), body: body, operation: operation)
+        guard let id = created["Id"] as? String else {
+            throw DriverError(.engine, node: node, operation: operation, message: "the engine returned no container id")
+        }
+        do {
+            _ = try await request(.POST, "/containers/\(id)/start", operation: operation)
+        } catch {
+            // Never leave a container that was created but could not start.
+            try? await remove(id)
+            throw error
+        }
+        guard let info = try await inspect(id) else {
+            throw DriverError(.notFound, node: node, operation: operation, message: "container vanished after start")
+        }
+        return info
+    }
+
+    public func stop(_ id: String, grace: Timespan) async throws {
+        let seconds = max(0, Int((grace.milliseconds + 999) / 1000))
+        do {
+            _ = try await request(
+                .POST, "/containers/\(id)/stop?t=\(seconds)", operation: "stop container \(id.prefix(12))",
+                extraTime: .seconds(Int64(seconds)))
+        } catch let error as DriverError where error.kind == .notFound {
+            return
+        }
+    }
+
+    public func remove(_ id: String) async throws {
+        do {
+            _ = try await request(
+                .DELETE, "/containers/\(id)?force=true", operation: "remove container \(id.prefix(12))")
+        } catch let error as DriverError where error.kind == .notFound {
+            return
+        }
+    }
+
+    public func inspect(_ id: String) async throws -> ContainerInfo? {
+        let json: [String: Any]
+        do {
+            json = try await requestJSON(
+                .GET, "/containers/\(id)/json", operation: "inspect container \(id.prefix(12))")
+        } catch let error as DriverError where error.kind == .notFound {
+            return nil
+        }
+        let state = (json["State"] as? [String: Any]) ?? [:]
+        let config = (json["Config"] as? [String: Any]) ?? [:]
+        let network = (json["NetworkSettings"] as? [String: Any]) ?? [:]
+        var ports: [Int: Int] = [:]
+        for (key, value) in (network["Ports"] as? [String: Any]) ?? [:] {
+            guard let inside = Int(key.split(separator: "/").first ?? ""),
+                let binding = (value as? [[String: String]])?.first, let outside = binding["HostPort"].flatMap(Int.init)
+            else { continue }
+            ports[inside] = outside
+        }
+        let status = Self.status(state["Status"] as? String)
+        return ContainerInfo(
+            id: (json["Id"] as? String) ?? id,
+            name: String(((json["Name"] as? String) ?? "").drop(while: { $0 == "/" })),
+            labels: (config["Labels"] as? [String: String]) ?? [:],
+            status: status,
+            exitCode: status == .exited ? state["ExitCode"] as? Int : nil,
+            startedAt: DockerTime.parse(state["StartedAt"] as? String),
+            finishedAt: status == .exited ? DockerTime.parse(state["FinishedAt"] as? String) : nil,
+            oomKilled: (state["OOMKilled"] as? Bool) ?? false,
+            ports: ports, hostAddress: publishAddress)
+    }
+
+    public func logs(_ id: String, since: Date?) async throws -> [LogLine] {
+        var query = "stdout=true&stderr=true&timestamps=true"
+        if let since { query += "&since=" + String(format: "%.9f", since.timeIntervalSince1970) }
+        let data = try await request(
+            .GET, "/containers/\(id)/logs?" + query, operation: "read logs of \(id.prefix(12))")
+        return DockerLogStream.lines(from: data)
+    }
+
+    public func hasImage(_ image: String) async throws -> Bool {
+        do {
+            _ = try await request(.GET, "/images/\(Self.pathEncode(image))/json", operation: "inspect image \(image)")
+            return true
+        } catch let error as DriverError where error.kind == .notFound {
+            return false
+        }
+    }
+
+    public func pull(_ image: String, auth: RegistryAuth?) async throws {
+        let operation = "pull image \(image)"
+        var name = image
+        var tag = "latest"
+        if let colon = image.lastIndex(of: ":"), !image[colon...].contains("/") {
+            name = String(image[..<colon])
+            tag = String(image[image.index(after: colon)...])
+        }
+        var headers: [(String, String)] = []
+        if let auth {
+            let payload = ["username": auth.username, "password": auth.password, "serveraddress": auth.server]
+            let json = try JSONSerialization.data(withJSONObject: payload)
+            headers.append(("X-Registry-Auth", json.base64EncodedString()))
+        }
+        // The engine answers 200 and reports failures inside its progress stream.
+        let data = try await request(
+            .POST, "/images/create?fromImage=\(Self.queryEncode(name))&tag=\(Self.queryEncode(tag))", headers: headers,
+            operation: operation, extraTime: .minutes(10))
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            if let event = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                let message = event["error"] as? String
+            {
+                throw DriverError(.engine, node: node, operation: operation, message: message)
+            }
+        }
+    }
+
+    // MARK: HTTP
+
+    private func apiVersion() async throws -> String {
+        if let known = await version.value { return known }
+        let json = try await requestJSON(.GET, "/version", versioned: false, operation: "negotiate API version")
+        let server = (json["ApiVersion"] as? String) ?? "1.40"
+        let parts = server.split(separator: ".").compactMap { Int($0) }
+        let serverVersion = (parts.first ?? 1, parts.count > 1 ? parts[1] : 0)
+        guard serverVersion >= Self.minimumAPIVersion else {
+            throw DriverError(
+                .engine, node: node, operation: "negotiate API version",
+                message: "engine API \(server) is older than the oldest supported, 1.40; upgrade Docker")
+        }
+        let chosen = serverVersion < Self.preferredAPIVersion ? serverVersion : Self.preferredAPIVersion
+        let text = "\(chosen.0).\(chosen.1)"
+        await version.set(text)
+        return text
+    }
+
+    private func requestJSON(
+        _ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, versioned: Bool = true, operation: String
+    ) async throws -> [String: Any] {
+        let data = try await request(method, path, body: body, versioned: versioned, operation: operation)
+        if data.isEmpty { return [:] }
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw DriverError(.engine, node: node, operation: operation, message: "unexpected response from the engine")
+        }
+        return json
+    }
+
+    /// One API call. Transport failures and timeouts become `.unreachable`; HTTP errors carry the
+    /// engine's own message.
+    private func request(
+        _ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, headers: [(String, String)] = [],
+        versioned: Bool = true, operation: String, extraTime: TimeAmount = .zero
+    ) async throws -> Data {
+        let prefix = versioned ? "/v" + (try await apiVersion()) : ""
+        var request = HTTPClientRequest(url: baseURL + prefix + path)
+        request.method = method
+        request.headers.add(name: "Host", value: "docker")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            let data = try JSONSerialization.data(withJSONObject: body)
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: data))
+        }
+        let response: HTTPClientResponse
+        let collected: ByteBuffer
+        do {
+            response = try await client.execute(request, timeout: timeout + extraTime)
+            collected = try await response.body.collect(upTo: 64 << 20)
+        } catch {
+            throw DriverError(
+                .unreachable, node: node, operation: operation,
+                message: "the Docker engine did not answer (\(Self.describe(error)))")
+        }
+        let data = Data(collected.readableBytesView)
+        switch response.status.code {
+        case 200..<300, 304:
+            return data
+        default:
+            let message =
+                (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["message"] as? String
+                ?? String(decoding: data, as: UTF8.self)
+            let kind: DriverError.Kind =
+                switch response.status.code {
+                case 404: .notFound
+                case 409: .conflict
+                default: .engine
+                }
+            throw DriverError(kind, node: node, operation: operation, message: message)
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        return String(describing: error)
+    }
+
+    static func status(_ text: String?) -> ContainerInfo.Status {
+        switch text {
+        case "created": .created
+        case "running", "restarting", "paused": .running
+        case "exited", "dead": .exited
+        default: .unknown
+        }
+    }
+
+    static func queryEncode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? text
+    }
+
+    static func pathEncode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~:/"))) ?? text
+    }
+}
+
+/// The negotiated API version, shared by concurrent calls.
+actor VersionCache {
+    var value: String?
+    func set(_ version: String) { value = version }
+}
+
+/// Docker's RFC 3339 times with nanoseconds; the zero time (`0001-01-01T00:00:00Z`) is nil.
+enum DockerTime {
+    static func parse(_ text: String?) -> Date? {
+        guard let text, text.count >= 20, !text.hasPrefix("0001-") else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        var whole = text
+        var fraction = 0.0
+        if let dot = text.firstIndex(of: "."), let end = text[dot...].firstIndex(where: { !$0.isNumber && $0 != "." }) {
+            fraction = Double("0" + text[dot..<end]) ?? 0
+            whole = String(text[..<dot]) + String(text[end...])
+        }
+        return formatter.date(from: whole).map { $0.addingTimeInterval(fraction) }
+    }
+}
+
+/// The multiplexed log stream of a container without a TTY: frames of an 8-byte header (stream,
+/// 0, 0, 0, big-endian size) and payload; each line starts with its RFC 3339 timestamp.
+enum DockerLogStream {
+    static func lines(from data: Data) -> [LogLine] {
+        var result: [LogLine] = []
+        var partial: [LogLine.Stream: String] = [:]
+        var index = data.startIndex
+        while index + 8 <= data.endIndex {
+            let stream: LogLine.Stream = data[index] == 2 ? .stderr : .stdout
+            let size =
+                Int(data[index + 4]) << 24 | Int(data[index + 5]) << 16 | Int(data[index + 6]) << 8
+                | Int(data[index + 7])
+            let start = index + 8
+            let end = min(start + size, data.endIndex)
+            var text = (partial[stream] ?? "") + String(decoding: data[start..<end], as: UTF8.self)
+            partial[stream] = nil
+            while let newline = text.firstIndex(of: "\n") {
+                if let line = parse(String(text[..<newline]), stream: stream) { result.append(line) }
+                text = String(text[text.index(after: newline)...])
+            }
+            if !text.isEmpty { partial[stream] = text }
+            index = end
+        }
+        for (stream, text) in partial { if let line = parse(text, stream: stream) { result.append(line) } }
+        return result
+    }
+
+    static func parse(_ line: String, stream: LogLine.Stream) -> LogLine? {
+        guard let space = line.firstIndex(of: " "), let time = DockerTime.parse(String(line[..<space])) else {
+            return nil
+        }
+        return LogLine(time: time, stream: stream, text: String(line[line.index(after: space)...]))
+    }
+}

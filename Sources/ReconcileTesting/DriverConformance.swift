@@ -1,0 +1,251 @@
+import Foundation
+import ReconcileDrivers
+import ReconcileModel
+
+/// The behaviour every `ContainerDriver` must show, run against each implementation (Docker
+/// engines, the in-memory fake). Each check throws `ConformanceFailure` with what went wrong.
+public struct DriverConformance: Sendable {
+    /// How to express the suite's workloads on this driver.
+    public struct Workloads: Sendable {
+        public var image: String?
+        public var sleepForever: [String]
+        public var exit: @Sendable (Int) -> [String]
+        public var printLines: @Sendable ([String]) -> [String]
+        /// Allocates far more than 16Mi.
+        public var exceedMemory: [String]
+        /// Listens on TCP `port` and serves something.
+        public var listen: (@Sendable (Int) -> [String])?
+
+        public init(
+            image: String?, sleepForever: [String], exit: @escaping @Sendable (Int) -> [String],
+            printLines: @escaping @Sendable ([String]) -> [String], exceedMemory: [String],
+            listen: (@Sendable (Int) -> [String])?
+        ) {
+            self.image = image
+            self.sleepForever = sleepForever
+            self.exit = exit
+            self.printLines = printLines
+            self.exceedMemory = exceedMemory
+            self.listen = listen
+        }
+
+        /// Busybox shell commands for images built from Debian's busybox-static.
+        public static func busybox(image: String) -> Workloads {
+            Workloads(
+                image: image, sleepForever: ["/bin/sleep", "3600"],
+                exit: { ["/bin/sh", "-c", "echo exiting; exit \($0)"] },
+                printLines: { lines in ["/bin/sh", "-c", lines.map { "echo '\($0)'" }.joined(separator: "; ")] },
+                exceedMemory: ["/bin/sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' 'x'); echo ${#x}"],
+                listen: { ["/bin/httpd", "-f", "-p", String($0)] })
+        }
+
+        /// The in-memory driver's command language.
+        public static let inMemory = Workloads(
+            image: nil, sleepForever: ["fake:sleep"], exit: { ["fake:exit", String($0)] },
+            printLines: { ["fake:print"] + $0 }, exceedMemory: ["fake:oom"], listen: nil)
+    }
+
+    public let driver: any ContainerDriver
+    public let workloads: Workloads
+    /// Prefix of container names, unique per run so runs never collide.
+    let prefix: String
+
+    public init(driver: any ContainerDriver, workloads: Workloads) {
+        self.driver = driver
+        self.workloads = workloads
+        prefix = "conf-" + UUID().uuidString.prefix(8).lowercased()
+    }
+
+    func spec(
+        _ name: String, _ command: [String], labels: [String: String] = [:], memory: Int64 = 64 << 20, ports: [Int] = []
+    )
+        -> ContainerSpec
+    {
+        ContainerSpec(
+            name: "\(prefix)-\(name)", image: workloads.image, command: command,
+            resources: Resources(cpu: CPUQuantity(millicores: 250), memory: MemoryQuantity(bytes: memory)),
+            ports: ports,
+            labels: labels)
+    }
+
+    /// Waits until the container has exited (bounded by `timeout`), returning its final state.
+    func waitForExit(_ id: String, timeout: TimeInterval = 30) async throws -> ContainerInfo {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let info = try await driver.inspect(id), info.status == .exited { return info }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        throw ConformanceFailure("container \(id) did not exit within \(Int(timeout))s")
+    }
+
+    func cleanup(_ ids: [String]) async {
+        for id in ids { try? await driver.remove(id) }
+    }
+
+    /// Runs a container for the duration of `body` and removes it afterwards, whatever happens.
+    func using<T>(_ spec: ContainerSpec, _ body: (ContainerInfo) async throws -> T) async throws -> T {
+        let started = try await driver.run(spec)
+        do {
+            let result = try await body(started)
+            await cleanup([started.id])
+            return result
+        } catch {
+            await cleanup([started.id])
+            throw error
+        }
+    }
+
+    // MARK: The checks
+
+    /// Node info reports a positive capacity.
+    public func reportsCapacity() async throws {
+        let info = try await driver.info()
+        try expect(info.capacity.cpu.millicores > 0, "cpu capacity \(info.capacity.cpu)")
+        try expect(info.capacity.memory.bytes > 0, "memory capacity \(info.capacity.memory)")
+    }
+
+    /// Labels given at run come back from list and inspect; containers without the management label are not listed.
+    public func sameLabelsInSameListingOut() async throws {
+        let labels = ["io.reconcile.app": "web", "io.reconcile.slot": "2", "io.reconcile.spec": "abc123"]
+        var expected = labels
+        expected[ManagementLabel.key] = ManagementLabel.value
+        try await using(spec("labels", workloads.sleepForever, labels: labels)) { started in
+            let listed = try await driver.list().filter { $0.name == "\(prefix)-labels" }
+            try expect(listed.count == 1, "listed \(listed.count) containers named \(prefix)-labels")
+            try expect(listed[0].labels == expected, "labels \(listed[0].labels), expected \(expected)")
+            try expect(listed[0].id == started.id, "listed id \(listed[0].id), started \(started.id)")
+            let inspected = try await driver.inspect(started.id)
+            try expect(inspected?.labels == expected, "inspect labels \(String(describing: inspected?.labels))")
+            try expect(inspected?.status == .running, "status \(String(describing: inspected?.status))")
+        }
+    }
+
+    /// A container that exits on its own reports its exit code and times.
+    public func crashedContainerReportsExitCode() async throws {
+        let started = try await driver.run(spec("crash", workloads.exit(3)))
+        let final = try await waitForExit(started.id)
+        await cleanup([started.id])
+        try expect(final.exitCode == 3, "exit code \(String(describing: final.exitCode)), expected 3")
+        try expect(!final.oomKilled, "reported as OOM-killed")
+        try expect(final.startedAt != nil && final.finishedAt != nil, "start/finish times missing")
+        if let start = final.startedAt, let end = final.finishedAt {
+            // Docker records StartedAt after the process is running, so a process that exits at once can
+            // show a FinishedAt a little before it; more than a second apart would be a real error.
+            try expect(end >= start.addingTimeInterval(-1), "finished \(end) long before started \(start)")
+        }
+    }
+
+    /// Stop ends a running container; stopping or removing twice, or something missing, is not an error.
+    public func stopAndRemoveAreIdempotent() async throws {
+        let started = try await driver.run(spec("stop", workloads.sleepForever))
+        try await driver.stop(started.id, grace: .seconds(1))
+        let stopped = try await driver.inspect(started.id)
+        try expect(stopped?.status == .exited, "after stop: \(String(describing: stopped?.status))")
+        try await driver.stop(started.id, grace: .seconds(1))
+        try await driver.remove(started.id)
+        try await driver.remove(started.id)
+        try await driver.stop(started.id, grace: .seconds(1))
+        try expect(try await driver.inspect(started.id) == nil, "inspect after remove is not nil")
+        try expect(
+            !(try await driver.list()).contains { $0.id == started.id }, "removed container still listed")
+    }
+
+    /// Exceeding the memory limit is reported as an OOM kill.
+    public func oomKillIsReported() async throws {
+        let started = try await driver.run(spec("oom", workloads.exceedMemory, memory: 16 << 20))
+        let final = try await waitForExit(started.id, timeout: 60)
+        await cleanup([started.id])
+        try expect(final.oomKilled, "not reported as OOM-killed (exit \(String(describing: final.exitCode)))")
+        try expect(final.exitCode != 0, "an OOM-killed container exited 0")
+    }
+
+    /// Output lines come back in order with timestamps; `since` filters by time.
+    public func logsCarryTimestampsAndHonourSince() async throws {
+        let before = Date().addingTimeInterval(-5)
+        let started = try await driver.run(spec("logs", workloads.printLines(["first line", "second line", "third"])))
+        _ = try await waitForExit(started.id)
+        let lines = try await driver.logs(started.id, since: nil)
+        let texts = lines.map(\.text)
+        try expect(texts == ["first line", "second line", "third"], "log lines \(texts)")
+        let after = Date().addingTimeInterval(5)
+        try expect(lines.allSatisfy { $0.time >= before && $0.time <= after }, "timestamps outside the run")
+        let later = try await driver.logs(started.id, since: Date().addingTimeInterval(60))
+        try expect(later.isEmpty, "lines after a future since: \(later.map(\.text))")
+        await cleanup([started.id])
+    }
+
+    /// Two containers cannot share a name; the second run fails with `.conflict` and leaves nothing behind.
+    public func duplicateNameIsAConflict() async throws {
+        let first = try await driver.run(spec("dup", workloads.sleepForever))
+        do {
+            let second = try await driver.run(spec("dup", workloads.sleepForever))
+            await cleanup([first.id, second.id])
+            throw ConformanceFailure("a second container with the same name started")
+        } catch let error as DriverError {
+            await cleanup([first.id])
+            try expect(error.kind == .conflict, "error kind \(error.kind): \(error)")
+        }
+    }
+
+    /// Declared ports get a host port that accepts connections.
+    public func publishesPortsOnTheHost() async throws {
+        guard let listen = workloads.listen else { return }
+        try await using(spec("port", listen(8080), ports: [8080])) { started in
+            guard let hostPort = started.ports[8080] else {
+                throw ConformanceFailure("no host port for 8080: \(started.ports)")
+            }
+            let deadline = Date().addingTimeInterval(10)
+            var connected = false
+            while Date() < deadline && !connected {
+                connected = canConnect(host: started.hostAddress, port: hostPort)
+                if !connected { try await Task.sleep(nanoseconds: 100_000_000) }
+            }
+            try expect(connected, "nothing accepts connections on \(started.hostAddress):\(hostPort)")
+        }
+    }
+
+    /// Image presence is reported for present and missing images.
+    public func reportsImagePresence() async throws {
+        guard let image = workloads.image else { return }
+        try expect(try await driver.hasImage(image), "\(image) reported missing")
+        try expect(!(try await driver.hasImage("reconcile-test/absent:0")), "a missing image reported present")
+    }
+
+    /// All checks, in order.
+    public static let all: [(String, @Sendable (DriverConformance) async throws -> Void)] = [
+        ("reportsCapacity", { try await $0.reportsCapacity() }),
+        ("sameLabelsInSameListingOut", { try await $0.sameLabelsInSameListingOut() }),
+        ("crashedContainerReportsExitCode", { try await $0.crashedContainerReportsExitCode() }),
+        ("stopAndRemoveAreIdempotent", { try await $0.stopAndRemoveAreIdempotent() }),
+        ("oomKillIsReported", { try await $0.oomKillIsReported() }),
+        ("logsCarryTimestampsAndHonourSince", { try await $0.logsCarryTimestampsAndHonourSince() }),
+        ("duplicateNameIsAConflict", { try await $0.duplicateNameIsAConflict() }),
+        ("publishesPortsOnTheHost", { try await $0.publishesPortsOnTheHost() }),
+        ("reportsImagePresence", { try await $0.reportsImagePresence() }),
+    ]
+}
+
+public struct ConformanceFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+    if !condition { throw ConformanceFailure(message()) }
+}
+
+/// True when a TCP connection to host:port opens.
+func canConnect(host: String, port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr(host)
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    return result == 0
+}

@@ -1,0 +1,135 @@
+import Foundation
+import ReconcileDrivers
+import ReconcileModel
+
+/// A `ContainerDriver` in memory, for planner and executor tests and fault injection. It passes the
+/// same conformance suite as the real drivers, with its own tiny command language:
+/// `fake:sleep` runs until stopped; `fake:exit N` exits with N; `fake:print A B ...` prints each
+/// argument as a line and exits 0; `fake:oom` is killed for exceeding its memory limit (exit 137).
+public actor InMemoryDriver: ContainerDriver {
+    public nonisolated let node: String
+    let capacity: Resources
+    private var containers: [String: Entry] = [:]
+    private var images: Set<String>
+    private var nextPort = 40000
+    /// While set, every call fails as if the node were unreachable.
+    public var unreachable = false
+
+    struct Entry {
+        var info: ContainerInfo
+        var logs: [LogLine]
+    }
+
+    public init(node: String, capacity: Resources, images: Set<String> = []) {
+        self.node = node
+        self.capacity = capacity
+        self.images = images
+    }
+
+    public func setUnreachable(_ value: Bool) { unreachable = value }
+
+    private func reachable(_ operation: String) throws {
+        if unreachable {
+            throw DriverError(.unreachable, node: node, operation: operation, message: "injected: node unreachable")
+        }
+    }
+
+    public func info() async throws -> NodeInfo {
+        try reachable("read node info")
+        return NodeInfo(capacity: capacity, engine: "in-memory")
+    }
+
+    public func list() async throws -> [ContainerInfo] {
+        try reachable("list containers")
+        return containers.values.map(\.info).filter { $0.labels[ManagementLabel.key] == ManagementLabel.value }
+            .sorted { $0.name < $1.name }
+    }
+
+    public func run(_ spec: ContainerSpec) async throws -> ContainerInfo {
+        let operation = "run container \(spec.name)"
+        try reachable(operation)
+        guard spec.image == nil || images.contains(spec.image!) else {
+            throw DriverError(.notFound, node: node, operation: operation, message: "No such image: \(spec.image!)")
+        }
+        guard !containers.values.contains(where: { $0.info.name == spec.name }) else {
+            throw DriverError(.conflict, node: node, operation: operation, message: "name \(spec.name) is in use")
+        }
+        let now = Date()
+        var labels = spec.labels
+        labels[ManagementLabel.key] = ManagementLabel.value
+        var ports: [Int: Int] = [:]
+        for port in spec.ports {
+            ports[port] = nextPort
+            nextPort += 1
+        }
+        var info = ContainerInfo(
+            id: UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), name: spec.name, labels: labels,
+            status: .running, startedAt: now, ports: ports)
+        var logs: [LogLine] = []
+        let command = spec.command ?? []
+        switch command.first {
+        case "fake:exit":
+            info.status = .exited
+            info.exitCode = command.count > 1 ? Int(command[1]) ?? 1 : 0
+            info.finishedAt = now
+        case "fake:print":
+            logs = command.dropFirst().map { LogLine(time: now, stream: .stdout, text: $0) }
+            info.status = .exited
+            info.exitCode = 0
+            info.finishedAt = now
+        case "fake:oom":
+            info.status = .exited
+            info.exitCode = 137
+            info.oomKilled = true
+            info.finishedAt = now
+        default:
+            break  // fake:sleep and anything else keep running until stopped
+        }
+        containers[info.id] = Entry(info: info, logs: logs)
+        return info
+    }
+
+    /// Adds a container without the management label, as if someone started it by hand.
+    public func addForeignContainer(name: String) -> String {
+        let id = UUID().uuidString
+        containers[id] = Entry(info: ContainerInfo(id: id, name: name, labels: [:], status: .running), logs: [])
+        return id
+    }
+
+    public func stop(_ id: String, grace: Timespan) async throws {
+        try reachable("stop container \(id)")
+        guard var entry = containers[id], entry.info.status == .running else { return }
+        entry.info.status = .exited
+        entry.info.exitCode = 143
+        entry.info.finishedAt = Date()
+        containers[id] = entry
+    }
+
+    public func remove(_ id: String) async throws {
+        try reachable("remove container \(id)")
+        containers[id] = nil
+    }
+
+    public func inspect(_ id: String) async throws -> ContainerInfo? {
+        try reachable("inspect container \(id)")
+        return containers[id]?.info
+    }
+
+    public func logs(_ id: String, since: Date?) async throws -> [LogLine] {
+        try reachable("read logs of \(id)")
+        guard let entry = containers[id] else {
+            throw DriverError(.notFound, node: node, operation: "read logs of \(id)", message: "No such container")
+        }
+        return entry.logs.filter { since == nil || $0.time >= since! }
+    }
+
+    public func hasImage(_ image: String) async throws -> Bool {
+        try reachable("inspect image \(image)")
+        return images.contains(image)
+    }
+
+    public func pull(_ image: String, auth: RegistryAuth?) async throws {
+        try reachable("pull image \(image)")
+        throw DriverError(.engine, node: node, operation: "pull image \(image)", message: "no registry in memory")
+    }
+}

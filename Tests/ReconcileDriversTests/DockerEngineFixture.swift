@@ -1,0 +1,123 @@
+import Foundation
+import ReconcileDrivers
+import ReconcileTesting
+
+/// The test image: a root file system with Debian's static busybox, imported into an engine.
+enum TestImage {
+    static let name = "reconcile-test/busybox:1"
+
+    /// A tar of `/bin/busybox` plus the applet links the tests use, built once per test run.
+    static let tarball: Result<String, FixtureError> = {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-rootfs-\(getpid())")
+        let bin = root.appendingPathComponent("bin")
+        do {
+            try? FileManager.default.removeItem(at: root)
+            try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+            guard FileManager.default.fileExists(atPath: "/bin/busybox") else {
+                return .failure(
+                    FixtureError("/bin/busybox is missing: install Debian's busybox-static (scripts/setup does)"))
+            }
+            try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: bin.appendingPathComponent("busybox").path)
+            for applet in ["sh", "sleep", "httpd", "nc", "echo", "cat", "head", "tr", "true", "false", "ls"] {
+                try FileManager.default.createSymbolicLink(
+                    atPath: bin.appendingPathComponent(applet).path, withDestinationPath: "busybox")
+            }
+            let tar = root.path + ".tar"
+            let result = try Command.run(["tar", "-C", root.path, "-cf", tar, "."])
+            guard result.status == 0 else { return .failure(FixtureError("tar failed: \(result.stderr)")) }
+            return .success(tar)
+        } catch {
+            return .failure(FixtureError("cannot build the busybox root file system: \(error)"))
+        }
+    }()
+
+    /// Imports the image into the engine at `socket` unless it is there.
+    static func ensure(on socket: String) throws {
+        let present = try Command.run(["docker", "-H", "unix://\(socket)", "image", "inspect", name])
+        if present.status == 0 { return }
+        let tar = try tarball.get()
+        let result = try Command.run([
+            "docker", "-H", "unix://\(socket)", "import", "--change", #"CMD ["/bin/sh"]"#, tar, name,
+        ])
+        guard result.status == 0 else { throw FixtureError("docker import failed: \(result.stderr)") }
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// An extra `dockerd` acting as another node: its own socket, data root, exec root, pid file and
+/// Linux bridge (so published ports work), started by a test and stopped by it.
+final class DockerEngine {
+    let root: String
+    let bridge: String
+    let subnet: String
+    var process: Process?
+
+    var socket: String { root + "/docker.sock" }
+    var endpoint: String { "unix://" + socket }
+
+    init() throws {
+        let tag = String(UUID().uuidString.prefix(6)).lowercased()
+        // Short paths: containerd's socket path under the exec root has a length limit.
+        root = "/tmp/rcd-" + tag
+        bridge = "rcbr" + tag
+        subnet = "10.251.\(Int.random(in: 2...250)).1/24"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for arguments in [
+            ["ip", "link", "add", bridge, "type", "bridge"], ["ip", "addr", "add", subnet, "dev", bridge],
+            ["ip", "link", "set", bridge, "up"],
+        ] {
+            let result = try Command.run(arguments)
+            guard result.status == 0 else {
+                throw FixtureError("\(arguments.joined(separator: " ")): \(result.stderr)")
+            }
+        }
+        try start()
+        try TestImage.ensure(on: socket)
+    }
+
+    /// Starts (or restarts) the daemon on the same socket and data root.
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "dockerd", "--iptables=false", "--ip-masq=false", "--bridge", bridge, "--data-root", root + "/data",
+            "--exec-root", root + "/x", "--pidfile", root + "/docker.pid", "--host", endpoint,
+        ]
+        let log = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let result = try? Command.run(["docker", "-H", endpoint, "version", "--format", "{{.Server.Version}}"]),
+                result.status == 0
+            {
+                return
+            }
+            usleep(200_000)
+        }
+        throw FixtureError("dockerd at \(socket) did not come up within 60s")
+    }
+
+    /// Stops the daemon (its containers stop with it).
+    func stop() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { usleep(100_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    deinit {
+        stop()
+        _ = try? Command.run(["ip", "link", "del", bridge])
+        _ = try? Command.run(["rm", "-rf", root])
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import ReconcileModel
+import ReconcileTesting
+import Testing
+
+@testable import ReconcileDrivers
+
+/// Runs every conformance check on a driver and reports each failure by name.
+func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformance.Workloads) async {
+    let suite = DriverConformance(driver: driver, workloads: workloads)
+    for (name, check) in DriverConformance.all {
+        do {
+            try await check(suite)
+        } catch {
+            Issue.record("\(driver.node): \(name): \(error)")
+        }
+    }
+}
+
+@Suite struct DriverConformanceTests {
+    @Test func inMemoryDriverConforms() async throws {
+        let driver = InMemoryDriver(
+            node: "memory",
+            capacity: Resources(cpu: CPUQuantity(millicores: 4000), memory: MemoryQuantity(bytes: 8 << 30)))
+        await runConformance(driver, .inMemory)
+        // The fake also hides containers without the management label, like the real drivers.
+        _ = await driver.addForeignContainer(name: "by-hand")
+        #expect(try await driver.list().allSatisfy { $0.name != "by-hand" })
+    }
+
+    @Test(.timeLimit(.minutes(5))) func theLocalDockerEngineConforms() async throws {
+        let socket = "/var/run/docker.sock"
+        try TestImage.ensure(on: socket)
+        let driver = try DockerDriver(node: "local", endpoint: "unix://" + socket)
+        await runConformance(driver, .busybox(image: TestImage.name))
+    }
+
+    @Test(.timeLimit(.minutes(5)), arguments: ["node-b", "node-c"])
+    func anotherDockerEngineConforms(node: String) async throws {
+        let engine = try DockerEngine()
+        let driver = try DockerDriver(node: node, endpoint: engine.endpoint)
+        await runConformance(driver, .busybox(image: TestImage.name))
+        // A container started by hand (no management label) is never listed.
+        let byHand = try Command.run([
+            "docker", "-H", engine.endpoint, "run", "-d", "--network", "none", "--name", "by-hand", TestImage.name,
+            "/bin/sleep", "60",
+        ])
+        #expect(byHand.status == 0, "\(byHand.stderr)")
+        #expect(try await driver.list().allSatisfy { $0.name != "by-hand" })
+    }
+}
+
+@Suite struct DockerDriverTests {
+    @Test(.timeLimit(.minutes(5))) func anUnreachableNodeIsReportedWithinTheTimeoutAndRecovers() async throws {
+        let engine = try DockerEngine()
+        let driver = try DockerDriver(node: "node-d", endpoint: engine.endpoint, timeout: .seconds(2))
+        #expect(try await driver.info().capacity.cpu.millicores > 0)
+        engine.stop()
+        let started = Date()
+        do {
+            _ = try await driver.info()
+            Issue.record("info succeeded with the engine stopped")
+        } catch let error as DriverError {
+            #expect(error.kind == .unreachable, "\(error)")
+            #expect(error.description.contains("node node-d"))
+        }
+        #expect(Date().timeIntervalSince(started) < 10)
+        try engine.start()
+        #expect(try await driver.info().capacity.memory.bytes > 0)
+    }
+
+    @Test func engineErrorsAreSurfacedWithTheEngineMessage() async throws {
+        let driver = try DockerDriver(node: "local", endpoint: "unix:///var/run/docker.sock")
+        do {
+            _ = try await driver.run(
+                ContainerSpec(
+                    name: "no-image-\(UUID().uuidString.prefix(6))", image: "reconcile-test/absent:0",
+                    command: ["/bin/true"]))
+            Issue.record("ran a missing image")
+        } catch let error as DriverError {
+            #expect(error.kind == .notFound, "\(error)")
+            #expect(error.message.contains("reconcile-test/absent"), "\(error.message)")
+        }
+        do {
+            try await driver.pull(
+                "127.0.0.1:1/reconcile-test/absent:0",
+                auth: RegistryAuth(username: "u", password: "p", server: "127.0.0.1:1"))
+            Issue.record("pulled from a registry that does not exist")
+        } catch let error as DriverError {
+            #expect(error.kind == .engine || error.kind == .notFound, "\(error)")
+            #expect(error.message.contains("127.0.0.1:1"), "\(error.message)")
+        }
+    }
+
+    @Test func aContainerNeedsAnImageOnDocker() async throws {
+        let driver = try DockerDriver(node: "local", endpoint: "unix:///var/run/docker.sock")
+        await #expect(throws: DriverError.self) {
+            _ = try await driver.run(ContainerSpec(name: "no-image", command: ["/bin/true"]))
+        }
+    }
+
+    @Test func logStreamFramesAreParsed() {
+        var data = Data()
+        for (stream, text) in [(1, "2026-11-27T07:50:44.435526434Z hello\n"), (2, "2026-11-27T07:50:45Z oops\n")] {
+            let payload = Data(text.utf8)
+            data.append(contentsOf: [UInt8(stream), 0, 0, 0])
+            withUnsafeBytes(of: UInt32(payload.count).bigEndian) { data.append(contentsOf: $0) }
+            data.append(payload)
+        }
+        let lines = DockerLogStream.lines(from: data)
+        #expect(lines.map(\.text) == ["hello", "oops"])
+        #expect(lines.map(\.stream) == [.stdout, .stderr])
+        #expect(abs(lines[0].time.timeIntervalSince1970 - 1_795_765_844.435526) < 0.001)
+    }
+}
