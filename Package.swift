@@ -56,7 +56,7 @@ let package = Package(
         // Generates a large repository and times loading it (release build).
         .executableTarget(
             name: "reconcile-bench",
-            dependencies: ["ReconcileModel", "ReconcileManifest", "ReconcileGit"],
+            dependencies: ["ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers"],
             path: "Benchmarks/reconcile-bench"
         ),
         // Test helpers shared by the test targets.

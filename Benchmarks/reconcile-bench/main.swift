@@ -7,13 +7,16 @@ import Foundation
 //       load and validate a generated repository vs. Python's yaml.CSafeLoader parsing the same files
 //   reconcile-bench git [--files N] [--runs N]
 //       poll a local git remote of N manifest files: with no new commit, and after a one-file commit
+//   reconcile-bench docker [--files N] [--runs N]
+//       start N (default 50) containers through DockerDriver concurrently vs. a `docker run -d` loop
 
 var arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments.remove(at: 1) : "load"
 switch mode {
 case "load": try runLoadBenchmark(Options(arguments))
 case "git": try await runGitBenchmark(Options(arguments))
+case "docker": try await runDockerBenchmark(Options(arguments))
 default:
-    FileHandle.standardError.write(Data("unknown benchmark \(mode); use load or git\n".utf8))
+    FileHandle.standardError.write(Data("unknown benchmark \(mode); use load, git or docker\n".utf8))
     exit(2)
 }
