@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "reconcile", targets: ["reconcile"]),
+        .executable(name: "reconcile-shim", targets: ["reconcile-shim"]),
         .library(name: "ReconcileModel", targets: ["ReconcileModel"]),
         .library(name: "ReconcileManifest", targets: ["ReconcileManifest"]),
         .library(name: "ReconcileGit", targets: ["ReconcileGit"]),
@@ -43,6 +44,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The parent process of each process-driver "container"; outlives the controller.
+        .executableTarget(name: "reconcile-shim", dependencies: ["ReconcileDrivers"]),
         // Command-line parsing and output formatting only.
         .executableTarget(
             name: "reconcile",
@@ -73,7 +76,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ReconcileDriversTests",
-            dependencies: ["ReconcileDrivers", "ReconcileModel", "ReconcileTesting"]
+            dependencies: ["ReconcileDrivers", "ReconcileModel", "ReconcileTesting", "reconcile-shim"]
         ),
         .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel", "ReconcileTesting"]),
     ]

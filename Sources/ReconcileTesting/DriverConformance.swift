@@ -39,6 +39,14 @@ public struct DriverConformance: Sendable {
                 listen: { ["/bin/httpd", "-f", "-p", String($0)] })
         }
 
+        /// Host commands for the process driver (Debian's busybox-static provides httpd).
+        public static let hostProcesses = Workloads(
+            image: nil, sleepForever: ["/bin/busybox", "sleep", "3600"],
+            exit: { ["/bin/sh", "-c", "echo exiting; exit \($0)"] },
+            printLines: { lines in ["/bin/sh", "-c", lines.map { "echo '\($0)'" }.joined(separator: "; ")] },
+            exceedMemory: ["/bin/sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' 'x'); echo ${#x}"],
+            listen: { ["/bin/sh", "-c", "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT_\($0)"] })
+
         /// The in-memory driver's command language.
         public static let inMemory = Workloads(
             image: nil, sleepForever: ["fake:sleep"], exit: { ["fake:exit", String($0)] },

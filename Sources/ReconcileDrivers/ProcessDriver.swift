@@ -1,0 +1,224 @@
+import Foundation
+import ReconcileModel
+
+/// Runs argv as plain processes on this host, each under a `reconcile-shim` that outlives the
+/// controller. A "container" is a folder `<state>/processes/<id>/` (see `ProcessRecords`); after a
+/// restart the driver re-adopts running processes by the shim's pid plus start time, never starting
+/// them again. Limits use cgroups (v2 or v1) where the host allows, else rlimits with a warning.
+///
+/// Ports: a process cannot be remapped, so each declared port gets a free host port, passed to the
+/// process as `PORT_<port>` (e.g. `PORT_8080`); `ContainerInfo.ports` reports the mapping.
+public final class ProcessDriver: ContainerDriver {
+    public let node: String
+    let root: String
+    let shim: String
+
+    /// - Parameters:
+    ///   - stateDirectory: process folders live in `stateDirectory/processes`.
+    ///   - shimPath: the `reconcile-shim` executable; default: next to the running executable.
+    public init(node: String, stateDirectory: String, shimPath: String? = nil) throws {
+        self.node = node
+        root = URL(fileURLWithPath: stateDirectory).appendingPathComponent("processes").path
+        let besideUs = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+            .appendingPathComponent("reconcile-shim").path
+        shim = shimPath ?? besideUs
+        guard FileManager.default.isExecutableFile(atPath: shim) else {
+            throw DriverError(
+                .invalidSpec, node: node, operation: "start process driver",
+                message: "reconcile-shim not found at \(shim); install it next to reconcile")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        } catch {
+            throw DriverError(
+                .engine, node: node, operation: "start process driver", message: "cannot create \(root): \(error)")
+        }
+    }
+
+    public func info() async throws -> NodeInfo {
+        let cgroups =
+            FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
+            ? "cgroup v2" : FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory") ? "cgroup v1" : "rlimits"
+        return NodeInfo(
+            capacity: Resources(
+                cpu: CPUQuantity(millicores: Int64(ProcessInfo.processInfo.activeProcessorCount) * 1000),
+                memory: MemoryQuantity(bytes: Int64(ProcessInfo.processInfo.physicalMemory))),
+            engine: "process (\(cgroups))")
+    }
+
+    public func list() async throws -> [ContainerInfo] {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return ids.sorted().compactMap { load($0) }
+    }
+
+    public func run(_ spec: ContainerSpec) async throws -> ContainerInfo {
+        let operation = "run process \(spec.name)"
+        guard let command = spec.command, !command.isEmpty else {
+            throw DriverError(
+                .invalidSpec, node: node, operation: operation,
+                message: "a process node runs a command; this one has none (an image alone needs a Docker node)")
+        }
+        if try await list().contains(where: { $0.name == spec.name }) {
+            throw DriverError(
+                .conflict, node: node, operation: operation, message: "name \(spec.name) is already in use")
+        }
+        let id = (UUID().uuidString + UUID().uuidString).replacingOccurrences(of: "-", with: "").lowercased()
+        let folder = root + "/" + id
+        var env = spec.env
+        var ports: [Int: Int] = [:]
+        for port in spec.ports {
+            let host = try Self.freePort(node: node)
+            ports[port] = host
+            env["PORT_\(port)"] = String(host)
+        }
+        var labels = spec.labels
+        labels[ManagementLabel.key] = ManagementLabel.value
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try ProcessRecords.write(
+                ProcessRecords.Meta(id: id, name: spec.name, labels: labels, ports: ports, created: Date()),
+                to: folder + "/meta.json")
+            try ProcessRecords.write(
+                ProcessRecords.Launch(
+                    argv: command, env: env, memoryBytes: spec.resources.memory.bytes,
+                    cpuMillicores: spec.resources.cpu.millicores, cgroup: "c" + id.prefix(24)),
+                to: folder + "/launch.json")
+        } catch {
+            throw DriverError(.engine, node: node, operation: operation, message: "cannot write \(folder): \(error)")
+        }
+        try spawnShim(folder: folder, operation: operation)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if ProcessRecords.read(ProcessRecords.State.self, from: folder + "/state.json") != nil, let info = load(id)
+            {
+                return info
+            }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        throw DriverError(
+            .engine, node: node, operation: operation, message: "the shim did not report a start within 10s")
+    }
+
+    public func stop(_ id: String, grace: Timespan) async throws {
+        guard let state = currentState(id), state.status == "running", state.pid > 0 else { return }
+        kill(-state.pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(grace.seconds)
+        while Date() < deadline {
+            if currentState(id)?.status != "running" { return }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        kill(-state.pid, SIGKILL)
+        if let group = ProcessCgroup.existing(name: "c" + id.prefix(24)) {
+            for member in group.members where member != state.shimPID { kill(member, SIGKILL) }
+        }
+        let killDeadline = Date().addingTimeInterval(10)
+        while Date() < killDeadline, currentState(id)?.status == "running" {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+
+    public func remove(_ id: String) async throws {
+        guard FileManager.default.fileExists(atPath: root + "/" + id) else { return }
+        try await stop(id, grace: .zero)
+        try? FileManager.default.removeItem(atPath: root + "/" + id)
+    }
+
+    public func inspect(_ id: String) async throws -> ContainerInfo? { load(id) }
+
+    public func logs(_ id: String, since: Date?) async throws -> [LogLine] {
+        guard FileManager.default.fileExists(atPath: root + "/" + id) else {
+            throw DriverError(.notFound, node: node, operation: "read logs of \(id)", message: "no such process")
+        }
+        guard let data = FileManager.default.contents(atPath: root + "/" + id + "/output.log") else { return [] }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).compactMap
+        {
+            line -> LogLine? in
+            let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count >= 2, let time = DockerTime.parse(String(parts[0])) else { return nil }
+            if let since, time < since { return nil }
+            let text = parts.count == 3 ? String(parts[2]) : ""
+            if text.hasPrefix("reconcile: warning:") { return nil }
+            return LogLine(time: time, stream: parts[1] == "stderr" ? .stderr : .stdout, text: text)
+        }
+    }
+
+    /// Process nodes run host commands; images do not apply.
+    public func hasImage(_ image: String) async throws -> Bool { true }
+
+    public func pull(_ image: String, auth: RegistryAuth?) async throws {}
+
+    // MARK: Records
+
+    /// The state, with a dead shim that never recorded an exit reported as exited (exit code unknown).
+    private func currentState(_ id: String) -> ProcessRecords.State? {
+        guard var state = ProcessRecords.read(ProcessRecords.State.self, from: root + "/" + id + "/state.json") else {
+            return nil
+        }
+        if state.status == "running", ProcessRecords.startTime(of: state.shimPID) != state.shimStartTime {
+            state.status = "exited"
+        }
+        return state
+    }
+
+    private func load(_ id: String) -> ContainerInfo? {
+        let folder = root + "/" + id
+        guard let meta = ProcessRecords.read(ProcessRecords.Meta.self, from: folder + "/meta.json") else { return nil }
+        let state = currentState(id)
+        let status: ContainerInfo.Status =
+            switch state?.status {
+            case "running": .running
+            case "exited": .exited
+            default: .created
+            }
+        return ContainerInfo(
+            id: meta.id, name: meta.name, labels: meta.labels, status: status, exitCode: state?.exitCode,
+            startedAt: state?.startedAt, finishedAt: state?.finishedAt, oomKilled: state?.oomKilled ?? false,
+            ports: meta.ports, hostAddress: "127.0.0.1")
+    }
+
+    private func spawnShim(folder: String, operation: String) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, folder + "/shim.err", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(shim), strdup(folder), nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, shim, &actions, nil, argv, environ)
+        guard result == 0 else {
+            throw DriverError(
+                .engine, node: node, operation: operation,
+                message: "cannot start the shim: \(String(cString: strerror(result)))")
+        }
+        // The shim detaches with setsid; reap it when it ends so it never lingers as a zombie of ours.
+        let child = pid
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            waitpid(child, &status, 0)
+        }
+    }
+
+    static func freePort(node: String) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard bound == 0 else {
+            throw DriverError(.engine, node: node, operation: "allocate a port", message: "no free port on 127.0.0.1")
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

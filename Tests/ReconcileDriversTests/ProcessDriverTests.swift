@@ -1,0 +1,96 @@
+import Foundation
+import ReconcileDrivers
+import ReconcileModel
+import ReconcileTesting
+import Testing
+
+/// The `reconcile-shim` built next to the test bundle.
+let shimPath: String = {
+    let candidates = [
+        Bundle.main.bundleURL.appendingPathComponent("reconcile-shim").path,
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "reconcile-shim"
+        )
+        .path,
+    ]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+}()
+
+func temporaryState(_ name: String) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-\(name)-\(UUID().uuidString)")
+        .path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite struct ProcessDriverTests {
+    @Test(.timeLimit(.minutes(3))) func theProcessDriverConforms() async throws {
+        let state = try temporaryState("process")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        await runConformance(driver, .hostProcesses)
+    }
+
+    @Test(.timeLimit(.minutes(2))) func aRestartedDriverReadoptsRunningProcessesAndKeepsTheirLogs() async throws {
+        let state = try temporaryState("adopt")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let first = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        let started = try await first.run(
+            ContainerSpec(
+                name: "collector", command: ["/bin/sh", "-c", "echo before; sleep 3600"],
+                labels: ["io.reconcile.app": "collector"]))
+        #expect(started.status == .running)
+
+        // A new driver on the same state directory stands for a restarted controller.
+        let second = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        let adopted = try await second.list()
+        #expect(adopted.map(\.id) == [started.id])
+        #expect(adopted.first?.status == .running)
+        #expect(adopted.first?.labels["io.reconcile.app"] == "collector")
+        // Running it again is refused: it is adopted, not started twice.
+        await #expect(throws: DriverError.self) {
+            _ = try await second.run(ContainerSpec(name: "collector", command: ["/bin/true"]))
+        }
+        var lines: [String] = []
+        for _ in 0..<50 where !lines.contains("before") {
+            lines = try await second.logs(started.id, since: nil).map(\.text)
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        #expect(lines == ["before"])
+        try await second.stop(started.id, grace: .seconds(2))
+        let stopped = try await second.inspect(started.id)
+        #expect(stopped?.status == .exited)
+        #expect(stopped?.exitCode == 143)  // SIGTERM
+        try await second.remove(started.id)
+        #expect(try await first.list().isEmpty)
+    }
+
+    @Test(.timeLimit(.minutes(2))) func stopKillsTheWholeProcessTree() async throws {
+        let state = try temporaryState("tree")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        // The child ignores SIGTERM and starts a grandchild; stop must still end both.
+        let started = try await driver.run(
+            ContainerSpec(
+                name: "stubborn",
+                command: ["/bin/sh", "-c", "trap '' TERM; /bin/busybox sleep 3600 & echo $! > grandchild; wait"]))
+        try await Task.sleep(nanoseconds: 300_000_000)
+        try await driver.stop(started.id, grace: Timespan(milliseconds: 300))
+        let final = try await driver.inspect(started.id)
+        #expect(final?.status == .exited)
+        #expect(final?.exitCode == 137)  // SIGKILL after the grace period
+        try await driver.remove(started.id)
+    }
+
+    @Test func aSpecWithoutACommandIsRejected() async throws {
+        let state = try temporaryState("nocmd")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        do {
+            _ = try await driver.run(ContainerSpec(name: "image-only", image: "web:1"))
+            Issue.record("ran without a command")
+        } catch let error as DriverError {
+            #expect(error.kind == .invalidSpec)
+        }
+    }
+}
