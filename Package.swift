@@ -29,15 +29,18 @@ let package = Package(
             name: "ReconcileManifest",
             dependencies: ["ReconcileModel", "CPCRE2", .product(name: "Yams", package: "Yams")]
         ),
+        // Secret references resolved on this host at use time (environment variables, files).
+        .target(name: "ReconcileSecrets", dependencies: ["ReconcileModel"]),
         // libgit2 from Debian's libgit2-dev.
         .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         // Git remotes mirrored under the state directory, read at a commit without a work tree.
-        .target(name: "ReconcileGit", dependencies: ["ReconcileModel", "ReconcileManifest", "CLibGit2"]),
+        .target(name: "ReconcileGit", dependencies: ["ReconcileModel", "ReconcileManifest", "ReconcileSecrets", "CLibGit2"]),
         // Container drivers: the Docker Engine API (unix socket or TCP+TLS) and host processes.
         .target(
             name: "ReconcileDrivers",
             dependencies: [
                 "ReconcileModel",
+                "ReconcileSecrets",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -124,13 +124,13 @@ public struct LogLine: Sendable, Hashable {
     }
 }
 
-/// Registry credentials; the password is a secret reference, read when pulling.
+/// Registry credentials; the password is a secret reference, read when pulling and never stored.
 public struct RegistryAuth: Sendable, Hashable {
     public var username: String
-    public var password: String
+    public var password: SecretReference
     public var server: String
 
-    public init(username: String, password: String, server: String) {
+    public init(username: String, password: SecretReference, server: String) {
         self.username = username
         self.password = password
         self.server = server

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import ReconcileModel
+import ReconcileSecrets
 
 /// A node's Docker Engine, through its HTTP API over a unix socket or TCP (with TLS client
 /// certificates). No `docker` CLI is involved.
@@ -238,7 +239,13 @@ public final class DockerDriver: ContainerDriver {
         }
         var headers: [(String, String)] = []
         if let auth {
-            let payload = ["username": auth.username, "password": auth.password, "serveraddress": auth.server]
+            let password: String
+            do {
+                password = try SecretReader.read(auth.password)
+            } catch {
+                throw DriverError(.invalidSpec, node: node, operation: operation, message: "\(error)")
+            }
+            let payload = ["username": auth.username, "password": password, "serveraddress": auth.server]
             let json = try JSONSerialization.data(withJSONObject: payload)
             headers.append(("X-Registry-Auth", json.base64EncodedString()))
         }

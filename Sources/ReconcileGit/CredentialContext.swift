@@ -1,6 +1,7 @@
 import CLibGit2
 import Foundation
 import ReconcileModel
+import ReconcileSecrets
 
 /// What the libgit2 credential callback needs, passed through its `payload` pointer.
 final class CredentialContext {

@@ -1,4 +1,5 @@
 import ReconcileModel
+import ReconcileSecrets
 
 /// How to authenticate to a git remote: HTTPS user and password/token, or an SSH key.
 ///

@@ -205,7 +205,7 @@ public struct DriverConformance: Sendable {
             let deadline = Date().addingTimeInterval(10)
             var connected = false
             while Date() < deadline && !connected {
-                connected = canConnect(host: started.hostAddress, port: hostPort)
+                connected = Loopback.canConnect(port: hostPort, host: started.hostAddress)
                 if !connected { try await Task.sleep(nanoseconds: 100_000_000) }
             }
             try expect(connected, "nothing accepts connections on \(started.hostAddress):\(hostPort)")
@@ -240,20 +240,4 @@ public struct ConformanceFailure: Error, CustomStringConvertible {
 
 func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     if !condition { throw ConformanceFailure(message()) }
-}
-
-/// True when a TCP connection to host:port opens.
-func canConnect(host: String, port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr(host)
-    let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    return result == 0
 }

@@ -59,7 +59,11 @@ final class DockerEngine {
     var socket: String { root + "/docker.sock" }
     var endpoint: String { "unix://" + socket }
 
-    init() throws {
+    /// Extra listeners, e.g. a TLS-protected TCP socket.
+    let extraArguments: [String]
+
+    init(extraArguments: [String] = []) throws {
+        self.extraArguments = extraArguments
         let tag = String(UUID().uuidString.prefix(6)).lowercased()
         // Short paths: containerd's socket path under the exec root has a length limit.
         root = "/tmp/rcd-" + tag
@@ -83,10 +87,11 @@ final class DockerEngine {
     func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "dockerd", "--iptables=false", "--ip-masq=false", "--bridge", bridge, "--data-root", root + "/data",
-            "--exec-root", root + "/x", "--pidfile", root + "/docker.pid", "--host", endpoint,
-        ]
+        process.arguments =
+            [
+                "dockerd", "--iptables=false", "--ip-masq=false", "--bridge", bridge, "--data-root", root + "/data",
+                "--exec-root", root + "/x", "--pidfile", root + "/docker.pid", "--host", endpoint,
+            ] + extraArguments
         let log = FileHandle(forWritingAtPath: "/dev/null")
         process.standardOutput = log
         process.standardError = log

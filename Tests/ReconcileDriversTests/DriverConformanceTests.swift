@@ -84,7 +84,7 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
         do {
             try await driver.pull(
                 "127.0.0.1:1/reconcile-test/absent:0",
-                auth: RegistryAuth(username: "u", password: "p", server: "127.0.0.1:1"))
+                auth: RegistryAuth(username: "u", password: .environment("PATH"), server: "127.0.0.1:1"))
             Issue.record("pulled from a registry that does not exist")
         } catch let error as DriverError {
             #expect(error.kind == .engine || error.kind == .notFound, "\(error)")

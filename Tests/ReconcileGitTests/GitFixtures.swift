@@ -73,45 +73,6 @@ struct WorkRepository {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// True once something accepts connections on 127.0.0.1:port.
-func waitForListener(port: Int, timeout: TimeInterval = 10) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        close(fd)
-        if result == 0 { return true }
-        usleep(50_000)
-    }
-    return false
-}
-
 /// `git daemon` serving a folder on 127.0.0.1; stopped (with its connection children) on deinit.
 final class GitDaemon {
     let process = Process()
@@ -119,7 +80,7 @@ final class GitDaemon {
     let basePath: URL
 
     init(basePath: URL, port: Int? = nil) throws {
-        self.port = try port ?? freeLoopbackPort()
+        self.port = try port ?? Loopback.freePort()
         self.basePath = basePath
         // Run git-daemon itself, not the `git` wrapper, so the signal reaches the server.
         let execPath = try GitFixture.run(["git", "--exec-path"])
@@ -131,7 +92,7 @@ final class GitDaemon {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        guard waitForListener(port: self.port) else {
+        guard Loopback.waitForListener(port: self.port) else {
             throw FixtureError("git daemon did not start on port \(self.port)")
         }
     }
@@ -199,7 +160,7 @@ final class SSHServer {
         }
         let authorized = folder.appendingPathComponent("authorized_keys").path
         try FileManager.default.copyItem(atPath: clientKey + ".pub", toPath: authorized)
-        port = try freeLoopbackPort()
+        port = try Loopback.freePort()
         let hostPublic = try String(contentsOfFile: hostKey + ".pub", encoding: .utf8).split(separator: " ")
         knownHosts = folder.appendingPathComponent("known_hosts").path
         try "[127.0.0.1]:\(port) \(hostPublic[0]) \(hostPublic[1])\n".write(
@@ -223,7 +184,7 @@ final class SSHServer {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        guard waitForListener(port: port) else { throw FixtureError("sshd did not start on port \(port)") }
+        guard Loopback.waitForListener(port: port) else { throw FixtureError("sshd did not start on port \(port)") }
     }
 
     func url(_ path: String) -> String { "ssh://\(user)@127.0.0.1:\(port)\(path)" }

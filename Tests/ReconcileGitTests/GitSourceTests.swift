@@ -2,6 +2,7 @@ import Foundation
 import ReconcileGit
 import ReconcileManifest
 import ReconcileModel
+import ReconcileTesting
 import Testing
 
 let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
@@ -184,7 +185,7 @@ let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
         let next = try origin.commit("next")
         let restarted = try GitDaemon(basePath: fixture.root, port: port)
         defer { restarted.stop() }
-        #expect(waitForListener(port: port))
+        #expect(Loopback.waitForListener(port: port))
         guard case .applied(let snapshot) = await source.poll() else { throw FixtureError("expected recovery") }
         #expect(snapshot.commit == next)
     }

@@ -1,0 +1,97 @@
+import Foundation
+import ReconcileDrivers
+import ReconcileModel
+import ReconcileTesting
+import Testing
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI.
+struct TestCertificates {
+    let folder: String
+    var ca: String { folder + "/ca.pem" }
+    var serverCert: String { folder + "/server-cert.pem" }
+    var serverKey: String { folder + "/server-key.pem" }
+    var clientCert: String { folder + "/client-cert.pem" }
+    var clientKey: String { folder + "/client-key.pem" }
+
+    init(folder: String) throws {
+        self.folder = folder
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n".write(
+            toFile: folder + "/server.ext", atomically: true, encoding: .utf8)
+        try "extendedKeyUsage = clientAuth\n".write(toFile: folder + "/client.ext", atomically: true, encoding: .utf8)
+        let steps: [[String]] = [
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                "/CN=reconcile test CA",
+                "-keyout", folder + "/ca-key.pem", "-out", ca,
+            ],
+            [
+                "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", serverKey,
+                "-out",
+                folder + "/server.csr",
+            ],
+            [
+                "openssl", "x509", "-req", "-in", folder + "/server.csr", "-CA", ca, "-CAkey", folder + "/ca-key.pem",
+                "-CAcreateserial", "-days", "2", "-extfile", folder + "/server.ext", "-out", serverCert,
+            ],
+            [
+                "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=reconcile", "-keyout", clientKey,
+                "-out",
+                folder + "/client.csr",
+            ],
+            [
+                "openssl", "x509", "-req", "-in", folder + "/client.csr", "-CA", ca, "-CAkey", folder + "/ca-key.pem",
+                "-CAcreateserial", "-days", "2", "-extfile", folder + "/client.ext", "-out", clientCert,
+            ],
+        ]
+        for step in steps {
+            let result = try Command.run(step)
+            guard result.status == 0 else {
+                throw FixtureError("\(step[0...1].joined(separator: " ")): \(result.stderr)")
+            }
+        }
+    }
+}
+
+@Suite struct DockerTLSTests {
+    @Test(.timeLimit(.minutes(3))) func tcpWithClientCertificatesWorksAndWithoutThemDoesNot() async throws {
+        let certificates = try TestCertificates(folder: try temporaryState("tls"))
+        defer { try? FileManager.default.removeItem(atPath: certificates.folder) }
+        let port = try Loopback.freePort()
+        let engine = try DockerEngine(extraArguments: [
+            "--tlsverify", "--tlscacert", certificates.ca, "--tlscert", certificates.serverCert, "--tlskey",
+            certificates.serverKey, "--host", "tcp://127.0.0.1:\(port)",
+        ])
+        let driver = try DockerDriver(
+            node: "tls-node", endpoint: "tcp://127.0.0.1:\(port)",
+            tls: NodeSpec.TLSFiles(ca: certificates.ca, cert: certificates.clientCert, key: certificates.clientKey))
+        do {
+            #expect(try await driver.info().capacity.cpu.millicores > 0)
+            let started = try await driver.run(
+                ContainerSpec(name: "over-tls", image: TestImage.name, command: ["/bin/sleep", "60"]))
+            #expect(try await driver.list().map(\.id) == [started.id])
+            try await driver.remove(started.id)
+        } catch {
+            try await driver.shutdown()
+            throw error
+        }
+        try await driver.shutdown()
+        _ = engine
+
+        // Plain HTTP to the TLS port is refused by the engine's handshake: the node is unreachable.
+        let plain = try DockerDriver(node: "plain", endpoint: "tcp://127.0.0.1:\(port)", timeout: .seconds(3))
+        do {
+            _ = try await plain.info()
+            Issue.record("an unauthenticated client was served")
+        } catch let error as DriverError {
+            #expect(error.kind == .unreachable || error.kind == .engine, "\(error)")
+        }
+        // Missing certificate files are a clear configuration error.
+        #expect(throws: DriverError.self) {
+            _ = try DockerDriver(
+                node: "bad", endpoint: "tcp://127.0.0.1:\(port)",
+                tls: NodeSpec.TLSFiles(ca: "/nonexistent/ca.pem", cert: "/nonexistent/c.pem", key: "/nonexistent/k.pem")
+            )
+        }
+    }
+}
