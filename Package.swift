@@ -34,7 +34,8 @@ let package = Package(
         // libgit2 from Debian's libgit2-dev.
         .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         // Git remotes mirrored under the state directory, read at a commit without a work tree.
-        .target(name: "ReconcileGit", dependencies: ["ReconcileModel", "ReconcileManifest", "ReconcileSecrets", "CLibGit2"]),
+        .target(
+            name: "ReconcileGit", dependencies: ["ReconcileModel", "ReconcileManifest", "ReconcileSecrets", "CLibGit2"]),
         // Container drivers: the Docker Engine API (unix socket or TCP+TLS) and host processes.
         .target(
             name: "ReconcileDrivers",

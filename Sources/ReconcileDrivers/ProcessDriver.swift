@@ -12,12 +12,15 @@ public final class ProcessDriver: ContainerDriver {
     public let node: String
     let root: String
     let shim: String
+    let useCgroups: Bool
 
     /// - Parameters:
     ///   - stateDirectory: process folders live in `stateDirectory/processes`.
     ///   - shimPath: the `reconcile-shim` executable; default: next to the running executable.
-    public init(node: String, stateDirectory: String, shimPath: String? = nil) throws {
+    ///   - useCgroups: false limits memory with rlimits only (and cpu not at all), as on hosts without cgroups.
+    public init(node: String, stateDirectory: String, shimPath: String? = nil, useCgroups: Bool = true) throws {
         self.node = node
+        self.useCgroups = useCgroups
         root = URL(fileURLWithPath: stateDirectory).appendingPathComponent("processes").path
         let besideUs = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent()
@@ -82,7 +85,7 @@ public final class ProcessDriver: ContainerDriver {
             try ProcessRecords.write(
                 ProcessRecords.Launch(
                     argv: command, env: env, memoryBytes: spec.resources.memory.bytes,
-                    cpuMillicores: spec.resources.cpu.millicores, cgroup: "c" + id.prefix(24)),
+                    cpuMillicores: spec.resources.cpu.millicores, cgroup: useCgroups ? "c" + id.prefix(24) : nil),
                 to: folder + "/launch.json")
         } catch {
             throw DriverError(.engine, node: node, operation: operation, message: "cannot write \(folder): \(error)")
@@ -138,7 +141,6 @@ public final class ProcessDriver: ContainerDriver {
             guard parts.count >= 2, let time = DockerTime.parse(String(parts[0])) else { return nil }
             if let since, time < since { return nil }
             let text = parts.count == 3 ? String(parts[2]) : ""
-            if text.hasPrefix("reconcile: warning:") { return nil }
             return LogLine(time: time, stream: parts[1] == "stderr" ? .stderr : .stdout, text: text)
         }
     }

@@ -10,10 +10,10 @@ public enum ProcessRecords {
         public var env: [String: String]
         public var memoryBytes: Int64
         public var cpuMillicores: Int64
-        /// Name of the cgroup to create (under `reconcile/`).
-        public var cgroup: String
+        /// Name of the cgroup to create (under `reconcile/`); nil: do not use cgroups (rlimits only).
+        public var cgroup: String?
 
-        public init(argv: [String], env: [String: String], memoryBytes: Int64, cpuMillicores: Int64, cgroup: String) {
+        public init(argv: [String], env: [String: String], memoryBytes: Int64, cpuMillicores: Int64, cgroup: String?) {
             self.argv = argv
             self.env = env
             self.memoryBytes = memoryBytes
@@ -120,6 +120,8 @@ public struct ProcessCgroup: Sendable {
     /// Creates the group with the limits, or returns nil with the reason (not root, no cgroupfs, ...).
     public struct Unavailable: Error, Sendable {
         public var reason: String
+
+        public init(reason: String) { self.reason = reason }
     }
 
     public static func create(

@@ -43,9 +43,13 @@ enum Shim {
         var limits = "rlimit"
         var warning: String?
         var cgroup: ProcessCgroup?
-        switch ProcessCgroup.create(
-            name: launch.cgroup, memoryBytes: launch.memoryBytes, cpuMillicores: launch.cpuMillicores)
-        {
+        let attempt: Result<ProcessCgroup, ProcessCgroup.Unavailable> =
+            if let name = launch.cgroup {
+                ProcessCgroup.create(name: name, memoryBytes: launch.memoryBytes, cpuMillicores: launch.cpuMillicores)
+            } else {
+                .failure(ProcessCgroup.Unavailable(reason: "cgroups are turned off for this node"))
+            }
+        switch attempt {
         case .success(let group):
             // The process joins right after it is spawned; the shim stays outside so the OOM killer
             // never picks it.

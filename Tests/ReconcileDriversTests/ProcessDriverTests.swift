@@ -82,6 +82,27 @@ func temporaryState(_ name: String) throws -> String {
         try await driver.remove(started.id)
     }
 
+    @Test(.timeLimit(.minutes(2))) func withoutCgroupsMemoryIsLimitedByRlimitWithAWarning() async throws {
+        let state = try temporaryState("rlimit")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath, useCgroups: false)
+        let started = try await driver.run(
+            ContainerSpec(
+                name: "hog", command: DriverConformance.Workloads.hostProcesses.exceedMemory,
+                resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 64 << 20))))
+        var final = try await driver.inspect(started.id)
+        for _ in 0..<200 where final?.status != .exited {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            final = try await driver.inspect(started.id)
+        }
+        #expect(final?.status == .exited)
+        #expect(final?.exitCode != 0, "the allocation must fail under RLIMIT_AS")
+        #expect(final?.oomKilled == false)
+        let lines = try await driver.logs(started.id, since: nil).map(\.text)
+        #expect(lines.first?.hasPrefix("reconcile: warning: cgroups are turned off") == true, "\(lines)")
+        try await driver.remove(started.id)
+    }
+
     @Test func aSpecWithoutACommandIsRejected() async throws {
         let state = try temporaryState("nocmd")
         defer { try? FileManager.default.removeItem(atPath: state) }
