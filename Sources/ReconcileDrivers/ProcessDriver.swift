@@ -71,7 +71,9 @@ public final class ProcessDriver: ContainerDriver {
         var env = spec.env
         var ports: [Int: Int] = [:]
         for port in spec.ports {
-            let host = try Self.freePort(node: node)
+            guard let host = HostPorts.freeLoopbackPort() else {
+                throw DriverError(.engine, node: node, operation: operation, message: "no free port on 127.0.0.1")
+            }
             ports[port] = host
             env["PORT_\(port)"] = String(host)
         }
@@ -202,8 +204,12 @@ public final class ProcessDriver: ContainerDriver {
             waitpid(child, &status, 0)
         }
     }
+}
 
-    static func freePort(node: String) throws -> Int {
+/// Free TCP ports on the loopback interface.
+public enum HostPorts {
+    /// A port that was free a moment ago (bound to port 0, read, released), or nil.
+    public static func freeLoopbackPort() -> Int? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -214,12 +220,10 @@ public final class ProcessDriver: ContainerDriver {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
+        guard bound == 0 else { return nil }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard bound == 0 else {
-            throw DriverError(.engine, node: node, operation: "allocate a port", message: "no free port on 127.0.0.1")
         }
         return Int(UInt16(bigEndian: address.sin_port))
     }
