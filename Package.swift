@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "reconcile-shim", targets: ["reconcile-shim"]),
         .library(name: "ReconcileModel", targets: ["ReconcileModel"]),
         .library(name: "ReconcileManifest", targets: ["ReconcileManifest"]),
+        .library(name: "ReconcilePlanner", targets: ["ReconcilePlanner"]),
         .library(name: "ReconcileGit", targets: ["ReconcileGit"]),
         .library(name: "ReconcileDrivers", targets: ["ReconcileDrivers"]),
     ],
@@ -22,6 +23,8 @@ let package = Package(
     targets: [
         // Pure value types: no I/O, no clock, no project imports.
         .target(name: "ReconcileModel"),
+        // Pure planning: desired + observed + now -> actions. Imports the model only.
+        .target(name: "ReconcilePlanner", dependencies: ["ReconcileModel"]),
         // PCRE2 from Debian's libpcre2-dev: the regular expression engine of checks and log search.
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // Files -> validated DesiredState + diagnostics.
@@ -69,6 +72,7 @@ let package = Package(
         // Test helpers shared by the test targets.
         .target(name: "ReconcileTesting", dependencies: ["ReconcileDrivers", "ReconcileModel"]),
         .testTarget(name: "ReconcileModelTests", dependencies: ["ReconcileModel"]),
+        .testTarget(name: "ReconcilePlannerTests", dependencies: ["ReconcilePlanner", "ReconcileModel"]),
         .testTarget(
             name: "ReconcileManifestTests",
             dependencies: ["ReconcileModel", "ReconcileManifest"],

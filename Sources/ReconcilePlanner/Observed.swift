@@ -1,0 +1,72 @@
+import Foundation
+import ReconcileModel
+
+/// What runs, as the planner sees it: nodes and the containers this project owns, with the facts
+/// the controller read from the engines and the store. Plain values; the planner does no I/O.
+public struct Observed: Sendable, Hashable {
+    public var nodes: [ObservedNode]
+    public var containers: [ObservedContainer]
+
+    public init(nodes: [ObservedNode], containers: [ObservedContainer] = []) {
+        self.nodes = nodes
+        self.containers = containers
+    }
+}
+
+public struct ObservedNode: Sendable, Hashable {
+    public var name: String
+    public var capacity: Resources
+    public var labels: [String: String]
+    /// Docker nodes run images; process nodes run commands.
+    public var isProcessNode: Bool
+    /// When the node stopped answering; nil while it answers.
+    public var unreachableSince: Date?
+
+    public init(
+        name: String, capacity: Resources, labels: [String: String] = [:], isProcessNode: Bool = false,
+        unreachableSince: Date? = nil
+    ) {
+        self.name = name
+        self.capacity = capacity
+        self.labels = labels
+        self.isProcessNode = isProcessNode
+        self.unreachableSince = unreachableSince
+    }
+}
+
+/// One replica container of an App, identified by its labels (app, slot, spec hash).
+public struct ObservedContainer: Sendable, Hashable {
+    public enum Status: Sendable, Hashable {
+        case running
+        case exited(code: Int, at: Date)
+    }
+
+    public var id: String
+    public var node: String
+    public var app: String
+    public var slot: Int
+    public var specHash: String
+    public var resources: Resources
+    public var status: Status
+    /// Passed its health check (or has none) since this instant; nil while not ready.
+    public var readySince: Date?
+    /// When the container started (image pull excluded), for the rollout progress deadline.
+    public var startedAt: Date?
+
+    public init(
+        id: String, node: String, app: String, slot: Int, specHash: String, resources: Resources,
+        status: Status = .running, readySince: Date? = nil, startedAt: Date? = nil
+    ) {
+        self.startedAt = startedAt
+        self.id = id
+        self.node = node
+        self.app = app
+        self.slot = slot
+        self.specHash = specHash
+        self.resources = resources
+        self.status = status
+        self.readySince = readySince
+    }
+
+    public var isRunning: Bool { if case .running = status { true } else { false } }
+}

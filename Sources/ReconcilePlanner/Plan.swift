@@ -1,0 +1,78 @@
+import Foundation
+import ReconcileModel
+
+/// What a pass will do, and the facts to show a person (or CI) before it does it.
+public struct Plan: Sendable, Hashable {
+    public var actions: [PlanAction]
+    /// One entry per App whose containers change, or that cannot be fully placed.
+    public var changes: [AppChange]
+    /// Apps whose containers already match.
+    public var unchanged: [String]
+
+    public var isEmpty: Bool { actions.isEmpty && changes.allSatisfy { $0.unplaceable.isEmpty } }
+}
+
+public enum PlanAction: Sendable, Hashable {
+    case start(StartContainer)
+    case stop(StopContainer)
+    /// The App's new revision missed its progress deadline: record it as failed (so it is not rolled
+    /// out again until a new commit), stop its containers, keep the old ones, and alert.
+    case rollback(app: String, failedHash: String)
+}
+
+public struct StartContainer: Sendable, Hashable {
+    public var app: String
+    public var slot: Int
+    public var specHash: String
+    public var node: String
+    /// Deterministic: `<app>-<slot>-<hash prefix>`, so a crash between "planned" and "done" is resolved
+    /// by finding the container, never by starting it twice.
+    public var name: String
+    public var resources: Resources
+}
+
+public struct StopContainer: Sendable, Hashable {
+    public enum Reason: String, Sendable, Hashable {
+        case scaledDown = "scaled down"
+        case replaced = "replaced by the new revision"
+        case removedFromGit = "app removed from git"
+        case crashed = "exited; restarting"
+        case duplicate = "duplicate replica"
+        case rolledBack = "revision rolled back"
+    }
+
+    public var app: String
+    public var containerID: String
+    public var node: String
+    public var reason: Reason
+    public var grace: Timespan
+}
+
+public struct AppChange: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        case added, removed, updated, scaled, repaired, rolledBack, waiting
+    }
+
+    public var app: String
+    public var kind: Kind
+    /// The human line without its leading marker, e.g. `app web: 3 replicas -> node-a, node-b`.
+    public var summary: String
+    public var unplaceable: [Unplaceable]
+}
+
+/// A replica that fits on no node, and why.
+public struct Unplaceable: Error, Sendable, Hashable, CustomStringConvertible {
+    public var app: String
+    public var reason: String
+
+    public var description: String { reason }
+}
+
+public struct PlannerOptions: Sendable, Hashable {
+    /// How long a node may be unreachable before its replicas are started elsewhere.
+    public var nodeLostAfter: Timespan
+
+    public init(nodeLostAfter: Timespan = .minutes(1)) {
+        self.nodeLostAfter = nodeLostAfter
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import ReconcileModel
+
+/// `plan(desired, observed, now)`: a pure function from what git asks for and what runs to the
+/// actions of one pass. No I/O, no clock, no logging; every pass plans from scratch, so an
+/// interrupted pass is finished by the next one.
+public enum Planner {
+    public static func plan(
+        desired: DesiredState, observed: Observed, failedRollouts: [String: String] = [:],
+        previous: [String: AppSpec] = [:], now: Date, options: PlannerOptions = PlannerOptions()
+    ) -> Plan {
+        // Nodes unreachable past the grace period are lost: their replicas are started elsewhere.
+        let lost = Set(
+            observed.nodes.filter { node in
+                guard let since = node.unreachableSince else { return false }
+                return now.timeIntervalSince(since) >= options.nodeLostAfter.seconds
+            }.map(\.name))
+        let placeable = Set(observed.nodes.filter { $0.unreachableSince == nil }.map(\.name))
+        let live = observed.containers.filter { !lost.contains($0.node) }
+        var ledger = CapacityLedger(nodes: observed.nodes, running: live)
+        var actions: [PlanAction] = []
+        var changes: [AppChange] = []
+        var unchanged: [String] = []
+
+        for wanted in desired.apps.sorted(by: { $0.name < $1.name }) {
+            // A revision that failed its rollout is not tried again; with the last good spec known,
+            // that spec is the target (a rolling update back to it), else what runs is kept.
+            var app = wanted
+            if failedRollouts[wanted.name] == SpecHash.of(wanted), var good = previous[wanted.name] {
+                good.replicas = wanted.replicas
+                app = good
+            }
+            var state = AppPlanner(
+                app: app, containers: live.filter { $0.app == app.name }, failedHash: failedRollouts[app.name],
+                previous: previous[app.name], now: now)
+            let (appActions, change) = state.plan(ledger: &ledger, placeable: placeable)
+            actions += appActions
+            if let change { changes.append(change) } else { unchanged.append(app.name) }
+        }
+
+        let desiredNames = Set(desired.apps.map(\.name))
+        let orphans = Dictionary(grouping: observed.containers.filter { !desiredNames.contains($0.app) }, by: \.app)
+        for (app, containers) in orphans.sorted(by: { $0.key < $1.key }) {
+            for container in containers.sorted(by: { $0.slot < $1.slot }) where !lost.contains(container.node) {
+                actions.append(
+                    .stop(
+                        StopContainer(
+                            app: app, containerID: container.id, node: container.node, reason: .removedFromGit,
+                            grace: .seconds(30))))
+            }
+            let count = containers.count
+            changes.append(
+                AppChange(
+                    app: app, kind: .removed, summary: "app \(app): \(count) container\(count == 1 ? "" : "s") removed",
+                    unplaceable: []))
+        }
+        return Plan(actions: actions, changes: changes.sorted { $0.app < $1.app }, unchanged: unchanged)
+    }
+}
+
+/// The decisions for one App: one small record per replica slot.
+struct AppPlanner {
+    let app: AppSpec
+    let hash: String
+    let containers: [ObservedContainer]
+    let failedHash: String?
+    let previous: AppSpec?
+    let now: Date
+
+    init(app: AppSpec, containers: [ObservedContainer], failedHash: String?, previous: AppSpec?, now: Date) {
+        self.app = app
+        self.hash = SpecHash.of(app)
+        self.containers = containers
+        self.failedHash = failedHash
+        self.previous = previous
+        self.now = now
+    }
+
+    func isReady(_ container: ObservedContainer) -> Bool {
+        guard container.isRunning, let since = container.readySince else { return false }
+        return now.timeIntervalSince(since) >= app.update.minReadyTime.seconds
+    }
+
+    func stop(_ container: ObservedContainer, _ reason: StopContainer.Reason) -> PlanAction {
+        .stop(
+            StopContainer(
+                app: app.name, containerID: container.id, node: container.node, reason: reason,
+                grace: app.update.stopGracePeriod))
+    }
+
+    mutating func plan(ledger: inout CapacityLedger, placeable: Set<String>) -> ([PlanAction], AppChange?) {
+        var actions: [PlanAction] = []
+        let replicas = app.replicas
+        // A revision that already failed is not rolled out again: keep (or restore) the old one.
+        let target = (failedHash == hash) ? nil : hash
+        var current = containers.filter { $0.specHash == target }
+        var old = containers.filter { $0.specHash != target }
+
+        // Exited replicas: restart per policy (remove and start again in the same slot).
+        var crashed = 0
+        var restarted: Set<String> = []
+        for container in current where !container.isRunning {
+            if case .exited(let code, _) = container.status,
+                app.restart == .always || (app.restart == .onFailure && code != 0)
+            {
+                actions.append(stop(container, .crashed))
+                restarted.insert(container.id)
+                crashed += 1
+            }
+        }
+        // Exited replicas the policy leaves alone keep their slot.
+        current.removeAll { restarted.contains($0.id) }
+
+        // Scale down and duplicates: keep one current replica per slot below `replicas`.
+        var bySlot: [Int: ObservedContainer] = [:]
+        var scaledDown = 0
+        for container in current.sorted(by: { ($0.slot, $0.id) < ($1.slot, $1.id) }) {
+            if container.slot >= replicas {
+                actions.append(stop(container, .scaledDown))
+                scaledDown += 1
+            } else if bySlot[container.slot] != nil {
+                actions.append(stop(container, .duplicate))
+            } else {
+                bySlot[container.slot] = container
+            }
+        }
+        for container in old where container.slot >= replicas {
+            actions.append(stop(container, .scaledDown))
+            scaledDown += 1
+        }
+        old.removeAll { $0.slot >= replicas }
+
+        guard let target else {
+            // The target failed: old replicas (if any) stay; nothing new starts.
+            let summary = "app \(app.name): revision \(hash.prefix(8)) failed and was rolled back; commit a fix"
+            return (actions, AppChange(app: app.name, kind: .rolledBack, summary: summary, unplaceable: []))
+        }
+
+        // Rollout deadline: the new revision has had its progressDeadline and is still not all ready.
+        let rolloutStart = containers.filter { $0.specHash == target }.compactMap(\.startedAt).min()
+        let allReady = bySlot.count == replicas && bySlot.values.allSatisfy(isReady)
+        if !old.isEmpty, !allReady, let rolloutStart,
+            now.timeIntervalSince(rolloutStart) > app.update.progressDeadline.seconds
+        {
+            if app.update.autoRollback {
+                actions.append(.rollback(app: app.name, failedHash: target))
+                for container in containers where container.specHash == target {
+                    actions.append(stop(container, .rolledBack))
+                }
+                let summary =
+                    "app \(app.name): revision \(target.prefix(8)) missed its progress deadline of "
+                    + "\(app.update.progressDeadline); rolling back to \(old[0].specHash.prefix(8))"
+                return (actions, AppChange(app: app.name, kind: .rolledBack, summary: summary, unplaceable: []))
+            }
+            let summary =
+                "app \(app.name): revision \(target.prefix(8)) missed its progress deadline (autoRollback off)"
+            return (actions, AppChange(app: app.name, kind: .waiting, summary: summary, unplaceable: []))
+        }
+        let missingSlots = (0..<replicas).filter { bySlot[$0] == nil }
+        var starts: [Int] = []
+        var placedOn: [String] = []
+        var unplaceable: [Unplaceable] = []
+        var spread: [String: Int] = [:]
+        for container in containers where container.isRunning { spread[container.node, default: 0] += 1 }
+
+        if old.isEmpty {
+            starts = missingSlots
+        } else {
+            // Rolling update: stay within replicas + maxSurge containers and keep at least
+            // replicas - maxUnavailable of them ready.
+            let readyNew = bySlot.values.filter(isReady).count
+            let readyOld = old.filter { $0.isRunning && $0.readySince != nil }.count
+            let minimumAvailable = replicas - app.update.maxUnavailable
+            var stoppable = max(0, readyNew + readyOld - minimumAvailable)
+            // Old replicas that are not ready cost no availability: stop them first.
+            let ordered = old.sorted {
+                ($0.readySince == nil ? 0 : 1, $0.slot) < ($1.readySince == nil ? 0 : 1, $1.slot)
+            }
+            var stopped = 0
+            for container in ordered {
+                let costsAvailability = container.isRunning && container.readySince != nil
+                if costsAvailability {
+                    guard stoppable > 0 else { continue }
+                    stoppable -= 1
+                }
+                actions.append(stop(container, .replaced))
+                stopped += 1
+            }
+            let total = old.count - stopped + bySlot.count
+            let room = max(0, replicas + app.update.maxSurge - total)
+            starts = Array(missingSlots.prefix(room))
+        }
+        for slot in starts {
+            switch ledger.place(app, avoiding: spread, placeable: placeable) {
+            case .success(let node):
+                spread[node, default: 0] += 1
+                placedOn.append(node)
+                actions.append(
+                    .start(
+                        StartContainer(
+                            app: app.name, slot: slot, specHash: target, node: node,
+                            name: "\(app.name)-\(slot)-\(target.prefix(8))", resources: app.resources)))
+            case .failure(let reason):
+                unplaceable.append(reason)
+            }
+        }
+
+        guard !actions.isEmpty || !unplaceable.isEmpty || !old.isEmpty else { return (actions, nil) }
+        return (
+            actions,
+            change(
+                old: old, current: bySlot.count, placedOn: placedOn, scaledDown: scaledDown,
+                crashed: crashed, unplaceable: unplaceable)
+        )
+    }
+
+    private func change(
+        old: [ObservedContainer], current: Int, placedOn: [String], scaledDown: Int, crashed: Int,
+        unplaceable: [Unplaceable]
+    ) -> AppChange {
+        let targets = placedOn.isEmpty ? "" : " -> " + placedOn.joined(separator: ", ")
+        let name = "app \(app.name)"
+        if containers.isEmpty {
+            let count = app.replicas
+            return AppChange(
+                app: app.name, kind: .added, summary: "\(name): \(count) replica\(count == 1 ? "" : "s")\(targets)",
+                unplaceable: unplaceable)
+        }
+        if !old.isEmpty {
+            let from = previous.map(describe) ?? "revision \(old[0].specHash.prefix(8))"
+            let strategy =
+                "rolling: \(app.replicas) replicas, maxSurge \(app.update.maxSurge), maxUnavailable \(app.update.maxUnavailable)"
+            return AppChange(
+                app: app.name, kind: .updated, summary: "\(name): \(from) -> \(describe(app)) (\(strategy))",
+                unplaceable: unplaceable)
+        }
+        if scaledDown > 0 || (placedOn.count > 0 && current + placedOn.count > containers.count && crashed == 0) {
+            let before = containers.count
+            return AppChange(
+                app: app.name, kind: .scaled, summary: "\(name): replicas \(before) -> \(app.replicas)\(targets)",
+                unplaceable: unplaceable)
+        }
+        let repaired = placedOn.count
+        let summary =
+            repaired > 0
+            ? "\(name): \(repaired) replica\(repaired == 1 ? "" : "s") restarted or repaired\(targets)"
+            : "\(name): waiting for room"
+        return AppChange(
+            app: app.name, kind: repaired > 0 ? .repaired : .waiting, summary: summary, unplaceable: unplaceable)
+    }
+
+    private func describe(_ spec: AppSpec) -> String {
+        if let image = spec.image { return "image \(image)" }
+        return "command \((spec.command ?? []).joined(separator: " "))"
+    }
+}

@@ -1,0 +1,22 @@
+import ReconcileModel
+
+/// A stable identity of what an App's containers run: anything that needs a new container changes
+/// it (image, command, environment, secret references, resources, ports); replicas, placement,
+/// alerts and the update strategy do not.
+public enum SpecHash {
+    public static func of(_ app: AppSpec) -> String {
+        var text = "image=\(app.image ?? "")\u{1}command=\((app.command ?? []).joined(separator: "\u{2}"))\u{1}"
+        for (key, value) in app.env.sorted(by: { $0.key < $1.key }) { text += "env:\(key)=\(value)\u{1}" }
+        for (key, value) in app.secretEnv.sorted(by: { $0.key < $1.key }) { text += "secret:\(key)=\(value)\u{1}" }
+        text += "cpu=\(app.resources.cpu.millicores)\u{1}memory=\(app.resources.memory.bytes)\u{1}"
+        for port in app.ports { text += "port:\(port.name)=\(port.container)\u{1}" }
+        // FNV-1a, 64 bit: short, stable across runs and platforms.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
