@@ -66,7 +66,9 @@ let package = Package(
         // Generates a large repository and times loading it (release build).
         .executableTarget(
             name: "reconcile-bench",
-            dependencies: ["ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers"],
+            dependencies: [
+                "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers", "ReconcilePlanner",
+            ],
             path: "Benchmarks/reconcile-bench"
         ),
         // Test helpers shared by the test targets.

@@ -7,6 +7,8 @@ import Foundation
 //       load and validate a generated repository vs. Python's yaml.CSafeLoader parsing the same files
 //   reconcile-bench git [--files N] [--runs N]
 //       poll a local git remote of N manifest files: with no new commit, and after a one-file commit
+//   reconcile-bench plan [--apps N] [--runs N]
+//       plan N apps (default 2,000) over 10 nodes: full and no-op plans, nodes used vs. the lower bound
 //   reconcile-bench docker [--files N] [--runs N]
 //       start N (default 50) containers through DockerDriver concurrently vs. a `docker run -d` loop
 
@@ -16,7 +18,8 @@ switch mode {
 case "load": try runLoadBenchmark(Options(arguments))
 case "git": try await runGitBenchmark(Options(arguments))
 case "docker": try await runDockerBenchmark(Options(arguments))
+case "plan": runPlanBenchmark(Options(arguments))
 default:
-    FileHandle.standardError.write(Data("unknown benchmark \(mode); use load, git or docker\n".utf8))
+    FileHandle.standardError.write(Data("unknown benchmark \(mode); use load, git, plan or docker\n".utf8))
     exit(2)
 }

@@ -46,15 +46,17 @@ struct CapacityLedger {
                 : "needs cpu \(request.cpu), largest free is \(CPUQuantity(millicores: max(0, free[byCPU.name]!.cpu))) (\(byCPU.name))"
             return .failure(Unplaceable(app: app.name, reason: reason))
         }
-        let chosen = fitting.min { a, b in
-            let spreadA = app.placement.spread ? avoiding[a.name, default: 0] : 0
-            let spreadB = app.placement.spread ? avoiding[b.name, default: 0] : 0
-            if spreadA != spreadB { return spreadA < spreadB }
-            let leftA = free[a.name]!.memory - request.memory.bytes
-            let leftB = free[b.name]!.memory - request.memory.bytes
-            if leftA != leftB { return leftA < leftB }
-            return a.name < b.name
-        }!
+        // Spread first (a node without this app), then a node already in use over an empty one, then
+        // the tightest fit across both resources: fewest nodes, like ECS binpack.
+        func score(_ node: ObservedNode) -> (Int, Int, Double, String) {
+            let room = free[node.name]!
+            let spreadCost = app.placement.spread ? avoiding[node.name, default: 0] : 0
+            let empty = room.cpu == node.capacity.cpu.millicores && room.memory == node.capacity.memory.bytes ? 1 : 0
+            let cpuLeft = Double(room.cpu - request.cpu.millicores) / Double(max(1, node.capacity.cpu.millicores))
+            let memoryLeft = Double(room.memory - request.memory.bytes) / Double(max(1, node.capacity.memory.bytes))
+            return (spreadCost, empty, cpuLeft + memoryLeft, node.name)
+        }
+        let chosen = fitting.min { score($0) < score($1) }!
         book(request, on: chosen.name)
         return .success(chosen.name)
     }

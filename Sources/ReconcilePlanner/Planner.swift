@@ -22,6 +22,7 @@ public enum Planner {
         var changes: [AppChange] = []
         var unchanged: [String] = []
 
+        let byApp = Dictionary(grouping: live, by: \.app)
         for wanted in desired.apps.sorted(by: { $0.name < $1.name }) {
             // A revision that failed its rollout is not tried again; with the last good spec known,
             // that spec is the target (a rolling update back to it), else what runs is kept.
@@ -31,7 +32,7 @@ public enum Planner {
                 app = good
             }
             var state = AppPlanner(
-                app: app, containers: live.filter { $0.app == app.name }, failedHash: failedRollouts[app.name],
+                app: app, containers: byApp[app.name] ?? [], failedHash: failedRollouts[app.name],
                 previous: previous[app.name], now: now)
             let (appActions, change) = state.plan(ledger: &ledger, placeable: placeable)
             actions += appActions
