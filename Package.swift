@@ -60,6 +60,7 @@ let package = Package(
                 "ReconcileModel",
                 "ReconcileManifest",
                 "ReconcileGit",
+                "ReconcilePlanner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

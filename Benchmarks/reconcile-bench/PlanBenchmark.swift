@@ -21,7 +21,8 @@ func runPlanBenchmark(_ options: Options) {
             name: "app-\(index)", image: "registry.example/app-\(index):1", replicas: 1 + index % 4,
             resources: Resources(
                 cpu: CPUQuantity(millicores: Int64(250 * (1 + index % 8))),
-                memory: MemoryQuantity(bytes: Int64(128 << 20) * Int64(1 + (index * 7) % 16))))
+                memory: MemoryQuantity(bytes: Int64(128 << 20) * Int64(1 + (index * 7) % 16))),
+            placement: Placement(spread: ProcessInfo.processInfo.environment["BENCH_NO_SPREAD"] == nil))
     }
     let desired = DesiredState(apps: apps)
     let now = Date(timeIntervalSince1970: 1_800_000_000)

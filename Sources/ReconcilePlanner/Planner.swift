@@ -23,6 +23,7 @@ public enum Planner {
         var unchanged: [String] = []
 
         let byApp = Dictionary(grouping: live, by: \.app)
+        var decisions: [(planner: AppPlanner, decision: AppDecision)] = []
         for wanted in desired.apps.sorted(by: { $0.name < $1.name }) {
             // A revision that failed its rollout is not tried again; with the last good spec known,
             // that spec is the target (a rolling update back to it), else what runs is kept.
@@ -31,12 +32,67 @@ public enum Planner {
                 good.replicas = wanted.replicas
                 app = good
             }
-            var state = AppPlanner(
+            let planner = AppPlanner(
                 app: app, containers: byApp[app.name] ?? [], failedHash: failedRollouts[app.name],
                 previous: previous[app.name], now: now)
-            let (appActions, change) = state.plan(ledger: &ledger, placeable: placeable)
-            actions += appActions
-            if let change { changes.append(change) } else { unchanged.append(app.name) }
+            let decision = planner.decide()
+            actions += decision.actions
+            decisions.append((planner, decision))
+        }
+
+        // Place every new replica of the pass, largest first (first-fit decreasing packs nodes tightly).
+        let largest = observed.nodes.map(\.capacity).reduce((cpu: Int64(1), memory: Int64(1))) {
+            (max($0.cpu, $1.cpu.millicores), max($0.memory, $1.memory.bytes))
+        }
+        func size(_ resources: Resources) -> Double {
+            max(
+                Double(resources.cpu.millicores) / Double(largest.cpu),
+                Double(resources.memory.bytes) / Double(largest.memory))
+        }
+        var requests: [(index: Int, slot: Int)] = []
+        for (index, entry) in decisions.enumerated() {
+            for slot in entry.decision.slotsToStart { requests.append((index, slot)) }
+        }
+        requests.sort { a, b in
+            let sizeA = size(decisions[a.index].planner.app.resources)
+            let sizeB = size(decisions[b.index].planner.app.resources)
+            if sizeA != sizeB { return sizeA > sizeB }
+            return (a.index, a.slot) < (b.index, b.slot)
+        }
+        var spread: [String: [String: Int]] = [:]
+        for container in live where container.isRunning {
+            spread[container.app, default: [:]][container.node, default: 0] += 1
+        }
+        var placed: [Int: [(slot: Int, node: String)]] = [:]
+        var unplaceable: [Int: [Unplaceable]] = [:]
+        for request in requests {
+            let planner = decisions[request.index].planner
+            switch ledger.place(planner.app, avoiding: spread[planner.app.name] ?? [:], placeable: placeable) {
+            case .success(let node):
+                spread[planner.app.name, default: [:]][node, default: 0] += 1
+                placed[request.index, default: []].append((request.slot, node))
+            case .failure(let reason):
+                unplaceable[request.index, default: []].append(reason)
+            }
+        }
+        for (index, entry) in decisions.enumerated() {
+            let planner = entry.planner
+            let placements = (placed[index] ?? []).sorted { $0.slot < $1.slot }
+            for placement in placements {
+                actions.append(
+                    .start(
+                        StartContainer(
+                            app: planner.app.name, slot: placement.slot, specHash: planner.hash, node: placement.node,
+                            name: "\(planner.app.name)-\(placement.slot)-\(planner.hash.prefix(8))",
+                            resources: planner.app.resources)))
+            }
+            if let change = planner.change(
+                entry.decision, placedOn: placements.map(\.node), unplaceable: unplaceable[index] ?? [])
+            {
+                changes.append(change)
+            } else {
+                unchanged.append(planner.app.name)
+            }
         }
 
         let desiredNames = Set(desired.apps.map(\.name))
@@ -57,6 +113,18 @@ public enum Planner {
         }
         return Plan(actions: actions, changes: changes.sorted { $0.app < $1.app }, unchanged: unchanged)
     }
+}
+
+/// What one App needs this pass, before placement.
+struct AppDecision {
+    var actions: [PlanAction]
+    var slotsToStart: [Int] = []
+    var old: [ObservedContainer] = []
+    var current = 0
+    var scaledDown = 0
+    var crashed = 0
+    /// A change decided without placement (rollback, waiting on a deadline).
+    var early: AppChange?
 }
 
 /// The decisions for one App: one small record per replica slot.
@@ -89,7 +157,7 @@ struct AppPlanner {
                 grace: app.update.stopGracePeriod))
     }
 
-    mutating func plan(ledger: inout CapacityLedger, placeable: Set<String>) -> ([PlanAction], AppChange?) {
+    func decide() -> AppDecision {
         var actions: [PlanAction] = []
         let replicas = app.replicas
         // A revision that already failed is not rolled out again: keep (or restore) the old one.
@@ -134,7 +202,8 @@ struct AppPlanner {
         guard let target else {
             // The target failed: old replicas (if any) stay; nothing new starts.
             let summary = "app \(app.name): revision \(hash.prefix(8)) failed and was rolled back; commit a fix"
-            return (actions, AppChange(app: app.name, kind: .rolledBack, summary: summary, unplaceable: []))
+            return AppDecision(
+                actions: actions, early: AppChange(app: app.name, kind: .rolledBack, summary: summary, unplaceable: []))
         }
 
         // Rollout deadline: the new revision has had its progressDeadline and is still not all ready.
@@ -151,19 +220,17 @@ struct AppPlanner {
                 let summary =
                     "app \(app.name): revision \(target.prefix(8)) missed its progress deadline of "
                     + "\(app.update.progressDeadline); rolling back to \(old[0].specHash.prefix(8))"
-                return (actions, AppChange(app: app.name, kind: .rolledBack, summary: summary, unplaceable: []))
+                return AppDecision(
+                    actions: actions,
+                    early: AppChange(app: app.name, kind: .rolledBack, summary: summary, unplaceable: []))
             }
             let summary =
                 "app \(app.name): revision \(target.prefix(8)) missed its progress deadline (autoRollback off)"
-            return (actions, AppChange(app: app.name, kind: .waiting, summary: summary, unplaceable: []))
+            return AppDecision(
+                actions: actions, early: AppChange(app: app.name, kind: .waiting, summary: summary, unplaceable: []))
         }
         let missingSlots = (0..<replicas).filter { bySlot[$0] == nil }
         var starts: [Int] = []
-        var placedOn: [String] = []
-        var unplaceable: [Unplaceable] = []
-        var spread: [String: Int] = [:]
-        for container in containers where container.isRunning { spread[container.node, default: 0] += 1 }
-
         if old.isEmpty {
             starts = missingSlots
         } else {
@@ -191,35 +258,38 @@ struct AppPlanner {
             let room = max(0, replicas + app.update.maxSurge - total)
             starts = Array(missingSlots.prefix(room))
         }
-        for slot in starts {
-            switch ledger.place(app, avoiding: spread, placeable: placeable) {
-            case .success(let node):
-                spread[node, default: 0] += 1
-                placedOn.append(node)
-                actions.append(
-                    .start(
-                        StartContainer(
-                            app: app.name, slot: slot, specHash: target, node: node,
-                            name: "\(app.name)-\(slot)-\(target.prefix(8))", resources: app.resources)))
-            case .failure(let reason):
-                unplaceable.append(reason)
-            }
-        }
+        return AppDecision(
+            actions: actions, slotsToStart: starts, old: old, current: bySlot.count, scaledDown: scaledDown,
+            crashed: crashed)
+    }
 
-        guard !actions.isEmpty || !unplaceable.isEmpty || !old.isEmpty else { return (actions, nil) }
-        return (
-            actions,
-            change(
-                old: old, current: bySlot.count, placedOn: placedOn, scaledDown: scaledDown,
-                crashed: crashed, unplaceable: unplaceable)
-        )
+    /// The summary of this App's part of the plan, or nil when nothing changes.
+    func change(_ decision: AppDecision, placedOn: [String], unplaceable: [Unplaceable]) -> AppChange? {
+        if let early = decision.early { return early }
+        guard !decision.actions.isEmpty || !placedOn.isEmpty || !unplaceable.isEmpty || !decision.old.isEmpty else {
+            return nil
+        }
+        return change(
+            old: decision.old, current: decision.current, placedOn: placedOn, scaledDown: decision.scaledDown,
+            crashed: decision.crashed, unplaceable: unplaceable)
     }
 
     private func change(
         old: [ObservedContainer], current: Int, placedOn: [String], scaledDown: Int, crashed: Int,
         unplaceable: [Unplaceable]
     ) -> AppChange {
-        let targets = placedOn.isEmpty ? "" : " -> " + placedOn.joined(separator: ", ")
+        // "-> node-a, node-b" or, with several replicas on one node, "-> node-a (3), node-b".
+        var counts: [(String, Int)] = []
+        for node in placedOn {
+            if let index = counts.firstIndex(where: { $0.0 == node }) {
+                counts[index].1 += 1
+            } else {
+                counts.append((node, 1))
+            }
+        }
+        let targets =
+            placedOn.isEmpty
+            ? "" : " -> " + counts.map { $0.1 == 1 ? $0.0 : "\($0.0) (\($0.1))" }.joined(separator: ", ")
         let name = "app \(app.name)"
         if containers.isEmpty {
             let count = app.replicas

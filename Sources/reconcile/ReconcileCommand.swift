@@ -1,13 +1,75 @@
 import ArgumentParser
+import Foundation
+import ReconcileGit
+import ReconcileManifest
+import ReconcileModel
 
 @main
 struct ReconcileCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reconcile",
         abstract: "A declarative GitOps reconciler for apps, DAGs of batch jobs, checks and alerts.",
-        discussion: "Manifests are YAML files in a git repository; see manifests/ for every field.",
+        discussion: """
+            Manifests are YAML files in a git repository; see manifests/ for every field.
+            `reconcile --dry-run --against REF` prints what a commit changes relative to REF, offline
+            (exit 0 no changes, 2 changes pending, 1 error) - what CI runs on a pull request.
+            """,
         subcommands: [ValidateCommand.self, ScheduleCommand.self, SchemaCommand.self]
     )
+
+    @Flag(help: "Print the plan instead of applying it.")
+    var dryRun = false
+
+    @Option(help: "Plan offline from this ref's desired state to --ref's (no cluster access).")
+    var against: String?
+
+    @OptionGroup(title: "Git")
+    var git: GitOptions
+
+    func run() async throws {
+        guard dryRun, let against else {
+            FileHandle.standardError.write(
+                Data(
+                    ("error: applying to a cluster and planning against a live cluster are not available yet; "
+                        + "use `reconcile --dry-run --against REF` (offline plan) or `reconcile validate`\n").utf8))
+            throw ExitCode(1)
+        }
+        let repository = git.repo ?? "."
+        var baseOptions = git
+        baseOptions.ref = against
+        guard let new = try await load(repository, options: git),
+            let old = try await load(repository, options: baseOptions)
+        else { throw ExitCode(1) }
+        let output = OfflinePlan.make(from: old.state, to: new.state, now: Date())
+        print("plan: \(old.commit.prefix(12)) (\(against)) -> \(new.commit.prefix(12)) (\(git.ref))")
+        for line in output.lines { print(line) }
+        throw ExitCode(output.changed ? 2 : 0)
+    }
+
+    /// The desired state at `options.ref`, or nil after printing why it cannot be had.
+    private func load(_ repository: String, options: GitOptions) async throws -> GitManifestSource.Snapshot? {
+        let source: GitManifestSource
+        do {
+            source = try options.manifestSource(repository: repository)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            return nil
+        }
+        switch await source.poll() {
+        case .applied(let snapshot):
+            return snapshot
+        case .invalid(let commit, let diagnostics, _):
+            for diagnostic in diagnostics { print(diagnostic) }
+            FileHandle.standardError.write(
+                Data("commit \(commit.prefix(12)) (\(options.ref)) is invalid; no plan\n".utf8))
+            return nil
+        case .failed(let error, _):
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            return nil
+        case .unchanged(_, let snapshot):
+            return snapshot
+        }
+    }
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {

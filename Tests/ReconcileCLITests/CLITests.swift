@@ -173,3 +173,57 @@ import Testing
         #expect(both.status != 0)
     }
 }
+
+@Suite struct DryRunCLITests {
+    @Test func dryRunAgainstARefPrintsThePlanOffline() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cli-dry-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let repository = root.appendingPathComponent("repo")
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        let node = "kind: Node\nname: node-a\nprocess: {}\ncapacity: { cpu: 4, memory: 4Gi }\n"
+        let web = "kind: App\nname: web\ncommand: [serve, v1]\nreplicas: 2\n"
+        try node.write(to: repository.appendingPathComponent("node.yaml"), atomically: true, encoding: .utf8)
+        try web.write(to: repository.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
+        try "kind: App\nname: old-api\ncommand: [api]\n".write(
+            to: repository.appendingPathComponent("old.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "base"], in: repository)
+        try ValidateRepositoryCLITests.git(["tag", "base"], in: repository)
+        try web.replacingOccurrences(of: "v1", with: "v2").replacingOccurrences(of: "replicas: 2", with: "replicas: 3")
+            .write(to: repository.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: repository.appendingPathComponent("old.yaml"))
+        try "kind: DAG\nname: nightly\nschedule: \"0 3 * * *\"\ntasks:\n  a: { command: [run] }\n".write(
+            to: repository.appendingPathComponent("dag.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "change"], in: repository)
+        let state = root.appendingPathComponent("state").path
+
+        let result = try CLITests.run([
+            "--dry-run", "--against", "base", "--repo", repository.path, "--state", state,
+        ])
+        #expect(result.status == 2, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5, "\(lines)")
+        #expect(lines[0].hasPrefix("plan: "))
+        #expect(lines[1] == "- app old-api: 1 container removed")
+        #expect(
+            lines[2]
+                == "~ app web: command serve v1 -> command serve v2 (rolling: 3 replicas, maxSurge 1, maxUnavailable 0)"
+        )
+        #expect(lines[3].hasPrefix("+ dag nightly: new; next run "))
+        #expect(lines[4] == "= 1 resource unchanged")
+
+        let same = try CLITests.run(["--dry-run", "--against", "main", "--repo", repository.path, "--state", state])
+        #expect(same.status == 0, "\(same.stdout)\(same.stderr)")
+        #expect(same.stdout.hasSuffix("= 3 resources unchanged\n"))
+
+        try "kind: App\nname: web\nreplicas: many\n".write(
+            to: repository.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-am", "broken"], in: repository)
+        let broken = try CLITests.run(["--dry-run", "--against", "base", "--repo", repository.path, "--state", state])
+        #expect(broken.status == 1)
+        #expect(broken.stdout.contains("web.yaml:3:11: error:"))
+        #expect(broken.stderr.contains("is invalid; no plan"))
+    }
+}

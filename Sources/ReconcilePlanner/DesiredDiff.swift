@@ -1,0 +1,82 @@
+import Foundation
+import ReconcileModel
+
+/// What changes between two commits for the kinds the app planner does not place: DAGs, checks,
+/// notifiers and nodes. Pure, for `--dry-run --against`.
+public enum DesiredDiff {
+    public struct Line: Sendable, Hashable {
+        public enum Marker: String, Sendable, Hashable {
+            case added = "+"
+            case removed = "-"
+            case changed = "~"
+        }
+
+        public var marker: Marker
+        public var text: String
+    }
+
+    /// Lines for added, removed and changed DAGs, checks, notifiers and nodes, and how many are unchanged.
+    public static func compare(
+        from old: DesiredState, to new: DesiredState, now: Date
+    ) -> (lines: [Line], unchanged: Int) {
+        var lines: [Line] = []
+        var unchanged = 0
+        func diff<T: Hashable>(
+            _ kind: String, _ old: [T], _ new: [T], name: (T) -> String, describe: (T?, T) -> [String]
+        ) {
+            let before = Dictionary(old.map { (name($0), $0) }, uniquingKeysWith: { a, _ in a })
+            let after = Dictionary(new.map { (name($0), $0) }, uniquingKeysWith: { a, _ in a })
+            for key in after.keys.sorted() {
+                let item = after[key]!
+                if let previous = before[key] {
+                    if previous == item {
+                        unchanged += 1
+                    } else {
+                        for detail in describe(previous, item) {
+                            lines.append(Line(marker: .changed, text: "\(kind) \(key): \(detail)"))
+                        }
+                    }
+                } else {
+                    lines.append(
+                        Line(marker: .added, text: "\(kind) \(key): " + describe(nil, item).joined(separator: "; ")))
+                }
+            }
+            for key in before.keys.sorted() where after[key] == nil {
+                lines.append(Line(marker: .removed, text: "\(kind) \(key): removed"))
+            }
+        }
+        diff("dag", old.dags, new.dags, name: \.name) { previous, dag in
+            guard let previous else { return ["new; " + nextRun(dag, now: now)] }
+            var details: [String] = []
+            let oldTasks = Dictionary(previous.tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let newTasks = Dictionary(dag.tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for task in dag.tasks where oldTasks[task.name] == nil { details.append("task \(task.name) added") }
+            for task in previous.tasks where newTasks[task.name] == nil { details.append("task \(task.name) removed") }
+            for task in dag.tasks where oldTasks[task.name] != nil && oldTasks[task.name] != task {
+                details.append("task \(task.name) changed")
+            }
+            if previous.schedule != dag.schedule || previous.timezone != dag.timezone {
+                details.append(
+                    "schedule \(previous.schedule?.expression ?? "manual") -> \(dag.schedule?.expression ?? "manual"); "
+                        + nextRun(dag, now: now))
+            }
+            if previous.paused != dag.paused { details.append(dag.paused ? "paused" : "unpaused") }
+            return details.isEmpty ? ["settings changed"] : details
+        }
+        diff("check", old.checks, new.checks, name: \.name) { previous, _ in [previous == nil ? "new" : "changed"] }
+        diff("notifier", old.notifiers, new.notifiers, name: \.name) { previous, _ in
+            [previous == nil ? "new" : "changed"]
+        }
+        diff("node", old.nodes, new.nodes, name: \.name) { previous, _ in [previous == nil ? "new" : "changed"] }
+        return (lines, unchanged)
+    }
+
+    static func nextRun(_ dag: DAGSpec, now: Date) -> String {
+        guard let schedule = dag.schedule, let zone = TimeZone(identifier: dag.timezone) else { return "manual only" }
+        let from = max(now, dag.start.map { Date(timeIntervalSince1970: $0 - 1) } ?? now)
+        guard let next = schedule.nextFireTime(after: from, in: zone) else { return "no run scheduled" }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return "next run \(formatter.string(from: next))" + (dag.paused ? " (paused)" : "")
+    }
+}
