@@ -53,6 +53,13 @@ let package = Package(
         ),
         // The parent process of each process-driver "container"; outlives the controller.
         .executableTarget(name: "reconcile-shim", dependencies: ["ReconcileDrivers"]),
+        // The loop: observe through the drivers, plan, apply.
+        .target(
+            name: "ReconcileController",
+            dependencies: [
+                "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
+            ]
+        ),
         // Command-line parsing and output formatting only.
         .executableTarget(
             name: "reconcile",
@@ -61,6 +68,8 @@ let package = Package(
                 "ReconcileManifest",
                 "ReconcileGit",
                 "ReconcilePlanner",
+                "ReconcileController",
+                "ReconcileDrivers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -88,6 +97,12 @@ let package = Package(
         .testTarget(
             name: "ReconcileDriversTests",
             dependencies: ["ReconcileDrivers", "ReconcileModel", "ReconcileTesting", "reconcile-shim"]
+        ),
+        .testTarget(
+            name: "ReconcileControllerTests",
+            dependencies: [
+                "ReconcileController", "ReconcileDrivers", "ReconcileModel", "ReconcilePlanner", "ReconcileTesting",
+            ]
         ),
         .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel", "ReconcileTesting"]),
     ]

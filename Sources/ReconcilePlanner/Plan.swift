@@ -10,6 +10,14 @@ public struct Plan: Sendable, Hashable {
     public var unchanged: [String]
 
     public var isEmpty: Bool { actions.isEmpty && changes.allSatisfy { $0.unplaceable.isEmpty } }
+
+    public var starts: [StartContainer] {
+        actions.compactMap { if case .start(let start) = $0 { start } else { nil } }
+    }
+
+    public var stops: [StopContainer] {
+        actions.compactMap { if case .stop(let stop) = $0 { stop } else { nil } }
+    }
 }
 
 public enum PlanAction: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileController
 import ReconcileModel
 import ReconcilePlanner
 
@@ -41,25 +42,7 @@ enum OfflinePlan {
         let plan = Planner.plan(
             desired: new, observed: Observed(nodes: nodes(for: new), containers: containers), previous: previous,
             now: now)
-        var lines: [String] = []
-        var changed = false
-        for change in plan.changes {
-            let marker: String =
-                switch change.kind {
-                case .added: "+"
-                case .removed: "-"
-                default: "~"
-                }
-            if change.kind != .waiting || change.unplaceable.isEmpty {
-                lines.append("\(marker) \(change.summary)")
-                changed = true
-            }
-            let reasons = Dictionary(grouping: change.unplaceable.map(\.reason), by: { $0 })
-            for (reason, all) in reasons.sorted(by: { $0.key < $1.key }) {
-                lines.append(
-                    "! app \(change.app): \(all.count) replica\(all.count == 1 ? "" : "s") unplaceable: \(reason)")
-            }
-        }
+        var (lines, changed) = PlanText.lines(plan)
         let others = DesiredDiff.compare(from: old, to: new, now: now)
         lines += others.lines.map { "\($0.marker.rawValue) \($0.text)" }
         changed = changed || !others.lines.isEmpty

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ReconcileController
 import ReconcileGit
 import ReconcileManifest
 import ReconcileModel
@@ -27,23 +28,37 @@ struct ReconcileCommand: AsyncParsableCommand {
     var git: GitOptions
 
     func run() async throws {
-        guard dryRun, let against else {
-            FileHandle.standardError.write(
-                Data(
-                    ("error: applying to a cluster and planning against a live cluster are not available yet; "
-                        + "use `reconcile --dry-run --against REF` (offline plan) or `reconcile validate`\n").utf8))
-            throw ExitCode(1)
-        }
         let repository = git.repo ?? "."
-        var baseOptions = git
-        baseOptions.ref = against
-        guard let new = try await load(repository, options: git),
-            let old = try await load(repository, options: baseOptions)
-        else { throw ExitCode(1) }
-        let output = OfflinePlan.make(from: old.state, to: new.state, now: Date())
-        print("plan: \(old.commit.prefix(12)) (\(against)) -> \(new.commit.prefix(12)) (\(git.ref))")
-        for line in output.lines { print(line) }
-        throw ExitCode(output.changed ? 2 : 0)
+        guard let new = try await load(repository, options: git) else { throw ExitCode(1) }
+        if let against {
+            guard dryRun else {
+                FileHandle.standardError.write(Data("error: --against plans offline and needs --dry-run\n".utf8))
+                throw ExitCode(1)
+            }
+            var baseOptions = git
+            baseOptions.ref = against
+            guard let old = try await load(repository, options: baseOptions) else { throw ExitCode(1) }
+            let output = OfflinePlan.make(from: old.state, to: new.state, now: Date())
+            print("plan: \(old.commit.prefix(12)) (\(against)) -> \(new.commit.prefix(12)) (\(git.ref))")
+            for line in output.lines { print(line) }
+            throw ExitCode(output.changed ? 2 : 0)
+        }
+        // One pass against the cluster: observe, plan, and apply unless --dry-run.
+        let (pass, note) = try await Pass.forState(new.state, stateDirectory: git.state)
+        if let note { print(note) }
+        let result = await pass.run(desired: new.state, revision: new.commit, dryRun: dryRun, now: Date())
+        for node in result.observed.nodes where node.unreachableSince != nil {
+            print("! node \(node.name): unreachable")
+        }
+        let (lines, changed) = PlanText.lines(result.plan)
+        print("plan: commit \(new.commit.prefix(12)) (\(git.ref))\(dryRun ? " (dry run)" : "")")
+        for line in lines { print(line) }
+        print("= \(result.plan.unchanged.count) app\(result.plan.unchanged.count == 1 ? "" : "s") unchanged")
+        for failure in result.failures {
+            FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
+        }
+        if !result.failures.isEmpty { throw ExitCode(1) }
+        if dryRun && changed { throw ExitCode(2) }
     }
 
     /// The desired state at `options.ref`, or nil after printing why it cannot be had.

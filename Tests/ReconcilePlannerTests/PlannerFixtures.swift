@@ -47,12 +47,3 @@ func plan(
         desired: DesiredState(apps: apps), observed: Observed(nodes: nodes, containers: containers),
         failedRollouts: failed, previous: previous, now: now)
 }
-
-extension Plan {
-    var starts: [StartContainer] {
-        actions.compactMap { if case .start(let start) = $0 { start } else { nil } }
-    }
-    var stops: [StopContainer] {
-        actions.compactMap { if case .stop(let stop) = $0 { stop } else { nil } }
-    }
-}

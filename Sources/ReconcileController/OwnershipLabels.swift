@@ -1,0 +1,28 @@
+import ReconcileDrivers
+import ReconcilePlanner
+
+/// The labels that tie a container to an App replica. Containers without them are not ours.
+public enum OwnershipLabels {
+    public static let app = "io.reconcile.app"
+    public static let slot = "io.reconcile.slot"
+    public static let spec = "io.reconcile.spec"
+    public static let revision = "io.reconcile.revision"
+
+    /// The labels of a replica started from `start` at git `revision`.
+    static func labels(for start: StartContainer, revision: String) -> [String: String] {
+        [Self.app: start.app, Self.slot: String(start.slot), Self.spec: start.specHash, Self.revision: revision]
+    }
+
+    /// The replica a listed container is, or nil when it carries no App labels.
+    static func replica(_ info: ContainerInfo, node: String) -> ObservedContainer? {
+        guard let name = info.labels[app], let slotText = info.labels[slot], let slotNumber = Int(slotText),
+            let hash = info.labels[spec]
+        else { return nil }
+        let status: ObservedContainer.Status =
+            info.status == .exited
+            ? .exited(code: info.exitCode ?? -1, at: info.finishedAt ?? info.startedAt ?? .distantPast) : .running
+        return ObservedContainer(
+            id: info.id, node: node, app: name, slot: slotNumber, specHash: hash, resources: .defaultRequest,
+            status: status, readySince: info.status == .running ? info.startedAt : nil, startedAt: info.startedAt)
+    }
+}

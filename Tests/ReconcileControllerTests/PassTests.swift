@@ -1,0 +1,87 @@
+import Foundation
+import ReconcileController
+import ReconcileDrivers
+import ReconcileModel
+import ReconcilePlanner
+import ReconcileTesting
+import Testing
+
+func webApp(image: String, replicas: Int = 3) -> AppSpec {
+    AppSpec(
+        name: "web-\(suffix)", image: image,
+        command: ["/bin/sh", "-c", "trap 'exit 0' TERM; /bin/httpd -f -p 8080 & wait"], replicas: replicas,
+        resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 32 << 20)),
+        ports: [PortSpec(name: "http", container: 8080)],
+        // The shell exits on SIGTERM (as PID 1 it has no default handler), so stops are quick.
+        update: UpdateStrategy(stopGracePeriod: .seconds(1)))
+}
+
+/// Unique per test run, so concurrent runs and leftovers never collide.
+let suffix = String(UUID().uuidString.prefix(6)).lowercased()
+
+@Suite struct PassTests {
+    @Test func passesOverTheFakeDriverConvergeToAnEmptyPlan() async throws {
+        let driver = InMemoryDriver(
+            node: "memory",
+            capacity: Resources(cpu: CPUQuantity(millicores: 8000), memory: MemoryQuantity(bytes: 8 << 30)),
+            images: ["web:1", "web:2"])
+        let node = NodeSpec(name: "memory", backend: .docker(endpoint: "unix:///fake", tls: nil))
+        let pass = Pass(nodes: [node], drivers: ["memory": driver])
+        for image in ["web:1", "web:2"] {
+            let desired = DesiredState(nodes: [node], apps: [webApp(image: image)])
+            var passes = 0
+            while passes < 10 {
+                let result = await pass.run(desired: desired, revision: image, dryRun: false, now: Date())
+                #expect(result.failures.isEmpty, "\(result.failures)")
+                passes += 1
+                if result.plan.actions.isEmpty { break }
+            }
+            #expect(passes < 10)
+            let running = try await driver.list().filter { $0.status == .running }
+            #expect(running.count == 3)
+            #expect(running.allSatisfy { $0.labels[OwnershipLabels.spec] == SpecHash.of(webApp(image: image)) })
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3))) func aRollingUpdateOnDockerKeepsReplicasUpAndConverges() async throws {
+        let driver = try DockerDriver(node: "local", endpoint: "unix:///var/run/docker.sock")
+        let node = NodeSpec(name: "local", backend: .docker(endpoint: "unix:///var/run/docker.sock", tls: nil))
+        let pass = Pass(nodes: [node], drivers: ["local": driver])
+        let name = webApp(image: "").name
+        func ours() async throws -> [ContainerInfo] {
+            try await driver.list().filter { $0.labels[OwnershipLabels.app] == name }
+        }
+
+        let v1 = DesiredState(nodes: [node], apps: [webApp(image: "reconcile-test/busybox:1")])
+        let first = await pass.run(desired: v1, revision: "one", dryRun: false, now: Date())
+        #expect(first.failures.isEmpty, "\(first.failures)")
+        #expect(first.plan.starts.count == 3)
+        #expect(await pass.run(desired: v1, revision: "one", dryRun: true, now: Date()).plan.actions.isEmpty)
+        #expect(try await ours().count == 3)
+
+        let v2 = DesiredState(nodes: [node], apps: [webApp(image: "reconcile-test/busybox:2")])
+        var passes = 0
+        while passes < 12 {
+            let result = await pass.run(desired: v2, revision: "two", dryRun: false, now: Date())
+            #expect(result.failures.isEmpty, "\(result.failures)")
+            passes += 1
+            let running = try await ours().filter { $0.status == .running }
+            // maxSurge 1, maxUnavailable 0: between 3 and 4 replicas at every step.
+            #expect(running.count >= 3 && running.count <= 4, "\(running.count) replicas after pass \(passes)")
+            if result.plan.actions.isEmpty { break }
+        }
+        #expect(passes >= 4, "a rolling update of 3 replicas with maxSurge 1 takes several passes")
+        let final = try await ours()
+        #expect(final.count == 3)
+        #expect(
+            final.allSatisfy {
+                $0.labels[OwnershipLabels.spec] == SpecHash.of(webApp(image: "reconcile-test/busybox:2"))
+            })
+
+        // Removed from git: removed from the node.
+        let removed = await pass.run(
+            desired: DesiredState(nodes: [node]), revision: "three", dryRun: false, now: Date())
+        #expect(removed.plan.stops.count == 3)
+        #expect(try await ours().isEmpty)
+    }
+}
