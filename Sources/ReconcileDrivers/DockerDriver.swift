@@ -178,6 +178,9 @@ public final class DockerDriver: ContainerDriver {
                 .DELETE, "/containers/\(id)?force=true", operation: "remove container \(id.prefix(12))")
         } catch let error as DriverError where error.kind == .notFound {
             return
+        } catch let error as DriverError where error.kind == .conflict && error.message.contains("already in progress")
+        {
+            return  // someone else is removing it: the outcome is the same
         }
     }
 
@@ -200,16 +203,37 @@ public final class DockerDriver: ContainerDriver {
             ports[inside] = outside
         }
         let status = Self.status(state["Status"] as? String)
+        var oomKilled = (state["OOMKilled"] as? Bool) ?? false
+        let exitCode = status == .exited ? state["ExitCode"] as? Int : nil
+        if !oomKilled, exitCode == 137, let containerID = json["Id"] as? String {
+            // The engine sets OOMKilled from an asynchronous event and can miss it when the process dies
+            // at once; its event log still has the "oom" event, so ask it.
+            oomKilled = await oomEventRecorded(containerID, startedAt: DockerTime.parse(state["StartedAt"] as? String))
+        }
         return ContainerInfo(
             id: (json["Id"] as? String) ?? id,
             name: String(((json["Name"] as? String) ?? "").drop(while: { $0 == "/" })),
             labels: (config["Labels"] as? [String: String]) ?? [:],
             status: status,
-            exitCode: status == .exited ? state["ExitCode"] as? Int : nil,
+            exitCode: exitCode,
             startedAt: DockerTime.parse(state["StartedAt"] as? String),
             finishedAt: status == .exited ? DockerTime.parse(state["FinishedAt"] as? String) : nil,
-            oomKilled: (state["OOMKilled"] as? Bool) ?? false,
+            oomKilled: oomKilled,
             ports: ports, hostAddress: publishAddress)
+    }
+
+    /// True when the engine's event log has an "oom" event for the container since it started.
+    private func oomEventRecorded(_ id: String, startedAt: Date?) async -> Bool {
+        let since = Int((startedAt ?? Date().addingTimeInterval(-3600)).timeIntervalSince1970) - 1
+        let until = Int(Date().timeIntervalSince1970) + 1
+        let filters = #"{"container":["\#(id)"],"event":["oom"]}"#
+        let path = "/events?since=\(since)&until=\(until)&filters=" + Self.queryEncode(filters)
+        guard let data = try? await request(.GET, path, operation: "read events of \(id.prefix(12))") else {
+            return false
+        }
+        return data.split(separator: UInt8(ascii: "\n")).contains { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])?["status"] as? String) == "oom"
+        }
     }
 
     public func logs(_ id: String, since: Date?) async throws -> [LogLine] {

@@ -114,7 +114,8 @@ public struct DriverConformance: Sendable {
 
     /// Labels given at run come back from list and inspect; containers without the management label are not listed.
     public func sameLabelsInSameListingOut() async throws {
-        let labels = ["io.reconcile.app": "web", "io.reconcile.slot": "2", "io.reconcile.spec": "abc123"]
+        // Not the controller's ownership labels: a controller planning on the same engine must not adopt it.
+        let labels = ["test.reconcile/app": "web", "test.reconcile/slot": "2", "test.reconcile/spec": "abc123"]
         var expected = labels
         expected[ManagementLabel.key] = ManagementLabel.value
         try await using(spec("labels", workloads.sleepForever, labels: labels)) { started in
