@@ -83,8 +83,10 @@ let package = Package(
         ),
         // Test helpers shared by the test targets.
         .target(name: "ReconcileTesting", dependencies: ["ReconcileDrivers", "ReconcileModel"]),
-        .testTarget(name: "ReconcileModelTests", dependencies: ["ReconcileModel"]),
-        .testTarget(name: "ReconcilePlannerTests", dependencies: ["ReconcilePlanner", "ReconcileModel"]),
+        .testTarget(name: "ReconcileModelTests", dependencies: ["ReconcileModel", "ReconcileTesting"]),
+        .testTarget(
+            name: "ReconcilePlannerTests", dependencies: ["ReconcilePlanner", "ReconcileModel", "ReconcileTesting"]
+        ),
         .testTarget(
             name: "ReconcileManifestTests",
             dependencies: ["ReconcileModel", "ReconcileManifest"],

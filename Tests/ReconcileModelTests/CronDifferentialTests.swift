@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileTesting
 import Testing
 
 @testable import ReconcileModel
@@ -18,18 +19,6 @@ import Testing
         var zone: String
         var start: Int64
         var count: Int
-    }
-
-    /// SplitMix64: a small seeded generator so a failure can be reproduced from its seed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 
     static func field(
@@ -76,7 +65,7 @@ import Testing
     }
 
     static func cases(count: Int, seed: UInt64) -> [Case] {
-        var rng = SeededGenerator(state: seed)
+        var rng = SeededGenerator(seed: seed)
         var result: [Case] = []
         while result.count < count {
             let text = expression(using: &rng)

@@ -1,22 +1,12 @@
 import Foundation
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileTesting
 import Testing
 
 /// Applying a plan to a simulated cluster and planning again converges to an empty plan, and no
 /// node is ever overcommitted on the way.
 @Suite struct ConvergenceTests {
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// What the executor would do, instantly: stops remove, starts run and are ready at once.
     static func apply(_ plan: Plan, to containers: [ObservedContainer]) -> [ObservedContainer] {
         let stopped = Set(plan.stops.map(\.containerID))
@@ -33,7 +23,7 @@ import Testing
 
     @Test(arguments: 0..<200)
     func applyingThePlanConverges(seed: Int) {
-        var rng = SeededGenerator(state: UInt64(seed) &* 7919 &+ 17)
+        var rng = SeededGenerator(seed: UInt64(seed) &* 7919 &+ 17)
         let nodes = (0..<Int.random(in: 1...5, using: &rng)).map {
             node(
                 "n\($0)", cpu: Int64.random(in: 2...16, using: &rng) * 1000,
