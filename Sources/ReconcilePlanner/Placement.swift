@@ -4,6 +4,9 @@ import ReconcileModel
 struct CapacityLedger {
     private(set) var free: [String: (cpu: Int64, memory: Int64)] = [:]
     let nodes: [ObservedNode]
+    /// The fewest nodes the whole workload could fit on (total requests over the largest node);
+    /// spreading opens a new node only while fewer than this many are in use.
+    var nodeTarget = Int.max
 
     init(nodes: [ObservedNode], running: [ObservedContainer]) {
         self.nodes = nodes
@@ -48,13 +51,19 @@ struct CapacityLedger {
         }
         // Spread first (a node without this app), then a node already in use over an empty one, then
         // the tightest fit across both resources: fewest nodes, like ECS binpack.
-        func score(_ node: ObservedNode) -> (Int, Int, Double, String) {
+        let inUse = nodes.filter { node in
+            let room = free[node.name]!
+            return room.cpu != node.capacity.cpu.millicores || room.memory != node.capacity.memory.bytes
+        }.count
+        func score(_ node: ObservedNode) -> (Int, Int, Int, Double, String) {
             let room = free[node.name]!
             let spreadCost = app.placement.spread ? avoiding[node.name, default: 0] : 0
             let empty = room.cpu == node.capacity.cpu.millicores && room.memory == node.capacity.memory.bytes ? 1 : 0
+            // Past the node target, a new node is opened only when no node in use has room.
+            let beyondTarget = empty == 1 && inUse >= nodeTarget ? 1 : 0
             let cpuLeft = Double(room.cpu - request.cpu.millicores) / Double(max(1, node.capacity.cpu.millicores))
             let memoryLeft = Double(room.memory - request.memory.bytes) / Double(max(1, node.capacity.memory.bytes))
-            return (spreadCost, empty, cpuLeft + memoryLeft, node.name)
+            return (beyondTarget, spreadCost, empty, cpuLeft + memoryLeft, node.name)
         }
         let chosen = fitting.min { score($0) < score($1) }!
         book(request, on: chosen.name)

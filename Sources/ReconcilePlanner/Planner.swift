@@ -49,6 +49,19 @@ public enum Planner {
                 Double(resources.cpu.millicores) / Double(largest.cpu),
                 Double(resources.memory.bytes) / Double(largest.memory))
         }
+        // The node target: all requests (running and new) over the largest node, rounded up.
+        var totalCPU = live.filter(\.isRunning).reduce(Int64(0)) { $0 + $1.resources.cpu.millicores }
+        var totalMemory = live.filter(\.isRunning).reduce(Int64(0)) { $0 + $1.resources.memory.bytes }
+        for entry in decisions {
+            let count = Int64(entry.decision.slotsToStart.count)
+            totalCPU += entry.planner.app.resources.cpu.millicores * count
+            totalMemory += entry.planner.app.resources.memory.bytes * count
+        }
+        // ...but never fewer than the largest spread App needs to put each replica on its own node.
+        let widestSpread = desired.apps.filter(\.placement.spread).map(\.replicas).max() ?? 1
+        ledger.nodeTarget = max(
+            widestSpread, Int((totalCPU + largest.cpu - 1) / largest.cpu),
+            Int((totalMemory + largest.memory - 1) / largest.memory))
         var requests: [(index: Int, slot: Int)] = []
         for (index, entry) in decisions.enumerated() {
             for slot in entry.decision.slotsToStart { requests.append((index, slot)) }

@@ -216,6 +216,16 @@ import Testing
         #expect(Set(result.starts.map(\.node)).count == 1)
     }
 
+    @Test func spreadingDoesNotOpenMoreNodesThanItNeeds() {
+        let apps = (0..<3).map { app("small-\($0)", replicas: 2, cpu: 100, memory: 128 << 20) }
+        let four = (0..<4).map { node("node-\($0)") }
+        let result = plan(apps, four)
+        #expect(Set(result.starts.map(\.node)).count == 2)
+        for spec in apps {
+            #expect(Set(result.starts.filter { $0.app == spec.name }.map(\.node)).count == 2, "\(spec.name) not spread")
+        }
+    }
+
     @Test func mixedSizesAreNeverOvercommitted() {
         let three = [
             node("n1", cpu: 4000, memory: 8 * gi), node("n2", cpu: 4000, memory: 8 * gi),
