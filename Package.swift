@@ -12,11 +12,13 @@ let package = Package(
         .library(name: "ReconcilePlanner", targets: ["ReconcilePlanner"]),
         .library(name: "ReconcileGit", targets: ["ReconcileGit"]),
         .library(name: "ReconcileDrivers", targets: ["ReconcileDrivers"]),
+        .library(name: "ReconcileStore", targets: ["ReconcileStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
@@ -53,11 +55,16 @@ let package = Package(
         ),
         // The parent process of each process-driver "container"; outlives the controller.
         .executableTarget(name: "reconcile-shim", dependencies: ["ReconcileDrivers"]),
+        // SQLite (GRDB): what no engine knows — passes, failed and last good revisions.
+        .target(
+            name: "ReconcileStore", dependencies: ["ReconcileModel", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // The loop: observe through the drivers, plan, apply.
         .target(
             name: "ReconcileController",
             dependencies: [
                 "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
+                "ReconcileStore",
             ]
         ),
         // Command-line parsing and output formatting only.
@@ -70,6 +77,7 @@ let package = Package(
                 "ReconcilePlanner",
                 "ReconcileController",
                 "ReconcileDrivers",
+                "ReconcileStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -104,7 +112,12 @@ let package = Package(
             name: "ReconcileControllerTests",
             dependencies: [
                 "ReconcileController", "ReconcileDrivers", "ReconcileModel", "ReconcilePlanner", "ReconcileTesting",
+                "ReconcileStore",
             ]
+        ),
+        .testTarget(
+            name: "ReconcileStoreTests",
+            dependencies: ["ReconcileStore", "ReconcileModel"]
         ),
         .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel", "ReconcileTesting"]),
     ]

@@ -50,9 +50,13 @@ public struct Pass: Sendable {
         return (Pass(nodes: nodes, drivers: drivers), note)
     }
 
-    public func run(desired: DesiredState, revision: String, dryRun: Bool, now: Date) async -> Result {
+    public func run(
+        desired: DesiredState, revision: String, dryRun: Bool, now: Date, failedRollouts: [String: String] = [:],
+        previous: [String: AppSpec] = [:]
+    ) async -> Result {
         let observed = await Observer(drivers: drivers, nodes: nodes).observe(desired: desired, now: now)
-        let plan = Planner.plan(desired: desired, observed: observed, now: now)
+        let plan = Planner.plan(
+            desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, now: now)
         guard !dryRun else { return Result(plan: plan, failures: [], observed: observed) }
         let failures = await Executor(drivers: drivers).apply(plan, desired: desired, revision: revision)
         return Result(plan: plan, failures: failures, observed: observed)

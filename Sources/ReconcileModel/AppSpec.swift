@@ -1,5 +1,5 @@
 /// A long-running service with replicas, resources, ports, health checks and an update strategy.
-public struct AppSpec: Sendable, Hashable {
+public struct AppSpec: Sendable, Hashable, Codable {
     public var name: String
     public var image: String?
     public var command: [String]?
@@ -36,7 +36,7 @@ public struct AppSpec: Sendable, Hashable {
     }
 }
 
-public struct PortSpec: Sendable, Hashable {
+public struct PortSpec: Sendable, Hashable, Codable {
     public var name: String
     /// The port the process listens on inside the container (or on the host for process nodes).
     public var container: Int
@@ -50,8 +50,8 @@ public struct PortSpec: Sendable, Hashable {
     }
 }
 
-public struct HealthSpec: Sendable, Hashable {
-    public enum Probe: Sendable, Hashable {
+public struct HealthSpec: Sendable, Hashable, Codable {
+    public enum Probe: Sendable, Hashable, Codable {
         case http(port: String, path: String, expect: Int)
         case tcp(port: String)
         case command([String])
@@ -75,7 +75,7 @@ public struct HealthSpec: Sendable, Hashable {
     }
 }
 
-public struct UpdateStrategy: Sendable, Hashable {
+public struct UpdateStrategy: Sendable, Hashable, Codable {
     public var maxSurge: Int
     public var maxUnavailable: Int
     public var minReadyTime: Timespan
@@ -96,7 +96,7 @@ public struct UpdateStrategy: Sendable, Hashable {
     }
 }
 
-public struct Placement: Sendable, Hashable {
+public struct Placement: Sendable, Hashable, Codable {
     /// Node labels that must all match.
     public var require: [String: String]
     /// Put replicas of one app on different nodes where possible.
@@ -108,7 +108,7 @@ public struct Placement: Sendable, Hashable {
     }
 }
 
-public enum RestartPolicy: String, Sendable, Hashable, CaseIterable {
+public enum RestartPolicy: String, Sendable, Hashable, CaseIterable, Codable {
     case always
     case onFailure = "on-failure"
     case never

@@ -4,6 +4,7 @@ import ReconcileController
 import ReconcileGit
 import ReconcileManifest
 import ReconcileModel
+import ReconcileStore
 
 @main
 struct ReconcileCommand: AsyncParsableCommand {
@@ -47,7 +48,8 @@ struct ReconcileCommand: AsyncParsableCommand {
         // One pass against the cluster: observe, plan, and apply unless --dry-run.
         let (pass, note) = try await Pass.forState(new.state, stateDirectory: git.state)
         if let note { print(note) }
-        let result = await pass.run(desired: new.state, revision: new.commit, dryRun: dryRun, now: Date())
+        let reconciler = Reconciler(pass: pass, store: try Store(stateDirectory: git.state))
+        let result = try await reconciler.run(desired: new.state, revision: new.commit, dryRun: dryRun, now: Date())
         for node in result.observed.nodes where node.unreachableSince != nil {
             print("! node \(node.name): unreachable")
         }

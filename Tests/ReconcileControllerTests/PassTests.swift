@@ -3,6 +3,7 @@ import ReconcileController
 import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileStore
 import ReconcileTesting
 import Testing
 
@@ -83,5 +84,55 @@ let suffix = String(UUID().uuidString.prefix(6)).lowercased()
             desired: DesiredState(nodes: [node]), revision: "three", dryRun: false, now: Date())
         #expect(removed.plan.stops.count == 3)
         #expect(try await ours().isEmpty)
+    }
+}
+
+@Suite struct ReconcilerTests {
+    /// A new revision that never runs (it exits at once) misses its deadline, is rolled back to the
+    /// last good one, and is not rolled out again: the store remembers both across passes.
+    @Test func aBrokenRevisionRollsBackAndStaysRolledBack() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("reconciler-\(UUID().uuidString)")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let driver = InMemoryDriver(
+            node: "memory",
+            capacity: Resources(cpu: CPUQuantity(millicores: 8000), memory: MemoryQuantity(bytes: 8 << 30)),
+            images: ["web:1", "web:2"])
+        let node = NodeSpec(name: "memory", backend: .docker(endpoint: "unix:///fake", tls: nil))
+        let reconciler = Reconciler(
+            pass: Pass(nodes: [node], drivers: ["memory": driver]), store: try Store(stateDirectory: folder))
+        func spec(_ image: String, _ command: [String]) -> AppSpec {
+            AppSpec(
+                name: "web", image: image, command: command, replicas: 2,
+                resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 64 << 20)))
+        }
+        let good = spec("web:1", ["fake:sleep"])
+        let broken = spec("web:2", ["fake:exit", "1"])
+        var now = Date()
+        for _ in 0..<3 {
+            _ = try await reconciler.run(
+                desired: DesiredState(nodes: [node], apps: [good]), revision: "one", dryRun: false, now: now)
+        }
+        #expect(try reconciler.store.rollouts().good["web"] == good)
+
+        // The broken revision: its replicas exit; after the progress deadline it is rolled back.
+        var rolledBack = false
+        for _ in 0..<8 {
+            now = now.addingTimeInterval(120)
+            let result = try await reconciler.run(
+                desired: DesiredState(nodes: [node], apps: [broken]), revision: "two", dryRun: false, now: now)
+            if result.plan.actions.contains(.rollback(app: "web", failedHash: SpecHash.of(broken))) {
+                rolledBack = true
+            }
+        }
+        #expect(rolledBack)
+        #expect(try reconciler.store.rollouts().failed["web"] == SpecHash.of(broken))
+        let running = try await driver.list().filter { $0.status == .running }
+        #expect(running.count == 2)
+        #expect(running.allSatisfy { $0.labels[OwnershipLabels.spec] == SpecHash.of(good) })
+        let final = try await reconciler.run(
+            desired: DesiredState(nodes: [node], apps: [broken]), revision: "two", dryRun: false, now: now)
+        #expect(final.plan.actions.isEmpty)
+        #expect(try reconciler.store.passes(limit: 100).count == 12)
     }
 }

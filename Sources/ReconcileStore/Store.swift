@@ -1,0 +1,127 @@
+import Foundation
+internal import GRDB
+import ReconcileModel
+
+/// The state directory's SQLite database: only what no engine knows. This first part holds the
+/// reconcile passes and, per App, the revision that failed its rollout and the last good spec.
+public final class Store: Sendable {
+    let queue: DatabaseQueue
+
+    /// Opens (creating and migrating when needed) `stateDirectory/reconcile.sqlite`.
+    public init(stateDirectory: String) throws {
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        queue = try DatabaseQueue(path: stateDirectory + "/reconcile.sqlite", configuration: configuration)
+        try Self.migrator.migrate(queue)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: passes and rollouts") { db in
+            try db.create(table: "pass") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("startedAt", .datetime).notNull()
+                table.column("finishedAt", .datetime).notNull()
+                table.column("commitID", .text).notNull()
+                table.column("actions", .integer).notNull()
+                table.column("summary", .text).notNull()
+                table.column("failures", .text).notNull()
+            }
+            try db.create(table: "rollout") { table in
+                table.primaryKey("app", .text)
+                table.column("failedHash", .text)
+                table.column("failedAt", .datetime)
+                table.column("goodHash", .text)
+                table.column("goodSpec", .blob)
+            }
+        }
+        return migrator
+    }
+
+    public struct PassRecord: Sendable, Hashable {
+        public var id: Int64?
+        public var startedAt: Date
+        public var finishedAt: Date
+        public var commitID: String
+        public var actions: Int
+        /// The plan's human lines.
+        public var summary: String
+        /// One line per failed action; empty when all succeeded.
+        public var failures: String
+
+        public init(
+            startedAt: Date, finishedAt: Date, commitID: String, actions: Int, summary: String, failures: String
+        ) {
+            self.startedAt = startedAt
+            self.finishedAt = finishedAt
+            self.commitID = commitID
+            self.actions = actions
+            self.summary = summary
+            self.failures = failures
+        }
+    }
+
+    public func record(_ pass: PassRecord) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO pass (startedAt, finishedAt, commitID, actions, summary, failures)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [pass.startedAt, pass.finishedAt, pass.commitID, pass.actions, pass.summary, pass.failures])
+        }
+    }
+
+    /// The latest passes, newest first.
+    public func passes(limit: Int = 20) throws -> [PassRecord] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM pass ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
+                var record = PassRecord(
+                    startedAt: row["startedAt"], finishedAt: row["finishedAt"], commitID: row["commitID"],
+                    actions: row["actions"], summary: row["summary"], failures: row["failures"])
+                record.id = row["id"]
+                return record
+            }
+        }
+    }
+
+    /// Remembers that `hash` failed its rollout, so it is not rolled out again until git changes it.
+    public func recordFailedRollout(app: String, hash: String, at time: Date) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO rollout (app, failedHash, failedAt) VALUES (?, ?, ?)
+                    ON CONFLICT(app) DO UPDATE SET failedHash = excluded.failedHash, failedAt = excluded.failedAt
+                    """, arguments: [app, hash, time])
+        }
+    }
+
+    /// Remembers a spec all of whose replicas ran ready: the target of a later rollback.
+    public func recordGood(_ app: AppSpec, hash: String) throws {
+        let spec = try JSONEncoder().encode(app)
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO rollout (app, goodHash, goodSpec) VALUES (?, ?, ?)
+                    ON CONFLICT(app) DO UPDATE SET goodHash = excluded.goodHash, goodSpec = excluded.goodSpec
+                    """, arguments: [app.name, hash, spec])
+        }
+    }
+
+    /// Per App: the failed revision's hash, and the last good spec.
+    public func rollouts() throws -> (failed: [String: String], good: [String: AppSpec]) {
+        try queue.read { db in
+            var failed: [String: String] = [:]
+            var good: [String: AppSpec] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT app, failedHash, goodSpec FROM rollout") {
+                let app: String = row["app"]
+                if let hash: String = row["failedHash"] { failed[app] = hash }
+                if let data: Data = row["goodSpec"], let spec = try? JSONDecoder().decode(AppSpec.self, from: data) {
+                    good[app] = spec
+                }
+            }
+            return (failed, good)
+        }
+    }
+}
