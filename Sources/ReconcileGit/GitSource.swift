@@ -42,11 +42,7 @@ public actor GitSource {
 
     /// A stable folder name for a remote (FNV-1a of the URL, so no credential lands in a path).
     static func mirrorName(for remote: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in remote.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
+        let hash = StableHash.fnv1a(remote)
         let base =
             Redaction.removeUserInfo(remote).split(whereSeparator: { "/:@".contains($0) }).last.map(String.init)
             ?? "repo"

@@ -16,6 +16,16 @@ struct CapacityLedger {
         }
     }
 
+    /// Everything booked so far (running replicas and placements of this pass), over all nodes.
+    var booked: (cpu: Int64, memory: Int64) {
+        nodes.reduce((Int64(0), Int64(0))) { total, node in
+            let room = free[node.name]!
+            return (
+                total.0 + node.capacity.cpu.millicores - room.cpu, total.1 + node.capacity.memory.bytes - room.memory
+            )
+        }
+    }
+
     mutating func book(_ resources: Resources, on node: String) {
         guard let current = free[node] else { return }
         free[node] = (current.cpu - resources.cpu.millicores, current.memory - resources.memory.bytes)

@@ -49,9 +49,8 @@ public enum Planner {
                 Double(resources.cpu.millicores) / Double(largest.cpu),
                 Double(resources.memory.bytes) / Double(largest.memory))
         }
-        // The node target: all requests (running and new) over the largest node, rounded up.
-        var totalCPU = live.filter(\.isRunning).reduce(Int64(0)) { $0 + $1.resources.cpu.millicores }
-        var totalMemory = live.filter(\.isRunning).reduce(Int64(0)) { $0 + $1.resources.memory.bytes }
+        // The node target: all requests (running, as booked, and new) over the largest node, rounded up.
+        var (totalCPU, totalMemory) = ledger.booked
         for entry in decisions {
             let count = Int64(entry.decision.slotsToStart.count)
             totalCPU += entry.planner.app.resources.cpu.millicores * count
@@ -66,10 +65,9 @@ public enum Planner {
         for (index, entry) in decisions.enumerated() {
             for slot in entry.decision.slotsToStart { requests.append((index, slot)) }
         }
+        let sizes = decisions.map { size($0.planner.app.resources) }
         requests.sort { a, b in
-            let sizeA = size(decisions[a.index].planner.app.resources)
-            let sizeB = size(decisions[b.index].planner.app.resources)
-            if sizeA != sizeB { return sizeA > sizeB }
+            if sizes[a.index] != sizes[b.index] { return sizes[a.index] > sizes[b.index] }
             return (a.index, a.slot) < (b.index, b.slot)
         }
         var spread: [String: [String: Int]] = [:]

@@ -10,13 +10,7 @@ public enum SpecHash {
         for (key, value) in app.secretEnv.sorted(by: { $0.key < $1.key }) { text += "secret:\(key)=\(value)\u{1}" }
         text += "cpu=\(app.resources.cpu.millicores)\u{1}memory=\(app.resources.memory.bytes)\u{1}"
         for port in app.ports { text += "port:\(port.name)=\(port.container)\u{1}" }
-        // FNV-1a, 64 bit: short, stable across runs and platforms.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
+        let hex = String(StableHash.fnv1a(text), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }
