@@ -89,7 +89,7 @@ public actor GitManifestSource {
         }
         let (entries, treeDiagnostics) = try await source.manifestEntries(commit: commit, path: path)
         var decoded: [DecodedFile] = []
-        var missing: [ManifestFile] = []
+        var missing: [(key: String, file: ManifestFile)] = []
         var diagnostics = treeDiagnostics
         var keys: [String: DecodedFile] = [:]
         for entry in entries {
@@ -98,20 +98,15 @@ public actor GitManifestSource {
                 decoded.append(hit)
                 keys[key] = hit
             } else if let text = try await source.text(ofBlob: entry.blob) {
-                missing.append(ManifestFile(path: entry.path, contents: text))
+                missing.append((key, ManifestFile(path: entry.path, contents: text)))
             } else {
-                diagnostics.append(
-                    Diagnostic(
-                        at: SourceLocation(file: entry.path, line: 1, column: 1),
-                        "file is not valid UTF-8; save it as UTF-8 text"))
+                diagnostics.append(ManifestFile.notUTF8(entry.path))
             }
         }
-        let fresh = ManifestLoader.decodeAll(missing)
+        // decodeAll keeps the order of its input, so results pair with their keys.
+        let fresh = ManifestLoader.decodeAll(missing.map(\.file))
         decodedFiles += fresh.count
-        let blobs = Dictionary(entries.map { ($0.path, $0.blob) }, uniquingKeysWith: { first, _ in first })
-        for file in fresh {
-            keys[file.path + "\u{0}" + (blobs[file.path] ?? "")] = file
-        }
+        for (item, file) in zip(missing, fresh) { keys[item.key] = file }
         cache = keys  // only what this commit uses, so the cache never outgrows the repository
         let result = ManifestLoader.assemble(decoded + fresh, extraDiagnostics: diagnostics)
         guard let state = result.state else {

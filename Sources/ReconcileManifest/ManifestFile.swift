@@ -13,6 +13,11 @@ public struct ManifestFile: Sendable, Hashable {
         self.contents = contents
     }
 
+    /// The diagnostic for a file whose bytes are not UTF-8 text.
+    public static func notUTF8(_ path: String) -> Diagnostic {
+        Diagnostic(at: SourceLocation(file: path, line: 1, column: 1), "file is not valid UTF-8; save it as UTF-8 text")
+    }
+
     /// True for the files the format reads: `*.yaml` / `*.yml` whose path has no dot-named part.
     public static func isManifestPath(_ path: String) -> Bool {
         guard path.hasSuffix(".yaml") || path.hasSuffix(".yml") else { return false }
@@ -40,8 +45,7 @@ public enum ManifestDirectory {
         if !isDirectory.boolValue {
             let name = rootURL.lastPathComponent
             guard let text = try readText(rootURL.path, display: root) else {
-                let location = SourceLocation(file: name, line: 1, column: 1)
-                return ([], [Diagnostic(at: location, "file is not valid UTF-8; save it as UTF-8 text")])
+                return ([], [ManifestFile.notUTF8(name)])
             }
             return ([ManifestFile(path: name, contents: text)], [])
         }
@@ -74,10 +78,7 @@ public enum ManifestDirectory {
                     if let text = try readText(full, display: path) {
                         files.append(ManifestFile(path: path, contents: text))
                     } else {
-                        diagnostics.append(
-                            Diagnostic(
-                                at: SourceLocation(file: path, line: 1, column: 1),
-                                "file is not valid UTF-8; save it as UTF-8 text"))
+                        diagnostics.append(ManifestFile.notUTF8(path))
                     }
                 }
             }
