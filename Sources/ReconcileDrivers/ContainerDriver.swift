@@ -23,6 +23,10 @@ public protocol ContainerDriver: Sendable {
     func inspect(_ id: String) async throws -> ContainerInfo?
     /// Output lines with their timestamps, oldest first; only lines at or after `since` when given.
     func logs(_ id: String, since: Date?) async throws -> [LogLine]
+    /// Runs argv inside a running container (on a process node: on the host, with the container's
+    /// environment) and returns its exit code. Throws `DriverError` (kind `.engine`) when it
+    /// runs longer than `timeout`, and `.notFound` when the container does not exist.
+    func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int
     /// True when the image is present on the node.
     func hasImage(_ image: String) async throws -> Bool
     /// Pulls an image, with registry credentials when given.

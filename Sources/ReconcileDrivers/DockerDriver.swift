@@ -244,6 +244,29 @@ public final class DockerDriver: ContainerDriver {
         return DockerLogStream.lines(from: data)
     }
 
+    public func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int {
+        let operation = "exec in \(id.prefix(12))"
+        let created = try await requestJSON(
+            .POST, "/containers/\(id)/exec", body: ["Cmd": command, "AttachStdout": false, "AttachStderr": false],
+            operation: operation)
+        guard let execID = created["Id"] as? String else {
+            throw DriverError(.engine, node: node, operation: operation, message: "the engine returned no exec id")
+        }
+        // Detached: the engine runs it; its state (and exit code) is polled until it ends or time runs out.
+        _ = try await request(
+            .POST, "/exec/\(execID)/start", body: ["Detach": true, "Tty": false], operation: operation)
+        let deadline = Date().addingTimeInterval(timeout.seconds)
+        while true {
+            let state = try await requestJSON(.GET, "/exec/\(execID)/json", operation: operation)
+            if (state["Running"] as? Bool) == false, let code = state["ExitCode"] as? Int { return code }
+            guard Date() < deadline else {
+                throw DriverError(
+                    .engine, node: node, operation: operation, message: "still running after \(timeout) (timed out)")
+            }
+            try await Task.sleep(nanoseconds: 25_000_000)
+        }
+    }
+
     public func hasImage(_ image: String) async throws -> Bool {
         do {
             _ = try await request(.GET, "/images/\(Self.pathEncode(image))/json", operation: "inspect image \(image)")

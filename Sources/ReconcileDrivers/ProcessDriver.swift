@@ -147,6 +147,51 @@ public final class ProcessDriver: ContainerDriver {
         }
     }
 
+    /// Runs argv on the host with the process's environment (its `PORT_<port>` variables included),
+    /// output discarded; killed when it outlives `timeout`.
+    public func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int {
+        let operation = "exec in process \(id.prefix(12))"
+        let folder = root + "/" + id
+        guard let launch = ProcessRecords.read(ProcessRecords.Launch.self, from: folder + "/launch.json") else {
+            throw DriverError(.notFound, node: node, operation: operation, message: "no such process")
+        }
+        guard currentState(id)?.status == "running" else {
+            throw DriverError(.conflict, node: node, operation: operation, message: "the process is not running")
+        }
+        guard let program = command.first else {
+            throw DriverError(.invalidSpec, node: node, operation: operation, message: "empty command")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["--", program] + command.dropFirst()
+        var environment = ProcessInfo.processInfo.environment.filter { $0.key == "PATH" || $0.key == "LANG" }
+        environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for (key, value) in launch.env { environment[key] = value }
+        let meta = ProcessRecords.read(ProcessRecords.Meta.self, from: folder + "/meta.json")
+        for (inside, outside) in meta?.ports ?? [:] { environment["PORT_\(inside)"] = String(outside) }
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        let exited = ExitSignal()
+        process.terminationHandler = { _ in exited.fire() }
+        do {
+            try process.run()
+        } catch {
+            throw DriverError(
+                .invalidSpec, node: node, operation: operation, message: "cannot run \(program): \(error)")
+        }
+        let finished = await exited.wait(timeout: timeout.seconds)
+        guard finished else {
+            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
+            throw DriverError(
+                .engine, node: node, operation: operation, message: "still running after \(timeout) (timed out)")
+        }
+        return Int(process.terminationStatus)
+    }
+
     /// Process nodes run host commands; images do not apply.
     public func hasImage(_ image: String) async throws -> Bool { true }
 
@@ -202,6 +247,46 @@ public final class ProcessDriver: ContainerDriver {
         Thread.detachNewThread {
             var status: Int32 = 0
             waitpid(child, &status, 0)
+        }
+    }
+}
+
+/// A one-shot signal a callback thread fires and an async caller awaits with a time limit.
+final class ExitSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    private var timedOut = false
+    private var waiter: CheckedContinuation<Bool, Never>?
+
+    func fire() {
+        let waiting: CheckedContinuation<Bool, Never>? = lock.withLock {
+            fired = true
+            defer { waiter = nil }
+            return waiter
+        }
+        waiting?.resume(returning: true)
+    }
+
+    /// True when fired within `timeout` seconds.
+    func wait(timeout: Double) async -> Bool {
+        let timer = Task { [self] in
+            try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1_000_000_000))
+            let waiting: CheckedContinuation<Bool, Never>? = lock.withLock {
+                timedOut = true
+                defer { waiter = nil }
+                return waiter
+            }
+            waiting?.resume(returning: false)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            let settled: Bool? = lock.withLock {
+                if fired { return true }
+                if timedOut { return false }
+                waiter = continuation
+                return nil
+            }
+            if let settled { continuation.resume(returning: settled) }
         }
     }
 }

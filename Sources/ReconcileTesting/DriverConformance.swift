@@ -213,6 +213,22 @@ public struct DriverConformance: Sendable {
         }
     }
 
+    /// Exec returns the command's exit code; a missing container is `.notFound`.
+    public func execReturnsTheExitCode() async throws {
+        try await using(spec("exec", workloads.sleepForever)) { started in
+            let zero = try await driver.exec(started.id, command: workloads.exit(0), timeout: .seconds(10))
+            try expect(zero == 0, "exec exit code \(zero), expected 0")
+            let three = try await driver.exec(started.id, command: workloads.exit(3), timeout: .seconds(10))
+            try expect(three == 3, "exec exit code \(three), expected 3")
+        }
+        do {
+            _ = try await driver.exec("absent-\(prefix)", command: workloads.exit(0), timeout: .seconds(5))
+            throw ConformanceFailure("exec in a missing container succeeded")
+        } catch let error as DriverError {
+            try expect(error.kind == .notFound, "exec in a missing container: \(error.kind), expected notFound")
+        }
+    }
+
     /// Image presence is reported for present and missing images.
     public func reportsImagePresence() async throws {
         guard let image = workloads.image else { return }
@@ -231,6 +247,7 @@ public struct DriverConformance: Sendable {
         ("duplicateNameIsAConflict", { try await $0.duplicateNameIsAConflict() }),
         ("publishesPortsOnTheHost", { try await $0.publishesPortsOnTheHost() }),
         ("reportsImagePresence", { try await $0.reportsImagePresence() }),
+        ("execReturnsTheExitCode", { try await $0.execReturnsTheExitCode() }),
     ]
 }
 

@@ -123,6 +123,20 @@ public actor InMemoryDriver: ContainerDriver {
         return entry.logs.filter { since == nil || $0.time >= since! }
     }
 
+    /// `fake:exit N` exits with N; anything else exits 0. Only in a running container.
+    public func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int {
+        let operation = "exec in \(id)"
+        try reachable(operation)
+        guard let entry = containers[id] else {
+            throw DriverError(.notFound, node: node, operation: operation, message: "No such container")
+        }
+        guard entry.info.status == .running else {
+            throw DriverError(.conflict, node: node, operation: operation, message: "container is not running")
+        }
+        if command.first == "fake:exit" { return command.count > 1 ? Int(command[1]) ?? 1 : 0 }
+        return 0
+    }
+
     public func hasImage(_ image: String) async throws -> Bool {
         try reachable("inspect image \(image)")
         return images.contains(image)

@@ -1,10 +1,11 @@
 import Foundation
 import ReconcileDrivers
-import ReconcileTesting
 
 /// The test image: a root file system with Debian's static busybox, imported into an engine.
-enum TestImage {
-    static let name = "reconcile-test/busybox:1"
+public enum TestImage {
+    public static let name = "reconcile-test/busybox:1"
+    /// The same root file system under a second tag, for image changes.
+    public static let second = "reconcile-test/busybox:2"
 
     /// A tar of `/bin/busybox` plus the applet links the tests use, built once per test run.
     static let tarball: Result<String, FixtureError> = {
@@ -31,38 +32,40 @@ enum TestImage {
         }
     }()
 
-    /// Imports the image into the engine at `socket` unless it is there.
-    static func ensure(on socket: String) throws {
-        let present = try Command.run(["docker", "-H", "unix://\(socket)", "image", "inspect", name])
-        if present.status == 0 { return }
-        let tar = try tarball.get()
-        let result = try Command.run([
-            "docker", "-H", "unix://\(socket)", "import", "--change", #"CMD ["/bin/sh"]"#, tar, name,
-        ])
-        guard result.status == 0 else { throw FixtureError("docker import failed: \(result.stderr)") }
+    /// Imports both tags into the engine at `socket` unless they are there.
+    public static func ensure(on socket: String) throws {
+        for tag in [name, second] {
+            let present = try Command.run(["docker", "-H", "unix://\(socket)", "image", "inspect", tag])
+            if present.status == 0 { continue }
+            let tar = try tarball.get()
+            let result = try Command.run([
+                "docker", "-H", "unix://\(socket)", "import", "--change", #"CMD ["/bin/sh"]"#, tar, tag,
+            ])
+            guard result.status == 0 else { throw FixtureError("docker import failed: \(result.stderr)") }
+        }
     }
 }
 
-struct FixtureError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct FixtureError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// An extra `dockerd` acting as another node: its own socket, data root, exec root, pid file and
 /// Linux bridge (so published ports work), started by a test and stopped by it.
-final class DockerEngine {
-    let root: String
+public final class DockerEngine: @unchecked Sendable {
+    public let root: String
     let bridge: String
     let subnet: String
     var process: Process?
 
-    var socket: String { root + "/docker.sock" }
-    var endpoint: String { "unix://" + socket }
+    public var socket: String { root + "/docker.sock" }
+    public var endpoint: String { "unix://" + socket }
 
     /// Extra listeners, e.g. a TLS-protected TCP socket.
     let extraArguments: [String]
 
-    init(extraArguments: [String] = []) throws {
+    public init(extraArguments: [String] = []) throws {
         self.extraArguments = extraArguments
         let tag = String(UUID().uuidString.prefix(6)).lowercased()
         // Short paths: containerd's socket path under the exec root has a length limit.
@@ -84,7 +87,7 @@ final class DockerEngine {
     }
 
     /// Starts (or restarts) the daemon on the same socket and data root.
-    func start() throws {
+    public func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
@@ -110,7 +113,7 @@ final class DockerEngine {
     }
 
     /// Stops the daemon (its containers stop with it).
-    func stop() {
+    public func stop() {
         guard let process, process.isRunning else { return }
         process.terminate()
         let deadline = Date().addingTimeInterval(20)
