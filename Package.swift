@@ -64,7 +64,8 @@ let package = Package(
             name: "ReconcileController",
             dependencies: [
                 "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
-                "ReconcileStore",
+                "ReconcileStore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Command-line parsing and output formatting only.
@@ -112,7 +113,7 @@ let package = Package(
             name: "ReconcileControllerTests",
             dependencies: [
                 "ReconcileController", "ReconcileDrivers", "ReconcileModel", "ReconcilePlanner", "ReconcileTesting",
-                "ReconcileStore",
+                "ReconcileStore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .testTarget(

@@ -16,20 +16,27 @@ public struct Executor: Sendable {
 
     let drivers: [String: any ContainerDriver]
     let maxConcurrent: Int
+    /// Runs before a container is stopped: the router drains it.
+    let beforeStop: (@Sendable (StopContainer) async -> Void)?
 
-    public init(drivers: [String: any ContainerDriver], maxConcurrent: Int = 8) {
+    public init(
+        drivers: [String: any ContainerDriver], maxConcurrent: Int = 8,
+        beforeStop: (@Sendable (StopContainer) async -> Void)? = nil
+    ) {
         self.drivers = drivers
         self.maxConcurrent = maxConcurrent
+        self.beforeStop = beforeStop
     }
 
     public func apply(_ plan: Plan, desired: DesiredState, revision: String) async -> [Failure] {
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var failures: [Failure] = []
         let stops: [@Sendable () async -> Failure?] = plan.stops.map { stop in
-            { [drivers] in
+            { [drivers, beforeStop] in
                 guard let driver = drivers[stop.node] else {
                     return Failure(action: "stop \(stop.containerID)", error: "unknown node \(stop.node)")
                 }
+                await beforeStop?(stop)
                 do {
                     try await driver.stop(stop.containerID, grace: stop.grace)
                     try await driver.remove(stop.containerID)
@@ -48,6 +55,10 @@ public struct Executor: Sendable {
                         action: "start \(start.name)", error: "unknown node \(start.node) or app \(start.app)")
                 }
                 do {
+                    // Pull a missing image first; the progress deadline counts from the container's start.
+                    if let image = app.image, try await !driver.hasImage(image) {
+                        try await driver.pull(image, auth: nil)
+                    }
                     var env = app.env
                     for (key, reference) in app.secretEnv { env[key] = try SecretReader.read(reference) }
                     _ = try await driver.run(

@@ -3,54 +3,99 @@ import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
 
-/// Reads what runs on every node, concurrently. A node that does not answer is reported as
-/// unreachable (with the time it was first seen so), not as an error of the pass.
+/// What one observation found: the planner's view, and the ready replicas of each published port.
+public struct Observation: Sendable {
+    public var observed: Observed
+    /// Published port -> ready replicas, for the router.
+    public var backends: [Int: [Backend]]
+}
+
+/// Reads what runs on every node, concurrently, and probes each replica's health (through the
+/// monitor, at most once per probe interval). A node that does not answer is reported as
+/// unreachable (since the time it was first seen so), not as an error of the pass.
 public struct Observer: Sendable {
     let drivers: [String: any ContainerDriver]
     let nodes: [NodeSpec]
+    let health: HealthMonitor
 
-    public init(drivers: [String: any ContainerDriver], nodes: [NodeSpec]) {
+    public init(drivers: [String: any ContainerDriver], nodes: [NodeSpec], health: HealthMonitor = HealthMonitor()) {
         self.drivers = drivers
         self.nodes = nodes
+        self.health = health
     }
 
-    public func observe(desired: DesiredState, unreachableSince: [String: Date] = [:], now: Date) async -> Observed {
-        let resources = Dictionary(desired.apps.map { ($0.name, $0.resources) }, uniquingKeysWith: { a, _ in a })
-        let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [ContainerInfo]).self) { group in
+    public func observe(desired: DesiredState, unreachableSince: [String: Date] = [:], now: Date) async -> Observation {
+        let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        typealias Seen = (info: ContainerInfo, replica: ObservedContainer)
+        let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [Seen]).self) { group in
             for node in nodes {
                 guard let driver = drivers[node.name] else { continue }
                 group.addTask {
                     do {
                         let info = try await driver.info()
-                        // A listing is a summary; readiness and exit codes need each container's full state.
-                        var containers: [ContainerInfo] = []
-                        for listed in try await driver.list() {
-                            if let full = try await driver.inspect(listed.id) { containers.append(full) }
+                        let listed = try await driver.list()
+                        // A listing is a summary: readiness and exit codes need each container's full state.
+                        let seen = try await withThrowingTaskGroup(of: Seen?.self) { inner in
+                            for container in listed {
+                                inner.addTask {
+                                    guard let full = try await driver.inspect(container.id),
+                                        var replica = OwnershipLabels.replica(full, node: node.name)
+                                    else { return nil }
+                                    if let app = apps[replica.app], replica.specHash == SpecHash.of(app) {
+                                        replica.readySince = await health.readySince(
+                                            app: app, container: full, driver: driver, now: now)
+                                    } else if full.status == .running {
+                                        // An old revision is ready while it runs (its probe may be gone from git).
+                                        replica.readySince = full.startedAt ?? now
+                                    }
+                                    return (full, replica)
+                                }
+                            }
+                            var all: [Seen] = []
+                            for try await item in inner { if let item { all.append(item) } }
+                            return all
                         }
-                        return (node, info, containers)
+                        return (node, info, seen)
                     } catch {
                         return (node, nil, [])
                     }
                 }
             }
-            var all: [(NodeSpec, NodeInfo?, [ContainerInfo])] = []
+            var all: [(NodeSpec, NodeInfo?, [Seen])] = []
             for await result in group { all.append(result) }
             return all.sorted { $0.0.name < $1.0.name }
         }
         var observed = Observed(nodes: [])
-        for (node, info, containers) in results {
+        var backends: [Int: [Backend]] = [:]
+        var ids: Set<String> = []
+        for (node, info, seen) in results {
             observed.nodes.append(
                 ObservedNode(
                     name: node.name, capacity: node.capacity ?? info?.capacity ?? .defaultRequest, labels: node.labels,
                     isProcessNode: node.isProcessNode,
                     unreachableSince: info == nil ? (unreachableSince[node.name] ?? now) : nil))
-            for container in containers {
-                guard var replica = OwnershipLabels.replica(container, node: node.name) else { continue }
+            for (container, replica) in seen.sorted(by: {
+                ($0.replica.app, $0.replica.slot) < ($1.replica.app, $1.replica.slot)
+            }) {
+                var replica = replica
+                ids.insert(replica.id)
                 // What a replica reserves is what its App asks for (also for containers of an old revision).
-                replica.resources = resources[replica.app] ?? replica.resources
+                replica.resources = apps[replica.app]?.resources ?? replica.resources
                 observed.containers.append(replica)
+                guard replica.isRunning, replica.readySince != nil, let app = apps[replica.app] else { continue }
+                for port in app.ports {
+                    guard let publish = port.publish, let hostPort = container.ports[port.container] else { continue }
+                    backends[publish, default: []].append(
+                        Backend(id: replica.id, host: container.hostAddress, port: hostPort))
+                }
             }
         }
-        return observed
+        // Published ports with no ready replica still listen (connections wait for one).
+        for app in desired.apps {
+            for port in app.ports { if let publish = port.publish { backends[publish, default: []] += [] } }
+        }
+        let reachableNodes = Set(results.filter { $0.1 != nil }.map { $0.0.name })
+        if reachableNodes.count == results.count { await health.keep(only: ids) }
+        return Observation(observed: observed, backends: backends)
     }
 }

@@ -7,13 +7,19 @@ public enum OwnershipLabels {
     public static let slot = "io.reconcile.slot"
     public static let spec = "io.reconcile.spec"
     public static let revision = "io.reconcile.revision"
+    /// Crash restarts of the slot before this container, for the crash-loop backoff.
+    public static let restarts = "io.reconcile.restarts"
 
     /// The labels of a replica started from `start` at git `revision`.
     static func labels(for start: StartContainer, revision: String) -> [String: String] {
-        [Self.app: start.app, Self.slot: String(start.slot), Self.spec: start.specHash, Self.revision: revision]
+        [
+            Self.app: start.app, Self.slot: String(start.slot), Self.spec: start.specHash, Self.revision: revision,
+            Self.restarts: String(start.restarts),
+        ]
     }
 
-    /// The replica a listed container is, or nil when it carries no App labels.
+    /// The replica a container is (not ready: readiness comes from the health monitor), or nil when it
+    /// carries no App labels.
     static func replica(_ info: ContainerInfo, node: String) -> ObservedContainer? {
         guard let name = info.labels[app], let slotText = info.labels[slot], let slotNumber = Int(slotText),
             let hash = info.labels[spec]
@@ -23,6 +29,7 @@ public enum OwnershipLabels {
             ? .exited(code: info.exitCode ?? -1, at: info.finishedAt ?? info.startedAt ?? .distantPast) : .running
         return ObservedContainer(
             id: info.id, node: node, app: name, slot: slotNumber, specHash: hash, resources: .defaultRequest,
-            status: status, readySince: info.status == .running ? info.startedAt : nil, startedAt: info.startedAt)
+            status: status, readySince: nil, startedAt: info.startedAt,
+            restarts: info.labels[restarts].flatMap(Int.init) ?? 0)
     }
 }

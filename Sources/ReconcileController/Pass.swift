@@ -10,14 +10,28 @@ public struct Pass: Sendable {
         public var plan: Plan
         public var failures: [Executor.Failure]
         public var observed: Observed
+        /// Published port -> ready replicas, as observed before the plan was applied.
+        public var backends: [Int: [Backend]] = [:]
     }
 
     public let nodes: [NodeSpec]
     public let drivers: [String: any ContainerDriver]
+    public let options: PlannerOptions
+    /// Readiness across passes; a fresh monitor probes every replica once.
+    public let health: HealthMonitor
+    /// The published ports, when this process serves them (the controller); replicas are drained
+    /// from it before they are stopped.
+    public let router: Router?
 
-    public init(nodes: [NodeSpec], drivers: [String: any ContainerDriver]) {
+    public init(
+        nodes: [NodeSpec], drivers: [String: any ContainerDriver], options: PlannerOptions = PlannerOptions(),
+        health: HealthMonitor = HealthMonitor(), router: Router? = nil
+    ) {
         self.nodes = nodes
         self.drivers = drivers
+        self.options = options
+        self.health = health
+        self.router = router
     }
 
     /// The nodes of a desired state and a driver for each. With no Node declared, the implicit `local`
@@ -52,14 +66,31 @@ public struct Pass: Sendable {
 
     public func run(
         desired: DesiredState, revision: String, dryRun: Bool, now: Date, failedRollouts: [String: String] = [:],
-        previous: [String: AppSpec] = [:]
+        previous: [String: AppSpec] = [:], unreachableSince: [String: Date] = [:]
     ) async -> Result {
-        let observed = await Observer(drivers: drivers, nodes: nodes).observe(desired: desired, now: now)
+        let observation = await Observer(drivers: drivers, nodes: nodes, health: health).observe(
+            desired: desired, unreachableSince: unreachableSince, now: now)
+        let observed = observation.observed
         let plan = Planner.plan(
-            desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, now: now)
-        guard !dryRun else { return Result(plan: plan, failures: [], observed: observed) }
-        let failures = await Executor(drivers: drivers).apply(plan, desired: desired, revision: revision)
-        return Result(plan: plan, failures: failures, observed: observed)
+            desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, now: now,
+            options: options)
+        guard !dryRun else {
+            return Result(plan: plan, failures: [], observed: observed, backends: observation.backends)
+        }
+        var failures: [Executor.Failure] = []
+        if let router {
+            // Ready replicas join before anything stops, so the pool never empties during a rollout.
+            for error in await router.update(observation.backends) {
+                failures.append(Executor.Failure(action: "route published ports", error: error))
+            }
+        }
+        var beforeStop: (@Sendable (StopContainer) async -> Void)?
+        if let router {
+            beforeStop = { stop in await router.drain(stop.containerID, grace: stop.grace) }
+        }
+        let executor = Executor(drivers: drivers, beforeStop: beforeStop)
+        failures += await executor.apply(plan, desired: desired, revision: revision)
+        return Result(plan: plan, failures: failures, observed: observed, backends: observation.backends)
     }
 }
 

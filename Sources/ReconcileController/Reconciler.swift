@@ -17,14 +17,21 @@ public struct Reconciler: Sendable {
 
     public func run(desired: DesiredState, revision: String, dryRun: Bool, now: Date) async throws -> Pass.Result {
         let rollouts = try store.rollouts()
+        let unreachable = try store.unreachableNodes()
         let started = Date()
         let result = await pass.run(
             desired: desired, revision: revision, dryRun: dryRun, now: now, failedRollouts: rollouts.failed,
-            previous: rollouts.good)
+            previous: rollouts.good, unreachableSince: unreachable)
         guard !dryRun else { return result }
         for case .rollback(let app, let hash) in result.plan.actions {
             try store.recordFailedRollout(app: app, hash: hash, at: now)
         }
+        var stillUnreachable: [String: Date] = [:]
+        for node in result.observed.nodes {
+            if let since = node.unreachableSince { stillUnreachable[node.name] = since }
+        }
+        if stillUnreachable != unreachable { try store.setUnreachableNodes(stillUnreachable) }
+        try recordHistory(result, desired: desired, revision: revision, failed: rollouts.failed, now: now)
         // An App whose replicas all run its current spec is the rollback target of its next rollout.
         let settled = Set(result.plan.unchanged)
         for app in desired.apps where settled.contains(app.name) && rollouts.failed[app.name] != SpecHash.of(app) {
@@ -37,5 +44,45 @@ public struct Reconciler: Sendable {
                 summary: PlanText.lines(result.plan).lines.joined(separator: "\n"),
                 failures: result.failures.map(\.description).joined(separator: "\n")))
         return result
+    }
+
+    /// Rollout history: a rollout starts when a revision's first replica is planned, completes when
+    /// all replicas run it, and is rolled back when it misses its deadline.
+    private func recordHistory(
+        _ result: Pass.Result, desired: DesiredState, revision: String, failed: [String: String], now: Date
+    ) throws {
+        let settled = Set(result.plan.unchanged)
+        var rolledBack: [String: String] = [:]
+        for case .rollback(let app, let hash) in result.plan.actions { rolledBack[app] = hash }
+        let changes = Dictionary(result.plan.changes.map { ($0.app, $0) }, uniquingKeysWith: { a, _ in a })
+        for app in desired.apps {
+            let hash = SpecHash.of(app)
+            let last = try store.rolloutHistory(app: app.name, limit: 1).first
+            if let failedHash = rolledBack[app.name] {
+                try store.recordRolloutEvent(
+                    RolloutEvent(
+                        app: app.name, at: now, kind: .rolledBack, fromHash: failedHash,
+                        toHash: last?.fromHash ?? "", commitID: revision, detail: changes[app.name]?.summary ?? ""))
+                continue
+            }
+            guard failed[app.name] != hash else { continue }
+            let startedHere = last?.kind == .started && last?.toHash == hash
+            if settled.contains(app.name) {
+                if startedHere {
+                    try store.recordRolloutEvent(
+                        RolloutEvent(
+                            app: app.name, at: now, kind: .completed, fromHash: last?.fromHash, toHash: hash,
+                            commitID: revision, detail: "\(app.replicas) replicas ready"))
+                }
+            } else if let change = changes[app.name], change.kind == .added || change.kind == .updated, !startedHere,
+                last?.toHash != hash
+            {
+                let from = result.observed.containers.first { $0.app == app.name && $0.specHash != hash }?.specHash
+                try store.recordRolloutEvent(
+                    RolloutEvent(
+                        app: app.name, at: now, kind: .started, fromHash: from, toHash: hash, commitID: revision,
+                        detail: change.summary))
+            }
+        }
     }
 }

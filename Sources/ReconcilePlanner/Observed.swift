@@ -52,12 +52,15 @@ public struct ObservedContainer: Sendable, Hashable {
     public var readySince: Date?
     /// When the container started (image pull excluded), for the rollout progress deadline.
     public var startedAt: Date?
+    /// How many times this slot was restarted after a crash before this container (crash-loop backoff).
+    public var restarts: Int
 
     public init(
         id: String, node: String, app: String, slot: Int, specHash: String, resources: Resources,
-        status: Status = .running, readySince: Date? = nil, startedAt: Date? = nil
+        status: Status = .running, readySince: Date? = nil, startedAt: Date? = nil, restarts: Int = 0
     ) {
         self.startedAt = startedAt
+        self.restarts = restarts
         self.id = id
         self.node = node
         self.app = app

@@ -37,6 +37,8 @@ public struct StartContainer: Sendable, Hashable {
     /// by finding the container, never by starting it twice.
     public var name: String
     public var resources: Resources
+    /// Crash restarts of this slot so far (0 for a new or replacing replica).
+    public var restarts: Int = 0
 }
 
 public struct StopContainer: Sendable, Hashable {
@@ -79,8 +81,27 @@ public struct Unplaceable: Error, Sendable, Hashable, CustomStringConvertible {
 public struct PlannerOptions: Sendable, Hashable {
     /// How long a node may be unreachable before its replicas are started elsewhere.
     public var nodeLostAfter: Timespan
+    /// Crash-loop backoff: the second restart of a slot waits `restartBackoff`, each later one twice
+    /// as long as the one before, up to `maxRestartBackoff` (the first restart is immediate).
+    public var restartBackoff: Timespan
+    public var maxRestartBackoff: Timespan
+    /// A replica that ran this long before exiting starts a fresh backoff sequence.
+    public var restartBackoffReset: Timespan
 
-    public init(nodeLostAfter: Timespan = .minutes(1)) {
+    public init(
+        nodeLostAfter: Timespan = .minutes(1), restartBackoff: Timespan = .seconds(10),
+        maxRestartBackoff: Timespan = .minutes(5), restartBackoffReset: Timespan = .minutes(10)
+    ) {
         self.nodeLostAfter = nodeLostAfter
+        self.restartBackoff = restartBackoff
+        self.maxRestartBackoff = maxRestartBackoff
+        self.restartBackoffReset = restartBackoffReset
+    }
+
+    /// How long after its exit a slot that has been restarted `restarts` times is restarted again.
+    public func backoff(restarts: Int) -> TimeInterval {
+        guard restarts > 0 else { return 0 }
+        let doubled = restartBackoff.seconds * pow(2, Double(min(restarts - 1, 30)))
+        return min(doubled, maxRestartBackoff.seconds)
     }
 }

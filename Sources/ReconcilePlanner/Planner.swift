@@ -34,7 +34,7 @@ public enum Planner {
             }
             let planner = AppPlanner(
                 app: app, containers: byApp[app.name] ?? [], failedHash: failedRollouts[app.name],
-                previous: previous[app.name], now: now)
+                previous: previous[app.name], now: now, options: options)
             let decision = planner.decide()
             actions += decision.actions
             decisions.append((planner, decision))
@@ -95,7 +95,8 @@ public enum Planner {
                         StartContainer(
                             app: planner.app.name, slot: placement.slot, specHash: planner.hash, node: placement.node,
                             name: "\(planner.app.name)-\(placement.slot)-\(planner.hash.prefix(8))",
-                            resources: planner.app.resources)))
+                            resources: planner.app.resources,
+                            restarts: entry.decision.restarts[placement.slot] ?? 0)))
             }
             if let change = planner.change(
                 entry.decision, placedOn: placements.map(\.node), unplaceable: unplaceable[index] ?? [])
@@ -134,6 +135,10 @@ struct AppDecision {
     var current = 0
     var scaledDown = 0
     var crashed = 0
+    /// Crash restarts so far of the slots restarted this pass (the new replica's count).
+    var restarts: [Int: Int] = [:]
+    /// Slots whose exited replica waits out its crash-loop backoff, described.
+    var backingOff: [String] = []
     /// A change decided without placement (rollback, waiting on a deadline).
     var early: AppChange?
 }
@@ -146,8 +151,13 @@ struct AppPlanner {
     let failedHash: String?
     let previous: AppSpec?
     let now: Date
+    let options: PlannerOptions
 
-    init(app: AppSpec, containers: [ObservedContainer], failedHash: String?, previous: AppSpec?, now: Date) {
+    init(
+        app: AppSpec, containers: [ObservedContainer], failedHash: String?, previous: AppSpec?, now: Date,
+        options: PlannerOptions
+    ) {
+        self.options = options
         self.app = app
         self.hash = SpecHash.of(app)
         self.containers = containers
@@ -176,15 +186,31 @@ struct AppPlanner {
         var current = containers.filter { $0.specHash == target }
         var old = containers.filter { $0.specHash != target }
 
-        // Exited replicas: restart per policy (remove and start again in the same slot).
+        // Exited replicas: restart per policy (remove and start again in the same slot), each slot
+        // after its crash-loop backoff; until then the exited replica keeps its slot.
         var crashed = 0
         var restarted: Set<String> = []
-        for container in current where !container.isRunning {
-            if case .exited(let code, _) = container.status,
+        var restarts: [Int: Int] = [:]
+        var backingOff: [String] = []
+        for container in current.sorted(by: { $0.slot < $1.slot }) where !container.isRunning {
+            if case .exited(let code, let at) = container.status,
                 app.restart == .always || (app.restart == .onFailure && code != 0)
             {
+                let ranLong =
+                    container.startedAt.map { at.timeIntervalSince($0) >= options.restartBackoffReset.seconds }
+                    ?? false
+                let sequence = ranLong ? 0 : container.restarts
+                let due = at.addingTimeInterval(options.backoff(restarts: sequence))
+                if now < due {
+                    let wait = Timespan(milliseconds: Int64((due.timeIntervalSince(now) * 1000).rounded(.up)))
+                    backingOff.append(
+                        "replica \(container.slot) crash-looping (exit \(code), \(sequence) restart\(sequence == 1 ? "" : "s")); next restart in \(wait)"
+                    )
+                    continue
+                }
                 actions.append(stop(container, .crashed))
                 restarted.insert(container.id)
+                restarts[container.slot] = sequence + 1
                 crashed += 1
             }
         }
@@ -271,14 +297,17 @@ struct AppPlanner {
         }
         return AppDecision(
             actions: actions, slotsToStart: starts, old: old, current: bySlot.count, scaledDown: scaledDown,
-            crashed: crashed)
+            crashed: crashed, restarts: restarts, backingOff: backingOff)
     }
 
     /// The summary of this App's part of the plan, or nil when nothing changes.
     func change(_ decision: AppDecision, placedOn: [String], unplaceable: [Unplaceable]) -> AppChange? {
         if let early = decision.early { return early }
         guard !decision.actions.isEmpty || !placedOn.isEmpty || !unplaceable.isEmpty || !decision.old.isEmpty else {
-            return nil
+            guard !decision.backingOff.isEmpty else { return nil }
+            return AppChange(
+                app: app.name, kind: .waiting,
+                summary: "app \(app.name): " + decision.backingOff.joined(separator: "; "), unplaceable: [])
         }
         return change(
             old: decision.old, current: decision.current, placedOn: placedOn, scaledDown: decision.scaledDown,

@@ -36,6 +36,22 @@ public final class Store: Sendable {
                 table.column("goodSpec", .blob)
             }
         }
+        migrator.registerMigration("v2: node reachability and rollout history") { db in
+            try db.create(table: "node") { table in
+                table.primaryKey("name", .text)
+                table.column("unreachableSince", .datetime).notNull()
+            }
+            try db.create(table: "rolloutEvent") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("app", .text).notNull().indexed()
+                table.column("at", .datetime).notNull()
+                table.column("event", .text).notNull()
+                table.column("fromHash", .text)
+                table.column("toHash", .text).notNull()
+                table.column("commitID", .text).notNull()
+                table.column("detail", .text).notNull()
+            }
+        }
         return migrator
     }
 

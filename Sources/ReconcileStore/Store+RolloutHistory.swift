@@ -1,0 +1,66 @@
+import Foundation
+internal import GRDB
+
+/// One step in an App's rollout history: a rollout started, completed, or was rolled back.
+public struct RolloutEvent: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable {
+        case started, completed, rolledBack = "rolled back"
+    }
+
+    public var app: String
+    public var at: Date
+    public var kind: Kind
+    /// The revision replaced (nil for a first deployment).
+    public var fromHash: String?
+    public var toHash: String
+    public var commitID: String
+    public var detail: String
+
+    public init(
+        app: String, at: Date, kind: Kind, fromHash: String?, toHash: String, commitID: String, detail: String
+    ) {
+        self.app = app
+        self.at = at
+        self.kind = kind
+        self.fromHash = fromHash
+        self.toHash = toHash
+        self.commitID = commitID
+        self.detail = detail
+    }
+}
+
+extension Store {
+    public func recordRolloutEvent(_ event: RolloutEvent) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO rolloutEvent (app, at, event, fromHash, toHash, commitID, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    event.app, event.at, event.kind.rawValue, event.fromHash, event.toHash, event.commitID,
+                    event.detail,
+                ])
+        }
+    }
+
+    /// The rollout history, newest first; of one App when `app` is given.
+    public func rolloutHistory(app: String? = nil, limit: Int = 50) throws -> [RolloutEvent] {
+        try queue.read { db in
+            let rows =
+                if let app {
+                    try Row.fetchAll(
+                        db, sql: "SELECT * FROM rolloutEvent WHERE app = ? ORDER BY id DESC LIMIT ?",
+                        arguments: [app, limit])
+                } else {
+                    try Row.fetchAll(db, sql: "SELECT * FROM rolloutEvent ORDER BY id DESC LIMIT ?", arguments: [limit])
+                }
+            return rows.compactMap { row in
+                guard let kind = RolloutEvent.Kind(rawValue: row["event"]) else { return nil }
+                return RolloutEvent(
+                    app: row["app"], at: row["at"], kind: kind, fromHash: row["fromHash"], toHash: row["toHash"],
+                    commitID: row["commitID"], detail: row["detail"])
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import ReconcileController
+import ReconcileDrivers
+import ReconcileModel
+import ReconcilePlanner
+import ReconcileStore
+import ReconcileTesting
+import Testing
+
+/// The desired state a background loop converges to; the test swaps it like a git commit would.
+actor Target {
+    var desired: DesiredState
+    var revision: String
+
+    init(_ desired: DesiredState, revision: String) {
+        self.desired = desired
+        self.revision = revision
+    }
+
+    func set(_ desired: DesiredState, revision: String) {
+        self.desired = desired
+        self.revision = revision
+    }
+}
+
+/// Counts requests sent through the router in a loop.
+actor RequestTally {
+    var succeeded = 0
+    var failures: [String] = []
+    var bodies: Set<String> = []
+
+    func success(_ body: String) {
+        succeeded += 1
+        bodies.insert(body)
+    }
+
+    func failure(_ message: String) { failures.append(message) }
+}
+
+/// A busybox httpd App published on `publish`: /index.html for its HTTP probe, and a CGI script
+/// /cgi-bin/slow that takes 300 ms to answer `body`, so requests are in flight when a replica stops.
+func servedApp(name: String, image: String, body: String, publish: Int, deadline: Timespan = .minutes(2)) -> AppSpec {
+    let script = [
+        // CRLF line ends: busybox passes CGI headers through as they are, and HTTP wants CRLF.
+        "#!/bin/sh",
+        "/bin/busybox printf \"Content-Type: text/plain\\r\\nContent-Length: \(body.utf8.count + 1)\\r\\n\\r\\n\"",
+        "/bin/busybox sleep 0.3", "echo \(body)",
+    ].map { "echo '\($0)'" }.joined(separator: "; ")
+    return AppSpec(
+        name: name, image: image,
+        command: [
+            "/bin/sh", "-c",
+            "trap 'exit 0' TERM; /bin/busybox mkdir -p /www/cgi-bin; echo ok > /www/index.html; "
+                + "{ \(script); } > /www/cgi-bin/slow; /bin/busybox chmod +x /www/cgi-bin/slow; "
+                + "/bin/httpd -f -p 8080 -h /www & wait",
+        ],
+        replicas: 3,
+        // 400m each (4 fit on 2 cores with the surge replica): at 100m, forking a CGI per request is
+        // throttled into multi-second answers.
+        resources: Resources(cpu: CPUQuantity(millicores: 400), memory: MemoryQuantity(bytes: 32 << 20)),
+        ports: [PortSpec(name: "http", container: 8080, publish: publish)],
+        health: HealthSpec(
+            probe: .http(port: "http", path: "/index.html", expect: 200), interval: Timespan(milliseconds: 500),
+            timeout: .seconds(1), failureThreshold: 2),
+        update: UpdateStrategy(
+            maxSurge: 1, maxUnavailable: 0, progressDeadline: deadline, autoRollback: true,
+            stopGracePeriod: .seconds(5)))
+}
+
+@Suite(.serialized) struct RolloutEndToEndTests {
+    /// Converges an App on its own dockerd, rolls it to a new image while a client sends requests
+    /// through the router (none may fail), then deploys a version that never gets healthy: it is
+    /// rolled back automatically, still without a failed request.
+    @Test(.timeLimit(.minutes(5))) func rollingUpdateThroughTheRouterLosesNoRequestAndABrokenVersionRollsBack()
+        async throws
+    {
+        let engine = try DockerEngine()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = NodeSpec(name: "node-a", backend: .docker(endpoint: engine.endpoint, tls: nil))
+        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint)
+        let router = Router()
+        let store = try Store(stateDirectory: folder)
+        let reconciler = Reconciler(
+            pass: Pass(nodes: [node], drivers: ["node-a": driver], router: router), store: store)
+        let publish = try #require(HostPorts.freeLoopbackPort())
+        let v1 = servedApp(name: "web", image: TestImage.name, body: "v1", publish: publish)
+        let v2 = servedApp(name: "web", image: TestImage.second, body: "v2", publish: publish)
+        let target = Target(DesiredState(nodes: [node], apps: [v1]), revision: "c1")
+
+        // The controller loop: a pass every 300 ms on whatever the target is.
+        let loop = Task {
+            while !Task.isCancelled {
+                let (desired, revision) = await (target.desired, target.revision)
+                _ = try? await reconciler.run(desired: desired, revision: revision, dryRun: false, now: Date())
+                try? await Task.sleep(nanoseconds: 300_000_000)
+            }
+        }
+        defer { loop.cancel() }
+
+        func converged(to app: AppSpec, within seconds: TimeInterval) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let running = try await driver.list().filter { $0.status == .running }
+                // Settled: what runs is the App, all ready, and a pass has found nothing left to do.
+                if running.count == 3, running.allSatisfy({ $0.labels[OwnershipLabels.spec] == SpecHash.of(app) }),
+                    await router.pool(publish).count == 3, try store.passes(limit: 1).first?.actions == 0
+                {
+                    return true
+                }
+                try await Task.sleep(nanoseconds: 200_000_000)
+            }
+            return false
+        }
+        #expect(try await converged(to: v1, within: 60), "v1 did not converge with 3 ready replicas in the pool")
+
+        // Four clients in a loop, one connection per (300 ms) request, through the published port.
+        let tally = RequestTally()
+        let client = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { await sendRequests(port: publish, tally: tally) } }
+            }
+        }
+        defer { client.cancel() }
+
+        await target.set(DesiredState(nodes: [node], apps: [v2]), revision: "c2")
+        #expect(try await converged(to: v2, within: 90), "the rolling update to v2 did not finish")
+        let afterUpdate = await (tally.succeeded, tally.failures, tally.bodies)
+        #expect(afterUpdate.1.isEmpty, "failed requests during the rolling update: \(afterUpdate.1.prefix(5))")
+        #expect(afterUpdate.0 >= 20, "only \(afterUpdate.0) requests went through during the update")
+        #expect(afterUpdate.2 == ["v1", "v2"], "bodies served: \(afterUpdate.2)")
+
+        // A broken version: it runs but never answers its probe, so it misses its deadline.
+        let broken = AppSpec(
+            name: "web", image: TestImage.name, command: ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+            replicas: 3, resources: v2.resources, ports: v2.ports, health: v2.health,
+            update: UpdateStrategy(
+                maxSurge: 1, maxUnavailable: 0, progressDeadline: .seconds(4), autoRollback: true,
+                stopGracePeriod: .seconds(5)))
+        await target.set(DesiredState(nodes: [node], apps: [broken]), revision: "c3")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, try store.rollouts().failed["web"] != SpecHash.of(broken) {
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        #expect(try store.rollouts().failed["web"] == SpecHash.of(broken), "the broken version was not rolled back")
+        #expect(try await converged(to: v2, within: 30), "v2 is not what runs after the rollback")
+        client.cancel()
+        _ = await client.value
+        let final = await (tally.succeeded, tally.failures)
+        #expect(final.1.isEmpty, "failed requests: \(final.1.prefix(5))")
+        #expect(final.0 > afterUpdate.0)
+        print("e2e: \(afterUpdate.0) requests during the update, \(final.0) in all, \(final.1.count) failed")
+
+        let history = try store.rolloutHistory(app: "web").reversed().map {
+            "\($0.kind.rawValue) \($0.toHash.prefix(8))"
+        }
+        let (h1, h2, h3) = (SpecHash.of(v1).prefix(8), SpecHash.of(v2).prefix(8), SpecHash.of(broken).prefix(8))
+        #expect(
+            Array(history) == [
+                "started \(h1)", "completed \(h1)", "started \(h2)", "completed \(h2)", "started \(h3)",
+                "rolled back \(h2)",
+            ], "history: \(history)")
+        loop.cancel()
+        _ = await loop.value
+        await router.shutdown()
+    }
+}
+
+/// Sends requests to the slow endpoint until cancelled, tallying each outcome.
+func sendRequests(port: Int, tally: RequestTally) async {
+    while !Task.isCancelled {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/cgi-bin/slow")
+        request.headers.add(name: "Connection", value: "close")
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+            if response.status == .ok {
+                await tally.success(body.trimmingCharacters(in: .whitespacesAndNewlines))
+            } else {
+                await tally.failure("status \(response.status.code)")
+            }
+        } catch {
+            if !Task.isCancelled { await tally.failure("\(error)") }
+        }
+    }
+}
