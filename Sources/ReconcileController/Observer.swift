@@ -24,7 +24,13 @@ public struct Observer: Sendable {
         self.health = health
     }
 
-    public func observe(desired: DesiredState, unreachableSince: [String: Date] = [:], now: Date) async -> Observation {
+    /// - Parameter lastSeen: per node, the replicas last seen there; an unreachable node is taken to
+    ///   still run them (its replicas are neither counted missing nor placed elsewhere until the planner
+    ///   declares the node lost).
+    public func observe(
+        desired: DesiredState, unreachableSince: [String: Date] = [:], lastSeen: [String: [ObservedContainer]] = [:],
+        now: Date
+    ) async -> Observation {
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         typealias Seen = (info: ContainerInfo, replica: ObservedContainer)
         let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [Seen]).self) { group in
@@ -74,6 +80,14 @@ public struct Observer: Sendable {
                     name: node.name, capacity: node.capacity ?? info?.capacity ?? .defaultRequest, labels: node.labels,
                     isProcessNode: node.isProcessNode,
                     unreachableSince: info == nil ? (unreachableSince[node.name] ?? now) : nil))
+            if info == nil {
+                observed.containers += (lastSeen[node.name] ?? []).map { replica in
+                    var replica = replica
+                    replica.resources = apps[replica.app]?.resources ?? replica.resources
+                    return replica
+                }
+                continue
+            }
             for (container, replica) in seen.sorted(by: {
                 ($0.replica.app, $0.replica.slot) < ($1.replica.app, $1.replica.slot)
             }) {

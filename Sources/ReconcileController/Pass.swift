@@ -66,10 +66,11 @@ public struct Pass: Sendable {
 
     public func run(
         desired: DesiredState, revision: String, dryRun: Bool, now: Date, failedRollouts: [String: String] = [:],
-        previous: [String: AppSpec] = [:], unreachableSince: [String: Date] = [:]
+        previous: [String: AppSpec] = [:], unreachableSince: [String: Date] = [:],
+        lastSeen: [String: [ObservedContainer]] = [:]
     ) async -> Result {
         let observation = await Observer(drivers: drivers, nodes: nodes, health: health).observe(
-            desired: desired, unreachableSince: unreachableSince, now: now)
+            desired: desired, unreachableSince: unreachableSince, lastSeen: lastSeen, now: now)
         let observed = observation.observed
         let plan = Planner.plan(
             desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, now: now,

@@ -18,11 +18,29 @@ public struct Reconciler: Sendable {
     public func run(desired: DesiredState, revision: String, dryRun: Bool, now: Date) async throws -> Pass.Result {
         let rollouts = try store.rollouts()
         let unreachable = try store.unreachableNodes()
+        let seenData = try store.lastSeenContainers()
+        var lastSeen: [String: [ObservedContainer]] = [:]
+        for (node, data) in seenData {
+            lastSeen[node] = try? JSONDecoder().decode([ObservedContainer].self, from: data)
+        }
         let started = Date()
         let result = await pass.run(
             desired: desired, revision: revision, dryRun: dryRun, now: now, failedRollouts: rollouts.failed,
-            previous: rollouts.good, unreachableSince: unreachable)
+            previous: rollouts.good, unreachableSince: unreachable, lastSeen: lastSeen)
         guard !dryRun else { return result }
+        // What answering nodes run now is what an outage of theirs will assume (written when it changes).
+        let byNode = Dictionary(grouping: result.observed.containers, by: \.node)
+        for node in result.observed.nodes where node.unreachableSince == nil {
+            let replicas = (byNode[node.name] ?? []).filter(\.isRunning).map { replica in
+                var replica = replica
+                replica.readySince = replica.readySince.map { _ in replica.startedAt ?? now }
+                return replica
+            }.sorted { $0.id < $1.id }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let data = try encoder.encode(replicas)
+            if seenData[node.name] != data { try store.setLastSeenContainers(data, node: node.name) }
+        }
         for case .rollback(let app, let hash) in result.plan.actions {
             try store.recordFailedRollout(app: app, hash: hash, at: now)
         }

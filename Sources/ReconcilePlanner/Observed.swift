@@ -35,8 +35,8 @@ public struct ObservedNode: Sendable, Hashable {
 }
 
 /// One replica container of an App, identified by its labels (app, slot, spec hash).
-public struct ObservedContainer: Sendable, Hashable {
-    public enum Status: Sendable, Hashable {
+public struct ObservedContainer: Sendable, Hashable, Codable {
+    public enum Status: Sendable, Hashable, Codable {
         case running
         case exited(code: Int, at: Date)
     }

@@ -24,4 +24,26 @@ extension Store {
             }
         }
     }
+
+    /// What was last seen running on each node (an encoded list), so a node that stops answering
+    /// keeps its replicas on the books during the grace period.
+    public func lastSeenContainers() throws -> [String: Data] {
+        try queue.read { db in
+            var nodes: [String: Data] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, containers FROM nodeContainers") {
+                nodes[row["name"]] = row["containers"]
+            }
+            return nodes
+        }
+    }
+
+    public func setLastSeenContainers(_ containers: Data, node: String) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO nodeContainers (name, containers) VALUES (?, ?)
+                    ON CONFLICT(name) DO UPDATE SET containers = excluded.containers
+                    """, arguments: [node, containers])
+        }
+    }
 }

@@ -41,6 +41,10 @@ public final class Store: Sendable {
                 table.primaryKey("name", .text)
                 table.column("unreachableSince", .datetime).notNull()
             }
+            try db.create(table: "nodeContainers") { table in
+                table.primaryKey("name", .text)
+                table.column("containers", .blob).notNull()
+            }
             try db.create(table: "rolloutEvent") { table in
                 table.autoIncrementedPrimaryKey("id")
                 table.column("app", .text).notNull().indexed()
