@@ -59,21 +59,22 @@ struct CapacityLedger {
                 : "needs cpu \(request.cpu), largest free is \(CPUQuantity(millicores: max(0, free[byCPU.name]!.cpu))) (\(byCPU.name))"
             return .failure(Unplaceable(app: app.name, reason: reason))
         }
-        // Spread first (a node without this app), then a node already in use over an empty one, then
-        // the tightest fit across both resources: fewest nodes, like ECS binpack.
+        // Spread first (a node without this app); never open a node past the target (the fewest nodes
+        // the workload fits on) while a node in use has room; within the target, the node with the most
+        // room left in its scarcer resource, so nodes fill evenly in cpu and memory and the last (large
+        // first) replicas still fit: fewest nodes, like ECS binpack, without stranding one resource.
         let inUse = nodes.filter { node in
             let room = free[node.name]!
             return room.cpu != node.capacity.cpu.millicores || room.memory != node.capacity.memory.bytes
         }.count
-        func score(_ node: ObservedNode) -> (Int, Int, Int, Double, String) {
+        func score(_ node: ObservedNode) -> (Int, Int, Double, String) {
             let room = free[node.name]!
             let spreadCost = app.placement.spread ? avoiding[node.name, default: 0] : 0
-            let empty = room.cpu == node.capacity.cpu.millicores && room.memory == node.capacity.memory.bytes ? 1 : 0
-            // Past the node target, a new node is opened only when no node in use has room.
-            let beyondTarget = empty == 1 && inUse >= nodeTarget ? 1 : 0
+            let empty = room.cpu == node.capacity.cpu.millicores && room.memory == node.capacity.memory.bytes
+            let beyondTarget = empty && inUse >= nodeTarget ? 1 : 0
             let cpuLeft = Double(room.cpu - request.cpu.millicores) / Double(max(1, node.capacity.cpu.millicores))
             let memoryLeft = Double(room.memory - request.memory.bytes) / Double(max(1, node.capacity.memory.bytes))
-            return (beyondTarget, spreadCost, empty, cpuLeft + memoryLeft, node.name)
+            return (beyondTarget, spreadCost, -min(cpuLeft, memoryLeft), node.name)
         }
         let chosen = fitting.min { score($0) < score($1) }!
         book(request, on: chosen.name)
