@@ -114,6 +114,7 @@ let package = Package(
             dependencies: [
                 "ReconcileController", "ReconcileDrivers", "ReconcileModel", "ReconcilePlanner", "ReconcileTesting",
                 "ReconcileStore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -1,0 +1,142 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import ReconcileController
+import ReconcileModel
+import ReconcileTesting
+import Testing
+
+/// A loopback TCP server that answers each connection with its name after `delay`, then closes.
+struct NamedBackend {
+    let name: String
+    let port: Int
+    let task: Task<Void, Never>
+
+    static func start(_ name: String, delay: Duration = .zero) async throws -> NamedBackend {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let port = try #require(server.channel.localAddress?.port)
+        let task = Task<Void, Never> {
+            _ = try? await server.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        group.addTask {
+                            try? await connection.executeThenClose { _, outbound in
+                                try await Task.sleep(for: delay)
+                                try await outbound.write(ByteBuffer(string: name))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return NamedBackend(name: name, port: port, task: task)
+    }
+
+    var backend: Backend { Backend(id: name, host: "127.0.0.1", port: port) }
+}
+
+/// Reads one answer through the router on a background thread (the client is a plain socket).
+func fetch(_ port: Int) async -> String? {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: Loopback.readAll(port: port)) }
+    }
+}
+
+@Suite struct RouterTests {
+    @Test func connectionsGoRoundRobinOverTheReadyReplicas() async throws {
+        let (a, b) = (try await NamedBackend.start("a"), try await NamedBackend.start("b"))
+        let router = Router()
+        let port = try Loopback.freePort()
+        #expect(await router.update([port: [a.backend, b.backend]]).isEmpty)
+        var answers: [String] = []
+        for _ in 0..<4 { answers.append(await fetch(port) ?? "refused") }
+        #expect(answers.sorted() == ["a", "a", "b", "b"])
+        #expect(answers[0] != answers[1])
+        await router.shutdown()
+    }
+
+    @Test func aReplicaThatRefusesIsSkipped() async throws {
+        let a = try await NamedBackend.start("a")
+        let dead = Backend(id: "dead", host: "127.0.0.1", port: try Loopback.freePort())
+        let router = Router()
+        let port = try Loopback.freePort()
+        await router.update([port: [dead, a.backend]])
+        for _ in 0..<3 { #expect(await fetch(port) == "a") }
+        #expect(await router.openConnections("dead") == 0)
+        await router.shutdown()
+    }
+
+    /// Drain takes the replica out of the pool at once and returns only when its open connection ended.
+    @Test func drainWaitsForOpenConnections() async throws {
+        let slow = try await NamedBackend.start("slow", delay: .milliseconds(600))
+        let fast = try await NamedBackend.start("fast")
+        let router = Router()
+        let port = try Loopback.freePort()
+        await router.update([port: [slow.backend]])
+        async let inFlight = fetch(port)
+        let deadline = Date().addingTimeInterval(5)
+        while await router.openConnections("slow") == 0, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(await router.openConnections("slow") == 1)
+        await router.update([port: [slow.backend, fast.backend]])
+        let started = Date()
+        await router.drain("slow", grace: .seconds(10))
+        let waited = Date().timeIntervalSince(started)
+        #expect(await inFlight == "slow")
+        #expect(waited >= 0.3, "drain returned after \(waited)s with a connection open")
+        #expect(await router.pool(port).map(\.id) == ["fast"])
+        // A later update listing it again (an observation from before the stop) does not bring it back.
+        await router.update([port: [slow.backend, fast.backend]])
+        #expect(await router.pool(port).map(\.id) == ["fast"])
+        #expect(await fetch(port) == "fast")
+        await router.shutdown()
+    }
+
+    @Test func drainGivesUpAfterTheGracePeriod() async throws {
+        let stuck = try await NamedBackend.start("stuck", delay: .seconds(30))
+        let router = Router()
+        let port = try Loopback.freePort()
+        await router.update([port: [stuck.backend]])
+        let client = Task { await fetch(port) }
+        let deadline = Date().addingTimeInterval(5)
+        while await router.openConnections("stuck") == 0, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let started = Date()
+        await router.drain("stuck", grace: Timespan(milliseconds: 300))
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited >= 0.25 && waited < 5, "drain took \(waited)s with a 300ms grace")
+        stuck.task.cancel()
+        client.cancel()
+        await router.shutdown()
+    }
+
+    @Test func aPortNoLongerPublishedIsClosed() async throws {
+        let a = try await NamedBackend.start("a")
+        let router = Router()
+        let port = try Loopback.freePort()
+        await router.update([port: [a.backend]])
+        #expect(await router.ports == [port])
+        #expect(Loopback.canConnect(port: port))
+        await router.update([:])
+        #expect(await router.ports.isEmpty)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!Loopback.canConnect(port: port))
+    }
+
+    @Test func aPortInUseIsReported() async throws {
+        let a = try await NamedBackend.start("a")
+        let router = Router()
+        let errors = await router.update([a.port: [a.backend]])
+        #expect(errors.count == 1)
+        #expect(errors.first?.contains("cannot listen on 127.0.0.1:\(a.port)") == true)
+        await router.shutdown()
+    }
+}
