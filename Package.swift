@@ -121,7 +121,9 @@ let package = Package(
             name: "ReconcileStoreTests",
             dependencies: ["ReconcileStore", "ReconcileModel"]
         ),
-        .testTarget(name: "ReconcileCLITests", dependencies: ["reconcile", "ReconcileModel", "ReconcileTesting"]),
+        .testTarget(
+            name: "ReconcileCLITests",
+            dependencies: ["reconcile", "reconcile-shim", "ReconcileModel", "ReconcileTesting", "ReconcileDrivers"]),
     ]
 )
 

@@ -37,7 +37,8 @@ public struct Pass: Sendable {
     /// The nodes of a desired state and a driver for each. With no Node declared, the implicit `local`
     /// node is the Docker engine at /var/run/docker.sock when it answers, else a process node.
     public static func forState(
-        _ state: DesiredState, stateDirectory: String, shimPath: String? = nil
+        _ state: DesiredState, stateDirectory: String, shimPath: String? = nil, health: HealthMonitor = HealthMonitor(),
+        router: Router? = nil
     ) async throws -> (pass: Pass, note: String?) {
         var nodes = state.nodes
         var note: String?
@@ -61,7 +62,7 @@ public struct Pass: Sendable {
                     node: node.name, stateDirectory: stateDirectory, shimPath: shimPath)
             }
         }
-        return (Pass(nodes: nodes, drivers: drivers), note)
+        return (Pass(nodes: nodes, drivers: drivers, health: health, router: router), note)
     }
 
     public func run(

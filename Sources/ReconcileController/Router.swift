@@ -25,7 +25,6 @@ public struct Backend: Sendable, Hashable {
 public actor Router {
     private struct Listener {
         var channel: any Channel
-        var task: Task<Void, Never>
     }
 
     private let address: String
@@ -38,7 +37,7 @@ public actor Router {
     private let waitForBackend: TimeInterval
 
     /// - Parameter address: the address listeners bind to (loopback unless the host should serve others).
-    public init(address: String = "127.0.0.1", waitForBackend: TimeInterval = 10) {
+    public init(address: String = "127.0.0.1", waitForBackend: TimeInterval = 30) {
         self.address = address
         self.waitForBackend = waitForBackend
     }
@@ -60,7 +59,6 @@ public actor Router {
         for port in listeners.keys where wanted[port] == nil {
             if let listener = listeners.removeValue(forKey: port) {
                 try? await listener.channel.close()
-                listener.task.cancel()
             }
             pools[port] = nil
         }
@@ -93,7 +91,6 @@ public actor Router {
     public func shutdown() async {
         for (_, listener) in listeners {
             try? await listener.channel.close()
-            listener.task.cancel()
         }
         listeners = [:]
         pools = [:]
@@ -102,27 +99,19 @@ public actor Router {
     // MARK: Connections
 
     private func listen(_ port: Int) async throws {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        // Accepted connections stay raw channels that read nothing until they are wrapped for the
+        // splice: a connection dropped before that (the listener closing) needs no teardown.
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(host: address, port: port) { channel in
+            .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(isOutboundHalfClosureEnabled: true))
+                    try channel.pipeline.syncOperations.addHandler(HoldUntilSpliced())
+                    Task { await self.serve(channel, port: port) }
                 }
             }
-        let channel = server.channel
-        let task = Task<Void, Never> {
-            _ = try? await server.executeThenClose { inbound in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in inbound {
-                        group.addTask { await self.serve(connection, port: port) }
-                    }
-                }
-            }
-        }
-        listeners[port] = Listener(channel: channel, task: task)
+            .bind(host: address, port: port).get()
+        listeners[port] = Listener(channel: channel)
     }
 
     /// The next backend of the port's pool, round robin, skipping `tried`. The connection counts as
@@ -142,7 +131,7 @@ public actor Router {
         if open[id] == 0 { open[id] = nil }
     }
 
-    private nonisolated func serve(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, port: Int) async {
+    private nonisolated func serve(_ accepted: any Channel, port: Int) async {
         let deadline = Date().addingTimeInterval(waitForBackend)
         var tried: Set<String> = []
         while !Task.isCancelled {
@@ -153,28 +142,52 @@ public actor Router {
                 try? await Task.sleep(nanoseconds: 50_000_000)
                 continue
             }
-            let upstream: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+            let raw: any Channel
             do {
-                upstream = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                     .connectTimeout(.seconds(2))
                     .channelOption(.allowRemoteHalfClosure, value: true)
-                    .connect(host: backend.host, port: backend.port) { channel in
+                    .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
-                                wrappingChannelSynchronously: channel,
-                                configuration: .init(isOutboundHalfClosureEnabled: true))
+                            try channel.pipeline.syncOperations.addHandler(HoldUntilSpliced())
                         }
                     }
+                    .connect(host: backend.host, port: backend.port).get()
             } catch {
                 await closed(backend.id)
                 tried.insert(backend.id)
                 continue
             }
+            // Both ends are wrapped only once both exist, and from then on always closed through
+            // executeThenClose (a wrapped channel must not be dropped).
+            guard let client = try? await Self.wrap(accepted) else {
+                accepted.close(promise: nil)
+                raw.close(promise: nil)
+                await closed(backend.id)
+                return
+            }
+            guard let upstream = try? await Self.wrap(raw) else {
+                raw.close(promise: nil)
+                try? await client.executeThenClose { _, _ in }
+                await closed(backend.id)
+                return
+            }
             await Self.splice(client, upstream)
             await closed(backend.id)
             return
         }
-        try? await client.executeThenClose { _, _ in }
+        accepted.close(promise: nil)
+    }
+
+    /// Wraps a connected channel for async use on its event loop, then passes on what it held.
+    private static func wrap(_ channel: any Channel) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        try await channel.eventLoop.submit {
+            let wrapped = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+            let hold = try channel.pipeline.syncOperations.handler(type: HoldUntilSpliced.self)
+            _ = channel.pipeline.syncOperations.removeHandler(hold)
+            return wrapped
+        }.get()
     }
 
     /// Copies bytes both ways until both directions end; a half close is passed on.
@@ -196,5 +209,56 @@ public actor Router {
                 }
             }
         }
+    }
+}
+
+/// Holds what a connection delivers (bytes, its end, its closing) until the splice is attached, then
+/// passes it on in order when removed: nothing a fast peer sends early is lost, and a connection
+/// dropped before the splice needs no teardown. Closes a connection that sends more than 1 MiB first.
+final class HoldUntilSpliced: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private enum Held {
+        case data(NIOAny)
+        case event(Any)
+        case inactive
+    }
+
+    private var held: [Held] = []
+    private var bytes = 0
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        bytes += unwrapInboundIn(data).readableBytes
+        held.append(.data(data))
+        if bytes > 1 << 20 { context.close(promise: nil) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {}
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) { held.append(.event(event)) }
+
+    func channelInactive(context: ChannelHandlerContext) { held.append(.inactive) }
+
+    func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
+        var read = false
+        for item in held {
+            switch item {
+            case .data(let data):
+                context.fireChannelRead(data)
+                read = true
+            case .event(let event):
+                if read { context.fireChannelReadComplete() }
+                read = false
+                context.fireUserInboundEventTriggered(event)
+            case .inactive:
+                if read { context.fireChannelReadComplete() }
+                read = false
+                context.fireChannelInactive()
+            }
+        }
+        if read { context.fireChannelReadComplete() }
+        held = []
+        context.leavePipeline(removalToken: removalToken)
     }
 }

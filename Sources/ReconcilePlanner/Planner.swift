@@ -202,10 +202,11 @@ struct AppPlanner {
                 let sequence = ranLong ? 0 : container.restarts
                 let due = at.addingTimeInterval(options.backoff(restarts: sequence))
                 if now < due {
-                    let wait = Timespan(milliseconds: Int64((due.timeIntervalSince(now) * 1000).rounded(.up)))
+                    // Stable from pass to pass (no countdown), so a controller reports it once.
+                    let backoff = Timespan(milliseconds: Int64(options.backoff(restarts: sequence) * 1000))
+                    let restarts = "\(sequence) restart\(sequence == 1 ? "" : "s")"
                     backingOff.append(
-                        "replica \(container.slot) crash-looping (exit \(code), \(sequence) restart\(sequence == 1 ? "" : "s")); next restart in \(wait)"
-                    )
+                        "replica \(container.slot) crash-looping (exit \(code), \(restarts)); backing off \(backoff)")
                     continue
                 }
                 actions.append(stop(container, .crashed))

@@ -59,6 +59,9 @@ public final class DockerEngine: @unchecked Sendable {
     let subnet: String
     var process: Process?
 
+    /// A loopback address of its own for published ports: engines on one host each allocate host ports
+    /// from the same range and would otherwise collide.
+    public let publishAddress: String
     public var socket: String { root + "/docker.sock" }
     public var endpoint: String { "unix://" + socket }
 
@@ -67,11 +70,13 @@ public final class DockerEngine: @unchecked Sendable {
 
     public init(extraArguments: [String] = []) throws {
         self.extraArguments = extraArguments
+        Self.removeStaleEngines()
         let tag = String(UUID().uuidString.prefix(6)).lowercased()
         // Short paths: containerd's socket path under the exec root has a length limit.
         root = "/tmp/rcd-" + tag
         bridge = "rcbr" + tag
-        subnet = "10.251.\(Int.random(in: 2...250)).1/24"
+        subnet = "10.251.\(try Self.freeSubnet()).1/24"
+        publishAddress = "127.0.\(Int.random(in: 2...250)).\(Int.random(in: 2...250))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         for arguments in [
             ["ip", "link", "add", bridge, "type", "bridge"], ["ip", "addr", "add", subnet, "dev", bridge],
@@ -123,9 +128,47 @@ public final class DockerEngine: @unchecked Sendable {
         self.process = nil
     }
 
-    deinit {
+    /// Stops the daemon and removes its bridge and folder. Idempotent; also run on deinit.
+    public func shutdown() {
         stop()
         _ = try? Command.run(["ip", "link", "del", bridge])
         _ = try? Command.run(["rm", "-rf", root])
+    }
+
+    deinit { shutdown() }
+
+    // MARK: Host hygiene
+
+    nonisolated(unsafe) private static var allocated: Set<Int> = []
+    private static let lock = NSLock()
+
+    /// A third octet for 10.251.N.0/24 that no interface on the host uses and no engine of this
+    /// process took: two bridges with one subnet would break each other's containers.
+    private static func freeSubnet() throws -> Int {
+        let addresses = (try? Command.run(["ip", "-br", "addr"]))?.stdout ?? ""
+        return try lock.withLock {
+            let candidates = (2...250).filter { !allocated.contains($0) && !addresses.contains("10.251.\($0).") }
+            guard let chosen = candidates.randomElement() else {
+                throw FixtureError("no free 10.251.N.0/24 subnet for another test dockerd")
+            }
+            allocated.insert(chosen)
+            return chosen
+        }
+    }
+
+    /// Engines left behind by a killed test run (their dockerd gone for over two minutes): their
+    /// bridges and folders are removed.
+    private static func removeStaleEngines() {
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
+        for folder in folders where folder.hasPrefix("rcd-") {
+            let root = "/tmp/" + folder
+            let attributes = try? FileManager.default.attributesOfItem(atPath: root)
+            guard let modified = attributes?[.modificationDate] as? Date, Date().timeIntervalSince(modified) > 120
+            else { continue }
+            let pidText = (try? String(contentsOfFile: root + "/docker.pid", encoding: .utf8)) ?? ""
+            if let pid = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 { continue }
+            _ = try? Command.run(["ip", "link", "del", "rcbr" + folder.dropFirst("rcd-".count)])
+            _ = try? Command.run(["rm", "-rf", root])
+        }
     }
 }

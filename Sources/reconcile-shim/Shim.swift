@@ -16,7 +16,24 @@ enum Shim {
         run()
     }
 
+    /// Closes every descriptor above stderr the shim inherited (the controller's listening sockets,
+    /// its database), so that neither the shim nor the workload keeps them open.
+    static func closeInheritedDescriptors() {
+        guard let directory = opendir("/proc/self/fd") else { return }
+        let own = dirfd(directory)
+        var descriptors: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if let fd = Int32(name), fd > 2, fd != own { descriptors.append(fd) }
+        }
+        closedir(directory)
+        for fd in descriptors { close(fd) }
+    }
+
     static func run() {
+        closeInheritedDescriptors()
         guard CommandLine.arguments.count == 2 else {
             FileHandle.standardError.write(Data("usage: reconcile-shim FOLDER\n".utf8))
             Foundation.exit(2)

@@ -13,6 +13,7 @@ import Testing
     /// the grace period has passed, and not before.
     @Test(.timeLimit(.minutes(5))) func twelveReplicasArePlacedAndMoveOffALostNode() async throws {
         let engines = try (0..<3).map { _ in try DockerEngine() }
+        defer { for engine in engines { engine.shutdown() } }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("place-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let capacity = Resources(cpu: CPUQuantity(millicores: 4000), memory: MemoryQuantity(bytes: 2 << 30))
@@ -22,7 +23,8 @@ import Testing
         }
         var drivers: [String: any ContainerDriver] = [:]
         for (name, engine) in zip(names, engines) {
-            drivers[name] = try DockerDriver(node: name, endpoint: engine.endpoint, timeout: .seconds(2))
+            drivers[name] = try DockerDriver(
+                node: name, endpoint: engine.endpoint, publishAddress: engine.publishAddress)
         }
         func sized(_ name: String, cpu: Int64, memory: Int64) -> AppSpec {
             AppSpec(
@@ -103,6 +105,5 @@ import Testing
         expectNoOvercommit(survivors)
         let waited = try #require(movedAt).timeIntervalSince(lostAt)
         #expect(waited >= grace.seconds, "moved \(moved) replicas after \(waited)s, grace \(grace)")
-        for engine in engines { engine.stop() }
     }
 }

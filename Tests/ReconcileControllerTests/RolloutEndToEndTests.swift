@@ -63,10 +63,11 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
         ports: [PortSpec(name: "http", container: 8080, publish: publish)],
         health: HealthSpec(
             probe: .http(port: "http", path: "/index.html", expect: 200), interval: Timespan(milliseconds: 500),
-            timeout: .seconds(1), failureThreshold: 2),
+            // Generous: the whole suite runs in parallel on two cores, and a slow probe is not a dead replica.
+            timeout: .seconds(3), failureThreshold: 3),
         update: UpdateStrategy(
             maxSurge: 1, maxUnavailable: 0, progressDeadline: deadline, autoRollback: true,
-            stopGracePeriod: .seconds(5)))
+            stopGracePeriod: .seconds(30)))
 }
 
 @Suite(.serialized) struct RolloutEndToEndTests {
@@ -77,10 +78,11 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
         async throws
     {
         let engine = try DockerEngine()
+        defer { engine.shutdown() }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let node = NodeSpec(name: "node-a", backend: .docker(endpoint: engine.endpoint, tls: nil))
-        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint)
+        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint, publishAddress: engine.publishAddress)
         let router = Router()
         let store = try Store(stateDirectory: folder)
         let reconciler = Reconciler(
@@ -114,7 +116,11 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
             }
             return false
         }
-        #expect(try await converged(to: v1, within: 60), "v1 did not converge with 3 ready replicas in the pool")
+        func lastPass() -> String {
+            let last = try? store.passes(limit: 1).first
+            return "last pass: \(last?.summary ?? "none") \(last?.failures ?? "")"
+        }
+        #expect(try await converged(to: v1, within: 60), "v1 did not converge with 3 ready replicas; \(lastPass())")
 
         // Four clients in a loop, one connection per (300 ms) request, through the published port.
         let tally = RequestTally()
@@ -126,7 +132,7 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
         defer { client.cancel() }
 
         await target.set(DesiredState(nodes: [node], apps: [v2]), revision: "c2")
-        #expect(try await converged(to: v2, within: 90), "the rolling update to v2 did not finish")
+        #expect(try await converged(to: v2, within: 90), "the rolling update to v2 did not finish; \(lastPass())")
         let afterUpdate = await (tally.succeeded, tally.failures, tally.bodies)
         #expect(afterUpdate.1.isEmpty, "failed requests during the rolling update: \(afterUpdate.1.prefix(5))")
         #expect(afterUpdate.0 >= 20, "only \(afterUpdate.0) requests went through during the update")
@@ -138,7 +144,7 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
             replicas: 3, resources: v2.resources, ports: v2.ports, health: v2.health,
             update: UpdateStrategy(
                 maxSurge: 1, maxUnavailable: 0, progressDeadline: .seconds(4), autoRollback: true,
-                stopGracePeriod: .seconds(5)))
+                stopGracePeriod: .seconds(30)))
         await target.set(DesiredState(nodes: [node], apps: [broken]), revision: "c3")
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, try store.rollouts().failed["web"] != SpecHash.of(broken) {
@@ -174,7 +180,7 @@ func sendRequests(port: Int, tally: RequestTally) async {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/cgi-bin/slow")
         request.headers.add(name: "Connection", value: "close")
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
             let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
             if response.status == .ok {
                 await tally.success(body.trimmingCharacters(in: .whitespacesAndNewlines))

@@ -62,6 +62,7 @@ struct TestCertificates {
             "--tlsverify", "--tlscacert", certificates.ca, "--tlscert", certificates.serverCert, "--tlskey",
             certificates.serverKey, "--host", "tcp://127.0.0.1:\(port)",
         ])
+        defer { engine.shutdown() }
         let driver = try DockerDriver(
             node: "tls-node", endpoint: "tcp://127.0.0.1:\(port)",
             tls: NodeSpec.TLSFiles(ca: certificates.ca, cert: certificates.clientCert, key: certificates.clientKey))

@@ -38,7 +38,8 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
     @Test(.timeLimit(.minutes(5)), arguments: ["node-b", "node-c"])
     func anotherDockerEngineConforms(node: String) async throws {
         let engine = try DockerEngine()
-        let driver = try DockerDriver(node: node, endpoint: engine.endpoint)
+        defer { engine.shutdown() }
+        let driver = try DockerDriver(node: node, endpoint: engine.endpoint, publishAddress: engine.publishAddress)
         await runConformance(driver, .busybox(image: TestImage.name))
         // A container started by hand (no management label) is never listed.
         let byHand = try Command.run([
@@ -53,7 +54,9 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
 @Suite struct DockerDriverTests {
     @Test(.timeLimit(.minutes(5))) func anUnreachableNodeIsReportedWithinTheTimeoutAndRecovers() async throws {
         let engine = try DockerEngine()
-        let driver = try DockerDriver(node: "node-d", endpoint: engine.endpoint, timeout: .seconds(2))
+        defer { engine.shutdown() }
+        let driver = try DockerDriver(
+            node: "node-d", endpoint: engine.endpoint, timeout: .seconds(2), publishAddress: engine.publishAddress)
         #expect(try await driver.info().capacity.cpu.millicores > 0)
         engine.stop()
         let started = Date()

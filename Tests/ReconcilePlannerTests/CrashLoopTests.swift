@@ -48,7 +48,8 @@ import Testing
             #expect(result.actions.isEmpty, "\(result.actions)")
             #expect(result.changes.first?.kind == .waiting)
             #expect(result.changes.first?.summary.contains("replica 0 crash-looping (exit 2") == true)
-            #expect(result.changes.first?.summary.contains("next restart in") == true)
+            let backoff = Timespan(milliseconds: Int64(PlannerOptions().backoff(restarts: item.restarts) * 1000))
+            #expect(result.changes.first?.summary.hasSuffix("; backing off \(backoff)") == true)
         }
     }
 

@@ -1,0 +1,110 @@
+import Foundation
+import ReconcileGit
+import ReconcileModel
+import ReconcilePlanner
+import ReconcileStore
+
+/// The continuous controller: polls git every `interval`, and every `tick` runs a reconcile pass
+/// on the commit in force (the last valid one), serving published ports through its router. An
+/// invalid commit is reported and skipped; the previous one stays in force. Runs until cancelled,
+/// then closes its listeners.
+public final class Controller: Sendable {
+    public struct Options: Sendable {
+        public var interval: Timespan
+        public var tick: Timespan
+        public var stateDirectory: String
+        public var shimPath: String?
+        /// The address published ports listen on.
+        public var publishAddress: String
+
+        public init(
+            interval: Timespan = .seconds(30), tick: Timespan = .seconds(2), stateDirectory: String,
+            shimPath: String? = nil, publishAddress: String = "127.0.0.1"
+        ) {
+            self.interval = interval
+            self.tick = tick
+            self.stateDirectory = stateDirectory
+            self.shimPath = shimPath
+            self.publishAddress = publishAddress
+        }
+    }
+
+    let source: GitManifestSource
+    let options: Options
+    let store: Store
+    let log: @Sendable (String) -> Void
+    public let router: Router
+    let health = HealthMonitor()
+
+    public init(
+        source: GitManifestSource, options: Options, store: Store, log: @escaping @Sendable (String) -> Void
+    ) {
+        self.source = source
+        self.options = options
+        self.store = store
+        self.log = log
+        router = Router(address: options.publishAddress)
+    }
+
+    public func run() async {
+        var snapshot: GitManifestSource.Snapshot?
+        var reconciler: Reconciler?
+        var nodes: [NodeSpec]?
+        var lastPoll = Date.distantPast
+        var lastReport: [String] = []
+        while !Task.isCancelled {
+            if Date().timeIntervalSince(lastPoll) >= options.interval.seconds {
+                lastPoll = Date()
+                switch await source.poll() {
+                case .applied(let new):
+                    log("commit \(new.commit.prefix(12)): \(new.state.apps.count) apps, \(new.state.dags.count) DAGs")
+                    snapshot = new
+                case .unchanged(_, let inForce):
+                    snapshot = inForce ?? snapshot
+                case .invalid(let commit, let diagnostics, let inForce):
+                    log("commit \(commit.prefix(12)) is invalid; keeping the last valid one")
+                    for diagnostic in diagnostics { log(diagnostic.description) }
+                    snapshot = inForce ?? snapshot
+                case .failed(let error, let inForce):
+                    log("git: \(error)")
+                    snapshot = inForce ?? snapshot
+                }
+            }
+            if let snapshot {
+                if reconciler == nil || nodes != snapshot.state.nodes {
+                    do {
+                        let (pass, note) = try await Pass.forState(
+                            snapshot.state, stateDirectory: options.stateDirectory, shimPath: options.shimPath,
+                            health: health, router: router)
+                        if let note { log(note) }
+                        reconciler = Reconciler(pass: pass, store: store)
+                        nodes = snapshot.state.nodes
+                    } catch {
+                        log("nodes: \(error)")
+                    }
+                }
+                if let reconciler {
+                    do {
+                        let result = try await reconciler.run(
+                            desired: snapshot.state, revision: snapshot.commit, dryRun: false, now: Date())
+                        // Report what a pass does, and a standing condition once until it changes.
+                        let lines =
+                            PlanText.lines(result.plan).lines
+                            + result.observed.nodes.filter { $0.unreachableSince != nil }.map {
+                                "! node \($0.name): unreachable"
+                            } + result.failures.map { "error: \($0)" }
+                        if lines != lastReport || !result.plan.actions.isEmpty {
+                            for line in lines { log(line) }
+                            if lines.isEmpty { log("in sync: \(result.plan.unchanged.count) apps") }
+                        }
+                        lastReport = lines
+                    } catch {
+                        log("pass failed: \(error)")
+                    }
+                }
+            }
+            try? await Task.sleep(nanoseconds: UInt64(max(0, options.tick.milliseconds)) * 1_000_000)
+        }
+        await router.shutdown()
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ReconcileController
+import ReconcileGit
+import ReconcileModel
+import ReconcileStore
+
+/// `reconcile controller`: the continuous loop, until SIGTERM or SIGINT.
+struct ControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "controller",
+        abstract: "Run continuously: poll git, reconcile every few seconds, serve published ports.",
+        discussion: """
+            Polls the repository every --interval and runs a reconcile pass every --tick on the last
+            valid commit (an invalid commit is reported and skipped). Published ports listen on
+            --publish-address. Stops on SIGTERM or SIGINT after the pass in progress.
+            """)
+
+    @OptionGroup(title: "Git")
+    var git: GitOptions
+
+    @Option(help: "How often to poll git, e.g. 30s or 1m.")
+    var interval: String = "30s"
+
+    @Option(help: "How often to observe, plan and apply, e.g. 2s.")
+    var tick: String = "2s"
+
+    @Option(help: "Address the published ports listen on.")
+    var publishAddress: String = "127.0.0.1"
+
+    func run() async throws {
+        let interval: Timespan
+        let tick: Timespan
+        do {
+            interval = try Timespan(parsing: self.interval)
+            tick = try Timespan(parsing: self.tick)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+        let source: GitManifestSource
+        do {
+            source = try git.manifestSource(repository: git.repo ?? ".")
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+        let controller = Controller(
+            source: source,
+            options: Controller.Options(
+                interval: interval, tick: tick, stateDirectory: git.state, publishAddress: publishAddress),
+            store: try Store(stateDirectory: git.state),
+            log: { line in
+                let stamp = ISO8601DateFormatter().string(from: Date())
+                FileHandle.standardOutput.write(Data("\(stamp) \(line)\n".utf8))
+            })
+        let task = Task { await controller.run() }
+        let queue = DispatchQueue(label: "reconcile.signals")
+        let handlers = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let handler = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            handler.setEventHandler { task.cancel() }
+            handler.resume()
+            return handler
+        }
+        await task.value
+        for handler in handlers { handler.cancel() }
+        print("controller stopped")
+    }
+}
