@@ -123,6 +123,11 @@ public enum Planner {
                     app: app, kind: .removed, summary: "app \(app): \(count) container\(count == 1 ? "" : "s") removed",
                     unplaceable: []))
         }
+        // A node that does not answer cannot be asked to stop anything: those stops wait for it to
+        // answer again (or for the node to be declared lost, when its replicas are replaced elsewhere).
+        actions.removeAll { action in
+            if case .stop(let stop) = action { return !placeable.contains(stop.node) } else { return false }
+        }
         return Plan(actions: actions, changes: changes.sorted { $0.app < $1.app }, unchanged: unchanged)
     }
 }

@@ -118,4 +118,17 @@ import Testing
         let result = plan([v2], nodes, containers)
         #expect(result.stops.map(\.containerID) == [containers[2].id])
     }
+
+    /// A rolling update does not plan stops on a node that does not answer (they would only fail).
+    @Test func noStopIsPlannedOnAnUnreachableNode() {
+        let v1 = app("web", image: "web:1")
+        let v2 = app("web", image: "web:2")
+        let down = [node("node-a"), node("node-b"), node("node-c", unreachableSince: now.addingTimeInterval(-10))]
+        let containers =
+            (0..<3).map { replica(of: v1, slot: $0, on: down[$0].name) }
+            + (0..<3).map { replica(of: v2, slot: $0, on: "node-a", id: "new-\($0)") }
+        let result = plan([v2], down, containers)
+        #expect(!result.stops.isEmpty)
+        #expect(result.stops.allSatisfy { $0.node != "node-c" }, "\(result.stops)")
+    }
 }
