@@ -49,6 +49,7 @@ public final class Controller: Sendable {
     public func run() async {
         var snapshot: GitManifestSource.Snapshot?
         var reconciler: Reconciler?
+        var dagRunner: DAGRunner?
         var nodes: [NodeSpec]?
         var lastPoll = Date.distantPast
         var lastReport: [String] = []
@@ -78,6 +79,7 @@ public final class Controller: Sendable {
                             health: health, router: router)
                         if let note { log(note) }
                         reconciler = Reconciler(pass: pass, store: store)
+                        dagRunner = DAGRunner(nodes: pass.nodes, drivers: pass.drivers, store: store)
                         nodes = snapshot.state.nodes
                     } catch {
                         log("nodes: \(error)")
@@ -100,6 +102,17 @@ public final class Controller: Sendable {
                         lastReport = lines
                     } catch {
                         log("pass failed: \(error)")
+                    }
+                }
+                if let dagRunner {
+                    do {
+                        for line in try await dagRunner.run(
+                            desired: snapshot.state, revision: snapshot.commit, now: Date())
+                        {
+                            log(line)
+                        }
+                    } catch {
+                        log("dags: \(error)")
                     }
                 }
             }

@@ -56,6 +56,38 @@ public final class Store: Sendable {
                 table.column("detail", .text).notNull()
             }
         }
+        migrator.registerMigration("v3: DAG runs and task attempts") { db in
+            try db.create(table: "dagCursor") { table in
+                table.primaryKey("dag", .text)
+                table.column("cursor", .datetime).notNull()
+            }
+            try db.create(table: "run") { table in
+                table.column("dag", .text).notNull()
+                table.column("runID", .text).notNull()
+                table.column("logicalDate", .datetime).notNull()
+                table.column("dataIntervalStart", .datetime).notNull()
+                table.column("dataIntervalEnd", .datetime).notNull()
+                table.column("commitID", .text).notNull()
+                table.column("state", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.column("finishedAt", .datetime)
+                table.column("failure", .text)
+                table.primaryKey(["dag", "runID"])
+            }
+            try db.create(table: "attempt") { table in
+                table.column("dag", .text).notNull()
+                table.column("runID", .text).notNull()
+                table.column("task", .text).notNull()
+                table.column("tryNumber", .integer).notNull()
+                table.column("node", .text).notNull()
+                table.column("containerName", .text).notNull()
+                table.column("state", .text).notNull()
+                table.column("exitCode", .integer)
+                table.column("startedAt", .datetime).notNull()
+                table.column("finishedAt", .datetime)
+                table.primaryKey(["dag", "runID", "task", "tryNumber"])
+            }
+        }
         return migrator
     }
 

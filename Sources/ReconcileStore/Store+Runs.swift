@@ -1,0 +1,190 @@
+import Foundation
+internal import GRDB
+
+/// A DAG run as stored.
+public struct RunRecord: Sendable, Hashable {
+    public enum State: String, Sendable, Hashable {
+        case running, succeeded, failed
+    }
+
+    public var dag: String
+    public var runID: String
+    public var logicalDate: Date
+    public var dataIntervalStart: Date
+    public var dataIntervalEnd: Date
+    /// The commit whose DAG definition created the run.
+    public var commitID: String
+    public var state: State
+    public var createdAt: Date
+    public var finishedAt: Date?
+    /// For a failed run: which task(s) caused it.
+    public var failure: String?
+
+    public init(
+        dag: String, runID: String, logicalDate: Date, dataIntervalStart: Date, dataIntervalEnd: Date,
+        commitID: String, state: State = .running, createdAt: Date, finishedAt: Date? = nil, failure: String? = nil
+    ) {
+        self.dag = dag
+        self.runID = runID
+        self.logicalDate = logicalDate
+        self.dataIntervalStart = dataIntervalStart
+        self.dataIntervalEnd = dataIntervalEnd
+        self.commitID = commitID
+        self.state = state
+        self.createdAt = createdAt
+        self.finishedAt = finishedAt
+        self.failure = failure
+    }
+
+    init(row: Row) {
+        self.init(
+            dag: row["dag"], runID: row["runID"], logicalDate: row["logicalDate"],
+            dataIntervalStart: row["dataIntervalStart"], dataIntervalEnd: row["dataIntervalEnd"],
+            commitID: row["commitID"], state: State(rawValue: row["state"]) ?? .running, createdAt: row["createdAt"],
+            finishedAt: row["finishedAt"], failure: row["failure"])
+    }
+}
+
+/// One try of a task, recorded before its container starts (state `recorded`), so a controller that
+/// dies in between starts it on the next pass under the same name instead of losing or doubling it.
+public struct AttemptRecord: Sendable, Hashable {
+    public enum State: String, Sendable, Hashable {
+        case recorded, running, succeeded, failed, timedOut
+    }
+
+    public var dag: String
+    public var runID: String
+    public var task: String
+    public var tryNumber: Int
+    public var node: String
+    public var containerName: String
+    public var state: State
+    public var exitCode: Int?
+    public var startedAt: Date
+    public var finishedAt: Date?
+
+    public init(
+        dag: String, runID: String, task: String, tryNumber: Int, node: String, containerName: String,
+        state: State, exitCode: Int? = nil, startedAt: Date, finishedAt: Date? = nil
+    ) {
+        self.dag = dag
+        self.runID = runID
+        self.task = task
+        self.tryNumber = tryNumber
+        self.node = node
+        self.containerName = containerName
+        self.state = state
+        self.exitCode = exitCode
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+
+    init(row: Row) {
+        self.init(
+            dag: row["dag"], runID: row["runID"], task: row["task"], tryNumber: row["tryNumber"], node: row["node"],
+            containerName: row["containerName"], state: State(rawValue: row["state"]) ?? .recorded,
+            exitCode: row["exitCode"], startedAt: row["startedAt"], finishedAt: row["finishedAt"])
+    }
+}
+
+extension Store {
+    /// Where run scheduling of the DAG stopped looking for ticks.
+    public func dagCursor(_ dag: String) throws -> Date? {
+        try queue.read { db in
+            try Date.fetchOne(db, sql: "SELECT cursor FROM dagCursor WHERE dag = ?", arguments: [dag])
+        }
+    }
+
+    /// Records new runs and the DAG's new cursor in one transaction (a run already there is kept).
+    public func schedule(_ runs: [RunRecord], dag: String, cursor: Date) throws {
+        try queue.write { db in
+            for run in runs { try insert(run, db) }
+            try db.execute(
+                sql: """
+                    INSERT INTO dagCursor (dag, cursor) VALUES (?, ?)
+                    ON CONFLICT(dag) DO UPDATE SET cursor = excluded.cursor
+                    """, arguments: [dag, cursor])
+        }
+    }
+
+    /// Records a run started by hand (`dags trigger`); false when that run id exists.
+    @discardableResult
+    public func addRun(_ run: RunRecord) throws -> Bool {
+        try queue.write { db in
+            try insert(run, db)
+            return db.changesCount > 0
+        }
+    }
+
+    private func insert(_ run: RunRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT OR IGNORE INTO run
+                (dag, runID, logicalDate, dataIntervalStart, dataIntervalEnd, commitID, state, createdAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                run.dag, run.runID, run.logicalDate, run.dataIntervalStart, run.dataIntervalEnd, run.commitID,
+                run.state.rawValue, run.createdAt,
+            ])
+    }
+
+    /// Runs, newest logical date first; of one DAG and/or in one state when given.
+    public func runs(dag: String? = nil, state: RunRecord.State? = nil, limit: Int = 100) throws -> [RunRecord] {
+        try queue.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let dag {
+                conditions.append("dag = ?")
+                _ = arguments.append(contentsOf: [dag])
+            }
+            if let state {
+                conditions.append("state = ?")
+                _ = arguments.append(contentsOf: [state.rawValue])
+            }
+            _ = arguments.append(contentsOf: [limit])
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM run \(filter) ORDER BY logicalDate DESC, createdAt DESC LIMIT ?",
+                arguments: arguments
+            ).map(RunRecord.init(row:))
+        }
+    }
+
+    public func finishRun(dag: String, runID: String, state: RunRecord.State, at time: Date, failure: String?) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: "UPDATE run SET state = ?, finishedAt = ?, failure = ? WHERE dag = ? AND runID = ?",
+                arguments: [state.rawValue, time, failure, dag, runID])
+        }
+    }
+
+    /// Every attempt of a run, by task and try.
+    public func attempts(dag: String, runID: String) throws -> [AttemptRecord] {
+        try queue.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM attempt WHERE dag = ? AND runID = ? ORDER BY task, tryNumber",
+                arguments: [dag, runID]
+            ).map(AttemptRecord.init(row:))
+        }
+    }
+
+    /// Inserts the attempt, or updates its state, exit code and finish time when it exists.
+    public func saveAttempt(_ attempt: AttemptRecord) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO attempt
+                    (dag, runID, task, tryNumber, node, containerName, state, exitCode, startedAt, finishedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(dag, runID, task, tryNumber) DO UPDATE SET
+                    state = excluded.state, exitCode = excluded.exitCode, finishedAt = excluded.finishedAt,
+                    startedAt = excluded.startedAt
+                    """,
+                arguments: [
+                    attempt.dag, attempt.runID, attempt.task, attempt.tryNumber, attempt.node, attempt.containerName,
+                    attempt.state.rawValue, attempt.exitCode, attempt.startedAt, attempt.finishedAt,
+                ])
+        }
+    }
+}
