@@ -68,15 +68,7 @@ public struct DAGRunner: Sendable {
         for (index, record) in records.enumerated() where record.state == .recorded || record.state == .running {
             var updated = record
             if let (_, info) = containers[record.containerName] {
-                if info.status == .exited {
-                    let code = info.exitCode ?? -1
-                    updated.state = code == 0 ? .succeeded : .failed
-                    updated.exitCode = code
-                    updated.finishedAt = info.finishedAt ?? now
-                } else {
-                    updated.state = .running
-                    updated.startedAt = info.startedAt ?? record.startedAt
-                }
+                updated.follow(info, now: now)
             } else if record.state == .recorded, let task = tasks[record.task] {
                 // Recorded, never started (the controller stopped in between): start it now.
                 updated = try await start(record, task: task, run: run, dag: dag, now: now)
@@ -161,10 +153,7 @@ public struct DAGRunner: Sendable {
                         Self.dagLabel: dag.name, Self.runLabel: run.runID, Self.taskLabel: task.name,
                         Self.tryLabel: String(record.tryNumber),
                     ]))
-            record.state = info.status == .exited ? ((info.exitCode ?? -1) == 0 ? .succeeded : .failed) : .running
-            record.exitCode = info.status == .exited ? info.exitCode : nil
-            record.finishedAt = info.status == .exited ? (info.finishedAt ?? now) : nil
-            record.startedAt = info.startedAt ?? now
+            record.follow(info, now: now)
         } catch let error as DriverError where error.kind == .conflict {
             record.state = .running  // started by an interrupted pass: the next pass reads its state
         } catch {
@@ -192,5 +181,20 @@ public struct DAGRunner: Sendable {
         var result = text
         for (name, value) in variables { result = result.replacingOccurrences(of: "${\(name)}", with: value) }
         return result
+    }
+}
+
+extension AttemptRecord {
+    /// Takes the state of the attempt's container: running, or finished with its exit code.
+    mutating func follow(_ info: ContainerInfo, now: Date) {
+        startedAt = info.startedAt ?? startedAt
+        if info.status == .exited {
+            let code = info.exitCode ?? -1
+            state = code == 0 ? .succeeded : .failed
+            exitCode = code
+            finishedAt = info.finishedAt ?? now
+        } else {
+            state = .running
+        }
     }
 }

@@ -73,9 +73,10 @@ public struct Reconciler: Sendable {
         var rolledBack: [String: String] = [:]
         for case .rollback(let app, let hash) in result.plan.actions { rolledBack[app] = hash }
         let changes = Dictionary(result.plan.changes.map { ($0.app, $0) }, uniquingKeysWith: { a, _ in a })
+        let latest = try store.latestRolloutEvents()
         for app in desired.apps {
             let hash = SpecHash.of(app)
-            let last = try store.rolloutHistory(app: app.name, limit: 1).first
+            let last = latest[app.name]
             if let failedHash = rolledBack[app.name] {
                 try store.recordRolloutEvent(
                     RolloutEvent(

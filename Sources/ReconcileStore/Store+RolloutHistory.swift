@@ -29,6 +29,15 @@ public struct RolloutEvent: Sendable, Hashable {
     }
 }
 
+extension RolloutEvent {
+    init?(row: Row) {
+        guard let kind = Kind(rawValue: row["event"]) else { return nil }
+        self.init(
+            app: row["app"], at: row["at"], kind: kind, fromHash: row["fromHash"], toHash: row["toHash"],
+            commitID: row["commitID"], detail: row["detail"])
+    }
+}
+
 extension Store {
     public func recordRolloutEvent(_ event: RolloutEvent) throws {
         try queue.write { db in
@@ -44,6 +53,17 @@ extension Store {
         }
     }
 
+    /// The newest event of every App that has one, in one query (the controller reads it each pass).
+    public func latestRolloutEvents() throws -> [String: RolloutEvent] {
+        try queue.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM rolloutEvent WHERE id IN (SELECT MAX(id) FROM rolloutEvent GROUP BY app)")
+            var latest: [String: RolloutEvent] = [:]
+            for event in rows.compactMap(RolloutEvent.init(row:)) { latest[event.app] = event }
+            return latest
+        }
+    }
+
     /// The rollout history, newest first; of one App when `app` is given.
     public func rolloutHistory(app: String? = nil, limit: Int = 50) throws -> [RolloutEvent] {
         try queue.read { db in
@@ -55,12 +75,7 @@ extension Store {
                 } else {
                     try Row.fetchAll(db, sql: "SELECT * FROM rolloutEvent ORDER BY id DESC LIMIT ?", arguments: [limit])
                 }
-            return rows.compactMap { row in
-                guard let kind = RolloutEvent.Kind(rawValue: row["event"]) else { return nil }
-                return RolloutEvent(
-                    app: row["app"], at: row["at"], kind: kind, fromHash: row["fromHash"], toHash: row["toHash"],
-                    commitID: row["commitID"], detail: row["detail"])
-            }
+            return rows.compactMap(RolloutEvent.init(row:))
         }
     }
 }
