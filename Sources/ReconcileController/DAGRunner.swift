@@ -63,7 +63,13 @@ public struct DAGRunner: Sendable {
         reachable: Set<String>, now: Date
     ) async throws -> [String] {
         var events: [String] = []
-        var records = try store.attempts(dag: dag.name, runID: run.runID)
+        let all = try store.attempts(dag: dag.name, runID: run.runID)
+        // Attempts a rerun cleared are history: new tries number on after them.
+        var priorTries: [String: Int] = [:]
+        for record in all where record.cleared {
+            priorTries[record.task] = max(priorTries[record.task] ?? 0, record.tryNumber)
+        }
+        var records = all.filter { !$0.cleared }
         let tasks = Dictionary(dag.tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (index, record) in records.enumerated() where record.state == .recorded || record.state == .running {
             var updated = record
@@ -93,7 +99,8 @@ public struct DAGRunner: Sendable {
             return TaskAttempt(
                 task: record.task, tryNumber: record.tryNumber, startedAt: record.startedAt, outcome: outcome)
         }
-        let decision = TaskPlanner.decide(dag: dag, runID: run.runID, attempts: attempts, now: now)
+        let decision = TaskPlanner.decide(
+            dag: dag, runID: run.runID, attempts: attempts, now: now, priorTries: priorTries)
         for kill in decision.kills {
             guard var record = records.first(where: { $0.task == kill.task && $0.tryNumber == kill.tryNumber }),
                 let driver = drivers[record.node], let (_, info) = containers[record.containerName]

@@ -72,7 +72,11 @@ public struct RunDecision: Sendable, Hashable {
 /// Task decisions of one DAG run (pure): trigger rules, upstreamFailed propagation, retries with
 /// constant or exponential backoff (capped), and per-attempt timeouts.
 public enum TaskPlanner {
-    public static func decide(dag: DAGSpec, runID: String, attempts: [TaskAttempt], now: Date) -> RunDecision {
+    /// - Parameter priorTries: per task, tries made before a rerun cleared them; new tries number on
+    ///   from there (so container names stay unique) and retries count only the new ones.
+    public static func decide(
+        dag: DAGSpec, runID: String, attempts: [TaskAttempt], now: Date, priorTries: [String: Int] = [:]
+    ) -> RunDecision {
         let byTask = Dictionary(grouping: attempts, by: \.task).mapValues { $0.sorted { $0.tryNumber < $1.tryNumber } }
         var states: [String: TaskState] = [:]
         var starts: [RunDecision.Start] = []
@@ -94,8 +98,9 @@ public enum TaskPlanner {
                 case .succeeded:
                     states[task.name] = .succeeded
                 case .failed(_, let at), .timedOut(let at):
-                    if latest.tryNumber <= task.retries {
-                        let retryAt = at.addingTimeInterval(retryDelay(task, afterTry: latest.tryNumber))
+                    let triesNow = latest.tryNumber - priorTries[task.name, default: 0]
+                    if triesNow <= task.retries {
+                        let retryAt = at.addingTimeInterval(retryDelay(task, afterTry: triesNow))
                         if now >= retryAt {
                             starts.append(start(latest.tryNumber + 1))
                             states[task.name] = .running
@@ -106,7 +111,7 @@ public enum TaskPlanner {
                         states[task.name] = .failed
                         let detail: String =
                             if case .failed(let code, _) = latest.outcome { "exit \(code)" } else { "timed out" }
-                        failedTries[task.name] = (latest.tryNumber, detail)
+                        failedTries[task.name] = (triesNow, detail)
                     }
                 }
                 continue
@@ -123,19 +128,19 @@ public enum TaskPlanner {
                 } else if upstream.contains(.skipped) {
                     states[task.name] = .skipped
                 } else {
-                    starts.append(start(1))
+                    starts.append(start(priorTries[task.name, default: 0] + 1))
                     states[task.name] = .running
                 }
             case .allDone:
                 if allTerminal {
-                    starts.append(start(1))
+                    starts.append(start(priorTries[task.name, default: 0] + 1))
                     states[task.name] = .running
                 } else {
                     states[task.name] = .waiting
                 }
             case .anyFailed:
                 if anyFailed {
-                    starts.append(start(1))
+                    starts.append(start(priorTries[task.name, default: 0] + 1))
                     states[task.name] = .running
                 } else {
                     states[task.name] = allTerminal ? .skipped : .waiting

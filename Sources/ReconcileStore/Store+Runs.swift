@@ -62,11 +62,14 @@ public struct AttemptRecord: Sendable, Hashable {
     public var exitCode: Int?
     public var startedAt: Date
     public var finishedAt: Date?
+    /// Cleared by `rerun`: history only.
+    public var cleared: Bool
 
     public init(
         dag: String, runID: String, task: String, tryNumber: Int, node: String, containerName: String,
-        state: State, exitCode: Int? = nil, startedAt: Date, finishedAt: Date? = nil
+        state: State, exitCode: Int? = nil, startedAt: Date, finishedAt: Date? = nil, cleared: Bool = false
     ) {
+        self.cleared = cleared
         self.dag = dag
         self.runID = runID
         self.task = task
@@ -83,7 +86,8 @@ public struct AttemptRecord: Sendable, Hashable {
         self.init(
             dag: row["dag"], runID: row["runID"], task: row["task"], tryNumber: row["tryNumber"], node: row["node"],
             containerName: row["containerName"], state: State(rawValue: row["state"]) ?? .recorded,
-            exitCode: row["exitCode"], startedAt: row["startedAt"], finishedAt: row["finishedAt"])
+            exitCode: row["exitCode"], startedAt: row["startedAt"], finishedAt: row["finishedAt"],
+            cleared: row["cleared"])
     }
 }
 
@@ -166,6 +170,25 @@ extension Store {
                 db, sql: "SELECT * FROM attempt WHERE dag = ? AND runID = ? ORDER BY task, tryNumber",
                 arguments: [dag, runID]
             ).map(AttemptRecord.init(row:))
+        }
+    }
+
+    /// Clears the attempts of `tasks` in the run (they stay as history) and puts the run back to
+    /// running, so the controller runs those tasks again (new try numbers). Returns the tasks cleared.
+    @discardableResult
+    public func clearAttempts(dag: String, runID: String, tasks: Set<String>) throws -> Int {
+        try queue.write { db in
+            var count = 0
+            for task in tasks.sorted() {
+                try db.execute(
+                    sql: "UPDATE attempt SET cleared = 1 WHERE dag = ? AND runID = ? AND task = ? AND cleared = 0",
+                    arguments: [dag, runID, task])
+                count += db.changesCount > 0 ? 1 : 0
+            }
+            try db.execute(
+                sql: "UPDATE run SET state = 'running', finishedAt = NULL, failure = NULL WHERE dag = ? AND runID = ?",
+                arguments: [dag, runID])
+            return count
         }
     }
 

@@ -85,6 +85,8 @@ public final class Store: Sendable {
                 table.column("exitCode", .integer)
                 table.column("startedAt", .datetime).notNull()
                 table.column("finishedAt", .datetime)
+                // Set by `rerun`: kept as history, no longer counted by the run's decisions.
+                table.column("cleared", .boolean).notNull().defaults(to: false)
                 table.primaryKey(["dag", "runID", "task", "tryNumber"])
             }
         }

@@ -17,7 +17,10 @@ struct ReconcileCommand: AsyncParsableCommand {
             `reconcile --dry-run --against REF` prints what a commit changes relative to REF, offline
             (exit 0 no changes, 2 changes pending, 1 error) - what CI runs on a pull request.
             """,
-        subcommands: [ControllerCommand.self, ValidateCommand.self, ScheduleCommand.self, SchemaCommand.self]
+        subcommands: [
+            ControllerCommand.self, ValidateCommand.self, ScheduleCommand.self, SchemaCommand.self, DagsCommand.self,
+            RunsCommand.self, RerunCommand.self,
+        ]
     )
 
     @Flag(help: "Print the plan instead of applying it.")

@@ -177,4 +177,20 @@ import Testing
         #expect(first.starts.map(\.task) == ["extract"])
         #expect(decide(dag, [ok("extract")]).starts.map(\.task) == ["enrich"])
     }
+
+    /// After a rerun cleared two failed tries, the task starts as try 3, and its retries count anew.
+    @Test func aRerunNumbersTriesOnAndCountsRetriesAnew() {
+        let dag = DAGSpec(name: "etl", tasks: [task("a", retries: 1, delay: .zero)])
+        let now = t0.addingTimeInterval(100)
+        let fresh = TaskPlanner.decide(dag: dag, runID: "r", attempts: [], now: now, priorTries: ["a": 2])
+        #expect(fresh.starts.map(\.tryNumber) == [3])
+        #expect(fresh.starts.first?.containerName == "etl-r-a-3")
+        let retried = TaskPlanner.decide(
+            dag: dag, runID: "r", attempts: [failed("a", 3)], now: now, priorTries: ["a": 2])
+        #expect(retried.starts.map(\.tryNumber) == [4])
+        let exhausted = TaskPlanner.decide(
+            dag: dag, runID: "r", attempts: [failed("a", 3), failed("a", 4)], now: now, priorTries: ["a": 2])
+        #expect(exhausted.states["a"] == .failed)
+        #expect(exhausted.failure?.contains("task a failed after 2 tries") == true)
+    }
 }
