@@ -73,7 +73,13 @@ public struct DAGRunner: Sendable {
         let tasks = Dictionary(dag.tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (index, record) in records.enumerated() where record.state == .recorded || record.state == .running {
             var updated = record
-            if let (_, info) = containers[record.containerName] {
+            if let (node, listed) = containers[record.containerName] {
+                // A listing is a summary (Docker's has no exit code): read a finished one in full.
+                var info = listed
+                if listed.status == .exited, let driver = drivers[node], let full = try? await driver.inspect(listed.id)
+                {
+                    info = full
+                }
                 updated.follow(info, now: now)
             } else if record.state == .recorded, let task = tasks[record.task] {
                 // Recorded, never started (the controller stopped in between): start it now.

@@ -134,4 +134,48 @@ import Testing
         _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
         #expect(try store.runs(dag: "hourly").count == 1)
     }
+
+    /// On a real dockerd: tasks run as containers, exit codes come back (a Docker listing has none),
+    /// the failing task's downstream is upstreamFailed and the run's failure names the task.
+    @Test(.timeLimit(.minutes(3))) func aRunOnDockerReportsExitCodes() async throws {
+        let engine = try DockerEngine()
+        defer { engine.shutdown() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dagd-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let docker = NodeSpec(name: "docker", backend: .docker(endpoint: engine.endpoint, tls: nil))
+        let driver = try DockerDriver(node: "docker", endpoint: engine.endpoint, publishAddress: engine.publishAddress)
+        let store = try Store(stateDirectory: folder)
+        let runner = DAGRunner(nodes: [docker], drivers: ["docker": driver], store: store)
+        func step(_ name: String, _ script: String, after: [String] = []) -> TaskSpec {
+            TaskSpec(
+                name: name, image: TestImage.name, command: ["/bin/sh", "-c", script], after: after,
+                resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 32 << 20)))
+        }
+        let dag = DAGSpec(
+            name: "etl",
+            tasks: [
+                step("extract", "echo $TASK try $TRY_NUMBER"), step("transform", "exit 5", after: ["extract"]),
+                step("load", "echo loaded", after: ["transform"]),
+            ])
+        let now = Date()
+        _ = try manualRun("etl", store, at: now)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, try store.runs(dag: "etl").first?.state == .running {
+            _ = try await runner.run(desired: DesiredState(nodes: [docker], dags: [dag]), revision: "c1", now: Date())
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        let run = try #require(try store.runs(dag: "etl").first)
+        #expect(run.state == .failed)
+        #expect(
+            run.failure
+                == "dag etl run manual__1 failed: task transform failed after 1 try (exit 5); not run (upstream failed): load"
+        )
+        let attempts = try store.attempts(dag: "etl", runID: "manual__1")
+        #expect(
+            attempts.map { "\($0.task) \($0.state.rawValue) \($0.exitCode ?? -99)" } == [
+                "extract succeeded 0", "transform failed 5",
+            ])
+        let extract = try #require(try await driver.list().first { $0.name == "etl-manual__1-extract-1" })
+        #expect(try await driver.logs(extract.id, since: nil).map(\.text) == ["extract try 1"])
+    }
 }
