@@ -104,19 +104,28 @@ public final class Controller: Sendable {
                         log("pass failed: \(error)")
                     }
                 }
-                if let dagRunner {
+            }
+            // Until the next tick, DAG runs are advanced every 50 ms while any is active, so a task's
+            // exit starts its downstream tasks promptly instead of on the next tick.
+            let nextTick = Date().addingTimeInterval(options.tick.seconds)
+            repeat {
+                var active = false
+                if let dagRunner, let snapshot {
                     do {
                         for line in try await dagRunner.run(
                             desired: snapshot.state, revision: snapshot.commit, now: Date())
                         {
                             log(line)
                         }
+                        let dags = Set(snapshot.state.dags.map(\.name))
+                        active = try store.runs(state: .running, limit: 1000).contains { dags.contains($0.dag) }
                     } catch {
                         log("dags: \(error)")
                     }
                 }
-            }
-            try? await Task.sleep(nanoseconds: UInt64(max(0, options.tick.milliseconds)) * 1_000_000)
+                let wait = active ? min(0.05, nextTick.timeIntervalSinceNow) : nextTick.timeIntervalSinceNow
+                try? await Task.sleep(nanoseconds: UInt64(max(0, wait) * 1_000_000_000))
+            } while !Task.isCancelled && Date() < nextTick
         }
         await router.shutdown()
     }
