@@ -13,6 +13,11 @@ public final class Store: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         queue = try DatabaseQueue(path: stateDirectory + "/reconcile.sqlite", configuration: configuration)
+        // A controller and a CLI command may open a new state directory at the same moment: one
+        // migrates while the other waits on the lock, then finds the migrations applied.
+        let lock = open(stateDirectory + "/reconcile.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        defer { if lock >= 0 { close(lock) } }
+        if lock >= 0 { flock(lock, LOCK_EX) }
         try Self.migrator.migrate(queue)
     }
 

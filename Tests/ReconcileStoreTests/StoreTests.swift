@@ -38,3 +38,30 @@ import Testing
         #expect(rollouts.good["web"]?.health?.probe == .http(port: "http", path: "/healthz", expect: 200))
     }
 }
+
+@Suite struct StoreOpeningTests {
+    /// A controller and a CLI command opening a new state directory at once must both succeed
+    /// (the migrations run once, under a lock).
+    @Test func manyOpenersOfANewStateDirectoryAllSucceed() async throws {
+        for _ in 0..<5 {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("open-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let results = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        do {
+                            _ = try Store(stateDirectory: folder)
+                            return nil
+                        } catch {
+                            return "\(error)"
+                        }
+                    }
+                }
+                var errors: [String] = []
+                for await result in group { if let result { errors.append(result) } }
+                return errors
+            }
+            #expect(results.isEmpty, "\(results)")
+        }
+    }
+}
