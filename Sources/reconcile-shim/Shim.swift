@@ -46,6 +46,8 @@ enum Shim {
             Foundation.exit(2)
         }
         setsid()
+        // The process runs in its own folder (as `exec` commands do), never in the controller's.
+        _ = FileManager.default.changeCurrentDirectoryPath(folder)
         signal(SIGPIPE, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
         // The shim must survive the OOM killer so that it can report the kill.

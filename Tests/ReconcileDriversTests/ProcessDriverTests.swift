@@ -79,6 +79,8 @@ func temporaryState(_ name: String) throws -> String {
         let final = try await driver.inspect(started.id)
         #expect(final?.status == .exited)
         #expect(final?.exitCode == 137)  // SIGKILL after the grace period
+        // It ran in its own folder: the file it wrote is not in the controller's working directory.
+        #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/grandchild"))
         try await driver.remove(started.id)
     }
 
