@@ -112,13 +112,10 @@ public final class Controller: Sendable {
                 var active = false
                 if let dagRunner, let snapshot {
                     do {
-                        for line in try await dagRunner.run(
+                        let outcome = try await dagRunner.run(
                             desired: snapshot.state, revision: snapshot.commit, now: Date())
-                        {
-                            log(line)
-                        }
-                        let dags = Set(snapshot.state.dags.map(\.name))
-                        active = try store.runs(state: .running, limit: 1000).contains { dags.contains($0.dag) }
+                        for line in outcome.events { log(line) }
+                        active = outcome.active
                     } catch {
                         log("dags: \(error)")
                     }

@@ -26,9 +26,18 @@ public struct DAGRunner: Sendable {
         self.store = store
     }
 
-    /// One pass over every DAG; returns what happened, one line per event.
-    public func run(desired: DesiredState, revision: String, now: Date) async throws -> [String] {
+    /// What one pass did.
+    public struct Outcome: Sendable {
+        /// One line per event.
+        public var events: [String]
+        /// Some run of a DAG in git is still running (the controller then looks again soon).
+        public var active: Bool
+    }
+
+    /// One pass over every DAG.
+    public func run(desired: DesiredState, revision: String, now: Date) async throws -> Outcome {
         var events: [String] = []
+        var active = false
         // Task containers by name, from every node that answers.
         var containers: [String: (node: String, info: ContainerInfo)] = [:]
         var reachable: Set<String> = []
@@ -38,30 +47,38 @@ public struct DAGRunner: Sendable {
             for info in listed where info.labels[Self.dagLabel] != nil { containers[info.name] = (node.name, info) }
         }
         for dag in desired.dags {
-            let active = try store.runs(dag: dag.name, state: .running)
-            let schedule = RunScheduler.schedule(
-                dag: dag, cursor: try store.dagCursor(dag.name), activeRuns: active.count, now: now)
-            try store.schedule(
-                schedule.runs.map {
-                    RunRecord(
-                        dag: dag.name, runID: $0.runID, logicalDate: $0.logicalDate,
-                        dataIntervalStart: $0.dataIntervalStart, dataIntervalEnd: $0.dataIntervalEnd,
-                        commitID: revision, createdAt: now)
-                }, dag: dag.name, cursor: schedule.cursor)
+            var running = try store.runs(dag: dag.name, state: .running)
+            let cursor = try store.dagCursor(dag.name)
+            let schedule = RunScheduler.schedule(dag: dag, cursor: cursor, activeRuns: running.count, now: now)
+            // The cursor is written only when it matters: a first sight, or ticks taken or dropped. With
+            // nothing due, the stored cursor finds the same ticks next pass (this runs every 50 ms).
+            if cursor == nil || !schedule.runs.isEmpty || schedule.dropped > 0 {
+                try store.schedule(
+                    schedule.runs.map {
+                        RunRecord(
+                            dag: dag.name, runID: $0.runID, logicalDate: $0.logicalDate,
+                            dataIntervalStart: $0.dataIntervalStart, dataIntervalEnd: $0.dataIntervalEnd,
+                            commitID: revision, createdAt: now)
+                    }, dag: dag.name, cursor: schedule.cursor)
+            }
             for run in schedule.runs { events.append("+ dag \(dag.name): run \(run.runID) created") }
             if let alert = schedule.alert { events.append("! \(alert)") }
-            for run in try store.runs(dag: dag.name, state: .running) {
-                events += try await advance(run, dag: dag, containers: containers, reachable: reachable, now: now)
+            if !schedule.runs.isEmpty { running = try store.runs(dag: dag.name, state: .running) }
+            for run in running {
+                let (lines, finished) = try await advance(
+                    run, dag: dag, containers: containers, reachable: reachable, now: now)
+                events += lines
+                active = active || !finished
             }
         }
-        return events
+        return Outcome(events: events, active: active)
     }
 
     /// Brings one run forward: attempt outcomes from their containers, then the planner's decisions.
     private func advance(
         _ run: RunRecord, dag: DAGSpec, containers: [String: (node: String, info: ContainerInfo)],
         reachable: Set<String>, now: Date
-    ) async throws -> [String] {
+    ) async throws -> (events: [String], finished: Bool) {
         var events: [String] = []
         let all = try store.attempts(dag: dag.name, runID: run.runID)
         // Attempts a rerun cleared are history: new tries number on after them.
@@ -138,7 +155,7 @@ public struct DAGRunner: Sendable {
             events.append(
                 decision.failure.map { "! \($0)" } ?? "= dag \(dag.name): run \(run.runID) succeeded")
         }
-        return events
+        return (events, decision.runState != .running)
     }
 
     func canRun(_ task: TaskSpec, on node: NodeSpec) -> Bool {

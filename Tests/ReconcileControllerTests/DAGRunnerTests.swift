@@ -47,8 +47,11 @@ import Testing
         var passes = 0
         var started: [String] = []
         while passes < 6, try store.runs(dag: "etl").first?.state == .running {
-            let events = try await runner.run(
+            let outcome = try await runner.run(
                 desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+            // Active while the run goes on, not once it has finished.
+            #expect(outcome.active == (try store.runs(dag: "etl").first?.state == .running))
+            let events = outcome.events
             started += events.filter { $0.hasSuffix("started") }
             passes += 1
         }
@@ -78,6 +81,7 @@ import Testing
         var events: [String] = []
         for _ in 0..<6 {
             events += try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+                .events
         }
         let run = try #require(try store.runs(dag: "etl").first)
         #expect(run.state == .failed)
@@ -108,11 +112,11 @@ import Testing
             ContainerSpec(
                 name: "etl-manual__1-b-1", command: ["fake:sleep"],
                 labels: [DAGRunner.dagLabel: "etl", DAGRunner.runLabel: run.runID, DAGRunner.taskLabel: "b"]))
-        _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+        _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now).events
         let containers = try await driver.list()
         #expect(containers.map(\.name).sorted() == ["etl-manual__1-a-1", "etl-manual__1-b-1"])
         #expect(try store.attempts(dag: "etl", runID: run.runID).allSatisfy { $0.state == .running })
-        _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+        _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now).events
         #expect(try await driver.list().count == 2)
     }
 
@@ -126,12 +130,13 @@ import Testing
             tasks: [task("a", ["fake:exit", "0"])])
         let now = start.addingTimeInterval(90 * 60)
         let events = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+            .events
         let runs = try store.runs(dag: "hourly")
         #expect(runs.count == 1)
         #expect(runs.first?.runID == "scheduled__2027-01-15T09:00:00Z")
         #expect(events.first == "+ dag hourly: run scheduled__2027-01-15T09:00:00Z created")
         #expect(try store.dagCursor("hourly") == now)
-        _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+        _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now).events
         #expect(try store.runs(dag: "hourly").count == 1)
     }
 
@@ -162,6 +167,7 @@ import Testing
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, try store.runs(dag: "etl").first?.state == .running {
             _ = try await runner.run(desired: DesiredState(nodes: [docker], dags: [dag]), revision: "c1", now: Date())
+                .events
             try await Task.sleep(nanoseconds: 200_000_000)
         }
         let run = try #require(try store.runs(dag: "etl").first)
