@@ -53,6 +53,8 @@ public final class Controller: Sendable {
         var nodes: [NodeSpec]?
         var lastPoll = Date.distantPast
         var lastReport: [String] = []
+        // App replicas the last pass could not place: tasks wait for them (apps first).
+        var appsWaiting = false
         while !Task.isCancelled {
             if Date().timeIntervalSince(lastPoll) >= options.interval.seconds {
                 lastPoll = Date()
@@ -79,7 +81,9 @@ public final class Controller: Sendable {
                             health: health, router: router)
                         if let note { log(note) }
                         reconciler = Reconciler(pass: pass, store: store)
-                        dagRunner = DAGRunner(nodes: pass.nodes, drivers: pass.drivers, store: store)
+                        dagRunner = DAGRunner(
+                            nodes: pass.nodes, drivers: pass.drivers, store: store,
+                            stateDirectory: options.stateDirectory)
                         nodes = snapshot.state.nodes
                     } catch {
                         log("nodes: \(error)")
@@ -100,6 +104,7 @@ public final class Controller: Sendable {
                             if lines.isEmpty { log("in sync: \(result.plan.unchanged.count) apps") }
                         }
                         lastReport = lines
+                        appsWaiting = result.plan.changes.contains { !$0.unplaceable.isEmpty }
                     } catch {
                         log("pass failed: \(error)")
                     }
@@ -113,7 +118,7 @@ public final class Controller: Sendable {
                 if let dagRunner, let snapshot {
                     do {
                         let outcome = try await dagRunner.run(
-                            desired: snapshot.state, revision: snapshot.commit, now: Date())
+                            desired: snapshot.state, revision: snapshot.commit, now: Date(), appsWaiting: appsWaiting)
                         for line in outcome.events { log(line) }
                         active = outcome.active
                     } catch {

@@ -33,16 +33,20 @@ public struct Observer: Sendable {
     ) async -> Observation {
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         typealias Seen = (info: ContainerInfo, replica: ObservedContainer)
-        let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [Seen]).self) { group in
+        let taskResources = TaskResources(desired)
+        let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [Seen], Resources).self) { group in
             for node in nodes {
                 guard let driver = drivers[node.name] else { continue }
                 group.addTask {
                     do {
                         let info = try await driver.info()
                         let listed = try await driver.list()
+                        // Running DAG tasks take room replicas cannot have.
+                        let tasks = listed.filter { $0.status == .running }.compactMap(taskResources.of).reduce(
+                            Resources.zero, +)
                         // A listing is a summary: readiness and exit codes need each container's full state.
                         let seen = try await withThrowingTaskGroup(of: Seen?.self) { inner in
-                            for container in listed {
+                            for container in listed where container.labels[DAGRunner.dagLabel] == nil {
                                 inner.addTask {
                                     guard let full = try await driver.inspect(container.id),
                                         var replica = OwnershipLabels.replica(full, node: node.name)
@@ -61,25 +65,25 @@ public struct Observer: Sendable {
                             for try await item in inner { if let item { all.append(item) } }
                             return all
                         }
-                        return (node, info, seen)
+                        return (node, info, seen, tasks)
                     } catch {
-                        return (node, nil, [])
+                        return (node, nil, [], .zero)
                     }
                 }
             }
-            var all: [(NodeSpec, NodeInfo?, [Seen])] = []
+            var all: [(NodeSpec, NodeInfo?, [Seen], Resources)] = []
             for await result in group { all.append(result) }
             return all.sorted { $0.0.name < $1.0.name }
         }
         var observed = Observed(nodes: [])
         var backends: [Int: [Backend]] = [:]
         var ids: Set<String> = []
-        for (node, info, seen) in results {
+        for (node, info, seen, tasks) in results {
             observed.nodes.append(
                 ObservedNode(
                     name: node.name, capacity: node.capacity ?? info?.capacity ?? .defaultRequest, labels: node.labels,
                     isProcessNode: node.isProcessNode,
-                    unreachableSince: info == nil ? (unreachableSince[node.name] ?? now) : nil))
+                    unreachableSince: info == nil ? (unreachableSince[node.name] ?? now) : nil, tasks: tasks))
             if info == nil {
                 observed.containers += (lastSeen[node.name] ?? []).map { replica in
                     var replica = replica

@@ -89,6 +89,14 @@ public struct Resources: Sendable, Hashable, Codable {
         self.memory = memory
     }
 
+    public static let zero = Resources(cpu: CPUQuantity(millicores: 0), memory: MemoryQuantity(bytes: 0))
+
+    public static func + (lhs: Resources, rhs: Resources) -> Resources {
+        Resources(
+            cpu: CPUQuantity(millicores: lhs.cpu.millicores + rhs.cpu.millicores),
+            memory: MemoryQuantity(bytes: lhs.memory.bytes + rhs.memory.bytes))
+    }
+
     /// What an App or task reserves when its manifest names no `resources`.
     public static let defaultRequest = Resources(
         cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 128 << 20))

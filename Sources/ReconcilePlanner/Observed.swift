@@ -21,11 +21,14 @@ public struct ObservedNode: Sendable, Hashable {
     public var isProcessNode: Bool
     /// When the node stopped answering; nil while it answers.
     public var unreachableSince: Date?
+    /// What running DAG tasks take on the node: replicas are placed in the room left.
+    public var tasks: Resources
 
     public init(
         name: String, capacity: Resources, labels: [String: String] = [:], isProcessNode: Bool = false,
-        unreachableSince: Date? = nil
+        unreachableSince: Date? = nil, tasks: Resources = .zero
     ) {
+        self.tasks = tasks
         self.name = name
         self.capacity = capacity
         self.labels = labels

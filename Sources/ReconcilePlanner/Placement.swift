@@ -10,7 +10,12 @@ struct CapacityLedger {
 
     init(nodes: [ObservedNode], running: [ObservedContainer]) {
         self.nodes = nodes
-        for node in nodes { free[node.name] = (node.capacity.cpu.millicores, node.capacity.memory.bytes) }
+        for node in nodes {
+            free[node.name] = (
+                node.capacity.cpu.millicores - node.tasks.cpu.millicores,
+                node.capacity.memory.bytes - node.tasks.memory.bytes
+            )
+        }
         for container in running where container.isRunning {
             book(container.resources, on: container.node)
         }

@@ -64,12 +64,16 @@ public struct AttemptRecord: Sendable, Hashable {
     public var finishedAt: Date?
     /// Cleared by `rerun`: history only.
     public var cleared: Bool
+    /// The saved output of a finished attempt.
+    public var logPath: String?
 
     public init(
         dag: String, runID: String, task: String, tryNumber: Int, node: String, containerName: String,
-        state: State, exitCode: Int? = nil, startedAt: Date, finishedAt: Date? = nil, cleared: Bool = false
+        state: State, exitCode: Int? = nil, startedAt: Date, finishedAt: Date? = nil, cleared: Bool = false,
+        logPath: String? = nil
     ) {
         self.cleared = cleared
+        self.logPath = logPath
         self.dag = dag
         self.runID = runID
         self.task = task
@@ -87,7 +91,7 @@ public struct AttemptRecord: Sendable, Hashable {
             dag: row["dag"], runID: row["runID"], task: row["task"], tryNumber: row["tryNumber"], node: row["node"],
             containerName: row["containerName"], state: State(rawValue: row["state"]) ?? .recorded,
             exitCode: row["exitCode"], startedAt: row["startedAt"], finishedAt: row["finishedAt"],
-            cleared: row["cleared"])
+            cleared: row["cleared"], logPath: row["logPath"])
     }
 }
 
@@ -198,16 +202,63 @@ extension Store {
             try db.execute(
                 sql: """
                     INSERT INTO attempt
-                    (dag, runID, task, tryNumber, node, containerName, state, exitCode, startedAt, finishedAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    (dag, runID, task, tryNumber, node, containerName, state, exitCode, startedAt, finishedAt, logPath)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(dag, runID, task, tryNumber) DO UPDATE SET
                     state = excluded.state, exitCode = excluded.exitCode, finishedAt = excluded.finishedAt,
-                    startedAt = excluded.startedAt
+                    startedAt = excluded.startedAt, logPath = excluded.logPath
                     """,
                 arguments: [
                     attempt.dag, attempt.runID, attempt.task, attempt.tryNumber, attempt.node, attempt.containerName,
-                    attempt.state.rawValue, attempt.exitCode, attempt.startedAt, attempt.finishedAt,
+                    attempt.state.rawValue, attempt.exitCode, attempt.startedAt, attempt.finishedAt, attempt.logPath,
                 ])
+        }
+    }
+}
+
+extension Store {
+    /// One attempt, by its key.
+    public func attempt(dag: String, runID: String, task: String, tryNumber: Int) throws -> AttemptRecord? {
+        try queue.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM attempt WHERE dag = ? AND runID = ? AND task = ? AND tryNumber = ?",
+                arguments: [dag, runID, task, tryNumber]
+            ).map(AttemptRecord.init(row:))
+        }
+    }
+
+    /// The latest attempts of a task, newest run and try first.
+    public func attempts(dag: String, task: String, limit: Int = 50) throws -> [AttemptRecord] {
+        try queue.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT attempt.* FROM attempt JOIN run USING (dag, runID)
+                    WHERE attempt.dag = ? AND attempt.task = ?
+                    ORDER BY run.logicalDate DESC, run.createdAt DESC, attempt.tryNumber DESC LIMIT ?
+                    """, arguments: [dag, task, limit]
+            ).map(AttemptRecord.init(row:))
+        }
+    }
+
+    /// A shared setting, e.g. the repository the controller follows.
+    public func setting(_ key: String) throws -> String? {
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key])
+        }
+    }
+
+    public func setSetting(_ key: String, _ value: String?) throws {
+        try queue.write { db in
+            if let value {
+                try db.execute(
+                    sql: """
+                        INSERT INTO setting (key, value) VALUES (?, ?)
+                        ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                        """, arguments: [key, value])
+            } else {
+                try db.execute(sql: "DELETE FROM setting WHERE key = ?", arguments: [key])
+            }
         }
     }
 }

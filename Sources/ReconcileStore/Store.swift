@@ -95,6 +95,15 @@ public final class Store: Sendable {
                 table.primaryKey(["dag", "runID", "task", "tryNumber"])
             }
         }
+        migrator.registerMigration("v4: attempt logs and settings") { db in
+            // Where the attempt's output was saved when it finished (its container is then removed).
+            try db.alter(table: "attempt") { table in table.add(column: "logPath", .text) }
+            // Facts the controller shares with the commands, e.g. which repository it follows.
+            try db.create(table: "setting") { table in
+                table.primaryKey("key", .text)
+                table.column("value", .text).notNull()
+            }
+        }
         return migrator
     }
 

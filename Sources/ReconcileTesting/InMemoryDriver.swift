@@ -96,6 +96,16 @@ public actor InMemoryDriver: ContainerDriver {
         return id
     }
 
+    /// Adds a container that was created and never started, as an engine keeps one when its creator
+    /// died between create and start.
+    public func addCreatedContainer(_ spec: ContainerSpec) -> String {
+        let id = UUID().uuidString
+        var labels = spec.labels
+        labels[ManagementLabel.key] = ManagementLabel.value
+        containers[id] = Entry(info: ContainerInfo(id: id, name: spec.name, labels: labels, status: .created), logs: [])
+        return id
+    }
+
     public func stop(_ id: String, grace: Timespan) async throws {
         try reachable("stop container \(id)")
         guard var entry = containers[id], entry.info.status == .running else { return }

@@ -16,7 +16,10 @@ import Testing
             node: "memory",
             capacity: Resources(cpu: CPUQuantity(millicores: 8000), memory: MemoryQuantity(bytes: 8 << 30)))
         let store = try Store(stateDirectory: folder)
-        return (driver, store, DAGRunner(nodes: [node], drivers: ["memory": driver], store: store), folder)
+        return (
+            driver, store, DAGRunner(nodes: [node], drivers: ["memory": driver], store: store, stateDirectory: folder),
+            folder
+        )
     }
 
     func task(_ name: String, _ command: [String], after: [String] = [], retries: Int = 0) -> TaskSpec {
@@ -61,11 +64,131 @@ import Testing
         let attempts = try store.attempts(dag: "etl", runID: "manual__1")
         #expect(attempts.map(\.task) == ["enrich", "extract-a", "extract-b", "load"])
         #expect(attempts.allSatisfy { $0.tryNumber == 1 && $0.state == .succeeded })
+        // Finished containers are removed once their output is saved; ${LOGICAL_DATE} was expanded.
+        #expect(try await driver.list().isEmpty)
+        let extract = try #require(attempts.first { $0.task == "extract-a" }?.logPath)
+        #expect(extract == folder + "/logs/etl/manual__1/extract-a.1.log")
+        let saved = try String(contentsOfFile: extract, encoding: .utf8)
+        #expect(saved.hasSuffix(" stdout a for 2027-01-15T08:00:00Z\n"), "\(saved)")
+    }
+
+    /// Tasks take the room App replicas leave: with an App holding most of the node, a task waits
+    /// `queued` (reported once, nothing recorded) and starts when the room is free; while App replicas
+    /// wait for room, tasks wait behind them.
+    @Test func tasksWaitQueuedForRoomAndForApps() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dagq-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let small = NodeSpec(
+            name: "memory", backend: .process,
+            capacity: Resources(cpu: CPUQuantity(millicores: 1000), memory: MemoryQuantity(bytes: 1 << 30)))
+        let driver = InMemoryDriver(node: "memory", capacity: small.capacity!)
+        let store = try Store(stateDirectory: folder)
+        let runner = DAGRunner(nodes: [small], drivers: ["memory": driver], store: store, stateDirectory: folder)
+        let app = AppSpec(
+            name: "web", command: ["fake:sleep"],
+            resources: Resources(cpu: CPUQuantity(millicores: 800), memory: MemoryQuantity(bytes: 256 << 20)))
+        let web = try await driver.run(
+            ContainerSpec(
+                name: "web-1", command: ["fake:sleep"],
+                labels: [OwnershipLabels.app: "web", OwnershipLabels.slot: "1", OwnershipLabels.spec: "h"]))
+        var heavy = task("heavy", ["fake:exit", "0"])
+        heavy.resources = Resources(cpu: CPUQuantity(millicores: 500), memory: MemoryQuantity(bytes: 128 << 20))
+        let dag = DAGSpec(name: "etl", tasks: [heavy])
+        let desired = DesiredState(nodes: [small], apps: [app], dags: [dag])
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        _ = try manualRun("etl", store, at: now)
+        let first = try await runner.run(desired: desired, revision: "c1", now: now).events
+        #expect(
+            first == [
+                "~ dag etl: run manual__1: task heavy queued: no node has room for 500m cpu, 128Mi memory; "
+                    + "most free: memory with 200m cpu, 768Mi memory"
+            ])
+        #expect(try await runner.run(desired: desired, revision: "c1", now: now).events.isEmpty)  // once
+        #expect(try store.attempts(dag: "etl", runID: "manual__1").isEmpty)
+        try await driver.remove(web.id)
+        let waiting = try await runner.run(desired: desired, revision: "c1", now: now, appsWaiting: true).events
+        #expect(
+            waiting == ["~ dag etl: run manual__1: task heavy queued: App replicas waiting for room are placed first"])
+        let started = try await runner.run(desired: desired, revision: "c1", now: now).events
+        #expect(started == ["~ dag etl: run manual__1: task heavy try 1 started"])
+    }
+
+    /// A run that has not started waits while maxActiveRuns runs are under way, oldest first.
+    @Test func runsBeyondMaxActiveRunsWaitTheirTurn() async throws {
+        let (_, store, runner, folder) = try setUp()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let dag = DAGSpec(name: "etl", maxActiveRuns: 1, tasks: [task("a", ["fake:exit", "0"])])
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        for (index, id) in ["backfill__1", "backfill__2"].enumerated() {
+            let logical = now.addingTimeInterval(Double(index) * 3600)
+            try store.addRun(
+                RunRecord(
+                    dag: "etl", runID: id, logicalDate: logical, dataIntervalStart: logical, dataIntervalEnd: logical,
+                    commitID: "c1", createdAt: now))
+        }
+        let desired = DesiredState(nodes: [node], dags: [dag])
+        let first = try await runner.run(desired: desired, revision: "c1", now: now).events
+        #expect(
+            first == [
+                "~ dag etl: run backfill__1: task a try 1 started",
+                "~ dag etl: run backfill__2 queued (maxActiveRuns 1 under way)",
+            ])
+        #expect(try store.attempts(dag: "etl", runID: "backfill__2").isEmpty)
+        _ = try await runner.run(desired: desired, revision: "c1", now: now)  // backfill__1 finishes
+        let third = try await runner.run(desired: desired, revision: "c1", now: now).events
+        #expect(third == ["~ dag etl: run backfill__2: task a try 1 started"])
+    }
+
+    /// A container created and never started (its creator died between create and start) is
+    /// replaced once clearly abandoned, under the same name and try; its command had never run.
+    @Test func anAbandonedCreatedContainerIsReplaced() async throws {
+        let (driver, store, runner, folder) = try setUp()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let dag = DAGSpec(name: "etl", tasks: [task("a", ["fake:sleep"])])
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let run = try manualRun("etl", store, at: now)
+        try store.saveAttempt(
+            AttemptRecord(
+                dag: "etl", runID: run.runID, task: "a", tryNumber: 1, node: "memory",
+                containerName: "etl-manual__1-a-1", state: .recorded, startedAt: now))
+        let stale = await driver.addCreatedContainer(
+            ContainerSpec(
+                name: "etl-manual__1-a-1", command: ["fake:sleep"],
+                labels: [DAGRunner.dagLabel: "etl", DAGRunner.runLabel: run.runID, DAGRunner.taskLabel: "a"]))
+        let desired = DesiredState(nodes: [node], dags: [dag])
+        _ = try await runner.run(desired: desired, revision: "c1", now: now)
+        #expect(try await driver.inspect(stale)?.status == .created)  // maybe still being started
+        _ = try await runner.run(desired: desired, revision: "c1", now: now.addingTimeInterval(6))
         let containers = try await driver.list()
-        #expect(Set(containers.map(\.name)) == Set(attempts.map(\.containerName)))
-        // ${LOGICAL_DATE} was expanded in the command.
-        let extract = try #require(containers.first { $0.name == "etl-manual__1-extract-a-1" })
-        #expect(try await driver.logs(extract.id, since: nil).map(\.text) == ["a for 2027-01-15T08:00:00Z"])
+        #expect(containers.count == 1)
+        #expect(containers.first?.id != stale)
+        #expect(containers.first?.status == .running)
+        #expect(try store.attempts(dag: "etl", runID: run.runID).map(\.state) == [.running])
+    }
+
+    /// A finished attempt whose container a crashed pass did not remove: the next pass saves its
+    /// output and removes it.
+    @Test func leftoverContainersOfFinishedAttemptsAreRemoved() async throws {
+        let (driver, store, runner, folder) = try setUp()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let dag = DAGSpec(name: "etl", tasks: [task("a", ["fake:print", "done"])])
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let run = try manualRun("etl", store, at: now)
+        _ = try await driver.run(
+            ContainerSpec(
+                name: "etl-manual__1-a-1", command: ["fake:print", "done"],
+                labels: [
+                    DAGRunner.dagLabel: "etl", DAGRunner.runLabel: run.runID, DAGRunner.taskLabel: "a",
+                    DAGRunner.tryLabel: "1",
+                ]))
+        try store.saveAttempt(
+            AttemptRecord(
+                dag: "etl", runID: run.runID, task: "a", tryNumber: 1, node: "memory",
+                containerName: "etl-manual__1-a-1", state: .succeeded, exitCode: 0, startedAt: now, finishedAt: now))
+        _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+        #expect(try await driver.list().isEmpty)
+        let saved = try #require(try store.attempts(dag: "etl", runID: run.runID).first?.logPath)
+        #expect(try String(contentsOfFile: saved, encoding: .utf8).hasSuffix(" stdout done\n"))
     }
 
     @Test func retriesExhaustedFailTheRunAndNameTheRootCause() async throws {
@@ -150,7 +273,7 @@ import Testing
         let docker = NodeSpec(name: "docker", backend: .docker(endpoint: engine.endpoint, tls: nil))
         let driver = try DockerDriver(node: "docker", endpoint: engine.endpoint, publishAddress: engine.publishAddress)
         let store = try Store(stateDirectory: folder)
-        let runner = DAGRunner(nodes: [docker], drivers: ["docker": driver], store: store)
+        let runner = DAGRunner(nodes: [docker], drivers: ["docker": driver], store: store, stateDirectory: folder)
         func step(_ name: String, _ script: String, after: [String] = []) -> TaskSpec {
             TaskSpec(
                 name: name, image: TestImage.name, command: ["/bin/sh", "-c", script], after: after,
@@ -181,7 +304,9 @@ import Testing
             attempts.map { "\($0.task) \($0.state.rawValue) \($0.exitCode ?? -99)" } == [
                 "extract succeeded 0", "transform failed 5",
             ])
-        let extract = try #require(try await driver.list().first { $0.name == "etl-manual__1-extract-1" })
-        #expect(try await driver.logs(extract.id, since: nil).map(\.text) == ["extract try 1"])
+        // The containers are gone from the engine; their output was saved first.
+        #expect(try await driver.list().isEmpty)
+        let log = try #require(attempts.first?.logPath)
+        #expect(try String(contentsOfFile: log, encoding: .utf8).hasSuffix(" stdout extract try 1\n"))
     }
 }

@@ -210,6 +210,18 @@ import Testing
         #expect(processOnly.changes.first?.unplaceable.first?.reason == "no reachable node can run it (kind or labels)")
     }
 
+    /// Running DAG tasks take room: replicas go where it is left, and wait when there is none.
+    @Test func roomTakenByRunningTasksIsNotGivenToReplicas() {
+        var busy = node("node-a", cpu: 2000, memory: 4 * gi)
+        busy.tasks = Resources(cpu: CPUQuantity(millicores: 1800), memory: MemoryQuantity(bytes: gi))
+        let web = app("web", replicas: 1, cpu: 500, memory: gi)
+        let moved = plan([web], [busy, node("node-b", cpu: 2000, memory: 4 * gi)])
+        #expect(moved.starts.map(\.node) == ["node-b"])
+        let waiting = plan([web], [busy])
+        #expect(waiting.starts.isEmpty)
+        #expect(waiting.changes.first?.unplaceable.count == 1)
+    }
+
     @Test func binPackingFillsANodeBeforeTheNext() {
         let apps = (0..<4).map { app("small-\($0)", replicas: 1, cpu: 250, memory: gi) }
         let result = plan(apps, [node("node-a", memory: 8 * gi), node("node-b", memory: 8 * gi)])
