@@ -3,12 +3,14 @@ import ReconcileGit
 import ReconcileModel
 import ReconcilePlanner
 import ReconcileStore
+import ServiceLifecycle
 
 /// The continuous controller: polls git every `interval`, and every `tick` runs a reconcile pass
 /// on the commit in force (the last valid one), serving published ports through its router. An
-/// invalid commit is reported and skipped; the previous one stays in force. Runs until cancelled,
-/// then closes its listeners.
-public final class Controller: Sendable {
+/// invalid commit is reported and skipped; the previous one stays in force. A swift-service-lifecycle
+/// service: on graceful shutdown (SIGTERM) it finishes the pass in progress, plans nothing more and
+/// closes its listeners; containers and running DAG tasks keep running, and the next start adopts them.
+public final class Controller: Service {
     public struct Options: Sendable {
         public var interval: Timespan
         public var tick: Timespan
@@ -47,6 +49,8 @@ public final class Controller: Sendable {
     }
 
     public func run() async {
+        // Stops between passes on graceful shutdown, or on cancellation.
+        func stopping() -> Bool { Task.isCancelled || Task.isShuttingDownGracefully }
         var snapshot: GitManifestSource.Snapshot?
         var reconciler: Reconciler?
         var dagRunner: DAGRunner?
@@ -55,7 +59,7 @@ public final class Controller: Sendable {
         var lastReport: [String] = []
         // App replicas the last pass could not place: tasks wait for them (apps first).
         var appsWaiting = false
-        while !Task.isCancelled {
+        while !stopping() {
             if Date().timeIntervalSince(lastPoll) >= options.interval.seconds {
                 lastPoll = Date()
                 switch await source.poll() {
@@ -126,8 +130,13 @@ public final class Controller: Sendable {
                     }
                 }
                 let wait = active ? min(0.05, nextTick.timeIntervalSinceNow) : nextTick.timeIntervalSinceNow
-                try? await Task.sleep(nanoseconds: UInt64(max(0, wait) * 1_000_000_000))
-            } while !Task.isCancelled && Date() < nextTick
+                // Sleeps in steps of at most 100 ms, so a shutdown is noticed promptly.
+                let wake = Date().addingTimeInterval(wait)
+                while !stopping(), wake.timeIntervalSinceNow > 0 {
+                    try? await Task.sleep(
+                        nanoseconds: UInt64(max(0, min(0.1, wake.timeIntervalSinceNow)) * 1_000_000_000))
+                }
+            } while !stopping() && Date() < nextTick
         }
         await router.shutdown()
     }

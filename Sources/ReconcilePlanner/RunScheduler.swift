@@ -116,3 +116,40 @@ public enum RunScheduler {
         ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)))
     }
 }
+
+extension RunScheduler {
+    /// The runs a backfill of the DAG over `from...to` creates: one per tick (`backfill__<tick>`),
+    /// oldest first, each covering the data interval from the tick before it. Empty for a DAG
+    /// without a schedule; at most `limit` (nil when there would be more).
+    public static func backfill(dag: DAGSpec, from: Date, to: Date, limit: Int = 10_000) -> [ScheduledRun]? {
+        guard let schedule = dag.schedule else { return [] }
+        let zone = TimeZone(identifier: dag.timezone) ?? TimeZone(identifier: "UTC")!
+        var runs: [ScheduledRun] = []
+        var after = from.addingTimeInterval(-1)
+        while let tick = schedule.nextFireTime(after: after, in: zone), tick <= to {
+            guard runs.count < limit else { return nil }
+            let previous = runs.last?.logicalDate ?? previousTick(of: schedule, before: tick, in: zone) ?? from
+            runs.append(
+                ScheduledRun(
+                    dag: dag.name, runID: "backfill__" + rfc3339(tick), logicalDate: tick, dataIntervalStart: previous,
+                    dataIntervalEnd: tick))
+            after = tick
+        }
+        return runs
+    }
+
+    /// The last tick before `tick`, looked for in growing windows (an hour up to ten years).
+    static func previousTick(of schedule: CronSchedule, before tick: Date, in zone: TimeZone) -> Date? {
+        for days in [1.0 / 24, 1, 7, 32, 366, 3_660] {
+            let window = days * 86_400
+            var last: Date?
+            var after = tick.addingTimeInterval(-window)
+            while let next = schedule.nextFireTime(after: after, in: zone), next < tick {
+                last = next
+                after = next
+            }
+            if let last { return last }
+        }
+        return nil
+    }
+}

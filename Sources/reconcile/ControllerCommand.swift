@@ -1,10 +1,11 @@
 import ArgumentParser
-import Dispatch
 import Foundation
+import Logging
 import ReconcileController
 import ReconcileGit
 import ReconcileModel
 import ReconcileStore
+import ServiceLifecycle
 
 /// `reconcile controller`: the continuous loop, until SIGTERM or SIGINT.
 struct ControllerCommand: AsyncParsableCommand {
@@ -46,26 +47,38 @@ struct ControllerCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode(1)
         }
+        let lock: ControllerLock
+        let store: Store
+        do {
+            lock = try ControllerLock(stateDirectory: git.state)
+            store = try Store(stateDirectory: git.state)
+            // The commands (`dags list`, `logs`, ...) read DAGs from the repository the controller follows.
+            try store.setSetting(SourceSetting.repo, SourceSetting.location(of: git.repo ?? "."))
+            try store.setSetting(SourceSetting.ref, git.ref)
+            try store.setSetting(SourceSetting.path, git.subpath)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         let controller = Controller(
             source: source,
             options: Controller.Options(
                 interval: interval, tick: tick, stateDirectory: git.state, publishAddress: publishAddress),
-            store: try Store(stateDirectory: git.state),
+            store: store,
             log: { line in
                 let stamp = ISO8601DateFormatter().string(from: Date())
                 FileHandle.standardOutput.write(Data("\(stamp) \(line)\n".utf8))
             })
-        let task = Task { await controller.run() }
-        let queue = DispatchQueue(label: "reconcile.signals")
-        let handlers = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let handler = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            handler.setEventHandler { task.cancel() }
-            handler.resume()
-            return handler
-        }
-        await task.value
-        for handler in handlers { handler.cancel() }
+        // SIGTERM and SIGINT shut down gracefully: the pass in progress finishes, running containers
+        // and tasks keep running.
+        var logger = Logger(label: "reconcile.controller")
+        logger.logLevel = .warning
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: controller, serviceName: "controller")],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        withExtendedLifetime(lock) {}
         print("controller stopped")
     }
 }

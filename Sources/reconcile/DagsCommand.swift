@@ -1,28 +1,192 @@
 import ArgumentParser
 import Foundation
+import ReconcileManifest
+import ReconcileModel
+import ReconcilePlanner
 import ReconcileStore
 
-/// `reconcile dags trigger DAG`: a manual run, started by the controller on its next tick.
-struct DagsCommand: ParsableCommand {
+/// `reconcile dags list|next|trigger|backfill`: the DAGs of the repository the controller follows
+/// (or `--repo`), with their runs from the state directory.
+struct DagsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dags", abstract: "DAG operations.", subcommands: [Trigger.self])
+        commandName: "dags",
+        abstract: "DAGs: list them, see when they run next, start runs by hand or over past dates.",
+        discussion: """
+            DAG definitions are read from the repository the controller on --state follows (or --repo);
+            runs are recorded in --state, where the controller starts them on its next tick.
+            """,
+        subcommands: [List.self, Next.self, Trigger.self, Backfill.self])
 
-    struct Trigger: ParsableCommand {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every DAG with its next run and last run.")
+        // The state directory comes with the git options (`--state`), as for every command.
+        @OptionGroup(title: "Git") var git: GitOptions
+        @Option(help: "Output format: text or json.") var output: OutputFormat = .text
+
+        func run() async throws {
+            let store = try Store(stateDirectory: git.state)
+            let snapshot = try await git.followedState(store: store)
+            let now = Date()
+            var rows: [[String: String]] = []
+            for dag in snapshot.state.dags.sorted(by: { $0.name < $1.name }) {
+                let schedule = RunScheduler.schedule(
+                    dag: dag, cursor: try store.dagCursor(dag.name), activeRuns: 0, now: now)
+                let last = try store.runs(dag: dag.name, limit: 1).first
+                let active = try store.runs(dag: dag.name, state: .running).count
+                var row = [
+                    "dag": dag.name, "schedule": dag.schedule.map { "\($0) (\(dag.timezone))" } ?? "manual",
+                    "paused": String(dag.paused), "tasks": String(dag.tasks.count), "active": String(active),
+                ]
+                row["next"] = dag.paused ? nil : schedule.nextTick.map(RunText.time)
+                row["lastRun"] = last?.runID
+                row["lastState"] = last?.state.rawValue
+                rows.append(row)
+            }
+            switch output {
+            case .json:
+                let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .prettyPrinted])
+                print(String(decoding: data, as: UTF8.self))
+            case .text:
+                guard !rows.isEmpty else {
+                    print("no DAGs at commit \(snapshot.commit.prefix(12))")
+                    return
+                }
+                let table =
+                    [["DAG", "SCHEDULE", "NEXT RUN", "LAST RUN", "STATE", "ACTIVE"]]
+                    + rows.map { row in
+                        [
+                            row["dag"]!, row["schedule"]!,
+                            row["paused"] == "true" ? "paused" : row["next"] ?? "-", row["lastRun"] ?? "-",
+                            row["lastState"] ?? "-", row["active"]!,
+                        ]
+                    }
+                for line in Columns.format(table) { print(line) }
+            }
+        }
+    }
+
+    struct Next: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The DAG's next scheduled runs: logical date and data interval, in UTC.")
+        @Argument(help: "The DAG.") var dag: String
+        @Option(help: "How many runs to show (1-1000).") var count: Int = 5
+        @OptionGroup(title: "Git") var git: GitOptions
+
+        func run() async throws {
+            guard (1...1000).contains(count) else { throw ValidationError("--count must be between 1 and 1000") }
+            let store = try Store(stateDirectory: git.state)
+            let (spec, _) = try await git.dag(dag, store: store)
+            guard spec.schedule != nil else {
+                print("\(dag) has no schedule: it runs when triggered (`reconcile dags trigger \(dag)`)")
+                return
+            }
+            if spec.paused { print("\(dag) is paused: these runs are created once it is unpaused") }
+            let now = Date()
+            let first = RunScheduler.schedule(
+                dag: spec, cursor: try store.dagCursor(dag), activeRuns: 0, now: now
+            ).nextTick
+            guard let first else {
+                print("\(dag): no future tick")
+                return
+            }
+            let runs =
+                RunScheduler.backfill(dag: spec, from: first, to: .distantFuture, limit: count + 1)?.prefix(count)
+                ?? RunScheduler.backfill(
+                    dag: spec, from: first, to: first.addingTimeInterval(400 * 86_400 * Double(count)), limit: 100_000)?
+                .prefix(count) ?? []
+            for run in runs {
+                print(
+                    "\(RunText.time(run.logicalDate))  data interval \(RunText.time(run.dataIntervalStart)) .. "
+                        + RunText.time(run.dataIntervalEnd))
+            }
+        }
+    }
+
+    struct Trigger: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Start a run of the DAG now (it counts toward maxActiveRuns).")
         @Argument(help: "The DAG.") var dag: String
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
-        var state: String { git.state }
 
-        func run() throws {
+        func run() async throws {
+            let store = try Store(stateDirectory: git.state)
+            let (_, commit) = try await git.dag(dag, store: store)
             let now = Date()
             let runID = "manual__" + RunText.time(now)
-            try Store(stateDirectory: state).addRun(
+            let added = try store.addRun(
                 RunRecord(
                     dag: dag, runID: runID, logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now,
-                    commitID: "manual", createdAt: now))
+                    commitID: commit, createdAt: now))
+            guard added else { throw CommandError("\(dag) \(runID) exists already; trigger again in a second") }
             print("\(dag) \(runID): triggered; the controller starts it on its next tick")
+        }
+    }
+
+    struct Backfill: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a run for every tick of the DAG's schedule between two dates.",
+            discussion: """
+                One run per tick in --from ... --to (both included, RFC 3339), oldest first, each with
+                the data interval from the tick before it. Ticks that already have a run are skipped.
+                The controller runs them at most maxActiveRuns at a time, oldest first.
+                """)
+        @Argument(help: "The DAG.") var dag: String
+        @Option(help: "First logical date, e.g. 2026-01-01T00:00:00Z.") var from: String
+        @Option(help: "Last logical date (not in the future).") var to: String
+        @OptionGroup(title: "Git") var git: GitOptions
+
+        func run() async throws {
+            let start: Date
+            let end: Date
+            do {
+                start = Date(timeIntervalSince1970: try Timestamp.parse(from))
+                end = Date(timeIntervalSince1970: try Timestamp.parse(to))
+            } catch {
+                throw ValidationError("--from and --to are RFC 3339 instants: \(error.message)")
+            }
+            guard start <= end else { throw ValidationError("--from is after --to") }
+            let now = Date()
+            guard end <= now else {
+                throw ValidationError("--to is in the future; future ticks run on the schedule")
+            }
+            let store = try Store(stateDirectory: git.state)
+            let (spec, commit) = try await git.dag(dag, store: store)
+            guard spec.schedule != nil else {
+                throw CommandError(
+                    "\(dag) has no schedule to backfill; start runs with `reconcile dags trigger \(dag)`")
+            }
+            guard let runs = RunScheduler.backfill(dag: spec, from: start, to: end) else {
+                throw CommandError("more than 10000 ticks between --from and --to; backfill a shorter range")
+            }
+            let taken = Set(try store.runs(dag: dag, limit: 1_000_000).map(\.logicalDate))
+            var created = 0
+            for run in runs where !taken.contains(run.logicalDate) {
+                let record = RunRecord(
+                    dag: dag, runID: run.runID, logicalDate: run.logicalDate,
+                    dataIntervalStart: run.dataIntervalStart, dataIntervalEnd: run.dataIntervalEnd, commitID: commit,
+                    createdAt: now)
+                if try store.addRun(record) {
+                    created += 1
+                    print("\(dag) \(run.runID): created")
+                }
+            }
+            print(
+                "\(dag): \(created) run\(created == 1 ? "" : "s") created, \(runs.count - created) tick"
+                    + "\(runs.count - created == 1 ? "" : "s") already had a run")
+        }
+    }
+}
+
+/// Left-aligned columns two spaces apart.
+enum Columns {
+    static func format(_ rows: [[String]]) -> [String] {
+        guard let width = rows.map(\.count).max() else { return [] }
+        let widths = (0..<width).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
         }
     }
 }

@@ -64,6 +64,7 @@ struct RunsCommand: ParsableCommand {
                     print(
                         "    try \(attempt.tryNumber): \(attempt.state.rawValue)\(code) on \(attempt.node) "
                             + "(\(attempt.containerName))\(attempt.cleared ? " [cleared by rerun]" : "")")
+                    if let path = attempt.logPath { print("      log \(path)") }
                 }
             }
         }

@@ -22,7 +22,7 @@ import Testing
                 command: ["/bin/sh", "-c", "echo extracted ${LOGICAL_DATE}"]
               transform:
                 after: [extract]
-                command: ["/bin/sh", "-c", "\(transform)"]
+                command: ["/bin/sh", "-c", "echo transforming $TRY_NUMBER; \(transform)"]
                 retries: 1
                 retryDelay: 1s
               load:
@@ -33,7 +33,7 @@ import Testing
         }
         let node = "kind: Node\nname: here\nprocess: {}\ncapacity: { cpu: 2, memory: 1Gi }\n"
         try node.write(to: repository.appendingPathComponent("node.yaml"), atomically: true, encoding: .utf8)
-        try dag(transform: "exit 3").write(
+        try dag(transform: "echo broken >&2; exit 3").write(
             to: repository.appendingPathComponent("dag.yaml"), atomically: true, encoding: .utf8)
         try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
         try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
@@ -59,6 +59,12 @@ import Testing
             return rows?.first?["state"]
         }
 
+        // `dags trigger` reads the DAG from the repository the controller follows.
+        #expect(try await eventually(30) { Self.contents(output).contains("1 DAGs") })
+        let unknown = try CLITests.run(["dags", "trigger", "nope", "--state", state])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no DAG nope at commit "), "\(unknown.stderr)")
+        #expect(unknown.stderr.contains("; DAGs: etl"))
         let trigger = try CLITests.run(["dags", "trigger", "etl", "--state", state])
         #expect(trigger.status == 0, "\(trigger.stderr)")
         let runID = try #require(trigger.stdout.split(separator: " ").dropFirst().first.map { String($0.dropLast()) })
@@ -86,6 +92,19 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("try 3: succeeded exit 0") })
         #expect(show.contains("etl-\(runID.replacingOccurrences(of: ":", with: "_"))-load-1"))
 
+        // Each attempt's output, saved when it finished.
+        let extract = try CLITests.run(["logs", "etl/extract", "--state", state])
+        #expect(extract.stdout.hasPrefix("extracted 20"), "\(extract.stdout) \(extract.stderr)")
+        let failed = try CLITests.run(["logs", "etl/transform", "--run", runID, "--try", "2", "--state", state])
+        // stdout and stderr are separate pipes: their relative order is not kept.
+        #expect(failed.stdout.split(separator: "\n").sorted() == ["broken", "transforming 2"], "\(failed.stdout)")
+        let latest = try CLITests.run(["logs", "etl/transform", "--timestamps", "--state", state])
+        #expect(latest.stdout.contains(" stdout transforming 3\n"), "\(latest.stdout)")
+        #expect(latest.stdout.hasSuffix(" stdout transformed\n"), "\(latest.stdout)")
+        let noTry = try CLITests.run(["logs", "etl/transform", "--try", "9", "--state", state])
+        #expect(noTry.status == 1)
+        #expect(noTry.stderr.contains("no attempt of etl/transform in try 9"), "\(noTry.stderr)")
+
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
         let missing = try CLITests.run(["rerun", "nope", "--failed", "--state", state])
@@ -96,5 +115,96 @@ import Testing
         let shim = CLITests.binary.deletingLastPathComponent().appendingPathComponent("reconcile-shim").path
         let driver = try ProcessDriver(node: "here", stateDirectory: state, shimPath: shim)
         for container in try await driver.list() { try await driver.remove(container.id) }
+    }
+
+    static func contents(_ path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+
+    /// A yearly DAG: `dags next` shows its coming ticks, `dags backfill` creates a run per past tick
+    /// (skipping ticks that have one), the controller runs them one at a time (maxActiveRuns 1), oldest
+    /// first, and `dags list` shows the last run.
+    @Test(.timeLimit(.minutes(3))) func backfillRunsPastTicksInOrder() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cli-fill-\(UUID().uuidString)")
+        let repository = root.appendingPathComponent("repo")
+        let state = root.appendingPathComponent("state").path
+        let marks = root.appendingPathComponent("marks.txt").path
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let manifests = """
+            kind: Node
+            name: here
+            process: {}
+            capacity: { cpu: 2, memory: 1Gi }
+            ---
+            kind: DAG
+            name: yearly
+            schedule: "0 0 1 1 *"
+            maxActiveRuns: 1
+            tasks:
+              mark:
+                command: ["/bin/sh", "-c", "echo start ${LOGICAL_DATE} >> \(marks); sleep 0.3; echo end ${LOGICAL_DATE} >> \(marks)"]
+
+            """
+        try manifests.write(to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "yearly"], in: repository)
+
+        let next = try CLITests.run([
+            "dags", "next", "yearly", "--count", "2", "--repo", repository.path, "--state", state,
+        ])
+        let year = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).year!
+        #expect(
+            next.stdout
+                == "\(year + 1)-01-01T00:00:00Z  data interval \(year)-01-01T00:00:00Z .. \(year + 1)-01-01T00:00:00Z\n"
+                + "\(year + 2)-01-01T00:00:00Z  data interval \(year + 1)-01-01T00:00:00Z .. \(year + 2)-01-01T00:00:00Z\n",
+            "\(next.stdout) \(next.stderr)")
+        let future = try CLITests.run([
+            "dags", "backfill", "yearly", "--from", "2023-01-01T00:00:00Z", "--to", "2999-01-01T00:00:00Z",
+            "--repo", repository.path, "--state", state,
+        ])
+        #expect(future.status != 0)
+        #expect(future.stderr.contains("--to is in the future"))
+        let fill = try CLITests.run([
+            "dags", "backfill", "yearly", "--from", "2023-01-01T00:00:00Z", "--to", "2025-06-01T00:00:00Z",
+            "--repo", repository.path, "--state", state,
+        ])
+        #expect(fill.status == 0, "\(fill.stderr)")
+        #expect(fill.stdout.hasSuffix("yearly: 3 runs created, 0 ticks already had a run\n"), "\(fill.stdout)")
+        let again = try CLITests.run([
+            "dags", "backfill", "yearly", "--from", "2024-01-01T00:00:00Z", "--to", "2025-01-01T00:00:00Z",
+            "--repo", repository.path, "--state", state,
+        ])
+        #expect(again.stdout == "yearly: 0 runs created, 2 ticks already had a run\n", "\(again.stdout)")
+
+        let output = root.appendingPathComponent("controller.log").path
+        let controller = try ChildProcess(
+            [
+                CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1s",
+                "--tick", "300ms",
+            ], output: output)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, Self.contents(marks).split(separator: "\n").count < 6 {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        // One run at a time, oldest first: each run's task ended before the next one's started.
+        #expect(
+            Self.contents(marks).split(separator: "\n") == [
+                "start 2023-01-01T00:00:00Z", "end 2023-01-01T00:00:00Z", "start 2024-01-01T00:00:00Z",
+                "end 2024-01-01T00:00:00Z", "start 2025-01-01T00:00:00Z", "end 2025-01-01T00:00:00Z",
+            ], "\(Self.contents(marks))\n\(Self.contents(output))")
+        // Without --repo, `dags list` reads the DAGs the controller follows.
+        let list = try CLITests.run(["dags", "list", "--state", state])
+        let rows = list.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        #expect(rows.first == ["DAG", "SCHEDULE", "NEXT", "RUN", "LAST", "RUN", "STATE", "ACTIVE"], "\(list.stdout)")
+        #expect(
+            rows.dropFirst().first == [
+                "yearly", "0", "0", "1", "1", "*", "(UTC)", "\(year + 1)-01-01T00:00:00Z",
+                "backfill__2025-01-01T00:00:00Z", "succeeded", "0",
+            ], "\(list.stdout)")
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 15) == 0)
     }
 }

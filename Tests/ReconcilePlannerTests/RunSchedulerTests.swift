@@ -150,3 +150,32 @@ import Testing
         #expect(result.nextTick == nil)
     }
 }
+
+@Suite struct BackfillTests {
+    /// Every tick in the range, inclusive at both ends, each covering the interval from the tick
+    /// before it (the first one's from the tick before the range), in the DAG's zone.
+    @Test func aBackfillCoversEveryTickWithItsDataInterval() throws {
+        let dag = DAGSpec(
+            name: "nightly", schedule: try CronSchedule(parsing: "0 3 * * *"), timezone: "Europe/Berlin",
+            tasks: [TaskSpec(name: "a", command: ["true"])])
+        let format = ISO8601DateFormatter()
+        let runs = try #require(
+            RunScheduler.backfill(
+                dag: dag, from: format.date(from: "2026-03-28T02:00:00Z")!,
+                to: format.date(from: "2026-03-30T01:00:00Z")!))
+        // 03:00 Berlin is 02:00Z before the DST change on 29 March and 01:00Z after it.
+        #expect(
+            runs.map(\.runID) == [
+                "backfill__2026-03-28T02:00:00Z", "backfill__2026-03-29T01:00:00Z", "backfill__2026-03-30T01:00:00Z",
+            ])
+        #expect(
+            runs.map { format.string(from: $0.dataIntervalStart) } == [
+                "2026-03-27T02:00:00Z", "2026-03-28T02:00:00Z", "2026-03-29T01:00:00Z",
+            ])
+        #expect(
+            RunScheduler.backfill(dag: dag, from: .distantPast, to: Date(timeIntervalSince1970: 0), limit: 10) == nil)
+        var manual = dag
+        manual.schedule = nil
+        #expect(RunScheduler.backfill(dag: manual, from: .distantPast, to: .distantFuture) == [])
+    }
+}
