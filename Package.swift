@@ -129,7 +129,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ReconcileCLITests",
-            dependencies: ["reconcile", "reconcile-shim", "ReconcileModel", "ReconcileTesting", "ReconcileDrivers"]),
+            dependencies: [
+                "reconcile", "reconcile-shim", "ReconcileModel", "ReconcileTesting", "ReconcileDrivers",
+                "ReconcileStore",
+            ]),
     ]
 )
 

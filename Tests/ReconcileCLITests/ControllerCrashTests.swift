@@ -1,0 +1,130 @@
+import Foundation
+import ReconcileDrivers
+import ReconcileStore
+import ReconcileTesting
+import Testing
+
+/// The controller is killed with SIGKILL at random moments while a DAG run is under way, and
+/// started again each time. Every attempt must run exactly once (each task's command appends a line
+/// when it starts; the store's attempts must match those lines), and the run must complete.
+@Suite struct ControllerCrashTests {
+    @Test(.timeLimit(.minutes(5))) func killedAtRandomMomentsTheRunCompletesWithEveryAttemptRunOnce() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("crash-\(UUID().uuidString)")
+        let repository = root.appendingPathComponent("repo")
+        let state = root.appendingPathComponent("state").path
+        let marks = root.appendingPathComponent("marks.txt").path
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        func step(_ name: String, after: [String] = [], script: String = "sleep 2.5") -> String {
+            """
+              \(name):
+                after: [\(after.joined(separator: ", "))]
+                command: ["/bin/sh", "-c", "echo $TASK $TRY_NUMBER >> \(marks); \(script)"]
+                retries: 1
+                retryDelay: 0s
+
+            """
+        }
+        let manifests =
+            """
+            kind: Node
+            name: here
+            process: {}
+            capacity: { cpu: 4, memory: 4Gi }
+            ---
+            kind: DAG
+            name: crashy
+            tasks:
+
+            """ + step("extract") + step("a1", after: ["extract"]) + step("a2", after: ["extract"])
+            + step("a3", after: ["extract"])
+            + step("flaky", after: ["a1"], script: "if [ $TRY_NUMBER = 1 ]; then exit 1; fi; sleep 2.5")
+            + step("join", after: ["a2", "a3", "flaky"]) + step("load", after: ["join"])
+            + step("report", after: ["load"])
+        try manifests.write(to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "crashy"], in: repository)
+        let trigger = try CLITests.run(["dags", "trigger", "crashy", "--repo", repository.path, "--state", state])
+        #expect(trigger.status == 0, "\(trigger.stderr)")
+
+        let output = root.appendingPathComponent("controller.log").path
+        func start() throws -> ChildProcess {
+            try ChildProcess(
+                [
+                    CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval",
+                    "10s", "--tick", "200ms",
+                ], output: output)
+        }
+        let store = try Store(stateDirectory: state)
+        func runState() throws -> RunRecord.State? { try store.runs(dag: "crashy").first?.state }
+        let shim = CLITests.binary.deletingLastPathComponent().appendingPathComponent("reconcile-shim").path
+        let driver = try ProcessDriver(node: "here", stateDirectory: state, shimPath: shim)
+        var killsDuringTheRun = 0
+        var gracefulStops = 0
+        var generator = SystemRandomNumberGenerator()
+        while killsDuringTheRun < 25, try runState() == .running {
+            let controller = try start()
+            try await Task.sleep(for: .milliseconds(Int.random(in: 50...700, using: &generator)))
+            guard try runState() == .running else {
+                controller.signal(SIGTERM)
+                _ = await controller.wait(timeout: 15)
+                break
+            }
+            if killsDuringTheRun == 10, gracefulStops == 0 {
+                // Once, a graceful stop instead: it exits 0 and leaves the running tasks running.
+                let before = try await driver.list().filter { $0.status == .running }
+                controller.signal(SIGTERM)
+                #expect(await controller.wait(timeout: 15) == 0)
+                for task in before {
+                    let now = try #require(try await driver.inspect(task.id))
+                    #expect(now.status == .running || now.exitCode == 0 || now.exitCode == 1, "\(now)")
+                }
+                gracefulStops += 1
+                continue
+            }
+            controller.signal(SIGKILL)
+            #expect(await controller.wait(timeout: 10) == 128 + SIGKILL)
+            killsDuringTheRun += 1
+        }
+        #expect(gracefulStops == 1)
+        #expect(killsDuringTheRun >= 20, "the run ended after \(killsDuringTheRun) kills")
+
+        // Then it runs undisturbed until the run completes. A second controller on the same state
+        // directory is refused (two would start every task twice).
+        let controller = try start()
+        try await Task.sleep(for: .milliseconds(300))
+        let second = try CLITests.run([
+            "controller", "--repo", repository.path, "--state", state, "--interval", "10s",
+        ])
+        #expect(second.status == 1)
+        #expect(
+            second.stderr.contains(
+                "another reconcile controller (pid \(controller.pid)) runs on the state directory \(state)"),
+            "\(second.stderr)")
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline, try runState() == .running { try await Task.sleep(for: .milliseconds(200)) }
+        let log = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        #expect(try runState() == .succeeded, "\(log.suffix(3000))")
+        try await Task.sleep(for: .milliseconds(500))  // the last finished containers are removed
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 15) == 0)
+
+        // Every attempt ran exactly once: one start line per (task, try), and those are the store's attempts.
+        let started = ((try? String(contentsOfFile: marks, encoding: .utf8)) ?? "").split(separator: "\n").map(
+            String.init)
+        let runID = try #require(try store.runs(dag: "crashy").first?.runID)
+        let attempts = try store.attempts(dag: "crashy", runID: runID)
+        #expect(started.count == Set(started).count, "an attempt ran twice: \(started.sorted())")
+        #expect(Set(started) == Set(attempts.map { "\($0.task) \($0.tryNumber)" }), "\(started.sorted())")
+        let expected = ["extract", "a1", "a2", "a3", "flaky", "join", "load", "report"].map { "\($0) 1" } + ["flaky 2"]
+        #expect(Set(started) == Set(expected))
+        #expect(attempts.filter { $0.state == .succeeded }.count == 8)
+        #expect(attempts.first { $0.task == "flaky" && $0.tryNumber == 1 }?.exitCode == 1)
+        // Every finished attempt's container is gone, its output saved.
+        #expect(attempts.allSatisfy { $0.logPath != nil })
+        let left = try await driver.list()
+        #expect(left.isEmpty, "\(left.map(\.name))")
+        for container in left { try await driver.remove(container.id) }
+    }
+}
