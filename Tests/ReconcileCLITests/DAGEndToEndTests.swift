@@ -1,0 +1,191 @@
+import Foundation
+import ReconcileDrivers
+import ReconcileStore
+import ReconcileTesting
+import Testing
+
+/// DAGs under `reconcile controller`, committed to git, on a process node and on a real dockerd.
+@Suite struct DAGEndToEndTests {
+    enum Backend: String, CaseIterable, CustomTestStringConvertible {
+        case process, docker
+        var testDescription: String { rawValue }
+    }
+
+    /// A task that fails twice then succeeds is retried to success; a task that always fails leaves
+    /// its downstream upstreamFailed and fails the run; after a commit that fixes it, `rerun RUN
+    /// --failed` runs only the failed task and the one it blocked, and the run succeeds.
+    @Test(.timeLimit(.minutes(4)), arguments: Backend.allCases)
+    func retriesFailureAndRerunAfterAFix(on backend: Backend) async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-dag-\(UUID().uuidString)")
+        let repository = root.appendingPathComponent("repo")
+        let state = root.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        var engine: DockerEngine?
+        defer { engine?.shutdown() }
+        let node: String
+        let image: String
+        switch backend {
+        case .process:
+            node = "kind: Node\nname: here\nprocess: {}\ncapacity: { cpu: 2, memory: 1Gi }\n"
+            image = ""
+        case .docker:
+            let started = try DockerEngine()
+            engine = started
+            node = "kind: Node\nname: here\ndocker: \(started.endpoint)\ncapacity: { cpu: 2, memory: 1Gi }\n"
+            image = "\n    image: \(TestImage.name)"
+        }
+        func dag(broken: String) -> String {
+            """
+            kind: DAG
+            name: pipeline
+            defaults:
+              resources: { cpu: 100m, memory: 32Mi }
+            tasks:
+              extract:\(image)
+                command: ["/bin/sh", "-c", "echo extracted"]
+              flaky:\(image)
+                after: [extract]
+                command: ["/bin/sh", "-c", "echo try $TRY_NUMBER; [ $TRY_NUMBER -ge 3 ]"]
+                retries: 2
+                retryDelay: 1s
+              broken:\(image)
+                after: [extract]
+                command: ["/bin/sh", "-c", "\(broken)"]
+              load:\(image)
+                after: [flaky, broken]
+                command: ["/bin/sh", "-c", "echo loaded"]
+
+            """
+        }
+        try (node + "---\n" + dag(broken: "echo cannot parse >&2; exit 7")).write(
+            to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "pipeline"], in: repository)
+
+        let output = root.appendingPathComponent("controller.log").path
+        let controller = try ChildProcess(
+            [
+                CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1s",
+                "--tick", "300ms",
+            ], output: output)
+        let store = try Store(stateDirectory: state)
+        func eventually(_ seconds: TimeInterval, _ condition: () throws -> Bool) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if try condition() { return true }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            return try condition()
+        }
+        let trigger = try CLITests.run(["dags", "trigger", "pipeline", "--repo", repository.path, "--state", state])
+        #expect(trigger.status == 0, "\(trigger.stderr)")
+        let log = { DAGCLITests.contents(output) }
+        #expect(try await eventually(90) { try store.runs(dag: "pipeline").first?.state == .failed }, "\(log())")
+        let run = try #require(try store.runs(dag: "pipeline").first)
+        #expect(
+            run.failure
+                == "dag pipeline run \(run.runID) failed: task broken failed after 1 try (exit 7); "
+                + "not run (upstream failed): load")
+        func tries() throws -> [String] {
+            try store.attempts(dag: "pipeline", runID: run.runID).map {
+                "\($0.task) \($0.tryNumber) \($0.state.rawValue) \($0.exitCode ?? -99)\($0.cleared ? " cleared" : "")"
+            }
+        }
+        #expect(
+            try tries() == [
+                "broken 1 failed 7", "extract 1 succeeded 0", "flaky 1 failed 1", "flaky 2 failed 1",
+                "flaky 3 succeeded 0",
+            ])
+        let broken = try CLITests.run(["logs", "pipeline/broken", "--state", state])
+        #expect(broken.stdout == "cannot parse\n", "\(broken.stdout) \(broken.stderr)")
+
+        try (node + "---\n" + dag(broken: "echo parsed")).write(
+            to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-am", "fix broken"], in: repository)
+        #expect(try await eventually(30) { log().contains("commit ") && log().split(separator: "commit ").count >= 3 })
+        let rerun = try CLITests.run(["rerun", run.runID, "--failed", "--state", state])
+        #expect(rerun.stdout.contains("broken will run again"), "\(rerun.stdout) \(rerun.stderr)")
+        #expect(try await eventually(90) { try store.runs(dag: "pipeline").first?.state == .succeeded }, "\(log())")
+        // Only the failed task and what it blocked ran again: extract and flaky kept their attempts.
+        #expect(
+            try tries() == [
+                "broken 1 failed 7 cleared", "broken 2 succeeded 0", "extract 1 succeeded 0", "flaky 1 failed 1",
+                "flaky 2 failed 1", "flaky 3 succeeded 0", "load 1 succeeded 0",
+            ])
+        let loaded = try CLITests.run(["logs", "pipeline/load", "--state", state])
+        #expect(loaded.stdout == "loaded\n")
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 15) == 0)
+        if backend == .process {
+            let shim = CLITests.binary.deletingLastPathComponent().appendingPathComponent("reconcile-shim").path
+            let driver = try ProcessDriver(node: "here", stateDirectory: state, shimPath: shim)
+            #expect(try await driver.list().isEmpty)
+        } else if let engine {
+            let driver = try DockerDriver(node: "here", endpoint: engine.endpoint)
+            #expect(try await driver.list().isEmpty)  // finished task containers are removed
+            // The engine created each attempt's container once, under its deterministic name.
+            let events = try Command.run([
+                "docker", "-H", engine.endpoint, "events", "--since", "0", "--until",
+                "\(Int(Date().timeIntervalSince1970) + 1)",
+                "--filter", "event=create", "--format", "{{.Actor.Attributes.name}}",
+            ])
+            let safeRun = run.runID.replacingOccurrences(of: ":", with: "_")
+            #expect(
+                events.stdout.split(separator: "\n").sorted()
+                    == [
+                        "broken-1", "broken-2", "extract-1", "flaky-1", "flaky-2", "flaky-3", "load-1",
+                    ].map { "pipeline-\(safeRun)-\($0)" }, "\(events.stdout) \(events.stderr)")
+        }
+    }
+
+    /// The bundled example's ETL, as committed in examples/datalab (its node, notifiers and DAG): on first
+    /// start the latest due tick runs (catchup false); the extracts' files are joined by enrich and
+    /// counted by load.
+    @Test(.timeLimit(.minutes(3))) func theDatalabPipelineRuns() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-lab-\(UUID().uuidString)")
+        let repository = root.appendingPathComponent("repo")
+        let state = root.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let example = CLITests.packageRoot.appendingPathComponent("examples/datalab")
+        for file in ["nodes.yaml", "notifiers.yaml", "marketing-etl.yaml"] {
+            try FileManager.default.copyItem(
+                at: example.appendingPathComponent(file), to: repository.appendingPathComponent(file))
+        }
+        try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "datalab"], in: repository)
+        let output = root.appendingPathComponent("controller.log").path
+        let controller = try ChildProcess(
+            [
+                CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "5s",
+                "--tick", "300ms",
+            ], output: output)
+        let store = try Store(stateDirectory: state)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, try store.runs(dag: "marketing-etl").first?.state != .succeeded {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let run = try #require(try store.runs(dag: "marketing-etl").first)
+        #expect(run.state == .succeeded, "\(DAGCLITests.contents(output))")
+        #expect(run.runID.hasPrefix("scheduled__"))
+        let folder = "/tmp/datalab/" + run.runID
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let enriched = try String(contentsOfFile: folder + "/enriched.csv", encoding: .utf8)
+        let format = ISO8601DateFormatter()
+        #expect(
+            enriched
+                == "accounts since \(format.string(from: run.dataIntervalStart))\n"
+                + "leads for \(format.string(from: run.logicalDate))\n")
+        let load = try CLITests.run(["logs", "marketing-etl/load-warehouse", "--state", state])
+        #expect(load.stdout == "2\nloaded\n", "\(load.stdout) \(load.stderr)")
+        let show = try CLITests.run(["runs", "show", run.runID, "--state", state])
+        for task in ["extract-salesforce", "extract-marketo", "enrich", "load-warehouse"] {
+            #expect(show.stdout.contains("  \(task)\n    try 1: succeeded exit 0 on local"), "\(show.stdout)")
+        }
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 15) == 0)
+    }
+}
