@@ -93,6 +93,7 @@ let package = Package(
             name: "reconcile-bench",
             dependencies: [
                 "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers", "ReconcilePlanner",
+                "ReconcileController", "ReconcileStore",
             ],
             path: "Benchmarks/reconcile-bench"
         ),

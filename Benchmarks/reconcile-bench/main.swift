@@ -11,6 +11,9 @@ import Foundation
 //       plan N apps (default 2,000) over 10 nodes: full and no-op plans, nodes used vs. the lower bound
 //   reconcile-bench docker [--files N] [--runs N]
 //       start N (default 50) containers through DockerDriver concurrently vs. a `docker run -d` loop
+//   reconcile-bench dags [--tasks N] [--runs N]
+//       task handoff on a process node: a chain of N (default 200) trivial tasks (median, p99) and a
+//       1,000-task fan-out, vs. one process start through the driver
 
 var arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments.remove(at: 1) : "load"
@@ -19,7 +22,8 @@ case "load": try runLoadBenchmark(Options(arguments))
 case "git": try await runGitBenchmark(Options(arguments))
 case "docker": try await runDockerBenchmark(Options(arguments))
 case "plan": runPlanBenchmark(Options(arguments))
+case "dags": try await runDAGBenchmark(Options(arguments))
 default:
-    FileHandle.standardError.write(Data("unknown benchmark \(mode); use load, git, plan or docker\n".utf8))
+    FileHandle.standardError.write(Data("unknown benchmark \(mode); use load, git, plan, docker or dags\n".utf8))
     exit(2)
 }

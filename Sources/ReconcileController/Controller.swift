@@ -114,11 +114,13 @@ public final class Controller: Service {
                     }
                 }
             }
-            // Until the next tick, DAG runs are advanced every 50 ms while any is active, so a task's
-            // exit starts its downstream tasks promptly instead of on the next tick.
+            // Until the next tick, DAG runs are advanced again as soon as a task exits (process nodes
+            // send a notice; others are polled every 50 ms), so a task's exit starts its downstream
+            // tasks promptly instead of on the next tick.
             let nextTick = Date().addingTimeInterval(options.tick.seconds)
             repeat {
                 var active = false
+                let mark = dagRunner?.changeMark()
                 if let dagRunner, let snapshot {
                     do {
                         let outcome = try await dagRunner.run(
@@ -129,12 +131,14 @@ public final class Controller: Service {
                         log("dags: \(error)")
                     }
                 }
-                let wait = active ? min(0.05, nextTick.timeIntervalSinceNow) : nextTick.timeIntervalSinceNow
+                if active, let dagRunner, let mark {
+                    await dagRunner.waitForChange(after: mark, upTo: nextTick.timeIntervalSinceNow)
+                    continue
+                }
                 // Sleeps in steps of at most 100 ms, so a shutdown is noticed promptly.
-                let wake = Date().addingTimeInterval(wait)
-                while !stopping(), wake.timeIntervalSinceNow > 0 {
+                while !stopping(), nextTick.timeIntervalSinceNow > 0 {
                     try? await Task.sleep(
-                        nanoseconds: UInt64(max(0, min(0.1, wake.timeIntervalSinceNow)) * 1_000_000_000))
+                        nanoseconds: UInt64(max(0, min(0.1, nextTick.timeIntervalSinceNow)) * 1_000_000_000))
                 }
             } while !stopping() && Date() < nextTick
         }

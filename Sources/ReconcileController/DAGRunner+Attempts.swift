@@ -7,7 +7,9 @@ import ReconcileStore
 
 extension DAGRunner {
     /// Brings one run forward: attempt outcomes from their containers, then the planner's decisions.
-    /// Returns true when the run has finished.
+    /// Returns true when the run has finished. The order keeps handoffs short: outcomes are saved,
+    /// downstream tasks start (side by side), and only then is finished attempts' output saved and
+    /// their containers removed (a pass interrupted before that is finished by the sweep).
     func advance(
         _ run: RunRecord, dag: DAGSpec, attempts all: [AttemptRecord], now: Date, pass: inout PassState
     ) async throws -> Bool {
@@ -18,6 +20,8 @@ extension DAGRunner {
         }
         var records = all.filter { !$0.cleared }
         let tasks = Dictionary(dag.tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var changed: [AttemptRecord] = []
+        var finished: [(index: Int, node: String, id: String)] = []
         for (index, record) in records.enumerated() where record.state == .recorded || record.state == .running {
             pass.handled.insert(record.containerName)
             var updated = record
@@ -36,11 +40,7 @@ extension DAGRunner {
                     var info = listed
                     if listed.status == .exited, let full = try? await driver.inspect(listed.id) { info = full }
                     updated.follow(info, now: now)
-                    if updated.isFinished {
-                        await saveLogs(&updated, driver: driver, id: info.id)
-                        try store.saveAttempt(updated)
-                        try? await driver.remove(info.id)
-                    }
+                    if updated.isFinished { finished.append((index, node, info.id)) }
                 }
             } else if record.state == .recorded, let task = tasks[record.task] {
                 // Recorded, never started (the controller stopped in between): start it now.
@@ -51,10 +51,11 @@ extension DAGRunner {
                 updated.finishedAt = now
             }
             if updated != record {
-                try store.saveAttempt(updated)
+                changed.append(updated)
                 records[index] = updated
             }
         }
+        try store.saveAttempts(changed)
         let attempts = records.map { record -> TaskAttempt in
             let outcome: TaskAttempt.Outcome
             switch record.state {
@@ -69,17 +70,18 @@ extension DAGRunner {
         let decision = TaskPlanner.decide(
             dag: dag, runID: run.runID, attempts: attempts, now: now, priorTries: priorTries)
         for kill in decision.kills {
-            guard var record = records.first(where: { $0.task == kill.task && $0.tryNumber == kill.tryNumber }),
-                let driver = drivers[record.node], let (_, info) = pass.containers[record.containerName]
+            guard let index = records.firstIndex(where: { $0.task == kill.task && $0.tryNumber == kill.tryNumber }),
+                let driver = drivers[records[index].node], let (_, info) = pass.containers[records[index].containerName]
             else { continue }
             try? await driver.stop(info.id, grace: .seconds(10))
-            record.state = .timedOut
-            record.finishedAt = now
-            await saveLogs(&record, driver: driver, id: info.id)
-            try store.saveAttempt(record)
-            try? await driver.remove(info.id)
+            records[index].state = .timedOut
+            records[index].finishedAt = now
+            try store.saveAttempt(records[index])
+            finished.append((index, records[index].node, info.id))
             pass.events.append("~ dag \(dag.name): run \(run.runID): task \(kill.task) try \(kill.tryNumber) timed out")
         }
+        // Intent first: every attempt to start is in the store (one transaction) before its container exists.
+        var intents: [(AttemptRecord, TaskSpec)] = []
         for start in decision.starts {
             guard let task = tasks[start.task] else { continue }
             let line = "~ dag \(dag.name): run \(run.runID): task \(task.name) queued: "
@@ -87,22 +89,25 @@ extension DAGRunner {
                 pass.note(line + "App replicas waiting for room are placed first")
                 continue
             }
-            let node: String
             switch pass.room.place(task) {
-            case .success(let chosen): node = chosen
+            case .success(let node):
+                intents.append(
+                    (
+                        AttemptRecord(
+                            dag: dag.name, runID: run.runID, task: task.name, tryNumber: start.tryNumber, node: node,
+                            containerName: start.containerName, state: .recorded, startedAt: now), task
+                    ))
             case .failure(let waiting):
                 pass.note(line + waiting.reason)
-                continue
             }
-            // Intent first: the attempt is in the store before its container exists.
-            let record = AttemptRecord(
-                dag: dag.name, runID: run.runID, task: task.name, tryNumber: start.tryNumber, node: node,
-                containerName: start.containerName, state: .recorded, startedAt: now)
-            try store.saveAttempt(record)
-            let started = try await self.start(record, task: task, run: run, dag: dag, now: now)
-            try store.saveAttempt(started)
+        }
+        try store.saveAttempts(intents.map(\.0))
+        let started = try await startAll(intents, run: run, dag: dag, now: now)
+        try store.saveAttempts(started)
+        for record in started {
             pass.handled.insert(record.containerName)
-            pass.events.append("~ dag \(dag.name): run \(run.runID): task \(task.name) try \(start.tryNumber) started")
+            pass.events.append(
+                "~ dag \(dag.name): run \(run.runID): task \(record.task) try \(record.tryNumber) started")
         }
         if decision.runState != .running {
             let state: RunRecord.State = decision.runState == .succeeded ? .succeeded : .failed
@@ -110,12 +115,67 @@ extension DAGRunner {
             pass.events.append(
                 decision.failure.map { "! \($0)" } ?? "= dag \(dag.name): run \(run.runID) succeeded")
         }
+        // Finished attempts: output saved, then their containers removed.
+        let saved = await withTaskGroup(of: AttemptRecord?.self) { group in
+            var saved: [AttemptRecord] = []
+            var next = finished.makeIterator()
+            func add(_ item: (index: Int, node: String, id: String)) {
+                guard let driver = drivers[item.node] else { return }
+                let record = records[item.index]
+                group.addTask {
+                    var record = record
+                    await saveLogs(&record, driver: driver, id: item.id)
+                    return record
+                }
+            }
+            for _ in 0..<Self.parallelStarts { if let item = next.next() { add(item) } }
+            while let record = await group.next() {
+                if let record { saved.append(record) }
+                if let item = next.next() { add(item) }
+            }
+            return saved
+        }
+        try store.saveAttempts(saved)
+        await withTaskGroup(of: Void.self) { group in
+            var next = finished.makeIterator()
+            for _ in 0..<Self.parallelStarts {
+                if let (_, node, id) = next.next() { group.addTask { try? await drivers[node]?.remove(id) } }
+            }
+            while await group.next() != nil {
+                if let (_, node, id) = next.next() { group.addTask { try? await drivers[node]?.remove(id) } }
+            }
+        }
         return decision.runState != .running
+    }
+
+    /// Starts the attempts side by side (at most `parallelStarts` at once); each comes back running,
+    /// or failed when its node refused it.
+    private func startAll(
+        _ intents: [(AttemptRecord, TaskSpec)], run: RunRecord, dag: DAGSpec, now: Date
+    ) async throws -> [AttemptRecord] {
+        guard intents.count > 1 else {
+            return try await intents.asyncMap { try await start($0.0, task: $0.1, run: run, dag: dag, now: now) }
+        }
+        return try await withThrowingTaskGroup(of: AttemptRecord.self) { group in
+            var results: [AttemptRecord] = []
+            var next = intents.makeIterator()
+            for _ in 0..<Self.parallelStarts {
+                guard let (record, task) = next.next() else { break }
+                group.addTask { try await start(record, task: task, run: run, dag: dag, now: now) }
+            }
+            while let record = try await group.next() {
+                results.append(record)
+                if let (record, task) = next.next() {
+                    group.addTask { try await start(record, task: task, run: run, dag: dag, now: now) }
+                }
+            }
+            return results
+        }
     }
 
     /// Starts the attempt's container (adopting one of that name); the record comes back running, or
     /// failed when the node refuses it.
-    private func start(
+    func start(
         _ record: AttemptRecord, task: TaskSpec, run: RunRecord, dag: DAGSpec, now: Date
     ) async throws -> AttemptRecord {
         var record = record
@@ -204,5 +264,13 @@ extension AttemptRecord {
         } else {
             state = .running
         }
+    }
+}
+
+extension Array {
+    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
     }
 }

@@ -19,6 +19,8 @@ public struct DAGRunner: Sendable {
     /// A container created but not started for this long was left by an interrupted start: it is
     /// replaced (its command never ran).
     static let abandonedAfter: TimeInterval = 5
+    /// Task containers started at once when many tasks become ready together (a fan-out).
+    static let parallelStarts = 16
 
     let nodes: [NodeSpec]
     let drivers: [String: any ContainerDriver]
@@ -159,4 +161,34 @@ struct PassState {
     init(appsWaiting: Bool) { self.appsWaiting = appsWaiting }
 
     mutating func note(_ line: String) { notes.insert(line) }
+}
+
+extension DAGRunner {
+    /// Where the runner's wait for a change starts: read before a pass, waited on after it.
+    public struct ChangeMark: Sendable {
+        let notices: ExitNotices?
+        let value: UInt64
+    }
+
+    /// Reads the exit notices of the nodes, when one listener covers them all (process nodes of
+    /// this host); otherwise the runner polls.
+    public func changeMark() -> ChangeMark {
+        let notices = nodes.map { drivers[$0.name]?.exitNotices() }
+        guard let first = notices.first, let listener = first, notices.allSatisfy({ $0 === listener }) else {
+            return ChangeMark(notices: nil, value: 0)
+        }
+        return ChangeMark(notices: listener, value: listener.mark)
+    }
+
+    /// Waits until a task may have exited since `mark`, at most `seconds`: on an exit notice at
+    /// once, else after a poll interval (50 ms without notices; 250 ms with them, for retry delays
+    /// and timeouts, which are the only changes no notice announces).
+    public func waitForChange(after mark: ChangeMark, upTo seconds: Double) async {
+        guard seconds > 0 else { return }
+        if let notices = mark.notices {
+            await notices.wait(after: mark.value, timeout: min(seconds, 0.25))
+        } else {
+            try? await Task.sleep(nanoseconds: UInt64(min(seconds, 0.05) * 1_000_000_000))
+        }
+    }
 }

@@ -31,6 +31,14 @@ public protocol ContainerDriver: Sendable {
     func hasImage(_ image: String) async throws -> Bool
     /// Pulls an image, with registry credentials when given.
     func pull(_ image: String, auth: RegistryAuth?) async throws
+    /// Notices of containers exiting on the node, when the driver can push them; nil when not.
+    func exitNotices() -> ExitNotices?
+}
+
+extension ContainerDriver {
+    /// Notices of containers exiting on the node, when the driver can push them (process nodes);
+    /// nil when a caller has to poll.
+    public func exitNotices() -> ExitNotices? { nil }
 }
 
 /// The label every container this project creates carries; listing filters on it.

@@ -33,10 +33,43 @@ public final class ProcessDriver: ContainerDriver {
         }
         do {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: names) {
+                // Folders made before the name index: index them first, then publish the index.
+                let building = root + "/.names-\(UUID().uuidString)"
+                try FileManager.default.createDirectory(atPath: building, withIntermediateDirectories: true)
+                for id in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+                    if let meta = ProcessRecords.read(ProcessRecords.Meta.self, from: root + "/" + id + "/meta.json") {
+                        symlink(id, building + "/" + meta.name)
+                    }
+                }
+                if rename(building, names) != 0 { try? FileManager.default.removeItem(atPath: building) }
+            }
         } catch {
             throw DriverError(
                 .engine, node: node, operation: "start process driver", message: "cannot create \(root): \(error)")
         }
+    }
+
+    /// Names in use: `<root>/.names/<name>` is a symbolic link to the process's id. Claimed with
+    /// symlink(2), which fails when the name exists, so a name check costs one system call however
+    /// many processes there are, and two claims of one name cannot both succeed.
+    var names: String { root + "/.names" }
+
+    /// Claims `name` for `id` (whose folder and meta exist); false when a process has it.
+    private func claim(_ name: String, for id: String) -> Bool {
+        let link = names + "/" + name
+        for _ in 0..<2 {
+            if symlink(id, link) == 0 { return true }
+            guard errno == EEXIST else { return false }
+            // Taken, or left by a process folder removed without its name (then it is reclaimed).
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link),
+                FileManager.default.fileExists(atPath: root + "/" + target + "/meta.json")
+            {
+                return false
+            }
+            unlink(link)
+        }
+        return false
     }
 
     public func info() async throws -> NodeInfo {
@@ -62,7 +95,14 @@ public final class ProcessDriver: ContainerDriver {
                 .invalidSpec, node: node, operation: operation,
                 message: "a process node runs a command; this one has none (an image alone needs a Docker node)")
         }
-        if try await list().contains(where: { $0.name == spec.name }) {
+        guard !spec.name.isEmpty, !spec.name.contains("/"), !spec.name.hasPrefix(".") else {
+            throw DriverError(
+                .invalidSpec, node: node, operation: operation,
+                message: "invalid name \"\(spec.name)\" (no '/', not starting with '.')")
+        }
+        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: names + "/" + spec.name),
+            FileManager.default.fileExists(atPath: root + "/" + target + "/meta.json")
+        {
             throw DriverError(
                 .conflict, node: node, operation: operation, message: "name \(spec.name) is already in use")
         }
@@ -92,6 +132,11 @@ public final class ProcessDriver: ContainerDriver {
         } catch {
             throw DriverError(.engine, node: node, operation: operation, message: "cannot write \(folder): \(error)")
         }
+        guard claim(spec.name, for: id) else {
+            try? FileManager.default.removeItem(atPath: folder)
+            throw DriverError(
+                .conflict, node: node, operation: operation, message: "name \(spec.name) is already in use")
+        }
         try spawnShim(folder: folder, operation: operation)
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
@@ -99,7 +144,7 @@ public final class ProcessDriver: ContainerDriver {
             {
                 return info
             }
-            try await Task.sleep(nanoseconds: 10_000_000)
+            try await Task.sleep(nanoseconds: 2_000_000)
         }
         throw DriverError(
             .engine, node: node, operation: operation, message: "the shim did not report a start within 10s")
@@ -126,6 +171,11 @@ public final class ProcessDriver: ContainerDriver {
     public func remove(_ id: String) async throws {
         guard FileManager.default.fileExists(atPath: root + "/" + id) else { return }
         try await stop(id, grace: .zero)
+        if let meta = ProcessRecords.read(ProcessRecords.Meta.self, from: root + "/" + id + "/meta.json"),
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: names + "/" + meta.name)) == id
+        {
+            unlink(names + "/" + meta.name)
+        }
         try? FileManager.default.removeItem(atPath: root + "/" + id)
     }
 
@@ -191,6 +241,9 @@ public final class ProcessDriver: ContainerDriver {
         }
         return Int(process.terminationStatus)
     }
+
+    /// Each shim sends a notice when its process has exited.
+    public func exitNotices() -> ExitNotices? { ExitNotices.listening(on: root) }
 
     /// Process nodes run host commands; images do not apply.
     public func hasImage(_ image: String) async throws -> Bool { true }

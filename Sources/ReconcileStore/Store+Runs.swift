@@ -197,22 +197,30 @@ extension Store {
     }
 
     /// Inserts the attempt, or updates its state, exit code and finish time when it exists.
-    public func saveAttempt(_ attempt: AttemptRecord) throws {
+    public func saveAttempt(_ attempt: AttemptRecord) throws { try saveAttempts([attempt]) }
+
+    /// Saves attempts in one transaction: all of them, or (on an error) none.
+    public func saveAttempts(_ attempts: [AttemptRecord]) throws {
+        guard !attempts.isEmpty else { return }
         try queue.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO attempt
-                    (dag, runID, task, tryNumber, node, containerName, state, exitCode, startedAt, finishedAt, logPath)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(dag, runID, task, tryNumber) DO UPDATE SET
-                    state = excluded.state, exitCode = excluded.exitCode, finishedAt = excluded.finishedAt,
-                    startedAt = excluded.startedAt, logPath = excluded.logPath
-                    """,
-                arguments: [
-                    attempt.dag, attempt.runID, attempt.task, attempt.tryNumber, attempt.node, attempt.containerName,
-                    attempt.state.rawValue, attempt.exitCode, attempt.startedAt, attempt.finishedAt, attempt.logPath,
-                ])
+            for attempt in attempts { try save(attempt, db) }
         }
+    }
+
+    private func save(_ attempt: AttemptRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO attempt
+                (dag, runID, task, tryNumber, node, containerName, state, exitCode, startedAt, finishedAt, logPath)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(dag, runID, task, tryNumber) DO UPDATE SET
+                state = excluded.state, exitCode = excluded.exitCode, finishedAt = excluded.finishedAt,
+                startedAt = excluded.startedAt, logPath = excluded.logPath
+                """,
+            arguments: [
+                attempt.dag, attempt.runID, attempt.task, attempt.tryNumber, attempt.node, attempt.containerName,
+                attempt.state.rawValue, attempt.exitCode, attempt.startedAt, attempt.finishedAt, attempt.logPath,
+            ])
     }
 }
 

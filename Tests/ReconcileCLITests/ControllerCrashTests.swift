@@ -15,7 +15,7 @@ import Testing
         let marks = root.appendingPathComponent("marks.txt").path
         try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        func step(_ name: String, after: [String] = [], script: String = "sleep 2.5") -> String {
+        func step(_ name: String, after: [String] = [], script: String = "sleep 3.5") -> String {
             """
               \(name):
                 after: [\(after.joined(separator: ", "))]
@@ -38,7 +38,7 @@ import Testing
 
             """ + step("extract") + step("a1", after: ["extract"]) + step("a2", after: ["extract"])
             + step("a3", after: ["extract"])
-            + step("flaky", after: ["a1"], script: "if [ $TRY_NUMBER = 1 ]; then exit 1; fi; sleep 2.5")
+            + step("flaky", after: ["a1"], script: "if [ $TRY_NUMBER = 1 ]; then exit 1; fi; sleep 3.5")
             + step("join", after: ["a2", "a3", "flaky"]) + step("load", after: ["join"])
             + step("report", after: ["load"])
         try manifests.write(to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
@@ -65,7 +65,7 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         while killsDuringTheRun < 25, try runState() == .running {
             let controller = try start()
-            try await Task.sleep(for: .milliseconds(Int.random(in: 50...700, using: &generator)))
+            try await Task.sleep(for: .milliseconds(Int.random(in: 30...500, using: &generator)))
             guard try runState() == .running else {
                 controller.signal(SIGTERM)
                 _ = await controller.wait(timeout: 15)

@@ -31,6 +31,33 @@ func temporaryState(_ name: String) throws -> String {
         await runConformance(driver, .hostProcesses)
     }
 
+    /// A shim announces its process's exit: the wait returns on the notice (the mark moved), not
+    /// on its timeout; a notice already received before the wait returns it at once.
+    @Test(.timeLimit(.minutes(1))) func exitsArePushedToTheDriver() async throws {
+        let state = try temporaryState("notices")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        let notices = try #require(driver.exitNotices())
+        let mark = notices.mark
+        let info = try await driver.run(ContainerSpec(name: "short", command: ["/bin/sh", "-c", "sleep 0.3"]))
+        await notices.wait(after: mark, timeout: 30)
+        #expect(notices.mark != mark)
+        #expect(try await driver.inspect(info.id)?.status == .exited)
+        let later = notices.mark
+        let other = try await driver.run(ContainerSpec(name: "instant", command: ["/bin/true"]))
+        while try await driver.inspect(other.id)?.status != .exited { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(notices.mark != later)  // already there: the next wait would not block
+        // A name is taken until its process is removed, then free again.
+        await #expect(throws: DriverError.self) {
+            _ = try await driver.run(ContainerSpec(name: "short", command: ["/bin/true"]))
+        }
+        try await driver.remove(info.id)
+        let again = try await driver.run(ContainerSpec(name: "short", command: ["/bin/true"]))
+        try await driver.remove(again.id)
+        try await driver.remove(other.id)
+    }
+
     @Test(.timeLimit(.minutes(2))) func aRestartedDriverReadoptsRunningProcessesAndKeepsTheirLogs() async throws {
         let state = try temporaryState("adopt")
         defer { try? FileManager.default.removeItem(atPath: state) }

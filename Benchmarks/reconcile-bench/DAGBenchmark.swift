@@ -1,0 +1,107 @@
+import Foundation
+import ReconcileController
+import ReconcileDrivers
+import ReconcileModel
+import ReconcileStore
+
+/// DAG task handoff on a process node, through the controller's own loop (a `DAGRunner` pass, then
+/// a wait for the next exit notice, as `reconcile controller` does while a run is active): a chain of `chain` trivial tasks gives the handoff latency, the time
+/// from one task's exit (as its shim recorded it) to the next one's start; a DAG of `fanOut` tasks
+/// (one root, the rest side by side, one sink) gives the total time. Baseline: starting one process
+/// through the same driver (the floor of any handoff).
+func runDAGBenchmark(_ options: Options) async throws {
+    let chainLength = options.tasks == 20 ? 200 : options.tasks
+    let fanOut = 1_000
+    let shim = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("reconcile-shim").path
+    guard FileManager.default.isExecutableFile(atPath: shim) else {
+        throw BenchError("\(shim) missing: build every product (swift build -c release)")
+    }
+    let runs = min(options.runs, 3)
+    var baselines: [Double] = []
+    var handoffs: [Double] = []
+    var fanOutTimes: [Double] = []
+    var chainTimes: [Double] = []
+    for _ in 0..<runs {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dag-bench-\(UUID().uuidString)")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = NodeSpec(
+            name: "bench", backend: .process,
+            capacity: Resources(cpu: CPUQuantity(millicores: 1_000_000), memory: MemoryQuantity(bytes: 1 << 40)))
+        let driver = try ProcessDriver(node: "bench", stateDirectory: folder, shimPath: shim)
+        let store = try Store(stateDirectory: folder)
+        let runner = DAGRunner(nodes: [node], drivers: ["bench": driver], store: store, stateDirectory: folder)
+        let tiny = Resources(cpu: CPUQuantity(millicores: 1), memory: MemoryQuantity(bytes: 1 << 20))
+
+        // Baseline: one process start (run -> running), 20 times.
+        for index in 0..<20 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let info = try await driver.run(ContainerSpec(name: "baseline-\(index)", command: ["/bin/true"]))
+            baselines.append(seconds(since: start))
+            try await driver.remove(info.id)
+        }
+
+        let chain = DAGSpec(
+            name: "chain",
+            tasks: (0..<chainLength).map { index in
+                TaskSpec(
+                    name: String(format: "t%04d", index), command: ["/bin/true"],
+                    after: index == 0 ? [] : [String(format: "t%04d", index - 1)], resources: tiny)
+            })
+        let chainTime = try await runToCompletion(chain, runner: runner, store: store, node: node)
+        chainTimes.append(chainTime)
+        let attempts = Dictionary(
+            try store.attempts(dag: "chain", runID: "bench").map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
+        for index in 1..<chainLength {
+            guard let upstream = attempts[String(format: "t%04d", index - 1)]?.finishedAt,
+                let downstream = attempts[String(format: "t%04d", index)]?.startedAt
+            else { throw BenchError("task \(index) of the chain did not run") }
+            handoffs.append(downstream.timeIntervalSince(upstream))
+        }
+
+        let middle = (1...(fanOut - 2)).map { String(format: "m%04d", $0) }
+        let wide = DAGSpec(
+            name: "wide", maxActiveRuns: 1,
+            tasks: [TaskSpec(name: "root", command: ["/bin/true"], resources: tiny)]
+                + middle.map { TaskSpec(name: $0, command: ["/bin/true"], after: ["root"], resources: tiny) }
+                + [TaskSpec(name: "sink", command: ["/bin/true"], after: middle, resources: tiny)])
+        fanOutTimes.append(try await runToCompletion(wide, runner: runner, store: store, node: node))
+    }
+    let sorted = handoffs.sorted()
+    let p99 = sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.99).rounded(.up)) - 1)]
+    let baseline = median(baselines)
+    print("DAG handoff on a process node, \(runs) runs (\(handoffs.count) handoffs)")
+    print(String(format: "  baseline: one process start through the driver  median %.1f ms", baseline * 1000))
+    print(
+        String(
+            format:
+                "  chain of %d tasks: handoff median %.1f ms (%.1fx baseline), p99 %.1f ms; whole chain median %.2f s",
+            chainLength, median(handoffs) * 1000, median(handoffs) / baseline, p99 * 1000, median(chainTimes)))
+    print(
+        String(
+            format: "  %d-task fan-out (root, %d side by side, sink): median %.2f s", fanOut, fanOut - 2,
+            median(fanOutTimes)))
+    print(String(format: "  peak RSS %.0f MiB", peakResidentMiB()))
+}
+
+/// Triggers one run of the DAG and passes as the controller does until it finishes; its duration.
+private func runToCompletion(_ dag: DAGSpec, runner: DAGRunner, store: Store, node: NodeSpec) async throws -> Double {
+    let now = Date()
+    try store.addRun(
+        RunRecord(
+            dag: dag.name, runID: "bench", logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now,
+            commitID: "bench", createdAt: now))
+    let desired = DesiredState(nodes: [node], dags: [dag])
+    let start = DispatchTime.now().uptimeNanoseconds
+    while true {
+        let mark = runner.changeMark()
+        let outcome = try await runner.run(desired: desired, revision: "bench", now: Date())
+        guard outcome.active else { break }
+        await runner.waitForChange(after: mark, upTo: 1)
+    }
+    guard try store.runs(dag: dag.name).first?.state == .succeeded else {
+        throw BenchError("the \(dag.name) run did not succeed")
+    }
+    return seconds(since: start)
+}

@@ -1,0 +1,92 @@
+import Foundation
+import ReconcileModel
+
+/// Push notice of exits on a process node: each shim, once it has recorded its process's exit,
+/// sends the process id as one datagram to an abstract unix socket named after the node's folder;
+/// the controller's driver listens there. A notice only wakes the caller early (it then lists
+/// the node as usual), so a lost datagram costs latency, never correctness.
+public final class ExitNotices: @unchecked Sendable {
+    private let lock = NSLock()
+    private var generation: UInt64 = 0
+    private var waiters: [ExitSignal] = []
+
+    /// One listener per folder per process (drivers made for the same folder share it).
+    nonisolated(unsafe) private static var listeners: [String: ExitNotices] = [:]
+    private static let registry = NSLock()
+
+    /// The listener for `root`, or nil when the socket cannot be bound (another process listens).
+    static func listening(on root: String) -> ExitNotices? {
+        registry.withLock {
+            if let existing = listeners[root] { return existing }
+            guard let notices = ExitNotices(root: root) else { return nil }
+            listeners[root] = notices
+            return notices
+        }
+    }
+
+    private init?(root: String) {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        let bound = Self.withAddress(of: root) { address, length in bind(descriptor, address, length) }
+        guard bound == 0 else {
+            close(descriptor)
+            return nil
+        }
+        Thread.detachNewThread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while true {
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count < 0 && errno != EINTR { return }
+                let woken: [ExitSignal] = lock.withLock {
+                    generation &+= 1
+                    defer { waiters = [] }
+                    return waiters
+                }
+                for signal in woken { signal.fire() }
+            }
+        }
+    }
+
+    /// Grows with every notice.
+    public var mark: UInt64 { lock.withLock { generation } }
+
+    /// Returns when a notice arrives after `mark` was read (at once if one has), or after `timeout`.
+    public func wait(after mark: UInt64, timeout: Double) async {
+        let signal = ExitSignal()
+        let already = lock.withLock {
+            if generation != mark { return true }
+            waiters.append(signal)
+            return false
+        }
+        if already { return }
+        if await !signal.wait(timeout: timeout) {
+            lock.withLock { waiters.removeAll { $0 === signal } }
+        }
+    }
+
+    /// Sent by a shim: best effort, never blocks.
+    public static func notify(root: String, id: String) {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        let bytes = Array(id.utf8)
+        _ = withAddress(of: root) { address, length in
+            sendto(descriptor, bytes, bytes.count, Int32(MSG_DONTWAIT), address, length)
+        }
+    }
+
+    /// The abstract socket address of a folder: no file, no path length limit on the folder.
+    private static func withAddress<T>(of root: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let name = Array("reconcile-exits-\(String(StableHash.fnv1a(root), radix: 16))".utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { path in
+            path[0] = 0  // abstract namespace
+            for (index, byte) in name.enumerated() { path[index + 1] = byte }
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
+        }
+    }
+}
