@@ -36,6 +36,10 @@ let package = Package(
             name: "ReconcileManifest",
             dependencies: ["ReconcileModel", "CPCRE2", .product(name: "Yams", package: "Yams")]
         ),
+        // libcurl from Debian's libcurl4-openssl-dev: the SMTP client of email notifiers.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // One C function around libcurl's SMTP (its setopt is variadic, which Swift cannot call).
+        .target(name: "CSMTP", dependencies: ["CCurl"]),
         // Secret references resolved on this host at use time (environment variables, files).
         .target(name: "ReconcileSecrets", dependencies: ["ReconcileModel"]),
         // libgit2 from Debian's libgit2-dev.
@@ -59,14 +63,15 @@ let package = Package(
         .executableTarget(name: "reconcile-shim", dependencies: ["ReconcileDrivers"]),
         // SQLite (GRDB): what no engine knows — passes, failed and last good revisions.
         .target(
-            name: "ReconcileStore", dependencies: ["ReconcileModel", .product(name: "GRDB", package: "GRDB.swift")]
+            name: "ReconcileStore",
+            dependencies: ["ReconcileModel", "ReconcilePlanner", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // The loop: observe through the drivers, plan, apply.
         .target(
             name: "ReconcileController",
             dependencies: [
                 "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
-                "ReconcileStore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ReconcileStore", "CSMTP", "CPCRE2", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,9 +1,11 @@
+import AsyncHTTPClient
 import Foundation
 import ReconcileGit
 import ReconcileModel
 import ReconcilePlanner
 import ReconcileStore
 import ServiceLifecycle
+import Synchronization
 
 /// The continuous controller: polls git every `interval`, and every `tick` runs a reconcile pass
 /// on the commit in force (the last valid one), serving published ports through its router. An
@@ -18,11 +20,14 @@ public final class Controller: Service {
         public var shimPath: String?
         /// The address published ports listen on.
         public var publishAddress: String
+        /// Pinged (GET) after every pass: a dead-man switch for an outside monitor.
+        public var heartbeatURL: String?
 
         public init(
             interval: Timespan = .seconds(30), tick: Timespan = .seconds(2), stateDirectory: String,
-            shimPath: String? = nil, publishAddress: String = "127.0.0.1"
+            shimPath: String? = nil, publishAddress: String = "127.0.0.1", heartbeatURL: String? = nil
         ) {
+            self.heartbeatURL = heartbeatURL
             self.interval = interval
             self.tick = tick
             self.stateDirectory = stateDirectory
@@ -37,20 +42,31 @@ public final class Controller: Service {
     let log: @Sendable (String) -> Void
     public let router: Router
     let health = HealthMonitor()
+    public let alerting: Alerting
+    let stopRequested: @Sendable () -> Bool
+    let heartbeatProblem = Mutex<String?>(nil)
 
+    /// - Parameter stopRequested: true once a stop was asked for outside the service lifecycle
+    ///   (a SIGTERM that arrived before its handlers were installed).
     public init(
-        source: GitManifestSource, options: Options, store: Store, log: @escaping @Sendable (String) -> Void
+        source: GitManifestSource, options: Options, store: Store, log: @escaping @Sendable (String) -> Void,
+        stopRequested: @escaping @Sendable () -> Bool = { false }
     ) {
         self.source = source
         self.options = options
         self.store = store
         self.log = log
+        self.stopRequested = stopRequested
         router = Router(address: options.publishAddress)
+        alerting = Alerting(store: store, log: log)
     }
 
     public func run() async {
         // Stops between passes on graceful shutdown, or on cancellation.
-        func stopping() -> Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+        let stopRequested = self.stopRequested
+        @Sendable func stopping() -> Bool { Task.isCancelled || Task.isShuttingDownGracefully || stopRequested() }
+        // Checks, incidents and notifications run beside the reconcile loop.
+        async let alertsStopped: Void = alerting.run(stopping: stopping)
         var snapshot: GitManifestSource.Snapshot?
         var reconciler: Reconciler?
         var dagRunner: DAGRunner?
@@ -66,12 +82,20 @@ public final class Controller: Service {
                 case .applied(let new):
                     log("commit \(new.commit.prefix(12)): \(new.state.apps.count) apps, \(new.state.dags.count) DAGs")
                     snapshot = new
+                    alerting.update { $0?.invalidCommit = nil }
                 case .unchanged(_, let inForce):
                     snapshot = inForce ?? snapshot
                 case .invalid(let commit, let diagnostics, let inForce):
                     log("commit \(commit.prefix(12)) is invalid; keeping the last valid one")
                     for diagnostic in diagnostics { log(diagnostic.description) }
                     snapshot = inForce ?? snapshot
+                    let errors = diagnostics.map(\.description)
+                    if let state = snapshot?.state {
+                        alerting.update { inputs in
+                            if inputs == nil { inputs = Alerting.Inputs(state: state) }
+                            inputs?.invalidCommit = (commit, errors)
+                        }
+                    }
                 case .failed(let error, let inForce):
                     log("git: \(error)")
                     snapshot = inForce ?? snapshot
@@ -109,6 +133,19 @@ public final class Controller: Service {
                         }
                         lastReport = lines
                         appsWaiting = result.plan.changes.contains { !$0.unplaceable.isEmpty }
+                        let state = snapshot.state
+                        let pass = reconciler.pass
+                        var unreachable: [String: Date] = [:]
+                        for node in result.observed.nodes { unreachable[node.name] = node.unreachableSince }
+                        alerting.update { [unreachable] inputs in
+                            var updated = inputs ?? Alerting.Inputs(state: state)
+                            updated.state = state
+                            updated.nodes = pass.nodes
+                            updated.checkRunner = CheckRunner(nodes: pass.nodes, drivers: pass.drivers)
+                            updated.unreachable = unreachable
+                            inputs = updated
+                        }
+                        heartbeat()
                     } catch {
                         log("pass failed: \(error)")
                     }
@@ -143,5 +180,30 @@ public final class Controller: Service {
             } while !stopping() && Date() < nextTick
         }
         await router.shutdown()
+        await alertsStopped
+    }
+
+    /// Pings `heartbeatURL` without waiting for the answer (a slow monitor never slows a pass).
+    private func heartbeat() {
+        guard let url = options.heartbeatURL else { return }
+        let log = self.log
+        Task { [self] in
+            var request = HTTPClientRequest(url: url)
+            request.method = .GET
+            var problem: String?
+            do {
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                if response.status.code >= 400 { problem = "HTTP \(response.status.code)" }
+            } catch {
+                problem = "\(type(of: error))"
+            }
+            // Reported when it changes, not every pass.
+            let changed = heartbeatProblem.withLock { last in
+                defer { last = problem }
+                return last != problem
+            }
+            if changed { log(problem.map { "heartbeat: \($0)" } ?? "heartbeat: answered again") }
+        }
     }
 }

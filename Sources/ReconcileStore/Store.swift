@@ -111,6 +111,38 @@ public final class Store: Sendable {
                 table.column("value", .text).notNull()
             }
         }
+        migrator.registerMigration("v5: checks, incidents, silences and the outbox") { db in
+            try db.create(table: "checkState") { table in
+                table.primaryKey("name", .text)
+                table.column("state", .text).notNull()  // JSON
+            }
+            try db.create(table: "incident") { table in
+                table.primaryKey("key", .text)
+                table.column("incident", .text).notNull()  // JSON
+            }
+            try db.create(table: "incidentHistory") { table in
+                table.column("id", .text).primaryKey()
+                table.column("key", .text).notNull()
+                table.column("openedAt", .datetime).notNull()
+                table.column("resolvedAt", .datetime)
+                table.column("summary", .text).notNull()
+            }
+            try db.create(table: "silence") { table in
+                table.primaryKey("key", .text)
+                table.column("until", .datetime).notNull()
+            }
+            try db.create(table: "outbox") { table in
+                table.column("idempotencyKey", .text).primaryKey()
+                table.column("notifier", .text).notNull()
+                table.column("notice", .text).notNull()  // JSON
+                table.column("createdAt", .datetime).notNull()
+                table.column("attempts", .integer).notNull().defaults(to: 0)
+                table.column("nextAttemptAt", .datetime).notNull()
+                table.column("sentAt", .datetime)
+                table.column("failedAt", .datetime)
+                table.column("lastError", .text)
+            }
+        }
         return migrator
     }
 

@@ -6,6 +6,7 @@ import ReconcileGit
 import ReconcileModel
 import ReconcileStore
 import ServiceLifecycle
+import Synchronization
 
 /// `reconcile controller`: the continuous loop, until SIGTERM or SIGINT.
 struct ControllerCommand: AsyncParsableCommand {
@@ -30,7 +31,13 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Address the published ports listen on.")
     var publishAddress: String = "127.0.0.1"
 
+    @Option(help: "Pinged (HTTP GET) after every pass, so an outside monitor notices a stopped controller.")
+    var heartbeatURL: String?
+
     func run() async throws {
+        // A SIGTERM or SIGINT before the service group's handlers exist still stops gracefully.
+        signal(SIGTERM) { _ in earlyStop.store(true, ordering: .relaxed) }
+        signal(SIGINT) { _ in earlyStop.store(true, ordering: .relaxed) }
         let interval: Timespan
         let tick: Timespan
         do {
@@ -63,12 +70,13 @@ struct ControllerCommand: AsyncParsableCommand {
         let controller = Controller(
             source: source,
             options: Controller.Options(
-                interval: interval, tick: tick, stateDirectory: git.state, publishAddress: publishAddress),
+                interval: interval, tick: tick, stateDirectory: git.state, publishAddress: publishAddress,
+                heartbeatURL: heartbeatURL),
             store: store,
             log: { line in
                 let stamp = ISO8601DateFormatter().string(from: Date())
                 FileHandle.standardOutput.write(Data("\(stamp) \(line)\n".utf8))
-            })
+            }, stopRequested: { earlyStop.load(ordering: .relaxed) })
         // SIGTERM and SIGINT shut down gracefully: the pass in progress finishes, running containers
         // and tasks keep running.
         var logger = Logger(label: "reconcile.controller")
@@ -82,3 +90,6 @@ struct ControllerCommand: AsyncParsableCommand {
         print("controller stopped")
     }
 }
+
+/// Set by the early signal handlers (an atomic store is async-signal-safe).
+let earlyStop = Atomic<Bool>(false)

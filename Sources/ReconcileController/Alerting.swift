@@ -1,0 +1,190 @@
+import AsyncHTTPClient
+import Foundation
+import ReconcileModel
+import ReconcilePlanner
+import ReconcileStore
+import Synchronization
+
+/// Checks, incidents and notifications, on a loop of their own (a slow check or a receiver that is
+/// down never delays reconciling): every second it runs the checks that are due, turns every
+/// monitored thing into a condition, steps the incident machine, saves the step with its notices
+/// into the outbox (one transaction), and delivers what the outbox holds, with backoff.
+public final class Alerting: Sendable {
+    /// What the reconcile loop last saw, for the conditions.
+    public struct Inputs: Sendable {
+        public var state: DesiredState
+        public var nodes: [NodeSpec]
+        public var checkRunner: CheckRunner?
+        /// Nodes that do not answer, and since when.
+        public var unreachable: [String: Date]
+        /// The newest commit when it is invalid: its id and first errors.
+        public var invalidCommit: (commit: String, errors: [String])?
+
+        public init(state: DesiredState) {
+            self.state = state
+            nodes = state.nodes
+            unreachable = [:]
+        }
+    }
+
+    let store: Store
+    let sender: NoticeSender
+    let log: @Sendable (String) -> Void
+    private let inputs = Mutex<Inputs?>(nil)
+
+    public init(store: Store, sender: NoticeSender = NoticeSender(), log: @escaping @Sendable (String) -> Void) {
+        self.store = store
+        self.sender = sender
+        self.log = log
+    }
+
+    public func update(_ change: @Sendable (inout Inputs?) -> Void) { inputs.withLock { change(&$0) } }
+
+    /// Until cancelled or shut down: one round a second.
+    public func run(stopping: @Sendable () -> Bool) async {
+        while !stopping() {
+            await round(now: Date())
+            for _ in 0..<10 where !stopping() { try? await Task.sleep(nanoseconds: 100_000_000) }
+        }
+    }
+
+    /// One round: due checks, the incident step, deliveries.
+    public func round(now: Date) async {
+        guard let current = inputs.withLock({ $0 }) else { return }
+        do {
+            try await runChecks(current, now: now)
+            let conditions = try conditions(current)
+            var policies: [String: NotifierPolicy] = [:]
+            for notifier in current.state.notifiers {
+                policies[notifier.name] = NotifierPolicy(
+                    repeatInterval: notifier.repeatInterval, sendResolved: notifier.sendResolved)
+            }
+            let step = IncidentMachine.step(
+                incidents: try store.incidents(), conditions: conditions, silences: try store.silences(),
+                notifiers: policies, now: now)
+            try store.apply(step, now: now)
+            try await deliver(current.state, now: now)
+        } catch {
+            log("alerts: \(error)")
+        }
+    }
+
+    private func runChecks(_ inputs: Inputs, now: Date) async throws {
+        guard let runner = inputs.checkRunner else { return }
+        let states = try store.checkStates()
+        let due = inputs.state.checks.filter {
+            (states[$0.name] ?? CheckState()).isDue(interval: $0.interval, now: now)
+        }
+        let results = await withTaskGroup(of: (CheckSpec, CheckRunner.Result).self) { group in
+            for check in due {
+                let previous = states[check.name]?.lastMatch
+                group.addTask { (check, await runner.run(check, previousMatch: previous, now: now)) }
+            }
+            var results: [(CheckSpec, CheckRunner.Result)] = []
+            for await result in group { results.append(result) }
+            return results
+        }
+        for (check, result) in results {
+            var state = states[check.name] ?? CheckState()
+            let wasFailing = state.failing
+            state.record(
+                passed: result.passed, message: result.message, at: now, failAfter: check.failAfter,
+                passAfter: check.passAfter)
+            state.lastMatch = result.lastMatch
+            try store.saveCheckState(state, name: check.name)
+            if state.failing != wasFailing {
+                log(
+                    "\(state.failing ? "!" : "=") check \(check.name): \(state.failing ? "failing" : "passing"): \(result.message)"
+                )
+            }
+        }
+    }
+
+    /// Every monitored thing, failing or not (a thing missing here is gone from git).
+    func conditions(_ inputs: Inputs) throws -> [Condition] {
+        let everyone = inputs.state.notifiers.map(\.name)
+        var conditions: [Condition] = []
+        let states = try store.checkStates()
+        for check in inputs.state.checks {
+            let state = states[check.name] ?? CheckState()
+            conditions.append(
+                Condition(
+                    key: "check/\(check.name)", failing: state.failing,
+                    summary: "check \(check.name) \(state.failing ? "is failing" : "passes"): \(state.message)",
+                    notifiers: check.alerts,
+                    settle: Timespan(milliseconds: check.interval.milliseconds * Int64(max(1, check.failAfter)))))
+        }
+        for dag in inputs.state.dags {
+            let last = try store.runs(dag: dag.name, limit: 20).first { $0.state != .running }
+            let failed = last?.state == .failed
+            conditions.append(
+                Condition(
+                    key: "dag/\(dag.name)", failing: failed,
+                    summary: failed
+                        ? (last?.failure ?? "dag \(dag.name) run \(last!.runID) failed")
+                        : "dag \(dag.name): the latest run \(last.map { "\($0.runID) succeeded" } ?? "has not finished")",
+                    notifiers: dag.alerts))
+        }
+        let failedRollouts = try store.rollouts().failed
+        for app in inputs.state.apps {
+            let rolledBack = failedRollouts[app.name] == SpecHash.of(app)
+            conditions.append(
+                Condition(
+                    key: "rollout/\(app.name)", failing: rolledBack,
+                    summary: rolledBack
+                        ? "the rollout of app \(app.name) was rolled back: its new revision did not become ready"
+                        : "app \(app.name) runs its current revision",
+                    notifiers: app.alerts))
+        }
+        for node in inputs.nodes {
+            let since = inputs.unreachable[node.name]
+            conditions.append(
+                Condition(
+                    key: "node/\(node.name)", failing: since != nil,
+                    summary: since.map {
+                        "node \(node.name) is unreachable since \(ISO8601DateFormatter().string(from: $0))"
+                    }
+                        ?? "node \(node.name) answers",
+                    notifiers: everyone, settle: .minutes(1)))
+        }
+        let invalid = inputs.invalidCommit
+        conditions.append(
+            Condition(
+                key: "commit", failing: invalid != nil,
+                summary: invalid.map {
+                    "commit \($0.commit.prefix(12)) is invalid; the last valid one stays in force:\n"
+                        + $0.errors.prefix(10).joined(separator: "\n")
+                } ?? "the newest commit is valid", notifiers: everyone))
+        return conditions
+    }
+
+    /// Sends what is due in the outbox; each notice is marked sent once the receiver took it.
+    func deliver(_ state: DesiredState, now: Date) async throws {
+        let notifiers = Dictionary(state.notifiers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for entry in try store.dueNotices(now: now) {
+            let key = entry.notice.idempotencyKey
+            guard let notifier = notifiers[entry.notice.notifier] else {
+                try store.markFailed(
+                    key, error: "notifier \(entry.notice.notifier) is no longer in git", retryAt: nil, now: now)
+                continue
+            }
+            switch await sender.send(entry.notice, via: notifier) {
+            case .sent:
+                try store.markSent(key, at: Date())
+                log("notified \(notifier.name): \(entry.notice.kind.rawValue) \(entry.notice.key)")
+            case .retry(let after, let problem):
+                let retryAt = Date().addingTimeInterval(after ?? Self.backoff(attempt: entry.attempts))
+                try store.markFailed(key, error: problem, retryAt: retryAt, now: now)
+                if entry.attempts == 0 { log("notify \(notifier.name): \(problem); retrying") }
+            case .permanent(let problem):
+                try store.markFailed(key, error: problem, retryAt: nil, now: now)
+                log("notify \(notifier.name): \(problem); given up")
+            }
+        }
+    }
+
+    /// 2 s, 4 s, 8 s, ... up to 5 minutes, each ±20% so many notices do not retry in step.
+    static func backoff(attempt: Int) -> TimeInterval {
+        min(300, 2 * pow(2, Double(min(attempt, 10)))) * Double.random(in: 0.8...1.2)
+    }
+}

@@ -1,0 +1,80 @@
+import CPCRE2
+import Foundation
+
+/// A compiled PCRE2 pattern (JIT-compiled where the platform allows) for log checks and log search,
+/// matched byte-wise (log lines need not be valid UTF-8).
+/// Each match is bounded by a match limit and a depth limit, so no pattern can hang the controller:
+/// a line on which the limit is hit counts as not matching.
+public final class LogPattern: @unchecked Sendable {
+    let code: OpaquePointer
+    let context: OpaquePointer?
+    public let source: String
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(_ pattern: String) throws {
+        var errorCode: Int32 = 0
+        var errorOffset = 0
+        let bytes = Array(pattern.utf8)
+        let compiled = bytes.withUnsafeBufferPointer { buffer in
+            pcre2_compile_8(
+                buffer.baseAddress, buffer.count, 0, &errorCode,
+                &errorOffset, nil)
+        }
+        guard let compiled else {
+            var message = [UInt8](repeating: 0, count: 256)
+            let length = pcre2_get_error_message_8(errorCode, &message, message.count)
+            throw Invalid(
+                description: "regular expression \"\(pattern)\" does not compile: "
+                    + "\(String(decoding: message.prefix(Int(max(0, length))), as: UTF8.self)) at offset \(errorOffset)"
+            )
+        }
+        code = compiled
+        source = pattern
+        _ = pcre2_jit_compile_8(compiled, UInt32(PCRE2_JIT_COMPLETE))
+        context = pcre2_match_context_create_8(nil)
+        if let context {
+            pcre2_set_match_limit_8(context, 1_000_000)
+            pcre2_set_depth_limit_8(context, 10_000)
+        }
+    }
+
+    deinit {
+        pcre2_code_free_8(code)
+        if let context { pcre2_match_context_free_8(context) }
+    }
+
+    /// Per-thread match state (match data is not shareable).
+    public final class Matcher {
+        let pattern: LogPattern
+        let data: OpaquePointer
+
+        init(_ pattern: LogPattern) {
+            self.pattern = pattern
+            data = pcre2_match_data_create_from_pattern_8(pattern.code, nil)
+        }
+
+        deinit { pcre2_match_data_free_8(data) }
+
+        /// The first match in `bytes[from...]`: its start and end offsets.
+        public func firstMatch(in bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Range<Int>? {
+            let subject = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            let result = pcre2_match_8(
+                pattern.code, subject, bytes.count, start, 0, data, pattern.context)
+            guard result >= 0 else { return nil }
+            let vector = pcre2_get_ovector_pointer_8(data)!
+            return Int(vector[0])..<Int(vector[1])
+        }
+
+        public func matches(_ text: String) -> Bool {
+            var text = text
+            return text.withUTF8 { firstMatch(in: UnsafeRawBufferPointer($0)) != nil }
+        }
+    }
+
+    public func matcher() -> Matcher { Matcher(self) }
+
+    public func matches(_ text: String) -> Bool { matcher().matches(text) }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import ReconcileStore
+import ReconcileTesting
+import Testing
+
+/// Checks and notifications under `reconcile controller`, delivered to a real SMTP server
+/// (Debian's python3-aiosmtpd, into a maildir) and a loopback webhook receiver.
+@Suite struct AlertsEndToEndTests {
+    static let python = "/usr/bin/python3"
+
+    struct Receivers {
+        let smtpPort: Int
+        let webhookPort: Int
+        let maildir: String
+        let hooks: String
+
+        func emails() -> [String] {
+            let folder = maildir + "/new"
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+            return names.compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
+        }
+
+        func posts() -> [String] {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: hooks)) ?? []).filter {
+                $0.hasSuffix(".json")
+            }.sorted()
+            return names.compactMap { try? String(contentsOfFile: hooks + "/" + $0, encoding: .utf8) }
+        }
+
+        func startSMTP(log: String) throws -> ChildProcess {
+            let server = try ChildProcess(
+                [
+                    AlertsEndToEndTests.python, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c",
+                    "aiosmtpd.handlers.Mailbox", maildir,
+                ], output: log)
+            #expect(Loopback.waitForListener(port: smtpPort, timeout: 20))
+            return server
+        }
+    }
+
+    static func notifiers(_ receivers: Receivers) -> String {
+        """
+        kind: Notifier
+        name: mail
+        email:
+          to: [ops@example.com]
+          from: reconcile@example.com
+          smtp: { host: 127.0.0.1, port: \(receivers.smtpPort), starttls: false }
+        repeatInterval: 1h
+        ---
+        kind: Notifier
+        name: chat
+        webhook: { url: "http://127.0.0.1:\(receivers.webhookPort)/hook", format: slack }
+        repeatInterval: 1h
+        sendResolved: true
+
+        """
+    }
+
+    static func eventually(_ seconds: TimeInterval, _ condition: () throws -> Bool) async rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return try condition()
+    }
+
+    static func repository(at root: URL, manifests: String) throws -> URL {
+        let repository = root.appendingPathComponent("repo")
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        try manifests.write(to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "alerts"], in: repository)
+        return repository
+    }
+
+    /// A busybox App on a real dockerd logs its success line: the log check passes. The line stops:
+    /// after failAfter intervals the check fails and one email and one Slack post say so. The line
+    /// comes back: one resolved notice each, and nothing more.
+    @Test(.timeLimit(.minutes(4))) func aLogCheckFailsNotifiesOnceAndResolves() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("alerts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let engine = try DockerEngine()
+        defer { engine.shutdown() }
+        let receivers = Receivers(
+            smtpPort: try Loopback.freePort(), webhookPort: try Loopback.freePort(), maildir: root.path + "/maildir",
+            hooks: root.path + "/hooks")
+        let smtp = try receivers.startSMTP(log: root.path + "/smtp.log")
+        let webhook = try ChildProcess(
+            [
+                Self.python, CLITests.packageRoot.appendingPathComponent("Tests/oracles/webhook_receiver.py").path,
+                String(receivers.webhookPort), receivers.hooks,
+            ], output: root.path + "/webhook.log")
+        #expect(Loopback.waitForListener(port: receivers.webhookPort, timeout: 20))
+        let manifests =
+            """
+            kind: Node
+            name: docker
+            docker: \(engine.endpoint)
+            capacity: { cpu: 2, memory: 1Gi }
+            ---
+            kind: App
+            name: collector
+            image: \(TestImage.name)
+            command: ["/bin/sh", "-c", "i=0; while true; do if [ -s /stop ]; then echo idle; else echo \\"processed $i events\\"; fi; i=$((i+1)); sleep 0.5; done"]
+            resources: { cpu: 100m, memory: 32Mi }
+            ---
+            kind: Check
+            name: collector-processing
+            app: collector
+            logs: { match: 'processed \\d+ events', within: 2s }
+            interval: 1s
+            timeout: 5s
+            failAfter: 2
+            passAfter: 1
+            alerts: [mail, chat]
+            ---
+
+            """ + Self.notifiers(receivers)
+        let repository = try Self.repository(at: root, manifests: manifests)
+        let state = root.path + "/state"
+        let output = root.path + "/controller.log"
+        let controller = try ChildProcess(
+            [
+                CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "5s",
+                "--tick", "500ms",
+            ], output: output)
+        let store = try Store(stateDirectory: state)
+        func checkPasses() throws -> Bool? {
+            guard let state = try store.checkStates()["collector-processing"], state.lastRun != nil else { return nil }
+            return !state.failing
+        }
+        #expect(
+            try await Self.eventually(60) {
+                try checkPasses() == true && store.checkStates()["collector-processing"]!.message.contains("matched")
+            },
+            "\(DAGCLITests.contents(output))")
+        #expect(receivers.emails().isEmpty)
+
+        // The line stops.
+        let container = try Command.run([
+            "docker", "-H", engine.endpoint, "ps", "-q", "--filter", "label=io.reconcile.app=collector",
+        ]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!container.isEmpty)
+        let stop = try Command.run(["docker", "-H", engine.endpoint, "exec", container, "sh", "-c", "echo x > /stop"])
+        #expect(stop.status == 0, "\(stop.stdout) \(stop.stderr)")
+        #expect(
+            try await Self.eventually(30) { receivers.emails().count == 1 && receivers.posts().count == 1 },
+            "\(DAGCLITests.contents(output))")
+        let firing = try #require(receivers.emails().first)
+        #expect(firing.contains("Subject: [FIRING] check/collector-processing"), "\(firing)")
+        #expect(firing.contains("no line matched /processed \\d+ events/ in the last 2s"), "\(firing)")
+        #expect(firing.contains("lines from app collector; last match 20"), "\(firing)")
+        #expect(firing.contains("Message-ID: <check.collector-processing."), "\(firing)")
+        let post = try #require(receivers.posts().first)
+        let slack = try #require(try JSONSerialization.jsonObject(with: Data(post.utf8)) as? [String: String])
+        #expect(slack["text"]?.contains("[FIRING] check/collector-processing") == true, "\(post)")
+        let listed = try CLITests.run(["alerts", "list", "--state", state])
+        #expect(listed.stdout.contains("open incidents:\n  check/collector-processing since "), "\(listed.stdout)")
+
+        // The line comes back.
+        _ = try Command.run(["docker", "-H", engine.endpoint, "exec", container, "sh", "-c", ": > /stop"])
+        #expect(
+            try await Self.eventually(30) { receivers.emails().count == 2 && receivers.posts().count == 2 },
+            "\(DAGCLITests.contents(output))")
+        try await Task.sleep(for: .seconds(3))
+        let emails = receivers.emails()
+        #expect(emails.count == 2)
+        #expect(emails.contains { $0.contains("Subject: [RESOLVED] check/collector-processing") })
+        #expect(receivers.posts().count == 2)
+        #expect(receivers.posts().contains { $0.contains("RESOLVED") })
+        #expect(try CLITests.run(["alerts", "list", "--state", state]).stdout.hasPrefix("no open incident\n"))
+
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 15) == 0)
+        smtp.signal(SIGTERM)
+        webhook.signal(SIGTERM)
+        _ = await smtp.wait(timeout: 10)
+        _ = await webhook.wait(timeout: 10)
+    }
+
+    /// The SMTP server is down when an incident opens: the notice waits in the outbox, retried with
+    /// backoff; the controller is killed with SIGKILL and restarted in between; once the server is
+    /// up the email arrives exactly once.
+    @Test(.timeLimit(.minutes(4))) func aNoticeWaitsForTheServerAndArrivesOnce() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let receivers = Receivers(
+            smtpPort: try Loopback.freePort(), webhookPort: try Loopback.freePort(), maildir: root.path + "/maildir",
+            hooks: root.path + "/hooks")
+        let manifests =
+            """
+            kind: Node
+            name: here
+            process: {}
+            capacity: { cpu: 2, memory: 1Gi }
+            ---
+            kind: Check
+            name: disk
+            command: ["/bin/sh", "-c", "echo CRITICAL - disk full; exit 2"]
+            interval: 1s
+            failAfter: 1
+            alerts: [mail]
+            ---
+
+            """ + Self.notifiers(receivers)
+        let repository = try Self.repository(at: root, manifests: manifests)
+        let state = root.path + "/state"
+        let output = root.path + "/controller.log"
+        func start() throws -> ChildProcess {
+            try ChildProcess(
+                [
+                    CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "5s",
+                    "--tick", "500ms",
+                ], output: output)
+        }
+        var controller = try start()
+        let store = try Store(stateDirectory: state)
+        #expect(
+            try await Self.eventually(30) { try store.outbox().contains { $0.attempts >= 1 && $0.sentAt == nil } },
+            "\(DAGCLITests.contents(output))")
+        controller.signal(SIGKILL)
+        _ = await controller.wait(timeout: 10)
+        controller = try start()
+        try await Task.sleep(for: .seconds(2))
+        let smtp = try receivers.startSMTP(log: root.path + "/smtp.log")
+        #expect(try await Self.eventually(60) { receivers.emails().count == 1 }, "\(DAGCLITests.contents(output))")
+        try await Task.sleep(for: .seconds(3))
+        let emails = receivers.emails()
+        #expect(emails.count == 1)
+        #expect(emails.first?.contains("CRITICAL - disk full") == true, "\(emails)")
+        let entry = try #require(try store.outbox().first { $0.notice.key == "check/disk" })
+        #expect(entry.sentAt != nil)
+        #expect(entry.attempts >= 2)
+        #expect(try store.outbox().count == 1)
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 15) == 0)
+        smtp.signal(SIGTERM)
+        _ = await smtp.wait(timeout: 10)
+    }
+}

@@ -1,0 +1,32 @@
+"""A loopback webhook receiver for tests: saves each POST body as <dir>/<n>.json and answers 200.
+
+usage: webhook_receiver.py PORT DIR
+"""
+import http.server
+import os
+import sys
+
+port, folder = int(sys.argv[1]), sys.argv[2]
+os.makedirs(folder, exist_ok=True)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    count = 0
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        Handler.count += 1
+        with open(os.path.join(folder, f"{Handler.count:04d}.json"), "wb") as out:
+            out.write(body)
+        with open(os.path.join(folder, f"{Handler.count:04d}.key"), "w") as out:
+            out.write(self.headers.get("Idempotency-Key", ""))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
