@@ -148,7 +148,7 @@ import Testing
         let stop = try Command.run(["docker", "-H", engine.endpoint, "exec", container, "sh", "-c", "echo x > /stop"])
         #expect(stop.status == 0, "\(stop.stdout) \(stop.stderr)")
         #expect(
-            try await Self.eventually(30) { receivers.emails().count == 1 && receivers.posts().count == 1 },
+            await Self.eventually(30) { receivers.emails().count == 1 && receivers.posts().count == 1 },
             "\(DAGCLITests.contents(output))")
         let firing = try #require(receivers.emails().first)
         #expect(firing.contains("Subject: [FIRING] check/collector-processing"), "\(firing)")
@@ -164,7 +164,7 @@ import Testing
         // The line comes back.
         _ = try Command.run(["docker", "-H", engine.endpoint, "exec", container, "sh", "-c", ": > /stop"])
         #expect(
-            try await Self.eventually(30) { receivers.emails().count == 2 && receivers.posts().count == 2 },
+            await Self.eventually(30) { receivers.emails().count == 2 && receivers.posts().count == 2 },
             "\(DAGCLITests.contents(output))")
         try await Task.sleep(for: .seconds(3))
         let emails = receivers.emails()
@@ -227,7 +227,7 @@ import Testing
         controller = try start()
         try await Task.sleep(for: .seconds(2))
         let smtp = try receivers.startSMTP(log: root.path + "/smtp.log")
-        #expect(try await Self.eventually(60) { receivers.emails().count == 1 }, "\(DAGCLITests.contents(output))")
+        #expect(await Self.eventually(60) { receivers.emails().count == 1 }, "\(DAGCLITests.contents(output))")
         try await Task.sleep(for: .seconds(3))
         let emails = receivers.emails()
         #expect(emails.count == 1)
