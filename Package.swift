@@ -40,6 +40,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // One C function around libcurl's SMTP (its setopt is variadic, which Swift cannot call).
         .target(name: "CSMTP", dependencies: ["CCurl"]),
+        // Collected logs: segment files with a time index, and PCRE2 (JIT) search over them.
+        .target(name: "ReconcileLogs", dependencies: ["ReconcileModel", "CPCRE2"]),
         // Secret references resolved on this host at use time (environment variables, files).
         .target(name: "ReconcileSecrets", dependencies: ["ReconcileModel"]),
         // libgit2 from Debian's libgit2-dev.
@@ -71,7 +73,8 @@ let package = Package(
             name: "ReconcileController",
             dependencies: [
                 "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
-                "ReconcileStore", "CSMTP", "CPCRE2", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ReconcileStore", "CSMTP", "ReconcileLogs",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,7 +90,7 @@ let package = Package(
                 "ReconcilePlanner",
                 "ReconcileController",
                 "ReconcileDrivers",
-                "ReconcileStore",
+                "ReconcileStore", "ReconcileLogs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -125,10 +128,12 @@ let package = Package(
             name: "ReconcileControllerTests",
             dependencies: [
                 "ReconcileController", "ReconcileDrivers", "ReconcileModel", "ReconcilePlanner", "ReconcileTesting",
-                "ReconcileStore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ReconcileStore", "ReconcileLogs", "reconcile-shim",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "ReconcileLogsTests", dependencies: ["ReconcileLogs", "ReconcileModel"]),
         .testTarget(
             name: "ReconcileStoreTests",
             dependencies: ["ReconcileStore", "ReconcileModel"]

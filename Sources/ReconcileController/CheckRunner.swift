@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import ReconcileDrivers
+import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
 

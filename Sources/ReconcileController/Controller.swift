@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import ReconcileGit
+import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
 import ReconcileStore
@@ -43,6 +44,7 @@ public final class Controller: Service {
     public let router: Router
     let health = HealthMonitor()
     public let alerting: Alerting
+    public let logCollector: LogCollector
     let stopRequested: @Sendable () -> Bool
     let heartbeatProblem = Mutex<String?>(nil)
 
@@ -59,6 +61,7 @@ public final class Controller: Service {
         self.stopRequested = stopRequested
         router = Router(address: options.publishAddress)
         alerting = Alerting(store: store, log: log)
+        logCollector = LogCollector(store: store, logs: LogStore(stateDirectory: options.stateDirectory), log: log)
     }
 
     public func run() async {
@@ -67,6 +70,8 @@ public final class Controller: Service {
         @Sendable func stopping() -> Bool { Task.isCancelled || Task.isShuttingDownGracefully || stopRequested() }
         // Checks, incidents and notifications run beside the reconcile loop.
         async let alertsStopped: Void = alerting.run(stopping: stopping)
+        // So does log collection.
+        async let logsStopped: Void = logCollector.run(stopping: stopping)
         var snapshot: GitManifestSource.Snapshot?
         var reconciler: Reconciler?
         var dagRunner: DAGRunner?
@@ -145,6 +150,7 @@ public final class Controller: Service {
                             updated.unreachable = unreachable
                             inputs = updated
                         }
+                        logCollector.update(LogCollector.Inputs(nodes: pass.nodes, drivers: pass.drivers))
                         heartbeat()
                     } catch {
                         log("pass failed: \(error)")
@@ -181,6 +187,7 @@ public final class Controller: Service {
         }
         await router.shutdown()
         await alertsStopped
+        await logsStopped
     }
 
     /// Pings `heartbeatURL` without waiting for the answer (a slow monitor never slows a pass).

@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileDrivers
+import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
 import ReconcileSecrets
@@ -205,21 +206,21 @@ extension DAGRunner {
         return record
     }
 
-    /// Saves the container's output to `<state>/logs/<dag>/<run>/<task>.<try>.log`, one
-    /// `TIME STREAM TEXT` line per output line, and points the record at it. Best effort: an attempt
-    /// whose output cannot be read still finishes (without a log path).
+    /// Saves the container's output as the attempt's log segment
+    /// (`<state>/logs/dags/<dag>/<run>/<task>.<try>.log` and `.idx`) and points the record at it.
+    /// Best effort: an attempt whose output cannot be read still finishes (without a log path).
+    /// Written afresh each time, so saving twice (after a crash) stores every line once.
     func saveLogs(_ record: inout AttemptRecord, driver: any ContainerDriver, id: String) async {
         guard let lines = try? await driver.logs(id, since: nil) else { return }
-        let folder = [logDirectory, record.dag, Self.fileName(record.runID)].joined(separator: "/")
-        let path = folder + "/\(Self.fileName(record.task)).\(record.tryNumber).log"
-        let format = ISO8601DateFormatter()
-        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var text = ""
-        for line in lines { text += "\(format.string(from: line.time)) \(line.stream.rawValue) \(line.text)\n" }
+        let base = logs.attemptBase(
+            dag: record.dag, runID: record.runID, task: record.task, tryNumber: record.tryNumber)
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-            record.logPath = path
+            try FileManager.default.createDirectory(
+                atPath: (base as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            LogSegment.truncate(base, text: 0, index: 0)
+            try LogSegment.append(
+                lines.map { CollectedLine(time: $0.time, stderr: $0.stream == .stderr, text: $0.text) }, to: base)
+            record.logPath = base + ".log"
         } catch {
             return
         }

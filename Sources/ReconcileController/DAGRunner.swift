@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileDrivers
+import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
 import ReconcileSecrets
@@ -10,7 +11,7 @@ import ReconcileStore
 /// recorded before its container starts, under a deterministic name, so a pass interrupted at any
 /// line is finished by the next one: a recorded attempt without a container is started, a container
 /// that exists is adopted, never started twice. A finished attempt's output is saved under
-/// `<state>/logs` before its container is removed.
+/// `<state>/logs/dags` before its container is removed.
 public struct DAGRunner: Sendable {
     public static let dagLabel = "io.reconcile.dag"
     public static let runLabel = "io.reconcile.run"
@@ -25,14 +26,14 @@ public struct DAGRunner: Sendable {
     let nodes: [NodeSpec]
     let drivers: [String: any ContainerDriver]
     let store: Store
-    let logDirectory: String
+    let logs: LogStore
     let memory = RunnerMemory()
 
     public init(nodes: [NodeSpec], drivers: [String: any ContainerDriver], store: Store, stateDirectory: String) {
         self.nodes = nodes
         self.drivers = drivers
         self.store = store
-        logDirectory = stateDirectory + "/logs"
+        logs = LogStore(stateDirectory: stateDirectory)
     }
 
     /// What one pass did.

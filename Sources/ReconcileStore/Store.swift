@@ -143,6 +143,19 @@ public final class Store: Sendable {
                 table.column("lastError", .text)
             }
         }
+        migrator.registerMigration("v6: log collection cursors") { db in
+            // Per container: the segment its lines go to, the sizes up to which they are committed,
+            // and the last line's time (µs) with how many lines had exactly that time.
+            try db.create(table: "logCursor") { table in
+                table.primaryKey("container", .text)
+                table.column("base", .text).notNull()
+                table.column("textSize", .integer).notNull()
+                table.column("indexSize", .integer).notNull()
+                table.column("timeMicros", .integer).notNull()
+                table.column("countAtTime", .integer).notNull()
+                table.column("seenAt", .datetime).notNull()
+            }
+        }
         return migrator
     }
 

@@ -1,32 +1,122 @@
 import ArgumentParser
 import Foundation
 import ReconcileController
+import ReconcileLogs
+import ReconcileManifest
+import ReconcileModel
 import ReconcileStore
 
-/// `reconcile logs DAG/TASK [--run RUN] [--try N]`: a task attempt's output.
+/// `reconcile logs APP|DAG/TASK [--grep RE] [--since 1h] [--follow] [--run RUN] [--try N]`.
 struct LogsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
-        abstract: "Print the output of a DAG task's attempt (by default its latest).",
+        abstract: "Print collected output: an App's replicas, or a DAG task's attempt (by default its latest).",
         discussion: """
-            A finished attempt's output is read from where the controller saved it (<state>/logs); a
-            running attempt's is read from its node.
+            App output is collected by the controller into <state>/logs/apps; a finished attempt's output
+            is saved in <state>/logs/dags, a running attempt's is read from its node. --grep takes a
+            PCRE2 regular expression, matched against each line.
             """)
 
-    @Argument(help: "The task, as DAG/TASK.") var name: String
+    @Argument(help: "An App, or a task as DAG/TASK.") var name: String
+    @Option(help: "Only lines matching this regular expression.") var grep: String?
+    @Option(help: "Only lines since this long ago (e.g. 1h) or this RFC 3339 instant.") var since: String?
+    @Flag(help: "Keep printing new lines until interrupted.") var follow = false
     @Option(help: "The run id (default: the latest run the task ran in).") var run: String?
     @Option(name: .customLong("try"), help: "The try number (default: the latest).") var tryNumber: Int?
     @Flag(help: "Prefix each line with its time and stream.") var timestamps = false
+    @Option(help: "At most this many lines (the newest).") var limit: Int?
     @OptionGroup(title: "Git") var git: GitOptions
 
     func run() async throws {
-        guard let slash = name.firstIndex(of: "/"), slash != name.startIndex, slash != name.index(before: name.endIndex)
-        else {
-            throw ValidationError("name the task as DAG/TASK, e.g. marketing-etl/enrich")
+        let pattern: LogPattern?
+        do {
+            pattern = try grep.map { try LogPattern($0, multiline: true) }
+        } catch {
+            throw ValidationError("--grep: \(error)")
         }
-        let dag = String(name[..<slash])
-        let task = String(name[name.index(after: slash)...])
+        let from = try since.map(Self.instant)
         let store = try Store(stateDirectory: git.state)
+        let logs = LogStore(stateDirectory: git.state)
+        if let slash = name.firstIndex(of: "/") {
+            try await task(
+                dag: String(name[..<slash]), task: String(name[name.index(after: slash)...]), store: store,
+                pattern: pattern, since: from)
+        } else {
+            try await app(name, logs: logs, pattern: pattern, since: from)
+        }
+    }
+
+    static func instant(_ text: String) throws -> Date {
+        if let span = try? Timespan(parsing: text) { return Date().addingTimeInterval(-span.seconds) }
+        do {
+            return Date(timeIntervalSince1970: try Timestamp.parse(text))
+        } catch {
+            throw ValidationError("--since takes a duration (30m, 1h) or an RFC 3339 instant, not \"\(text)\"")
+        }
+    }
+
+    private func print(_ line: CollectedLine, source: String?) {
+        var prefix = ""
+        if timestamps {
+            let format = ISO8601DateFormatter()
+            format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            prefix = "\(format.string(from: line.time)) \(line.stderr ? "stderr" : "stdout") "
+        }
+        if let source { prefix += "[\(source)] " }
+        Swift.print(prefix + line.text)
+    }
+
+    // MARK: Apps
+
+    private func app(_ app: String, logs: LogStore, pattern: LogPattern?, since: Date?) async throws {
+        func sources() -> [(source: String, bases: [String])] {
+            // Replica folders are `<container name>-<id>`: shown by container name.
+            logs.segments(app: app).map {
+                (String($0.replica.split(separator: "-").dropLast().joined(separator: "-")), $0.bases)
+            }
+        }
+        let initial = sources()
+        guard !initial.isEmpty || follow else {
+            let known = ((try? FileManager.default.contentsOfDirectory(atPath: logs.root + "/apps")) ?? []).sorted()
+            throw CommandError(
+                "no output collected for \(app) in \(git.state)"
+                    + (known.isEmpty
+                        ? " (the controller collects App output while it runs)"
+                        : "; Apps with output: \(known.joined(separator: ", "))")
+                    + "; a DAG task is named DAG/TASK")
+        }
+        let labelled = Set(initial.map(\.source)).count > 1
+        let lines = LogStore.search(initial, pattern: pattern, since: since, limit: limit ?? .max)
+        for (source, line) in lines { print(line, source: labelled ? source : nil) }
+        guard follow else { return }
+        // Follow: every 250 ms, what each segment has beyond what was printed.
+        var printed: [String: Int] = [:]
+        for (_, bases) in initial {
+            for base in bases { printed[base] = SegmentReader(base)?.count ?? 0 }
+        }
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(250))
+            var fresh: [(source: String, line: CollectedLine)] = []
+            for (source, bases) in sources() {
+                for base in bases {
+                    guard let reader = SegmentReader(base) else { continue }
+                    let start = printed[base] ?? 0
+                    guard reader.count > start else { continue }
+                    let numbers = pattern.map { reader.matches($0, from: start) } ?? Array(start..<reader.count)
+                    fresh += numbers.map { (source, reader.line($0)) }
+                    printed[base] = reader.count
+                }
+            }
+            for (source, line) in fresh.sorted(by: { $0.line.time < $1.line.time }) {
+                print(line, source: labelled ? source : nil)
+            }
+            fflush(nil)
+        }
+    }
+
+    // MARK: Tasks
+
+    private func task(dag: String, task: String, store: Store, pattern: LogPattern?, since: Date?) async throws {
         let attempts = try store.attempts(dag: dag, task: task, limit: 1_000_000).filter {
             (run == nil || $0.runID == run) && (tryNumber == nil || $0.tryNumber == tryNumber)
         }
@@ -37,12 +127,12 @@ struct LogsCommand: AsyncParsableCommand {
                     + "`reconcile runs list \(dag) --state \(git.state)` shows its runs")
         }
         if let path = attempt.logPath {
-            guard let data = FileManager.default.contents(atPath: path) else {
+            let base = path.hasSuffix(".log") ? String(path.dropLast(4)) : path
+            guard SegmentReader(base) != nil else {
                 throw CommandError("the saved output of \(name) try \(attempt.tryNumber) (\(path)) cannot be read")
             }
-            for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-            where !line.isEmpty {
-                print(timestamps ? String(line) : Self.text(of: line))
+            for (_, line) in LogStore.search([("", [base])], pattern: pattern, since: since, limit: limit ?? .max) {
+                print(line, source: nil)
             }
             return
         }
@@ -58,16 +148,19 @@ struct LogsCommand: AsyncParsableCommand {
         else {
             throw CommandError("\(name) try \(attempt.tryNumber) has not started on \(attempt.node) yet")
         }
-        let format = ISO8601DateFormatter()
-        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        for line in try await driver.logs(container.id, since: nil) {
-            print(timestamps ? "\(format.string(from: line.time)) \(line.stream.rawValue) \(line.text)" : line.text)
-        }
-    }
-
-    /// The text of a saved `TIME STREAM TEXT` line.
-    static func text(of line: Substring) -> String {
-        let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        return parts.count == 3 ? String(parts[2]) : ""
+        let matcher = pattern?.matcher()
+        var after = since
+        repeat {
+            let lines = try await driver.logs(container.id, since: after).filter { line in
+                after.map { line.time > $0 } ?? true
+            }
+            for line in lines where matcher?.matches(line.text) ?? true {
+                print(CollectedLine(time: line.time, stderr: line.stream == .stderr, text: line.text), source: nil)
+            }
+            after = lines.last?.time ?? after
+            fflush(nil)
+            guard follow, try await driver.inspect(container.id)?.status == .running else { break }
+            try await Task.sleep(for: .milliseconds(250))
+        } while !Task.isCancelled
     }
 }

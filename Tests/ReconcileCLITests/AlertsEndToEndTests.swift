@@ -79,7 +79,12 @@ import Testing
     /// A busybox App on a real dockerd logs its success line: the log check passes. The line stops:
     /// after failAfter intervals the check fails and one email and one Slack post say so. The line
     /// comes back: one resolved notice each, and nothing more.
-    @Test(.timeLimit(.minutes(4))) func aLogCheckFailsNotifiesOnceAndResolves() async throws {
+    /// Runs alone among the heavy end-to-end tests (see HeavyTests).
+    @Test(.timeLimit(.minutes(15))) func aLogCheckFailsNotifiesOnceAndResolves() async throws {
+        try await HeavyTests.exclusive { try await aLogCheckFailsNotifiesOnceAndResolvesAlone() }
+    }
+
+    func aLogCheckFailsNotifiesOnceAndResolvesAlone() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("alerts-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }

@@ -8,7 +8,12 @@ import Testing
 /// started again each time. Every attempt must run exactly once (each task's command appends a line
 /// when it starts; the store's attempts must match those lines), and the run must complete.
 @Suite struct ControllerCrashTests {
-    @Test(.timeLimit(.minutes(5))) func killedAtRandomMomentsTheRunCompletesWithEveryAttemptRunOnce() async throws {
+    /// Runs alone among the heavy end-to-end tests (see HeavyTests).
+    @Test(.timeLimit(.minutes(15))) func killedAtRandomMomentsTheRunCompletesWithEveryAttemptRunOnce() async throws {
+        try await HeavyTests.exclusive { try await killedAtRandomMomentsTheRunCompletesWithEveryAttemptRunOnceAlone() }
+    }
+
+    func killedAtRandomMomentsTheRunCompletesWithEveryAttemptRunOnceAlone() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("crash-\(UUID().uuidString)")
         let repository = root.appendingPathComponent("repo")
         let state = root.appendingPathComponent("state").path

@@ -11,7 +11,12 @@ import Testing
     /// Three dockerd nodes (4 cpu, 2Gi declared each): 12 replicas of three sizes are placed without
     /// overcommitting any node; when one node's dockerd stops, its replicas start on the other two once
     /// the grace period has passed, and not before.
-    @Test(.timeLimit(.minutes(5))) func twelveReplicasArePlacedAndMoveOffALostNode() async throws {
+    /// Runs alone among the heavy end-to-end tests (see HeavyTests).
+    @Test(.timeLimit(.minutes(15))) func twelveReplicasArePlacedAndMoveOffALostNode() async throws {
+        try await HeavyTests.exclusive { try await twelveReplicasArePlacedAndMoveOffALostNodeAlone() }
+    }
+
+    func twelveReplicasArePlacedAndMoveOffALostNodeAlone() async throws {
         let engines = try (0..<3).map { _ in try DockerEngine() }
         defer { for engine in engines { engine.shutdown() } }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("place-\(UUID().uuidString)").path

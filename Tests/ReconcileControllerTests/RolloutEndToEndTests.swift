@@ -74,9 +74,16 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
     /// Converges an App on its own dockerd, rolls it to a new image while a client sends requests
     /// through the router (none may fail), then deploys a version that never gets healthy: it is
     /// rolled back automatically, still without a failed request.
-    @Test(.timeLimit(.minutes(5))) func rollingUpdateThroughTheRouterLosesNoRequestAndABrokenVersionRollsBack()
+    /// Runs alone among the heavy end-to-end tests (see HeavyTests).
+    @Test(.timeLimit(.minutes(15))) func rollingUpdateThroughTheRouterLosesNoRequestAndABrokenVersionRollsBack()
         async throws
     {
+        try await HeavyTests.exclusive {
+            try await rollingUpdateThroughTheRouterLosesNoRequestAndABrokenVersionRollsBackAlone()
+        }
+    }
+
+    func rollingUpdateThroughTheRouterLosesNoRequestAndABrokenVersionRollsBackAlone() async throws {
         let engine = try DockerEngine()
         defer { engine.shutdown() }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path

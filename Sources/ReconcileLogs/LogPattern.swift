@@ -14,13 +14,14 @@ public final class LogPattern: @unchecked Sendable {
         public var description: String
     }
 
-    public init(_ pattern: String) throws {
+    /// - Parameter multiline: `^` and `$` also match at line starts and ends (searching a whole file).
+    public init(_ pattern: String, multiline: Bool = false) throws {
         var errorCode: Int32 = 0
         var errorOffset = 0
         let bytes = Array(pattern.utf8)
         let compiled = bytes.withUnsafeBufferPointer { buffer in
             pcre2_compile_8(
-                buffer.baseAddress, buffer.count, 0, &errorCode,
+                buffer.baseAddress, buffer.count, multiline ? UInt32(PCRE2_MULTILINE) : 0, &errorCode,
                 &errorOffset, nil)
         }
         guard let compiled else {

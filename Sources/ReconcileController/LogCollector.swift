@@ -1,0 +1,154 @@
+import Foundation
+import ReconcileDrivers
+import ReconcileLogs
+import ReconcileModel
+import ReconcileStore
+import Synchronization
+
+/// Collects the output of every App replica into the log store (`<state>/logs/apps/<app>/<replica>`),
+/// every second, on a loop of its own. Each container's position is a cursor in the store, written
+/// after its lines are appended; a collector that died in between cuts the uncommitted tail off on
+/// its next start and reads those lines again, so no line is lost or stored twice. Segments rotate
+/// by size; retention removes them by age and total size.
+public final class LogCollector: Sendable {
+    public struct Inputs: Sendable {
+        public var nodes: [NodeSpec]
+        public var drivers: [String: any ContainerDriver]
+
+        public init(nodes: [NodeSpec], drivers: [String: any ContainerDriver]) {
+            self.nodes = nodes
+            self.drivers = drivers
+        }
+    }
+
+    public struct Retention: Sendable {
+        public var maxAge: Timespan
+        public var maxBytes: Int64
+
+        public init(maxAge: Timespan = .hours(24 * 7), maxBytes: Int64 = 1 << 30) {
+            self.maxAge = maxAge
+            self.maxBytes = maxBytes
+        }
+    }
+
+    let store: Store
+    let logs: LogStore
+    let retention: Retention
+    let log: @Sendable (String) -> Void
+    private let inputs = Mutex<Inputs?>(nil)
+    private struct Memory {
+        /// Containers whose uncommitted tail was cut this run.
+        var checked: Set<String> = []
+        var lastHousekeeping = Date.distantPast
+        var problems: Set<String> = []
+    }
+    private let memory = Mutex(Memory())
+
+    public init(
+        store: Store, logs: LogStore, retention: Retention = Retention(), log: @escaping @Sendable (String) -> Void
+    ) {
+        self.store = store
+        self.logs = logs
+        self.retention = retention
+        self.log = log
+    }
+
+    public func update(_ new: Inputs) { inputs.withLock { $0 = new } }
+
+    public func run(stopping: @Sendable () -> Bool) async {
+        while !stopping() {
+            await collect(now: Date())
+            for _ in 0..<10 where !stopping() { try? await Task.sleep(nanoseconds: 100_000_000) }
+        }
+    }
+
+    /// One round over every reachable node.
+    public func collect(now: Date) async {
+        guard let current = inputs.withLock({ $0 }) else { return }
+        do {
+            var cursors = try store.logCursors()
+            var listedIDs: [String] = []
+            for node in current.nodes {
+                guard let driver = current.drivers[node.name], let listed = try? await driver.list() else { continue }
+                for container in listed {
+                    guard let app = container.labels[OwnershipLabels.app] else { continue }
+                    listedIDs.append(container.id)
+                    if let cursor = try await collect(
+                        container, app: app, driver: driver, cursor: cursors[container.id], now: now)
+                    {
+                        cursors[container.id] = cursor
+                    }
+                }
+            }
+            try housekeeping(listedIDs, now: now)
+        } catch {
+            log("logs: \(error)")
+        }
+    }
+
+    private func collect(
+        _ container: ContainerInfo, app: String, driver: any ContainerDriver, cursor: LogCursor?, now: Date
+    ) async throws -> LogCursor? {
+        if let cursor, memory.withLock({ $0.checked.insert(container.id).inserted }) {
+            LogSegment.truncate(cursor.base, text: cursor.textSize, index: cursor.indexSize)
+        }
+        let since = cursor.map { Date(timeIntervalSince1970: Double($0.timeMicros) / 1_000_000 - 0.000_001) }
+        let lines: [LogLine]
+        do {
+            lines = try await driver.logs(container.id, since: since)
+        } catch {
+            let first = memory.withLock { $0.problems.insert(container.id).inserted }
+            if first { log("logs: cannot read \(container.name): \(error)") }
+            return nil
+        }
+        // Skip what the cursor has: earlier lines, and the first `countAtTime` at its time.
+        var atCursor = 0
+        var fresh: [CollectedLine] = []
+        for line in lines {
+            let micros = Self.micros(line.time)
+            if let cursor {
+                if micros < cursor.timeMicros { continue }
+                if micros == cursor.timeMicros {
+                    atCursor += 1
+                    if atCursor <= cursor.countAtTime { continue }
+                }
+            }
+            fresh.append(CollectedLine(time: line.time, stderr: line.stream == .stderr, text: line.text))
+        }
+        guard let last = fresh.last else { return nil }
+        let lastMicros = Self.micros(last.time)
+        let sameTime =
+            fresh.reversed().prefix { Self.micros($0.time) == lastMicros }.count
+            + (cursor?.timeMicros == lastMicros ? cursor!.countAtTime : 0)
+        // Folder per container (name and id): two containers never share a segment.
+        let replica = "\(container.name)-\(container.id.prefix(12))"
+        let base = try logs.writableSegment(app: app, replica: replica, firstTime: fresh[0].time)
+        if let cursor, cursor.base != base {
+            // Rotated (or moved): the old segment keeps exactly its committed lines.
+            LogSegment.truncate(cursor.base, text: cursor.textSize, index: cursor.indexSize)
+        }
+        let sizes = try LogSegment.append(fresh, to: base)
+        let next = LogCursor(
+            container: container.id, base: base, textSize: sizes.text, indexSize: sizes.index, timeMicros: lastMicros,
+            countAtTime: sameTime)
+        try store.saveLogCursor(next, at: now)
+        return next
+    }
+
+    /// Once a minute: cursors of listed containers are marked seen, those of containers gone for an
+    /// hour are dropped, and retention runs.
+    private func housekeeping(_ listed: [String], now: Date) throws {
+        let due = memory.withLock { memory in
+            guard now.timeIntervalSince(memory.lastHousekeeping) >= 60 else { return false }
+            memory.lastHousekeeping = now
+            return true
+        }
+        guard due else { return }
+        try store.touchLogCursors(listed, at: now)
+        try store.forgetLogCursors(notSeenSince: now.addingTimeInterval(-3600))
+        let removed = logs.retain(maxAge: retention.maxAge.seconds, maxBytes: retention.maxBytes, now: now)
+        if removed > 0 { log("logs: retention removed \(removed) segment\(removed == 1 ? "" : "s")") }
+    }
+
+    static func micros(_ time: Date) -> Int64 { Int64((time.timeIntervalSince1970 * 1_000_000).rounded()) }
+}

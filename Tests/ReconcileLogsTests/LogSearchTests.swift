@@ -1,0 +1,111 @@
+import Foundation
+import ReconcileLogs
+import Testing
+
+@Suite struct LogSearchTests {
+    func folder() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("logs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Searching the whole text at once gives exactly the lines a per-line match gives (grep's
+    /// semantics), also for patterns that could match across lines or use anchors.
+    @Test(arguments: [
+        "error", "^ERROR", "done$", #"a\s+b"#, #"\d{3}"#, "x|^y", #"b\s*$"#, "(?i)warn", "^$", "a.*z", #"\n"#,
+    ])
+    func wholeBufferSearchEqualsPerLineMatching(pattern text: String) throws {
+        let base = try folder() + "/segment"
+        var generator = SplitMix(seed: UInt64(abs(text.hashValue) % 1000))
+        let words = ["a", "b", "ERROR", "error", "done", "warn", "WARN", "x", "y", "z", "123", " ", "  ", ""]
+        var lines: [CollectedLine] = []
+        for index in 0..<2_000 {
+            let count = Int(generator.next() % 6)
+            let text = (0..<count).map { _ in words[Int(generator.next() % UInt64(words.count))] }.joined(
+                separator: generator.next() % 2 == 0 ? " " : "")
+            lines.append(
+                CollectedLine(time: Date(timeIntervalSince1970: Double(index)), stderr: index % 7 == 0, text: text))
+        }
+        try LogSegment.append(Array(lines[..<1000]), to: base)
+        try LogSegment.append(Array(lines[1000...]), to: base)
+        let reader = try #require(SegmentReader(base))
+        #expect(reader.count == 2_000)
+        let pattern = try LogPattern(text, multiline: true)
+        let expected = lines.indices.filter { pattern.matches(lines[$0].text) }
+        #expect(reader.matches(pattern) == expected)
+        #expect(reader.matches(pattern, from: 1500) == expected.filter { $0 >= 1500 })
+        #expect((0..<2_000).allSatisfy { reader.line($0) == lines[$0] })
+    }
+
+    @Test func sinceFindsTheFirstLineAtOrAfterATime() throws {
+        let base = try folder() + "/segment"
+        try LogSegment.append(
+            (0..<100).map {
+                CollectedLine(time: Date(timeIntervalSince1970: 1000 + Double($0)), stderr: false, text: "l\($0)")
+            },
+            to: base)
+        let reader = try #require(SegmentReader(base))
+        #expect(reader.firstLine(atOrAfter: Date(timeIntervalSince1970: 1050)) == 50)
+        #expect(reader.firstLine(atOrAfter: Date(timeIntervalSince1970: 1050.5)) == 51)
+        #expect(reader.firstLine(atOrAfter: Date(timeIntervalSince1970: 0)) == 0)
+        #expect(reader.firstLine(atOrAfter: Date(timeIntervalSince1970: 5000)) == 100)
+        let found = LogStore.search(
+            [("r", [base])], pattern: try LogPattern("l9"), since: Date(timeIntervalSince1970: 1095))
+        #expect(found.map(\.line.text) == ["l95", "l96", "l97", "l98", "l99"])
+    }
+
+    /// A tail written after the last committed sizes (a collector that died before committing) is
+    /// cut off; an index record whose text is missing is not read.
+    @Test func truncateCutsAnUncommittedTail() throws {
+        let base = try folder() + "/segment"
+        let sizes = try LogSegment.append([CollectedLine(time: Date(), stderr: false, text: "kept")], to: base)
+        try LogSegment.append([CollectedLine(time: Date(), stderr: true, text: "uncommitted")], to: base)
+        #expect(SegmentReader(base)?.count == 2)
+        LogSegment.truncate(base, text: sizes.text, index: sizes.index)
+        let reader = try #require(SegmentReader(base))
+        #expect(reader.count == 1)
+        #expect(reader.text(0) == "kept")
+    }
+
+    /// A pattern with catastrophic backtracking on a long line ends (the match limit), as no match.
+    @Test func aPathologicalPatternCannotHang() throws {
+        let pattern = try LogPattern("(a+)+$")
+        #expect(!pattern.matches(String(repeating: "a", count: 5_000) + "!"))
+    }
+
+    @Test func retentionRemovesOldSegmentsThenTheOldestBeyondTheSizeLimit() throws {
+        let state = try folder()
+        let store = LogStore(stateDirectory: state, segmentBytes: 100)
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        var bases: [String] = []
+        for (replica, age) in [("old", 10 * 86_400.0), ("mid", 3600), ("new", 60)] {
+            for part in 0..<2 {
+                let time = now.addingTimeInterval(-age + Double(part))
+                let base = try store.writableSegment(app: "web", replica: replica, firstTime: time)
+                try LogSegment.append(
+                    [CollectedLine(time: time, stderr: false, text: String(repeating: "x", count: 150))], to: base)
+                bases.append(base)
+            }
+        }
+        #expect(Set(bases).count == 6)  // each append filled a segment: six segments
+        // Age 7 days: both "old" segments go (167 bytes each); then, beyond 600 bytes, the oldest that is
+        // not its replica's newest.
+        let removed = store.retain(maxAge: 7 * 86_400, maxBytes: 600, now: now)
+        let left = store.segments(app: "web").flatMap(\.bases)
+        #expect(removed == 3)
+        #expect(left == [bases[3], bases[4], bases[5]])
+    }
+}
+
+/// A small deterministic generator for test data.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
