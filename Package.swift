@@ -101,7 +101,7 @@ let package = Package(
             name: "reconcile-bench",
             dependencies: [
                 "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers", "ReconcilePlanner",
-                "ReconcileController", "ReconcileStore",
+                "ReconcileController", "ReconcileStore", "ReconcileLogs",
             ],
             path: "Benchmarks/reconcile-bench"
         ),

@@ -14,6 +14,8 @@ import Foundation
 //   reconcile-bench dags [--tasks N] [--runs N]
 //       task handoff on a process node: a chain of N (default 200) trivial tasks (median, p99) and a
 //       1,000-task fan-out, vs. one process start through the driver
+//   reconcile-bench grep [--files MiB] [--runs N]
+//       search 1 GiB (default) of collected log lines vs. `grep -E -c` over the same file
 
 var arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments.remove(at: 1) : "load"
@@ -23,7 +25,8 @@ case "git": try await runGitBenchmark(Options(arguments))
 case "docker": try await runDockerBenchmark(Options(arguments))
 case "plan": runPlanBenchmark(Options(arguments))
 case "dags": try await runDAGBenchmark(Options(arguments))
+case "grep": try runGrepBenchmark(Options(arguments))
 default:
-    FileHandle.standardError.write(Data("unknown benchmark \(mode); use load, git, plan, docker or dags\n".utf8))
+    FileHandle.standardError.write(Data("unknown benchmark \(mode); use load, git, plan, docker, dags or grep\n".utf8))
     exit(2)
 }

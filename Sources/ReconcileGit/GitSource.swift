@@ -56,8 +56,19 @@ public actor GitSource {
     ///
     /// Lists the remote's refs first and downloads only when they differ from the mirror's, so a
     /// poll with no new commit costs one round trip.
+    /// Processes sharing the state directory (the controller, a `dags trigger`) take turns: an
+    /// exclusive lock on `<mirror>.lock` is held while the mirror is created or updated.
     @discardableResult
     public func fetch() throws(GitError) -> Bool {
+        try? FileManager.default.createDirectory(
+            atPath: (mirrorPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let lock = open(mirrorPath + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        if lock >= 0 { flock(lock, LOCK_EX) }
+        defer { if lock >= 0 { close(lock) } }
+        return try fetchLocked()
+    }
+
+    private func fetchLocked() throws(GitError) -> Bool {
         let repository = try openRepository()
         let operation = "fetch from \(displayRemote)"
         var remoteHandle: OpaquePointer?

@@ -48,7 +48,7 @@ public enum LogSegment {
         try text.write(contentsOf: textBytes)
         _ = try index.seekToEnd()
         try index.write(contentsOf: indexBytes)
-        return (Int64(try text.offsetInFile), Int64(try index.offsetInFile))
+        return (Int64(text.offsetInFile), Int64(index.offsetInFile))
     }
 
     /// Cuts a segment back to sizes recorded earlier (writes after them were never committed).
@@ -68,7 +68,7 @@ public enum LogSegment {
 
     private static func handle(_ path: String) throws -> FileHandle {
         if !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
@@ -165,19 +165,33 @@ public final class SegmentReader: @unchecked Sendable {
         let matcher = pattern.matcher()
         var found: [Int] = []
         let stop = end
+        let lines = count
         text.withUnsafeBytes { raw in
-            let bytes = UnsafeRawBufferPointer(rebasing: raw[0..<stop])
-            var position = offset(start)
-            while position < stop, found.count < limit, let match = matcher.firstMatch(in: bytes, from: position) {
-                let line = line(containing: match.lowerBound)
-                let lineEnd = offset(line + 1) - 1
-                if match.upperBound <= lineEnd {
-                    found.append(line)
-                } else {
-                    let alone = UnsafeRawBufferPointer(rebasing: raw[offset(line)..<lineEnd])
-                    if matcher.firstMatch(in: alone) != nil { found.append(line) }
+            index.withUnsafeBytes { records in
+                // Line offsets straight from the mapped index (no per-call copies).
+                func offset(_ line: Int) -> Int {
+                    line >= lines
+                        ? stop
+                        : Int(
+                            Int64(littleEndian: records.loadUnaligned(fromByteOffset: line * 16 + 8, as: Int64.self))
+                                & Int64.max)
                 }
-                position = offset(line + 1)
+                let bytes = UnsafeRawBufferPointer(rebasing: raw[0..<stop])
+                var line = start
+                var position = offset(start)
+                while position < stop, found.count < limit, let match = matcher.firstMatch(in: bytes, from: position) {
+                    // Matches come in order: walk forward to the line holding this one.
+                    while offset(line + 1) <= match.lowerBound { line += 1 }
+                    let lineEnd = offset(line + 1) - 1
+                    if match.upperBound <= lineEnd {
+                        found.append(line)
+                    } else {
+                        let alone = UnsafeRawBufferPointer(rebasing: raw[offset(line)..<lineEnd])
+                        if matcher.firstMatch(in: alone) != nil { found.append(line) }
+                    }
+                    line += 1
+                    position = offset(line)
+                }
             }
         }
         return found

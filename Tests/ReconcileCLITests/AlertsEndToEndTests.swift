@@ -178,6 +178,24 @@ import Testing
         #expect(receivers.posts().count == 2)
         #expect(receivers.posts().contains { $0.contains("RESOLVED") })
         #expect(try CLITests.run(["alerts", "list", "--state", state]).stdout.hasPrefix("no open incident\n"))
+        // The replica's output was collected: searchable by App name, and "idle" lines from the pause.
+        // Every loop iteration prints one line ("processed <i> events", or "idle" while stopped): line
+        // i of the collected output is exactly that, none missing, none twice.
+        let all = try CLITests.run(["logs", "collector", "--state", state]).stdout.split(separator: "\n")
+        #expect(all.count >= 20)
+        #expect(all.enumerated().allSatisfy { $1 == "processed \($0) events" || $1 == "idle" }, "\(all)")
+        #expect(all.contains("idle"))
+        let grep = try CLITests.run(["logs", "collector", "--grep", #"^processed 1\d events$"#, "--state", state])
+        #expect(grep.status == 0, "\(grep.stderr)")
+        let expected = all.enumerated().filter { (10..<20).contains($0.offset) && $0.element != "idle" }.map {
+            "\($0.element)\n"
+        }
+        #expect(grep.stdout == expected.joined(), "\(grep.stdout)")
+        let idle = try CLITests.run(["logs", "collector", "--grep", "idle", "--since", "10m", "--state", state])
+        #expect(idle.stdout.split(separator: "\n").count >= 2, "\(idle.stdout)")
+        let unknown = try CLITests.run(["logs", "nope", "--state", state])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no output collected for nope"), "\(unknown.stderr)")
 
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
