@@ -101,7 +101,7 @@ public final class Alerting: Sendable {
     }
 
     /// Every monitored thing, failing or not (a thing missing here is gone from git).
-    func conditions(_ inputs: Inputs) throws -> [Condition] {
+    public func conditions(_ inputs: Inputs) throws -> [Condition] {
         let everyone = inputs.state.notifiers.map(\.name)
         var conditions: [Condition] = []
         let states = try store.checkStates()

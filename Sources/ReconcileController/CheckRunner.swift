@@ -24,6 +24,12 @@ public struct CheckRunner: Sendable {
         public var message: String
         /// For a log check: the newest matching line's time, when one was seen.
         public var lastMatch: Date?
+
+        public init(passed: Bool, message: String, lastMatch: Date? = nil) {
+            self.passed = passed
+            self.message = message
+            self.lastMatch = lastMatch
+        }
     }
 
     public func run(_ check: CheckSpec, previousMatch: Date?, now: Date) async -> Result {

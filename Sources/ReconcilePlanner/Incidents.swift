@@ -73,6 +73,20 @@ public struct Notice: Sendable, Hashable, Codable {
     /// `<incident id>/<notifier>/<n>`: the same notice has the same key however often it is
     /// computed, so the outbox stores it once and receivers can drop a repeat delivery.
     public var idempotencyKey: String
+
+    public init(
+        incidentID: String, key: String, notifier: String, kind: Kind, summary: String, openedAt: Date, at: Date,
+        idempotencyKey: String
+    ) {
+        self.incidentID = incidentID
+        self.key = key
+        self.notifier = notifier
+        self.kind = kind
+        self.summary = summary
+        self.openedAt = openedAt
+        self.at = at
+        self.idempotencyKey = idempotencyKey
+    }
 }
 
 /// How each notifier wants to be told.

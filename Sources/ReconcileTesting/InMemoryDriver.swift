@@ -120,6 +120,11 @@ public actor InMemoryDriver: ContainerDriver {
         containers[id] = nil
     }
 
+    /// Adds output lines to a container, as its process would print them.
+    public func appendLog(_ id: String, _ lines: [LogLine]) {
+        containers[id]?.logs += lines
+    }
+
     public func inspect(_ id: String) async throws -> ContainerInfo? {
         try reachable("inspect container \(id)")
         return containers[id]?.info

@@ -131,7 +131,7 @@ import Testing
         let controller = try ChildProcess(
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "5s",
-                "--tick", "500ms",
+                "--tick", "500ms", "--heartbeat-url", "http://127.0.0.1:\(receivers.webhookPort)/beat",
             ], output: output)
         let store = try Store(stateDirectory: state)
         func checkPasses() throws -> Bool? {
@@ -197,6 +197,11 @@ import Testing
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no output collected for nope"), "\(unknown.stderr)")
 
+        // The heartbeat URL was fetched after passes all along.
+        let beats = ((try? FileManager.default.contentsOfDirectory(atPath: receivers.hooks)) ?? []).filter {
+            $0.hasPrefix("beat-")
+        }
+        #expect(beats.count >= 10, "\(beats.count) heartbeats")
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
         smtp.signal(SIGTERM)
@@ -263,5 +268,26 @@ import Testing
         #expect(await controller.wait(timeout: 15) == 0)
         smtp.signal(SIGTERM)
         _ = await smtp.wait(timeout: 10)
+    }
+}
+
+@Suite struct AlertsCLITests {
+    @Test func silencesAreRecordedByIncidentKeyOrCheckName() throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("silence-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let check = try CLITests.run(["alerts", "silence", "disk", "--for", "2h", "--state", state])
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stdout.hasPrefix("check/disk: silenced until 20"))
+        let node = try CLITests.run(["alerts", "silence", "node/a", "--for", "30m", "--state", state])
+        #expect(node.stdout.hasPrefix("node/a: silenced until "))
+        let silences = try Store(stateDirectory: state).silences()
+        #expect(Set(silences.keys) == ["check/disk", "node/a"])
+        let hours = (silences["check/disk"]!.timeIntervalSinceNow / 3600).rounded()
+        #expect(hours == 2)
+        let bad = try CLITests.run(["alerts", "silence", "disk", "--for", "soon", "--state", state])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--for: "), "\(bad.stderr)")
+        let listed = try CLITests.run(["alerts", "list", "--state", state])
+        #expect(listed.stdout == "no open incident\n", "\(listed.stdout)")
     }
 }

@@ -1,12 +1,15 @@
 """A loopback webhook receiver for tests: saves each POST body as <dir>/<n>.json and answers 200.
 
-usage: webhook_receiver.py PORT DIR
+usage: webhook_receiver.py PORT DIR [STATUS...]
+With STATUS codes, the n-th POST is answered with the n-th code (the last one repeats); a 429 carries
+Retry-After: 7.
 """
 import http.server
 import os
 import sys
 
 port, folder = int(sys.argv[1]), sys.argv[2]
+statuses = [int(code) for code in sys.argv[3:]] or [200]
 os.makedirs(folder, exist_ok=True)
 
 
@@ -20,6 +23,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             out.write(body)
         with open(os.path.join(folder, f"{Handler.count:04d}.key"), "w") as out:
             out.write(self.headers.get("Idempotency-Key", ""))
+        status = statuses[min(Handler.count, len(statuses)) - 1]
+        self.send_response(status)
+        if status == 429:
+            self.send_header("Retry-After", "7")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def do_GET(self):
+        # A heartbeat: counted as <dir>/beat-<n>.
+        Handler.beats = getattr(Handler, "beats", 0) + 1
+        open(os.path.join(folder, f"beat-{Handler.beats:04d}"), "w").close()
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()

@@ -1,0 +1,166 @@
+import Foundation
+import ReconcileController
+import ReconcileDrivers
+import ReconcileModel
+import ReconcilePlanner
+import ReconcileStore
+import ReconcileTesting
+import Testing
+
+@Suite struct AlertingTests {
+    let node = NodeSpec(name: "memory", backend: .process)
+
+    func checks(_ lines: [String]?) async throws -> (CheckRunner, InMemoryDriver) {
+        let driver = InMemoryDriver(
+            node: "memory",
+            capacity: Resources(cpu: CPUQuantity(millicores: 4000), memory: MemoryQuantity(bytes: 4 << 30)))
+        if let lines {
+            _ = try await driver.run(
+                ContainerSpec(
+                    name: "collector-1", command: ["fake:print"] + lines,
+                    labels: [OwnershipLabels.app: "collector", OwnershipLabels.slot: "1", OwnershipLabels.spec: "h"]))
+        }
+        return (CheckRunner(nodes: [node], drivers: ["memory": driver]), driver)
+    }
+
+    func logCheck(_ mode: CheckSpec.LogMode) -> CheckSpec {
+        CheckSpec(
+            name: "c", app: "collector",
+            probe: .logs(pattern: #"processed \d+ events"#, mode: mode, within: .minutes(10)))
+    }
+
+    /// A log check tells "no logs at all" from "no matching line", and keeps the last match time.
+    @Test func logChecksSayWhatTheyFound() async throws {
+        let now = Date().addingTimeInterval(1)
+        let (matching, _) = try await checks(["starting", "processed 10 events"])
+        let passed = await matching.run(logCheck(.match), previousMatch: nil, now: now)
+        #expect(passed.passed)
+        #expect(passed.message.hasSuffix("matched in the last 10m: processed 10 events"), "\(passed.message)")
+        #expect(passed.lastMatch != nil)
+
+        let (other, _) = try await checks(["starting", "waiting for input"])
+        let earlier = Date(timeIntervalSince1970: 1_800_000_000)
+        let unmatched = await other.run(logCheck(.match), previousMatch: earlier, now: now)
+        #expect(!unmatched.passed)
+        #expect(
+            unmatched.message
+                == #"no line matched /processed \d+ events/ in the last 10m (2 lines from app collector; last match 2027-01-15T08:00:00Z)"#
+        )
+        #expect(unmatched.lastMatch == earlier)
+
+        let (silent, _) = try await checks([])
+        let quiet = await silent.run(logCheck(.match), previousMatch: nil, now: now)
+        #expect(quiet.message == "no logs at all in the last 10m from app collector (never matched)")
+        let (none, _) = try await checks(nil)
+        let absentApp = await none.run(logCheck(.match), previousMatch: nil, now: now)
+        #expect(absentApp.message == "no logs at all: app collector has no replica running")
+
+        let appeared = await matching.run(logCheck(.absent), previousMatch: nil, now: now)
+        #expect(!appeared.passed)
+        #expect(appeared.message.contains("appeared in the last 10m"))
+        #expect(await other.run(logCheck(.absent), previousMatch: nil, now: now).passed)
+    }
+
+    /// Nagios exit codes; the output is kept; at the timeout the whole process group is killed.
+    @Test func commandChecksFollowNagiosAndKillTheTreeAtTheTimeout() async throws {
+        let (runner, _) = try await checks(nil)
+        func command(_ script: String, timeout: Timespan = .seconds(10)) -> CheckSpec {
+            CheckSpec(name: "cmd", probe: .command(["/bin/sh", "-c", script]), timeout: timeout)
+        }
+        let ok = await runner.run(command("echo DISK OK - 40% used"), previousMatch: nil, now: Date())
+        #expect(ok == CheckRunner.Result(passed: true, message: "OK: DISK OK - 40% used"))
+        let warning = await runner.run(command("echo DISK WARNING; exit 1"), previousMatch: nil, now: Date())
+        #expect(warning == CheckRunner.Result(passed: false, message: "WARNING: DISK WARNING"))
+        #expect(await runner.run(command("exit 2"), previousMatch: nil, now: Date()).message == "CRITICAL")
+        #expect(await runner.run(command("exit 3"), previousMatch: nil, now: Date()).message == "UNKNOWN (exit 3)")
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let hung = await runner.run(
+            command("sleep 30 & echo $! > \(pidFile); wait", timeout: Timespan(milliseconds: 500)), previousMatch: nil,
+            now: Date())
+        #expect(hung.message == "CRITICAL (timed out after 500ms; killed)")
+        let child = try #require(
+            Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        try await Task.sleep(for: .milliseconds(100))
+        // Gone, or a zombie waiting for init to reap it: not running.
+        let stat = (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8)) ?? ""
+        let running =
+            stat.split(separator: ")").last.map { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Z") } == false
+        #expect(!running, "the background child survived: \(stat)")
+    }
+
+    /// Conditions from what the store knows: a failed DAG run names its root cause (its
+    /// upstreamFailed tasks are part of that one condition), an invalid commit, an unreachable node.
+    @Test func conditionsComeFromDAGRunsNodesAndCommits() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("conditions-\(UUID().uuidString)")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try Store(stateDirectory: folder)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let dag = DAGSpec(
+            name: "etl",
+            tasks: [TaskSpec(name: "a", command: ["true"]), TaskSpec(name: "b", command: ["true"], after: ["a"])],
+            alerts: ["mail"])
+        try store.addRun(
+            RunRecord(
+                dag: "etl", runID: "manual__1", logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now,
+                commitID: "c", createdAt: now))
+        try store.finishRun(
+            dag: "etl", runID: "manual__1", state: .failed, at: now,
+            failure: "dag etl run manual__1 failed: task a failed after 1 try (exit 3); not run (upstream failed): b")
+        let mail = NotifierSpec(
+            name: "mail",
+            channel: .email(EmailSettings(to: ["a@example.com"], from: "r@example.com", host: "127.0.0.1")))
+        var inputs = Alerting.Inputs(state: DesiredState(nodes: [node], dags: [dag], notifiers: [mail]))
+        inputs.unreachable = ["memory": now]
+        inputs.invalidCommit = ("0123456789abcdef", ["app.yaml:3:11: error: replicas must be a number"])
+        let alerting = Alerting(store: store, log: { _ in })
+        let conditions = Dictionary(uniqueKeysWithValues: try alerting.conditions(inputs).map { ($0.key, $0) })
+        #expect(conditions.keys.sorted() == ["commit", "dag/etl", "node/memory"])
+        #expect(conditions["dag/etl"]?.failing == true)
+        #expect(conditions["dag/etl"]?.summary.contains("task a failed after 1 try (exit 3)") == true)
+        #expect(conditions["dag/etl"]?.notifiers == ["mail"])
+        #expect(conditions["node/memory"]?.failing == true)
+        #expect(conditions["node/memory"]?.notifiers == ["mail"])  // cluster-wide: every notifier
+        #expect(conditions["commit"]?.summary.hasPrefix("commit 0123456789ab is invalid") == true)
+    }
+
+    /// Webhook answers: 2xx sent; 429 retried after its Retry-After; other 4xx given up; 5xx retried.
+    @Test(.timeLimit(.minutes(1))) func webhookAnswersDecideRetries() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hooks-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let port = try Loopback.freePort()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("oracles/webhook_receiver.py").path
+        let receiver = try ChildProcess(
+            ["/usr/bin/python3", script, String(port), folder, "429", "400", "503", "200"], output: folder + "/log")
+        defer { receiver.signal(SIGTERM) }
+        #expect(Loopback.waitForListener(port: port, timeout: 20))
+        let notice = Notice(
+            incidentID: "check/disk@1", key: "check/disk", notifier: "hook", kind: .firing, summary: "disk full",
+            openedAt: Date(timeIntervalSince1970: 1_800_000_000), at: Date(timeIntervalSince1970: 1_800_000_060),
+            idempotencyKey: "check/disk@1/hook/1")
+        let hook = NotifierSpec(
+            name: "hook", channel: .webhook(url: .literal("http://127.0.0.1:\(port)/x"), format: .alertmanager))
+        let sender = NoticeSender()
+        #expect(
+            await sender.send(notice, via: hook)
+                == .retry(after: 7, "webhook at 127.0.0.1: HTTP 429 (too many requests)"))
+        #expect(await sender.send(notice, via: hook) == .permanent("webhook at 127.0.0.1: HTTP 400; not retried"))
+        #expect(await sender.send(notice, via: hook) == .retry(after: nil, "webhook at 127.0.0.1: HTTP 503"))
+        #expect(await sender.send(notice, via: hook) == .sent)
+        // The Alertmanager webhook payload, version 4, and the idempotency key as a header.
+        let body = try Data(contentsOf: URL(fileURLWithPath: folder + "/0004.json"))
+        let payload = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
+        #expect(payload["version"] as? String == "4")
+        #expect(payload["status"] as? String == "firing")
+        #expect(payload["receiver"] as? String == "hook")
+        let alert = try #require((payload["alerts"] as? [[String: Any]])?.first)
+        #expect((alert["labels"] as? [String: String])?["alertname"] == "check/disk")
+        #expect((alert["annotations"] as? [String: String])?["summary"] == "disk full")
+        #expect(alert["startsAt"] as? String == "2027-01-15T08:00:00Z")
+        #expect(alert["endsAt"] as? String == "0001-01-01T00:00:00Z")
+        #expect(try String(contentsOfFile: folder + "/0004.key", encoding: .utf8) == "check/disk@1/hook/1")
+    }
+}
