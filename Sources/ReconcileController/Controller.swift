@@ -113,7 +113,10 @@ public final class Controller: Service {
                             snapshot.state, stateDirectory: options.stateDirectory, shimPath: options.shimPath,
                             health: health, router: router)
                         if let note { log(note) }
-                        reconciler = Reconciler(pass: pass, store: store)
+                        var withLogs = pass
+                        let collector = logCollector
+                        withLogs.beforeRemove = { node, id in await collector.collectNow(node: node, containerID: id) }
+                        reconciler = Reconciler(pass: withLogs, store: store)
                         dagRunner = DAGRunner(
                             nodes: pass.nodes, drivers: pass.drivers, store: store,
                             stateDirectory: options.stateDirectory)

@@ -18,27 +18,31 @@ public struct Executor: Sendable {
     let maxConcurrent: Int
     /// Runs before a container is stopped: the router drains it.
     let beforeStop: (@Sendable (StopContainer) async -> Void)?
+    let beforeRemove: (@Sendable (String, String) async -> Void)?
 
     public init(
         drivers: [String: any ContainerDriver], maxConcurrent: Int = 8,
-        beforeStop: (@Sendable (StopContainer) async -> Void)? = nil
+        beforeStop: (@Sendable (StopContainer) async -> Void)? = nil,
+        beforeRemove: (@Sendable (String, String) async -> Void)? = nil
     ) {
         self.drivers = drivers
         self.maxConcurrent = maxConcurrent
         self.beforeStop = beforeStop
+        self.beforeRemove = beforeRemove
     }
 
     public func apply(_ plan: Plan, desired: DesiredState, revision: String) async -> [Failure] {
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var failures: [Failure] = []
         let stops: [@Sendable () async -> Failure?] = plan.stops.map { stop in
-            { [drivers, beforeStop] in
+            { [drivers, beforeStop, beforeRemove] in
                 guard let driver = drivers[stop.node] else {
                     return Failure(action: "stop \(stop.containerID)", error: "unknown node \(stop.node)")
                 }
                 await beforeStop?(stop)
                 do {
                     try await driver.stop(stop.containerID, grace: stop.grace)
+                    await beforeRemove?(stop.node, stop.containerID)
                     try await driver.remove(stop.containerID)
                     return nil
                 } catch {

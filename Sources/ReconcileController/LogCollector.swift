@@ -43,6 +43,7 @@ public final class LogCollector: Sendable {
         var problems: Set<String> = []
     }
     private let memory = Mutex(Memory())
+    private let lock = AsyncLock()
 
     public init(
         store: Store, logs: LogStore, retention: Retention = Retention(), log: @escaping @Sendable (String) -> Void
@@ -64,6 +65,11 @@ public final class LogCollector: Sendable {
 
     /// One round over every reachable node.
     public func collect(now: Date) async {
+        // One collection at a time (a round and a replica's last lines before removal).
+        await lock.run { await self.collectRound(now: now) }
+    }
+
+    private func collectRound(now: Date) async {
         guard let current = inputs.withLock({ $0 }) else { return }
         do {
             var cursors = try store.logCursors()
@@ -81,6 +87,23 @@ public final class LogCollector: Sendable {
                 }
             }
             try housekeeping(listedIDs, now: now)
+        } catch {
+            log("logs: \(error)")
+        }
+    }
+
+    /// Collects one container now (before it is removed: its last lines are kept).
+    public func collectNow(node: String, containerID: String) async {
+        await lock.run { await self.collectOne(node: node, containerID: containerID) }
+    }
+
+    private func collectOne(node: String, containerID: String) async {
+        guard let current = inputs.withLock({ $0 }), let driver = current.drivers[node],
+            let container = try? await driver.inspect(containerID), let app = container.labels[OwnershipLabels.app]
+        else { return }
+        do {
+            _ = try await collect(
+                container, app: app, driver: driver, cursor: try store.logCursors()[containerID], now: Date())
         } catch {
             log("logs: \(error)")
         }

@@ -22,6 +22,9 @@ public struct Pass: Sendable {
     /// The published ports, when this process serves them (the controller); replicas are drained
     /// from it before they are stopped.
     public let router: Router?
+    /// Called after a replica stopped and before it is removed (the controller collects its last
+    /// output there).
+    public var beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)?
 
     public init(
         nodes: [NodeSpec], drivers: [String: any ContainerDriver], options: PlannerOptions = PlannerOptions(),
@@ -90,7 +93,7 @@ public struct Pass: Sendable {
         if let router {
             beforeStop = { stop in await router.drain(stop.containerID, grace: stop.grace) }
         }
-        let executor = Executor(drivers: drivers, beforeStop: beforeStop)
+        let executor = Executor(drivers: drivers, beforeStop: beforeStop, beforeRemove: beforeRemove)
         failures += await executor.apply(plan, desired: desired, revision: revision)
         return Result(plan: plan, failures: failures, observed: observed, backends: observation.backends)
     }

@@ -185,7 +185,13 @@ public final class ProcessDriver: ContainerDriver {
         guard FileManager.default.fileExists(atPath: root + "/" + id) else {
             throw DriverError(.notFound, node: node, operation: "read logs of \(id)", message: "no such process")
         }
-        guard let data = FileManager.default.contents(atPath: root + "/" + id + "/output.log") else { return [] }
+        guard
+            var data = try? Data(
+                contentsOf: URL(fileURLWithPath: root + "/" + id + "/output.log"), options: .alwaysMapped)
+        else { return [] }
+        // Lines are in time order: with `since`, start at the first line at or after it (binary search),
+        // so following a long-running process's output does not read all of it every time.
+        if let since { data = data.subdata(in: Self.firstLine(in: data, atOrAfter: since)..<data.count) }
         return String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).compactMap
         {
             line -> LogLine? in
@@ -194,6 +200,41 @@ public final class ProcessDriver: ContainerDriver {
             if let since, time < since { return nil }
             let text = parts.count == 3 ? String(parts[2]) : ""
             return LogLine(time: time, stream: parts[1] == "stderr" ? .stderr : .stdout, text: text)
+        }
+    }
+
+    /// The offset of the first `TIME STREAM TEXT` line whose time is at or after `time`.
+    static func firstLine(in data: Data, atOrAfter time: Date) -> Int {
+        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Int in
+            let count = bytes.count
+            func lineStart(atOrAfter position: Int) -> Int {
+                var index = position
+                if index == 0 || index >= count { return min(index, count) }
+                if bytes[index - 1] == 10 { return index }
+                while index < count, bytes[index] != 10 { index += 1 }
+                return min(count, index + 1)
+            }
+            func next(_ start: Int) -> Int { lineStart(atOrAfter: start + 1) }
+            func stamp(_ start: Int) -> Date {
+                var end = start
+                while end < count, bytes[end] != 32, bytes[end] != 10 { end += 1 }
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                return DockerTime.parse(text) ?? .distantPast
+            }
+            var low = 0
+            var high = count
+            while low < high {
+                let middle = low + (high - low) / 2
+                let start = lineStart(atOrAfter: middle)
+                if start >= high {
+                    if stamp(low) >= time { high = low } else { low = next(low) }
+                } else if stamp(start) < time {
+                    low = next(start)
+                } else {
+                    high = start
+                }
+            }
+            return low
         }
     }
 

@@ -9,6 +9,29 @@ public enum Loopback {
         return port
     }
 
+    /// A port that refuses connections for as long as the returned socket stays open: bound, never
+    /// listening, so no other test can take it meanwhile. Close the descriptor when done.
+    public static func refusingPort() throws -> (port: Int, descriptor: Int32) {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard descriptor >= 0, bound == 0, named == 0 else {
+            close(descriptor)
+            throw CocoaError(.fileReadUnknown)
+        }
+        return (Int(UInt16(bigEndian: address.sin_port)), descriptor)
+    }
+
     /// True when a TCP connection to host:port opens.
     public static func canConnect(port: Int, host: String = "127.0.0.1") -> Bool {
         guard let fd = connected(port: port, host: host) else { return false }

@@ -63,7 +63,9 @@ func fetch(_ port: Int) async -> String? {
 
     @Test func aReplicaThatRefusesIsSkipped() async throws {
         let a = try await NamedBackend.start("a")
-        let dead = Backend(id: "dead", host: "127.0.0.1", port: try Loopback.freePort())
+        let refusing = try Loopback.refusingPort()
+        defer { close(refusing.descriptor) }
+        let dead = Backend(id: "dead", host: "127.0.0.1", port: refusing.port)
         let router = Router()
         let port = try Loopback.freePort()
         await router.update([port: [dead, a.backend]])
