@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Pure value types: no I/O, no clock, no project imports.
@@ -68,16 +72,25 @@ let package = Package(
             name: "ReconcileStore",
             dependencies: ["ReconcileModel", "ReconcilePlanner", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // What the CLI shows and the API serves: views over the state directory, and actions on it.
+        .target(
+            name: "ReconcileAPI",
+            dependencies: ["ReconcileModel", "ReconcilePlanner", "ReconcileStore", "ReconcileLogs"]
+        ),
         // The loop: observe through the drivers, plan, apply.
         .target(
             name: "ReconcileController",
             dependencies: [
                 "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
-                "ReconcileStore", "CSMTP", "ReconcileLogs",
+                "ReconcileStore", "CSMTP", "ReconcileLogs", "ReconcileAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         // Command-line parsing and output formatting only.
@@ -90,8 +103,10 @@ let package = Package(
                 "ReconcilePlanner",
                 "ReconcileController",
                 "ReconcileDrivers",
-                "ReconcileStore", "ReconcileLogs",
+                "ReconcileStore", "ReconcileLogs", "ReconcileAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -142,7 +157,8 @@ let package = Package(
             name: "ReconcileCLITests",
             dependencies: [
                 "reconcile", "reconcile-shim", "ReconcileModel", "ReconcileTesting", "ReconcileDrivers",
-                "ReconcileStore",
+                "ReconcileStore", "ReconcileAPI", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
     ]
 )

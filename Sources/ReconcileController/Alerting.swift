@@ -30,9 +30,14 @@ public final class Alerting: Sendable {
     let store: Store
     let sender: NoticeSender
     let log: @Sendable (String) -> Void
+    let metrics: ControllerMetrics?
     private let inputs = Mutex<Inputs?>(nil)
 
-    public init(store: Store, sender: NoticeSender = NoticeSender(), log: @escaping @Sendable (String) -> Void) {
+    public init(
+        store: Store, sender: NoticeSender = NoticeSender(), metrics: ControllerMetrics? = nil,
+        log: @escaping @Sendable (String) -> Void
+    ) {
+        self.metrics = metrics
         self.store = store
         self.sender = sender
         self.log = log
@@ -91,6 +96,7 @@ public final class Alerting: Sendable {
                 passed: result.passed, message: result.message, at: now, failAfter: check.failAfter,
                 passAfter: check.passAfter)
             state.lastMatch = result.lastMatch
+            metrics?.checkResult(check.name, passed: result.passed)
             try store.saveCheckState(state, name: check.name)
             if state.failing != wasFailing {
                 log(
@@ -170,13 +176,16 @@ public final class Alerting: Sendable {
             }
             switch await sender.send(entry.notice, via: notifier) {
             case .sent:
+                metrics?.notification(notifier.name, result: "sent")
                 try store.markSent(key, at: Date())
                 log("notified \(notifier.name): \(entry.notice.kind.rawValue) \(entry.notice.key)")
             case .retry(let after, let problem):
+                metrics?.notification(notifier.name, result: "retry")
                 let retryAt = Date().addingTimeInterval(after ?? Self.backoff(attempt: entry.attempts))
                 try store.markFailed(key, error: problem, retryAt: retryAt, now: now)
                 if entry.attempts == 0 { log("notify \(notifier.name): \(problem); retrying") }
             case .permanent(let problem):
+                metrics?.notification(notifier.name, result: "failed")
                 try store.markFailed(key, error: problem, retryAt: nil, now: now)
                 log("notify \(notifier.name): \(problem); given up")
             }

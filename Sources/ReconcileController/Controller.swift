@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import ReconcileAPI
 import ReconcileGit
 import ReconcileLogs
 import ReconcileModel
@@ -39,13 +40,37 @@ public final class Controller: Service {
 
     let source: GitManifestSource
     let options: Options
-    let store: Store
-    let log: @Sendable (String) -> Void
+    public let store: Store
+    public let log: @Sendable (String) -> Void
     public let router: Router
     let health = HealthMonitor()
     public let alerting: Alerting
     public let logCollector: LogCollector
     let stopRequested: @Sendable () -> Bool
+    public let metrics = ControllerMetrics()
+    /// Set by a verified push webhook: poll git now.
+    private let pollRequested = Mutex(false)
+    private let latest = Mutex<Current?>(nil)
+
+    /// What the last pass saw, for the API.
+    public struct Current: Sendable {
+        public var state: DesiredState
+        public var commit: String
+        public var apps: [AppView]
+        public var nodes: [NodeView]
+    }
+
+    public func current() -> Current? { latest.withLock { $0 } }
+
+    /// Polls git at once (a push webhook arrived) instead of at the next `interval`.
+    public func requestPoll() { pollRequested.withLock { $0 = true } }
+
+    private func takePollRequest() -> Bool {
+        pollRequested.withLock { requested in
+            defer { requested = false }
+            return requested
+        }
+    }
     let heartbeatProblem = Mutex<String?>(nil)
 
     /// - Parameter stopRequested: true once a stop was asked for outside the service lifecycle
@@ -60,7 +85,7 @@ public final class Controller: Service {
         self.log = log
         self.stopRequested = stopRequested
         router = Router(address: options.publishAddress)
-        alerting = Alerting(store: store, log: log)
+        alerting = Alerting(store: store, metrics: metrics, log: log)
         logCollector = LogCollector(store: store, logs: LogStore(stateDirectory: options.stateDirectory), log: log)
     }
 
@@ -81,7 +106,7 @@ public final class Controller: Service {
         // App replicas the last pass could not place: tasks wait for them (apps first).
         var appsWaiting = false
         while !stopping() {
-            if Date().timeIntervalSince(lastPoll) >= options.interval.seconds {
+            if takePollRequest() || Date().timeIntervalSince(lastPoll) >= options.interval.seconds {
                 lastPoll = Date()
                 switch await source.poll() {
                 case .applied(let new):
@@ -102,6 +127,7 @@ public final class Controller: Service {
                         }
                     }
                 case .failed(let error, let inForce):
+                    metrics.gitFetchErrors.increment()
                     log("git: \(error)")
                     snapshot = inForce ?? snapshot
                 }
@@ -119,7 +145,7 @@ public final class Controller: Service {
                         reconciler = Reconciler(pass: withLogs, store: store)
                         dagRunner = DAGRunner(
                             nodes: pass.nodes, drivers: pass.drivers, store: store,
-                            stateDirectory: options.stateDirectory)
+                            stateDirectory: options.stateDirectory, metrics: metrics)
                         nodes = snapshot.state.nodes
                     } catch {
                         log("nodes: \(error)")
@@ -127,8 +153,10 @@ public final class Controller: Service {
                 }
                 if let reconciler {
                     do {
+                        let started = ContinuousClock.now
                         let result = try await reconciler.run(
                             desired: snapshot.state, revision: snapshot.commit, dryRun: false, now: Date())
+                        record(result, snapshot: snapshot, duration: ContinuousClock.now - started)
                         // Report what a pass does, and a standing condition once until it changes.
                         let lines =
                             PlanText.lines(result.plan).lines
@@ -179,18 +207,33 @@ public final class Controller: Service {
                 }
                 if active, let dagRunner, let mark {
                     await dagRunner.waitForChange(after: mark, upTo: nextTick.timeIntervalSinceNow)
+                    if pollRequested.withLock({ $0 }) { break }
                     continue
                 }
                 // Sleeps in steps of at most 100 ms, so a shutdown is noticed promptly.
-                while !stopping(), nextTick.timeIntervalSinceNow > 0 {
+                while !stopping(), nextTick.timeIntervalSinceNow > 0, !pollRequested.withLock({ $0 }) {
                     try? await Task.sleep(
                         nanoseconds: UInt64(max(0, min(0.1, nextTick.timeIntervalSinceNow)) * 1_000_000_000))
                 }
-            } while !stopping() && Date() < nextTick
+            } while !stopping() && Date() < nextTick && !pollRequested.withLock({ $0 })
         }
         await router.shutdown()
         await alertsStopped
         await logsStopped
+    }
+
+    /// Metrics and the API's view of a pass.
+    private func record(_ result: Pass.Result, snapshot: GitManifestSource.Snapshot, duration: Duration) {
+        var desired: [String: Int] = [:]
+        var revisions: [String: String] = [:]
+        for app in snapshot.state.apps {
+            desired[app.name] = app.replicas
+            revisions[app.name] = SpecHash.of(app)
+        }
+        metrics.record(result, desired: desired, revisions: revisions, duration: duration)
+        if let counts = try? store.stateCounts() { metrics.record(runs: counts.runs, attempts: counts.attempts) }
+        let (apps, nodes) = StatusViews.make(state: snapshot.state, observed: result.observed)
+        latest.withLock { $0 = Current(state: snapshot.state, commit: snapshot.commit, apps: apps, nodes: nodes) }
     }
 
     /// Pings `heartbeatURL` without waiting for the answer (a slow monitor never slows a pass).

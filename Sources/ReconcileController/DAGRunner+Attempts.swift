@@ -106,6 +106,15 @@ extension DAGRunner {
         let started = try await startAll(intents, run: run, dag: dag, now: now)
         try store.saveAttempts(started)
         for record in started {
+            // Handoff: from the last upstream's exit to this start.
+            if let spec = tasks[record.task], !spec.after.isEmpty {
+                let upstream = spec.after.compactMap { name in
+                    records.filter { $0.task == name && $0.state == .succeeded }.compactMap(\.finishedAt).max()
+                }
+                if upstream.count == spec.after.count, let last = upstream.max(), record.startedAt >= last {
+                    metrics?.handoff.record(.milliseconds(Int64(record.startedAt.timeIntervalSince(last) * 1000)))
+                }
+            }
             pass.handled.insert(record.containerName)
             pass.events.append(
                 "~ dag \(dag.name): run \(run.runID): task \(record.task) try \(record.tryNumber) started")

@@ -28,8 +28,13 @@ public struct DAGRunner: Sendable {
     let store: Store
     let logs: LogStore
     let memory = RunnerMemory()
+    let metrics: ControllerMetrics?
 
-    public init(nodes: [NodeSpec], drivers: [String: any ContainerDriver], store: Store, stateDirectory: String) {
+    public init(
+        nodes: [NodeSpec], drivers: [String: any ContainerDriver], store: Store, stateDirectory: String,
+        metrics: ControllerMetrics? = nil
+    ) {
+        self.metrics = metrics
         self.nodes = nodes
         self.drivers = drivers
         self.store = store

@@ -270,3 +270,22 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// How many runs and attempts are in each state (for metrics).
+    public func stateCounts() throws -> (runs: [String: Int], attempts: [String: Int]) {
+        try queue.read { db in
+            var runs: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM run GROUP BY state") {
+                runs[row["state"]] = row["n"]
+            }
+            var attempts: [String: Int] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT state, COUNT(*) AS n FROM attempt WHERE cleared = 0 GROUP BY state")
+            {
+                attempts[row["state"]] = row["n"]
+            }
+            return (runs, attempts)
+        }
+    }
+}

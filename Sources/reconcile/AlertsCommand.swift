@@ -1,51 +1,34 @@
 import ArgumentParser
 import Foundation
+import ReconcileAPI
 import ReconcileModel
 import ReconcileStore
 
 /// `reconcile alerts list` and `reconcile alerts silence NAME --for 2h`.
-struct AlertsCommand: ParsableCommand {
+struct AlertsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alerts", abstract: "Open incidents, check states and notifications; silences.",
         subcommands: [List.self, Silence.self])
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Open incidents, every check's state, and notifications not yet delivered.")
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
+        @OptionGroup(title: "Controller") var remote: ControllerOptions
 
-        func run() throws {
-            let store = try Store(stateDirectory: git.state)
-            let incidents = try store.incidents()
-            let silences = try store.silences()
-            print(incidents.isEmpty ? "no open incident" : "open incidents:")
-            for incident in incidents {
-                let silenced = silences[incident.key].flatMap {
-                    $0 > Date() ? " (silenced until \(RunText.time($0)))" : nil
-                }
-                print("  \(incident.key) since \(RunText.time(incident.openedAt))\(silenced ?? "")")
-                print("    \(incident.summary.replacingOccurrences(of: "\n", with: "\n    "))")
+        func run() async throws {
+            let view: AlertsView
+            if let client = try remote.client() {
+                view = try await client.get("alerts", AlertsView.self)
+            } else {
+                view = try RunText.local(git.state) { try $0.alerts(now: Date()) }
             }
-            let checks = try store.checkStates().sorted { $0.key < $1.key }
-            if !checks.isEmpty { print("checks:") }
-            for (name, state) in checks {
-                let run = state.lastRun.map { " (\(RunText.time($0)))" } ?? ""
-                print("  \(name): \(state.failing ? "failing" : "passing")\(run): \(state.message)")
-            }
-            let waiting = try store.outbox(limit: 1000).filter { $0.sentAt == nil }
-            if !waiting.isEmpty { print("notifications not delivered:") }
-            for entry in waiting {
-                let state = entry.failedAt != nil ? "given up" : "retrying at \(RunText.time(entry.nextAttemptAt))"
-                print(
-                    "  \(entry.notice.kind.rawValue) \(entry.notice.key) to \(entry.notice.notifier): \(state) after "
-                        + "\(entry.attempts) attempt\(entry.attempts == 1 ? "" : "s")\(entry.lastError.map { ": \($0)" } ?? "")"
-                )
-            }
+            for line in ReportText.alerts(view) { print(line) }
         }
     }
 
-    struct Silence: ParsableCommand {
+    struct Silence: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Mute an incident's notifications for a while.",
             discussion: """
@@ -56,18 +39,33 @@ struct AlertsCommand: ParsableCommand {
         @Argument(help: "The incident key or check name.") var name: String
         @Option(name: .customLong("for"), help: "How long, e.g. 30m or 2h.") var duration: String
         @OptionGroup(title: "Git") var git: GitOptions
+        @OptionGroup(title: "Controller") var remote: ControllerOptions
 
-        func run() throws {
+        struct Request: Codable {
+            var name: String
+            var duration: String
+        }
+
+        struct Response: Codable {
+            var key: String
+            var until: Date
+        }
+
+        func run() async throws {
             let span: Timespan
             do {
                 span = try Timespan(parsing: duration)
             } catch {
                 throw ValidationError("--for: \(error.message)")
             }
-            let key = name.contains("/") || name == "commit" ? name : "check/\(name)"
-            let until = Date().addingTimeInterval(span.seconds)
-            try Store(stateDirectory: git.state).silence(key, until: until)
-            print("\(key): silenced until \(RunText.time(until))")
+            let result: Response
+            if let client = try remote.client() {
+                result = try await client.post("silences", Request(name: name, duration: duration), Response.self)
+            } else {
+                let (key, until) = try RunText.local(git.state) { try $0.silence(name, for: span, now: Date()) }
+                result = Response(key: key, until: until)
+            }
+            print("\(result.key): silenced until \(RunText.time(result.until))")
         }
     }
 }

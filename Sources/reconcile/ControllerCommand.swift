@@ -4,6 +4,7 @@ import Logging
 import ReconcileController
 import ReconcileGit
 import ReconcileModel
+import ReconcileSecrets
 import ReconcileStore
 import ServiceLifecycle
 import Synchronization
@@ -33,6 +34,18 @@ struct ControllerCommand: AsyncParsableCommand {
 
     @Option(help: "Pinged (HTTP GET) after every pass, so an outside monitor notices a stopped controller.")
     var heartbeatURL: String?
+
+    @Option(help: "Address of the HTTP server (API, /metrics, /healthz, /hooks/git); port 0 picks a free one.")
+    var listen: String = "127.0.0.1:7600"
+
+    @Option(help: "Bearer token of the API, as a secret reference (env:NAME or file:/path).")
+    var apiToken: String?
+
+    @Option(help: "Shared secret of git push webhooks (GitHub, GitLab, Gitea), as a secret reference.")
+    var webhookSecret: String?
+
+    @Option(help: "Log lines as text or json (one object per line).")
+    var logFormat: LogFormat = .text
 
     func run() async throws {
         // A SIGTERM or SIGINT before the service group's handlers exist still stops gracefully.
@@ -67,24 +80,47 @@ struct ControllerCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        let server: ControllerServer.Options
+        do {
+            let parts = listen.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port), !parts[0].isEmpty else {
+                throw ValueError("--listen takes HOST:PORT, e.g. 127.0.0.1:7600, not \"\(listen)\"")
+            }
+            server = ControllerServer.Options(
+                host: String(parts[0]), port: port,
+                apiToken: try apiToken.map { try SecretReader.read(try SecretReference(parsing: $0)) },
+                webhookSecret: try webhookSecret.map { try SecretReader.read(try SecretReference(parsing: $0)) })
+        } catch let error as ValueError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let format = logFormat
         let controller = Controller(
             source: source,
             options: Controller.Options(
                 interval: interval, tick: tick, stateDirectory: git.state, publishAddress: publishAddress,
                 heartbeatURL: heartbeatURL),
             store: store,
-            log: { line in
-                let stamp = ISO8601DateFormatter().string(from: Date())
-                FileHandle.standardOutput.write(Data("\(stamp) \(line)\n".utf8))
-            }, stopRequested: { earlyStop.load(ordering: .relaxed) })
+            log: { line in LogFormat.write(line, format) }, stopRequested: { earlyStop.load(ordering: .relaxed) })
         // SIGTERM and SIGINT shut down gracefully: the pass in progress finishes, running containers
         // and tasks keep running.
         var logger = Logger(label: "reconcile.controller")
         logger.logLevel = .warning
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [.init(service: controller, serviceName: "controller")],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let http = ControllerServer.application(
+            controller: controller, options: server, stateDirectory: git.state, logger: logger,
+            onRunning: { port in LogFormat.write("api: listening on http://\(server.host):\(port)", format) })
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: controller, serviceName: "controller"),
+                // The HTTP server failing (its port taken) must not stop reconciling: it is reported.
+                .init(service: ReportingService(http, name: "http server", format: format), serviceName: "http"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(30)
+        let group = ServiceGroup(configuration: configuration)
         try await group.run()
         withExtendedLifetime(lock) {}
         print("controller stopped")
@@ -93,3 +129,44 @@ struct ControllerCommand: AsyncParsableCommand {
 
 /// Set by the early signal handlers (an atomic store is async-signal-safe).
 let earlyStop = Atomic<Bool>(false)
+
+enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case text, json
+
+    /// One log line on standard output: `TIME message`, or `{"time":...,"level":...,"message":...}`.
+    static func write(_ line: String, _ format: LogFormat) {
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        switch format {
+        case .text:
+            FileHandle.standardOutput.write(Data("\(stamp) \(line)\n".utf8))
+        case .json:
+            let level = line.hasPrefix("!") || line.hasPrefix("error") ? "warning" : "info"
+            let object = ["time": stamp, "level": level, "message": line]
+            var data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            data.append(10)
+            FileHandle.standardOutput.write(data)
+        }
+    }
+}
+
+/// Runs a service; when it fails, says so and ends without taking the others down.
+struct ReportingService<Wrapped: Service>: Service {
+    let wrapped: Wrapped
+    let name: String
+    let format: LogFormat
+
+    init(_ wrapped: Wrapped, name: String, format: LogFormat) {
+        self.wrapped = wrapped
+        self.name = name
+        self.format = format
+    }
+
+    func run() async throws {
+        do {
+            try await wrapped.run()
+        } catch {
+            LogFormat.write("error: \(name): \(error); continuing without it", format)
+            try? await gracefulShutdown()
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ReconcileAPI
 import ReconcileManifest
 import ReconcileModel
 import ReconcilePlanner
@@ -21,46 +22,23 @@ struct DagsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every DAG with its next run and last run.")
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
+        @OptionGroup(title: "Controller") var remote: ControllerOptions
         @Option(help: "Output format: text or json.") var output: OutputFormat = .text
 
         func run() async throws {
-            let store = try Store(stateDirectory: git.state)
-            let snapshot = try await git.followedState(store: store)
-            let now = Date()
-            var rows: [[String: String]] = []
-            for dag in snapshot.state.dags.sorted(by: { $0.name < $1.name }) {
-                let schedule = RunScheduler.schedule(
-                    dag: dag, cursor: try store.dagCursor(dag.name), activeRuns: 0, now: now)
-                let last = try store.runs(dag: dag.name, limit: 1).first
-                let active = try store.runs(dag: dag.name, state: .running).count
-                var row = [
-                    "dag": dag.name, "schedule": dag.schedule.map { "\($0) (\(dag.timezone))" } ?? "manual",
-                    "paused": String(dag.paused), "tasks": String(dag.tasks.count), "active": String(active),
-                ]
-                row["next"] = dag.paused ? nil : schedule.nextTick.map(RunText.time)
-                row["lastRun"] = last?.runID
-                row["lastState"] = last?.state.rawValue
-                rows.append(row)
+            let dags: [DAGView]
+            var commit: String?
+            if let client = try remote.client() {
+                dags = try await client.get("dags", [DAGView].self)
+            } else {
+                let store = try Store(stateDirectory: git.state)
+                let snapshot = try await git.followedState(store: store)
+                commit = snapshot.commit
+                dags = try RunText.local(git.state) { try $0.dags(snapshot.state, now: Date()) }
             }
             switch output {
-            case .json:
-                let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .prettyPrinted])
-                print(String(decoding: data, as: UTF8.self))
-            case .text:
-                guard !rows.isEmpty else {
-                    print("no DAGs at commit \(snapshot.commit.prefix(12))")
-                    return
-                }
-                let table =
-                    [["DAG", "SCHEDULE", "NEXT RUN", "LAST RUN", "STATE", "ACTIVE"]]
-                    + rows.map { row in
-                        [
-                            row["dag"]!, row["schedule"]!,
-                            row["paused"] == "true" ? "paused" : row["next"] ?? "-", row["lastRun"] ?? "-",
-                            row["lastState"] ?? "-", row["active"]!,
-                        ]
-                    }
-                for line in Columns.format(table) { print(line) }
+            case .json: print(try ReportText.json(dags))
+            case .text: for line in ReportText.dags(dags, commit: commit) { print(line) }
             }
         }
     }
@@ -108,18 +86,22 @@ struct DagsCommand: AsyncParsableCommand {
         @Argument(help: "The DAG.") var dag: String
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
+        @OptionGroup(title: "Controller") var remote: ControllerOptions
+
+        struct Empty: Codable {}
 
         func run() async throws {
-            let store = try Store(stateDirectory: git.state)
-            let (_, commit) = try await git.dag(dag, store: store)
-            let now = Date()
-            let runID = "manual__" + RunText.time(now)
-            let added = try store.addRun(
-                RunRecord(
-                    dag: dag, runID: runID, logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now,
-                    commitID: commit, createdAt: now))
-            guard added else { throw CommandError("\(dag) \(runID) exists already; trigger again in a second") }
-            print("\(dag) \(runID): triggered; the controller starts it on its next tick")
+            let run: RunView
+            if let client = try remote.client() {
+                run = try await client.post("dags/\(RunText.path(dag))/trigger", Empty(), RunView.self)
+            } else {
+                let store = try Store(stateDirectory: git.state)
+                let snapshot = try await git.followedState(store: store)
+                run = try RunText.local(git.state) {
+                    try $0.trigger(dag, in: snapshot.state, commit: snapshot.commit, now: Date())
+                }
+            }
+            print("\(run.dag) \(run.run): triggered; the controller starts it on its next tick")
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ReconcileAPI
 import ReconcileController
 import ReconcileLogs
 import ReconcileManifest
@@ -26,24 +27,64 @@ struct LogsCommand: AsyncParsableCommand {
     @Flag(help: "Prefix each line with its time and stream.") var timestamps = false
     @Option(help: "At most this many lines (the newest).") var limit: Int?
     @OptionGroup(title: "Git") var git: GitOptions
+    @OptionGroup(title: "Controller") var remote: ControllerOptions
 
     func run() async throws {
-        let pattern: LogPattern?
-        do {
-            pattern = try grep.map { try LogPattern($0, multiline: true) }
-        } catch {
-            throw ValidationError("--grep: \(error)")
+        if let grep {
+            do {
+                _ = try LogPattern(grep, multiline: true)
+            } catch {
+                throw ValidationError("--grep: \(error)")
+            }
         }
         let from = try since.map(Self.instant)
-        let store = try Store(stateDirectory: git.state)
-        let logs = LogStore(stateDirectory: git.state)
-        if let slash = name.firstIndex(of: "/") {
-            try await task(
-                dag: String(name[..<slash]), task: String(name[name.index(after: slash)...]), store: store,
-                pattern: pattern, since: from)
-        } else {
-            try await app(name, logs: logs, pattern: pattern, since: from)
+        if let client = try remote.client() {
+            try await remoteLogs(client, since: from)
+            return
         }
+        let store = try Store(stateDirectory: git.state)
+        let queries = Queries(store: store, stateDirectory: git.state)
+        let pattern = try grep.map { try LogPattern($0, multiline: true) }
+        if let slash = name.firstIndex(of: "/") {
+            let running = try store.attempts(
+                dag: String(name[..<slash]), task: String(name[name.index(after: slash)...]), limit: 1_000_000
+            ).first { (run == nil || $0.runID == run) && (tryNumber == nil || $0.tryNumber == tryNumber) }
+            if let running, running.logPath == nil, running.state == .running || running.state == .recorded {
+                try await runningTask(running, store: store, pattern: pattern, since: from)
+                return
+            }
+        }
+        let lines = try RunText.local(git.state) { _ in
+            try queries.logs(name, grep: grep, since: from, run: run, tryNumber: tryNumber, limit: limit)
+        }
+        let labelled = Set(lines.map(\.source)).count > 1
+        for line in lines { Swift.print(ReportText.log(line, timestamps: timestamps, labelled: labelled)) }
+        if follow, !name.contains("/") {
+            try await followApp(name, logs: LogStore(stateDirectory: git.state), pattern: pattern, labelled: labelled)
+        }
+    }
+
+    /// Through the controller's API; `--follow` asks again every 250 ms for what came after.
+    private func remoteLogs(_ client: ControllerClient, since: Date?) async throws {
+        var after = since
+        var seen: Set<LogLineView> = []
+        var labelled: Bool?
+        repeat {
+            let query = ControllerClient.query([
+                "name": name, "grep": grep, "since": after.map { String($0.timeIntervalSince1970) }, "run": run,
+                "try": tryNumber.map(String.init), "limit": limit.map(String.init),
+            ])
+            let lines = try await client.get("logs" + query, [LogLineView].self).filter { !seen.contains($0) }
+            if labelled == nil { labelled = Set(lines.map(\.source)).count > 1 }
+            for line in lines { Swift.print(ReportText.log(line, timestamps: timestamps, labelled: labelled ?? false)) }
+            fflush(nil)
+            if let last = lines.last?.time {
+                after = last
+                seen = Set(lines.filter { $0.time == last })
+            }
+            guard follow else { break }
+            try await Task.sleep(for: .milliseconds(250))
+        } while !Task.isCancelled
     }
 
     static func instant(_ text: String) throws -> Date {
@@ -68,30 +109,15 @@ struct LogsCommand: AsyncParsableCommand {
 
     // MARK: Apps
 
-    private func app(_ app: String, logs: LogStore, pattern: LogPattern?, since: Date?) async throws {
+    /// Every 250 ms, what each segment of the App has beyond what was printed.
+    private func followApp(_ app: String, logs: LogStore, pattern: LogPattern?, labelled: Bool) async throws {
         func sources() -> [(source: String, bases: [String])] {
-            // Replica folders are `<container name>-<id>`: shown by container name.
             logs.segments(app: app).map {
                 (String($0.replica.split(separator: "-").dropLast().joined(separator: "-")), $0.bases)
             }
         }
-        let initial = sources()
-        guard !initial.isEmpty || follow else {
-            let known = ((try? FileManager.default.contentsOfDirectory(atPath: logs.root + "/apps")) ?? []).sorted()
-            throw CommandError(
-                "no output collected for \(app) in \(git.state)"
-                    + (known.isEmpty
-                        ? " (the controller collects App output while it runs)"
-                        : "; Apps with output: \(known.joined(separator: ", "))")
-                    + "; a DAG task is named DAG/TASK")
-        }
-        let labelled = Set(initial.map(\.source)).count > 1
-        let lines = LogStore.search(initial, pattern: pattern, since: since, limit: limit ?? .max)
-        for (source, line) in lines { print(line, source: labelled ? source : nil) }
-        guard follow else { return }
-        // Follow: every 250 ms, what each segment has beyond what was printed.
         var printed: [String: Int] = [:]
-        for (_, bases) in initial {
+        for (_, bases) in sources() {
             for base in bases { printed[base] = SegmentReader(base)?.count ?? 0 }
         }
         while !Task.isCancelled {
@@ -116,30 +142,8 @@ struct LogsCommand: AsyncParsableCommand {
 
     // MARK: Tasks
 
-    private func task(dag: String, task: String, store: Store, pattern: LogPattern?, since: Date?) async throws {
-        let attempts = try store.attempts(dag: dag, task: task, limit: 1_000_000).filter {
-            (run == nil || $0.runID == run) && (tryNumber == nil || $0.tryNumber == tryNumber)
-        }
-        guard let attempt = attempts.first else {
-            let which = [run.map { "run \($0)" }, tryNumber.map { "try \($0)" }].compactMap { $0 }
-            throw CommandError(
-                "no attempt of \(name)\(which.isEmpty ? "" : " in " + which.joined(separator: ", ")) in \(git.state); "
-                    + "`reconcile runs list \(dag) --state \(git.state)` shows its runs")
-        }
-        if let path = attempt.logPath {
-            let base = path.hasSuffix(".log") ? String(path.dropLast(4)) : path
-            guard SegmentReader(base) != nil else {
-                throw CommandError("the saved output of \(name) try \(attempt.tryNumber) (\(path)) cannot be read")
-            }
-            for (_, line) in LogStore.search([("", [base])], pattern: pattern, since: since, limit: limit ?? .max) {
-                print(line, source: nil)
-            }
-            return
-        }
-        guard attempt.state == .running || attempt.state == .recorded else {
-            throw CommandError(
-                "\(name) run \(attempt.runID) try \(attempt.tryNumber) \(attempt.state.rawValue) without saved output")
-        }
+    /// A running attempt's output, read from its node.
+    private func runningTask(_ attempt: AttemptRecord, store: Store, pattern: LogPattern?, since: Date?) async throws {
         // Running: read it from its node.
         let snapshot = try await git.followedState(store: store)
         let (pass, _) = try await Pass.forState(snapshot.state, stateDirectory: git.state)

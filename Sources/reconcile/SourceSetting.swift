@@ -73,3 +73,9 @@ extension GitOptions {
         return (dag, snapshot.commit)
     }
 }
+
+/// A DAG definition carried out of an async read.
+struct DAGSpecBox {
+    let spec: DAGSpec
+    init(_ spec: DAGSpec) { self.spec = spec }
+}

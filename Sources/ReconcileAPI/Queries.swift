@@ -1,0 +1,221 @@
+import Foundation
+import ReconcileLogs
+import ReconcileModel
+import ReconcilePlanner
+import ReconcileStore
+
+/// Reads and actions over a state directory: what `reconcile runs|dags|alerts|logs|status` show
+/// and do, and what the controller's API serves.
+public struct Queries: Sendable {
+    public let store: Store
+    public let stateDirectory: String
+
+    public init(store: Store, stateDirectory: String) {
+        self.store = store
+        self.stateDirectory = stateDirectory
+    }
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public enum Kind: Sendable { case notFound, invalid, conflict }
+        public var kind: Kind
+        public var description: String
+        public init(_ kind: Kind, _ description: String) {
+            self.kind = kind
+            self.description = description
+        }
+    }
+
+    // MARK: Runs
+
+    static func view(_ run: RunRecord) -> RunView {
+        RunView(
+            dag: run.dag, run: run.runID, state: run.state.rawValue, logicalDate: run.logicalDate,
+            dataIntervalStart: run.dataIntervalStart, dataIntervalEnd: run.dataIntervalEnd, commit: run.commitID,
+            finishedAt: run.finishedAt, failure: run.failure)
+    }
+
+    public func runs(dag: String?, limit: Int) throws -> [RunView] {
+        try store.runs(dag: dag, limit: limit).map(Self.view)
+    }
+
+    /// The run named `RUN` or `DAG/RUN`.
+    public func findRun(_ name: String) throws -> RunRecord {
+        var dag: String?
+        var runID = name
+        if let slash = name.firstIndex(of: "/") {
+            dag = String(name[..<slash])
+            runID = String(name[name.index(after: slash)...])
+        }
+        let matches = try store.runs(dag: dag, limit: 100_000).filter { $0.runID == runID }
+        guard let first = matches.first else {
+            throw Failure(
+                .notFound,
+                "no run \(name) in \(stateDirectory); `reconcile runs list --state \(stateDirectory)` shows the runs")
+        }
+        guard matches.count == 1 else {
+            let dags = matches.map(\.dag).sorted().joined(separator: ", ")
+            throw Failure(.invalid, "run \(runID) exists in several DAGs (\(dags)); name it as DAG/\(runID)")
+        }
+        return first
+    }
+
+    public func run(_ name: String) throws -> RunDetailView {
+        let record = try findRun(name)
+        let attempts = try store.attempts(dag: record.dag, runID: record.runID).map {
+            AttemptView(
+                task: $0.task, tryNumber: $0.tryNumber, state: $0.state.rawValue, exitCode: $0.exitCode, node: $0.node,
+                container: $0.containerName, cleared: $0.cleared, logPath: $0.logPath, startedAt: $0.startedAt,
+                finishedAt: $0.finishedAt)
+        }
+        return RunDetailView(run: Self.view(record), attempts: attempts)
+    }
+
+    // MARK: DAGs
+
+    public func dags(_ state: DesiredState, now: Date) throws -> [DAGView] {
+        try state.dags.sorted(by: { $0.name < $1.name }).map { dag in
+            let schedule = RunScheduler.schedule(
+                dag: dag, cursor: try store.dagCursor(dag.name), activeRuns: 0, now: now)
+            let last = try store.runs(dag: dag.name, limit: 1).first
+            return DAGView(
+                dag: dag.name, schedule: dag.schedule.map { "\($0) (\(dag.timezone))" } ?? "manual", paused: dag.paused,
+                tasks: dag.tasks.count, next: dag.paused ? nil : schedule.nextTick, lastRun: last?.runID,
+                lastState: last?.state.rawValue, active: try store.runs(dag: dag.name, state: .running).count)
+        }
+    }
+
+    /// A manual run `manual__<now>`.
+    public func trigger(_ dag: String, in state: DesiredState, commit: String, now: Date) throws -> RunView {
+        guard state.dags.contains(where: { $0.name == dag }) else {
+            let names = state.dags.map(\.name).sorted()
+            throw Failure(
+                .notFound,
+                "no DAG \(dag) at commit \(commit.prefix(12)); "
+                    + (names.isEmpty ? "it declares no DAG" : "DAGs: \(names.joined(separator: ", "))"))
+        }
+        let runID = "manual__" + ISO8601DateFormatter().string(from: now)
+        let record = RunRecord(
+            dag: dag, runID: runID, logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now, commitID: commit,
+            createdAt: now)
+        guard try store.addRun(record) else {
+            throw Failure(.conflict, "\(dag) \(runID) exists already; trigger again in a second")
+        }
+        return Self.view(record)
+    }
+
+    /// Clears the run's failed tasks and/or the named ones (with everything after them when
+    /// `downstream`, read from `dag`); returns the tasks that will run again and how many had attempts.
+    public func rerun(
+        _ name: String, failed: Bool, tasks named: [String], downstream: Bool, dag spec: DAGSpec?
+    ) throws -> (run: RunView, tasks: [String], cleared: Int) {
+        guard failed || !named.isEmpty else { throw Failure(.invalid, "say what to rerun: --failed, or --task NAME") }
+        let record = try findRun(name)
+        let attempts = try store.attempts(dag: record.dag, runID: record.runID).filter { !$0.cleared }
+        var tasks = Set(named)
+        if failed {
+            let latest = Dictionary(grouping: attempts, by: \.task).compactMapValues {
+                $0.max { $0.tryNumber < $1.tryNumber }
+            }
+            tasks.formUnion(latest.filter { $0.value.state == .failed || $0.value.state == .timedOut }.keys)
+        }
+        if downstream {
+            guard let spec else { throw Failure(.invalid, "cannot read DAG \(record.dag) for --downstream") }
+            var grew = true
+            while grew {
+                let before = tasks.count
+                for task in spec.tasks where task.after.contains(where: tasks.contains) { tasks.insert(task.name) }
+                grew = tasks.count > before
+            }
+        }
+        let cleared = try store.clearAttempts(dag: record.dag, runID: record.runID, tasks: tasks)
+        return (Self.view(record), tasks.sorted(), cleared)
+    }
+
+    // MARK: Alerts
+
+    public func alerts(now: Date) throws -> AlertsView {
+        let silences = try store.silences()
+        let incidents = try store.incidents().map {
+            IncidentView(
+                key: $0.key, openedAt: $0.openedAt, summary: $0.summary,
+                silencedUntil: silences[$0.key].flatMap { $0 > now ? $0 : nil })
+        }
+        let checks = try store.checkStates().sorted { $0.key < $1.key }.map {
+            CheckView(
+                name: $0.key, failing: $0.value.failing, message: $0.value.message, lastRun: $0.value.lastRun,
+                lastMatch: $0.value.lastMatch)
+        }
+        let pending = try store.outbox(limit: 1000).filter { $0.sentAt == nil }.map {
+            PendingNoticeView(
+                kind: $0.notice.kind.rawValue, key: $0.notice.key, notifier: $0.notice.notifier, attempts: $0.attempts,
+                nextAttemptAt: $0.nextAttemptAt, givenUp: $0.failedAt != nil, lastError: $0.lastError)
+        }
+        return AlertsView(incidents: incidents, checks: checks, pending: pending)
+    }
+
+    /// Silences `NAME` (an incident key, or a check's name) for `span`; returns the key and its end.
+    public func silence(_ name: String, for span: Timespan, now: Date) throws -> (key: String, until: Date) {
+        let key = name.contains("/") || name == "commit" ? name : "check/\(name)"
+        let until = now.addingTimeInterval(span.seconds)
+        try store.silence(key, until: until)
+        return (key, until)
+    }
+
+    // MARK: Logs
+
+    /// An App's collected output (merged over its replicas), or a finished task attempt's
+    /// (`DAG/TASK`, default its latest run and try).
+    public func logs(
+        _ name: String, grep: String?, since: Date?, run: String?, tryNumber: Int?, limit: Int?
+    ) throws -> [LogLineView] {
+        let pattern: LogPattern?
+        do {
+            pattern = try grep.map { try LogPattern($0, multiline: true) }
+        } catch {
+            throw Failure(.invalid, "grep: \(error)")
+        }
+        let logs = LogStore(stateDirectory: stateDirectory)
+        let sources: [(source: String, bases: [String])]
+        if let slash = name.firstIndex(of: "/") {
+            let dag = String(name[..<slash])
+            let task = String(name[name.index(after: slash)...])
+            let attempts = try store.attempts(dag: dag, task: task, limit: 1_000_000).filter {
+                (run == nil || $0.runID == run) && (tryNumber == nil || $0.tryNumber == tryNumber)
+            }
+            guard let attempt = attempts.first else {
+                let which = [run.map { "run \($0)" }, tryNumber.map { "try \($0)" }].compactMap { $0 }
+                throw Failure(
+                    .notFound,
+                    "no attempt of \(name)\(which.isEmpty ? "" : " in " + which.joined(separator: ", ")) in \(stateDirectory); "
+                        + "`reconcile runs list \(dag) --state \(stateDirectory)` shows its runs")
+            }
+            guard let path = attempt.logPath else {
+                throw Failure(
+                    .notFound,
+                    "\(name) run \(attempt.runID) try \(attempt.tryNumber) is \(attempt.state.rawValue) without saved output"
+                )
+            }
+            sources = [(name, [path.hasSuffix(".log") ? String(path.dropLast(4)) : path])]
+        } else {
+            let replicas = logs.segments(app: name)
+            guard !replicas.isEmpty else {
+                let known = ((try? FileManager.default.contentsOfDirectory(atPath: logs.root + "/apps")) ?? []).sorted()
+                throw Failure(
+                    .notFound,
+                    "no output collected for \(name) in \(stateDirectory)"
+                        + (known.isEmpty
+                            ? " (the controller collects App output while it runs)"
+                            : "; Apps with output: \(known.joined(separator: ", "))") + "; a DAG task is named DAG/TASK"
+                )
+            }
+            // Replica folders are `<container name>-<id>`: shown by container name.
+            sources = replicas.map {
+                (String($0.replica.split(separator: "-").dropLast().joined(separator: "-")), $0.bases)
+            }
+        }
+        return LogStore.search(sources, pattern: pattern, since: since, limit: limit ?? .max).map {
+            LogLineView(
+                source: $0.source, time: $0.line.time, stream: $0.line.stderr ? "stderr" : "stdout", text: $0.line.text)
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Hummingbird
+import ReconcileAPI
+import ReconcileModel
+import ReconcileStore
+
+/// `/api/v1/...`: the views the CLI shows, and its actions (trigger, rerun, silence).
+struct APIRoutes: Sendable {
+    let controller: Controller
+    let stateDirectory: String
+
+    var queries: Queries { Queries(store: controller.store, stateDirectory: stateDirectory) }
+
+    struct RerunRequest: Codable, Sendable {
+        var failed: Bool?
+        var tasks: [String]?
+        var downstream: Bool?
+    }
+
+    struct RerunResponse: Codable, Sendable {
+        var run: RunView
+        var tasks: [String]
+        var cleared: Int
+    }
+
+    struct SilenceRequest: Codable, Sendable {
+        var name: String
+        var duration: String
+    }
+
+    struct SilenceResponse: Codable, Sendable {
+        var key: String
+        var until: Date
+    }
+
+    func add(to api: RouterGroup<BasicRequestContext>) {
+        api.get("status") { _, _ in try self.json { try self.status() } }
+        api.get("apps") { _, _ in try self.json { self.controller.current()?.apps ?? [] } }
+        api.get("nodes") { _, _ in try self.json { self.controller.current()?.nodes ?? [] } }
+        api.get("dags") { _, _ in
+            try self.json { try self.queries.dags(self.controller.current()?.state ?? DesiredState(), now: Date()) }
+        }
+        api.post("dags/:dag/trigger") { _, context in
+            try self.json(status: .created) {
+                let dag = try context.parameters.require("dag")
+                guard let current = self.controller.current() else { throw Self.notReady }
+                return try self.queries.trigger(dag, in: current.state, commit: current.commit, now: Date())
+            }
+        }
+        api.get("runs") { request, _ in
+            try self.json {
+                let dag = request.uri.queryParameters["dag"].map(String.init)
+                let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 50
+                return try self.queries.runs(dag: dag, limit: limit)
+            }
+        }
+        api.get("runs/:dag/:run") { _, context in
+            try self.json {
+                try self.queries.run(try context.parameters.require("dag") + "/" + context.parameters.require("run"))
+            }
+        }
+        api.post("runs/:dag/:run/rerun") { request, context in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let input = try APICoding.decoder.decode(RerunRequest.self, from: Data(buffer: body))
+            return try self.json {
+                let dag = try context.parameters.require("dag")
+                let spec = self.controller.current()?.state.dags.first { $0.name == dag }
+                let result = try self.queries.rerun(
+                    dag + "/" + context.parameters.require("run"), failed: input.failed ?? false,
+                    tasks: input.tasks ?? [], downstream: input.downstream ?? false, dag: spec)
+                return RerunResponse(run: result.run, tasks: result.tasks, cleared: result.cleared)
+            }
+        }
+        api.get("alerts") { _, _ in try self.json { try self.queries.alerts(now: Date()) } }
+        api.get("checks") { _, _ in try self.json { try self.queries.alerts(now: Date()).checks } }
+        api.get("incidents") { _, _ in try self.json { try self.queries.alerts(now: Date()).incidents } }
+        api.post("silences") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let input = try APICoding.decoder.decode(SilenceRequest.self, from: Data(buffer: body))
+            return try self.json(status: .created) {
+                let span: Timespan
+                do {
+                    span = try Timespan(parsing: input.duration)
+                } catch let error as ValueError {
+                    throw Queries.Failure(.invalid, "duration: \(error.message)")
+                }
+                let (key, until) = try self.queries.silence(input.name, for: span, now: Date())
+                return SilenceResponse(key: key, until: until)
+            }
+        }
+        api.get("logs") { request, _ in
+            try self.json {
+                let query = request.uri.queryParameters
+                guard let name = query["name"].map(String.init) else {
+                    throw Queries.Failure(.invalid, "name is required")
+                }
+                let since = query["since"].flatMap { Double(String($0)) }.map { Date(timeIntervalSince1970: $0) }
+                return try self.queries.logs(
+                    name, grep: query["grep"].map(String.init), since: since, run: query["run"].map(String.init),
+                    tryNumber: query["try"].flatMap { Int(String($0)) },
+                    limit: query["limit"].flatMap { Int(String($0)) })
+            }
+        }
+    }
+
+    static let notReady = Queries.Failure(.conflict, "the controller has not read a valid commit yet")
+
+    func status() throws -> StatusView {
+        let current = controller.current()
+        return StatusView(
+            commit: current?.commit, apps: current?.apps ?? [], nodes: current?.nodes ?? [],
+            dags: try queries.dags(current?.state ?? DesiredState(), now: Date()),
+            alerts: try queries.alerts(now: Date()))
+    }
+
+    /// The value as JSON; a query's failure as `{"error": ...}` with 404, 400 or 409.
+    func json<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () throws -> T) throws -> Response {
+        do {
+            let data = try APICoding.encoder.encode(try body())
+            return Response(
+                status: status, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        } catch let failure as Queries.Failure {
+            let code: HTTPResponse.Status =
+                switch failure.kind {
+                case .notFound: .notFound
+                case .invalid: .badRequest
+                case .conflict: .conflict
+                }
+            let data = try APICoding.encoder.encode(["error": failure.description])
+            return Response(
+                status: code, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+}

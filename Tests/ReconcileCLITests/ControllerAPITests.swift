@@ -1,0 +1,198 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ReconcileDrivers
+import ReconcileStore
+import ReconcileTesting
+import Testing
+
+/// `reconcile controller`'s HTTP server over real HTTP: health, metrics, push webhooks and the API,
+/// and the CLI answering the same through the API as from the state directory.
+@Suite struct ControllerAPITests {
+    static func request(
+        _ url: String, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: [UInt8]? = nil
+    ) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let data = try await response.body.collect(upTo: 16 << 20)
+        return (Int(response.status.code), String(buffer: data))
+    }
+
+    @Test(.timeLimit(.minutes(4))) func webhooksTheAPIAndMetricsOverHTTP() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        setenv("RECONCILE_TEST_API_TOKEN", "token-\(UUID().uuidString)", 1)
+        setenv("RECONCILE_TEST_HOOK_SECRET", "hook-\(UUID().uuidString)", 1)
+        let token = String(cString: getenv("RECONCILE_TEST_API_TOKEN"))
+        let secret = String(cString: getenv("RECONCILE_TEST_HOOK_SECRET"))
+        func manifests(replicas: Int) -> String {
+            """
+            kind: Node
+            name: here
+            process: {}
+            capacity: { cpu: 4, memory: 2Gi }
+            ---
+            kind: App
+            name: ticker
+            command: ["/bin/sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"]
+            replicas: \(replicas)
+            resources: { cpu: 100m, memory: 32Mi }
+            ---
+            kind: DAG
+            name: etl
+            tasks:
+              extract:
+                command: ["/bin/sh", "-c", "echo extracted"]
+              load:
+                after: [extract]
+                command: ["/bin/sh", "-c", "echo loaded"]
+            ---
+            kind: Check
+            name: disk
+            command: ["/bin/sh", "-c", "echo DISK OK"]
+            interval: 1s
+
+            """
+        }
+        let repository = try AlertsEndToEndTests.repository(at: root, manifests: manifests(replicas: 1))
+        let state = root.path + "/state"
+        let output = root.path + "/controller.log"
+        let controller = try ChildProcess(
+            [
+                CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1h",
+                "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", "env:RECONCILE_TEST_API_TOKEN",
+                "--webhook-secret", "env:RECONCILE_TEST_HOOK_SECRET",
+            ], output: output)
+        let log = { DAGCLITests.contents(output) }
+        #expect(await AlertsEndToEndTests.eventually(30) { log().contains("api: listening on http://127.0.0.1:") })
+        let port = try #require(
+            log().split(separator: "\n").first { $0.contains("api: listening on") }?.split(separator: ":").last.flatMap
+            {
+                Int($0)
+            })
+        let base = "http://127.0.0.1:\(port)"
+
+        // Health needs no token; the API needs the right one.
+        #expect(try await Self.request(base + "/healthz").status == 200)
+        #expect(try await Self.request(base + "/api/v1/status").status == 401)
+        #expect(
+            try await Self.request(base + "/api/v1/runs", headers: [("Authorization", "Bearer wrong")]).status == 401)
+        let auth = [("Authorization", "Bearer \(token)")]
+        var ready = false
+        for _ in 0..<150 where !ready {
+            ready =
+                (try? await Self.request(base + "/api/v1/status", headers: auth))?.body.contains("\"ready\":1") == true
+            if !ready { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(ready, "\(log())")
+
+        // The CLI through the API: a trigger, then the same answers as from the state directory.
+        let remote = ["--controller", base, "--api-token", "env:RECONCILE_TEST_API_TOKEN"]
+        let trigger = try CLITests.run(["dags", "trigger", "etl", "--state", state] + remote)
+        #expect(trigger.status == 0, "\(trigger.stderr)")
+        let store = try Store(stateDirectory: state)
+        #expect(await AlertsEndToEndTests.eventually(30) { (try? store.runs(dag: "etl").first?.state) == .succeeded })
+        let runID = try #require(try store.runs(dag: "etl").first?.runID)
+        try await Task.sleep(for: .seconds(1))  // a few more ticker lines and check runs
+        for command in [
+            ["runs", "list"], ["runs", "show", "etl/\(runID)"], ["dags", "list"], ["logs", "etl/load"],
+            ["logs", "ticker", "--grep", "tick [0-4]$"], ["alerts", "list"],
+        ] {
+            let local = try CLITests.run(command + ["--state", state])
+            let viaAPI = try CLITests.run(command + ["--state", state] + remote)
+            #expect(local.status == 0, "\(command): \(local.stderr)")
+            #expect(viaAPI.status == 0, "\(command): \(viaAPI.stderr)")
+            if command.first == "alerts" {
+                // Check times move between the two reads: compare the lines without them.
+                let strip = { (text: String) in
+                    text.replacingOccurrences(of: #" \(\d{4}-[^)]*\)"#, with: "", options: .regularExpression)
+                }
+                #expect(strip(local.stdout) == strip(viaAPI.stdout), "\(command)")
+            } else {
+                #expect(local.stdout == viaAPI.stdout, "\(command)\n\(local.stdout)\n---\n\(viaAPI.stdout)")
+            }
+        }
+        let badToken = try CLITests.run(
+            ["runs", "list", "--controller", base, "--api-token", "env:RECONCILE_TEST_HOOK_SECRET"])
+        #expect(badToken.status == 1)
+        #expect(badToken.stderr.contains("refused the API token (401)"), "\(badToken.stderr)")
+
+        let appliedCommits = { log().components(separatedBy: " apps, ").count - 1 }
+        #expect(appliedCommits() == 1)
+        // Push webhooks: wrong or missing signatures are refused; a valid push is polled at once
+        // (the interval is an hour).
+        try manifests(replicas: 2).write(
+            to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-am", "two tickers"], in: repository)
+        let body = Array(#"{"ref":"refs/heads/main"}"#.utf8)
+        let key = SymmetricKey(data: Array(secret.utf8))
+        let signature = HMAC<SHA256>.authenticationCode(for: body, using: key).map { String(format: "%02x", $0) }
+            .joined()
+        let hook = base + "/hooks/git"
+        #expect(try await Self.request(hook, method: .POST, body: body).status == 401)
+        #expect(
+            try await Self.request(hook, method: .POST, headers: [("X-Hub-Signature-256", "sha256=00ff")], body: body)
+                .status == 401)
+        #expect(
+            try await Self.request(hook, method: .POST, headers: [("X-Gitlab-Token", "nope")], body: body).status == 401
+        )
+        #expect(
+            try await Self.request(
+                hook, method: .POST,
+                headers: [("X-GitHub-Event", "ping"), ("X-Hub-Signature-256", "sha256=\(signature)")], body: body
+            ).status == 200)
+        #expect(!log().contains("body") && !log().contains("refs/heads/main"), "the payload is never logged")
+        let pushed = try await Self.request(
+            hook, method: .POST, headers: [("X-GitHub-Event", "push"), ("X-Hub-Signature-256", "sha256=\(signature)")],
+            body: body)
+        #expect(pushed.status == 202)
+        let sent = Date()
+        #expect(await AlertsEndToEndTests.eventually(10) { appliedCommits() == 2 }, "\(log())")
+        let took = Date().timeIntervalSince(sent)
+        #expect(took < 10, "the push was polled after \(took) s")
+        #expect(
+            try await Self.request(hook, method: .POST, headers: [("X-Gitlab-Token", secret)], body: body).status == 202
+        )
+        #expect(
+            try await Self.request(hook, method: .POST, headers: [("X-Gitea-Signature", signature)], body: body).status
+                == 202)
+
+        // Metrics parse with Prometheus' own parser.
+        let metrics = try await Self.request(base + "/metrics")
+        #expect(metrics.status == 200)
+        let file = root.path + "/metrics.txt"
+        try metrics.body.write(toFile: file, atomically: true, encoding: .utf8)
+        let parsed = try Command.run([
+            "/usr/bin/python3", "-c",
+            """
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families
+            for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+                for sample in family.samples:
+                    print(sample.name, sample.value)
+            """, file,
+        ])
+        #expect(parsed.status == 0, "\(parsed.stderr)")
+        let samples = parsed.stdout.split(separator: "\n")
+        for name in [
+            "reconcile_passes_total", "reconcile_pass_duration_seconds_count", "reconcile_task_handoff_seconds_count",
+            "reconcile_dag_runs", "reconcile_app_replicas_ready", "reconcile_check_results_total",
+            "reconcile_webhook_pushes_total", "reconcile_webhook_rejected_total",
+        ] {
+            #expect(samples.contains { $0.hasPrefix(name + " ") }, "\(name) missing from \(samples.prefix(80))")
+        }
+        #expect(samples.contains("reconcile_webhook_pushes_total 3.0"), "\(samples.filter { $0.contains("webhook") })")
+        #expect(samples.contains("reconcile_webhook_rejected_total 3.0"))
+
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 30) == 0)
+        let shim = CLITests.binary.deletingLastPathComponent().appendingPathComponent("reconcile-shim").path
+        let driver = try ProcessDriver(node: "here", stateDirectory: state, shimPath: shim)
+        for container in try await driver.list() { try await driver.remove(container.id) }
+    }
+}
