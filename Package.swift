@@ -146,6 +146,8 @@ let package = Package(
                 "ReconcileStore", "ReconcileLogs", "reconcile-shim",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         .testTarget(name: "ReconcileLogsTests", dependencies: ["ReconcileLogs", "ReconcileModel"]),

@@ -123,7 +123,7 @@ struct ControllerCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: configuration)
         try await group.run()
         withExtendedLifetime(lock) {}
-        print("controller stopped")
+        LogFormat.write("controller stopped", format)
     }
 }
 

@@ -196,3 +196,29 @@ import Testing
         for container in try await driver.list() { try await driver.remove(container.id) }
     }
 }
+
+@Suite struct ControllerLogFormatTests {
+    /// `--log-format json`: every line the controller writes is one JSON object.
+    @Test(.timeLimit(.minutes(2))) func jsonLogsAreOneObjectPerLine() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("jsonlog-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let repository = try AlertsEndToEndTests.repository(
+            at: root, manifests: "kind: Node\nname: here\nprocess: {}\ncapacity: { cpu: 1, memory: 1Gi }\n")
+        let output = root.path + "/controller.log"
+        let controller = try ChildProcess(
+            [
+                CLITests.binary.path, "controller", "--repo", repository.path, "--state", root.path + "/state",
+                "--listen", "127.0.0.1:0", "--log-format", "json", "--tick", "300ms",
+            ], output: output)
+        #expect(await AlertsEndToEndTests.eventually(30) { DAGCLITests.contents(output).contains("0 apps, 0 DAGs") })
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 30) == 0)
+        let lines = DAGCLITests.contents(output).split(separator: "\n")
+        #expect(lines.count >= 3)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+            #expect(object?["time"] != nil && object?["level"] != nil && object?["message"] != nil, "\(line)")
+        }
+        #expect(lines.last?.contains("\"message\":\"controller stopped\"") == true)
+    }
+}
