@@ -57,7 +57,7 @@ func runSoakBenchmark(_ options: Options) async throws {
     controller.arguments = [
         "controller", "--repo", repository, "--state", state, "--listen", "127.0.0.1:0", "--interval", "30s",
     ]
-    FileManager.default.createFile(atPath: root + "/controller.log", contents: nil)
+    _ = FileManager.default.createFile(atPath: root + "/controller.log", contents: nil)
     controller.standardOutput = FileHandle(forWritingAtPath: root + "/controller.log")
     controller.standardError = controller.standardOutput
     try controller.run()
