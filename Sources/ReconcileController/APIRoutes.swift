@@ -74,6 +74,13 @@ struct APIRoutes: Sendable {
         api.get("alerts") { _, _ in try self.json { try self.queries.alerts(now: Date()) } }
         api.get("checks") { _, _ in try self.json { try self.queries.alerts(now: Date()).checks } }
         api.get("incidents") { _, _ in try self.json { try self.queries.alerts(now: Date()).incidents } }
+        api.get("silences") { _, _ in
+            try self.json {
+                try self.controller.store.silences().filter { $0.value > Date() }.sorted { $0.key < $1.key }.map {
+                    SilenceResponse(key: $0.key, until: $0.value)
+                }
+            }
+        }
         api.post("silences") { request, _ in
             let body = try await request.body.collect(upTo: 1 << 20)
             let input = try APICoding.decoder.decode(SilenceRequest.self, from: Data(buffer: body))

@@ -98,6 +98,7 @@ struct ControllerCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let format = logFormat
+        LogFormat.bootstrap(format)
         let controller = Controller(
             source: source,
             options: Controller.Options(
@@ -107,8 +108,7 @@ struct ControllerCommand: AsyncParsableCommand {
             log: { line in LogFormat.write(line, format) }, stopRequested: { earlyStop.load(ordering: .relaxed) })
         // SIGTERM and SIGINT shut down gracefully: the pass in progress finishes, running containers
         // and tasks keep running.
-        var logger = Logger(label: "reconcile.controller")
-        logger.logLevel = .warning
+        let logger = Logger(label: "reconcile.service")
         let http = ControllerServer.application(
             controller: controller, options: server, stateDirectory: git.state, logger: logger,
             onRunning: { port in LogFormat.write("api: listening on http://\(server.host):\(port)", format) })
@@ -133,19 +133,59 @@ let earlyStop = Atomic<Bool>(false)
 enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
     case text, json
 
-    /// One log line on standard output: `TIME message`, or `{"time":...,"level":...,"message":...}`.
+    /// The controller's log: swift-log, bootstrapped once with `LineLogHandler` in this format, so
+    /// the controller's lines and those of the libraries under it (HTTP server, service group) share it.
+    static func bootstrap(_ format: LogFormat) {
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format) }
+    }
+
+    static let controller = Logger(label: "reconcile.controller")
+
+    /// One line at info level (`!` lines and errors at warning).
     static func write(_ line: String, _ format: LogFormat) {
+        let level: Logger.Level = line.hasPrefix("!") || line.hasPrefix("error") ? .warning : .info
+        controller.log(level: level, "\(line)")
+    }
+}
+
+/// Writes each record as one line on standard output: `TIME message` (text), or
+/// `{"time":...,"level":...,"label":...,"message":...}` with its metadata (json).
+struct LineLogHandler: LogHandler {
+    let label: String
+    let format: LogFormat
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level
+
+    init(label: String, format: LogFormat) {
+        self.label = label
+        self.format = format
+        // The controller's own lines from info on; libraries only when something is wrong.
+        logLevel = label == "reconcile.controller" ? .info : .warning
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
         let stamp = ISO8601DateFormatter().string(from: Date())
+        var data: Data
         switch format {
         case .text:
-            FileHandle.standardOutput.write(Data("\(stamp) \(line)\n".utf8))
+            let source = label == "reconcile.controller" ? "" : "\(label): "
+            data = Data("\(stamp) \(source)\(event.message)\n".utf8)
         case .json:
-            let level = line.hasPrefix("!") || line.hasPrefix("error") ? "warning" : "info"
-            let object = ["time": stamp, "level": level, "message": line]
-            var data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            var object: [String: String] = [
+                "time": stamp, "level": event.level.rawValue, "message": "\(event.message)", "label": label,
+            ]
+            for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { _, new in new }) {
+                object[key] = "\(value)"
+            }
+            data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
             data.append(10)
-            FileHandle.standardOutput.write(data)
         }
+        FileHandle.standardOutput.write(data)
     }
 }
 

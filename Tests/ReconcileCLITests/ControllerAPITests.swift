@@ -117,6 +117,11 @@ import Testing
                 #expect(local.stdout == viaAPI.stdout, "\(command)\n\(local.stdout)\n---\n\(viaAPI.stdout)")
             }
         }
+        let silenced = try CLITests.run(["alerts", "silence", "disk", "--for", "1h", "--state", state] + remote)
+        #expect(silenced.stdout.hasPrefix("check/disk: silenced until "), "\(silenced.stderr)")
+        let silences = try await Self.request(base + "/api/v1/silences", headers: auth)
+        #expect(silences.status == 200)
+        #expect(silences.body.hasPrefix(#"[{"key":"check\/disk","until":"#), "\(silences.body)")
         let badToken = try CLITests.run(
             ["runs", "list", "--controller", base, "--api-token", "env:RECONCILE_TEST_HOOK_SECRET"])
         #expect(badToken.status == 1)
