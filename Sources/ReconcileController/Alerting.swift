@@ -64,10 +64,14 @@ public final class Alerting: Sendable {
                 policies[notifier.name] = NotifierPolicy(
                     repeatInterval: notifier.repeatInterval, sendResolved: notifier.sendResolved)
             }
+            let incidents = try store.incidents()
             let step = IncidentMachine.step(
-                incidents: try store.incidents(), conditions: conditions, silences: try store.silences(),
-                notifiers: policies, now: now)
-            try store.apply(step, now: now)
+                incidents: incidents, conditions: conditions, silences: try store.silences(), notifiers: policies,
+                now: now)
+            // Written only when something changed (this runs every second).
+            if !step.notices.isEmpty || !step.resolved.isEmpty || step.open != incidents {
+                try store.apply(step, now: now)
+            }
             try await deliver(current.state, now: now)
         } catch {
             log("alerts: \(error)")
@@ -131,7 +135,7 @@ public final class Alerting: Sendable {
                         : "dag \(dag.name): the latest run \(last.map { "\($0.runID) succeeded" } ?? "has not finished")",
                     notifiers: dag.alerts))
         }
-        let failedRollouts = try store.rollouts().failed
+        let failedRollouts = try store.failedRollouts()
         for app in inputs.state.apps {
             let rolledBack = failedRollouts[app.name] == SpecHash.of(app)
             conditions.append(

@@ -32,6 +32,7 @@ public struct Observer: Sendable {
         now: Date
     ) async -> Observation {
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let hashes = apps.mapValues(SpecHash.of)
         typealias Seen = (info: ContainerInfo, replica: ObservedContainer)
         let taskResources = TaskResources(desired)
         let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [Seen], Resources).self) { group in
@@ -48,10 +49,12 @@ public struct Observer: Sendable {
                         let seen = try await withThrowingTaskGroup(of: Seen?.self) { inner in
                             for container in listed where container.labels[DAGRunner.dagLabel] == nil {
                                 inner.addTask {
-                                    guard let full = try await driver.inspect(container.id),
+                                    let full =
+                                        driver.listsFullState ? container : try await driver.inspect(container.id)
+                                    guard let full,
                                         var replica = OwnershipLabels.replica(full, node: node.name)
                                     else { return nil }
-                                    if let app = apps[replica.app], replica.specHash == SpecHash.of(app) {
+                                    if let app = apps[replica.app], replica.specHash == hashes[replica.app] {
                                         replica.readySince = await health.readySince(
                                             app: app, container: full, driver: driver, now: now)
                                     } else if full.status == .running {

@@ -33,12 +33,17 @@ public protocol ContainerDriver: Sendable {
     func pull(_ image: String, auth: RegistryAuth?) async throws
     /// Notices of containers exiting on the node, when the driver can push them; nil when not.
     func exitNotices() -> ExitNotices?
+    /// True when `list` returns each container's full state (as `inspect` would), so callers need
+    /// not inspect them one by one.
+    var listsFullState: Bool { get }
 }
 
 extension ContainerDriver {
     /// Notices of containers exiting on the node, when the driver can push them (process nodes);
     /// nil when a caller has to poll.
     public func exitNotices() -> ExitNotices? { nil }
+
+    public var listsFullState: Bool { false }
 }
 
 /// The label every container this project creates carries; listing filters on it.

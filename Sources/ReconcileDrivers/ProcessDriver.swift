@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileModel
+import Synchronization
 
 /// Runs argv as plain processes on this host, each under a `reconcile-shim` that outlives the
 /// controller. A "container" is a folder `<state>/processes/<id>/` (see `ProcessRecords`); after a
@@ -13,6 +14,8 @@ public final class ProcessDriver: ContainerDriver {
     let root: String
     let shim: String
     let useCgroups: Bool
+    private let metas = Mutex<[String: ProcessRecords.Meta]>([:])
+    private let states = Mutex<[String: (version: [UInt64], state: ProcessRecords.State)]>([:])
 
     /// - Parameters:
     ///   - stateDirectory: process folders live in `stateDirectory/processes`.
@@ -185,10 +188,7 @@ public final class ProcessDriver: ContainerDriver {
         guard FileManager.default.fileExists(atPath: root + "/" + id) else {
             throw DriverError(.notFound, node: node, operation: "read logs of \(id)", message: "no such process")
         }
-        guard
-            var data = try? Data(
-                contentsOf: URL(fileURLWithPath: root + "/" + id + "/output.log"), options: .alwaysMapped)
-        else { return [] }
+        guard var data = MappedFile.contents(atPath: root + "/" + id + "/output.log") else { return [] }
         // Lines are in time order: with `since`, start at the first line at or after it (binary search),
         // so following a long-running process's output does not read all of it every time.
         if let since { data = data.subdata(in: Self.firstLine(in: data, atOrAfter: since)..<data.count) }
@@ -283,6 +283,9 @@ public final class ProcessDriver: ContainerDriver {
         return Int(process.terminationStatus)
     }
 
+    /// `list` reads each process's records in full.
+    public var listsFullState: Bool { true }
+
     /// Each shim sends a notice when its process has exited.
     public func exitNotices() -> ExitNotices? { ExitNotices.listening(on: root) }
 
@@ -295,9 +298,18 @@ public final class ProcessDriver: ContainerDriver {
 
     /// The state, with a dead shim that never recorded an exit reported as exited (exit code unknown).
     private func currentState(_ id: String) -> ProcessRecords.State? {
-        guard var state = ProcessRecords.read(ProcessRecords.State.self, from: root + "/" + id + "/state.json") else {
-            return nil
+        // state.json is rewritten (renamed into place) only when the process starts or ends: decoded
+        // again only when its inode or change time moved.
+        let path = root + "/" + id + "/state.json"
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        let version = [UInt64(status.st_ino), UInt64(status.st_ctim.tv_sec), UInt64(status.st_ctim.tv_nsec)]
+        var state = states.withLock { cache in cache[id].flatMap { $0.version == version ? $0.state : nil } }
+        if state == nil {
+            state = ProcessRecords.read(ProcessRecords.State.self, from: path)
+            if let state { states.withLock { $0[id] = (version, state) } }
         }
+        guard var state else { return nil }
         if state.status == "running", ProcessRecords.startTime(of: state.shimPID) != state.shimStartTime {
             state.status = "exited"
         }
@@ -306,7 +318,17 @@ public final class ProcessDriver: ContainerDriver {
 
     private func load(_ id: String) -> ContainerInfo? {
         let folder = root + "/" + id
-        guard let meta = ProcessRecords.read(ProcessRecords.Meta.self, from: folder + "/meta.json") else { return nil }
+        // A process's meta never changes once written: read once, then from memory.
+        var meta = metas.withLock { $0[id] }
+        if meta == nil {
+            meta = ProcessRecords.read(ProcessRecords.Meta.self, from: folder + "/meta.json")
+            if let meta { metas.withLock { $0[id] = meta } }
+        }
+        guard let meta, FileManager.default.fileExists(atPath: folder) else {
+            _ = metas.withLock { $0.removeValue(forKey: id) }
+            _ = states.withLock { $0.removeValue(forKey: id) }
+            return nil
+        }
         let state = currentState(id)
         let status: ContainerInfo.Status =
             switch state?.status {

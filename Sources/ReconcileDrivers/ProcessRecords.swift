@@ -87,12 +87,36 @@ public enum ProcessRecords {
 
     /// A process's start time in clock ticks since boot, or nil when it does not exist.
     public static func startTime(of pid: Int32) -> UInt64? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return nil }
-        // Fields after "(comm)": state is field 3, starttime is field 22.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? UInt64(fields[19]) : nil
+        // Read with one read(2) into a stack buffer and parsed in place: this runs for every
+        // process on every listing.
+        let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer -> UInt64? in
+            let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            guard count > 0 else { return nil }
+            let bytes = UnsafeBufferPointer(rebasing: buffer[0..<count])
+            // Fields after "(comm)" (which may hold spaces): state is field 3, starttime field 22.
+            guard let commEnd = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+            var field = 2
+            var index = commEnd + 1
+            while index < bytes.count {
+                if bytes[index] == UInt8(ascii: " ") {
+                    field += 1
+                    if field == 22 {
+                        var value: UInt64 = 0
+                        var digit = index + 1
+                        while digit < bytes.count, bytes[digit] >= 48, bytes[digit] <= 57 {
+                            value = value * 10 + UInt64(bytes[digit] - 48)
+                            digit += 1
+                        }
+                        return digit > index + 1 ? value : nil
+                    }
+                }
+                index += 1
+            }
+            return nil
+        }
     }
 
     /// One line of `output.log`: `<RFC 3339 time with nanoseconds> <stdout|stderr> <text>`.

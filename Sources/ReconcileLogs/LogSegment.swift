@@ -85,8 +85,8 @@ public final class SegmentReader: @unchecked Sendable {
     public let count: Int
 
     public init?(_ base: String) {
-        guard let text = try? Data(contentsOf: URL(fileURLWithPath: base + ".log"), options: .alwaysMapped),
-            let index = try? Data(contentsOf: URL(fileURLWithPath: base + ".idx"), options: .alwaysMapped)
+        guard let text = MappedFile.contents(atPath: base + ".log"),
+            let index = MappedFile.contents(atPath: base + ".idx")
         else { return nil }
         self.base = base
         self.text = text

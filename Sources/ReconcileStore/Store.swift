@@ -1,11 +1,13 @@
 import Foundation
 internal import GRDB
 import ReconcileModel
+import Synchronization
 
 /// The state directory's SQLite database: only what no engine knows. This first part holds the
 /// reconcile passes and, per App, the revision that failed its rollout and the last good spec.
 public final class Store: Sendable {
     let queue: DatabaseQueue
+    private let specCache = Mutex<[String: (data: Data, spec: AppSpec)]>([:])
 
     /// Opens (creating and migrating when needed) `stateDirectory/reconcile.sqlite`.
     public init(stateDirectory: String) throws {
@@ -229,6 +231,25 @@ public final class Store: Sendable {
         }
     }
 
+    /// Per App: the failed revision's hash (without decoding the good specs).
+    public func failedRollouts() throws -> [String: String] {
+        try queue.read { db in
+            var failed: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT app, failedHash FROM rollout WHERE failedHash IS NOT NULL") {
+                failed[row["app"]] = row["failedHash"]
+            }
+            return failed
+        }
+    }
+
+    /// A good spec, decoded once per stored version (this is read every pass).
+    private func decodedSpec(_ app: String, _ data: Data) -> AppSpec? {
+        if let cached = specCache.withLock({ $0[app] }), cached.data == data { return cached.spec }
+        guard let spec = try? JSONDecoder().decode(AppSpec.self, from: data) else { return nil }
+        specCache.withLock { $0[app] = (data, spec) }
+        return spec
+    }
+
     /// Per App: the failed revision's hash, and the last good spec.
     public func rollouts() throws -> (failed: [String: String], good: [String: AppSpec]) {
         try queue.read { db in
@@ -237,9 +258,7 @@ public final class Store: Sendable {
             for row in try Row.fetchAll(db, sql: "SELECT app, failedHash, goodSpec FROM rollout") {
                 let app: String = row["app"]
                 if let hash: String = row["failedHash"] { failed[app] = hash }
-                if let data: Data = row["goodSpec"], let spec = try? JSONDecoder().decode(AppSpec.self, from: data) {
-                    good[app] = spec
-                }
+                if let data: Data = row["goodSpec"], let spec = decodedSpec(app, data) { good[app] = spec }
             }
             return (failed, good)
         }

@@ -96,6 +96,8 @@ public actor InMemoryDriver: ContainerDriver {
         return id
     }
 
+    public nonisolated var listsFullState: Bool { true }
+
     /// Adds a container that was created and never started, as an engine keeps one when its creator
     /// died between create and start.
     public func addCreatedContainer(_ spec: ContainerSpec) -> String {
