@@ -32,6 +32,7 @@ public final class Alerting: Sendable {
     let log: @Sendable (String) -> Void
     let metrics: ControllerMetrics?
     private let inputs = Mutex<Inputs?>(nil)
+    private let lastEvaluation = Mutex(Date.distantPast)
 
     public init(
         store: Store, sender: NoticeSender = NoticeSender(), metrics: ControllerMetrics? = nil,
@@ -57,7 +58,18 @@ public final class Alerting: Sendable {
     public func round(now: Date) async {
         guard let current = inputs.withLock({ $0 }) else { return }
         do {
-            try await runChecks(current, now: now)
+            let ran = try await runChecks(current, now: now)
+            // Conditions change with a check's result or a reconcile pass (every couple of seconds):
+            // evaluated when a check ran, else every 2 s (this loop wakes every second).
+            let evaluate = lastEvaluation.withLock { last in
+                guard ran > 0 || now.timeIntervalSince(last) >= 2 else { return false }
+                last = now
+                return true
+            }
+            guard evaluate else {
+                try await deliver(current.state, now: now)
+                return
+            }
             let conditions = try conditions(current)
             var policies: [String: NotifierPolicy] = [:]
             for notifier in current.state.notifiers {
@@ -78,8 +90,9 @@ public final class Alerting: Sendable {
         }
     }
 
-    private func runChecks(_ inputs: Inputs, now: Date) async throws {
-        guard let runner = inputs.checkRunner else { return }
+    /// Runs the checks that are due; returns how many ran.
+    private func runChecks(_ inputs: Inputs, now: Date) async throws -> Int {
+        guard let runner = inputs.checkRunner else { return 0 }
         let states = try store.checkStates()
         let due = inputs.state.checks.filter {
             (states[$0.name] ?? CheckState()).isDue(interval: $0.interval, now: now)
@@ -108,6 +121,7 @@ public final class Alerting: Sendable {
                 )
             }
         }
+        return results.count
     }
 
     /// Every monitored thing, failing or not (a thing missing here is gone from git).

@@ -6,7 +6,7 @@ import ReconcileStore
 import Synchronization
 
 /// Collects the output of every App replica into the log store (`<state>/logs/apps/<app>/<replica>`),
-/// every second, on a loop of its own. Each container's position is a cursor in the store, written
+/// every 2 seconds, on a loop of its own. Each container's position is a cursor in the store, written
 /// after its lines are appended; a collector that died in between cuts the uncommitted tail off on
 /// its next start and reads those lines again, so no line is lost or stored twice. Segments rotate
 /// by size; retention removes them by age and total size.
@@ -59,7 +59,7 @@ public final class LogCollector: Sendable {
     public func run(stopping: @Sendable () -> Bool) async {
         while !stopping() {
             await collect(now: Date())
-            for _ in 0..<10 where !stopping() { try? await Task.sleep(nanoseconds: 100_000_000) }
+            for _ in 0..<20 where !stopping() { try? await Task.sleep(nanoseconds: 100_000_000) }
         }
     }
 
