@@ -208,10 +208,7 @@ public struct Queries: Sendable {
                             : "; Apps with output: \(known.joined(separator: ", "))") + "; a DAG task is named DAG/TASK"
                 )
             }
-            // Replica folders are `<container name>-<id>`: shown by container name.
-            sources = replicas.map {
-                (String($0.replica.split(separator: "-").dropLast().joined(separator: "-")), $0.bases)
-            }
+            sources = logs.segmentsByReplicaName(app: name)
         }
         return LogStore.search(sources, pattern: pattern, since: since, limit: limit ?? .max).map {
             LogLineView(

@@ -33,7 +33,15 @@ public struct LogStore: Sendable {
         return names.filter { $0.hasSuffix(".idx") }.map { folder + "/" + $0.dropLast(4) }.sorted()
     }
 
-    /// Every segment of an App, by replica.
+    /// Every segment of an App, by replica as shown to people: the container's name (folders are
+    /// `<container name>-<id prefix>`).
+    public func segmentsByReplicaName(app: String) -> [(source: String, bases: [String])] {
+        segments(app: app).map {
+            (String($0.replica.split(separator: "-").dropLast().joined(separator: "-")), $0.bases)
+        }
+    }
+
+    /// Every segment of an App, by replica folder.
     public func segments(app: String) -> [(replica: String, bases: [String])] {
         let folder = [root, "apps", Self.component(app)].joined(separator: "/")
         let replicas = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()

@@ -111,11 +111,7 @@ struct LogsCommand: AsyncParsableCommand {
 
     /// Every 250 ms, what each segment of the App has beyond what was printed.
     private func followApp(_ app: String, logs: LogStore, pattern: LogPattern?, labelled: Bool) async throws {
-        func sources() -> [(source: String, bases: [String])] {
-            logs.segments(app: app).map {
-                (String($0.replica.split(separator: "-").dropLast().joined(separator: "-")), $0.bases)
-            }
-        }
+        func sources() -> [(source: String, bases: [String])] { logs.segmentsByReplicaName(app: app) }
         var printed: [String: Int] = [:]
         for (_, bases) in sources() {
             for base in bases { printed[base] = SegmentReader(base)?.count ?? 0 }
