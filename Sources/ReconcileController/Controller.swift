@@ -224,15 +224,9 @@ public final class Controller: Service {
 
     /// Metrics and the API's view of a pass.
     private func record(_ result: Pass.Result, snapshot: GitManifestSource.Snapshot, duration: Duration) {
-        var desired: [String: Int] = [:]
-        var revisions: [String: String] = [:]
-        for app in snapshot.state.apps {
-            desired[app.name] = app.replicas
-            revisions[app.name] = SpecHash.of(app)
-        }
-        metrics.record(result, desired: desired, revisions: revisions, duration: duration)
-        if let counts = try? store.stateCounts() { metrics.record(runs: counts.runs, attempts: counts.attempts) }
         let (apps, nodes) = StatusViews.make(state: snapshot.state, observed: result.observed)
+        metrics.record(result, apps: apps, nodes: nodes, duration: duration)
+        if let counts = try? store.stateCounts() { metrics.record(runs: counts.runs, attempts: counts.attempts) }
         latest.withLock { $0 = Current(state: snapshot.state, commit: snapshot.commit, apps: apps, nodes: nodes) }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import ReconcileAPI
 import ReconcilePlanner
 
 /// The controller's Prometheus metrics (swift-prometheus), served at `/metrics`.
@@ -79,22 +80,23 @@ public final class ControllerMetrics: Sendable {
     }
 
     /// Records what a pass saw: apps ready/desired, rollouts in progress.
-    func record(_ result: Pass.Result, desired: [String: Int], revisions: [String: String], duration: Duration) {
+    /// The pass itself, and the apps and nodes as `StatusViews` read them from its observation.
+    func record(_ result: Pass.Result, apps: [AppView], nodes: [NodeView], duration: Duration) {
         passes.increment()
         if !result.failures.isEmpty { passFailures.increment() }
         passDuration.record(duration)
         planActions.set(Double(result.plan.actions.count))
-        for (app, replicas) in desired {
-            let mine = result.observed.containers.filter { $0.app == app && $0.isRunning }
-            gauge("app_replicas_desired", [("app", app)], help: "Replicas an App asks for.").set(Double(replicas))
-            gauge("app_replicas_ready", [("app", app)], help: "Ready replicas of an App's current revision.")
-                .set(Double(mine.filter { $0.readySince != nil && $0.specHash == revisions[app] }.count))
-            gauge("app_rolling_out", [("app", app)], help: "1 while an App runs more than one revision.")
-                .set(Set(mine.map(\.specHash)).count > 1 ? 1.0 : 0.0)
+        for app in apps {
+            gauge("app_replicas_desired", [("app", app.name)], help: "Replicas an App asks for.").set(
+                Double(app.desired))
+            gauge("app_replicas_ready", [("app", app.name)], help: "Ready replicas of an App's current revision.")
+                .set(Double(app.ready))
+            gauge("app_rolling_out", [("app", app.name)], help: "1 while an App runs more than one revision.")
+                .set(app.rollingOut ? 1.0 : 0.0)
         }
-        for node in result.observed.nodes {
+        for node in nodes {
             gauge("node_reachable", [("node", node.name)], help: "1 when the node answers.")
-                .set(node.unreachableSince == nil ? 1.0 : 0.0)
+                .set(node.reachable ? 1.0 : 0.0)
         }
     }
 }

@@ -3,7 +3,6 @@ import ReconcileAPI
 
 /// The text of the views: the same whether they came from the state directory or a controller.
 enum ReportText {
-    static func time(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
 
     static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = APICoding.encoder
@@ -12,15 +11,15 @@ enum ReportText {
     }
 
     static func runs(_ runs: [RunView]) -> [String] {
-        runs.map { "\($0.dag)  \($0.run)  \($0.state)  logical \(time($0.logicalDate))" }
+        runs.map { "\($0.dag)  \($0.run)  \($0.state)  logical \(RunText.time($0.logicalDate))" }
     }
 
     static func run(_ detail: RunDetailView) -> [String] {
         let run = detail.run
         var lines = [
             "\(run.dag) \(run.run): \(run.state)",
-            "  logical date \(time(run.logicalDate)), data interval \(time(run.dataIntervalStart)) .. "
-                + "\(time(run.dataIntervalEnd)), commit \(run.commit.prefix(12))",
+            "  logical date \(RunText.time(run.logicalDate)), data interval \(RunText.time(run.dataIntervalStart)) .. "
+                + "\(RunText.time(run.dataIntervalEnd)), commit \(run.commit.prefix(12))",
         ]
         if let failure = run.failure { lines.append("  \(failure)") }
         for (task, tries) in Dictionary(grouping: detail.attempts, by: \.task).sorted(by: { $0.key < $1.key }) {
@@ -42,7 +41,7 @@ enum ReportText {
             [["DAG", "SCHEDULE", "NEXT RUN", "LAST RUN", "STATE", "ACTIVE"]]
             + dags.map {
                 [
-                    $0.dag, $0.schedule, $0.paused ? "paused" : $0.next.map(time) ?? "-", $0.lastRun ?? "-",
+                    $0.dag, $0.schedule, $0.paused ? "paused" : $0.next.map(RunText.time) ?? "-", $0.lastRun ?? "-",
                     $0.lastState ?? "-", String($0.active),
                 ]
             }
@@ -52,18 +51,18 @@ enum ReportText {
     static func alerts(_ view: AlertsView) -> [String] {
         var lines = [view.incidents.isEmpty ? "no open incident" : "open incidents:"]
         for incident in view.incidents {
-            let silenced = incident.silencedUntil.map { " (silenced until \(time($0)))" } ?? ""
-            lines.append("  \(incident.key) since \(time(incident.openedAt))\(silenced)")
+            let silenced = incident.silencedUntil.map { " (silenced until \(RunText.time($0)))" } ?? ""
+            lines.append("  \(incident.key) since \(RunText.time(incident.openedAt))\(silenced)")
             lines.append("    \(incident.summary.replacingOccurrences(of: "\n", with: "\n    "))")
         }
         if !view.checks.isEmpty { lines.append("checks:") }
         for check in view.checks {
-            let run = check.lastRun.map { " (\(time($0)))" } ?? ""
+            let run = check.lastRun.map { " (\(RunText.time($0)))" } ?? ""
             lines.append("  \(check.name): \(check.failing ? "failing" : "passing")\(run): \(check.message)")
         }
         if !view.pending.isEmpty { lines.append("notifications not delivered:") }
         for entry in view.pending {
-            let state = entry.givenUp ? "given up" : "retrying at \(time(entry.nextAttemptAt))"
+            let state = entry.givenUp ? "given up" : "retrying at \(RunText.time(entry.nextAttemptAt))"
             lines.append(
                 "  \(entry.kind) \(entry.key) to \(entry.notifier): \(state) after \(entry.attempts) "
                     + "attempt\(entry.attempts == 1 ? "" : "s")\(entry.lastError.map { ": \($0)" } ?? "")")
@@ -111,7 +110,7 @@ enum ReportText {
         if view.dags.isEmpty { lines.append("  none") }
         for dag in view.dags {
             let last = dag.lastRun.map { "last \($0) \(dag.lastState ?? "")" } ?? "no run yet"
-            let next = dag.paused ? "paused" : dag.next.map { "next \(time($0))" } ?? "manual"
+            let next = dag.paused ? "paused" : dag.next.map { "next \(RunText.time($0))" } ?? "manual"
             lines.append("  \(mark(dag.lastState != "failed"))\(dag.dag): \(last); \(next); \(dag.active) active")
         }
         lines.append("checks:")
@@ -122,7 +121,7 @@ enum ReportText {
         lines.append(view.alerts.incidents.isEmpty ? "incidents: none open" : "incidents:")
         for incident in view.alerts.incidents {
             let first = incident.summary.split(separator: "\n").first.map(String.init) ?? incident.summary
-            lines.append("  \(mark(false))\(incident.key) since \(time(incident.openedAt)): \(first)")
+            lines.append("  \(mark(false))\(incident.key) since \(RunText.time(incident.openedAt)): \(first)")
         }
         let undelivered = view.alerts.pending.count
         if undelivered > 0 { lines.append("  \(mark(false))\(undelivered) notification(s) not delivered yet") }
