@@ -44,6 +44,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // One C function around libcurl's SMTP (its setopt is variadic, which Swift cannot call).
         .target(name: "CSMTP", dependencies: ["CCurl"]),
+        // pidfd_open(2) through syscall(2) (variadic): the process driver watches its shims with it.
+        .target(name: "CPidfd"),
         // Collected logs: segment files with a time index, and PCRE2 (JIT) search over them.
         .target(name: "ReconcileLogs", dependencies: ["ReconcileModel", "CPCRE2"]),
         // Secret references resolved on this host at use time (environment variables, files).
@@ -58,6 +60,7 @@ let package = Package(
             name: "ReconcileDrivers",
             dependencies: [
                 "ReconcileModel",
+                "CPidfd",
                 "ReconcileSecrets",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

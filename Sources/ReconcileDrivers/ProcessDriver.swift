@@ -16,6 +16,7 @@ public final class ProcessDriver: ContainerDriver {
     let useCgroups: Bool
     private let metas = Mutex<[String: ProcessRecords.Meta]>([:])
     private let states = Mutex<[String: (version: [UInt64], state: ProcessRecords.State)]>([:])
+    private let shims = ShimWatch()
 
     /// - Parameters:
     ///   - stateDirectory: process folders live in `stateDirectory/processes`.
@@ -88,6 +89,7 @@ public final class ProcessDriver: ContainerDriver {
 
     public func list() async throws -> [ContainerInfo] {
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        shims.keep(only: Set(ids))
         return ids.sorted().compactMap { load($0) }
     }
 
@@ -310,8 +312,10 @@ public final class ProcessDriver: ContainerDriver {
             if let state { states.withLock { $0[id] = (version, state) } }
         }
         guard var state else { return nil }
-        if state.status == "running", ProcessRecords.startTime(of: state.shimPID) != state.shimStartTime {
-            state.status = "exited"
+        if state.status == "running" {
+            if !shims.isRunning(id: id, pid: state.shimPID, startTime: state.shimStartTime) { state.status = "exited" }
+        } else {
+            shims.forget(id)
         }
         return state
     }
@@ -327,6 +331,7 @@ public final class ProcessDriver: ContainerDriver {
         guard let meta, FileManager.default.fileExists(atPath: folder) else {
             _ = metas.withLock { $0.removeValue(forKey: id) }
             _ = states.withLock { $0.removeValue(forKey: id) }
+            shims.forget(id)
             return nil
         }
         let state = currentState(id)

@@ -31,6 +31,33 @@ func temporaryState(_ name: String) throws -> String {
         await runConformance(driver, .hostProcesses)
     }
 
+    /// A shim killed outright records no exit: its process is reported exited from the next listing
+    /// on, although earlier listings already watched it running (the pidfd, not a stale answer).
+    @Test(.timeLimit(.minutes(1))) func aKilledShimIsReportedExited() async throws {
+        let state = try temporaryState("shim-killed")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        let info = try await driver.run(ContainerSpec(name: "long", command: ["/bin/sleep", "1000"]))
+        for _ in 0..<3 { #expect(try await driver.list().first?.status == .running) }
+        let data = try Data(contentsOf: URL(fileURLWithPath: state + "/processes/" + info.id + "/state.json"))
+        let record = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let shim = try #require(record["shimPID"] as? Int)
+        let child = try #require(record["pid"] as? Int)
+        #expect(kill(pid_t(shim), SIGKILL) == 0)
+        kill(pid_t(child), SIGKILL)
+        var status = try await driver.inspect(info.id)?.status
+        for _ in 0..<100 where status == .running {
+            try await Task.sleep(for: .milliseconds(20))
+            status = try await driver.list().first?.status
+        }
+        #expect(status == .exited)
+        // A second driver on the same folder (a restarted controller) agrees.
+        let restarted = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        #expect(try await restarted.inspect(info.id)?.status == .exited)
+        try await driver.remove(info.id)
+        #expect(try await driver.list().isEmpty)
+    }
+
     /// A shim announces its process's exit: the wait returns on the notice (the mark moved), not
     /// on its timeout; a notice already received before the wait returns it at once.
     @Test(.timeLimit(.minutes(1))) func exitsArePushedToTheDriver() async throws {
