@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // Pure value types: no I/O, no clock, no project imports.
@@ -80,12 +81,21 @@ let package = Package(
             name: "ReconcileAPI",
             dependencies: ["ReconcileModel", "ReconcilePlanner", "ReconcileStore", "ReconcileLogs"]
         ),
+        // The web UI's pages: server-rendered HTML (swift-mustache templates), sessions and CSRF tokens.
+        .target(
+            name: "ReconcileWeb",
+            dependencies: [
+                "ReconcileModel", "ReconcilePlanner", "ReconcileStore", "ReconcileAPI",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The loop: observe through the drivers, plan, apply.
         .target(
             name: "ReconcileController",
             dependencies: [
                 "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
-                "ReconcileStore", "CSMTP", "ReconcileLogs", "ReconcileAPI",
+                "ReconcileStore", "CSMTP", "ReconcileLogs", "ReconcileAPI", "ReconcileWeb",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,7 +134,13 @@ let package = Package(
             path: "Benchmarks/reconcile-bench"
         ),
         // Test helpers shared by the test targets.
-        .target(name: "ReconcileTesting", dependencies: ["ReconcileDrivers", "ReconcileModel"]),
+        .target(
+            name: "ReconcileTesting",
+            dependencies: [
+                "ReconcileDrivers", "ReconcileModel", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "ReconcileModelTests", dependencies: ["ReconcileModel", "ReconcileTesting"]),
         .testTarget(
             name: "ReconcilePlannerTests", dependencies: ["ReconcilePlanner", "ReconcileModel", "ReconcileTesting"]

@@ -61,13 +61,17 @@ public struct Queries: Sendable {
 
     public func run(_ name: String) throws -> RunDetailView {
         let record = try findRun(name)
-        let attempts = try store.attempts(dag: record.dag, runID: record.runID).map {
+        return RunDetailView(run: Self.view(record), attempts: try attempts(dag: record.dag, runID: record.runID))
+    }
+
+    /// Every attempt of the run, cleared ones included, by task and try.
+    public func attempts(dag: String, runID: String) throws -> [AttemptView] {
+        try store.attempts(dag: dag, runID: runID).map {
             AttemptView(
                 task: $0.task, tryNumber: $0.tryNumber, state: $0.state.rawValue, exitCode: $0.exitCode, node: $0.node,
                 container: $0.containerName, cleared: $0.cleared, logPath: $0.logPath, startedAt: $0.startedAt,
                 finishedAt: $0.finishedAt)
         }
-        return RunDetailView(run: Self.view(record), attempts: attempts)
     }
 
     // MARK: DAGs

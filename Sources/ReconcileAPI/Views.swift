@@ -190,6 +190,35 @@ public struct AppView: Codable, Sendable, Hashable {
     }
 }
 
+/// One running (or exited, not yet replaced) replica of an App, as the last pass observed it.
+public struct ReplicaView: Codable, Sendable, Hashable {
+    public var app: String
+    public var node: String
+    public var id: String
+    public var slot: Int
+    public var revision: String
+    public var ready: Bool
+    /// Set when the replica exited (it is being restarted or replaced).
+    public var exitCode: Int?
+    public var startedAt: Date?
+    public var restarts: Int
+
+    public init(
+        app: String, node: String, id: String, slot: Int, revision: String, ready: Bool, exitCode: Int? = nil,
+        startedAt: Date? = nil, restarts: Int = 0
+    ) {
+        self.app = app
+        self.node = node
+        self.id = id
+        self.slot = slot
+        self.revision = revision
+        self.ready = ready
+        self.exitCode = exitCode
+        self.startedAt = startedAt
+        self.restarts = restarts
+    }
+}
+
 public struct NodeView: Codable, Sendable, Hashable {
     public var name: String
     public var reachable: Bool

@@ -58,6 +58,9 @@ public final class Controller: Service {
         public var commit: String
         public var apps: [AppView]
         public var nodes: [NodeView]
+        public var replicas: [ReplicaView]
+        /// When the commit was first applied (by this or an earlier controller on the state directory).
+        public var appliedAt: Date?
     }
 
     public func current() -> Current? { latest.withLock { $0 } }
@@ -227,7 +230,17 @@ public final class Controller: Service {
         let (apps, nodes) = StatusViews.make(state: snapshot.state, observed: result.observed)
         metrics.record(result, apps: apps, nodes: nodes, duration: duration)
         if let counts = try? store.stateCounts() { metrics.record(runs: counts.runs, attempts: counts.attempts) }
-        latest.withLock { $0 = Current(state: snapshot.state, commit: snapshot.commit, apps: apps, nodes: nodes) }
+        let appliedAt: Date?
+        if let known = latest.withLock({ $0 }), known.commit == snapshot.commit {
+            appliedAt = known.appliedAt
+        } else {
+            appliedAt = (try? store.firstPass(commit: snapshot.commit)) ?? Date()
+        }
+        latest.withLock {
+            $0 = Current(
+                state: snapshot.state, commit: snapshot.commit, apps: apps, nodes: nodes,
+                replicas: StatusViews.replicas(result.observed), appliedAt: appliedAt)
+        }
     }
 
     /// Pings `heartbeatURL` without waiting for the answer (a slow monitor never slows a pass).

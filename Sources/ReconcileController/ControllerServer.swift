@@ -6,6 +6,7 @@ import Logging
 import ReconcileAPI
 import ReconcileModel
 import ReconcileStore
+import ReconcileWeb
 import ServiceLifecycle
 
 /// The controller's HTTP server (Hummingbird): `/healthz`, `/metrics` (Prometheus text format),
@@ -62,6 +63,13 @@ public enum ControllerServer {
         }
         let api = router.group("api/v1").add(middleware: BearerAuthentication(token: options.apiToken))
         APIRoutes(controller: controller, stateDirectory: stateDirectory).add(to: api)
+        do {
+            let pages = try WebPages(queries: Queries(store: controller.store, stateDirectory: stateDirectory))
+            WebRoutes(controller: controller, pages: pages, sessions: WebSessions(apiToken: options.apiToken)).add(
+                to: router)
+        } catch {
+            log("web UI: its templates do not parse: \(error)")
+        }
         var configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port))
         configuration.serverName = "reconcile"
         return Application(

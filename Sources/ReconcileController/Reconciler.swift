@@ -45,7 +45,8 @@ public struct Reconciler: Sendable {
                 replica.readySince = replica.readySince.map { _ in replica.startedAt ?? now }
                 return replica
             }.sorted { $0.id < $1.id }
-            if let stored = seenData[node.name], let cached = seen.cache.withLock({ $0[node.name] }), cached.data == stored,
+            if let stored = seenData[node.name], let cached = seen.cache.withLock({ $0[node.name] }),
+                cached.data == stored,
                 cached.containers == replicas
             {
                 continue

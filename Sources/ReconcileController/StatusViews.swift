@@ -24,4 +24,15 @@ public enum StatusViews {
         }
         return (apps, nodes)
     }
+
+    /// Every observed replica, for the App and node pages.
+    public static func replicas(_ observed: Observed) -> [ReplicaView] {
+        observed.containers.map { container in
+            let exitCode: Int? = if case .exited(let code, _) = container.status { code } else { nil }
+            return ReplicaView(
+                app: container.app, node: container.node, id: container.id, slot: container.slot,
+                revision: container.specHash, ready: container.readySince != nil, exitCode: exitCode,
+                startedAt: container.startedAt, restarts: container.restarts)
+        }
+    }
 }

@@ -195,6 +195,13 @@ public final class Store: Sendable {
         }
     }
 
+    /// When the first recorded pass at `commit` started (when the commit was applied); nil when none did.
+    public func firstPass(commit: String) throws -> Date? {
+        try queue.read { db in
+            try Date.fetchOne(db, sql: "SELECT MIN(startedAt) FROM pass WHERE commitID = ?", arguments: [commit])
+        }
+    }
+
     /// The latest passes, newest first.
     public func passes(limit: Int = 20) throws -> [PassRecord] {
         try queue.read { db in
