@@ -129,7 +129,7 @@ let package = Package(
             name: "reconcile-bench",
             dependencies: [
                 "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers", "ReconcilePlanner",
-                "ReconcileController", "ReconcileStore", "ReconcileLogs",
+                "ReconcileController", "ReconcileStore", "ReconcileLogs", "ReconcileAPI", "ReconcileWeb",
             ],
             path: "Benchmarks/reconcile-bench"
         ),
@@ -173,6 +173,10 @@ let package = Package(
         .testTarget(
             name: "ReconcileStoreTests",
             dependencies: ["ReconcileStore", "ReconcileModel"]
+        ),
+        .testTarget(
+            name: "ReconcileWebTests",
+            dependencies: ["ReconcileWeb", "ReconcileAPI", "ReconcileStore", "ReconcileModel", "ReconcilePlanner"]
         ),
         .testTarget(
             name: "ReconcileCLITests",

@@ -18,6 +18,8 @@ import Foundation
 //       search 1 GiB (default) of collected log lines vs. `grep -E -c` over the same file
 //   reconcile-bench soak [--apps N] [--dags N] [--runs MINUTES]
 //       the release controller on 200 process Apps and 50 DAGs for 10 minutes: CPU and RSS sampled
+//   reconcile-bench ui [--apps N] [--dags N] [--runs N]
+//       web UI page render times on 50 DAGs x 100 runs and 200 Apps vs. the same data as API JSON
 
 var arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments.remove(at: 1) : "load"
@@ -29,8 +31,9 @@ case "plan": runPlanBenchmark(Options(arguments))
 case "dags": try await runDAGBenchmark(Options(arguments))
 case "grep": try runGrepBenchmark(Options(arguments))
 case "soak": try await runSoakBenchmark(Options(arguments))
+case "ui": try runWebBenchmark(Options(arguments))
 default:
     FileHandle.standardError.write(
-        Data("unknown benchmark \(mode); use load, git, plan, docker, dags, grep or soak\n".utf8))
+        Data("unknown benchmark \(mode); use load, git, plan, docker, dags, grep, soak or ui\n".utf8))
     exit(2)
 }

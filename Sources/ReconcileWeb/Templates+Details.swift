@@ -23,7 +23,8 @@ extension WebTemplates {
 
     static let graph = #"""
         <div class="svg"><svg xmlns="http://www.w3.org/2000/svg" width="{{width}}" height="{{height}}" viewBox="0 0 {{width}} {{height}}" role="img" aria-label="task graph">
-        {{#edges}}<path class="edge" data-from="{{from}}" data-to="{{to}}" d="{{path}}"/>{{/edges}}
+        <defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#7d8796"/></marker></defs>
+        {{#edges}}<path class="edge" data-from="{{from}}" data-to="{{to}}" d="{{path}}" marker-end="url(#arrow)"/>{{/edges}}
         {{#nodes}}<a href="{{href}}"><g class="task state-{{state}}" id="task-{{name}}" data-task="{{name}}" data-state="{{state}}"><title>{{name}}: {{state}}</title><rect x="{{x}}" y="{{y}}" width="{{width}}" height="{{height}}"/><text x="{{textX}}" y="{{textY}}">{{name}}</text></g></a>{{/nodes}}
         </svg></div>
         """#

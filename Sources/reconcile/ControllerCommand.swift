@@ -38,7 +38,11 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Address of the HTTP server (API, /metrics, /healthz, /hooks/git); port 0 picks a free one.")
     var listen: String = "127.0.0.1:7600"
 
-    @Option(help: "Bearer token of the API, as a secret reference (env:NAME or file:/path).")
+    @Option(
+        help: """
+            Bearer token of the API and the web UI's login, as a secret reference (env:NAME or \
+            file:/path); default: one generated into <state>/api-token.
+            """)
     var apiToken: String?
 
     @Option(help: "Shared secret of git push webhooks (GitHub, GitLab, Gitea), as a secret reference.")
@@ -88,7 +92,8 @@ struct ControllerCommand: AsyncParsableCommand {
             }
             server = ControllerServer.Options(
                 host: String(parts[0]), port: port,
-                apiToken: try apiToken.map { try SecretReader.read(try SecretReference(parsing: $0)) },
+                apiToken: try apiToken.map { try SecretReader.read(try SecretReference(parsing: $0)) }
+                    ?? GeneratedToken.load(stateDirectory: git.state),
                 webhookSecret: try webhookSecret.map { try SecretReader.read(try SecretReference(parsing: $0)) })
         } catch let error as ValueError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
@@ -111,7 +116,14 @@ struct ControllerCommand: AsyncParsableCommand {
         let logger = Logger(label: "reconcile.service")
         let http = ControllerServer.application(
             controller: controller, options: server, stateDirectory: git.state, logger: logger,
-            onRunning: { port in LogFormat.write("api: listening on http://\(server.host):\(port)", format) })
+            onRunning: { [apiToken, state = git.state] port in
+                LogFormat.write("api: listening on http://\(server.host):\(port)", format)
+                if apiToken == nil {
+                    LogFormat.write(
+                        "web UI: http://\(server.host):\(port)/ (log in with the token in "
+                            + "\(GeneratedToken.path(stateDirectory: state)); no --api-token was given)", format)
+                }
+            })
         var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: controller, serviceName: "controller"),

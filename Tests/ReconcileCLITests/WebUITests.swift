@@ -107,6 +107,46 @@ import Testing
         }
     }
 
+    /// Without `--api-token` the controller generates one into `<state>/api-token` (owner-only,
+    /// kept across restarts, never logged): the API and the UI are never open without a token.
+    @Test(.timeLimit(.minutes(2))) func withoutATokenOneIsGeneratedAndKept() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("web-token-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let repository = try AlertsEndToEndTests.repository(
+            at: root, manifests: "kind: Node\nname: here\nprocess: {}\n")
+        let state = root.path + "/state"
+        var tokens: [String] = []
+        for round in 0..<2 {
+            let output = root.path + "/controller-\(round).log"
+            let controller = try ChildProcess(
+                [
+                    CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--listen",
+                    "127.0.0.1:0",
+                ], output: output)
+            let log = { DAGCLITests.contents(output) }
+            #expect(await AlertsEndToEndTests.eventually(30) { log().contains("web UI: http://127.0.0.1:") })
+            let port = try #require(
+                log().split(separator: "\n").first { $0.contains("api: listening on") }?.split(separator: ":").last
+                    .flatMap { Int($0) })
+            let token = try String(contentsOfFile: state + "/api-token", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(token.count == 64)
+            let mode = try FileManager.default.attributesOfItem(atPath: state + "/api-token")[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            let base = "http://127.0.0.1:\(port)"
+            #expect(try await Self.request(base + "/api/v1/status").status == 401)
+            #expect(
+                try await Self.request(base + "/api/v1/status", headers: [("Authorization", "Bearer \(token)")]).status
+                    == 200)
+            #expect(try await Self.request(base + "/login", method: .POST, form: "token=\(token)&next=/").status == 303)
+            #expect(!log().contains(token))
+            tokens.append(token)
+            controller.signal(SIGTERM)
+            #expect(await controller.wait(timeout: 30) != nil)
+        }
+        #expect(tokens[0] == tokens[1])
+    }
+
     /// Pages without the cookie redirect to the login form, POSTs get 401; a wrong token is refused;
     /// with the cookie, a POST without (or with a wrong) CSRF token, or from another origin, is 403.
     /// Returns the session cookie.
@@ -165,9 +205,13 @@ import Testing
             try await browser.screenshot(to: shots + "/login.png")
             try await browser.type(try #require(try await browser.find("#token")), token)
             try await browser.click(try #require(try await browser.find("#login")))
+            #expect(try await waitForURL(browser, containing: base + "/dags/etl"))
             #expect(try await browser.currentURL() == base + "/dags/etl")
             try await browser.click(try #require(try await browser.find("#trigger")))
-            #expect(try await browser.currentURL().contains("/dags/etl/runs/manual__"))
+            let landed = try await waitForURL(browser, containing: "/dags/etl/runs/manual__")
+            let landedAt = try await browser.currentURL()
+            let landedOn = try await browser.source().suffix(1500)
+            #expect(landed, "\(landedAt): \(landedOn)")
             let runURL = try await browser.currentURL().components(separatedBy: "?")[0]
             // The run fails at transform; load never runs.
             #expect(try await waitForState(browser, runURL, task: "load", "upstreamFailed"), "\(log())")
@@ -189,7 +233,7 @@ import Testing
             #expect(await AlertsEndToEndTests.eventually(30) { log().contains("commit \(fixed)") })
             try await browser.navigate(runURL)
             try await browser.click(try #require(try await browser.find("#rerun-failed")))
-            #expect(try await browser.currentURL().contains("done=rerun"))
+            #expect(try await waitForURL(browser, containing: "done=rerun"))
             #expect(try await waitForState(browser, runURL, task: "load", "succeeded"), "\(log())")
             for task in ["extract", "transform", "load"] {
                 #expect(try await taskState(browser, task) == "succeeded")
@@ -228,6 +272,15 @@ import Testing
     func fill(_ browser: WebDriver, _ task: String) async throws -> String {
         guard let rect = try await browser.find("g#task-\(task) rect") else { return "" }
         return try await browser.css(rect, "fill")
+    }
+
+    /// A click's form submission completes (the browser lands on the redirect's target).
+    func waitForURL(_ browser: WebDriver, containing part: String) async throws -> Bool {
+        for _ in 0..<50 {
+            if try await browser.currentURL().contains(part) { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
     }
 
     /// Reloads `url` until the task shows `expected` in the graph (60 s at most).

@@ -1,0 +1,130 @@
+import Foundation
+import ReconcileAPI
+import ReconcileModel
+import ReconcilePlanner
+import ReconcileStore
+import ReconcileWeb
+import Testing
+
+@Suite struct WebPagesTests {
+    static let dag = DAGSpec(
+        name: "etl",
+        tasks: [
+            TaskSpec(name: "extract", command: ["/bin/true"]),
+            TaskSpec(name: "transform", command: ["/bin/sh", "-c", "echo '<b>x</b>'"], after: ["extract"], retries: 1),
+            TaskSpec(name: "load", command: ["/bin/true"], after: ["transform"]),
+        ])
+
+    static func attempt(_ task: String, _ tryNumber: Int, _ state: String, cleared: Bool = false) -> AttemptView {
+        AttemptView(
+            task: task, tryNumber: tryNumber, state: state, exitCode: state == "failed" ? 1 : 0, node: "n",
+            container: "c", cleared: cleared, startedAt: Date(timeIntervalSince1970: 100),
+            finishedAt: state == "running" ? nil : Date(timeIntervalSince1970: 101))
+    }
+
+    /// The states the graph colours come from the planner: a failure with retries left is retrying,
+    /// with none left failed and its downstream upstreamFailed; a cleared try no longer counts.
+    @Test func taskStatesFollowThePlanner() {
+        let now = Date(timeIntervalSince1970: 102)
+        let retrying = TaskStates.of(
+            dag: Self.dag, runState: "running",
+            attempts: [Self.attempt("extract", 1, "succeeded"), Self.attempt("transform", 1, "failed")], now: now)
+        #expect(retrying == ["extract": "succeeded", "transform": "retrying", "load": "waiting"])
+        let failed = TaskStates.of(
+            dag: Self.dag, runState: "failed",
+            attempts: [
+                Self.attempt("extract", 1, "succeeded"), Self.attempt("transform", 1, "failed"),
+                Self.attempt("transform", 2, "failed"),
+            ], now: now)
+        #expect(failed == ["extract": "succeeded", "transform": "failed", "load": "upstreamFailed"])
+        let rerun = TaskStates.of(
+            dag: Self.dag, runState: "running",
+            attempts: [
+                Self.attempt("extract", 1, "succeeded"), Self.attempt("transform", 1, "failed", cleared: true),
+                Self.attempt("transform", 2, "failed", cleared: true), Self.attempt("transform", 3, "running"),
+            ], now: now)
+        #expect(rerun == ["extract": "succeeded", "transform": "running", "load": "waiting"])
+        let notStarted = TaskStates.of(dag: Self.dag, runState: "running", attempts: [], now: now)
+        #expect(notStarted == ["extract": "queued", "transform": "waiting", "load": "waiting"])
+    }
+
+    /// Pages from a real store: the grid has a column per run and a cell per task, the graph the
+    /// selected run's states; text from the store and git is HTML-escaped.
+    @Test func dagAndRunPagesFromAStore() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("web-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let store = try Store(stateDirectory: directory)
+        let base = Date(timeIntervalSince1970: 1_700_000_000)
+        for index in 0..<3 {
+            let runID = "scheduled__\(index)"
+            let failed = index == 2
+            try store.addRun(
+                RunRecord(
+                    dag: "etl", runID: runID, logicalDate: base.addingTimeInterval(Double(index) * 3600),
+                    dataIntervalStart: base, dataIntervalEnd: base, commitID: "abc",
+                    state: failed ? .running : .succeeded,
+                    createdAt: base))
+            if failed {
+                try store.finishRun(
+                    dag: "etl", runID: runID, state: .failed, at: base,
+                    failure: "task transform failed <script>x</script>")
+            }
+            var attempts = [
+                AttemptRecord(
+                    dag: "etl", runID: runID, task: "extract", tryNumber: 1, node: "n", containerName: "c1",
+                    state: .succeeded, exitCode: 0, startedAt: base, finishedAt: base)
+            ]
+            for tryNumber in 1...(failed ? 2 : 1) {
+                attempts.append(
+                    AttemptRecord(
+                        dag: "etl", runID: runID, task: "transform", tryNumber: tryNumber, node: "n",
+                        containerName: "c2-\(tryNumber)", state: failed ? .failed : .succeeded,
+                        exitCode: failed ? 3 : 0,
+                        startedAt: base, finishedAt: base))
+            }
+            if !failed {
+                attempts.append(
+                    AttemptRecord(
+                        dag: "etl", runID: runID, task: "load", tryNumber: 1, node: "n", containerName: "c3",
+                        state: .succeeded, exitCode: 0, startedAt: base, finishedAt: base))
+            }
+            try store.saveAttempts(attempts)
+        }
+        var check = CheckState()
+        check.record(passed: false, message: "<script>alert(3)</script>", at: base, failAfter: 1, passAfter: 1)
+        try store.saveCheckState(check, name: "disk")
+        let pages = try WebPages(queries: Queries(store: store, stateDirectory: directory))
+        let snapshot = WebSnapshot(
+            state: DesiredState(dags: [Self.dag]), commit: "abcdef0123456789", appliedAt: base, apps: [], nodes: [],
+            replicas: [])
+        let chrome = WebPages.chrome(csrf: "token-1", snapshot: snapshot)
+        let now = base.addingTimeInterval(86400)
+        let dagPage = try #require(
+            try pages.dag("etl", selected: nil, runs: 25, snapshot: snapshot, chrome: chrome, now: now))
+        #expect(dagPage.components(separatedBy: "class=\"run state-").count - 1 == 3)
+        #expect(dagPage.components(separatedBy: "class=\"cell state-").count - 1 == 9)
+        // The newest run (the failed one) is in the graph.
+        #expect(dagPage.contains("id=\"task-transform\" data-task=\"transform\" data-state=\"failed\""))
+        #expect(dagPage.contains("id=\"task-load\" data-task=\"load\" data-state=\"upstreamFailed\""))
+        #expect(
+            dagPage.contains("echo &#39;&lt;b&gt;x&lt;/b&gt;&#39;")
+                || dagPage.contains("echo &#x27;&lt;b&gt;x&lt;/b&gt;&#x27;"))
+        #expect(dagPage.contains("name=\"csrf\" value=\"token-1\""))
+        let older = try #require(
+            try pages.dag("etl", selected: "scheduled__0", runs: 25, snapshot: snapshot, chrome: chrome, now: now))
+        #expect(older.contains("data-task=\"transform\" data-state=\"succeeded\""))
+        let runPage = try #require(try pages.run("etl", "scheduled__2", snapshot: snapshot, chrome: chrome, now: now))
+        #expect(runPage.contains("id=\"rerun-failed\""))
+        #expect(runPage.contains("task transform failed &lt;script&gt;x&lt;/script&gt;"))
+        #expect(!runPage.contains("<script>"))
+        let okRun = try #require(try pages.run("etl", "scheduled__1", snapshot: snapshot, chrome: chrome, now: now))
+        #expect(!okRun.contains("id=\"rerun-failed\""))
+        #expect(try pages.run("etl", "nope", snapshot: snapshot, chrome: chrome, now: now) == nil)
+        #expect(try pages.dag("nope", selected: nil, runs: 25, snapshot: snapshot, chrome: chrome, now: now) == nil)
+        let overview = try pages.overview(snapshot: snapshot, chrome: chrome, now: now)
+        #expect(overview.contains("&lt;script&gt;alert(3)&lt;/script&gt;"))
+        #expect(!overview.contains("<script>"))
+        #expect(overview.contains("abcdef012345"))  // the commit in force
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import ReconcileWeb
+import Testing
+
+@Suite struct WebSessionsTests {
+    @Test func aSessionNeedsTheTokenAndExpires() throws {
+        let sessions = WebSessions(apiToken: "s3cret")
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(sessions.login(token: "wrong", now: now) == nil)
+        #expect(sessions.login(token: "", now: now) == nil)
+        let cookie = try #require(sessions.login(token: "s3cret", now: now))
+        let nonce = try #require(sessions.verify(cookie: cookie, now: now.addingTimeInterval(60)))
+        #expect(sessions.verify(cookie: cookie, now: now.addingTimeInterval(WebSessions.lifetime + 1)) == nil)
+        // Tampering with any part breaks the MAC; another token's sessions are not ours.
+        let parts = cookie.split(separator: ".").map(String.init)
+        #expect(sessions.verify(cookie: "\(parts[0]).\(Int(parts[1])! + 9999).\(parts[2])", now: now) == nil)
+        #expect(sessions.verify(cookie: "0\(parts[0].dropFirst()).\(parts[1]).\(parts[2])", now: now) == nil)
+        #expect(WebSessions(apiToken: "other").verify(cookie: cookie, now: now) == nil)
+        #expect(sessions.verify(cookie: "garbage", now: now) == nil)
+        // CSRF tokens belong to one session.
+        let csrf = sessions.csrfToken(session: nonce)
+        #expect(sessions.verifyCSRF(csrf, session: nonce))
+        #expect(!sessions.verifyCSRF(nil, session: nonce))
+        #expect(!sessions.verifyCSRF("", session: nonce))
+        let second = try #require(sessions.verify(cookie: sessions.login(token: "s3cret", now: now), now: now))
+        #expect(!sessions.verifyCSRF(csrf, session: second))
+        // Logging out ends that session only.
+        sessions.logout(session: nonce, now: now)
+        #expect(sessions.verify(cookie: cookie, now: now) == nil)
+        #expect(sessions.verify(cookie: sessions.login(token: "s3cret", now: now), now: now) != nil)
+    }
+
+    @Test func withoutATokenNobodyLogsIn() {
+        let sessions = WebSessions(apiToken: nil)
+        #expect(!sessions.enabled)
+        #expect(sessions.login(token: "", now: Date()) == nil)
+        #expect(!sessions.verifyCSRF("", session: "x"))
+    }
+}
