@@ -143,13 +143,16 @@ public actor Router {
                 continue
             }
             let raw: any Channel
+            let upstreamHold = HeldReference()
             do {
                 raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                     .connectTimeout(.seconds(2))
                     .channelOption(.allowRemoteHalfClosure, value: true)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(HoldUntilSpliced())
+                            let hold = HoldUntilSpliced()
+                            upstreamHold.handler = hold
+                            try channel.pipeline.syncOperations.addHandler(hold)
                         }
                     }
                     .connect(host: backend.host, port: backend.port).get()
@@ -167,8 +170,13 @@ public actor Router {
                 return
             }
             guard let upstream = try? await Self.wrap(raw) else {
+                // The backend answered and closed before it could be wrapped (a fast replica that
+                // needs no request): its pipeline is gone, but what it sent is still held. Relay it.
+                let answer = (try? await raw.eventLoop.submit { upstreamHold.handler?.heldData() ?? [] }.get()) ?? []
                 raw.close(promise: nil)
-                try? await client.executeThenClose { _, _ in }
+                try? await client.executeThenClose { _, clientOut in
+                    for buffer in answer { try await clientOut.write(buffer) }
+                }
                 await closed(backend.id)
                 return
             }
@@ -212,6 +220,11 @@ public actor Router {
     }
 }
 
+/// The upstream's hold handler, set and read on its channel's event loop only.
+final class HeldReference: @unchecked Sendable {
+    var handler: HoldUntilSpliced?
+}
+
 /// Holds what a connection delivers (bytes, its end, its closing) until the splice is attached, then
 /// passes it on in order when removed: nothing a fast peer sends early is lost, and a connection
 /// dropped before the splice needs no teardown. Closes a connection that sends more than 1 MiB first.
@@ -235,6 +248,13 @@ final class HoldUntilSpliced: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {}
+
+    /// The bytes held so far (for a connection that closed, and lost its pipeline, before the splice).
+    func heldData() -> [ByteBuffer] {
+        held.compactMap { item in
+            if case .data(let data) = item { unwrapInboundIn(data) } else { nil }
+        }
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) { held.append(.event(event)) }
 

@@ -225,6 +225,20 @@ import Testing
             #expect(try await fill(browser, "transform") == "rgb(214, 56, 58)")
             try await browser.screenshot(to: shots + "/dag-failed.png")
 
+            // The failed run is an incident: silence it from the alerts page.
+            var incidentShown = false
+            for _ in 0..<60 where !incidentShown {
+                try await browser.navigate(base + "/alerts")
+                incidentShown = try await browser.find("input[name=name][value='dag/etl']") != nil
+                if !incidentShown { try await Task.sleep(for: .milliseconds(500)) }
+            }
+            #expect(incidentShown)
+            try await browser.click(try #require(try await browser.find("form[action='/alerts/silence'] button")))
+            #expect(try await waitForURL(browser, containing: "done=silenced"))
+            #expect(try await browser.source().contains("silenced until"))
+            #expect(try Store(stateDirectory: state).silences()["dag/etl"] != nil)
+            try await browser.screenshot(to: shots + "/alerts-silenced.png")
+
             // A fixing commit; once the controller has it, "Rerun failed" runs transform and load.
             try Self.manifests(transform: "echo transformed").write(
                 to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
@@ -240,10 +254,23 @@ import Testing
                 #expect(try await fill(browser, task) == "rgb(46, 157, 74)")
             }
             try await browser.screenshot(to: shots + "/run-rerun-succeeded.png")
-            let tries = try Store(stateDirectory: state).attempts(
-                dag: "etl", runID: String(runURL.split(separator: "/").last!))
+            let runID = String(runURL.split(separator: "/").last!).removingPercentEncoding!
+            let tries = try Store(stateDirectory: state).attempts(dag: "etl", runID: runID)
             #expect(tries.filter { $0.task == "transform" }.map(\.tryNumber) == [1, 2])
             #expect(tries.filter { $0.task == "extract" }.map(\.tryNumber) == [1])
+
+            // "Rerun with downstream" on transform runs transform and load again, not extract.
+            try await browser.click(try #require(try await browser.find("#row-transform button")))
+            #expect(try await waitForURL(browser, containing: "done=rerun"))
+            var again: [AttemptRecord] = []
+            for _ in 0..<120 {
+                again = try Store(stateDirectory: state).attempts(dag: "etl", runID: runID)
+                if again.filter({ $0.task == "load" && $0.state == .succeeded }).count == 2 { break }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(again.filter { $0.task == "transform" }.map(\.tryNumber) == [1, 2, 3])
+            #expect(again.filter { $0.task == "load" }.map(\.tryNumber) == [1, 2])
+            #expect(again.filter { $0.task == "extract" }.map(\.tryNumber) == [1])
 
             for (name, path) in [
                 ("overview", "/"), ("dag", "/dags/etl"), ("dags", "/dags"), ("app", "/apps/echoer"),
