@@ -35,11 +35,16 @@ public actor Router {
     private var draining: Set<String> = []
     /// How long a connection waits for a ready replica when the pool is empty.
     private let waitForBackend: TimeInterval
+    /// How long a client may keep its side open after the backend ended the connection.
+    private let lingerAfterBackend: Duration
 
     /// - Parameter address: the address listeners bind to (loopback unless the host should serve others).
-    public init(address: String = "127.0.0.1", waitForBackend: TimeInterval = 30) {
+    public init(
+        address: String = "127.0.0.1", waitForBackend: TimeInterval = 30, lingerAfterBackend: Duration = .seconds(30)
+    ) {
         self.address = address
         self.waitForBackend = waitForBackend
+        self.lingerAfterBackend = lingerAfterBackend
     }
 
     /// The ports listened on.
@@ -180,7 +185,7 @@ public actor Router {
                 await closed(backend.id)
                 return
             }
-            await Self.splice(client, upstream)
+            await Self.splice(client, upstream, linger: lingerAfterBackend)
             await closed(backend.id)
             return
         }
@@ -198,22 +203,50 @@ public actor Router {
         }.get()
     }
 
-    /// Copies bytes both ways until both directions end; a half close is passed on.
+    /// Copies bytes both ways until both directions end; a half close is passed on. A direction
+    /// that fails (a backend that resets after answering, a client gone) only ends that direction:
+    /// the body returns, and `executeThenClose` closes the channels, only once the client has
+    /// closed its side too, because a close while relayed bytes still wait in the client's writer
+    /// drops them (a reset backend truncated answers that way under load). A client that keeps
+    /// its side open after the backend ended is closed after `linger`.
     private static func splice(
-        _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ upstream: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ upstream: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+        linger: Duration
     ) async {
+        enum Ended { case client, backend, linger }
         try? await client.executeThenClose { clientIn, clientOut in
             try await upstream.executeThenClose { upstreamIn, upstreamOut in
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                await withTaskGroup(of: Ended.self) { group in
                     group.addTask {
-                        for try await buffer in clientIn { try await upstreamOut.write(buffer) }
+                        var relaying = true
+                        do {
+                            // Read to the client's end even when the backend stopped taking bytes.
+                            for try await buffer in clientIn where relaying {
+                                do { try await upstreamOut.write(buffer) } catch { relaying = false }
+                            }
+                        } catch {}  // the client reset its connection
                         upstreamOut.finish()
+                        return .client
                     }
                     group.addTask {
-                        for try await buffer in upstreamIn { try await clientOut.write(buffer) }
+                        do {
+                            for try await buffer in upstreamIn { try await clientOut.write(buffer) }
+                        } catch {}  // a reset after the answer: what arrived is relayed
                         clientOut.finish()
+                        return .backend
                     }
-                    try await group.waitForAll()
+                    var ended: Set<Ended> = []
+                    while let side = await group.next() {
+                        ended.insert(side)
+                        if side == .linger || ended.isSuperset(of: [.client, .backend]) { break }
+                        if side == .backend {
+                            group.addTask {
+                                try? await Task.sleep(for: linger)
+                                return .linger
+                            }
+                        }
+                    }
+                    group.cancelAll()
                 }
             }
         }

@@ -41,7 +41,10 @@ public enum Loopback {
 
     /// Connects, reads until the server closes (or `timeout` seconds pass) and returns what it sent;
     /// nil when the connection is refused.
-    public static func readAll(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 10) -> String? {
+    /// `pause` seconds between reads make a slow reader.
+    public static func readAll(
+        port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 10, pause: TimeInterval = 0
+    ) -> String? {
         guard let fd = connected(port: port, host: host) else { return nil }
         defer { close(fd) }
         var limit = timeval(tv_sec: Int(timeout), tv_usec: 0)
@@ -57,6 +60,7 @@ public enum Loopback {
             if count < 0, errno == EINTR, Date() < deadline { continue }
             if count <= 0 { break }
             data += buffer[0..<count]
+            if pause > 0 { usleep(useconds_t(pause * 1_000_000)) }
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -79,6 +79,89 @@ func fetch(_ port: Int) async -> String? {
         await router.shutdown()
     }
 
+    /// A backend that sends a large answer and then resets the connection (SO_LINGER 0): every
+    /// byte that reached the router still reaches the client, which is closed only after it read
+    /// them (closing with bytes still in the writer dropped them).
+    @Test func aResetAfterTheAnswerKeepsTheAnswer() async throws {
+        let size = 4 << 20
+        // A plain socket server on its own thread: accept, send, wait, close with a reset.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
+        }
+        listen(listener, 4)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        let backendPort = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            var reset = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(connection, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            let answer = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+            var sent = 0
+            while sent < size {
+                let count = answer.withUnsafeBytes { send(connection, $0.baseAddress! + sent, size - sent, 0) }
+                if count <= 0 { break }
+                sent += count
+            }
+            usleep(500_000)  // everything is in the router's socket before the reset
+            close(connection)
+            close(listener)
+        }
+        let router = Router()
+        let port = try Loopback.freePort()
+        #expect(await router.update([port: [Backend(id: "r", host: "127.0.0.1", port: backendPort)]]).isEmpty)
+        // A slow reader: the router holds most of the answer when the reset arrives.
+        let received = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: Loopback.readAll(port: port, timeout: 30, pause: 0.001)?.utf8.count)
+            }
+        }
+        #expect(received == size)
+        await router.shutdown()
+    }
+
+    /// A client that keeps its side open after the backend's answer and end is closed by the
+    /// router after the linger time (its connection no longer counts as open).
+    @Test func aClientLingeringAfterTheBackendEndedIsClosed() async throws {
+        let a = try await NamedBackend.start("a")
+        let router = Router(lingerAfterBackend: .seconds(1))
+        let port = try Loopback.freePort()
+        #expect(await router.update([port: [a.backend]]).isEmpty)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(connected == 0)
+        var opened = false
+        for _ in 0..<100 where !opened {
+            opened = await router.openConnections("a") == 1
+            if !opened { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(opened)
+        // The socket stays open (never read, never closed) well past the linger time.
+        var closedByRouter = false
+        for _ in 0..<100 where !closedByRouter {
+            try await Task.sleep(for: .milliseconds(50))
+            closedByRouter = await router.openConnections("a") == 0
+        }
+        #expect(closedByRouter)
+        await router.shutdown()
+    }
+
     @Test func aReplicaThatRefusesIsSkipped() async throws {
         let a = try await NamedBackend.start("a")
         let refusing = try Loopback.refusingPort()
