@@ -37,6 +37,9 @@ extension DAGRunner {
                     memory.forgetCreated(record.containerName)
                     updated = try await start(record, task: task, run: run, dag: dag, now: now)
                 } else {
+                    // Seen created for a moment while it started: nothing to remember (entries for
+                    // every task ever started would pile up).
+                    memory.forgetCreated(record.containerName)
                     // A listing is a summary (Docker's has no exit code): read a finished one in full.
                     var info = listed
                     if listed.status == .exited, let full = try? await driver.inspect(listed.id) { info = full }

@@ -167,6 +167,12 @@ public final class LogCollector: Sendable {
             return true
         }
         guard due else { return }
+        // Replicas gone from every node: nothing more to check or report about them.
+        let present = Set(listed)
+        memory.withLock { memory in
+            memory.checked.formIntersection(present)
+            memory.problems.formIntersection(present)
+        }
         try store.touchLogCursors(listed, at: now)
         try store.forgetLogCursors(notSeenSince: now.addingTimeInterval(-3600))
         let removed = logs.retain(maxAge: retention.maxAge.seconds, maxBytes: retention.maxBytes, now: now)

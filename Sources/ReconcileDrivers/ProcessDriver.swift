@@ -89,7 +89,16 @@ public final class ProcessDriver: ContainerDriver {
 
     public func list() async throws -> [ContainerInfo] {
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        shims.keep(only: Set(ids))
+        // Forget removed processes (task containers come and go by the hundred): the caches held
+        // every one ever seen, half a MiB per 200 tasks in the soak.
+        let present = Set(ids)
+        shims.keep(only: present)
+        metas.withLock { cache in
+            for id in cache.keys.filter({ !present.contains($0) }) { cache.removeValue(forKey: id) }
+        }
+        states.withLock { cache in
+            for id in cache.keys.filter({ !present.contains($0) }) { cache.removeValue(forKey: id) }
+        }
         return ids.sorted().compactMap { load($0) }
     }
 
