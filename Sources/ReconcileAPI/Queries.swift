@@ -66,12 +66,19 @@ public struct Queries: Sendable {
 
     /// Every attempt of the run, cleared ones included, by task and try.
     public func attempts(dag: String, runID: String) throws -> [AttemptView] {
-        try store.attempts(dag: dag, runID: runID).map {
-            AttemptView(
-                task: $0.task, tryNumber: $0.tryNumber, state: $0.state.rawValue, exitCode: $0.exitCode, node: $0.node,
-                container: $0.containerName, cleared: $0.cleared, logPath: $0.logPath, startedAt: $0.startedAt,
-                finishedAt: $0.finishedAt)
-        }
+        try store.attempts(dag: dag, runID: runID).map(Self.view)
+    }
+
+    /// Every attempt of each of the DAG's runs `runIDs`, by run.
+    public func attempts(dag: String, runIDs: [String]) throws -> [String: [AttemptView]] {
+        try store.attempts(dag: dag, runIDs: runIDs).mapValues { $0.map(Self.view) }
+    }
+
+    static func view(_ attempt: AttemptRecord) -> AttemptView {
+        AttemptView(
+            task: attempt.task, tryNumber: attempt.tryNumber, state: attempt.state.rawValue, exitCode: attempt.exitCode,
+            node: attempt.node, container: attempt.containerName, cleared: attempt.cleared, logPath: attempt.logPath,
+            startedAt: attempt.startedAt, finishedAt: attempt.finishedAt)
     }
 
     // MARK: DAGs

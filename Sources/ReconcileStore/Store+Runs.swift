@@ -177,6 +177,18 @@ extension Store {
         }
     }
 
+    /// Every attempt of the DAG's runs `runIDs`, by run (one query for a page of runs).
+    public func attempts(dag: String, runIDs: [String]) throws -> [String: [AttemptRecord]] {
+        guard !runIDs.isEmpty else { return [:] }
+        return try queue.read { db in
+            let marks = Array(repeating: "?", count: runIDs.count).joined(separator: ",")
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM attempt WHERE dag = ? AND runID IN (\(marks)) ORDER BY task, tryNumber",
+                arguments: StatementArguments([dag] + runIDs))
+            return Dictionary(grouping: rows.map(AttemptRecord.init(row:)), by: \.runID)
+        }
+    }
+
     /// Clears the attempts of `tasks` in the run (they stay as history) and puts the run back to
     /// running, so the controller runs those tasks again (new try numbers). Returns the tasks cleared.
     @discardableResult

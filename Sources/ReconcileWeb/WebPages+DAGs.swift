@@ -16,9 +16,9 @@ extension WebPages {
         guard let snapshot, let spec = snapshot.state.dags.first(where: { $0.name == name }) else { return nil }
         let runs = try queries.runs(dag: name, limit: runCount)
         var states: [String: [String: String]] = [:]
+        let attempts = try queries.attempts(dag: name, runIDs: runs.map(\.run))
         for run in runs {
-            states[run.run] = TaskStates.of(
-                dag: spec, runState: run.state, attempts: try queries.attempts(dag: name, runID: run.run), now: now)
+            states[run.run] = TaskStates.of(dag: spec, runState: run.state, attempts: attempts[run.run] ?? [], now: now)
         }
         let shown = runs.first { $0.run == selected } ?? runs.first
         let view = try queries.dags(DesiredState(dags: [spec]), now: now).first
