@@ -128,16 +128,21 @@ struct APIRoutes: Sendable {
                 status: status, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
         } catch let failure as Queries.Failure {
-            let code: HTTPResponse.Status =
-                switch failure.kind {
-                case .notFound: .notFound
-                case .invalid: .badRequest
-                case .conflict: .conflict
-                }
             let data = try APICoding.encoder.encode(["error": failure.description])
             return Response(
-                status: code, headers: [.contentType: "application/json"],
+                status: failure.status, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+}
+
+extension Queries.Failure {
+    /// The HTTP status of a query's refusal: 404, 400 or 409.
+    var status: HTTPResponse.Status {
+        switch kind {
+        case .notFound: .notFound
+        case .invalid: .badRequest
+        case .conflict: .conflict
         }
     }
 }

@@ -88,20 +88,13 @@ struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
         -> Response
     {
         guard let token, let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-            Self.equal(Array(header.dropFirst(7).utf8), Array(token.utf8))
+            WebSessions.equal(Array(header.dropFirst(7).utf8), Array(token.utf8))
         else {
             return Response(
                 status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"error\":\"missing or wrong bearer token\"}\n")))
         }
         return try await next(request, context)
-    }
-
-    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
     }
 }
 
@@ -122,20 +115,20 @@ public enum WebhookVerifier {
         let expected = Array(HMAC<SHA256>.authenticationCode(for: body, using: key))
         if let signature = header("X-Hub-Signature-256") {
             guard signature.hasPrefix("sha256="), let given = hex(String(signature.dropFirst(7))),
-                BearerAuthentication<BasicRequestContext>.equal(given, expected)
+                WebSessions.equal(given, expected)
             else { return .rejected("GitHub signature does not match") }
             let event = header("X-GitHub-Event") ?? "push"
             return event == "push" ? .push(provider: "GitHub") : .ignored(provider: "GitHub", event: event)
         }
         if let signature = header("X-Gitea-Signature") {
-            guard let given = hex(signature), BearerAuthentication<BasicRequestContext>.equal(given, expected) else {
+            guard let given = hex(signature), WebSessions.equal(given, expected) else {
                 return .rejected("Gitea signature does not match")
             }
             let event = header("X-Gitea-Event") ?? "push"
             return event == "push" ? .push(provider: "Gitea") : .ignored(provider: "Gitea", event: event)
         }
         if let token = header("X-Gitlab-Token") {
-            guard BearerAuthentication<BasicRequestContext>.equal(Array(token.utf8), Array(secret.utf8)) else {
+            guard WebSessions.equal(Array(token.utf8), Array(secret.utf8)) else {
                 return .rejected("GitLab token does not match")
             }
             let event = header("X-Gitlab-Event") ?? "Push Hook"

@@ -195,16 +195,10 @@ struct WebRoutes: Sendable {
         do {
             return try body(nonce, form)
         } catch let failure as Queries.Failure {
-            let status: HTTPResponse.Status =
-                switch failure.kind {
-                case .notFound: .notFound
-                case .invalid: .badRequest
-                case .conflict: .conflict
-                }
             let back = request.headers[.referer].flatMap { URL(string: $0)?.path } ?? "/"
             return Self.html(
                 pages.message("Not done", failure.description, back: Self.safeNext(Substring(back)), chrome: chrome),
-                status: status)
+                status: failure.status)
         }
     }
 

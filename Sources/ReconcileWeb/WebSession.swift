@@ -63,8 +63,8 @@ public final class WebSessions: Sendable {
         HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Constant time for equal lengths.
-    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    /// Byte strings compared in constant time for equal lengths (tokens, MACs, signatures).
+    public static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
         for index in a.indices { difference |= a[index] ^ b[index] }
