@@ -192,8 +192,21 @@ public final class Store: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [pass.startedAt, pass.finishedAt, pass.commitID, pass.actions, pass.summary, pass.failures])
+            // A pass every 2 s is 43,200 rows a day: every 500th insert drops the passes that did
+            // nothing and are over a day old, keeping each commit's first pass (when it was applied).
+            if db.lastInsertedRowID % 500 == 0 {
+                try db.execute(
+                    sql: """
+                        DELETE FROM pass WHERE actions = 0 AND failures = '' AND finishedAt < ?
+                        AND id NOT IN (SELECT MIN(id) FROM pass GROUP BY commitID)
+                        """,
+                    arguments: [pass.finishedAt.addingTimeInterval(-Self.noOpPassRetention)])
+            }
         }
     }
+
+    /// How long passes that changed nothing are kept.
+    public static let noOpPassRetention: TimeInterval = 24 * 3600
 
     /// When the first recorded pass at `commit` started (when the commit was applied); nil when none did.
     public func firstPass(commit: String) throws -> Date? {

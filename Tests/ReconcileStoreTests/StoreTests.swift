@@ -64,4 +64,35 @@ import Testing
             #expect(results.isEmpty, "\(results)")
         }
     }
+
+    /// No-op passes older than a day are dropped (every 500th insert); passes that did something
+    /// or failed, recent ones, and each commit's first pass (when it was applied) stay.
+    @Test func oldNoOpPassesArePruned() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try Store(stateDirectory: folder)
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        for index in 0..<1000 {
+            // Two days of passes, one every ~3 minutes; commit b from pass 300 on.
+            let time = start.addingTimeInterval(Double(index) * 173)
+            let acted = index % 100 == 50
+            try store.record(
+                Store.PassRecord(
+                    startedAt: time, finishedAt: time, commitID: index < 300 ? "a" : "b", actions: acted ? 1 : 0,
+                    summary: "", failures: index == 77 ? "boom" : ""))
+        }
+        let kept = try store.passes(limit: 10_000)
+        let last = start.addingTimeInterval(999 * 173)
+        #expect(kept.count < 1000)
+        for pass in kept where pass.actions == 0 && pass.failures.isEmpty {
+            // What stays of the no-op ones: recent as of the last prune (pass 1000), or a commit's first.
+            let recent = pass.finishedAt >= last.addingTimeInterval(-Store.noOpPassRetention - 173)
+            #expect(recent || pass.startedAt == start || pass.startedAt == start.addingTimeInterval(300 * 173))
+        }
+        #expect(kept.filter { $0.actions > 0 }.count == 10)
+        #expect(kept.contains { $0.failures == "boom" })
+        #expect(try store.firstPass(commit: "a") == start)
+        #expect(try store.firstPass(commit: "b") == start.addingTimeInterval(300 * 173))
+    }
 }
