@@ -63,7 +63,7 @@ extension WebTemplates {
         {{#graph}}{{> graph}}{{/graph}}
         {{> legend}}
         <h2>Tasks</h2>
-        <table><tr><th>Task</th><th>State</th><th>Tries</th><th></th></tr>
+        <table><tr><th>Task</th><th>State</th><th>Latest try</th><th></th></tr>
         {{#tasks}}<tr id="row-{{name}}"><td>{{name}}</td><td><span class="pill state-{{state}}" data-task="{{name}}">{{state}}</span></td><td>{{tries}}</td>
         <td><form method="post" action="/dags/{{dag}}/runs/{{run}}/rerun" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><input type="hidden" name="task" value="{{name}}"><input type="hidden" name="downstream" value="1"><button type="submit">Rerun with downstream</button></form></td></tr>{{/tasks}}
         </table>

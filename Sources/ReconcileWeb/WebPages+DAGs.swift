@@ -75,7 +75,7 @@ extension WebPages {
         let tasks = taskNames.map { task in
             TaskRow(
                 dag: dag, run: runID, name: task, after: "", command: "", retries: 0, state: states[task] ?? "none",
-                tries: detail.attempts.filter { $0.task == task && !$0.cleared }.count)
+                tries: detail.attempts.filter { $0.task == task }.map(\.tryNumber).max() ?? 0)
         }
         let attempts = detail.attempts.sorted {
             ($0.startedAt, $0.task, $0.tryNumber) < ($1.startedAt, $1.task, $1.tryNumber)
