@@ -7,8 +7,10 @@ import ReconcileStore
 import ReconcileWeb
 
 /// The web UI at `/`: a login form that trades the API token for a session cookie (Secure,
-/// HttpOnly, SameSite=Strict), pages that redirect to it without one, and forms whose POSTs need
-/// the session's CSRF token. Pages carry a Content-Security-Policy that allows no script at all.
+/// HttpOnly, SameSite=Lax, so a link from a mail or chat opens the page signed in; POSTs are
+/// guarded by CSRF tokens, not by the cookie), pages that redirect to it without one, and forms
+/// whose POSTs need the session's CSRF token. Pages carry a Content-Security-Policy that allows
+/// no script at all.
 struct WebRoutes: Sendable {
     let controller: Controller
     let pages: WebPages
@@ -61,7 +63,7 @@ struct WebRoutes: Sendable {
             response.setCookie(
                 Cookie(
                     name: WebSessions.cookieName, value: cookie, maxAge: Int(WebSessions.lifetime), path: "/",
-                    secure: true, httpOnly: true, sameSite: .strict))
+                    secure: true, httpOnly: true, sameSite: .lax))
             return response
         }
         router.post("/logout") { request, _ in
@@ -71,7 +73,7 @@ struct WebRoutes: Sendable {
                 response.setCookie(
                     Cookie(
                         name: WebSessions.cookieName, value: "", maxAge: 0, path: "/", secure: true, httpOnly: true,
-                        sameSite: .strict))
+                        sameSite: .lax))
                 return response
             }
         }
