@@ -286,16 +286,13 @@ extension Store {
 extension Store {
     /// How many runs and attempts are in each state (for metrics).
     public func stateCounts() throws -> (runs: [String: Int], attempts: [String: Int]) {
+        // Kept by triggers (migration v7): reading them costs the same with any history.
         try queue.read { db in
             var runs: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM run GROUP BY state") {
-                runs[row["state"]] = row["n"]
-            }
             var attempts: [String: Int] = [:]
-            for row in try Row.fetchAll(
-                db, sql: "SELECT state, COUNT(*) AS n FROM attempt WHERE cleared = 0 GROUP BY state")
-            {
-                attempts[row["state"]] = row["n"]
+            for row in try Row.fetchAll(db, sql: "SELECT kind, state, n FROM stateCount WHERE n > 0") {
+                let kind: String = row["kind"]
+                if kind == "run" { runs[row["state"]] = row["n"] } else { attempts[row["state"]] = row["n"] }
             }
             return (runs, attempts)
         }

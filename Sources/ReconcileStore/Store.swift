@@ -158,6 +158,50 @@ public final class Store: Sendable {
                 table.column("seenAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v7: run indexes and state counts") { db in
+            // Every tick reads each DAG's running runs and latest runs, and the notices due: by
+            // index, not by scanning the whole history (the controller's CPU grew with it).
+            try db.execute(
+                sql: """
+                    CREATE INDEX runByDate ON run(dag, logicalDate DESC, createdAt DESC);
+                    CREATE INDEX runByState ON run(dag, state, logicalDate DESC, createdAt DESC);
+                    CREATE INDEX runByStateOnly ON run(state);
+                    CREATE INDEX outboxPending ON outbox(nextAttemptAt) WHERE sentAt IS NULL AND failedAt IS NULL;
+                    """)
+            // Runs and (uncleared) attempts per state, kept by triggers: the metrics read them every
+            // pass, and counting the tables grew with the history.
+            try db.execute(
+                sql: """
+                    CREATE TABLE stateCount (
+                        kind TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (kind, state));
+                    INSERT INTO stateCount SELECT 'run', state, COUNT(*) FROM run GROUP BY state;
+                    INSERT INTO stateCount SELECT 'attempt', state, COUNT(*) FROM attempt WHERE cleared = 0 GROUP BY state;
+                    CREATE TRIGGER runCountInsert AFTER INSERT ON run BEGIN
+                        INSERT INTO stateCount VALUES ('run', NEW.state, 1)
+                        ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+                    END;
+                    CREATE TRIGGER runCountUpdate AFTER UPDATE OF state ON run BEGIN
+                        UPDATE stateCount SET n = n - 1 WHERE kind = 'run' AND state = OLD.state;
+                        INSERT INTO stateCount VALUES ('run', NEW.state, 1)
+                        ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+                    END;
+                    CREATE TRIGGER runCountDelete AFTER DELETE ON run BEGIN
+                        UPDATE stateCount SET n = n - 1 WHERE kind = 'run' AND state = OLD.state;
+                    END;
+                    CREATE TRIGGER attemptCountInsert AFTER INSERT ON attempt WHEN NEW.cleared = 0 BEGIN
+                        INSERT INTO stateCount VALUES ('attempt', NEW.state, 1)
+                        ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+                    END;
+                    CREATE TRIGGER attemptCountUpdate AFTER UPDATE OF state, cleared ON attempt BEGIN
+                        UPDATE stateCount SET n = n - 1 WHERE kind = 'attempt' AND state = OLD.state AND OLD.cleared = 0;
+                        INSERT INTO stateCount SELECT 'attempt', NEW.state, 1 WHERE NEW.cleared = 0
+                        ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+                    END;
+                    CREATE TRIGGER attemptCountDelete AFTER DELETE ON attempt WHEN OLD.cleared = 0 BEGIN
+                        UPDATE stateCount SET n = n - 1 WHERE kind = 'attempt' AND state = OLD.state;
+                    END;
+                    """)
+        }
         return migrator
     }
 

@@ -95,4 +95,64 @@ import Testing
         #expect(try store.firstPass(commit: "a") == start)
         #expect(try store.firstPass(commit: "b") == start.addingTimeInterval(300 * 173))
     }
+
+    /// The state counts kept by triggers equal counting the rows, through a random sequence of new
+    /// runs, finished runs, new and updated attempts, and reruns that clear attempts.
+    @Test func stateCountsFollowEveryChange() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try Store(stateDirectory: folder)
+        var generator = SystemRandomNumberGenerator()
+        let base = Date(timeIntervalSince1970: 1_800_000_000)
+        let attemptStates: [AttemptRecord.State] = [.recorded, .running, .succeeded, .failed, .timedOut]
+        var runIDs: [(dag: String, run: String)] = []
+        for step in 0..<400 {
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0...2 where runIDs.count < 40 || runIDs.isEmpty:
+                let dag = "d\(Int.random(in: 0..<3, using: &generator))"
+                let run = "r\(step)"
+                try store.addRun(
+                    RunRecord(
+                        dag: dag, runID: run, logicalDate: base.addingTimeInterval(Double(step)),
+                        dataIntervalStart: base, dataIntervalEnd: base, commitID: "c", createdAt: base))
+                runIDs.append((dag, run))
+            case 3 where !runIDs.isEmpty:
+                let pick = runIDs.randomElement(using: &generator)!
+                try store.finishRun(
+                    dag: pick.dag, runID: pick.run, state: Bool.random(using: &generator) ? .succeeded : .failed,
+                    at: base, failure: nil)
+            case 4 where !runIDs.isEmpty:
+                let pick = runIDs.randomElement(using: &generator)!
+                let tasks = Set(["a", "b", "c"].filter { _ in Bool.random(using: &generator) })
+                try store.clearAttempts(dag: pick.dag, runID: pick.run, tasks: tasks)
+            default:
+                guard let pick = runIDs.randomElement(using: &generator) else { continue }
+                let task = ["a", "b", "c"].randomElement(using: &generator)!
+                let existing = try store.attempts(dag: pick.dag, runID: pick.run).filter { $0.task == task }
+                let tryNumber =
+                    Bool.random(using: &generator)
+                    ? (existing.map(\.tryNumber).max() ?? 0) + 1
+                    : (existing.map(\.tryNumber).max() ?? 1)
+                try store.saveAttempts([
+                    AttemptRecord(
+                        dag: pick.dag, runID: pick.run, task: task, tryNumber: tryNumber, node: "n",
+                        containerName: "\(pick.run)-\(task)-\(tryNumber)",
+                        state: attemptStates.randomElement(using: &generator)!, startedAt: base)
+                ])
+            }
+        }
+        var runs: [String: Int] = [:]
+        var attempts: [String: Int] = [:]
+        for run in try store.runs(limit: 100_000) {
+            runs[run.state.rawValue, default: 0] += 1
+            for attempt in try store.attempts(dag: run.dag, runID: run.runID) where !attempt.cleared {
+                attempts[attempt.state.rawValue, default: 0] += 1
+            }
+        }
+        let counted = try store.stateCounts()
+        #expect(counted.runs == runs)
+        #expect(counted.attempts == attempts)
+        #expect(!attempts.isEmpty && runs.count >= 2)
+    }
 }
