@@ -41,10 +41,15 @@ public enum Loopback {
 
     /// Connects, reads until the server closes (or `timeout` seconds pass) and returns what it sent;
     /// nil when the connection is refused.
-    /// `pause` seconds between reads make a slow reader.
-    public static func readAll(
+    public static func readAll(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 10) -> String? {
+        read(port: port, host: host, timeout: timeout)?.text
+    }
+
+    /// What the server sent, and whether it ended the connection (false: `timeout` passed first);
+    /// nil when the connection is refused. `pause` seconds between reads make a slow reader.
+    public static func read(
         port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 10, pause: TimeInterval = 0
-    ) -> String? {
+    ) -> (text: String, ended: Bool)? {
         guard let fd = connected(port: port, host: host) else { return nil }
         defer { close(fd) }
         var limit = timeval(tv_sec: Int(timeout), tv_usec: 0)
@@ -52,8 +57,10 @@ public enum Loopback {
         let deadline = Date().addingTimeInterval(timeout)
         var data = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
+        var ended = false
         while true {
             let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 || (count < 0 && errno == ECONNRESET) { ended = true }
             // A socket with SO_RCVTIMEO returns EINTR on any caught signal even with SA_RESTART
             // (signal(7)), and test processes catch SIGCHLD from the children other tests start:
             // that once ended a read early with nothing.
@@ -62,7 +69,7 @@ public enum Loopback {
             data += buffer[0..<count]
             if pause > 0 { usleep(useconds_t(pause * 1_000_000)) }
         }
-        return String(decoding: data, as: UTF8.self)
+        return (String(decoding: data, as: UTF8.self), ended)
     }
 
     /// A socket connected to host:port, or nil when the connection is refused.
