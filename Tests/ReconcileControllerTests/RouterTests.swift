@@ -41,10 +41,15 @@ struct NamedBackend {
     var backend: Backend { Backend(id: name, host: "127.0.0.1", port: port) }
 }
 
-/// Reads one answer through the router on a background thread (the client is a plain socket).
+/// Reads one answer through the router on a background thread (the client is a plain socket);
+/// "timed out: …" when the connection did not end within 30 s (the parallel suite can starve the
+/// test process's few cooperative threads, which the router runs on, for seconds).
 func fetch(_ port: Int) async -> String? {
     await withCheckedContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(returning: Loopback.readAll(port: port)) }
+        Thread.detachNewThread {
+            let answer = Loopback.read(port: port, timeout: 30)
+            continuation.resume(returning: answer.map { $0.ended ? $0.text : "timed out: \($0.text)" })
+        }
     }
 }
 
