@@ -20,7 +20,9 @@ import Testing
         let marks = root.appendingPathComponent("marks.txt").path
         try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        func step(_ name: String, after: [String] = [], script: String = "sleep 3.5") -> String {
+        // Tasks long enough that 20 kills fit in the run even when a loaded machine makes each
+        // controller start and kill take over a second (3.5 s tasks allowed only 16 once on CI).
+        func step(_ name: String, after: [String] = [], script: String = "sleep 6") -> String {
             """
               \(name):
                 after: [\(after.joined(separator: ", "))]
@@ -43,7 +45,7 @@ import Testing
 
             """ + step("extract") + step("a1", after: ["extract"]) + step("a2", after: ["extract"])
             + step("a3", after: ["extract"])
-            + step("flaky", after: ["a1"], script: "if [ $TRY_NUMBER = 1 ]; then exit 1; fi; sleep 3.5")
+            + step("flaky", after: ["a1"], script: "if [ $TRY_NUMBER = 1 ]; then exit 1; fi; sleep 6")
             + step("join", after: ["a2", "a3", "flaky"]) + step("load", after: ["join"])
             + step("report", after: ["load"])
         try manifests.write(to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
