@@ -156,12 +156,19 @@ func fetch(_ port: Int) async -> String? {
         #expect(connected == 0)
         // The answer arrives (the connection was spliced); bounds are generous: the parallel suite
         // can starve the router's threads for seconds.
-        var limit = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        var byte: UInt8 = 0
-        var count = -1
-        repeat { count = recv(fd, &byte, 1, 0) } while count < 0 && errno == EINTR
-        #expect(count == 1 && byte == UInt8(ascii: "a"))
+        // Read on a thread of its own: a blocking read here would hold one of the test process's
+        // few cooperative threads, which the router (and every other test) needs.
+        let first: UInt8? = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var limit = timeval(tv_sec: 30, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+                var byte: UInt8 = 0
+                var count = -1
+                repeat { count = recv(fd, &byte, 1, 0) } while count < 0 && errno == EINTR
+                continuation.resume(returning: count == 1 ? byte : nil)
+            }
+        }
+        #expect(first == UInt8(ascii: "a"))
         // The socket stays open (never closed) past the linger time: the router ends the connection.
         var closedByRouter = false
         for _ in 0..<1200 where !closedByRouter {
