@@ -169,7 +169,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
-        .testTarget(name: "ReconcileLogsTests", dependencies: ["ReconcileLogs", "ReconcileModel"]),
+        .testTarget(name: "ReconcileLogsTests", dependencies: ["ReconcileLogs", "ReconcileModel", "ReconcileTesting"]),
         .testTarget(
             name: "ReconcileStoreTests",
             dependencies: ["ReconcileStore", "ReconcileModel"]

@@ -211,7 +211,7 @@ public final class Alerting: Sendable {
     }
 
     /// 2 s, 4 s, 8 s, ... up to 5 minutes, each ±20% so many notices do not retry in step.
-    static func backoff(attempt: Int) -> TimeInterval {
+    public static func backoff(attempt: Int) -> TimeInterval {
         min(300, 2 * pow(2, Double(min(attempt, 10)))) * Double.random(in: 0.8...1.2)
     }
 }

@@ -25,6 +25,9 @@ public struct Pass: Sendable {
     /// Called after a replica stopped and before it is removed (the controller collects its last
     /// output there).
     public var beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)?
+    /// Replicas are drained from the router before they stop. Only the rollout test's control turns
+    /// this off, to show that its zero-failure check would see the requests lost without the drain.
+    public var drainsBeforeStop = true
 
     public init(
         nodes: [NodeSpec], drivers: [String: any ContainerDriver], options: PlannerOptions = PlannerOptions(),
@@ -90,7 +93,7 @@ public struct Pass: Sendable {
             }
         }
         var beforeStop: (@Sendable (StopContainer) async -> Void)?
-        if let router {
+        if let router, drainsBeforeStop {
             beforeStop = { stop in await router.drain(stop.containerID, grace: stop.grace) }
         }
         let executor = Executor(drivers: drivers, beforeStop: beforeStop, beforeRemove: beforeRemove)

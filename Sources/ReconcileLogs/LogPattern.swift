@@ -9,6 +9,11 @@ public final class LogPattern: @unchecked Sendable {
     let code: OpaquePointer
     let context: OpaquePointer?
     public let source: String
+    /// The pattern means the same over a whole buffer of lines as over each line alone, so a
+    /// search may run it over the buffer. Not so for anchors to the subject's start or end (`\A`,
+    /// `\z`, `\Z`, `\G`), lookbehinds (they would see the previous line), inline options that turn
+    /// multiline off (`(?-m)`, `(?^)`) and verbs (`(*...)`): those are matched line by line.
+    public let matchesWholeBuffers: Bool
 
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -34,12 +39,27 @@ public final class LogPattern: @unchecked Sendable {
         }
         code = compiled
         source = pattern
+        matchesWholeBuffers = Self.sameOverBuffers(pattern)
         _ = pcre2_jit_compile_8(compiled, UInt32(PCRE2_JIT_COMPLETE))
         context = pcre2_match_context_create_8(nil)
         if let context {
             pcre2_set_match_limit_8(context, 1_000_000)
             pcre2_set_depth_limit_8(context, 10_000)
         }
+    }
+
+    static func sameOverBuffers(_ pattern: String) -> Bool {
+        for anchor in ["\\A", "\\z", "\\Z", "\\G", "(?<=", "(?<!", "(*", "(?^"] where pattern.contains(anchor) {
+            return false
+        }
+        // An inline option group that unsets something, e.g. (?-m) or (?i-m).
+        var rest = Substring(pattern)
+        while let open = rest.range(of: "(?") {
+            let options = rest[open.upperBound...].prefix { $0.isLetter || $0 == "-" }
+            if options.contains("-") { return false }
+            rest = rest[open.upperBound...]
+        }
+        return true
     }
 
     deinit {
@@ -59,14 +79,28 @@ public final class LogPattern: @unchecked Sendable {
 
         deinit { pcre2_match_data_free_8(data) }
 
+        /// What one search came to.
+        public enum Search: Equatable {
+            case match(Range<Int>)
+            case none
+            /// The match or depth limit was hit: the engine gave up somewhere after the start.
+            case limit
+        }
+
         /// The first match in `bytes[from...]`: its start and end offsets.
-        public func firstMatch(in bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Range<Int>? {
+        public func search(_ bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Search {
             let subject = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
             let result = pcre2_match_8(
                 pattern.code, subject, bytes.count, start, 0, data, pattern.context)
-            guard result >= 0 else { return nil }
+            guard result >= 0 else { return result == PCRE2_ERROR_NOMATCH ? .none : .limit }
             let vector = pcre2_get_ovector_pointer_8(data)!
-            return Int(vector[0])..<Int(vector[1])
+            return .match(Int(vector[0])..<Int(vector[1]))
+        }
+
+        /// The first match in `bytes[from...]`; nil when there is none or a limit was hit.
+        public func firstMatch(in bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Range<Int>? {
+            if case .match(let range) = search(bytes, from: start) { return range }
+            return nil
         }
 
         public func matches(_ text: String) -> Bool {

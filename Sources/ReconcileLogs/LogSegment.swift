@@ -177,18 +177,33 @@ public final class SegmentReader: @unchecked Sendable {
                                 & Int64.max)
                 }
                 let bytes = UnsafeRawBufferPointer(rebasing: raw[0..<stop])
+                func alone(_ line: Int) -> Bool {
+                    let lineEnd = max(offset(line), offset(line + 1) - 1)
+                    return matcher.firstMatch(in: UnsafeRawBufferPointer(rebasing: raw[offset(line)..<lineEnd])) != nil
+                }
                 var line = start
                 var position = offset(start)
-                while position < stop, found.count < limit, let match = matcher.firstMatch(in: bytes, from: position) {
+                // Line by line from `line` on: for patterns that differ over a buffer, and after a
+                // limit was hit somewhere in the buffer (only the line that hits it counts as not
+                // matching; every later match is still found).
+                func perLine() {
+                    while line < lines, found.count < limit {
+                        if alone(line) { found.append(line) }
+                        line += 1
+                    }
+                }
+                guard pattern.matchesWholeBuffers else { return perLine() }
+                while position < stop, found.count < limit {
+                    let match: Range<Int>
+                    switch matcher.search(bytes, from: position) {
+                    case .none: return
+                    case .limit: return perLine()
+                    case .match(let range): match = range
+                    }
                     // Matches come in order: walk forward to the line holding this one.
                     while offset(line + 1) <= match.lowerBound { line += 1 }
                     let lineEnd = offset(line + 1) - 1
-                    if match.upperBound <= lineEnd {
-                        found.append(line)
-                    } else {
-                        let alone = UnsafeRawBufferPointer(rebasing: raw[offset(line)..<lineEnd])
-                        if matcher.firstMatch(in: alone) != nil { found.append(line) }
-                    }
+                    if match.upperBound <= lineEnd || alone(line) { found.append(line) }
                     line += 1
                     position = offset(line)
                 }

@@ -8,7 +8,8 @@ public struct ScheduledRun: Sendable, Hashable {
     public var runID: String
     /// The tick.
     public var logicalDate: Date
-    /// The data interval the run covers: from the previous tick (or the scheduling cursor) to the tick.
+    /// The data interval the run covers: from the schedule's previous tick to the tick (Airflow's
+    /// rule), whenever the controller started and wherever the scheduling cursor stood.
     public var dataIntervalStart: Date
     public var dataIntervalEnd: Date
 }
@@ -63,7 +64,9 @@ public enum RunScheduler {
         var newest: [Date] = []
         var total = 0
         var previousOfKept: [Date: Date] = [:]
-        var last = from
+        // The tick before the first one walked is looked up once; after it, each tick's previous
+        // tick is the one walked before it. The cursor is a pass time, never an interval bound.
+        var last: Date?
         var walk = Int64(from.timeIntervalSince1970.rounded(.down))
         while total < walkLimit,
             let tick = schedule.nextFireTime(after: Date(timeIntervalSince1970: Double(walk)), in: zone),
@@ -75,7 +78,7 @@ public enum RunScheduler {
                 continue
             }
             total += 1
-            previousOfKept[tick] = last
+            previousOfKept[tick] = last ?? Self.previousTick(of: schedule, before: tick, in: zone) ?? from
             newest.append(tick)
             if newest.count > keep { previousOfKept[newest.removeFirst()] = nil }
             last = tick

@@ -6,9 +6,14 @@ import Foundation
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private var status: Int32?
+    /// A controller's state directory: when this object goes, the process-node workloads started
+    /// under it are ended too (see `ProcessWorkloads`), also when the test failed half-way.
+    private let workloadsUnder: String?
 
     /// Starts `arguments[0]` (an absolute path) with stdout and stderr appended to `output`.
-    public init(_ arguments: [String], output: String) throws {
+    /// - Parameter endsWorkloadsUnder: for a controller, its `--state`: its workloads end with it.
+    public init(_ arguments: [String], output: String, endsWorkloadsUnder: String? = nil) throws {
+        workloadsUnder = endsWorkloadsUnder
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -53,5 +58,6 @@ public final class ChildProcess: @unchecked Sendable {
             var raw: Int32 = 0
             waitpid(pid, &raw, 0)
         }
+        if let workloadsUnder { ProcessWorkloads.endAll(under: workloadsUnder) }
     }
 }

@@ -132,7 +132,7 @@ import Testing
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "5s",
                 "--tick", "500ms", "--heartbeat-url", "http://127.0.0.1:\(receivers.webhookPort)/beat",
-            ], output: output)
+            ], output: output, endsWorkloadsUnder: state)
         let store = try Store(stateDirectory: state)
         func checkPasses() throws -> Bool? {
             guard let state = try store.checkStates()["collector-processing"], state.lastRun != nil else { return nil }
@@ -211,13 +211,22 @@ import Testing
     }
 
     /// The SMTP server is down when an incident opens: the notice waits in the outbox, retried with
-    /// backoff; the controller is killed with SIGKILL and restarted in between; once the server is
-    /// up the email arrives exactly once.
-    @Test(.timeLimit(.minutes(4))) func aNoticeWaitsForTheServerAndArrivesOnce() async throws {
+    /// backoff; the controller is killed with SIGKILL and restarted in between. Then the server is up
+    /// but holds its reply to the first message after storing it, and the controller is killed in
+    /// exactly that window (the receiver has the mail, the outbox has not marked it sent). The
+    /// restarted controller sends it again with the same Message-ID: two deliveries, one mail in a
+    /// mailbox that keeps one per Message-ID, and the outbox marks it sent once.
+    @Test(.timeLimit(.minutes(5))) func aNoticeWaitsForTheServerAndAKillInTheDeliveryWindowResendsTheSameMessage()
+        async throws
+    {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
+        // The SMTP port is reserved (bound, refusing) until the server takes the very socket over.
+        let reserved = try Loopback.refusingPort()
+        var reservedOpen = true
+        defer { if reservedOpen { close(reserved.descriptor) } }
         let receivers = Receivers(
-            smtpPort: try Loopback.freePort(), webhookPort: try Loopback.freePort(), maildir: root.path + "/maildir",
+            smtpPort: reserved.port, webhookPort: try Loopback.freePort(), maildir: root.path + "/maildir",
             hooks: root.path + "/hooks")
         let manifests =
             """
@@ -247,27 +256,44 @@ import Testing
         }
         var controller = try start()
         let store = try Store(stateDirectory: state)
+        func entry() throws -> OutboxEntry? { try store.outbox().first { $0.notice.key == "check/disk" } }
         #expect(
-            try await Self.eventually(30) { try store.outbox().contains { $0.attempts >= 1 && $0.sentAt == nil } },
+            try await Self.eventually(30) { try entry().map { $0.attempts >= 1 && $0.sentAt == nil } == true },
             "\(DAGCLITests.contents(output))")
         controller.signal(SIGKILL)
         _ = await controller.wait(timeout: 10)
         controller = try start()
-        try await Task.sleep(for: .seconds(2))
-        let smtp = try receivers.startSMTP(log: root.path + "/smtp.log")
-        #expect(await Self.eventually(60) { receivers.emails().count == 1 }, "\(DAGCLITests.contents(output))")
-        try await Task.sleep(for: .seconds(3))
-        let emails = receivers.emails()
-        #expect(emails.count == 1)
-        #expect(emails.first?.contains("CRITICAL - disk full") == true, "\(emails)")
-        let entry = try #require(try store.outbox().first { $0.notice.key == "check/disk" })
-        #expect(entry.sentAt != nil)
-        #expect(entry.attempts >= 2)
+
+        let smtp = try await SMTPReceiver.start(
+            folder: root.path + "/smtp", options: ["--delay-first", "240"], reserved: reserved.descriptor)
+        defer { smtp.stop() }
+        close(reserved.descriptor)
+        reservedOpen = false
+        // The first delivery is stored and its reply held: the controller is in the window.
+        #expect(await Self.eventually(90) { smtp.windowOpen }, "\(DAGCLITests.contents(output))")
+        #expect(try entry()?.sentAt == nil, "the outbox marked it sent before the receiver answered")
+        controller.signal(SIGKILL)
+        #expect(await controller.wait(timeout: 10) == 128 + SIGKILL)
+        #expect(try entry()?.sentAt == nil)
+        controller = try start()
+        #expect(
+            try await Self.eventually(90) { try entry()?.sentAt != nil }, "\(DAGCLITests.contents(output))")
+        let deliveries = smtp.deliveries()
+        #expect(deliveries.count == 2, "\(deliveries.count) deliveries")
+        func messageID(_ mail: String) -> String? {
+            mail.components(separatedBy: .newlines).first { $0.hasPrefix("Message-ID: ") }
+        }
+        let ids = deliveries.compactMap(messageID)
+        #expect(ids.count == 2 && Set(ids).count == 1, "\(ids)")
+        #expect(ids.first?.hasPrefix("Message-ID: <check.disk.") == true, "\(ids)")
+        let mails = smtp.mails()
+        #expect(mails.count == 1)
+        #expect(mails.first?.contains("CRITICAL - disk full") == true, "\(mails)")
+        let sent = try #require(try entry())
+        #expect(sent.attempts >= 2)
         #expect(try store.outbox().count == 1)
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
-        smtp.signal(SIGTERM)
-        _ = await smtp.wait(timeout: 10)
     }
 }
 

@@ -67,7 +67,7 @@ import Testing
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1h",
                 "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", "env:RECONCILE_TEST_API_TOKEN",
                 "--webhook-secret", "env:RECONCILE_TEST_HOOK_SECRET",
-            ], output: output)
+            ], output: output, endsWorkloadsUnder: state)
         let log = { DAGCLITests.contents(output) }
         #expect(await AlertsEndToEndTests.eventually(30) { log().contains("api: listening on http://127.0.0.1:") })
         let port = try #require(
@@ -214,7 +214,7 @@ import Testing
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", root.path + "/state",
                 "--listen", "127.0.0.1:0", "--log-format", "json", "--tick", "300ms",
-            ], output: output)
+            ], output: output, endsWorkloadsUnder: root.path + "/state")
         #expect(await AlertsEndToEndTests.eventually(30) { DAGCLITests.contents(output).contains("0 apps, 0 DAGs") })
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 30) == 0)

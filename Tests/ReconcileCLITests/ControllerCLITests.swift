@@ -41,7 +41,7 @@ import Testing
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1s",
                 "--tick", "500ms",
-            ], output: output.path)
+            ], output: output.path, endsWorkloadsUnder: state)
         defer { try? FileManager.default.removeItem(at: root) }
         func logText() -> String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
         func eventually(_ seconds: TimeInterval, _ condition: () -> Bool) async throws -> Bool {

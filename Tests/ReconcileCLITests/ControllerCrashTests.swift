@@ -20,6 +20,8 @@ import Testing
         let marks = root.appendingPathComponent("marks.txt").path
         try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
+        // The controllers come and go; the tasks they started end with the test, also a failed one.
+        defer { ProcessWorkloads.endAll(under: state) }
         // Tasks long enough that 20 kills fit in the run even when a loaded machine makes each
         // controller start and kill take over a second (3.5 s tasks allowed only 16 once on CI).
         func step(_ name: String, after: [String] = [], script: String = "sleep 6") -> String {
@@ -47,7 +49,7 @@ import Testing
             + step("a3", after: ["extract"])
             + step("flaky", after: ["a1"], script: "if [ $TRY_NUMBER = 1 ]; then exit 1; fi; sleep 6")
             + step("join", after: ["a2", "a3", "flaky"]) + step("load", after: ["join"])
-            + step("report", after: ["load"])
+            + step("report", after: ["load"], script: "sleep 10")
         try manifests.write(to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
         try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
         try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
@@ -67,12 +69,22 @@ import Testing
         func runState() throws -> RunRecord.State? { try store.runs(dag: "crashy").first?.state }
         let shim = CLITests.binary.deletingLastPathComponent().appendingPathComponent("reconcile-shim").path
         let driver = try ProcessDriver(node: "here", stateDirectory: state, shimPath: shim)
+        // Kills spread over the whole run: each controller lives a random 0.2-2.5 s (seeded; the seed
+        // is printed, RECONCILE_CRASH_SEED replays its kill times) and the loop goes on until the run
+        // is no longer running, so the retry, the fan-in and the last task run under kills too.
+        let seed =
+            ProcessInfo.processInfo.environment["RECONCILE_CRASH_SEED"].flatMap { UInt64($0) }
+            ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        print("controller crash test: seed \(seed) (replay with RECONCILE_CRASH_SEED=\(seed))")
+        var generator = SeededGenerator(seed: seed)
         var killsDuringTheRun = 0
         var gracefulStops = 0
-        var generator = SystemRandomNumberGenerator()
-        while killsDuringTheRun < 25, try runState() == .running {
+        // The tasks seen running at each kill: proof of where in the run the kills fell.
+        var runningAtKills: Set<String> = []
+        let runDeadline = Date().addingTimeInterval(600)
+        while try runState() == .running, Date() < runDeadline {
             let controller = try start()
-            try await Task.sleep(for: .milliseconds(Int.random(in: 30...500, using: &generator)))
+            try await Task.sleep(for: .milliseconds(Int.random(in: 200...2_500, using: &generator)))
             guard try runState() == .running else {
                 controller.signal(SIGTERM)
                 _ = await controller.wait(timeout: 15)
@@ -93,14 +105,24 @@ import Testing
             controller.signal(SIGKILL)
             #expect(await controller.wait(timeout: 10) == 128 + SIGKILL)
             killsDuringTheRun += 1
+            let runID = try store.runs(dag: "crashy").first?.runID ?? ""
+            for attempt in try store.attempts(dag: "crashy", runID: runID) where attempt.state == .running {
+                runningAtKills.insert("\(attempt.task) \(attempt.tryNumber)")
+            }
         }
-        #expect(gracefulStops == 1)
-        #expect(killsDuringTheRun >= 20, "the run ended after \(killsDuringTheRun) kills")
+        print("controller crash test: \(killsDuringTheRun) kills; tasks running at kills: \(runningAtKills.sorted())")
+        #expect(gracefulStops == 1, "seed \(seed)")
+        #expect(killsDuringTheRun >= 20, "the run ended after \(killsDuringTheRun) kills (seed \(seed))")
+        // The kills fell on the retry, the fan-in and the last task, not only on the start.
+        for phase in ["extract 1", "flaky 2", "join 1", "report 1"] {
+            #expect(runningAtKills.contains(phase), "no kill while \(phase) ran (seed \(seed))")
+        }
 
-        // Then it runs undisturbed until the run completes. A second controller on the same state
-        // directory is refused (two would start every task twice).
+        // Then one more controller finishes what is left (the removal of the last containers). A
+        // second controller on the same state directory is refused (two would start every task twice).
         let controller = try start()
-        try await Task.sleep(for: .milliseconds(300))
+        // The lock is taken once the controller logs that it runs (waiting on the event, not a sleep).
+        #expect(await AlertsEndToEndTests.eventually(30) { Self.holdsLock(state: state, pid: controller.pid) })
         let second = try CLITests.run([
             "controller", "--repo", repository.path, "--state", state, "--interval", "10s",
         ])
@@ -111,9 +133,11 @@ import Testing
             "\(second.stderr)")
         let deadline = Date().addingTimeInterval(90)
         while Date() < deadline, try runState() == .running { try await Task.sleep(for: .milliseconds(200)) }
+        // The last finished containers are removed and their output saved.
+        let cleaned = Date().addingTimeInterval(30)
+        while Date() < cleaned, try await !driver.list().isEmpty { try await Task.sleep(for: .milliseconds(200)) }
         let log = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         #expect(try runState() == .succeeded, "\(log.suffix(3000))")
-        try await Task.sleep(for: .milliseconds(500))  // the last finished containers are removed
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
 
@@ -133,5 +157,11 @@ import Testing
         let left = try await driver.list()
         #expect(left.isEmpty, "\(left.map(\.name))")
         for container in left { try await driver.remove(container.id) }
+    }
+
+    /// The controller with `pid` holds the state directory's lock (its pid is in the lock file).
+    static func holdsLock(state: String, pid: pid_t) -> Bool {
+        let holder = try? String(contentsOfFile: state + "/controller.lock", encoding: .utf8)
+        return holder?.trimmingCharacters(in: .whitespacesAndNewlines) == String(pid)
     }
 }

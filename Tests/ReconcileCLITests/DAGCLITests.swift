@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileDrivers
+import ReconcileStore
 import ReconcileTesting
 import Testing
 
@@ -44,7 +45,7 @@ import Testing
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1s",
                 "--tick", "300ms",
-            ], output: output)
+            ], output: output, endsWorkloadsUnder: state)
         func eventually(_ seconds: TimeInterval, _ condition: () throws -> Bool) async throws -> Bool {
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
@@ -78,7 +79,13 @@ import Testing
         try dag(transform: "echo transformed").write(
             to: repository.appendingPathComponent("dag.yaml"), atomically: true, encoding: .utf8)
         try ValidateRepositoryCLITests.git(["commit", "-q", "-am", "fix transform"], in: repository)
-        try await Task.sleep(for: .seconds(2))  // the controller's next poll takes the fix
+        // Wait until a pass ran at the fixing commit (a fixed sleep lost to a loaded machine).
+        let fix = try Command.run(["git", "rev-parse", "HEAD"], in: repository).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let store = try Store(stateDirectory: state)
+        #expect(
+            try await eventually(60) { try store.passes(limit: 1).first?.commitID == fix },
+            "the controller did not apply \(fix)")
         let rerun = try CLITests.run(["rerun", "etl/\(runID)", "--failed", "--state", state])
         #expect(rerun.status == 0, "\(rerun.stderr)")
         #expect(rerun.stdout.contains("transform will run again"))
@@ -183,12 +190,16 @@ import Testing
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1s",
                 "--tick", "300ms",
-            ], output: output)
+            ], output: output, endsWorkloadsUnder: state)
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, Self.contents(marks).split(separator: "\n").count < 6 {
             try await Task.sleep(for: .milliseconds(200))
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // The last run is recorded as finished (the marks come from the tasks themselves).
+        let store = try Store(stateDirectory: state)
+        while Date() < deadline, try store.runs(dag: "yearly").contains(where: { $0.state == .running }) {
+            try await Task.sleep(for: .milliseconds(200))
+        }
         // One run at a time, oldest first: each run's task ended before the next one's started.
         #expect(
             Self.contents(marks).split(separator: "\n") == [

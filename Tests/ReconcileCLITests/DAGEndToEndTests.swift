@@ -69,7 +69,7 @@ import Testing
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1s",
                 "--tick", "300ms",
-            ], output: output)
+            ], output: output, endsWorkloadsUnder: state)
         let store = try Store(stateDirectory: state)
         func eventually(_ seconds: TimeInterval, _ condition: () throws -> Bool) async throws -> Bool {
             let deadline = Date().addingTimeInterval(seconds)
@@ -162,7 +162,7 @@ import Testing
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "5s",
                 "--tick", "300ms",
-            ], output: output)
+            ], output: output, endsWorkloadsUnder: state)
         let store = try Store(stateDirectory: state)
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, try store.runs(dag: "marketing-etl").first?.state != .succeeded {

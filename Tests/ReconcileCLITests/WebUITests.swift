@@ -79,11 +79,8 @@ import Testing
                 [
                     CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1s",
                     "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", "env:RECONCILE_TEST_WEB_TOKEN",
-                ], output: output)
-            defer {
-                controller.signal(SIGTERM)
-                _ = try? Command.run(["pkill", "-f", "reconcile-shim " + state])
-            }
+                ], output: output, endsWorkloadsUnder: state)
+            defer { controller.signal(SIGTERM) }
             let log = { DAGCLITests.contents(output) }
             #expect(await AlertsEndToEndTests.eventually(30) { log().contains("api: listening on http://127.0.0.1:") })
             let port = try #require(
@@ -122,7 +119,7 @@ import Testing
                 [
                     CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--listen",
                     "127.0.0.1:0",
-                ], output: output)
+                ], output: output, endsWorkloadsUnder: state)
             let log = { DAGCLITests.contents(output) }
             #expect(await AlertsEndToEndTests.eventually(30) { log().contains("web UI: http://127.0.0.1:") })
             let port = try #require(

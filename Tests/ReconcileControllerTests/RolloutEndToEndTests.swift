@@ -181,6 +181,73 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
     }
 }
 
+extension RolloutEndToEndTests {
+    /// The control for the test above: the same rolling update with the drain turned off loses
+    /// requests (those in flight on a replica when it stops), so "no request failed" there is a
+    /// result of the drain, not of a test that cannot see a failure. Twelve clients keep several
+    /// requests in flight on every replica at each of the three stops.
+    @Test(.timeLimit(.minutes(10))) func withoutTheDrainTheSameRollingUpdateLosesRequests() async throws {
+        try await HeavyTests.exclusive { try await withoutTheDrainTheSameRollingUpdateLosesRequestsAlone() }
+    }
+
+    func withoutTheDrainTheSameRollingUpdateLosesRequestsAlone() async throws {
+        let engine = try DockerEngine()
+        defer { engine.shutdown() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = NodeSpec(name: "node-a", backend: .docker(endpoint: engine.endpoint, tls: nil))
+        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint, publishAddress: engine.publishAddress)
+        let router = Router()
+        let store = try Store(stateDirectory: folder)
+        var pass = Pass(nodes: [node], drivers: ["node-a": driver], router: router)
+        pass.drainsBeforeStop = false
+        let reconciler = Reconciler(pass: pass, store: store)
+        let publish = try #require(HostPorts.freeLoopbackPort())
+        let v1 = servedApp(name: "web", image: TestImage.name, body: "v1", publish: publish)
+        let v2 = servedApp(name: "web", image: TestImage.second, body: "v2", publish: publish)
+        let target = Target(DesiredState(nodes: [node], apps: [v1]), revision: "c1")
+        let loop = Task {
+            while !Task.isCancelled {
+                let (desired, revision) = await (target.desired, target.revision)
+                _ = try? await reconciler.run(desired: desired, revision: revision, dryRun: false, now: Date())
+                try? await Task.sleep(nanoseconds: 300_000_000)
+            }
+        }
+        defer { loop.cancel() }
+        func converged(to app: AppSpec, within seconds: TimeInterval) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let running = try await driver.list().filter { $0.status == .running }
+                if running.count == 3, running.allSatisfy({ $0.labels[OwnershipLabels.spec] == SpecHash.of(app) }),
+                    await router.pool(publish).count == 3, try store.passes(limit: 1).first?.actions == 0
+                {
+                    return true
+                }
+                try await Task.sleep(nanoseconds: 200_000_000)
+            }
+            return false
+        }
+        #expect(try await converged(to: v1, within: 60), "v1 did not converge with 3 ready replicas")
+        let tally = RequestTally()
+        let client = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<12 { group.addTask { await sendRequests(port: publish, tally: tally) } }
+            }
+        }
+        defer { client.cancel() }
+        await target.set(DesiredState(nodes: [node], apps: [v2]), revision: "c2")
+        #expect(try await converged(to: v2, within: 90), "the rolling update to v2 did not finish")
+        client.cancel()
+        _ = await client.value
+        let (succeeded, failures) = await (tally.succeeded, tally.failures)
+        print("e2e control (no drain): \(succeeded) requests succeeded, \(failures.count) failed")
+        #expect(!failures.isEmpty, "no request failed without the drain: the rollout test could not see a loss")
+        loop.cancel()
+        _ = await loop.value
+        await router.shutdown()
+    }
+}
+
 /// Sends requests to the slow endpoint until cancelled, tallying each outcome.
 func sendRequests(port: Int, tally: RequestTally) async {
     while !Task.isCancelled {

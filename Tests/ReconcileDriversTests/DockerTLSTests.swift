@@ -12,6 +12,9 @@ struct TestCertificates {
     var serverKey: String { folder + "/server-key.pem" }
     var clientCert: String { folder + "/client-cert.pem" }
     var clientKey: String { folder + "/client-key.pem" }
+    /// A client certificate signed by nobody the engine trusts (self-signed).
+    var strangerCert: String { folder + "/stranger-cert.pem" }
+    var strangerKey: String { folder + "/stranger-key.pem" }
 
     init(folder: String) throws {
         self.folder = folder
@@ -42,6 +45,10 @@ struct TestCertificates {
             [
                 "openssl", "x509", "-req", "-in", folder + "/client.csr", "-CA", ca, "-CAkey", folder + "/ca-key.pem",
                 "-CAcreateserial", "-days", "2", "-extfile", folder + "/client.ext", "-out", clientCert,
+            ],
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=reconcile",
+                "-addext", "extendedKeyUsage=clientAuth", "-keyout", strangerKey, "-out", strangerCert,
             ],
         ]
         for step in steps {
@@ -83,10 +90,34 @@ struct TestCertificates {
         let plain = try DockerDriver(node: "plain", endpoint: "tcp://127.0.0.1:\(port)", timeout: .seconds(3))
         do {
             _ = try await plain.info()
-            Issue.record("an unauthenticated client was served")
+            Issue.record("a plain HTTP client was served")
         } catch let error as DriverError {
             #expect(error.kind == .unreachable || error.kind == .engine, "\(error)")
         }
+        try await plain.shutdown()
+        // TLS that trusts the engine's CA but shows a client certificate the engine did not issue:
+        // the engine refuses the handshake.
+        let stranger = try DockerDriver(
+            node: "stranger", endpoint: "tcp://127.0.0.1:\(port)",
+            tls: NodeSpec.TLSFiles(ca: certificates.ca, cert: certificates.strangerCert, key: certificates.strangerKey),
+            timeout: .seconds(3))
+        do {
+            _ = try await stranger.info()
+            Issue.record("a client with a certificate from another CA was served")
+        } catch let error as DriverError {
+            #expect(error.kind == .unreachable || error.kind == .engine, "\(error)")
+        }
+        try await stranger.shutdown()
+        // TLS without any client certificate (curl trusting the CA): refused; the same request with
+        // the issued client certificate is answered, so the refusal is about the certificate.
+        let url = "https://127.0.0.1:\(port)/_ping"
+        let anonymous = try Command.run(["curl", "-sS", "--max-time", "10", "--cacert", certificates.ca, url])
+        #expect(anonymous.status != 0, "served without a client certificate: \(anonymous.stdout)")
+        let issued = try Command.run([
+            "curl", "-sS", "--max-time", "10", "--cacert", certificates.ca, "--cert", certificates.clientCert, "--key",
+            certificates.clientKey, url,
+        ])
+        #expect(issued.status == 0 && issued.stdout == "OK", "\(issued.stdout) \(issued.stderr)")
         // Missing certificate files are a clear configuration error.
         #expect(throws: DriverError.self) {
             _ = try DockerDriver(

@@ -123,19 +123,46 @@ func temporaryState(_ name: String) throws -> String {
         let state = try temporaryState("tree")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
-        // The child ignores SIGTERM and starts a grandchild; stop must still end both.
+        // The child ignores SIGTERM and starts a grandchild; stop must still end both. The pid file
+        // is written after the trap is installed, so once it exists the TERM is known to be ignored.
         let started = try await driver.run(
             ContainerSpec(
                 name: "stubborn",
-                command: ["/bin/sh", "-c", "trap '' TERM; /bin/busybox sleep 3600 & echo $! > grandchild; wait"]))
-        try await Task.sleep(nanoseconds: 300_000_000)
+                command: [
+                    "/bin/sh", "-c",
+                    "trap '' TERM; /bin/busybox sleep 3600 & echo $! > grandchild.tmp; mv grandchild.tmp grandchild; wait",
+                ]))
+        let pidFile = "\(state)/processes/\(started.id)/grandchild"
+        var grandchild: pid_t?
+        for _ in 0..<600 where grandchild == nil {
+            grandchild = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap {
+                pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            if grandchild == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let pid = try #require(grandchild, "the workload did not write its grandchild's pid to \(pidFile)")
+        #expect(kill(pid, 0) == 0, "the grandchild runs before the stop")
         try await driver.stop(started.id, grace: Timespan(milliseconds: 300))
         let final = try await driver.inspect(started.id)
         #expect(final?.status == .exited)
         #expect(final?.exitCode == 137)  // SIGKILL after the grace period
+        // The grandchild is gone too (a zombie until its reaper collects it counts as ended).
+        var ended = false
+        for _ in 0..<200 where !ended {
+            ended = kill(pid, 0) != 0 || Self.isZombie(pid)
+            if !ended { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(ended, "the grandchild \(pid) outlived the stop")
         // It ran in its own folder: the file it wrote is not in the controller's working directory.
         #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/grandchild"))
         try await driver.remove(started.id)
+    }
+
+    static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 
     @Test(.timeLimit(.minutes(2))) func withoutCgroupsMemoryIsLimitedByRlimitWithAWarning() async throws {

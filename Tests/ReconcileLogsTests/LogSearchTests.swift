@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileLogs
+import ReconcileTesting
 import Testing
 
 @Suite struct LogSearchTests {
@@ -9,15 +10,20 @@ import Testing
         return path
     }
 
-    /// Searching the whole text at once gives exactly the lines a per-line match gives (grep's
-    /// semantics), also for patterns that could match across lines or use anchors.
-    @Test(arguments: [
-        "error", "^ERROR", "done$", #"a\s+b"#, #"\d{3}"#, "x|^y", #"b\s*$"#, "(?i)warn", "^$", "a.*z", #"\n"#,
-    ])
-    func wholeBufferSearchEqualsPerLineMatching(pattern text: String) throws {
-        let base = try folder() + "/segment"
-        var generator = SplitMix(seed: UInt64(abs(text.hashValue) % 1000))
-        let words = ["a", "b", "ERROR", "error", "done", "warn", "WARN", "x", "y", "z", "123", " ", "  ", ""]
+    /// Searching the whole text at once gives exactly the lines GNU `grep -P` (PCRE per line)
+    /// prints for the same text, also for patterns that could match across lines or use anchors.
+    /// The oracle is grep itself, not our per-line matcher; the data is seeded by the case number.
+    @Test(
+        arguments: [
+            "error", "^ERROR", "done$", #"a\s+b"#, #"\d{3}"#, "x|^y", #"b\s*$"#, "(?i)warn", "^$", "a.*z", #"\n"#,
+            #"^\s"#, #"\s$"#, "(?m)^a", #"\Aa"#, #"z\z"#, "[^a-z]", "",
+        ].enumerated().map { ($0.offset, $0.element) })
+    func wholeBufferSearchEqualsGrep(case index: Int, pattern text: String) throws {
+        let directory = try folder()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let base = directory + "/segment"
+        var generator = SplitMix(seed: 1_000 + UInt64(index))
+        let words = ["a", "b", "ERROR", "error", "done", "warn", "WARN", "x", "y", "z", "123", " ", "  ", "", "\t"]
         var lines: [CollectedLine] = []
         for index in 0..<2_000 {
             let count = Int(generator.next() % 6)
@@ -30,10 +36,17 @@ import Testing
         try LogSegment.append(Array(lines[1000...]), to: base)
         let reader = try #require(SegmentReader(base))
         #expect(reader.count == 2_000)
+        // The oracle: grep -P -n over the same lines as a text file (line numbers from 1).
+        let plain = directory + "/lines.txt"
+        try lines.map { $0.text + "\n" }.joined().write(toFile: plain, atomically: true, encoding: .utf8)
+        let grep = try Command.run(["grep", "-a", "-n", "-P", "-e", text, plain])
+        #expect(grep.status == 0 || grep.status == 1, "grep failed: \(grep.stderr)")
+        let expected = grep.stdout.split(separator: "\n").compactMap { line in
+            line.split(separator: ":", maxSplits: 1).first.flatMap { Int($0) }.map { $0 - 1 }
+        }
         let pattern = try LogPattern(text, multiline: true)
-        let expected = lines.indices.filter { pattern.matches(lines[$0].text) }
-        #expect(reader.matches(pattern) == expected)
-        #expect(reader.matches(pattern, from: 1500) == expected.filter { $0 >= 1500 })
+        #expect(reader.matches(pattern) == expected, "pattern \(text)")
+        #expect(reader.matches(pattern, from: 1500) == expected.filter { $0 >= 1500 }, "pattern \(text)")
         #expect((0..<2_000).allSatisfy { reader.line($0) == lines[$0] })
     }
 
@@ -71,6 +84,23 @@ import Testing
     @Test func aPathologicalPatternCannotHang() throws {
         let pattern = try LogPattern("(a+)+$")
         #expect(!pattern.matches(String(repeating: "a", count: 5_000) + "!"))
+    }
+
+    /// A line on which the match limit is hit counts as not matching; every later match in the
+    /// segment is still found (the search used to stop at that line).
+    @Test func aLineHittingTheMatchLimitHidesNoLaterMatch() throws {
+        let directory = try folder()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let base = directory + "/segment"
+        let lines = ["needle first", String(repeating: "a", count: 30_000) + "!", "hay", "a needle after", "more hay"]
+        try LogSegment.append(
+            lines.enumerated().map {
+                CollectedLine(time: Date(timeIntervalSince1970: Double($0.offset)), stderr: false, text: $0.element)
+            }, to: base)
+        let reader = try #require(SegmentReader(base))
+        let pattern = try LogPattern("(a|a)*b|needle", multiline: true)
+        #expect(reader.matches(pattern) == [0, 3])
+        #expect(reader.matches(pattern, from: 1) == [3])
     }
 
     @Test func retentionRemovesOldSegmentsThenTheOldestBeyondTheSizeLimit() throws {

@@ -35,6 +35,7 @@ import Testing
             now: at("2026-11-27T11:00:01Z"))
         #expect(times(result.runs) == ["2026-11-27T11:00:00Z"])
         #expect(result.runs.first?.runID == "scheduled__2026-11-27T11:00:00Z")
+        #expect(result.runs.first?.dataIntervalStart == at("2026-11-27T10:00:00Z"))
         #expect(result.runs.first?.dataIntervalEnd == at("2026-11-27T11:00:00Z"))
         #expect(result.cursor == at("2026-11-27T11:00:01Z"))
         #expect(result.nextTick == at("2026-11-27T12:00:00Z"))
@@ -74,10 +75,67 @@ import Testing
         #expect(result.dropped == item.dropped)
         #expect((result.alert != nil) == item.alerts, "\(String(describing: result.alert))")
         #expect(result.cursor == at("2026-11-27T15:30:00Z"))
-        // Each run's data interval ends at its tick and starts at the tick before it.
-        for run in result.runs.dropFirst() {
+        // Each run's data interval ends at its tick and starts at the tick before it, the first
+        // run's too (not at the cursor, 10:30).
+        for run in result.runs {
+            #expect(run.dataIntervalEnd == run.logicalDate)
             #expect(run.dataIntervalEnd.timeIntervalSince(run.dataIntervalStart) == 3600)
         }
+    }
+
+    /// A controller running continuously, passing every 2.7 s from an arbitrary start (10:26:46.639,
+    /// as seen in the field), and restarted twice (the cursor survives in the store; a restart after
+    /// a long stop with `catchup: false` runs the latest tick only): every run's interval is exactly
+    /// [previous tick, tick], never a pass time.
+    @Test(arguments: ["* * * * *", "*/5 * * * *", "0 3 * * *"])
+    func everyRunCoversExactlyThePreviousTickToItsTick(_ cron: String) throws {
+        let etl = try dag(cron, zone: "America/Vancouver", maxActive: 1_000)
+        let zone = TimeZone(identifier: "America/Vancouver")!
+        let schedule = try CronSchedule(parsing: cron)
+        var runs: [ScheduledRun] = []
+        var cursor: Date?
+        let started = at("2026-11-27T10:26:46Z").addingTimeInterval(0.639)
+        // Three lives of the controller: 0-20 min, then down 7 h, then 2 days later for 1 h.
+        let lives: [(from: TimeInterval, to: TimeInterval)] = [(0, 1_200), (26_400, 27_000), (200_000, 203_600)]
+        for life in lives {
+            var now = started.addingTimeInterval(life.from)
+            while now < started.addingTimeInterval(life.to) {
+                let result = RunScheduler.schedule(dag: etl, cursor: cursor, activeRuns: 0, now: now)
+                runs += result.runs
+                cursor = result.cursor
+                now += 2.7
+            }
+        }
+        #expect(!runs.isEmpty)
+        #expect(Set(runs.map(\.runID)).count == runs.count, "a tick ran twice")
+        for run in runs {
+            let previous = try #require(schedule.nextFireTime(after: run.dataIntervalStart, in: zone))
+            #expect(run.dataIntervalEnd == run.logicalDate)
+            #expect(previous == run.logicalDate, "\(run.runID): interval starts at \(run.dataIntervalStart)")
+            #expect(run.dataIntervalStart.timeIntervalSince1970.truncatingRemainder(dividingBy: 60) == 0)
+        }
+    }
+
+    /// A daily DAG whose controller was restarted at 14:00: the next night's run covers the whole day
+    /// [03:00, 03:00], not [14:00, 03:00] (eleven hours of data skipped by an interval-keyed ETL).
+    @Test func aRestartDoesNotShortenTheNextInterval() throws {
+        let nightly = try dag("0 3 * * *")
+        let restarted = RunScheduler.schedule(
+            dag: nightly, cursor: nil, activeRuns: 0, now: at("2026-11-27T14:00:00Z"))
+        #expect(restarted.runs.isEmpty)
+        let night = RunScheduler.schedule(
+            dag: nightly, cursor: restarted.cursor, activeRuns: 0, now: at("2026-11-28T03:00:01Z"))
+        #expect(night.runs.map(\.dataIntervalStart) == [at("2026-11-27T03:00:00Z")])
+        #expect(night.runs.map(\.dataIntervalEnd) == [at("2026-11-28T03:00:00Z")])
+        // The same after a downtime with catchup false: the latest tick's interval is one day long.
+        let late = RunScheduler.schedule(
+            dag: nightly, cursor: at("2026-11-20T14:00:00Z"), activeRuns: 0, now: at("2026-11-28T09:00:00Z"))
+        #expect(late.runs.map(\.dataIntervalStart) == [at("2026-11-27T03:00:00Z")])
+        // And for the first run after a start date: the tick before the start opens its interval.
+        let fromStart = RunScheduler.schedule(
+            dag: try dag("0 3 * * *", start: "2026-11-25T03:00:00Z", catchup: .missed(limit: nil), maxActive: 5),
+            cursor: nil, activeRuns: 0, now: at("2026-11-26T12:00:00Z"))
+        #expect(fromStart.runs.map(\.dataIntervalStart) == [at("2026-11-24T03:00:00Z"), at("2026-11-25T03:00:00Z")])
     }
 
     @Test func maxActiveRunsHoldsTicksBackUntilThereIsRoom() throws {

@@ -1,0 +1,63 @@
+import Foundation
+
+/// The tests' SMTP server (`Tests/oracles/smtp_receiver.py`, aiosmtpd): it binds its own port and
+/// says which, so no test races another for a port. Deliveries land in `folder/deliveries`, one
+/// mail per Message-ID in `folder/mailbox`.
+public struct SMTPReceiver: Sendable {
+    public let process: ChildProcess
+    public let port: Int
+    public let folder: String
+
+    public static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "Tests/oracles/smtp_receiver.py"
+        ).path
+
+    /// Starts the server; `options` are the script's flags (`--delay-first 60`, `--auth u:p`, ...).
+    /// - Parameter reserved: a bound, not listening socket (`Loopback.refusingPort`) to listen on;
+    ///   the server inherits it, and the caller closes its own copy afterwards.
+    public static func start(
+        folder: String, options: [String] = [], reserved: Int32? = nil
+    ) async throws
+        -> SMTPReceiver
+    {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let log = folder + "/server.log"
+        let inherited = reserved.map { ["--fd", String($0)] } ?? []
+        let process = try ChildProcess(
+            ["/usr/bin/python3", script, "0", folder] + inherited + options, output: log)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on 127.0.0.1:") }),
+                let port = line.split(separator: ":").last.flatMap({ Int($0) })
+            {
+                return SMTPReceiver(process: process, port: port, folder: folder)
+            }
+            if let status = process.exitStatus() {
+                throw FixtureError("the SMTP receiver exited (\(status)): \(text)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw FixtureError("the SMTP receiver did not start within 60 s")
+    }
+
+    /// Every delivery, in order (a resend counts again).
+    public func deliveries() -> [String] { read("deliveries") }
+
+    /// The mails, one per Message-ID.
+    public func mails() -> [String] { read("mailbox") }
+
+    /// True once the first message was stored and its reply is held back (`--delay-first`).
+    public var windowOpen: Bool { FileManager.default.fileExists(atPath: folder + "/window-open") }
+
+    public func stop() { process.signal(SIGTERM) }
+
+    private func read(_ name: String) -> [String] {
+        let path = folder + "/" + name
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted {
+            $0.localizedStandardCompare($1) == .orderedAscending
+        }
+        return names.compactMap { try? String(contentsOfFile: path + "/" + $0, encoding: .utf8) }
+    }
+}
