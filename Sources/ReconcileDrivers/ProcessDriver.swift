@@ -152,12 +152,16 @@ public final class ProcessDriver: ContainerDriver {
                 .conflict, node: node, operation: operation, message: "name \(spec.name) is already in use")
         }
         try spawnShim(folder: folder, operation: operation)
+        // Looked at once more after the deadline: a task that was not scheduled for a while (a busy
+        // process) must not report as missing a start that happened meanwhile.
         let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
+        while true {
+            let late = Date() >= deadline
             if ProcessRecords.read(ProcessRecords.State.self, from: folder + "/state.json") != nil, let info = load(id)
             {
                 return info
             }
+            if late { break }
             try await Task.sleep(nanoseconds: 2_000_000)
         }
         throw DriverError(

@@ -24,8 +24,11 @@ public enum ManifestLoader {
 
     /// Decodes one file on its own. The result depends only on the path and the text, so callers
     /// may cache it by (path, content id) and re-decode only the files that changed.
+    /// A leading byte order mark (editors on Windows write one) is not part of the YAML: a file read
+    /// from a folder lost it when it was read, a blob read from git still has it.
     public static func decode(_ file: ManifestFile) -> DecodedFile {
-        DecodedFile(path: file.path, documents: FileDecoder(path: file.path).decode(file.contents))
+        let text = file.contents.hasPrefix("\u{FEFF}") ? String(file.contents.dropFirst()) : file.contents
+        return DecodedFile(path: file.path, documents: FileDecoder(path: file.path).decode(text))
     }
 
     /// Decodes files in parallel, keeping their order.

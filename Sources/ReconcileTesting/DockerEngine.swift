@@ -68,6 +68,11 @@ public final class DockerEngine: @unchecked Sendable {
     /// Extra listeners, e.g. a TLS-protected TCP socket.
     let extraArguments: [String]
 
+    /// Starts a daemon on a thread of its own (starting one takes seconds of polling; see `Blocking`).
+    public static func start(extraArguments: [String] = []) async throws -> DockerEngine {
+        try await Blocking.run { try DockerEngine(extraArguments: extraArguments) }
+    }
+
     public init(extraArguments: [String] = []) throws {
         self.extraArguments = extraArguments
         Self.removeStaleEngines()

@@ -100,13 +100,25 @@ public enum Loopback {
         return fd
     }
 
-    /// Waits until something accepts connections on 127.0.0.1:port.
-    public static func waitForListener(port: Int, timeout: TimeInterval = 10) -> Bool {
+    /// Waits until something accepts connections on 127.0.0.1:port (without holding a thread of
+    /// the cooperative pool while it waits; see `Blocking`).
+    public static func waitForListener(port: Int, timeout: TimeInterval = 10) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if canConnect(port: port) { return true }
-            usleep(50_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
-        return false
+        return canConnect(port: port)
+    }
+
+    /// The same for synchronous fixtures (a git daemon's init): it holds its thread while it
+    /// waits, so keep it to servers that start in well under a second.
+    public static func blockingWaitForListener(port: Int, timeout: TimeInterval = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if canConnect(port: port) { return true }
+            usleep(20_000)
+        }
+        return canConnect(port: port)
     }
 }

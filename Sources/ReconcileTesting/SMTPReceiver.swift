@@ -24,22 +24,9 @@ public struct SMTPReceiver: Sendable {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let log = folder + "/server.log"
         let inherited = reserved.map { ["--fd", String($0)] } ?? []
-        let process = try ChildProcess(
+        let server = try await LoopbackServer.start(
             ["/usr/bin/python3", script, "0", folder] + inherited + options, output: log)
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on 127.0.0.1:") }),
-                let port = line.split(separator: ":").last.flatMap({ Int($0) })
-            {
-                return SMTPReceiver(process: process, port: port, folder: folder)
-            }
-            if let status = process.exitStatus() {
-                throw FixtureError("the SMTP receiver exited (\(status)): \(text)")
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw FixtureError("the SMTP receiver did not start within 60 s")
+        return SMTPReceiver(process: server.process, port: server.port, folder: folder)
     }
 
     /// Every delivery, in order (a resend counts again).

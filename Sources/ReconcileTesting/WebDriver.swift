@@ -18,7 +18,7 @@ public final class WebDriver: Sendable {
         let port = try Loopback.freePort()
         let process = try ChildProcess(
             ["/usr/bin/chromedriver", "--port=\(port)", "--allowed-ips=127.0.0.1"], output: log)
-        guard Loopback.waitForListener(port: port, timeout: 30) else {
+        guard await Loopback.waitForListener(port: port, timeout: 30) else {
             process.signal(SIGKILL)
             throw Failure(description: "chromedriver did not listen on \(port); see \(log)")
         }

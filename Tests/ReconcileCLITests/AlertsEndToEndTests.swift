@@ -4,21 +4,16 @@ import ReconcileTesting
 import Testing
 
 /// Checks and notifications under `reconcile controller`, delivered to a real SMTP server
-/// (Debian's python3-aiosmtpd, into a maildir) and a loopback webhook receiver.
+/// (Tests/oracles/smtp_receiver.py on Debian's python3-aiosmtpd, every delivery kept) and a loopback webhook receiver.
 @Suite struct AlertsEndToEndTests {
     static let python = "/usr/bin/python3"
 
+    /// Where the notifiers send: the SMTP server's port and the webhook receiver's (each bound by
+    /// the server itself, or reserved by the test), and where the webhook receiver saves posts.
     struct Receivers {
         let smtpPort: Int
         let webhookPort: Int
-        let maildir: String
         let hooks: String
-
-        func emails() -> [String] {
-            let folder = maildir + "/new"
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
-            return names.compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
-        }
 
         func posts() -> [String] {
             let names = ((try? FileManager.default.contentsOfDirectory(atPath: hooks)) ?? []).filter {
@@ -26,16 +21,15 @@ import Testing
             }.sorted()
             return names.compactMap { try? String(contentsOfFile: hooks + "/" + $0, encoding: .utf8) }
         }
+    }
 
-        func startSMTP(log: String) throws -> ChildProcess {
-            let server = try ChildProcess(
-                [
-                    AlertsEndToEndTests.python, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c",
-                    "aiosmtpd.handlers.Mailbox", maildir,
-                ], output: log)
-            #expect(Loopback.waitForListener(port: smtpPort, timeout: 20))
-            return server
-        }
+    /// The webhook receiver (Tests/oracles/webhook_receiver.py) on a port of its own.
+    static func startWebhookReceiver(hooks: String, log: String) async throws -> LoopbackServer {
+        try await LoopbackServer.start(
+            [
+                python, CLITests.packageRoot.appendingPathComponent("Tests/oracles/webhook_receiver.py").path, "0",
+                hooks,
+            ], output: log)
     }
 
     static func notifiers(_ receivers: Receivers) -> String {
@@ -88,18 +82,11 @@ import Testing
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("alerts-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        let engine = try DockerEngine()
+        let engine = try await DockerEngine.start()
         defer { engine.shutdown() }
-        let receivers = Receivers(
-            smtpPort: try Loopback.freePort(), webhookPort: try Loopback.freePort(), maildir: root.path + "/maildir",
-            hooks: root.path + "/hooks")
-        let smtp = try receivers.startSMTP(log: root.path + "/smtp.log")
-        let webhook = try ChildProcess(
-            [
-                Self.python, CLITests.packageRoot.appendingPathComponent("Tests/oracles/webhook_receiver.py").path,
-                String(receivers.webhookPort), receivers.hooks,
-            ], output: root.path + "/webhook.log")
-        #expect(Loopback.waitForListener(port: receivers.webhookPort, timeout: 20))
+        let smtp = try await SMTPReceiver.start(folder: root.path + "/smtp")
+        let webhook = try await Self.startWebhookReceiver(hooks: root.path + "/hooks", log: root.path + "/webhook.log")
+        let receivers = Receivers(smtpPort: smtp.port, webhookPort: webhook.port, hooks: root.path + "/hooks")
         let manifests =
             """
             kind: Node
@@ -143,7 +130,7 @@ import Testing
                 try checkPasses() == true && store.checkStates()["collector-processing"]!.message.contains("matched")
             },
             "\(DAGCLITests.contents(output))")
-        #expect(receivers.emails().isEmpty)
+        #expect(smtp.deliveries().isEmpty)
 
         // The line stops.
         let container = try Command.run([
@@ -153,9 +140,9 @@ import Testing
         let stop = try Command.run(["docker", "-H", engine.endpoint, "exec", container, "sh", "-c", "echo x > /stop"])
         #expect(stop.status == 0, "\(stop.stdout) \(stop.stderr)")
         #expect(
-            await Self.eventually(30) { receivers.emails().count == 1 && receivers.posts().count == 1 },
+            await Self.eventually(30) { smtp.deliveries().count == 1 && receivers.posts().count == 1 },
             "\(DAGCLITests.contents(output))")
-        let firing = try #require(receivers.emails().first)
+        let firing = try #require(smtp.deliveries().first)
         #expect(firing.contains("Subject: [FIRING] check/collector-processing"), "\(firing)")
         #expect(firing.contains("no line matched /processed \\d+ events/ in the last 2s"), "\(firing)")
         #expect(firing.contains("lines from app collector; last match 20"), "\(firing)")
@@ -169,10 +156,10 @@ import Testing
         // The line comes back.
         _ = try Command.run(["docker", "-H", engine.endpoint, "exec", container, "sh", "-c", ": > /stop"])
         #expect(
-            await Self.eventually(30) { receivers.emails().count == 2 && receivers.posts().count == 2 },
+            await Self.eventually(30) { smtp.deliveries().count == 2 && receivers.posts().count == 2 },
             "\(DAGCLITests.contents(output))")
         try await Task.sleep(for: .seconds(3))
-        let emails = receivers.emails()
+        let emails = smtp.deliveries()
         #expect(emails.count == 2)
         #expect(emails.contains { $0.contains("Subject: [RESOLVED] check/collector-processing") })
         #expect(receivers.posts().count == 2)
@@ -181,8 +168,14 @@ import Testing
         // The replica's output was collected: searchable by App name, and "idle" lines from the pause.
         // Every loop iteration prints one line ("processed <i> events", or "idle" while stopped): line
         // i of the collected output is exactly that, none missing, none twice.
-        let all = try CLITests.run(["logs", "collector", "--state", state]).stdout.split(separator: "\n")
-        #expect(all.count >= 20)
+        // Lines 10-19 are compared with a grep below: wait until they are collected (the App prints
+        // one every 0.5 s; a fast run reached this point with 19).
+        var all: [Substring] = []
+        #expect(
+            try await Self.eventually(30) {
+                all = try CLITests.run(["logs", "collector", "--state", state]).stdout.split(separator: "\n")
+                return all.count >= 20
+            }, "\(all.count) lines collected")
         #expect(all.enumerated().allSatisfy { $1 == "processed \($0) events" || $1 == "idle" }, "\(all)")
         #expect(all.contains("idle"))
         let grep = try CLITests.run(["logs", "collector", "--grep", #"^processed 1\d events$"#, "--state", state])
@@ -204,10 +197,10 @@ import Testing
         #expect(beats.count >= 10, "\(beats.count) heartbeats")
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
-        smtp.signal(SIGTERM)
-        webhook.signal(SIGTERM)
-        _ = await smtp.wait(timeout: 10)
-        _ = await webhook.wait(timeout: 10)
+        smtp.stop()
+        webhook.stop()
+        _ = await smtp.process.wait(timeout: 10)
+        _ = await webhook.process.wait(timeout: 10)
     }
 
     /// The SMTP server is down when an incident opens: the notice waits in the outbox, retried with
@@ -225,9 +218,8 @@ import Testing
         let reserved = try Loopback.refusingPort()
         var reservedOpen = true
         defer { if reservedOpen { close(reserved.descriptor) } }
-        let receivers = Receivers(
-            smtpPort: reserved.port, webhookPort: try Loopback.freePort(), maildir: root.path + "/maildir",
-            hooks: root.path + "/hooks")
+        // No webhook notifier fires in this test (its check alerts mail only): port 9 refuses.
+        let receivers = Receivers(smtpPort: reserved.port, webhookPort: 9, hooks: root.path + "/hooks")
         let manifests =
             """
             kind: Node

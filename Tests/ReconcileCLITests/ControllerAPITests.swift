@@ -98,7 +98,11 @@ import Testing
         let store = try Store(stateDirectory: state)
         #expect(await AlertsEndToEndTests.eventually(30) { (try? store.runs(dag: "etl").first?.state) == .succeeded })
         let runID = try #require(try store.runs(dag: "etl").first?.runID)
-        try await Task.sleep(for: .seconds(1))  // a few more ticker lines and check runs
+        // Ticks 0-4 are collected (the grep below compares them), waited for rather than slept on.
+        #expect(
+            await AlertsEndToEndTests.eventually(30) {
+                (try? CLITests.run(["logs", "ticker", "--grep", "tick 5$", "--state", state]))?.status == 0
+            })
         for command in [
             ["runs", "list"], ["runs", "show", "etl/\(runID)"], ["dags", "list"], ["logs", "etl/load"],
             ["logs", "ticker", "--grep", "tick [0-4]$"], ["alerts", "list"],
@@ -116,6 +120,49 @@ import Testing
             } else {
                 #expect(local.stdout == viaAPI.stdout, "\(command)\n\(local.stdout)\n---\n\(viaAPI.stdout)")
             }
+        }
+        // `reconcile status`, from the state directory and through the API: the same screen (the
+        // checks' message times aside), each line marked ok.
+        for source in [["--state", state], ["--state", state] + remote] {
+            let status = try CLITests.run(["status"] + source)
+            #expect(status.status == 0, "\(status.stderr)")
+            let lines = status.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("reconcile status (commit ") == true, "\(status.stdout)")
+            #expect(lines.contains { $0.hasPrefix("  ok ticker: 1/1 ready (revision ") }, "\(status.stdout)")
+            #expect(lines.contains { $0.hasPrefix("  ok here: 100m/4000m cpu") }, "\(status.stdout)")
+            #expect(
+                lines.contains { $0.hasPrefix("  ok etl: last \(runID) succeeded; manual; 0 active") },
+                "\(status.stdout)")
+            #expect(lines.contains("  ok disk: OK: DISK OK"), "\(status.stdout)")
+            #expect(lines.last == "incidents: none open", "\(status.stdout)")
+            let json = try CLITests.run(["status", "--output", "json"] + source)
+            let view = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            let apps = try #require(view["apps"] as? [[String: Any]])
+            #expect(apps.first?["name"] as? String == "ticker")
+            #expect(apps.first?["ready"] as? Int == 1)
+        }
+
+        // `logs --follow` keeps printing lines collected after it started, locally and via the API.
+        for (index, source) in [["--state", state], ["--state", state] + remote].enumerated() {
+            let followed = root.path + "/follow-\(index).txt"
+            let follower = try ChildProcess(
+                [CLITests.binary.path, "logs", "ticker", "--follow"] + source, output: followed)
+            func ticks() -> [Int] {
+                DAGCLITests.contents(followed).split(separator: "\n").compactMap {
+                    $0.hasPrefix("tick ") ? Int($0.dropFirst(5)) : nil
+                }
+            }
+            #expect(await AlertsEndToEndTests.eventually(30) { !ticks().isEmpty }, "\(DAGCLITests.contents(followed))")
+            let first = ticks().max() ?? 0
+            // Ten more ticks (two seconds of the App's output) arrive while it follows.
+            #expect(
+                await AlertsEndToEndTests.eventually(30) { (ticks().max() ?? 0) >= first + 10 },
+                "\(DAGCLITests.contents(followed).suffix(500))")
+            follower.signal(SIGTERM)
+            _ = await follower.wait(timeout: 10)
+            // In order, each line once.
+            let seen = ticks()
+            #expect(seen == Array(seen[0]...seen[seen.count - 1]), "\(seen)")
         }
         let silenced = try CLITests.run(["alerts", "silence", "disk", "--for", "1h", "--state", state] + remote)
         #expect(silenced.stdout.hasPrefix("check/disk: silenced until "), "\(silenced.stderr)")

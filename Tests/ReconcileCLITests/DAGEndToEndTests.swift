@@ -30,7 +30,7 @@ import Testing
             node = "kind: Node\nname: here\nprocess: {}\ncapacity: { cpu: 2, memory: 1Gi }\n"
             image = ""
         case .docker:
-            let started = try DockerEngine()
+            let started = try await DockerEngine.start()
             engine = started
             node = "kind: Node\nname: here\ndocker: \(started.endpoint)\ncapacity: { cpu: 2, memory: 1Gi }\n"
             image = "\n    image: \(TestImage.name)"

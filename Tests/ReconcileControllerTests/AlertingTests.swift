@@ -135,13 +135,12 @@ import Testing
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hooks-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let port = try Loopback.freePort()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("oracles/webhook_receiver.py").path
-        let receiver = try ChildProcess(
-            ["/usr/bin/python3", script, String(port), folder, "429", "400", "503", "200"], output: folder + "/log")
-        defer { receiver.signal(SIGTERM) }
-        #expect(Loopback.waitForListener(port: port, timeout: 20))
+        let receiver = try await LoopbackServer.start(
+            ["/usr/bin/python3", script, "0", folder, "429", "400", "503", "200"], output: folder + "/log")
+        defer { receiver.stop() }
+        let port = receiver.port
         let notice = Notice(
             incidentID: "check/disk@1", key: "check/disk", notifier: "hook", kind: .firing, summary: "disk full",
             openedAt: Date(timeIntervalSince1970: 1_800_000_000), at: Date(timeIntervalSince1970: 1_800_000_060),
@@ -276,5 +275,61 @@ import Testing
         }
         #expect(Alerting.backoff(attempt: 0) < 2.5)
         #expect(Alerting.backoff(attempt: 30) >= 240)
+    }
+}
+
+@Suite struct ProbeCheckTests {
+    /// A loopback HTTP server (Python) on a port it binds itself: /ok answers 200 "healthy v3",
+    /// /down 503; it reports its port.
+    static let server = """
+        import http.server, sys
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                code, body = (200, b"healthy v3") if self.path == "/ok" else (503, b"down")
+                self.send_response(code); self.send_header("Content-Length", str(len(body))); self.end_headers()
+                self.wfile.write(body)
+            def log_message(self, *args): pass
+        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
+        server.serve_forever()
+        """
+
+    /// HTTP checks: the expected status passes; another status, a body without the expected text,
+    /// and a refused connection fail, each saying why. TCP checks: a listener passes, a refusing
+    /// port fails.
+    @Test(.timeLimit(.minutes(2))) func httpAndTcpChecksSayWhatTheyFound() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("probes-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let output = folder + "/server.log"
+        let server = try await LoopbackServer.start(["/usr/bin/python3", "-c", Self.server], output: output)
+        defer { server.stop() }
+        let http = server.port
+        let refusing = try Loopback.refusingPort()
+        defer { close(refusing.descriptor) }
+        let runner = CheckRunner(nodes: [], drivers: [:])
+        func check(_ probe: CheckSpec.Probe) async -> CheckRunner.Result {
+            await runner.run(CheckSpec(name: "p", probe: probe, timeout: .seconds(10)), previousMatch: nil, now: Date())
+        }
+        let base = "http://127.0.0.1:\(http)"
+        let ok = await check(.http(url: base + "/ok", expect: 200, bodyMatch: #"healthy v\d"#))
+        #expect(ok == CheckRunner.Result(passed: true, message: "GET \(base)/ok answered 200"))
+        let down = await check(.http(url: base + "/down", expect: 200, bodyMatch: nil))
+        #expect(down == CheckRunner.Result(passed: false, message: "GET \(base)/down answered 503, expected 200"))
+        let expectedDown = await check(.http(url: base + "/down", expect: 503, bodyMatch: nil))
+        #expect(expectedDown.passed)
+        let wrongBody = await check(.http(url: base + "/ok", expect: 200, bodyMatch: "v4"))
+        #expect(
+            wrongBody
+                == CheckRunner.Result(passed: false, message: "GET \(base)/ok answered 200 without /v4/ in its body"))
+        let refused = await check(.http(url: "http://127.0.0.1:\(refusing.port)/", expect: 200, bodyMatch: nil))
+        #expect(!refused.passed)
+        #expect(refused.message.hasPrefix("GET http://127.0.0.1:\(refusing.port)/ failed: "), "\(refused.message)")
+
+        let open = await check(.tcp(host: "127.0.0.1", port: http))
+        #expect(open == CheckRunner.Result(passed: true, message: "127.0.0.1:\(http) accepts connections"))
+        let closed = await check(.tcp(host: "127.0.0.1", port: refusing.port))
+        #expect(!closed.passed)
+        #expect(closed.message.hasPrefix("cannot connect to 127.0.0.1:\(refusing.port): "), "\(closed.message)")
     }
 }

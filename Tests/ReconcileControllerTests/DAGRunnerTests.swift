@@ -264,10 +264,76 @@ import Testing
         #expect(try store.runs(dag: "hourly").count == 1)
     }
 
+    /// A minutely DAG under a controller that passes every 2.3 s from 10:26:46.639 and is restarted
+    /// (a new runner on the same store) after a 7-minute stop: every run recorded in the store covers
+    /// exactly [previous tick, tick] (the run at 10:27 used to start at the pass time, 10:26:46.639).
+    @Test func storedRunsCoverExactlyTheirTickIntervalsAcrossARestart() async throws {
+        let (driver, store, firstRunner, folder) = try setUp()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let dag = DAGSpec(
+            name: "minutely", schedule: try CronSchedule(parsing: "* * * * *"), maxActiveRuns: 100,
+            tasks: [task("a", ["fake:exit", "0"])])
+        let desired = DesiredState(nodes: [node], dags: [dag])
+        let started = Date(timeIntervalSince1970: 1_795_861_606.639)  // 2026-11-28T10:26:46.639Z
+        var now = started
+        while now < started.addingTimeInterval(200) {
+            _ = try await firstRunner.run(desired: desired, revision: "c1", now: now)
+            now += 2.3
+        }
+        // Restarted after a stop: a new runner (fresh memory) on the same store and driver.
+        let restarted = DAGRunner(
+            nodes: [node], drivers: [node.name: driver], store: store, stateDirectory: folder)
+        now = started.addingTimeInterval(620)
+        while now < started.addingTimeInterval(800) {
+            _ = try await restarted.run(desired: desired, revision: "c1", now: now)
+            now += 2.3
+        }
+        let runs = try store.runs(dag: "minutely").sorted { $0.logicalDate < $1.logicalDate }
+        // 10:27-10:30 in the first life; 10:37 (catchup false: the latest missed tick) and
+        // 10:38-10:40 in the second.
+        #expect(
+            runs.map(\.runID) == [
+                "scheduled__2026-11-28T10:27:00Z", "scheduled__2026-11-28T10:28:00Z", "scheduled__2026-11-28T10:29:00Z",
+                "scheduled__2026-11-28T10:30:00Z", "scheduled__2026-11-28T10:37:00Z", "scheduled__2026-11-28T10:38:00Z",
+                "scheduled__2026-11-28T10:39:00Z",
+                "scheduled__2026-11-28T10:40:00Z",
+            ])
+        for run in runs {
+            #expect(run.dataIntervalEnd == run.logicalDate, "\(run.runID)")
+            #expect(run.dataIntervalStart == run.logicalDate.addingTimeInterval(-60), "\(run.runID)")
+        }
+    }
+
+    /// `catchup: N` with more ticks missed: the latest N run and the pass says how many will not
+    /// (once, in the controller's log), with the backfill command to run them.
+    @Test func missedTicksBeyondCatchupAreReported() async throws {
+        let (_, store, runner, folder) = try setUp()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let start = Date(timeIntervalSince1970: 1_800_000_000)  // 2027-01-15T08:00:00Z
+        let dag = DAGSpec(
+            name: "hourly", schedule: try CronSchedule(parsing: "0 * * * *"), start: start.timeIntervalSince1970,
+            catchup: .missed(limit: 2), maxActiveRuns: 5, tasks: [task("a", ["fake:exit", "0"])])
+        let desired = DesiredState(nodes: [node], dags: [dag])
+        let events = try await runner.run(
+            desired: desired, revision: "c1", now: start.addingTimeInterval(5 * 3600 + 60)
+        )
+        .events
+        #expect(
+            try store.runs(dag: "hourly").map(\.runID).sorted() == [
+                "scheduled__2027-01-15T12:00:00Z", "scheduled__2027-01-15T13:00:00Z",
+            ])
+        #expect(
+            events.contains(
+                "! dag hourly: 6 ticks were missed; catchup 2 runs the latest 2, 4 will not run "
+                    + "(backfill them with `reconcile dags backfill`)"), "\(events)")
+        let later = try await runner.run(desired: desired, revision: "c1", now: start.addingTimeInterval(5 * 3600 + 90))
+        #expect(!later.events.contains { $0.hasPrefix("! ") }, "\(later.events)")
+    }
+
     /// On a real dockerd: tasks run as containers, exit codes come back (a Docker listing has none),
     /// the failing task's downstream is upstreamFailed and the run's failure names the task.
     @Test(.timeLimit(.minutes(3))) func aRunOnDockerReportsExitCodes() async throws {
-        let engine = try DockerEngine()
+        let engine = try await DockerEngine.start()
         defer { engine.shutdown() }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dagd-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

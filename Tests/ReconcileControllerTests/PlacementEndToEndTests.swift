@@ -17,7 +17,7 @@ import Testing
     }
 
     func twelveReplicasArePlacedAndMoveOffALostNodeAlone() async throws {
-        let engines = try (0..<3).map { _ in try DockerEngine() }
+        let engines = try await Blocking.run { try (0..<3).map { _ in try DockerEngine() } }
         defer { for engine in engines { engine.shutdown() } }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("place-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -84,7 +84,7 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
     }
 
     func rollingUpdateThroughTheRouterLosesNoRequestAndABrokenVersionRollsBackAlone() async throws {
-        let engine = try DockerEngine()
+        let engine = try await DockerEngine.start()
         defer { engine.shutdown() }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -191,7 +191,7 @@ extension RolloutEndToEndTests {
     }
 
     func withoutTheDrainTheSameRollingUpdateLosesRequestsAlone() async throws {
-        let engine = try DockerEngine()
+        let engine = try await DockerEngine.start()
         defer { engine.shutdown() }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -53,12 +53,50 @@ func fetch(_ port: Int) async -> String? {
     }
 }
 
+/// A flag set on one thread and read on another.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state = false
+    func set(_ value: Bool) { lock.withLock { state = value } }
+    var value: Bool { lock.withLock { state } }
+}
+
+/// This process's TCP sockets as the kernel lists them (/proc/net/tcp).
+enum TCPTable {
+    /// The bytes waiting in the receive queue of the IPv4 socket connected to 127.0.0.1:remotePort
+    /// (nil when there is none).
+    static func receiveQueue(remotePort: Int) -> Int? {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+        let remote = String(format: "0100007F:%04X", remotePort)
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // sl local_address rem_address st tx_queue:rx_queue ...
+            guard fields.count > 4, fields[2] == remote else { continue }
+            let queues = fields[4].split(separator: ":")
+            guard queues.count == 2, let received = Int(queues[1], radix: 16) else { continue }
+            return received
+        }
+        return nil
+    }
+}
+
+/// Makes the router listen for `backends` on a port of its own. A number found free can be taken by
+/// another test before the router binds it, so a conflict is retried with another number.
+func listening(_ router: Router, _ backends: [Backend]) async throws -> Int {
+    var errors: [String] = []
+    for _ in 0..<20 {
+        let port = try Loopback.freePort()
+        errors = await router.update([port: backends])
+        if errors.isEmpty { return port }
+    }
+    throw FixtureError("the router found no port to listen on: \(errors)")
+}
+
 @Suite struct RouterTests {
     @Test func connectionsGoRoundRobinOverTheReadyReplicas() async throws {
         let (a, b) = (try await NamedBackend.start("a"), try await NamedBackend.start("b"))
         let router = Router()
-        let port = try Loopback.freePort()
-        #expect(await router.update([port: [a.backend, b.backend]]).isEmpty)
+        let port = try await listening(router, [a.backend, b.backend])
         var answers: [String] = []
         for _ in 0..<4 { answers.append(await fetch(port) ?? "refused") }
         #expect(answers.sorted() == ["a", "a", "b", "b"])
@@ -71,8 +109,7 @@ func fetch(_ port: Int) async -> String? {
     @Test func anAnswerSentBeforeTheSpliceIsRelayed() async throws {
         let backend = try await NamedBackend.start("quick")
         let router = Router()
-        let port = try Loopback.freePort()
-        #expect(await router.update([port: [backend.backend]]).isEmpty)
+        let port = try await listening(router, [backend.backend])
         var answers: [String] = []
         for _ in 0..<20 {
             await withTaskGroup(of: String.self) { group in
@@ -87,7 +124,10 @@ func fetch(_ port: Int) async -> String? {
     /// A backend that sends an answer and then resets the connection (SO_LINGER 0): every byte
     /// the router read still reaches the client, and the client's connection then ends (the old
     /// splice left it open until the client gave up). Bytes still in the router's kernel buffer
-    /// at the reset are dropped by TCP itself, so the answer is small and the reset comes late.
+    /// at the reset are dropped by TCP itself, so the backend resets only once the router has read
+    /// everything: its send queue is empty (acknowledged) and the router's receive queue on that
+    /// connection is empty (read from /proc/net/tcp: the router runs in this very process). A fixed
+    /// 1.5 s wait stood in for that and lost on a loaded machine.
     @Test func aResetAfterTheAnswerKeepsTheAnswer() async throws {
         let size = 256 << 10
         // A plain socket server on its own thread: accept, send, wait, close with a reset.
@@ -104,6 +144,7 @@ func fetch(_ port: Int) async -> String? {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
         }
         let backendPort = Int(UInt16(bigEndian: address.sin_port))
+        let resetAfterDrain = Flag()
         Thread.detachNewThread {
             let connection = accept(listener, nil, nil)
             guard connection >= 0 else { return }
@@ -116,13 +157,20 @@ func fetch(_ port: Int) async -> String? {
                 if count <= 0 { break }
                 sent += count
             }
-            usleep(1_500_000)  // the router has read everything before the reset
+            // The router has read everything before the reset.
+            let deadline = Date().addingTimeInterval(60)
+            var unsent: Int32 = 1
+            while Date() < deadline {
+                _ = ioctl(connection, UInt(TIOCOUTQ), &unsent)
+                if unsent == 0, TCPTable.receiveQueue(remotePort: backendPort) == 0 { break }
+                usleep(2_000)
+            }
+            resetAfterDrain.set(unsent == 0 && TCPTable.receiveQueue(remotePort: backendPort) == 0)
             close(connection)
             close(listener)
         }
         let router = Router()
-        let port = try Loopback.freePort()
-        #expect(await router.update([port: [Backend(id: "r", host: "127.0.0.1", port: backendPort)]]).isEmpty)
+        let port = try await listening(router, [Backend(id: "r", host: "127.0.0.1", port: backendPort)])
         // A slow reader: the router holds most of the answer when the reset arrives.
         let received: (Int, Bool)? = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
@@ -130,6 +178,7 @@ func fetch(_ port: Int) async -> String? {
                 continuation.resume(returning: answer.map { ($0.text.utf8.count, $0.ended) })
             }
         }
+        #expect(resetAfterDrain.value, "the router did not read the answer within 60 s")
         #expect(received?.0 == size)
         #expect(received?.1 == true, "the connection did not end after the backend's reset")
         await router.shutdown()
@@ -140,8 +189,7 @@ func fetch(_ port: Int) async -> String? {
     @Test func aClientLingeringAfterTheBackendEndedIsClosed() async throws {
         let a = try await NamedBackend.start("a")
         let router = Router(lingerAfterBackend: .seconds(1))
-        let port = try Loopback.freePort()
-        #expect(await router.update([port: [a.backend]]).isEmpty)
+        let port = try await listening(router, [a.backend])
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -185,8 +233,7 @@ func fetch(_ port: Int) async -> String? {
         defer { close(refusing.descriptor) }
         let dead = Backend(id: "dead", host: "127.0.0.1", port: refusing.port)
         let router = Router()
-        let port = try Loopback.freePort()
-        await router.update([port: [dead, a.backend]])
+        let port = try await listening(router, [dead, a.backend])
         for _ in 0..<3 { #expect(await fetch(port) == "a") }
         #expect(await router.openConnections("dead") == 0)
         await router.shutdown()
@@ -197,8 +244,7 @@ func fetch(_ port: Int) async -> String? {
         let slow = try await NamedBackend.start("slow", delay: .seconds(2))
         let fast = try await NamedBackend.start("fast")
         let router = Router()
-        let port = try Loopback.freePort()
-        await router.update([port: [slow.backend]])
+        let port = try await listening(router, [slow.backend])
         async let inFlight = fetch(port)
         let deadline = Date().addingTimeInterval(20)
         while await router.openConnections("slow") == 0, Date() < deadline {
@@ -222,8 +268,7 @@ func fetch(_ port: Int) async -> String? {
     @Test func drainGivesUpAfterTheGracePeriod() async throws {
         let stuck = try await NamedBackend.start("stuck", delay: .seconds(30))
         let router = Router()
-        let port = try Loopback.freePort()
-        await router.update([port: [stuck.backend]])
+        let port = try await listening(router, [stuck.backend])
         let client = Task { await fetch(port) }
         let deadline = Date().addingTimeInterval(20)
         while await router.openConnections("stuck") == 0, Date() < deadline {
@@ -242,8 +287,7 @@ func fetch(_ port: Int) async -> String? {
     @Test func aPortNoLongerPublishedIsClosed() async throws {
         let a = try await NamedBackend.start("a")
         let router = Router()
-        let port = try Loopback.freePort()
-        await router.update([port: [a.backend]])
+        let port = try await listening(router, [a.backend])
         #expect(await router.ports == [port])
         #expect(Loopback.canConnect(port: port))
         await router.update([:])

@@ -65,7 +65,7 @@ struct TestCertificates {
         let certificates = try TestCertificates(folder: try temporaryState("tls"))
         defer { try? FileManager.default.removeItem(atPath: certificates.folder) }
         let port = try Loopback.freePort()
-        let engine = try DockerEngine(extraArguments: [
+        let engine = try await DockerEngine.start(extraArguments: [
             "--tlsverify", "--tlscacert", certificates.ca, "--tlscert", certificates.serverCert, "--tlskey",
             certificates.serverKey, "--host", "tcp://127.0.0.1:\(port)",
         ])

@@ -37,7 +37,7 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
 
     @Test(.timeLimit(.minutes(5)), arguments: ["node-b", "node-c"])
     func anotherDockerEngineConforms(node: String) async throws {
-        let engine = try DockerEngine()
+        let engine = try await DockerEngine.start()
         defer { engine.shutdown() }
         let driver = try DockerDriver(node: node, endpoint: engine.endpoint, publishAddress: engine.publishAddress)
         await runConformance(driver, .busybox(image: TestImage.name))
@@ -53,7 +53,7 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
 
 @Suite struct DockerDriverTests {
     @Test(.timeLimit(.minutes(5))) func anUnreachableNodeIsReportedWithinTheTimeoutAndRecovers() async throws {
-        let engine = try DockerEngine()
+        let engine = try await DockerEngine.start()
         defer { engine.shutdown() }
         let driver = try DockerDriver(
             node: "node-d", endpoint: engine.endpoint, timeout: .seconds(2), publishAddress: engine.publishAddress)

@@ -158,6 +158,48 @@ func temporaryState(_ name: String) throws -> String {
         try await driver.remove(started.id)
     }
 
+    /// The tests' cleanup (`ProcessWorkloads.endAll`) ends a workload whose shim was killed (it is
+    /// then no longer tracked by anything) and one whose shim still runs, after their state
+    /// directory was removed: nothing a test started outlives it.
+    @Test(.timeLimit(.minutes(1))) func testCleanupEndsOrphanedAndTrackedWorkloads() async throws {
+        let state = try temporaryState("cleanup")
+        let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        var pids: [pid_t] = []
+        for name in ["orphan", "tracked"] {
+            let started = try await driver.run(
+                ContainerSpec(
+                    name: name, command: ["/bin/sh", "-c", "echo $$ > pid.tmp; mv pid.tmp pid; exec sleep 3600"]))
+            let pidFile = "\(state)/processes/\(started.id)/pid"
+            var pid: pid_t?
+            for _ in 0..<600 where pid == nil {
+                pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap {
+                    pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
+                if pid == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            pids.append(try #require(pid))
+        }
+        // The first one's shim dies outright: its workload keeps running, untracked.
+        let shims = try FileManager.default.contentsOfDirectory(atPath: state + "/processes").compactMap {
+            ProcessRecords.read(ProcessRecords.State.self, from: "\(state)/processes/\($0)/state.json")
+        }
+        let orphanShim = try #require(shims.first { $0.pid == pids[0] }?.shimPID)
+        kill(orphanShim, SIGKILL)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(kill(pids[0], 0) == 0, "the orphaned workload runs on")
+        try FileManager.default.removeItem(atPath: state)
+        let ended = ProcessWorkloads.endAll(under: state)
+        #expect(ended >= 3, "ended \(ended) processes")
+        for pid in pids {
+            var gone = false
+            for _ in 0..<100 where !gone {
+                gone = kill(pid, 0) != 0 || Self.isZombie(pid)
+                if !gone { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(gone, "workload \(pid) survived the cleanup")
+        }
+    }
+
     static func isZombie(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")

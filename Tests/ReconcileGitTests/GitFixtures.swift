@@ -92,7 +92,7 @@ final class GitDaemon {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        guard Loopback.waitForListener(port: self.port) else {
+        guard Loopback.blockingWaitForListener(port: self.port) else {
             throw FixtureError("git daemon did not start on port \(self.port)")
         }
     }
@@ -184,7 +184,9 @@ final class SSHServer {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        guard Loopback.waitForListener(port: port) else { throw FixtureError("sshd did not start on port \(port)") }
+        guard Loopback.blockingWaitForListener(port: port) else {
+            throw FixtureError("sshd did not start on port \(port)")
+        }
     }
 
     func url(_ path: String) -> String { "ssh://\(user)@127.0.0.1:\(port)\(path)" }

@@ -185,7 +185,7 @@ let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
         let next = try origin.commit("next")
         let restarted = try GitDaemon(basePath: fixture.root, port: port)
         defer { restarted.stop() }
-        #expect(Loopback.waitForListener(port: port))
+        #expect(await Loopback.waitForListener(port: port))
         guard case .applied(let snapshot) = await source.poll() else { throw FixtureError("expected recovery") }
         #expect(snapshot.commit == next)
     }

@@ -161,23 +161,58 @@ import Testing
         }
     }
 
-    /// Hostile inputs end with diagnostics, not a crash or a hang.
-    @Test(
-        .timeLimit(.minutes(1)),
-        arguments: [
-            String(repeating: "[", count: 5000),
-            String(repeating: "- ", count: 3000) + "x",
-            "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+    /// A hostile input and what loading it must come to: the first diagnostic (nil: valid).
+    struct Hostile: Sendable, CustomTestStringConvertible {
+        var name: String
+        var text: String
+        var first: String?
+        var testDescription: String { name }
+    }
+
+    static let hostile: [Hostile] = [
+        Hostile(
+            name: "5000 nested flow sequences", text: String(repeating: "[", count: 5000),
+            first: "a.yaml:1:1: error: invalid YAML: Maximum nesting level reached"),
+        Hostile(
+            name: "3000 nested block sequences", text: String(repeating: "- ", count: 3000) + "x",
+            first: "a.yaml:1:1999: error: invalid YAML: Maximum nesting level reached"),
+        Hostile(
+            name: "alias expansion bomb (8^5 items)",
+            text:
+                "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n"
                 + "d: &d [*c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d]\nkind: App\nname: x\ncommand: *e\n",
-            "kind: App\nname: x\ncommand: [a]\nenv: *missing\n",
-            "kind: DAG\nname: d\ntasks:\n"
+            first: #"a.yaml:1:1: error: unknown key "a" in App"#),
+        Hostile(
+            name: "undefined alias", text: "kind: App\nname: x\ncommand: [a]\nenv: *missing\n",
+            first: "a.yaml:4:6: error: invalid YAML: found undefined alias"),
+        Hostile(
+            name: "a 2000-task cycle",
+            text: "kind: DAG\nname: d\ntasks:\n"
                 + (0..<2000).map { "  t\($0): { command: [x], after: [t\(($0 + 1) % 2000)] }\n" }.joined(),
-            "\u{FEFF}kind: App\nname: x\ncommand: [a]\n",
-            "kind: App\nname: x\ncommand: [a]\nports: [{name: p, container: 1, publish: 1}]\n"
-                + String(repeating: "\n", count: 10000),
-        ])
-    func hostileInputsDoNotCrashOrHang(_ text: String) {
-        let result = load(["a.yaml": text])
-        _ = result.diagnostics.map(\.description)
+            first: "a.yaml:4:3: error: tasks form a cycle: t0 -> t1999 -> t1998"),
+        Hostile(name: "a byte order mark", text: "\u{FEFF}kind: App\nname: x\ncommand: [a]\n", first: nil),
+        Hostile(
+            name: "10000 trailing newlines",
+            text: "kind: App\nname: x\ncommand: [a]\nports: [{name: p, container: 1, publish: 1}]\n"
+                + String(repeating: "\n", count: 10000), first: nil),
+    ]
+
+    /// Hostile inputs end with the diagnostics they deserve (or load, when they are valid), never a
+    /// crash or a hang; every location lies inside the input.
+    @Test(.timeLimit(.minutes(1)), arguments: hostile)
+    func hostileInputsDoNotCrashOrHang(_ item: Hostile) {
+        let result = load(["a.yaml": item.text])
+        #expect((result.state == nil) == result.diagnostics.hasErrors)
+        let lines = item.text.split(separator: "\n", omittingEmptySubsequences: false)
+        for diagnostic in result.diagnostics {
+            #expect(diagnostic.location.line >= 1 && diagnostic.location.line <= lines.count, "\(diagnostic)")
+            #expect(diagnostic.location.column >= 1, "\(diagnostic)")
+        }
+        if let first = item.first {
+            #expect(result.state == nil)
+            #expect(result.diagnostics.first?.description.hasPrefix(first) == true, "\(result.diagnostics.prefix(3))")
+        } else {
+            #expect(result.state != nil, "\(result.diagnostics.prefix(3))")
+        }
     }
 }

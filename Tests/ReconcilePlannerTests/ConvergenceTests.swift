@@ -26,24 +26,31 @@ import Testing
     /// when it is 0 (validation refuses both at 0). Each App that could be placed is checked even
     /// when another App of the same cluster could not; the count of Apps and seeds that reached
     /// those checks is asserted, so a generator that never fits anything fails the test.
-    @Test func applyingThePlanConverges() {
-        var checkedApps = 0
-        var seedsFullyChecked = 0
-        var zeroUnavailableChecked = 0
-        for seed in 0..<300 {
-            let (apps, fully, zero) = Self.converge(seed: seed)
-            checkedApps += apps
-            seedsFullyChecked += fully ? 1 : 0
-            zeroUnavailableChecked += zero
-        }
+    /// The seeds run on a thread of their own (seconds of planning; see `Blocking`); what they found
+    /// is asserted here.
+    @Test func applyingThePlanConverges() async {
+        let results = await Blocking.run { (0..<300).map { Self.converge(seed: $0) } }
+        let problems = results.flatMap(\.problems)
+        #expect(problems.isEmpty, "\(problems.count) problems, first: \(problems.prefix(5))")
+        let checkedApps = results.map(\.checked).reduce(0, +)
+        let seedsFullyChecked = results.filter(\.fully).count
+        let zeroUnavailableChecked = results.map(\.zeroUnavailable).reduce(0, +)
         #expect(checkedApps >= 1_000, "only \(checkedApps) Apps reached the per-App checks")
         #expect(seedsFullyChecked >= 150, "only \(seedsFullyChecked) of 300 seeds had every App placed")
         #expect(zeroUnavailableChecked >= 300, "only \(zeroUnavailableChecked) Apps with maxUnavailable 0 checked")
     }
 
-    /// Converges one seeded cluster through two commits; returns how many Apps were checked, whether
-    /// every App of both commits was, and how many of the checked ones had `maxUnavailable: 0`.
-    static func converge(seed: Int) -> (checked: Int, fully: Bool, zeroUnavailable: Int) {
+    /// What one seed came to: how many Apps were checked, whether every App of both commits was, how
+    /// many of the checked ones had `maxUnavailable: 0`, and what was wrong (each naming the seed).
+    struct Outcome: Sendable {
+        var checked = 0
+        var fully = true
+        var zeroUnavailable = 0
+        var problems: [String] = []
+    }
+
+    /// Converges one seeded cluster through two commits.
+    static func converge(seed: Int) -> Outcome {
         var rng = SeededGenerator(seed: UInt64(seed) &* 7919 &+ 17)
         let nodes = (0..<Int.random(in: 1...5, using: &rng)).map {
             node(
@@ -62,9 +69,10 @@ import Testing
             }
         }
         var containers: [ObservedContainer] = []
-        var checked = 0
-        var zeroUnavailable = 0
-        var fully = true
+        var outcome = Outcome()
+        func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+            if !condition { outcome.problems.append(message()) }
+        }
         // Converge to one commit, then to a second one that changes images and replica counts.
         for apps in [randomApps(image: "img:1"), randomApps(image: "img:2")] {
             var final: Plan?
@@ -75,7 +83,7 @@ import Testing
                     let used = containers.filter { $0.node == node.name }
                     let cpu = used.reduce(0) { $0 + $1.resources.cpu.millicores }
                     let memory = used.reduce(0) { $0 + $1.resources.memory.bytes }
-                    #expect(
+                    check(
                         cpu <= node.capacity.cpu.millicores && memory <= node.capacity.memory.bytes,
                         "seed \(seed): \(node.name) overcommitted")
                 }
@@ -86,23 +94,24 @@ import Testing
             }
             // A fixed point is reached: planning again changes nothing.
             guard let final else {
-                Issue.record("seed \(seed) did not reach a fixed point in 40 passes")
-                return (checked, false, zeroUnavailable)
+                outcome.problems.append("seed \(seed) did not reach a fixed point in 40 passes")
+                outcome.fully = false
+                return outcome
             }
-            #expect(plan(apps, nodes, containers).actions.isEmpty, "seed \(seed)")
+            check(plan(apps, nodes, containers).actions.isEmpty, "seed \(seed): planning again changes something")
             // Every App that could be placed runs its desired revision once per slot, whatever
             // happened to the others.
             let blocked = Set(final.changes.filter { !$0.unplaceable.isEmpty }.map(\.app))
-            fully = fully && blocked.isEmpty
+            outcome.fully = outcome.fully && blocked.isEmpty
             for spec in apps where !blocked.contains(spec.name) {
                 let running = containers.filter { $0.app == spec.name }
-                #expect(running.count == spec.replicas, "seed \(seed) \(spec.name)")
-                #expect(Set(running.map(\.slot)) == Set(0..<spec.replicas), "seed \(seed) \(spec.name)")
-                #expect(running.allSatisfy { $0.specHash == SpecHash.of(spec) }, "seed \(seed) \(spec.name)")
-                checked += 1
-                if spec.update.maxUnavailable == 0 { zeroUnavailable += 1 }
+                check(running.count == spec.replicas, "seed \(seed) \(spec.name): \(running.count) replicas")
+                check(Set(running.map(\.slot)) == Set(0..<spec.replicas), "seed \(seed) \(spec.name): slots")
+                check(running.allSatisfy { $0.specHash == SpecHash.of(spec) }, "seed \(seed) \(spec.name): revision")
+                outcome.checked += 1
+                if spec.update.maxUnavailable == 0 { outcome.zeroUnavailable += 1 }
             }
         }
-        return (checked, fully, zeroUnavailable)
+        return outcome
     }
 }

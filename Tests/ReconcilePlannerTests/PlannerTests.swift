@@ -187,6 +187,28 @@ import Testing
         #expect(result.starts.first.map { $0.node != "node-c" } == true)
     }
 
+    /// The lost node comes back with the replica that was started elsewhere meanwhile: one of the
+    /// two copies of the slot is stopped as a duplicate (never both, never none), and the next pass
+    /// plans nothing.
+    @Test func aLostNodesReturnStopsTheDuplicates() throws {
+        let web = app("web")
+        let original = (0..<3).map { replica(of: web, slot: $0, on: nodes[$0].name) }
+        let lost = [node("node-a"), node("node-b"), node("node-c", unreachableSince: now.addingTimeInterval(-120))]
+        let moved = try #require(plan([web], lost, original).starts.first)
+        let replacement = replica(of: web, slot: moved.slot, on: moved.node, id: "replacement")
+        let back = [node("node-a"), node("node-b"), node("node-c")]
+        let containers = original + [replacement]
+        let result = plan([web], back, containers)
+        #expect(result.starts.isEmpty)
+        #expect(result.stops.count == 1, "\(result.stops)")
+        let stopped = try #require(result.stops.first)
+        #expect(stopped.reason == .duplicate)
+        #expect(containers.first { $0.id == stopped.containerID }?.slot == 2)
+        let after = containers.filter { $0.id != stopped.containerID }
+        #expect(plan([web], back, after).actions.isEmpty)
+        #expect(Set(after.map(\.slot)) == [0, 1, 2])
+    }
+
     @Test func aReplicaThatFitsNowhereIsReportedWithTheLargestFreeSpace() {
         let big = app("big-job", replicas: 1, memory: 6 * gi)
         let small = [node("node-a", memory: 4 * gi), node("node-b", memory: 4 * gi)]

@@ -1,6 +1,8 @@
 """A loopback webhook receiver for tests: saves each POST body as <dir>/<n>.json and answers 200.
 
 usage: webhook_receiver.py PORT DIR [STATUS...]
+PORT 0 takes a free port; the port listened on is printed as "listening on 127.0.0.1:PORT" once the
+socket is bound (tests read it there instead of racing other tests for a "free" port).
 With STATUS codes, the n-th POST is answered with the n-th code (the last one repeats); a 429 carries
 Retry-After: 7.
 """
@@ -44,4 +46,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
+server.serve_forever()

@@ -1,0 +1,125 @@
+import Foundation
+import ReconcileController
+import ReconcileDrivers
+import ReconcileModel
+import ReconcilePlanner
+import ReconcileTesting
+import Testing
+
+/// A driver that delegates to an `InMemoryDriver` and records what the executor asked of it: how
+/// many runs were under way at once, and the order of image checks, pulls and runs.
+actor RecordingDriver: ContainerDriver {
+    nonisolated let node: String
+    let inner: InMemoryDriver
+    private var images: Set<String>
+    private(set) var inFlight = 0
+    private(set) var mostInFlight = 0
+    private(set) var calls: [String] = []
+
+    init(node: String, images: Set<String> = []) {
+        self.node = node
+        self.images = images
+        inner = InMemoryDriver(
+            node: node,
+            capacity: Resources(cpu: CPUQuantity(millicores: 64_000), memory: MemoryQuantity(bytes: 64 << 30)),
+            images: ["web:1"])
+    }
+
+    func info() async throws -> NodeInfo { try await inner.info() }
+    func list() async throws -> [ContainerInfo] { try await inner.list() }
+    func run(_ spec: ContainerSpec) async throws -> ContainerInfo {
+        calls.append("run \(spec.name)")
+        if let image = spec.image, !images.contains(image) {
+            throw DriverError(.notFound, node: node, operation: "run", message: "No such image: \(image)")
+        }
+        inFlight += 1
+        mostInFlight = max(mostInFlight, inFlight)
+        defer { inFlight -= 1 }
+        // Long enough that runs overlap when the executor starts them together.
+        try await Task.sleep(for: .milliseconds(30))
+        var plain = spec
+        plain.image = "web:1"
+        return try await inner.run(plain)
+    }
+    func stop(_ id: String, grace: Timespan) async throws { try await inner.stop(id, grace: grace) }
+    func remove(_ id: String) async throws { try await inner.remove(id) }
+    func inspect(_ id: String) async throws -> ContainerInfo? { try await inner.inspect(id) }
+    func logs(_ id: String, since: Date?) async throws -> [LogLine] { try await inner.logs(id, since: since) }
+    func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int {
+        try await inner.exec(id, command: command, timeout: timeout)
+    }
+    func hasImage(_ image: String) async throws -> Bool {
+        calls.append("has \(image)")
+        return images.contains(image)
+    }
+    func pull(_ image: String, auth: RegistryAuth?) async throws {
+        calls.append("pull \(image)")
+        images.insert(image)
+    }
+    nonisolated func exitNotices() -> ExitNotices? { nil }
+
+    /// Creates a container under `name` behind the executor's back (an interrupted earlier pass).
+    func preexisting(_ spec: ContainerSpec) async throws { _ = try await inner.run(spec) }
+}
+
+@Suite struct ExecutorTests {
+    static let node = ObservedNode(
+        name: "n", capacity: Resources(cpu: CPUQuantity(millicores: 64_000), memory: MemoryQuantity(bytes: 64 << 30)))
+
+    static func app(_ name: String, replicas: Int, image: String) -> AppSpec {
+        AppSpec(
+            name: name, image: image, command: ["fake:sleep"], replicas: replicas,
+            resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 32 << 20)))
+    }
+
+    static func plan(_ apps: [AppSpec]) -> Plan {
+        Planner.plan(desired: DesiredState(apps: apps), observed: Observed(nodes: [node]), now: Date())
+    }
+
+    /// A missing image is pulled before the container runs; a present one is not pulled.
+    @Test func aMissingImageIsPulledBeforeTheStart() async throws {
+        let driver = RecordingDriver(node: "n", images: ["present:1"])
+        let apps = [
+            Self.app("fresh", replicas: 1, image: "registry.example/fresh:2"),
+            Self.app("old", replicas: 1, image: "present:1"),
+        ]
+        let failures = await Executor(drivers: ["n": driver]).apply(
+            Self.plan(apps), desired: DesiredState(apps: apps), revision: "c1")
+        #expect(failures.isEmpty, "\(failures)")
+        let calls = await driver.calls
+        let fresh = calls.filter { $0.contains("fresh") }
+        #expect(fresh.count == 3, "\(calls)")
+        #expect(fresh.first == "has registry.example/fresh:2")
+        #expect(fresh.dropFirst().first == "pull registry.example/fresh:2")
+        #expect(fresh.last?.hasPrefix("run fresh-0-") == true)
+        #expect(!calls.contains("pull present:1"))
+        #expect(calls.contains("has present:1"))
+    }
+
+    /// Starts run at most `maxConcurrent` at a time, and all of them do run.
+    @Test func startsRunWithBoundedConcurrency() async throws {
+        let driver = RecordingDriver(node: "n", images: ["web:1"])
+        let apps = [Self.app("many", replicas: 20, image: "web:1")]
+        let failures = await Executor(drivers: ["n": driver], maxConcurrent: 4).apply(
+            Self.plan(apps), desired: DesiredState(apps: apps), revision: "c1")
+        #expect(failures.isEmpty, "\(failures)")
+        #expect(try await driver.list().count == 20)
+        let most = await driver.mostInFlight
+        #expect(most == 4, "at most \(most) runs at once")
+    }
+
+    /// A container that already exists under the planned name (an earlier pass started it and was
+    /// interrupted before recording it) is adopted: no failure, and no second container.
+    @Test func aStartThatFindsItsContainerAdoptsIt() async throws {
+        let driver = RecordingDriver(node: "n", images: ["web:1"])
+        let apps = [Self.app("web", replicas: 2, image: "web:1")]
+        let plan = Self.plan(apps)
+        let first = try #require(plan.starts.first)
+        try await driver.preexisting(ContainerSpec(name: first.name, image: "web:1", command: ["fake:sleep"]))
+        let failures = await Executor(drivers: ["n": driver]).apply(
+            plan, desired: DesiredState(apps: apps), revision: "c1")
+        #expect(failures.isEmpty, "\(failures)")
+        let names = try await driver.inner.list().map(\.name)
+        #expect(names.sorted() == plan.starts.map(\.name).sorted())
+    }
+}
