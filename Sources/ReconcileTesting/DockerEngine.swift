@@ -65,6 +65,9 @@ public final class DockerEngine: @unchecked Sendable {
     public var socket: String { root + "/docker.sock" }
     public var endpoint: String { "unix://" + socket }
 
+    private let shutDown = NSLock()
+    private var isShutDown = false
+
     /// Extra listeners, e.g. a TLS-protected TCP socket.
     let extraArguments: [String]
 
@@ -135,9 +138,22 @@ public final class DockerEngine: @unchecked Sendable {
 
     /// Stops the daemon and removes its bridge and folder. Idempotent; also run on deinit.
     public func shutdown() {
+        guard
+            shutDown.withLock({ () -> Bool in
+                defer { isShutDown = true }
+                return !isShutDown
+            })
+        else { return }
         stop()
         _ = try? Command.run(["ip", "link", "del", bridge])
         _ = try? Command.run(["rm", "-rf", root])
+    }
+
+    /// `shutdown()` on a thread of its own: stopping a daemon takes seconds (it stops its
+    /// containers first), which must not hold the cooperative pool (see `Blocking`). Tests call it
+    /// at their end; their `defer { engine.shutdown() }` is then a no-op, kept for failed tests.
+    public func shutdownOffPool() async {
+        await Blocking.run { self.shutdown() }
     }
 
     deinit { shutdown() }

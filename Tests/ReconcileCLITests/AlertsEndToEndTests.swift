@@ -51,13 +51,13 @@ import Testing
         """
     }
 
-    static func eventually(_ seconds: TimeInterval, _ condition: () throws -> Bool) async rethrows -> Bool {
+    static func eventually(_ seconds: TimeInterval, _ condition: () async throws -> Bool) async rethrows -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if try condition() { return true }
+            if try await condition() { return true }
             try? await Task.sleep(for: .milliseconds(200))
         }
-        return try condition()
+        return try await condition()
     }
 
     static func repository(at root: URL, manifests: String) throws -> URL {
@@ -150,7 +150,7 @@ import Testing
         let post = try #require(receivers.posts().first)
         let slack = try #require(try JSONSerialization.jsonObject(with: Data(post.utf8)) as? [String: String])
         #expect(slack["text"]?.contains("[FIRING] check/collector-processing") == true, "\(post)")
-        let listed = try CLITests.run(["alerts", "list", "--state", state])
+        let listed = try await CLITests.run(["alerts", "list", "--state", state])
         #expect(listed.stdout.contains("open incidents:\n  check/collector-processing since "), "\(listed.stdout)")
 
         // The line comes back.
@@ -164,7 +164,7 @@ import Testing
         #expect(emails.contains { $0.contains("Subject: [RESOLVED] check/collector-processing") })
         #expect(receivers.posts().count == 2)
         #expect(receivers.posts().contains { $0.contains("RESOLVED") })
-        #expect(try CLITests.run(["alerts", "list", "--state", state]).stdout.hasPrefix("no open incident\n"))
+        #expect(try await CLITests.run(["alerts", "list", "--state", state]).stdout.hasPrefix("no open incident\n"))
         // The replica's output was collected: searchable by App name, and "idle" lines from the pause.
         // Every loop iteration prints one line ("processed <i> events", or "idle" while stopped): line
         // i of the collected output is exactly that, none missing, none twice.
@@ -173,20 +173,20 @@ import Testing
         var all: [Substring] = []
         #expect(
             try await Self.eventually(30) {
-                all = try CLITests.run(["logs", "collector", "--state", state]).stdout.split(separator: "\n")
+                all = try await CLITests.run(["logs", "collector", "--state", state]).stdout.split(separator: "\n")
                 return all.count >= 20
             }, "\(all.count) lines collected")
         #expect(all.enumerated().allSatisfy { $1 == "processed \($0) events" || $1 == "idle" }, "\(all)")
         #expect(all.contains("idle"))
-        let grep = try CLITests.run(["logs", "collector", "--grep", #"^processed 1\d events$"#, "--state", state])
+        let grep = try await CLITests.run(["logs", "collector", "--grep", #"^processed 1\d events$"#, "--state", state])
         #expect(grep.status == 0, "\(grep.stderr)")
         let expected = all.enumerated().filter { (10..<20).contains($0.offset) && $0.element != "idle" }.map {
             "\($0.element)\n"
         }
         #expect(grep.stdout == expected.joined(), "\(grep.stdout)")
-        let idle = try CLITests.run(["logs", "collector", "--grep", "idle", "--since", "10m", "--state", state])
+        let idle = try await CLITests.run(["logs", "collector", "--grep", "idle", "--since", "10m", "--state", state])
         #expect(idle.stdout.split(separator: "\n").count >= 2, "\(idle.stdout)")
-        let unknown = try CLITests.run(["logs", "nope", "--state", state])
+        let unknown = try await CLITests.run(["logs", "nope", "--state", state])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no output collected for nope"), "\(unknown.stderr)")
 
@@ -201,6 +201,7 @@ import Testing
         webhook.stop()
         _ = await smtp.process.wait(timeout: 10)
         _ = await webhook.process.wait(timeout: 10)
+        await engine.shutdownOffPool()
     }
 
     /// The SMTP server is down when an incident opens: the notice waits in the outbox, retried with
@@ -290,22 +291,22 @@ import Testing
 }
 
 @Suite struct AlertsCLITests {
-    @Test func silencesAreRecordedByIncidentKeyOrCheckName() throws {
+    @Test func silencesAreRecordedByIncidentKeyOrCheckName() async throws {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("silence-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: state) }
-        let check = try CLITests.run(["alerts", "silence", "disk", "--for", "2h", "--state", state])
+        let check = try await CLITests.run(["alerts", "silence", "disk", "--for", "2h", "--state", state])
         #expect(check.status == 0, "\(check.stderr)")
         #expect(check.stdout.hasPrefix("check/disk: silenced until 20"))
-        let node = try CLITests.run(["alerts", "silence", "node/a", "--for", "30m", "--state", state])
+        let node = try await CLITests.run(["alerts", "silence", "node/a", "--for", "30m", "--state", state])
         #expect(node.stdout.hasPrefix("node/a: silenced until "))
         let silences = try Store(stateDirectory: state).silences()
         #expect(Set(silences.keys) == ["check/disk", "node/a"])
         let hours = (silences["check/disk"]!.timeIntervalSinceNow / 3600).rounded()
         #expect(hours == 2)
-        let bad = try CLITests.run(["alerts", "silence", "disk", "--for", "soon", "--state", state])
+        let bad = try await CLITests.run(["alerts", "silence", "disk", "--for", "soon", "--state", state])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--for: "), "\(bad.stderr)")
-        let listed = try CLITests.run(["alerts", "list", "--state", state])
+        let listed = try await CLITests.run(["alerts", "list", "--state", state])
         #expect(listed.stdout == "no open incident\n", "\(listed.stdout)")
     }
 }

@@ -18,30 +18,45 @@ import Testing
         return packageRoot.appendingPathComponent(".build/debug/reconcile")
     }
 
-    static func run(_ arguments: [String], executable: URL = binary, prefix: [String] = []) throws -> Command.Output {
+    /// Runs the CLI and waits for it on a thread of its own (see `Blocking`): a test waiting for a
+    /// command must not hold one of the cooperative pool's few threads meanwhile.
+    static func run(
+        _ arguments: [String], executable: URL = binary, prefix: [String] = []
+    ) async throws
+        -> Command.Output
+    {
+        try await Blocking.run { try runBlocking(arguments, executable: executable, prefix: prefix) }
+    }
+
+    /// The same, blocking its caller: for the synchronous conditions a test polls.
+    static func runBlocking(
+        _ arguments: [String], executable: URL = binary, prefix: [String] = []
+    ) throws
+        -> Command.Output
+    {
         prefix.isEmpty
             ? try Command.run(arguments, executable: executable, in: packageRoot)
             : try Command.run(prefix + arguments, in: packageRoot)
     }
 
-    @Test func validateExamplesAndReferenceManifests() throws {
-        let datalab = try Self.run(["validate", "examples/datalab"])
+    @Test func validateExamplesAndReferenceManifests() async throws {
+        let datalab = try await Self.run(["validate", "examples/datalab"])
         #expect(datalab.status == 0, "\(datalab.stdout)\(datalab.stderr)")
         #expect(datalab.stdout.contains("valid: 5 files, 1 node, 2 apps, 1 DAG, 2 checks, 2 notifiers"))
-        let manifests = try Self.run(["validate", "manifests"])
+        let manifests = try await Self.run(["validate", "manifests"])
         #expect(manifests.status == 0, "\(manifests.stdout)\(manifests.stderr)")
     }
 
-    @Test func validateReportsErrorsAndExitsOne() throws {
+    @Test func validateReportsErrorsAndExitsOne() async throws {
         let folder = "Tests/ReconcileManifestTests/Corpus/dag-cycle"
-        let result = try Self.run(["validate", folder])
+        let result = try await Self.run(["validate", folder])
         #expect(result.status == 1)
         #expect(result.stdout == "a.yaml:4:3: error: tasks form a cycle: a -> b -> c -> a\n")
         #expect(result.stderr.contains("1 error"))
     }
 
-    @Test func validateJSONOutput() throws {
-        let result = try Self.run([
+    @Test func validateJSONOutput() async throws {
+        let result = try await Self.run([
             "validate", "Tests/ReconcileManifestTests/Corpus/published-port-twice", "--output", "json",
         ])
         #expect(result.status == 1)
@@ -60,14 +75,14 @@ import Testing
         #expect(report.diagnostics.map { "\($0.file):\($0.line):\($0.column)" } == ["b.yaml:5:45"])
     }
 
-    @Test func validateMissingPathIsAnError() throws {
-        let result = try Self.run(["validate", "no/such/dir"])
+    @Test func validateMissingPathIsAnError() async throws {
+        let result = try await Self.run(["validate", "no/such/dir"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("no/such/dir: no such file or directory"))
     }
 
-    @Test func scheduleNextPrintsUTCInstants() throws {
-        let result = try Self.run([
+    @Test func scheduleNextPrintsUTCInstants() async throws {
+        let result = try await Self.run([
             "schedule", "next", "30 2 * * *", "--tz", "America/Vancouver", "--after", "2026-03-07T12:00:00Z", "--count",
             "3",
         ])
@@ -82,15 +97,15 @@ import Testing
         (["schedule", "next", "@daily", "--after", "yesterday"], "invalid time"),
         (["schedule", "next", "@daily", "--count", "0"], "--count must be between"),
     ])
-    func scheduleNextRejectsBadInput(arguments: [String], fragment: String) throws {
-        let result = try Self.run(arguments)
+    func scheduleNextRejectsBadInput(arguments: [String], fragment: String) async throws {
+        let result = try await Self.run(arguments)
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains(fragment), "\(result.stderr)")
     }
 
-    @Test func schemaValidatesTheExamplesWithJSONSchema() throws {
-        let result = try Self.run(["schema"])
+    @Test func schemaValidatesTheExamplesWithJSONSchema() async throws {
+        let result = try await Self.run(["schema"])
         #expect(result.status == 0)
         let schema = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let definitions = try #require(schema["definitions"] as? [String: Any])
@@ -110,7 +125,7 @@ import Testing
                 atPath: Self.packageRoot.appendingPathComponent(folder).path)
             files += names.filter { $0.hasSuffix(".yaml") }.sorted().map { "\(folder)/\($0)" }
         }
-        let check = try Self.run(
+        let check = try await Self.run(
             [Self.packageRoot.appendingPathComponent("Tests/oracles/schema_check.py").path, schemaFile.path]
                 + files + [invalid.path],
             prefix: ["python3"])
@@ -123,8 +138,8 @@ import Testing
         #expect(invalidLines.allSatisfy { $0.contains(invalid.path) }, "\(invalidLines)")
     }
 
-    @Test func helpListsTheCommands() throws {
-        let result = try Self.run(["--help"])
+    @Test func helpListsTheCommands() async throws {
+        let result = try await Self.run(["--help"])
         #expect(result.status == 0)
         for command in ["validate", "schedule", "schema"] { #expect(result.stdout.contains(command)) }
     }
@@ -137,7 +152,7 @@ import Testing
         try #require(result.status == 0, "git \(arguments): \(result.stderr)")
     }
 
-    @Test func validatesACommitOfARepository() throws {
+    @Test func validatesACommitOfARepository() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("cli-repo-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let repository = root.appendingPathComponent("repo")
@@ -154,28 +169,28 @@ import Testing
         try Self.git(["commit", "-q", "-am", "bad"], in: repository)
         let state = root.appendingPathComponent("state").path
 
-        let good = try CLITests.run([
+        let good = try await CLITests.run([
             "validate", "--repo", repository.path, "--ref", "good", "--path", "deploy", "--state", state,
         ])
         #expect(good.status == 0, "\(good.stderr)")
         #expect(good.stdout.hasPrefix("valid: 0 nodes (implicit node local), 1 app"))
 
-        let bad = try CLITests.run(["validate", "--repo", repository.path, "--path", "deploy", "--state", state])
+        let bad = try await CLITests.run(["validate", "--repo", repository.path, "--path", "deploy", "--state", state])
         #expect(bad.status == 1)
         #expect(bad.stdout == "web.yaml:3:10: error: \"command\" must be a list, found the value \"serve\"\n")
         #expect(bad.stderr.contains("1 error in \(repository.path) at HEAD = "))
 
-        let missing = try CLITests.run(["validate", "--repo", repository.path, "--ref", "nope", "--state", state])
+        let missing = try await CLITests.run(["validate", "--repo", repository.path, "--ref", "nope", "--state", state])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("ref \"nope\" not found; branches: main"))
 
-        let both = try CLITests.run(["validate", "examples/datalab", "--repo", repository.path])
+        let both = try await CLITests.run(["validate", "examples/datalab", "--repo", repository.path])
         #expect(both.status != 0)
     }
 }
 
 @Suite struct DryRunCLITests {
-    @Test func dryRunAgainstARefPrintsThePlanOffline() throws {
+    @Test func dryRunAgainstARefPrintsThePlanOffline() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("cli-dry-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let repository = root.appendingPathComponent("repo")
@@ -199,7 +214,7 @@ import Testing
         try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "change"], in: repository)
         let state = root.appendingPathComponent("state").path
 
-        let result = try CLITests.run([
+        let result = try await CLITests.run([
             "--dry-run", "--against", "base", "--repo", repository.path, "--state", state,
         ])
         #expect(result.status == 2, "\(result.stderr)")
@@ -214,14 +229,18 @@ import Testing
         #expect(lines[3].hasPrefix("+ dag nightly: new; next run "))
         #expect(lines[4] == "= 1 resource unchanged")
 
-        let same = try CLITests.run(["--dry-run", "--against", "main", "--repo", repository.path, "--state", state])
+        let same = try await CLITests.run([
+            "--dry-run", "--against", "main", "--repo", repository.path, "--state", state,
+        ])
         #expect(same.status == 0, "\(same.stdout)\(same.stderr)")
         #expect(same.stdout.hasSuffix("= 3 resources unchanged\n"))
 
         try "kind: App\nname: web\nreplicas: many\n".write(
             to: repository.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
         try ValidateRepositoryCLITests.git(["commit", "-q", "-am", "broken"], in: repository)
-        let broken = try CLITests.run(["--dry-run", "--against", "base", "--repo", repository.path, "--state", state])
+        let broken = try await CLITests.run([
+            "--dry-run", "--against", "base", "--repo", repository.path, "--state", state,
+        ])
         #expect(broken.status == 1)
         #expect(broken.stdout.contains("web.yaml:3:11: error:"))
         #expect(broken.stderr.contains("is invalid; no plan"))

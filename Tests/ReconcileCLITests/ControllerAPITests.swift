@@ -93,7 +93,7 @@ import Testing
 
         // The CLI through the API: a trigger, then the same answers as from the state directory.
         let remote = ["--controller", base, "--api-token", "env:RECONCILE_TEST_API_TOKEN"]
-        let trigger = try CLITests.run(["dags", "trigger", "etl", "--state", state] + remote)
+        let trigger = try await CLITests.run(["dags", "trigger", "etl", "--state", state] + remote)
         #expect(trigger.status == 0, "\(trigger.stderr)")
         let store = try Store(stateDirectory: state)
         #expect(await AlertsEndToEndTests.eventually(30) { (try? store.runs(dag: "etl").first?.state) == .succeeded })
@@ -101,14 +101,14 @@ import Testing
         // Ticks 0-4 are collected (the grep below compares them), waited for rather than slept on.
         #expect(
             await AlertsEndToEndTests.eventually(30) {
-                (try? CLITests.run(["logs", "ticker", "--grep", "tick 5$", "--state", state]))?.status == 0
+                (try? await CLITests.run(["logs", "ticker", "--grep", "tick 5$", "--state", state]))?.status == 0
             })
         for command in [
             ["runs", "list"], ["runs", "show", "etl/\(runID)"], ["dags", "list"], ["logs", "etl/load"],
             ["logs", "ticker", "--grep", "tick [0-4]$"], ["alerts", "list"],
         ] {
-            let local = try CLITests.run(command + ["--state", state])
-            let viaAPI = try CLITests.run(command + ["--state", state] + remote)
+            let local = try await CLITests.run(command + ["--state", state])
+            let viaAPI = try await CLITests.run(command + ["--state", state] + remote)
             #expect(local.status == 0, "\(command): \(local.stderr)")
             #expect(viaAPI.status == 0, "\(command): \(viaAPI.stderr)")
             if command.first == "alerts" {
@@ -124,7 +124,7 @@ import Testing
         // `reconcile status`, from the state directory and through the API: the same screen (the
         // checks' message times aside), each line marked ok.
         for source in [["--state", state], ["--state", state] + remote] {
-            let status = try CLITests.run(["status"] + source)
+            let status = try await CLITests.run(["status"] + source)
             #expect(status.status == 0, "\(status.stderr)")
             let lines = status.stdout.split(separator: "\n").map(String.init)
             #expect(lines.first?.hasPrefix("reconcile status (commit ") == true, "\(status.stdout)")
@@ -135,7 +135,7 @@ import Testing
                 "\(status.stdout)")
             #expect(lines.contains("  ok disk: OK: DISK OK"), "\(status.stdout)")
             #expect(lines.last == "incidents: none open", "\(status.stdout)")
-            let json = try CLITests.run(["status", "--output", "json"] + source)
+            let json = try await CLITests.run(["status", "--output", "json"] + source)
             let view = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
             let apps = try #require(view["apps"] as? [[String: Any]])
             #expect(apps.first?["name"] as? String == "ticker")
@@ -164,12 +164,12 @@ import Testing
             let seen = ticks()
             #expect(seen == Array(seen[0]...seen[seen.count - 1]), "\(seen)")
         }
-        let silenced = try CLITests.run(["alerts", "silence", "disk", "--for", "1h", "--state", state] + remote)
+        let silenced = try await CLITests.run(["alerts", "silence", "disk", "--for", "1h", "--state", state] + remote)
         #expect(silenced.stdout.hasPrefix("check/disk: silenced until "), "\(silenced.stderr)")
         let silences = try await Self.request(base + "/api/v1/silences", headers: auth)
         #expect(silences.status == 200)
         #expect(silences.body.hasPrefix(#"[{"key":"check\/disk","until":"#), "\(silences.body)")
-        let badToken = try CLITests.run(
+        let badToken = try await CLITests.run(
             ["runs", "list", "--controller", base, "--api-token", "env:RECONCILE_TEST_HOOK_SECRET"])
         #expect(badToken.status == 1)
         #expect(badToken.stderr.contains("refused the API token (401)"), "\(badToken.stderr)")

@@ -22,7 +22,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: root) }
         // The controllers come and go; the tasks they started end with the test, also a failed one.
         defer { ProcessWorkloads.endAll(under: state) }
-        // Tasks long enough that 20 kills fit in the run even when a loaded machine makes each
+        // Tasks long enough that several kills fall in each phase even when a loaded machine makes each
         // controller start and kill take over a second (3.5 s tasks allowed only 16 once on CI).
         func step(_ name: String, after: [String] = [], script: String = "sleep 6") -> String {
             """
@@ -54,7 +54,7 @@ import Testing
         try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
         try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
         try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "crashy"], in: repository)
-        let trigger = try CLITests.run(["dags", "trigger", "crashy", "--repo", repository.path, "--state", state])
+        let trigger = try await CLITests.run(["dags", "trigger", "crashy", "--repo", repository.path, "--state", state])
         #expect(trigger.status == 0, "\(trigger.stderr)")
 
         let output = root.appendingPathComponent("controller.log").path
@@ -69,7 +69,7 @@ import Testing
         func runState() throws -> RunRecord.State? { try store.runs(dag: "crashy").first?.state }
         let shim = CLITests.binary.deletingLastPathComponent().appendingPathComponent("reconcile-shim").path
         let driver = try ProcessDriver(node: "here", stateDirectory: state, shimPath: shim)
-        // Kills spread over the whole run: each controller lives a random 0.2-2.5 s (seeded; the seed
+        // Kills spread over the whole run: each controller lives a random 0.1-3 s (seeded; the seed
         // is printed, RECONCILE_CRASH_SEED replays its kill times) and the loop goes on until the run
         // is no longer running, so the retry, the fan-in and the last task run under kills too.
         let seed =
@@ -84,7 +84,7 @@ import Testing
         let runDeadline = Date().addingTimeInterval(600)
         while try runState() == .running, Date() < runDeadline {
             let controller = try start()
-            try await Task.sleep(for: .milliseconds(Int.random(in: 200...2_500, using: &generator)))
+            try await Task.sleep(for: .milliseconds(Int.random(in: 100...3_000, using: &generator)))
             guard try runState() == .running else {
                 controller.signal(SIGTERM)
                 _ = await controller.wait(timeout: 15)
@@ -112,8 +112,9 @@ import Testing
         }
         print("controller crash test: \(killsDuringTheRun) kills; tasks running at kills: \(runningAtKills.sorted())")
         #expect(gracefulStops == 1, "seed \(seed)")
-        #expect(killsDuringTheRun >= 20, "the run ended after \(killsDuringTheRun) kills (seed \(seed))")
-        // The kills fell on the retry, the fan-in and the last task, not only on the start.
+        // The count depends on how fast controllers start on the machine (12 to 29 seen); what matters
+        // is where the kills fell: on the start, the retry, the fan-in and the last task.
+        #expect(killsDuringTheRun >= 8, "the run ended after \(killsDuringTheRun) kills (seed \(seed))")
         for phase in ["extract 1", "flaky 2", "join 1", "report 1"] {
             #expect(runningAtKills.contains(phase), "no kill while \(phase) ran (seed \(seed))")
         }
@@ -123,7 +124,7 @@ import Testing
         let controller = try start()
         // The lock is taken once the controller logs that it runs (waiting on the event, not a sleep).
         #expect(await AlertsEndToEndTests.eventually(30) { Self.holdsLock(state: state, pid: controller.pid) })
-        let second = try CLITests.run([
+        let second = try await CLITests.run([
             "controller", "--repo", repository.path, "--state", state, "--interval", "10s",
         ])
         #expect(second.status == 1)

@@ -46,31 +46,36 @@ import Testing
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1s",
                 "--tick", "300ms",
             ], output: output, endsWorkloadsUnder: state)
-        func eventually(_ seconds: TimeInterval, _ condition: () throws -> Bool) async throws -> Bool {
+        func eventually(_ seconds: TimeInterval, _ condition: () async throws -> Bool) async throws -> Bool {
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
-                if try condition() { return true }
+                if try await condition() { return true }
                 try await Task.sleep(for: .milliseconds(200))
             }
-            return try condition()
+            return try await condition()
         }
-        func runState() throws -> String? {
-            let listed = try CLITests.run(["runs", "list", "etl", "--state", state, "--output", "json"])
+        func runState() async throws -> String? {
+            let listed = try await CLITests.run(["runs", "list", "etl", "--state", state, "--output", "json"])
             let rows = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: String]]
             return rows?.first?["state"]
         }
 
         // `dags trigger` reads the DAG from the repository the controller follows.
         #expect(try await eventually(30) { Self.contents(output).contains("1 DAGs") })
-        let unknown = try CLITests.run(["dags", "trigger", "nope", "--state", state])
+        let unknown = try await CLITests.run(["dags", "trigger", "nope", "--state", state])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no DAG nope at commit "), "\(unknown.stderr)")
         #expect(unknown.stderr.contains("; DAGs: etl"))
-        let trigger = try CLITests.run(["dags", "trigger", "etl", "--state", state])
+        let trigger = try await CLITests.run(["dags", "trigger", "etl", "--state", state])
         #expect(trigger.status == 0, "\(trigger.stderr)")
         let runID = try #require(trigger.stdout.split(separator: " ").dropFirst().first.map { String($0.dropLast()) })
-        #expect(try await eventually(60) { try runState() == "failed" }, "\(String(describing: try? runState()))")
-        let failedShow = try CLITests.run(["runs", "show", runID, "--state", state])
+        var runNow = try await runState()
+        #expect(
+            try await eventually(60) {
+                runNow = try await runState()
+                return runNow == "failed"
+            }, "\(String(describing: runNow))")
+        let failedShow = try await CLITests.run(["runs", "show", runID, "--state", state])
         #expect(
             failedShow.stdout.contains(
                 "dag etl run \(runID) failed: task transform failed after 2 tries (exit 3); "
@@ -86,12 +91,16 @@ import Testing
         #expect(
             try await eventually(60) { try store.passes(limit: 1).first?.commitID == fix },
             "the controller did not apply \(fix)")
-        let rerun = try CLITests.run(["rerun", "etl/\(runID)", "--failed", "--state", state])
+        let rerun = try await CLITests.run(["rerun", "etl/\(runID)", "--failed", "--state", state])
         #expect(rerun.status == 0, "\(rerun.stderr)")
         #expect(rerun.stdout.contains("transform will run again"))
-        #expect(try await eventually(60) { try runState() == "succeeded" }, "\(String(describing: try? runState()))")
+        #expect(
+            try await eventually(60) {
+                runNow = try await runState()
+                return runNow == "succeeded"
+            }, "\(String(describing: runNow))")
 
-        let show = try CLITests.run(["runs", "show", runID, "--state", state]).stdout
+        let show = try await CLITests.run(["runs", "show", runID, "--state", state]).stdout
         let lines = show.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         // extract ran once; transform's two failed tries are history and try 3 succeeded; load ran once.
         #expect(lines.filter { $0.hasPrefix("try ") }.count == 5, "\(show)")
@@ -100,21 +109,21 @@ import Testing
         #expect(show.contains("etl-\(runID.replacingOccurrences(of: ":", with: "_"))-load-1"))
 
         // Each attempt's output, saved when it finished.
-        let extract = try CLITests.run(["logs", "etl/extract", "--state", state])
+        let extract = try await CLITests.run(["logs", "etl/extract", "--state", state])
         #expect(extract.stdout.hasPrefix("extracted 20"), "\(extract.stdout) \(extract.stderr)")
-        let failed = try CLITests.run(["logs", "etl/transform", "--run", runID, "--try", "2", "--state", state])
+        let failed = try await CLITests.run(["logs", "etl/transform", "--run", runID, "--try", "2", "--state", state])
         // stdout and stderr are separate pipes: their relative order is not kept.
         #expect(failed.stdout.split(separator: "\n").sorted() == ["broken", "transforming 2"], "\(failed.stdout)")
-        let latest = try CLITests.run(["logs", "etl/transform", "--timestamps", "--state", state])
+        let latest = try await CLITests.run(["logs", "etl/transform", "--timestamps", "--state", state])
         #expect(latest.stdout.contains(" stdout transforming 3\n"), "\(latest.stdout)")
         #expect(latest.stdout.hasSuffix(" stdout transformed\n"), "\(latest.stdout)")
-        let noTry = try CLITests.run(["logs", "etl/transform", "--try", "9", "--state", state])
+        let noTry = try await CLITests.run(["logs", "etl/transform", "--try", "9", "--state", state])
         #expect(noTry.status == 1)
         #expect(noTry.stderr.contains("no attempt of etl/transform in try 9"), "\(noTry.stderr)")
 
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
-        let missing = try CLITests.run(["rerun", "nope", "--failed", "--state", state])
+        let missing = try await CLITests.run(["rerun", "nope", "--failed", "--state", state])
         #expect(missing.status != 0)
         #expect(
             missing.stderr.contains("no run nope in \(state); `reconcile runs list --state \(state)` shows the runs"))
@@ -158,7 +167,7 @@ import Testing
         try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
         try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "yearly"], in: repository)
 
-        let next = try CLITests.run([
+        let next = try await CLITests.run([
             "dags", "next", "yearly", "--count", "2", "--repo", repository.path, "--state", state,
         ])
         let year = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).year!
@@ -167,19 +176,19 @@ import Testing
                 == "\(year + 1)-01-01T00:00:00Z  data interval \(year)-01-01T00:00:00Z .. \(year + 1)-01-01T00:00:00Z\n"
                 + "\(year + 2)-01-01T00:00:00Z  data interval \(year + 1)-01-01T00:00:00Z .. \(year + 2)-01-01T00:00:00Z\n",
             "\(next.stdout) \(next.stderr)")
-        let future = try CLITests.run([
+        let future = try await CLITests.run([
             "dags", "backfill", "yearly", "--from", "2023-01-01T00:00:00Z", "--to", "2999-01-01T00:00:00Z",
             "--repo", repository.path, "--state", state,
         ])
         #expect(future.status != 0)
         #expect(future.stderr.contains("--to is in the future"))
-        let fill = try CLITests.run([
+        let fill = try await CLITests.run([
             "dags", "backfill", "yearly", "--from", "2023-01-01T00:00:00Z", "--to", "2025-06-01T00:00:00Z",
             "--repo", repository.path, "--state", state,
         ])
         #expect(fill.status == 0, "\(fill.stderr)")
         #expect(fill.stdout.hasSuffix("yearly: 3 runs created, 0 ticks already had a run\n"), "\(fill.stdout)")
-        let again = try CLITests.run([
+        let again = try await CLITests.run([
             "dags", "backfill", "yearly", "--from", "2024-01-01T00:00:00Z", "--to", "2025-01-01T00:00:00Z",
             "--repo", repository.path, "--state", state,
         ])
@@ -207,7 +216,7 @@ import Testing
                 "end 2024-01-01T00:00:00Z", "start 2025-01-01T00:00:00Z", "end 2025-01-01T00:00:00Z",
             ], "\(Self.contents(marks))\n\(Self.contents(output))")
         // Without --repo, `dags list` reads the DAGs the controller follows.
-        let list = try CLITests.run(["dags", "list", "--state", state])
+        let list = try await CLITests.run(["dags", "list", "--state", state])
         let rows = list.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
         #expect(rows.first == ["DAG", "SCHEDULE", "NEXT", "RUN", "LAST", "RUN", "STATE", "ACTIVE"], "\(list.stdout)")
         #expect(

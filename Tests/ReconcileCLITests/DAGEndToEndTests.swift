@@ -79,7 +79,9 @@ import Testing
             }
             return try condition()
         }
-        let trigger = try CLITests.run(["dags", "trigger", "pipeline", "--repo", repository.path, "--state", state])
+        let trigger = try await CLITests.run([
+            "dags", "trigger", "pipeline", "--repo", repository.path, "--state", state,
+        ])
         #expect(trigger.status == 0, "\(trigger.stderr)")
         let log = { DAGCLITests.contents(output) }
         #expect(try await eventually(90) { try store.runs(dag: "pipeline").first?.state == .failed }, "\(log())")
@@ -98,14 +100,14 @@ import Testing
                 "broken 1 failed 7", "extract 1 succeeded 0", "flaky 1 failed 1", "flaky 2 failed 1",
                 "flaky 3 succeeded 0",
             ])
-        let broken = try CLITests.run(["logs", "pipeline/broken", "--state", state])
+        let broken = try await CLITests.run(["logs", "pipeline/broken", "--state", state])
         #expect(broken.stdout == "cannot parse\n", "\(broken.stdout) \(broken.stderr)")
 
         try (node + "---\n" + dag(broken: "echo parsed")).write(
             to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
         try ValidateRepositoryCLITests.git(["commit", "-q", "-am", "fix broken"], in: repository)
         #expect(try await eventually(30) { log().contains("commit ") && log().split(separator: "commit ").count >= 3 })
-        let rerun = try CLITests.run(["rerun", run.runID, "--failed", "--state", state])
+        let rerun = try await CLITests.run(["rerun", run.runID, "--failed", "--state", state])
         #expect(rerun.stdout.contains("broken will run again"), "\(rerun.stdout) \(rerun.stderr)")
         #expect(try await eventually(90) { try store.runs(dag: "pipeline").first?.state == .succeeded }, "\(log())")
         // Only the failed task and what it blocked ran again: extract and flaky kept their attempts.
@@ -114,7 +116,7 @@ import Testing
                 "broken 1 failed 7 cleared", "broken 2 succeeded 0", "extract 1 succeeded 0", "flaky 1 failed 1",
                 "flaky 2 failed 1", "flaky 3 succeeded 0", "load 1 succeeded 0",
             ])
-        let loaded = try CLITests.run(["logs", "pipeline/load", "--state", state])
+        let loaded = try await CLITests.run(["logs", "pipeline/load", "--state", state])
         #expect(loaded.stdout == "loaded\n")
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
@@ -138,6 +140,7 @@ import Testing
                         "broken-1", "broken-2", "extract-1", "flaky-1", "flaky-2", "flaky-3", "load-1",
                     ].map { "pipeline-\(safeRun)-\($0)" }, "\(events.stdout) \(events.stderr)")
         }
+        await engine?.shutdownOffPool()
     }
 
     /// The bundled example's ETL, as committed in examples/datalab (its node, notifiers and DAG): on first
@@ -179,13 +182,83 @@ import Testing
             enriched
                 == "accounts since \(format.string(from: run.dataIntervalStart))\n"
                 + "leads for \(format.string(from: run.logicalDate))\n")
-        let load = try CLITests.run(["logs", "marketing-etl/load-warehouse", "--state", state])
+        let load = try await CLITests.run(["logs", "marketing-etl/load-warehouse", "--state", state])
         #expect(load.stdout == "2\nloaded\n", "\(load.stdout) \(load.stderr)")
-        let show = try CLITests.run(["runs", "show", run.runID, "--state", state])
+        let show = try await CLITests.run(["runs", "show", run.runID, "--state", state])
         for task in ["extract-salesforce", "extract-marketo", "enrich", "load-warehouse"] {
             #expect(show.stdout.contains("  \(task)\n    try 1: succeeded exit 0 on local"), "\(show.stdout)")
         }
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
+    }
+}
+extension DAGEndToEndTests {
+    /// The data-interval bug as it was seen: a minutely DAG under a real controller started at an
+    /// arbitrary second. Every scheduled run's task sees DATA_INTERVAL_START = the previous minute
+    /// and DATA_INTERVAL_END = its own minute, for the first run after the start, the next one, and
+    /// the first one after a SIGKILL and a restart (it used to be the pass time of the start).
+    @Test(.timeLimit(.minutes(6))) func scheduledRunsCoverWholeMinutesAcrossARestart() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("intervals-\(UUID().uuidString)")
+        let repository = root.appendingPathComponent("repo")
+        let state = root.appendingPathComponent("state").path
+        let marks = root.appendingPathComponent("intervals.txt").path
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let manifests = """
+            kind: Node
+            name: here
+            process: {}
+            capacity: { cpu: 2, memory: 1Gi }
+            ---
+            kind: DAG
+            name: minutely
+            schedule: "* * * * *"
+            tasks:
+              record:
+                command: ["/bin/sh", "-c", "echo $RUN_ID $DATA_INTERVAL_START $DATA_INTERVAL_END >> \(marks)"]
+
+            """
+        try manifests.write(to: repository.appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "minutely"], in: repository)
+        let output = root.appendingPathComponent("controller.log").path
+        func start() throws -> ChildProcess {
+            try ChildProcess(
+                [
+                    CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval",
+                    "30s", "--tick", "200ms",
+                ], output: output, endsWorkloadsUnder: state)
+        }
+        func lines() -> [String] { DAGCLITests.contents(marks).split(separator: "\n").map(String.init) }
+        // Started away from a minute's start, so the pass time is never a tick.
+        while Calendar(identifier: .gregorian).component(.second, from: Date()) < 5 {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        var controller = try start()
+        #expect(await AlertsEndToEndTests.eventually(75) { lines().count >= 1 }, "\(DAGCLITests.contents(output))")
+        #expect(await AlertsEndToEndTests.eventually(75) { lines().count >= 2 }, "\(DAGCLITests.contents(output))")
+        controller.signal(SIGKILL)
+        _ = await controller.wait(timeout: 10)
+        controller = try start()
+        #expect(await AlertsEndToEndTests.eventually(75) { lines().count >= 3 }, "\(DAGCLITests.contents(output))")
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 15) == 0)
+        let format = ISO8601DateFormatter()
+        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        func date(_ text: Substring) -> Date? { format.date(from: String(text)) ?? plain.date(from: String(text)) }
+        for line in lines() {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let start = date(fields[1]), let end = date(fields[2]) else {
+                Issue.record("unexpected line: \(line)")
+                continue
+            }
+            #expect(fields[0].hasPrefix("scheduled__"), "\(line)")
+            #expect(end.timeIntervalSince(start) == 60, "\(line)")
+            #expect(start.timeIntervalSince1970.truncatingRemainder(dividingBy: 60) == 0, "\(line)")
+        }
+        // Three different minutes, each once.
+        #expect(Set(lines().map { $0.split(separator: " ").first ?? "" }).count == lines().count)
     }
 }

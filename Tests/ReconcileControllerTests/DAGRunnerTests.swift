@@ -375,5 +375,6 @@ import Testing
         #expect(try await driver.list().isEmpty)
         let log = try #require(attempts.first?.logPath)
         #expect(try String(contentsOfFile: log, encoding: .utf8) == "extract try 1\n")
+        await engine.shutdownOffPool()
     }
 }

@@ -74,8 +74,11 @@ import Testing
         let driver = InMemoryDriver(node: "memory", capacity: .defaultRequest)
         let up = ContainerInfo(id: "c1", name: "web-0", labels: [:], status: .running, ports: [8080: backend.port])
         #expect(await HealthProbe.run(app.health!, app: app, container: up, driver: driver) == .healthy)
+        // A port held bound and not listening: it refuses for as long as the test holds it.
+        let refusing = try Loopback.refusingPort()
+        defer { close(refusing.descriptor) }
         let down = ContainerInfo(
-            id: "c2", name: "web-1", labels: [:], status: .running, ports: [8080: try Loopback.freePort()])
+            id: "c2", name: "web-1", labels: [:], status: .running, ports: [8080: refusing.port])
         guard
             case .unhealthy(let reason) = await HealthProbe.run(app.health!, app: app, container: down, driver: driver)
         else {

@@ -110,5 +110,6 @@ import Testing
         expectNoOvercommit(survivors)
         let waited = try #require(movedAt).timeIntervalSince(lostAt)
         #expect(waited >= grace.seconds, "moved \(moved) replicas after \(waited)s, grace \(grace)")
+        for engine in engines { await engine.shutdownOffPool() }
     }
 }

@@ -178,6 +178,7 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
         loop.cancel()
         _ = await loop.value
         await router.shutdown()
+        await engine.shutdownOffPool()
     }
 }
 
@@ -245,6 +246,7 @@ extension RolloutEndToEndTests {
         loop.cancel()
         _ = await loop.value
         await router.shutdown()
+        await engine.shutdownOffPool()
     }
 }
 

@@ -45,11 +45,8 @@ struct NamedBackend {
 /// "timed out: …" when the connection did not end within 30 s (the parallel suite can starve the
 /// test process's few cooperative threads, which the router runs on, for seconds).
 func fetch(_ port: Int) async -> String? {
-    await withCheckedContinuation { continuation in
-        Thread.detachNewThread {
-            let answer = Loopback.read(port: port, timeout: 30)
-            continuation.resume(returning: answer.map { $0.ended ? $0.text : "timed out: \($0.text)" })
-        }
+    await Blocking.run {
+        Loopback.read(port: port, timeout: 30).map { $0.ended ? $0.text : "timed out: \($0.text)" }
     }
 }
 
@@ -61,22 +58,55 @@ final class Flag: @unchecked Sendable {
     var value: Bool { lock.withLock { state } }
 }
 
-/// This process's TCP sockets as the kernel lists them (/proc/net/tcp).
+/// A line written on one thread and read on another.
+final class Note: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text = ""
+    func set(_ value: String) { lock.withLock { text = value } }
+    var value: String { lock.withLock { text } }
+}
+
+/// The machine's TCP sockets as the kernel lists them (/proc/net/tcp and tcp6).
 enum TCPTable {
-    /// The bytes waiting in the receive queue of the IPv4 socket connected to 127.0.0.1:remotePort
-    /// (nil when there is none).
+    /// A /proc file read to its end (procfs reports a size of 0, and a read by size sees only the
+    /// first page: with a busy suite, this test's sockets were past it).
+    static func read(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// The bytes waiting in the receive queue of the established socket connected to remote port
+    /// `remotePort` on loopback (IPv4, or IPv4-mapped IPv6), or nil when there is none.
     static func receiveQueue(remotePort: Int) -> Int? {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
-        let remote = String(format: "0100007F:%04X", remotePort)
-        for line in table.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            // sl local_address rem_address st tx_queue:rx_queue ...
-            guard fields.count > 4, fields[2] == remote else { continue }
-            let queues = fields[4].split(separator: ":")
-            guard queues.count == 2, let received = Int(queues[1], radix: 16) else { continue }
-            return received
+        let port = String(format: ":%04X", remotePort)
+        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let table = read(file) else { continue }
+            for line in table.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                // sl local_address rem_address st tx_queue:rx_queue ...; state 01 is ESTABLISHED.
+                guard fields.count > 4, fields[2].hasSuffix(port), fields[3] == "01" else { continue }
+                let queues = fields[4].split(separator: ":")
+                guard queues.count == 2, let received = Int(queues[1], radix: 16) else { continue }
+                return received
+            }
         }
         return nil
+    }
+
+    /// Every socket on either end of a connection with `port`, as "local remote state rx", for messages.
+    static func sockets(port: Int) -> [String] {
+        let suffix = String(format: ":%04X", port)
+        var found: [String] = []
+        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let table = read(file) else { continue }
+            for line in table.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count > 4, fields[1].hasSuffix(suffix) || fields[2].hasSuffix(suffix) else { continue }
+                found.append("\(fields[1]) \(fields[2]) st \(fields[3]) q \(fields[4])")
+            }
+        }
+        return found
     }
 }
 
@@ -145,6 +175,7 @@ func listening(_ router: Router, _ backends: [Backend]) async throws -> Int {
         }
         let backendPort = Int(UInt16(bigEndian: address.sin_port))
         let resetAfterDrain = Flag()
+        let lastSeen = Note()
         Thread.detachNewThread {
             let connection = accept(listener, nil, nil)
             guard connection >= 0 else { return }
@@ -158,11 +189,20 @@ func listening(_ router: Router, _ backends: [Backend]) async throws -> Int {
                 sent += count
             }
             // The router has read everything before the reset.
+            var initial = stat()
+            fstat(connection, &initial)
             let deadline = Date().addingTimeInterval(60)
             var unsent: Int32 = 1
             while Date() < deadline {
                 _ = ioctl(connection, UInt(TIOCOUTQ), &unsent)
-                if unsent == 0, TCPTable.receiveQueue(remotePort: backendPort) == 0 { break }
+                let queued = TCPTable.receiveQueue(remotePort: backendPort)
+                var now = stat()
+                let valid = fstat(connection, &now) == 0
+                lastSeen.set(
+                    "fd \(connection) valid \(valid) inode \(initial.st_ino) now \(now.st_ino); "
+                        + "unsent \(unsent), router's receive queue \(queued.map(String.init) ?? "not found"); "
+                        + "sockets: \(TCPTable.sockets(port: backendPort))")
+                if unsent == 0, queued == 0 { break }
                 usleep(2_000)
             }
             resetAfterDrain.set(unsent == 0 && TCPTable.receiveQueue(remotePort: backendPort) == 0)
@@ -172,13 +212,10 @@ func listening(_ router: Router, _ backends: [Backend]) async throws -> Int {
         let router = Router()
         let port = try await listening(router, [Backend(id: "r", host: "127.0.0.1", port: backendPort)])
         // A slow reader: the router holds most of the answer when the reset arrives.
-        let received: (Int, Bool)? = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                let answer = Loopback.read(port: port, timeout: 20, pause: 0.001)
-                continuation.resume(returning: answer.map { ($0.text.utf8.count, $0.ended) })
-            }
+        let received = await Blocking.run {
+            Loopback.read(port: port, timeout: 60, pause: 0.001).map { ($0.text.utf8.count, $0.ended) }
         }
-        #expect(resetAfterDrain.value, "the router did not read the answer within 60 s")
+        #expect(resetAfterDrain.value, "the router did not read the answer: \(lastSeen.value)")
         #expect(received?.0 == size)
         #expect(received?.1 == true, "the connection did not end after the backend's reset")
         await router.shutdown()
@@ -294,7 +331,7 @@ func listening(_ router: Router, _ backends: [Backend]) async throws -> Int {
         #expect(await router.ports.isEmpty)
         // Nothing is forwarded any more (the number may be reused by another test at once, so the
         // check is that the backend is no longer reached, not that nothing listens).
-        #expect(Loopback.readAll(port: port, timeout: 2) != "a")
+        #expect(await Blocking.run { Loopback.readAll(port: port, timeout: 2) } != "a")
     }
 
     @Test func aPortInUseIsReported() async throws {

@@ -62,7 +62,8 @@ struct TestCertificates {
 
 @Suite struct DockerTLSTests {
     @Test(.timeLimit(.minutes(3))) func tcpWithClientCertificatesWorksAndWithoutThemDoesNot() async throws {
-        let certificates = try TestCertificates(folder: try temporaryState("tls"))
+        let folder = try temporaryState("tls")
+        let certificates = try await Blocking.run { try TestCertificates(folder: folder) }
         defer { try? FileManager.default.removeItem(atPath: certificates.folder) }
         let port = try Loopback.freePort()
         let engine = try await DockerEngine.start(extraArguments: [
@@ -125,5 +126,6 @@ struct TestCertificates {
                 tls: NodeSpec.TLSFiles(ca: "/nonexistent/ca.pem", cert: "/nonexistent/c.pem", key: "/nonexistent/k.pem")
             )
         }
+        await engine.shutdownOffPool()
     }
 }

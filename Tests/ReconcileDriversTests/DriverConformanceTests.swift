@@ -48,6 +48,7 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
         ])
         #expect(byHand.status == 0, "\(byHand.stderr)")
         #expect(try await driver.list().allSatisfy { $0.name != "by-hand" })
+        await engine.shutdownOffPool()
     }
 }
 
@@ -70,6 +71,7 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
         #expect(Date().timeIntervalSince(started) < 10)
         try engine.start()
         #expect(try await driver.info().capacity.memory.bytes > 0)
+        await engine.shutdownOffPool()
     }
 
     @Test func engineErrorsAreSurfacedWithTheEngineMessage() async throws {
