@@ -70,6 +70,80 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
             stopGracePeriod: .seconds(30)))
 }
 
+/// One App on its own dockerd behind a router, and a controller loop (a pass every 300 ms) on a
+/// target the test swaps like a commit would; shared by the rollout test and its no-drain control.
+struct RolloutBench: Sendable {
+    let engine: DockerEngine
+    let folder: String
+    let node: NodeSpec
+    let driver: DockerDriver
+    let router: Router
+    let store: Store
+    let publish: Int
+    let target: Target
+    let loop: Task<Void, Never>
+
+    static func start(drain: Bool = true, first: (Int) -> AppSpec) async throws -> RolloutBench {
+        let engine = try await DockerEngine.start()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
+        let node = NodeSpec(name: "node-a", backend: .docker(endpoint: engine.endpoint, tls: nil))
+        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint, publishAddress: engine.publishAddress)
+        let router = Router()
+        let store = try Store(stateDirectory: folder)
+        var pass = Pass(nodes: [node], drivers: ["node-a": driver], router: router)
+        pass.drainsBeforeStop = drain
+        let reconciler = Reconciler(pass: pass, store: store)
+        let publish = try #require(HostPorts.freeLoopbackPort())
+        let target = Target(DesiredState(nodes: [node], apps: [first(publish)]), revision: "c1")
+        let loop = Task {
+            while !Task.isCancelled {
+                let (desired, revision) = await (target.desired, target.revision)
+                _ = try? await reconciler.run(desired: desired, revision: revision, dryRun: false, now: Date())
+                try? await Task.sleep(nanoseconds: 300_000_000)
+            }
+        }
+        return RolloutBench(
+            engine: engine, folder: folder, node: node, driver: driver, router: router, store: store,
+            publish: publish, target: target, loop: loop)
+    }
+
+    /// Settled: what runs is the App, all 3 ready, and a pass has found nothing left to do.
+    func converged(to app: AppSpec, within seconds: TimeInterval) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let running = try await driver.list().filter { $0.status == .running }
+            if running.count == 3, running.allSatisfy({ $0.labels[OwnershipLabels.spec] == SpecHash.of(app) }),
+                await router.pool(publish).count == 3, try store.passes(limit: 1).first?.actions == 0
+            {
+                return true
+            }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        return false
+    }
+
+    func lastPass() -> String {
+        let last = try? store.passes(limit: 1).first
+        return "last pass: \(last?.summary ?? "none") \(last?.failures ?? "")"
+    }
+
+    /// Ends the loop and the router; the daemon is stopped off the cooperative pool.
+    func finish() async {
+        loop.cancel()
+        _ = await loop.value
+        await router.shutdown()
+        await engine.shutdownOffPool()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// For a test that failed half-way (a `defer`): the same, without waiting.
+    func abandon() {
+        loop.cancel()
+        engine.shutdown()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
 @Suite(.serialized) struct RolloutEndToEndTests {
     /// Converges an App on its own dockerd, rolls it to a new image while a client sends requests
     /// through the router (none may fail), then deploys a version that never gets healthy: it is
@@ -84,50 +158,16 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
     }
 
     func rollingUpdateThroughTheRouterLosesNoRequestAndABrokenVersionRollsBackAlone() async throws {
-        let engine = try await DockerEngine.start()
-        defer { engine.shutdown() }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let node = NodeSpec(name: "node-a", backend: .docker(endpoint: engine.endpoint, tls: nil))
-        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint, publishAddress: engine.publishAddress)
-        let router = Router()
-        let store = try Store(stateDirectory: folder)
-        let reconciler = Reconciler(
-            pass: Pass(nodes: [node], drivers: ["node-a": driver], router: router), store: store)
-        let publish = try #require(HostPorts.freeLoopbackPort())
+        let bench = try await RolloutBench.start {
+            servedApp(name: "web", image: TestImage.name, body: "v1", publish: $0)
+        }
+        defer { bench.abandon() }
+        let (node, store, publish, target) = (bench.node, bench.store, bench.publish, bench.target)
         let v1 = servedApp(name: "web", image: TestImage.name, body: "v1", publish: publish)
         let v2 = servedApp(name: "web", image: TestImage.second, body: "v2", publish: publish)
-        let target = Target(DesiredState(nodes: [node], apps: [v1]), revision: "c1")
-
-        // The controller loop: a pass every 300 ms on whatever the target is.
-        let loop = Task {
-            while !Task.isCancelled {
-                let (desired, revision) = await (target.desired, target.revision)
-                _ = try? await reconciler.run(desired: desired, revision: revision, dryRun: false, now: Date())
-                try? await Task.sleep(nanoseconds: 300_000_000)
-            }
-        }
-        defer { loop.cancel() }
-
-        func converged(to app: AppSpec, within seconds: TimeInterval) async throws -> Bool {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                let running = try await driver.list().filter { $0.status == .running }
-                // Settled: what runs is the App, all ready, and a pass has found nothing left to do.
-                if running.count == 3, running.allSatisfy({ $0.labels[OwnershipLabels.spec] == SpecHash.of(app) }),
-                    await router.pool(publish).count == 3, try store.passes(limit: 1).first?.actions == 0
-                {
-                    return true
-                }
-                try await Task.sleep(nanoseconds: 200_000_000)
-            }
-            return false
-        }
-        func lastPass() -> String {
-            let last = try? store.passes(limit: 1).first
-            return "last pass: \(last?.summary ?? "none") \(last?.failures ?? "")"
-        }
-        #expect(try await converged(to: v1, within: 60), "v1 did not converge with 3 ready replicas; \(lastPass())")
+        #expect(
+            try await bench.converged(to: v1, within: 60),
+            "v1 did not converge with 3 ready replicas; \(bench.lastPass())")
 
         // Four clients in a loop, one connection per (300 ms) request, through the published port.
         let tally = RequestTally()
@@ -139,7 +179,9 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
         defer { client.cancel() }
 
         await target.set(DesiredState(nodes: [node], apps: [v2]), revision: "c2")
-        #expect(try await converged(to: v2, within: 90), "the rolling update to v2 did not finish; \(lastPass())")
+        #expect(
+            try await bench.converged(to: v2, within: 90),
+            "the rolling update to v2 did not finish; \(bench.lastPass())")
         let afterUpdate = await (tally.succeeded, tally.failures, tally.bodies)
         #expect(afterUpdate.1.isEmpty, "failed requests during the rolling update: \(afterUpdate.1.prefix(5))")
         #expect(afterUpdate.0 >= 20, "only \(afterUpdate.0) requests went through during the update")
@@ -158,7 +200,7 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
             try await Task.sleep(nanoseconds: 200_000_000)
         }
         #expect(try store.rollouts().failed["web"] == SpecHash.of(broken), "the broken version was not rolled back")
-        #expect(try await converged(to: v2, within: 30), "v2 is not what runs after the rollback")
+        #expect(try await bench.converged(to: v2, within: 30), "v2 is not what runs after the rollback")
         client.cancel()
         _ = await client.value
         let final = await (tally.succeeded, tally.failures)
@@ -175,10 +217,7 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
                 "started \(h1)", "completed \(h1)", "started \(h2)", "completed \(h2)", "started \(h3)",
                 "rolled back \(h2)",
             ], "history: \(history)")
-        loop.cancel()
-        _ = await loop.value
-        await router.shutdown()
-        await engine.shutdownOffPool()
+        await bench.finish()
     }
 }
 
@@ -192,43 +231,14 @@ extension RolloutEndToEndTests {
     }
 
     func withoutTheDrainTheSameRollingUpdateLosesRequestsAlone() async throws {
-        let engine = try await DockerEngine.start()
-        defer { engine.shutdown() }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let node = NodeSpec(name: "node-a", backend: .docker(endpoint: engine.endpoint, tls: nil))
-        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint, publishAddress: engine.publishAddress)
-        let router = Router()
-        let store = try Store(stateDirectory: folder)
-        var pass = Pass(nodes: [node], drivers: ["node-a": driver], router: router)
-        pass.drainsBeforeStop = false
-        let reconciler = Reconciler(pass: pass, store: store)
-        let publish = try #require(HostPorts.freeLoopbackPort())
+        let bench = try await RolloutBench.start(drain: false) {
+            servedApp(name: "web", image: TestImage.name, body: "v1", publish: $0)
+        }
+        defer { bench.abandon() }
+        let (node, publish, target) = (bench.node, bench.publish, bench.target)
         let v1 = servedApp(name: "web", image: TestImage.name, body: "v1", publish: publish)
         let v2 = servedApp(name: "web", image: TestImage.second, body: "v2", publish: publish)
-        let target = Target(DesiredState(nodes: [node], apps: [v1]), revision: "c1")
-        let loop = Task {
-            while !Task.isCancelled {
-                let (desired, revision) = await (target.desired, target.revision)
-                _ = try? await reconciler.run(desired: desired, revision: revision, dryRun: false, now: Date())
-                try? await Task.sleep(nanoseconds: 300_000_000)
-            }
-        }
-        defer { loop.cancel() }
-        func converged(to app: AppSpec, within seconds: TimeInterval) async throws -> Bool {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                let running = try await driver.list().filter { $0.status == .running }
-                if running.count == 3, running.allSatisfy({ $0.labels[OwnershipLabels.spec] == SpecHash.of(app) }),
-                    await router.pool(publish).count == 3, try store.passes(limit: 1).first?.actions == 0
-                {
-                    return true
-                }
-                try await Task.sleep(nanoseconds: 200_000_000)
-            }
-            return false
-        }
-        #expect(try await converged(to: v1, within: 60), "v1 did not converge with 3 ready replicas")
+        #expect(try await bench.converged(to: v1, within: 60), "v1 did not converge with 3 ready replicas")
         let tally = RequestTally()
         let client = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -237,16 +247,13 @@ extension RolloutEndToEndTests {
         }
         defer { client.cancel() }
         await target.set(DesiredState(nodes: [node], apps: [v2]), revision: "c2")
-        #expect(try await converged(to: v2, within: 90), "the rolling update to v2 did not finish")
+        #expect(try await bench.converged(to: v2, within: 90), "the rolling update to v2 did not finish")
         client.cancel()
         _ = await client.value
         let (succeeded, failures) = await (tally.succeeded, tally.failures)
         print("e2e control (no drain): \(succeeded) requests succeeded, \(failures.count) failed")
         #expect(!failures.isEmpty, "no request failed without the drain: the rollout test could not see a loss")
-        loop.cancel()
-        _ = await loop.value
-        await router.shutdown()
-        await engine.shutdownOffPool()
+        await bench.finish()
     }
 }
 
