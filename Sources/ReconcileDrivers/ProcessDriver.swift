@@ -326,7 +326,18 @@ public final class ProcessDriver: ContainerDriver {
         }
         guard var state else { return nil }
         if state.status == "running" {
-            if !shims.isRunning(id: id, pid: state.shimPID, startTime: state.shimStartTime) { state.status = "exited" }
+            if !shims.isRunning(id: id, pid: state.shimPID, startTime: state.shimStartTime) {
+                // The shim records the exit before it exits, so a shim seen dead may have renamed its
+                // final record in after the read above: read it again before calling the exit
+                // unrecorded. (Without this, a task that exited 0 was now and then recorded as
+                // failed with exit -1: seen in a soak run of the suite.)
+                if let final = ProcessRecords.read(ProcessRecords.State.self, from: path), final.status != "running" {
+                    state = final
+                    states.withLock { $0[id] = nil }
+                } else {
+                    state.status = "exited"
+                }
+            }
         } else {
             shims.forget(id)
         }
