@@ -40,7 +40,8 @@ public enum ProcessWorkloads {
         }
     }
 
-    static func isZombie(_ pid: pid_t) -> Bool {
+    /// True for a zombie, and for a pid whose /proc entry cannot be read (gone).
+    public static func isZombie(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return true }

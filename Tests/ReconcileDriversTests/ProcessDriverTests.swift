@@ -133,14 +133,8 @@ func temporaryState(_ name: String) throws -> String {
                     "trap '' TERM; /bin/busybox sleep 3600 & echo $! > grandchild.tmp; mv grandchild.tmp grandchild; wait",
                 ]))
         let pidFile = "\(state)/processes/\(started.id)/grandchild"
-        var grandchild: pid_t?
-        for _ in 0..<600 where grandchild == nil {
-            grandchild = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap {
-                pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
-            }
-            if grandchild == nil { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        let pid = try #require(grandchild, "the workload did not write its grandchild's pid to \(pidFile)")
+        let pid = try #require(
+            try await Self.pid(writtenTo: pidFile), "the workload did not write its grandchild's pid to \(pidFile)")
         #expect(kill(pid, 0) == 0, "the grandchild runs before the stop")
         try await driver.stop(started.id, grace: Timespan(milliseconds: 300))
         let final = try await driver.inspect(started.id)
@@ -169,15 +163,7 @@ func temporaryState(_ name: String) throws -> String {
             let started = try await driver.run(
                 ContainerSpec(
                     name: name, command: ["/bin/sh", "-c", "echo $$ > pid.tmp; mv pid.tmp pid; exec sleep 3600"]))
-            let pidFile = "\(state)/processes/\(started.id)/pid"
-            var pid: pid_t?
-            for _ in 0..<600 where pid == nil {
-                pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap {
-                    pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
-                }
-                if pid == nil { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            pids.append(try #require(pid))
+            pids.append(try #require(try await Self.pid(writtenTo: "\(state)/processes/\(started.id)/pid")))
         }
         // The first one's shim dies outright: its workload keeps running, untracked.
         let shims = try FileManager.default.contentsOfDirectory(atPath: state + "/processes").compactMap {
@@ -200,11 +186,19 @@ func temporaryState(_ name: String) throws -> String {
         }
     }
 
-    static func isZombie(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return false }
-        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    static func isZombie(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 && ProcessWorkloads.isZombie(pid) }
+
+    /// The pid a workload writes (atomically, by rename) to `path`, waited for up to 30 s.
+    static func pid(writtenTo path: String) async throws -> pid_t? {
+        for _ in 0..<600 {
+            if let pid = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap({
+                pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }) {
+                return pid
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
     }
 
     @Test(.timeLimit(.minutes(2))) func withoutCgroupsMemoryIsLimitedByRlimitWithAWarning() async throws {
