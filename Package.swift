@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -47,6 +48,10 @@ let package = Package(
         .target(name: "CSMTP", dependencies: ["CCurl"]),
         // pidfd_open(2) through syscall(2) (variadic): the process driver watches its shims with it.
         .target(name: "CPidfd"),
+        // posix_spawn's glibc extensions (closefrom, chdir, setsid), which Swift's Glibc does not export.
+        .target(name: "CSpawn"),
+        // The one way to start a host command: descriptors closed, an explicit environment, its own group.
+        .target(name: "ReconcileSpawn", dependencies: ["CSpawn"]),
         // Collected logs: segment files with a time index, and PCRE2 (JIT) search over them.
         .target(name: "ReconcileLogs", dependencies: ["ReconcileModel", "CPCRE2"]),
         // Secret references resolved on this host at use time (environment variables, files).
@@ -55,13 +60,15 @@ let package = Package(
         .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         // Git remotes mirrored under the state directory, read at a commit without a work tree.
         .target(
-            name: "ReconcileGit", dependencies: ["ReconcileModel", "ReconcileManifest", "ReconcileSecrets", "CLibGit2"]),
+            name: "ReconcileGit",
+            dependencies: ["ReconcileModel", "ReconcileManifest", "ReconcileSecrets", "ReconcileSpawn", "CLibGit2"]),
         // Container drivers: the Docker Engine API (unix socket or TCP+TLS) and host processes.
         .target(
             name: "ReconcileDrivers",
             dependencies: [
                 "ReconcileModel",
                 "CPidfd",
+                "ReconcileSpawn",
                 "ReconcileSecrets",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -70,7 +77,7 @@ let package = Package(
             ]
         ),
         // The parent process of each process-driver "container"; outlives the controller.
-        .executableTarget(name: "reconcile-shim", dependencies: ["ReconcileDrivers"]),
+        .executableTarget(name: "reconcile-shim", dependencies: ["ReconcileDrivers", "ReconcileSpawn"]),
         // SQLite (GRDB): what no engine knows — passes, failed and last good revisions.
         .target(
             name: "ReconcileStore",
@@ -95,12 +102,15 @@ let package = Package(
             name: "ReconcileController",
             dependencies: [
                 "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
+                "ReconcileSpawn",
                 "ReconcileStore", "CSMTP", "ReconcileLogs", "ReconcileAPI", "ReconcileWeb",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

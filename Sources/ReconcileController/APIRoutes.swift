@@ -50,8 +50,9 @@ struct APIRoutes: Sendable {
         api.get("runs") { request, _ in
             try self.json {
                 let dag = request.uri.queryParameters["dag"].map(String.init)
-                let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 50
-                return try self.queries.runs(dag: dag, limit: limit)
+                let limit = try QueryParameters.integer(
+                    request.uri.queryParameters["limit"], name: "limit", in: 1...10_000, default: 50)
+                return try self.queries.runs(dag: dag, limit: limit ?? 50)
             }
         }
         api.get("runs/:dag/:run") { _, context in
@@ -101,11 +102,11 @@ struct APIRoutes: Sendable {
                 guard let name = query["name"].map(String.init) else {
                     throw Queries.Failure(.invalid, "name is required")
                 }
-                let since = query["since"].flatMap { Double(String($0)) }.map { Date(timeIntervalSince1970: $0) }
                 return try self.queries.logs(
-                    name, grep: query["grep"].map(String.init), since: since, run: query["run"].map(String.init),
-                    tryNumber: query["try"].flatMap { Int(String($0)) },
-                    limit: query["limit"].flatMap { Int(String($0)) })
+                    name, grep: query["grep"].map(String.init),
+                    since: try QueryParameters.time(query["since"], name: "since"), run: query["run"].map(String.init),
+                    tryNumber: try QueryParameters.integer(query["try"], name: "try", in: 1...1_000_000),
+                    limit: try QueryParameters.integer(query["limit"], name: "limit", in: 1...1_000_000))
             }
         }
     }

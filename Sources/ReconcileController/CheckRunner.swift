@@ -6,6 +6,7 @@ import ReconcileDrivers
 import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileSpawn
 
 /// Runs one check once: a log pattern over the App's replicas' recent output, an HTTP GET, a TCP
 /// connect, or a Nagios-style command (exit 0 ok, 1 warning, 2 critical, 3 unknown) on this host,
@@ -152,46 +153,18 @@ public struct CheckRunner: Sendable {
     }
 }
 
-/// A command on the controller's host in its own process group, output (first 4 KiB) kept, the
-/// whole group killed at the timeout.
+/// A command on the controller's host (through `Spawn`: descriptors closed, only PATH and LANG of
+/// the controller's environment, its own process group), output (first 4 KiB) kept, the whole group
+/// killed at the timeout.
 enum HostCommand {
     /// The exit code (nil when it timed out or could not start) and the output.
     static func run(_ argv: [String], timeout: Timespan) async -> (Int?, String) {
         guard !argv.isEmpty else { return (nil, "empty command") }
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString)").path
-        defer { unlink(output) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        let arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for pointer in arguments { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, argv[0], &actions, &attributes, arguments, environ)
-        guard spawned == 0 else { return (nil, "cannot run \(argv[0]): \(String(cString: strerror(spawned)))") }
-        let deadline = Date().addingTimeInterval(timeout.seconds)
-        var status: Int32 = 0
-        var code: Int?
-        while true {
-            if waitpid(pid, &status, WNOHANG) == pid {
-                code = (status & 0x7f) == 0 ? Int((status >> 8) & 0xff) : 128 + Int(status & 0x7f)
-                break
-            }
-            if Date() >= deadline {
-                kill(-pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                break
-            }
-            try? await Task.sleep(nanoseconds: 10_000_000)
+        do {
+            let finished = try await Spawn.run(argv, environment: Spawn.environment(), timeout: timeout.seconds)
+            return (finished.status.map(Int.init), finished.output)
+        } catch {
+            return (nil, error.description)
         }
-        let data = FileManager.default.contents(atPath: output) ?? Data()
-        return (code, String(decoding: data.prefix(4096), as: UTF8.self))
     }
 }

@@ -13,7 +13,7 @@ public final class ControllerLock: Sendable {
     public init(stateDirectory: String) throws {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let path = stateDirectory + "/controller.lock"
-        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw Busy(description: "cannot open \(path): \(String(cString: strerror(errno)))")
         }

@@ -8,6 +8,7 @@ import ReconcileModel
 import ReconcileStore
 import ReconcileWeb
 import ServiceLifecycle
+import Synchronization
 
 /// The controller's HTTP server (Hummingbird): `/healthz`, `/metrics` (Prometheus text format),
 /// `POST /hooks/git` (push webhooks from GitHub, GitLab and Gitea, verified against a shared
@@ -21,6 +22,8 @@ public enum ControllerServer {
         public var apiToken: String?
         /// The webhook secret; without one every webhook gets 401.
         public var webhookSecret: String?
+        /// Connection caps and header, body and keep-alive deadlines of the HTTP server.
+        var connectionLimits = ConnectionGuard.Limits()
 
         public init(host: String = "127.0.0.1", port: Int = 7600, apiToken: String?, webhookSecret: String?) {
             self.host = host
@@ -43,38 +46,98 @@ public enum ControllerServer {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
         }
+        let rejections = RejectionLog(log: log)
         router.post("hooks/git") { request, _ -> Response in
-            let body = try await request.body.collect(upTo: 10 << 20)
-            let bytes = Array(buffer: body)
-            switch WebhookVerifier.verify(headers: request.headers, body: bytes, secret: options.webhookSecret) {
-            case .push(let provider):
+            // The headers decide first: a request without a configured secret or a signature header
+            // is refused before any of its body is read; a signed one is hashed as it streams (never
+            // held), up to WebhookVerifier.maxBody.
+            var pending: WebhookVerifier.Pending
+            switch WebhookVerifier.start(headers: request.headers, secret: options.webhookSecret) {
+            case .failure(let outcome):
+                return Self.answer(outcome, metrics: metrics, rejections: rejections)
+            case .success(let started):
+                pending = started
+            }
+            var received = 0
+            for try await chunk in request.body {
+                received += chunk.readableBytes
+                guard received <= WebhookVerifier.maxBody else {
+                    metrics.webhookRejected.increment()
+                    rejections.note("a body over \(WebhookVerifier.maxBody) bytes")
+                    return Response(status: .contentTooLarge, headers: [.connection: "close"])
+                }
+                chunk.withUnsafeReadableBytes { pending.update($0) }
+            }
+            let outcome = pending.finish()
+            if case .push(let provider) = outcome {
                 metrics.webhookPushes.increment()
                 log("webhook: push from \(provider); polling git now")
                 controller.requestPoll()
-                return Response(status: .accepted)
-            case .ignored(let provider, let event):
-                return Response(
-                    status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "\(provider) \(event): ignored\n")))
-            case .rejected(let reason):
-                metrics.webhookRejected.increment()
-                log("webhook rejected: \(reason)")  // never the payload
-                return Response(status: .unauthorized)
             }
+            return Self.answer(outcome, metrics: metrics, rejections: rejections)
         }
         let api = router.group("api/v1").add(middleware: BearerAuthentication(token: options.apiToken))
         APIRoutes(controller: controller, stateDirectory: stateDirectory).add(to: api)
         do {
             let pages = try WebPages(queries: Queries(store: controller.store, stateDirectory: stateDirectory))
-            WebRoutes(controller: controller, pages: pages, sessions: WebSessions(apiToken: options.apiToken)).add(
+            WebRoutes(
+                controller: controller, pages: pages,
+                sessions: WebSessions(apiToken: options.apiToken, store: controller.store)
+            ).add(
                 to: router)
         } catch {
             log("web UI: its templates do not parse: \(error)")
         }
         var configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port))
         configuration.serverName = "reconcile"
+        let ledger = ConnectionGuard.Ledger(limits: options.connectionLimits)
         return Application(
-            router: router, configuration: configuration,
+            router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(ledger: ledger)])),
+            configuration: configuration,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) }, logger: logger)
+    }
+}
+
+extension ControllerServer {
+    static func answer(
+        _ outcome: WebhookVerifier.Outcome, metrics: ControllerMetrics, rejections: RejectionLog
+    )
+        -> Response
+    {
+        switch outcome {
+        case .push:
+            return Response(status: .accepted)
+        case .ignored(let provider, let event):
+            return Response(
+                status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "\(provider) \(event): ignored\n")))
+        case .rejected(let reason):
+            metrics.webhookRejected.increment()
+            rejections.note(reason)  // never the payload
+            return Response(status: .unauthorized, headers: [.connection: "close"])
+        }
+    }
+}
+
+/// Rejected webhooks in the controller's log: the first at once, then at most one line every ten
+/// seconds with how many more there were (a flood of bad requests must not flood the log).
+final class RejectionLog: Sendable {
+    private let log: @Sendable (String) -> Void
+    private let state = Mutex<(last: Date, suppressed: Int)>((.distantPast, 0))
+
+    init(log: @escaping @Sendable (String) -> Void) { self.log = log }
+
+    func note(_ reason: String, now: Date = Date()) {
+        let line: String? = state.withLock { state in
+            guard now.timeIntervalSince(state.last) >= 10 else {
+                state.suppressed += 1
+                return nil
+            }
+            let more = state.suppressed
+            state = (now, 0)
+            return "webhook rejected: \(reason)" + (more > 0 ? " (and \(more) more in the last 10s)" : "")
+        }
+        if let line { log(line) }
     }
 }
 
@@ -101,41 +164,84 @@ struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
 /// Push webhooks: GitHub (`X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>`), Gitea
 /// (`X-Gitea-Signature: <HMAC-SHA256>`) and GitLab (`X-Gitlab-Token: <secret>`).
 public enum WebhookVerifier {
-    public enum Outcome: Sendable, Equatable {
+    public enum Outcome: Error, Sendable, Equatable {
         case push(provider: String)
         /// Verified, but not a push (a ping, say): accepted, nothing to do.
         case ignored(provider: String, event: String)
         case rejected(String)
     }
 
-    public static func verify(headers: HTTPFields, body: [UInt8], secret: String?) -> Outcome {
-        guard let secret, !secret.isEmpty else { return .rejected("no webhook secret is configured") }
+    /// The largest body accepted (GitHub's own cap on webhook payloads): 25 MiB.
+    public static let maxBody = 25 << 20
+
+    /// A request whose headers passed: its body still to be hashed (GitHub, Gitea) or only to be
+    /// read (GitLab's token is checked from the header alone).
+    public struct Pending: Sendable {
+        let provider: String
+        let event: String
+        let isPush: Bool
+        /// The signature to compare with the body's HMAC; nil when the header already decided.
+        let expected: [UInt8]?
+        var hmac: HMAC<SHA256>
+
+        public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            if expected != nil { hmac.update(data: bytes) }
+        }
+
+        public func finish() -> Outcome {
+            if let expected {
+                let computed = Array(hmac.finalize())
+                guard WebSessions.equal(expected, computed) else {
+                    return .rejected("\(provider) signature does not match")
+                }
+            }
+            return isPush ? .push(provider: provider) : .ignored(provider: provider, event: event)
+        }
+    }
+
+    /// Checks what the headers alone can: a secret is configured and a signature header is there
+    /// (well-formed), or GitLab's token matches. The body is read only after this succeeds.
+    public static func start(headers: HTTPFields, secret: String?) -> Result<Pending, Outcome> {
+        guard let secret, !secret.isEmpty else { return .failure(.rejected("no webhook secret is configured")) }
         func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { headers[$0] } }
-        let key = SymmetricKey(data: Array(secret.utf8))
-        let expected = Array(HMAC<SHA256>.authenticationCode(for: body, using: key))
+        let hmac = HMAC<SHA256>(key: SymmetricKey(data: Array(secret.utf8)))
         if let signature = header("X-Hub-Signature-256") {
-            guard signature.hasPrefix("sha256="), let given = hex(String(signature.dropFirst(7))),
-                WebSessions.equal(given, expected)
-            else { return .rejected("GitHub signature does not match") }
+            guard signature.hasPrefix("sha256="), let given = hex(String(signature.dropFirst(7))), given.count == 32
+            else { return .failure(.rejected("GitHub signature does not match")) }
             let event = header("X-GitHub-Event") ?? "push"
-            return event == "push" ? .push(provider: "GitHub") : .ignored(provider: "GitHub", event: event)
+            return .success(
+                Pending(provider: "GitHub", event: event, isPush: event == "push", expected: given, hmac: hmac))
         }
         if let signature = header("X-Gitea-Signature") {
-            guard let given = hex(signature), WebSessions.equal(given, expected) else {
-                return .rejected("Gitea signature does not match")
+            guard let given = hex(signature), given.count == 32 else {
+                return .failure(.rejected("Gitea signature does not match"))
             }
             let event = header("X-Gitea-Event") ?? "push"
-            return event == "push" ? .push(provider: "Gitea") : .ignored(provider: "Gitea", event: event)
+            return .success(
+                Pending(provider: "Gitea", event: event, isPush: event == "push", expected: given, hmac: hmac))
         }
         if let token = header("X-Gitlab-Token") {
             guard WebSessions.equal(Array(token.utf8), Array(secret.utf8)) else {
-                return .rejected("GitLab token does not match")
+                return .failure(.rejected("GitLab token does not match"))
             }
             let event = header("X-Gitlab-Event") ?? "Push Hook"
-            return event == "Push Hook" || event == "Tag Push Hook"
-                ? .push(provider: "GitLab") : .ignored(provider: "GitLab", event: event)
+            return .success(
+                Pending(
+                    provider: "GitLab", event: event, isPush: event == "Push Hook" || event == "Tag Push Hook",
+                    expected: nil, hmac: hmac))
         }
-        return .rejected("no signature header (X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token)")
+        return .failure(
+            .rejected("no signature header (X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token)"))
+    }
+
+    /// `start`, then the whole body at once.
+    public static func verify(headers: HTTPFields, body: [UInt8], secret: String?) -> Outcome {
+        switch start(headers: headers, secret: secret) {
+        case .failure(let outcome): return outcome
+        case .success(var pending):
+            body.withUnsafeBytes { pending.update($0) }
+            return pending.finish()
+        }
     }
 
     static func hex(_ text: String) -> [UInt8]? {

@@ -68,7 +68,11 @@ struct WebRoutes: Sendable {
         }
         router.post("/logout") { request, _ in
             try await action(request) { nonce, _ in
-                sessions.logout(session: nonce, now: Date())
+                do {
+                    try sessions.logout(session: nonce, now: Date())
+                } catch {
+                    controller.log("web: a logout could not be stored (it holds until a restart): \(error)")
+                }
                 var response = Self.redirect("/login")
                 response.setCookie(
                     Cookie(
@@ -102,10 +106,10 @@ struct WebRoutes: Sendable {
         router.get("/dags/:dag") { request, context in
             let dag = Self.parameter(context, "dag")
             let query = request.uri.queryParameters
-            let runs = min(200, max(1, query["runs"].flatMap { Int(String($0)) } ?? 25))
             return page(request) { chrome in
-                try pages.dag(
-                    dag, selected: query["run"].map(String.init), runs: runs, snapshot: snapshot, chrome: chrome,
+                let runs = try QueryParameters.integer(query["runs"], name: "runs", in: 1...200, default: 25)
+                return try pages.dag(
+                    dag, selected: query["run"].map(String.init), runs: runs ?? 25, snapshot: snapshot, chrome: chrome,
                     now: Date())
             }
         }
@@ -163,6 +167,10 @@ struct WebRoutes: Sendable {
                     status: .notFound)
             }
             return Self.html(html)
+        } catch let failure as Queries.Failure {
+            return Self.html(
+                pages.message("Cannot show this page", failure.description, back: "/", chrome: chrome),
+                status: failure.status)
         } catch {
             return Self.html(
                 pages.message("Cannot show this page", "\(error)", back: "/", chrome: chrome),

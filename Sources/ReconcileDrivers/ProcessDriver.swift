@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileModel
+import ReconcileSpawn
 import Synchronization
 
 /// Runs argv as plain processes on this host, each under a `reconcile-shim` that outlives the
@@ -138,9 +139,10 @@ public final class ProcessDriver: ContainerDriver {
             try ProcessRecords.write(
                 ProcessRecords.Meta(id: id, name: spec.name, labels: labels, ports: ports, created: Date()),
                 to: folder + "/meta.json")
+            // The environment (resolved secrets among it) is not written: the shim gets it on stdin.
             try ProcessRecords.write(
                 ProcessRecords.Launch(
-                    argv: command, env: env, memoryBytes: spec.resources.memory.bytes,
+                    argv: command, env: [:], memoryBytes: spec.resources.memory.bytes,
                     cpuMillicores: spec.resources.cpu.millicores, cgroup: useCgroups ? "c" + id.prefix(24) : nil),
                 to: folder + "/launch.json")
         } catch {
@@ -151,7 +153,7 @@ public final class ProcessDriver: ContainerDriver {
             throw DriverError(
                 .conflict, node: node, operation: operation, message: "name \(spec.name) is already in use")
         }
-        try spawnShim(folder: folder, operation: operation)
+        try spawnShim(folder: folder, environment: env, operation: operation)
         // Looked at once more after the deadline: a task that was not scheduled for a while (a busy
         // process) must not report as missing a start that happened meanwhile.
         let deadline = Date().addingTimeInterval(10)
@@ -203,19 +205,23 @@ public final class ProcessDriver: ContainerDriver {
         guard FileManager.default.fileExists(atPath: root + "/" + id) else {
             throw DriverError(.notFound, node: node, operation: "read logs of \(id)", message: "no such process")
         }
-        guard var data = MappedFile.contents(atPath: root + "/" + id + "/output.log") else { return [] }
-        // Lines are in time order: with `since`, start at the first line at or after it (binary search),
-        // so following a long-running process's output does not read all of it every time.
-        if let since { data = data.subdata(in: Self.firstLine(in: data, atOrAfter: since)..<data.count) }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).compactMap
-        {
-            line -> LogLine? in
-            let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count >= 2, let time = DockerTime.parse(String(parts[0])) else { return nil }
-            if let since, time < since { return nil }
-            let text = parts.count == 3 ? String(parts[2]) : ""
-            return LogLine(time: time, stream: parts[1] == "stderr" ? .stderr : .stdout, text: text)
+        // The shim rotates output.log into output.log.1: the older file first.
+        var lines: [LogLine] = []
+        for file in ["output.log.1", "output.log"] {
+            guard var data = MappedFile.contents(atPath: root + "/" + id + "/" + file) else { continue }
+            // Lines are in time order: with `since`, start at the first line at or after it (binary
+            // search), so following a long-running process's output does not read all of it every time.
+            if let since { data = data.subdata(in: Self.firstLine(in: data, atOrAfter: since)..<data.count) }
+            lines += String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+                .compactMap { line -> LogLine? in
+                    let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+                    guard parts.count >= 2, let time = DockerTime.parse(String(parts[0])) else { return nil }
+                    if let since, time < since { return nil }
+                    let text = parts.count == 3 ? String(parts[2]) : ""
+                    return LogLine(time: time, stream: parts[1] == "stderr" ? .stderr : .stdout, text: text)
+                }
         }
+        return lines
     }
 
     /// The offset of the first `TIME STREAM TEXT` line whose time is at or after `time`.
@@ -253,49 +259,34 @@ public final class ProcessDriver: ContainerDriver {
         }
     }
 
-    /// Runs argv on the host with the process's environment (its `PORT_<port>` variables included),
-    /// output discarded; killed when it outlives `timeout`.
+    /// Runs argv on the host (through `Spawn`) with the running process's own environment (its
+    /// `PORT_<port>` variables included, read from `/proc/PID/environ`, as `docker exec` does), in
+    /// the process's folder, output discarded; its group is killed when it outlives `timeout`.
     public func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int {
         let operation = "exec in process \(id.prefix(12))"
         let folder = root + "/" + id
-        guard let launch = ProcessRecords.read(ProcessRecords.Launch.self, from: folder + "/launch.json") else {
+        guard FileManager.default.fileExists(atPath: folder + "/launch.json") else {
             throw DriverError(.notFound, node: node, operation: operation, message: "no such process")
         }
-        guard currentState(id)?.status == "running" else {
+        guard let state = currentState(id), state.status == "running" else {
             throw DriverError(.conflict, node: node, operation: operation, message: "the process is not running")
         }
-        guard let program = command.first else {
+        guard !command.isEmpty else {
             throw DriverError(.invalidSpec, node: node, operation: operation, message: "empty command")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["--", program] + command.dropFirst()
-        var environment = ProcessInfo.processInfo.environment.filter { $0.key == "PATH" || $0.key == "LANG" }
-        environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for (key, value) in launch.env { environment[key] = value }
-        let meta = ProcessRecords.read(ProcessRecords.Meta.self, from: folder + "/meta.json")
-        for (inside, outside) in meta?.ports ?? [:] { environment["PORT_\(inside)"] = String(outside) }
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
-        let exited = ExitSignal()
-        process.terminationHandler = { _ in exited.fire() }
+        let environment = Spawn.environment(declaring: ProcessRecords.environment(of: state.pid))
+        let finished: Spawn.Finished
         do {
-            try process.run()
+            finished = try await Spawn.run(
+                command, environment: environment, directory: folder, timeout: timeout.seconds, outputLimit: 0)
         } catch {
-            throw DriverError(
-                .invalidSpec, node: node, operation: operation, message: "cannot run \(program): \(error)")
+            throw DriverError(.invalidSpec, node: node, operation: operation, message: "\(error)")
         }
-        let finished = await exited.wait(timeout: timeout.seconds)
-        guard finished else {
-            process.terminate()
-            kill(process.processIdentifier, SIGKILL)
+        guard let status = finished.status else {
             throw DriverError(
                 .engine, node: node, operation: operation, message: "still running after \(timeout) (timed out)")
         }
-        return Int(process.terminationStatus)
+        return Int(status)
     }
 
     /// `list` reads each process's records in full.
@@ -371,27 +362,30 @@ public final class ProcessDriver: ContainerDriver {
             ports: meta.ports, hostAddress: "127.0.0.1")
     }
 
-    private func spawnShim(folder: String, operation: String) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, folder + "/shim.err", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(shim), strdup(folder), nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, shim, &actions, nil, argv, environ)
-        guard result == 0 else {
+    /// Starts the shim in a session of its own (through `Spawn`: no descriptor of the controller's,
+    /// no variable of its environment) with the workload's environment on its stdin, an in-memory
+    /// file: resolved secrets never touch the disk.
+    private func spawnShim(folder: String, environment: [String: String], operation: String) throws {
+        let encoded = (try? JSONEncoder().encode(environment)).map { Array($0) } ?? []
+        guard let input = Spawn.memoryFile(encoded, name: "reconcile-launch-env") else {
             throw DriverError(
                 .engine, node: node, operation: operation,
-                message: "cannot start the shim: \(String(cString: strerror(result)))")
+                message: "cannot create the shim's environment file: \(String(cString: strerror(errno)))")
         }
-        // The shim detaches with setsid; reap it when it ends so it never lingers as a zombie of ours.
-        let child = pid
+        defer { close(input) }
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(
+                Spawn.Request(
+                    argv: [shim, folder], environment: Spawn.environment(), stdin: .descriptor(input),
+                    stderr: .file(folder + "/shim.err", append: true, exclusive: false), grouping: .session))
+        } catch {
+            throw DriverError(.engine, node: node, operation: operation, message: "cannot start the shim: \(error)")
+        }
+        // Reap the shim when it ends so it never lingers as a zombie of ours.
         Thread.detachNewThread {
             var status: Int32 = 0
-            waitpid(child, &status, 0)
+            waitpid(pid, &status, 0)
         }
     }
 }

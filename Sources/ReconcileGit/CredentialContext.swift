@@ -8,12 +8,14 @@ final class CredentialContext {
     let credentials: GitCredentials
     let environment: [String: String]
     let remote: String
+    let inlinePassword: String?
     var attempts = 0
     /// Why credentials could not be provided (a secret that cannot be read), for the final error.
     var problem: String?
 
-    init(credentials: GitCredentials, environment: [String: String], remote: String) {
+    init(credentials: GitCredentials, environment: [String: String], remote: String, inlinePassword: String? = nil) {
         self.credentials = credentials
+        self.inlinePassword = inlinePassword
         self.environment = environment
         self.remote = remote
     }
@@ -61,6 +63,9 @@ final class CredentialContext {
                 problem = "\(error)"
                 return GIT_EAUTH.rawValue
             }
+        }
+        if allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0, let inlinePassword {
+            return git_credential_userpass_plaintext_new(out, user ?? "git", inlinePassword)
         }
         if allowed & GIT_CREDENTIAL_USERNAME.rawValue != 0, let user {
             return git_credential_username_new(out, user)

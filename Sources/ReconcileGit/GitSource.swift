@@ -15,6 +15,8 @@ public actor GitSource {
     /// The bare mirror's folder.
     public let mirrorPath: String
     let credentials: GitCredentials
+    /// The password of a URL given with user-info (`https://user:password@host/...`).
+    let inlinePassword: String?
     let environment: [String: String]
     private var handle: RepositoryHandle?
     private var cachedRemote: RemoteHandle?
@@ -30,12 +32,49 @@ public actor GitSource {
         let resolved =
             isURL || remote.hasPrefix("/")
             ? remote : URL(fileURLWithPath: remote).standardizedFileURL.path
-        self.remote = resolved
+        // User-info in the URL is kept in memory for the credential callback, never handed to
+        // libgit2, so it is not written into the mirror's config.
+        let (bare, user, password) = Self.splitUserInfo(resolved)
+        self.remote = bare
+        var credentials = credentials
+        if credentials.username == nil { credentials.username = user }
         self.credentials = credentials
+        self.inlinePassword = password
         self.environment = environment
         let folder = URL(fileURLWithPath: stateDirectory).appendingPathComponent("git").path
-        mirrorPath = folder + "/" + Self.mirrorName(for: resolved) + ".git"
+        mirrorPath = folder + "/" + Self.mirrorName(for: bare) + ".git"
+        // An older version named the mirror after the URL with its user-info: move it to the new
+        // name (its config's URL is rewritten without the user-info when it is opened).
+        let older = folder + "/" + Self.mirrorName(for: resolved) + ".git"
+        if older != mirrorPath, FileManager.default.fileExists(atPath: older),
+            !FileManager.default.fileExists(atPath: mirrorPath)
+        {
+            rename(older, mirrorPath)
+            rename(older + ".lock", mirrorPath + ".lock")
+        }
         LibGit2.initialize()
+    }
+
+    /// An `http(s)://user:password@host/...` URL without its user-info, and the user and password.
+    /// Other schemes keep a bare user (`ssh://git@host/...`, which libgit2 needs in the URL) and lose
+    /// only a password.
+    static func splitUserInfo(_ url: String) -> (url: String, user: String?, password: String?) {
+        guard let scheme = url.range(of: "://") else { return (url, nil, nil) }
+        let isHTTP = url.lowercased().hasPrefix("http://") || url.lowercased().hasPrefix("https://")
+        let rest = url[scheme.upperBound...]
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        guard let at = authority.lastIndex(of: "@") else { return (url, nil, nil) }
+        let info = authority[..<at]
+        let bare = String(url[..<scheme.upperBound]) + String(rest[rest.index(after: at)...])
+        let parts = info.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        func decoded(_ text: Substring) -> String? {
+            text.isEmpty ? nil : (String(text).removingPercentEncoding ?? String(text))
+        }
+        guard isHTTP || parts.count > 1 else { return (url, nil, nil) }
+        let kept =
+            isHTTP ? bare : String(url[..<scheme.upperBound]) + parts[0] + "@" + String(rest[rest.index(after: at)...])
+        return (kept, parts.first.flatMap(decoded), parts.count > 1 ? decoded(parts[1]) : nil)
     }
 
     /// The remote without user-info, for messages.
@@ -63,7 +102,7 @@ public actor GitSource {
     public func fetch() throws(GitError) -> Bool {
         try? FileManager.default.createDirectory(
             atPath: (mirrorPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let lock = open(mirrorPath + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        let lock = open(mirrorPath + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         if lock >= 0 { flock(lock, LOCK_EX) }
         defer { if lock >= 0 { close(lock) } }
         return try fetchLocked()
@@ -83,8 +122,9 @@ public actor GitSource {
         let remoteHandle = cachedRemote!.pointer
         var rc: Int32 = 0
 
-        let context = CredentialContext(credentials: credentials, environment: environment, remote: displayRemote)
-        let secrets = credentials.secretValues(environment: environment)
+        let context = CredentialContext(
+            credentials: credentials, environment: environment, remote: displayRemote, inlinePassword: inlinePassword)
+        let secrets = credentials.secretValues(environment: environment) + (inlinePassword.map { [$0] } ?? [])
         var callbacks = git_remote_callbacks()
         git_remote_init_callbacks(&callbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION))
         callbacks.credentials = credentialCallback

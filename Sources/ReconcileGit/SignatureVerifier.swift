@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileSpawn
 
 /// Accepts only commits whose signature verifies against trusted keys (like Flux's `.spec.verify`).
 ///
@@ -61,26 +62,22 @@ public struct SignatureVerifier: Sendable {
         }
     }
 
-    /// Runs a verifier (argv, no shell), returning its status and combined output.
+    /// Runs a verifier (argv, no shell) through `Spawn` (PATH and LANG only, HOME a fresh empty
+    /// folder, so gpgv reads no one's configuration), returning its status and combined output.
     static func run(_ arguments: [String], input: Data?) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = stdin
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "reconcile-verify-home-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: home) }
+        try? FileManager.default.createDirectory(
+            at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         do {
-            try process.run()
+            let finished = try Spawn.runBlocking(
+                arguments, environment: Spawn.environment(declaring: ["HOME": home.path]),
+                input: input.map { Array($0) }, timeout: 60)
+            return (finished.status ?? 124, finished.output)
         } catch {
-            return (127, "cannot run \(arguments[0]): \(error)")
+            return (127, error.description)
         }
-        if let input { stdin.fileHandleForWriting.write(input) }
-        try? stdin.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
 

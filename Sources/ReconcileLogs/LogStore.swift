@@ -77,7 +77,7 @@ public struct LogStore: Sendable {
             }
         }
         found.sort { $0.line.time < $1.line.time }
-        return found.count > limit ? Array(found.suffix(limit)) : found
+        return found.count > limit ? Array(found.suffix(max(0, limit))) : found
     }
 
     /// Removes App segments whose newest line is older than `maxAge`, then the oldest segments until

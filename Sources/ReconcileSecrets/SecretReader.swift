@@ -25,6 +25,9 @@ public enum SecretReader {
             }
             var text = String(decoding: data, as: UTF8.self)
             while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+            guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw Failure(reference: reference, reason: "file \(path) is empty; write the secret into it")
+            }
             return text
         }
     }

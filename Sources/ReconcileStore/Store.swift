@@ -24,7 +24,7 @@ public final class Store: Sendable {
         queue = try DatabaseQueue(path: stateDirectory + "/reconcile.sqlite", configuration: configuration)
         // A controller and a CLI command may open a new state directory at the same moment: one
         // migrates while the other waits on the lock, then finds the migrations applied.
-        let lock = open(stateDirectory + "/reconcile.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        let lock = open(stateDirectory + "/reconcile.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         defer { if lock >= 0 { close(lock) } }
         if lock >= 0 { flock(lock, LOCK_EX) }
         try Self.migrator.migrate(queue)
@@ -201,6 +201,14 @@ public final class Store: Sendable {
                         UPDATE stateCount SET n = n - 1 WHERE kind = 'attempt' AND state = OLD.state;
                     END;
                     """)
+        }
+        migrator.registerMigration("v8: revoked web sessions") { db in
+            // Logged-out web sessions, until their cookies would have expired: a restart must not
+            // bring a logged-out cookie back.
+            try db.create(table: "revokedSession") { table in
+                table.primaryKey("nonce", .text)
+                table.column("until", .datetime).notNull()
+            }
         }
         return migrator
     }

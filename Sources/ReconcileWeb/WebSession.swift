@@ -1,23 +1,30 @@
 import Crypto
 import Foundation
+import ReconcileStore
 import Synchronization
 
 /// Browser sessions of the web UI, signed with a key derived from the API token (nothing to store;
 /// a new token ends every session): the cookie is `nonce.expiry.mac`, and each form carries a CSRF
 /// token that is a MAC of the session's nonce, so only a page rendered for this session can post.
-/// Logging out revokes the nonce until it would have expired.
+/// Logging out revokes the nonce until it would have expired; with a store, the revocation is
+/// written there and read back at start, so it survives a restart.
 public final class WebSessions: Sendable {
     public static let cookieName = "reconcile_session"
     public static let lifetime: TimeInterval = 12 * 3600
 
     private let token: String?
     private let key: SymmetricKey?
-    private let revoked = Mutex<[String: Date]>([:])
+    private let revoked: Mutex<[String: Date]>
+    private let store: Store?
 
-    /// - Parameter apiToken: the controller's `--api-token`; without one nobody can log in.
-    public init(apiToken: String?) {
+    /// - Parameters:
+    ///   - apiToken: the controller's `--api-token`; without one nobody can log in.
+    ///   - store: where logouts are kept across restarts.
+    public init(apiToken: String?, store: Store? = nil, now: Date = Date()) {
         token = apiToken.flatMap { $0.isEmpty ? nil : $0 }
         key = token.map { SymmetricKey(data: SHA256.hash(data: Array("reconcile web session|\($0)".utf8))) }
+        self.store = store
+        revoked = Mutex((try? store?.revokedSessions(now: now)) ?? [:])
     }
 
     public var enabled: Bool { key != nil }
@@ -52,11 +59,15 @@ public final class WebSessions: Sendable {
         return Self.equal(Array(given.utf8), Array(csrfToken(session: nonce).utf8))
     }
 
-    public func logout(session nonce: String, now: Date) {
+    /// Revokes the session; throws when the revocation could not be stored (the session then
+    /// stays revoked until this process ends).
+    public func logout(session nonce: String, now: Date) throws {
+        let until = now.addingTimeInterval(Self.lifetime)
         revoked.withLock { revoked in
             revoked = revoked.filter { $0.value > now }
-            revoked[nonce] = now.addingTimeInterval(Self.lifetime)
+            revoked[nonce] = until
         }
+        try store?.revokeSession(nonce, until: until, now: now)
     }
 
     static func mac(_ text: String, _ key: SymmetricKey) -> String {

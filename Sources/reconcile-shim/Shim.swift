@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileDrivers
+import ReconcileSpawn
 
 // reconcile-shim FOLDER
 //
@@ -16,24 +17,33 @@ enum Shim {
         run()
     }
 
-    /// Closes every descriptor above stderr the shim inherited (the controller's listening sockets,
-    /// its database), so that neither the shim nor the workload keeps them open.
-    static func closeInheritedDescriptors() {
-        guard let directory = opendir("/proc/self/fd") else { return }
-        let own = dirfd(directory)
-        var descriptors: [Int32] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if let fd = Int32(name), fd > 2, fd != own { descriptors.append(fd) }
+    /// The longest line written to output.log: a longer one is split into pieces of this many bytes
+    /// (at a UTF-8 character boundary), so a workload that never writes a newline costs bounded
+    /// memory and linear time.
+    static let maxLineBytes = 64 * 1024
+    /// output.log is renamed to output.log.1 (replacing the previous one) when it grows past this.
+    static let maxLogBytes: Int64 = 64 << 20
+
+    /// The workload's environment, which the driver passes on stdin (an in-memory file; at most
+    /// 16 MiB read), never on disk. Stdin is /dev/null afterwards.
+    static func readEnvironment() -> [String: String]? {
+        var data = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while data.count < 16 << 20 {
+            let count = read(0, &chunk, chunk.count)
+            if count <= 0 { break }
+            data.append(contentsOf: chunk[0..<count])
         }
-        closedir(directory)
-        for fd in descriptors { close(fd) }
+        let null = open("/dev/null", O_RDONLY)
+        if null > 0 {
+            dup2(null, 0)
+            close(null)
+        }
+        guard !data.isEmpty else { return nil }
+        return try? JSONDecoder().decode([String: String].self, from: Data(data))
     }
 
     static func run() {
-        closeInheritedDescriptors()
         guard CommandLine.arguments.count == 2 else {
             FileHandle.standardError.write(Data("usage: reconcile-shim FOLDER\n".utf8))
             Foundation.exit(2)
@@ -45,18 +55,12 @@ enum Shim {
             FileHandle.standardError.write(Data("reconcile-shim: cannot read \(folder)/launch.json\n".utf8))
             Foundation.exit(2)
         }
-        setsid()
+        let declared = readEnvironment() ?? launch.env
+        setsid()  // the driver starts the shim in a session of its own; this covers a direct start
         // The process runs in its own folder (as `exec` commands do), never in the controller's.
         _ = FileManager.default.changeCurrentDirectoryPath(folder)
         signal(SIGPIPE, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
-        // The shim must survive the OOM killer so that it can report the kill.
-        let adjust = open("/proc/self/oom_score_adj", O_WRONLY)
-        if adjust >= 0 {
-            _ = write(adjust, "-1000", 5)
-            close(adjust)
-        }
-
         let shimPID = getpid()
         let shimStart = ProcessRecords.startTime(of: shimPID) ?? 0
         var limits = "rlimit"
@@ -78,10 +82,9 @@ enum Shim {
             warning = unavailable.reason + "; memory is limited with RLIMIT_AS, cpu is not limited"
         }
 
-        let log = open(folder + "/output.log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let log = LogFile(path: folder + "/output.log", limit: maxLogBytes)
         func append(_ stream: String, _ text: String) {
-            let line = ProcessRecords.logLine(time: Date(), stream: stream, text: text)
-            _ = line.withCString { write(log, $0, strlen($0)) }
+            log.write(ProcessRecords.logLine(time: Date(), stream: stream, text: text))
         }
         if let warning { append("stderr", "reconcile: warning: \(warning)") }
 
@@ -89,37 +92,28 @@ enum Shim {
         var err: [Int32] = [0, 0]
         pipe(&out)
         pipe(&err)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
-        for fd in [out[0], out[1], err[0], err[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGPIPE)
-        sigaddset(&defaults, SIGHUP)
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        var environment = ProcessInfo.processInfo.environment.filter { $0.key == "PATH" || $0.key == "LANG" }
-        environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for (key, value) in launch.env { environment[key] = value }
         // Without cgroups, util-linux prlimit applies the memory limit as RLIMIT_AS to the process itself.
         let command = cgroup == nil ? ["prlimit", "--as=\(launch.memoryBytes)", "--"] + launch.argv : launch.argv
-        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         var child: pid_t = 0
-        let spawned = posix_spawnp(&child, command[0], &actions, &attributes, argv, envp)
+        var spawned: Int32 = 0
+        do {
+            child = try Spawn.start(
+                Spawn.Request(
+                    argv: command, environment: Spawn.environment(declaring: declared), directory: folder,
+                    stdout: .descriptor(out[1]), stderr: .descriptor(err[1])))
+        } catch {
+            spawned = error.code
+        }
         close(out[1])
         close(err[1])
+        // The shim must outlive an OOM kill of its workload to report it, so its score is lowered —
+        // after the spawn, so the workload keeps the score the shim was started with, and not to
+        // -1000, so that a shim gone wrong can still be reclaimed.
+        let adjust = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)
+        if adjust >= 0 {
+            _ = write(adjust, "-900", 4)
+            close(adjust)
+        }
         if spawned == 0, let group = cgroup {
             do {
                 try group.join(child)
@@ -147,22 +141,15 @@ enum Shim {
                 warning: warning), to: folder + "/state.json")
 
         // Copy both pipes into the log, line by line, until the process has exited and the pipes are drained.
-        var buffers: [Int32: [UInt8]] = [out[0]: [], err[0]: []]
+        var splitters: [Int32: LineSplitter] = [
+            out[0]: LineSplitter(limit: maxLineBytes), err[0]: LineSplitter(limit: maxLineBytes),
+        ]
         var openFDs: Set<Int32> = [out[0], err[0]]
         var status: Int32 = 0
         var exited = false
         func flush(_ fd: Int32, all: Bool) {
-            guard var bytes = buffers[fd] else { return }
             let stream = fd == out[0] ? "stdout" : "stderr"
-            while let newline = bytes.firstIndex(of: 0x0A) {
-                append(stream, String(decoding: bytes[..<newline], as: UTF8.self))
-                bytes.removeSubrange(...newline)
-            }
-            if all && !bytes.isEmpty {
-                append(stream, String(decoding: bytes, as: UTF8.self))
-                bytes.removeAll()
-            }
-            buffers[fd] = bytes
+            splitters[fd]?.take(all: all) { append(stream, $0) }
         }
         var chunk = [UInt8](repeating: 0, count: 65536)
         var drainDeadline: Date?
@@ -173,7 +160,7 @@ enum Shim {
                 for entry in fds where entry.revents != 0 {
                     let count = read(entry.fd, &chunk, chunk.count)
                     if count > 0 {
-                        buffers[entry.fd, default: []].append(contentsOf: chunk[0..<count])
+                        splitters[entry.fd]?.append(chunk[0..<count])
                         flush(entry.fd, all: false)
                     } else {
                         flush(entry.fd, all: true)
@@ -205,7 +192,7 @@ enum Shim {
         // Wakes the controller's DAG runner at once instead of at its next poll.
         let url = URL(fileURLWithPath: folder)
         ExitNotices.notify(root: url.deletingLastPathComponent().path, id: url.lastPathComponent)
-        close(log)
+        log.close()
         cgroup?.remove()
         Foundation.exit(0)
 

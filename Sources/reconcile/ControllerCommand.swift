@@ -74,6 +74,7 @@ struct ControllerCommand: AsyncParsableCommand {
         let lock: ControllerLock
         let store: Store
         do {
+            try StateDirectory.secure(git.state)
             lock = try ControllerLock(stateDirectory: git.state)
             store = try Store(stateDirectory: git.state)
             // The commands (`dags list`, `logs`, ...) read DAGs from the repository the controller follows.

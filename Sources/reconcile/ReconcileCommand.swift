@@ -49,6 +49,7 @@ struct ReconcileCommand: AsyncParsableCommand {
             throw ExitCode(output.changed ? 2 : 0)
         }
         // One pass against the cluster: observe, plan, and apply unless --dry-run.
+        try StateDirectory.secure(git.state)
         let (pass, note) = try await Pass.forState(new.state, stateDirectory: git.state)
         if let note { print(note) }
         let reconciler = Reconciler(pass: pass, store: try Store(stateDirectory: git.state))

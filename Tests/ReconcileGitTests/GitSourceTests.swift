@@ -1,9 +1,10 @@
 import Foundation
-import ReconcileGit
 import ReconcileManifest
 import ReconcileModel
 import ReconcileTesting
 import Testing
+
+@testable import ReconcileGit
 
 let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
 
@@ -188,6 +189,61 @@ let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
         #expect(await Loopback.waitForListener(port: port))
         guard case .applied(let snapshot) = await source.poll() else { throw FixtureError("expected recovery") }
         #expect(snapshot.commit == next)
+    }
+
+    /// Every regular file under `folder` that contains `text`.
+    static func files(under folder: String, containing text: String) -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: folder)
+        var found: [String] = []
+        while let relative = enumerator?.nextObject() as? String {
+            let path = folder + "/" + relative
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+                let data = FileManager.default.contents(atPath: path)
+            else { continue }
+            if data.range(of: Data(text.utf8)) != nil { found.append(relative) }
+        }
+        return found
+    }
+
+    @Test func aPasswordInTheURLIsNeverWrittenIntoTheMirror() async throws {
+        let fixture = try GitFixture("userinfo")
+        let origin = try fixture.repository("served")
+        try origin.write("web.yaml", appYAML)
+        let commit = try origin.commit("first")
+        let secret = "pw-\(UUID().uuidString)"
+        let server = try GitHTTPServer(projectRoot: fixture.root, user: "deploy", password: secret)
+        let withPassword = "http://deploy:\(secret)@127.0.0.1:\(server.port)/served"
+        #expect(GitSource.splitUserInfo(withPassword).url == server.url("served"))
+        #expect(GitSource.splitUserInfo("ssh://git@host/repo").url == "ssh://git@host/repo")
+        #expect(GitSource.splitUserInfo("ssh://git:pw@host/repo") == ("ssh://git@host/repo", "git", "pw"))
+
+        // A fresh mirror: libgit2 gets the password from the callback only.
+        let state = fixture.state + "/fresh"
+        let source = GitSource(remote: withPassword, stateDirectory: state)
+        #expect(try await source.fetch())
+        #expect(try await source.resolve("main") == commit)
+        #expect(Self.files(under: state, containing: secret) == [])
+
+        // A mirror an older version made, named after the URL with the password in its config: it
+        // is moved to the new name and its URL loses the user-info on first use.
+        let older = fixture.state + "/older"
+        let oldMirror = older + "/git/" + GitSource.mirrorName(for: withPassword) + ".git"
+        let root = fixture.root
+        _ = try await Blocking.run { try GitFixture.run(["git", "init", "-q", "--bare", oldMirror], in: root) }
+        _ = try await Blocking.run {
+            try GitFixture.run(["git", "-C", oldMirror, "remote", "add", "origin", withPassword], in: root)
+        }
+        _ = try await Blocking.run {
+            try GitFixture.run(
+                ["git", "-C", oldMirror, "config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*"], in: root)
+        }
+        #expect(Self.files(under: older, containing: secret) != [])
+        let upgraded = GitSource(remote: withPassword, stateDirectory: older)
+        #expect(try await upgraded.fetch())
+        #expect(try await upgraded.resolve("main") == commit)
+        #expect(Self.files(under: older, containing: secret) == [])
+        #expect(!FileManager.default.fileExists(atPath: oldMirror))
     }
 
     @Test func httpBasicAuthWorksAndTheSecretNeverAppearsInErrors() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileStore
 import ReconcileWeb
 import Testing
 
@@ -26,9 +27,28 @@ import Testing
         let second = try #require(sessions.verify(cookie: sessions.login(token: "s3cret", now: now), now: now))
         #expect(!sessions.verifyCSRF(csrf, session: second))
         // Logging out ends that session only.
-        sessions.logout(session: nonce, now: now)
+        try sessions.logout(session: nonce, now: now)
         #expect(sessions.verify(cookie: cookie, now: now) == nil)
         #expect(sessions.verify(cookie: sessions.login(token: "s3cret", now: now), now: now) != nil)
+    }
+
+    @Test func aLogoutHoldsAcrossARestart() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sessions-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let before = WebSessions(apiToken: "s3cret", store: try Store(stateDirectory: folder.path), now: now)
+        let cookie = try #require(before.login(token: "s3cret", now: now))
+        let other = try #require(before.login(token: "s3cret", now: now))
+        let nonce = try #require(before.verify(cookie: cookie, now: now))
+        try before.logout(session: nonce, now: now)
+        // A new process (the same token, the same state directory): the logged-out cookie stays out.
+        let after = WebSessions(apiToken: "s3cret", store: try Store(stateDirectory: folder.path), now: now)
+        #expect(after.verify(cookie: cookie, now: now.addingTimeInterval(60)) == nil)
+        #expect(after.verify(cookie: other, now: now.addingTimeInterval(60)) != nil)
+        // Revocations expire with the cookies they revoke.
+        let store = try Store(stateDirectory: folder.path)
+        #expect(try store.revokedSessions(now: now).count == 1)
+        #expect(try store.revokedSessions(now: now.addingTimeInterval(WebSessions.lifetime + 1)).isEmpty)
     }
 
     @Test func withoutATokenNobodyLogsIn() {
