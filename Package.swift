@@ -166,7 +166,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ReconcileDriversTests",
-            dependencies: ["ReconcileDrivers", "ReconcileModel", "ReconcileTesting", "reconcile-shim"]
+            dependencies: [
+                "ReconcileDrivers", "ReconcileModel", "ReconcileTesting", "ReconcileSpawn", "reconcile-shim",
+            ]
         ),
         .testTarget(
             name: "ReconcileControllerTests",
@@ -175,6 +177,8 @@ let package = Package(
                 "ReconcileStore", "ReconcileLogs", "reconcile-shim",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
@@ -192,7 +196,8 @@ let package = Package(
             name: "ReconcileCLITests",
             dependencies: [
                 "reconcile", "reconcile-shim", "ReconcileModel", "ReconcileTesting", "ReconcileDrivers",
-                "ReconcileStore", "ReconcileAPI", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ReconcileStore", "ReconcileAPI", "ReconcileController", "ReconcileGit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
     ]

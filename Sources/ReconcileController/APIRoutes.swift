@@ -62,8 +62,8 @@ struct APIRoutes: Sendable {
         }
         api.post("runs/:dag/:run/rerun") { request, context in
             let body = try await request.body.collect(upTo: 1 << 20)
-            let input = try APICoding.decoder.decode(RerunRequest.self, from: Data(buffer: body))
             return try self.json {
+                let input = try Self.decode(RerunRequest.self, body)
                 let dag = try context.parameters.require("dag")
                 let spec = self.controller.current()?.state.dags.first { $0.name == dag }
                 let result = try self.queries.rerun(
@@ -84,8 +84,8 @@ struct APIRoutes: Sendable {
         }
         api.post("silences") { request, _ in
             let body = try await request.body.collect(upTo: 1 << 20)
-            let input = try APICoding.decoder.decode(SilenceRequest.self, from: Data(buffer: body))
             return try self.json(status: .created) {
+                let input = try Self.decode(SilenceRequest.self, body)
                 let span: Timespan
                 do {
                     span = try Timespan(parsing: input.duration)
@@ -108,6 +108,23 @@ struct APIRoutes: Sendable {
                     tryNumber: try QueryParameters.integer(query["try"], name: "try", in: 1...1_000_000),
                     limit: try QueryParameters.integer(query["limit"], name: "limit", in: 1...1_000_000))
             }
+        }
+    }
+
+    /// A JSON request body; one that does not decode is the client's mistake (400), said how.
+    static func decode<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws -> T {
+        do {
+            return try APICoding.decoder.decode(type, from: Data(buffer: body))
+        } catch let error as DecodingError {
+            let detail: String =
+                switch error {
+                case .dataCorrupted(let context): context.debugDescription
+                case .keyNotFound(let key, _): "\"\(key.stringValue)\" is missing"
+                case .typeMismatch(_, let context), .valueNotFound(_, let context):
+                    "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+                @unknown default: "\(error)"
+                }
+            throw Queries.Failure(.invalid, "the request body is not the JSON this route takes: \(detail)")
         }
     }
 

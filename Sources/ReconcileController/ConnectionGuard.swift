@@ -71,7 +71,15 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         arm(context, ledger.limits.headTimeout)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    func handlerRemoved(context: ChannelHandlerContext) { end() }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        end()
+        context.fireChannelInactive()
+    }
+
+    /// The connection is over: its deadline goes, its place is given back (once).
+    private func end() {
         deadline?.cancel()
         deadline = nil
         if let address {

@@ -37,6 +37,22 @@ public enum ControllerServer {
         controller: Controller, options: Options, stateDirectory: String, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some Service {
+        let router = router(controller: controller, options: options, stateDirectory: stateDirectory)
+        var configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port))
+        configuration.serverName = "reconcile"
+        let ledger = ConnectionGuard.Ledger(limits: options.connectionLimits)
+        return Application(
+            router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(ledger: ledger)])),
+            configuration: configuration,
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) }, logger: logger)
+    }
+
+    /// Every route of the server (its `routes` list what it serves: the hostile-parameter test
+    /// walks them all).
+    public static func router(
+        controller: Controller, options: Options, stateDirectory: String
+    ) -> Hummingbird.Router<BasicRequestContext> {
         let router = Hummingbird.Router(context: BasicRequestContext.self)
         let log = controller.log
         let metrics = controller.metrics
@@ -88,14 +104,7 @@ public enum ControllerServer {
         } catch {
             log("web UI: its templates do not parse: \(error)")
         }
-        var configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port))
-        configuration.serverName = "reconcile"
-        let ledger = ConnectionGuard.Ledger(limits: options.connectionLimits)
-        return Application(
-            router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(ledger: ledger)])),
-            configuration: configuration,
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) }, logger: logger)
+        return router
     }
 }
 

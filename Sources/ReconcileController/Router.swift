@@ -33,15 +33,23 @@ public actor Router {
     private var cursors: [Int: Int] = [:]
     private var open: [String: Int] = [:]
     private var draining: Set<String> = []
+    /// Connections per port waiting for a replica (accepted, not yet spliced); past
+    /// `maxWaiting` a new connection is closed at once.
+    private var waiting: [Int: Int] = [:]
+    private let maxWaiting: Int
     /// How long a connection waits for a ready replica when the pool is empty.
     private let waitForBackend: TimeInterval
     /// How long a client may keep its side open after the backend ended the connection.
     private let lingerAfterBackend: Duration
 
     /// - Parameter address: the address listeners bind to (loopback unless the host should serve others).
+    /// - Parameter maxWaiting: connections per port that may wait for a replica at once (each holds
+    ///   at most 64 KiB it was sent meanwhile).
     public init(
-        address: String = "127.0.0.1", waitForBackend: TimeInterval = 30, lingerAfterBackend: Duration = .seconds(30)
+        address: String = "127.0.0.1", waitForBackend: TimeInterval = 30, lingerAfterBackend: Duration = .seconds(30),
+        maxWaiting: Int = 256
     ) {
+        self.maxWaiting = maxWaiting
         self.address = address
         self.waitForBackend = waitForBackend
         self.lingerAfterBackend = lingerAfterBackend
@@ -131,12 +139,41 @@ public actor Router {
         return backend
     }
 
+    /// Counts a connection in as waiting on `port`; false when the port's cap is reached.
+    private func startWaiting(_ port: Int) -> Bool {
+        guard waiting[port, default: 0] < maxWaiting else { return false }
+        waiting[port, default: 0] += 1
+        return true
+    }
+
+    private func stopWaiting(_ port: Int) {
+        waiting[port, default: 1] -= 1
+        if waiting[port] == 0 { waiting[port] = nil }
+    }
+
+    /// Connections waiting for a replica on `port` now.
+    public func waitingConnections(_ port: Int) -> Int { waiting[port] ?? 0 }
+
     private func closed(_ id: String) {
         open[id, default: 1] -= 1
         if open[id] == 0 { open[id] = nil }
     }
 
     private nonisolated func serve(_ accepted: any Channel, port: Int) async {
+        guard await startWaiting(port) else {
+            accepted.close(promise: nil)
+            return
+        }
+        var isWaiting = true
+        func spliced() async {
+            if isWaiting { await stopWaiting(port) }
+            isWaiting = false
+        }
+        await connect(accepted, port: port, spliced: spliced)
+        await spliced()
+    }
+
+    private nonisolated func connect(_ accepted: any Channel, port: Int, spliced: () async -> Void) async {
         let deadline = Date().addingTimeInterval(waitForBackend)
         var tried: Set<String> = []
         while !Task.isCancelled {
@@ -185,6 +222,7 @@ public actor Router {
                 await closed(backend.id)
                 return
             }
+            await spliced()
             await Self.splice(client, upstream, linger: lingerAfterBackend)
             await closed(backend.id)
             return
@@ -260,10 +298,17 @@ final class HeldReference: @unchecked Sendable {
 
 /// Holds what a connection delivers (bytes, its end, its closing) until the splice is attached, then
 /// passes it on in order when removed: nothing a fast peer sends early is lost, and a connection
-/// dropped before the splice needs no teardown. Closes a connection that sends more than 1 MiB first.
-final class HoldUntilSpliced: ChannelInboundHandler, RemovableChannelHandler {
+/// dropped before the splice needs no teardown. Once it holds `limit` bytes it stops reading (TCP
+/// pushes back on the peer) until the splice takes over: a connection waiting for a replica costs
+/// at most `limit` plus one read.
+final class HoldUntilSpliced: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = Never
+    typealias OutboundOut = Never
+
+    static let limit = 64 * 1024
+    private var paused = false
 
     private enum Held {
         case data(NIOAny)
@@ -277,7 +322,14 @@ final class HoldUntilSpliced: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         bytes += unwrapInboundIn(data).readableBytes
         held.append(.data(data))
-        if bytes > 1 << 20 { context.close(promise: nil) }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        guard bytes < Self.limit else {
+            paused = true
+            return
+        }
+        context.read()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {}
@@ -312,6 +364,11 @@ final class HoldUntilSpliced: ChannelInboundHandler, RemovableChannelHandler {
         }
         if read { context.fireChannelReadComplete() }
         held = []
+        bytes = 0
+        if paused {
+            paused = false
+            context.read()
+        }
         context.leavePipeline(removalToken: removalToken)
     }
 }

@@ -220,11 +220,13 @@ struct WebRoutes: Sendable {
         Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
     }
 
-    /// Only a path on this site (no `//host` or scheme): no open redirect.
+    /// Only a path on this site: it starts with one `/`, and has no backslash, no whitespace or
+    /// control character (browsers drop tabs and newlines from a URL, so `/\t/evil.example` would
+    /// become `//evil.example`) and no non-ASCII; anything else is `/`. No open redirect.
     static func safeNext(_ next: Substring?) -> String {
-        guard let next = next.map(String.init), next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\") else {
-            return "/"
-        }
+        guard let next = next.map(String.init), next.hasPrefix("/"), !next.hasPrefix("//"),
+            next.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F && $0 != "\\" })
+        else { return "/" }
         return next
     }
 

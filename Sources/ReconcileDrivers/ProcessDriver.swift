@@ -326,13 +326,37 @@ public final class ProcessDriver: ContainerDriver {
                     state = final
                     states.withLock { $0[id] = nil }
                 } else {
+                    // The shim died (a kill -9) with its process still running: nobody would collect
+                    // that process's output or exit, and a new replica would start beside it. End it
+                    // and record the exit, so it is ended once and counted as exited.
+                    endOrphan(id, state)
                     state.status = "exited"
+                    state.finishedAt = Date()
+                    state.exitCode = 137
+                    state.warning = "the shim (pid \(state.shimPID)) died; its process group was killed"
+                    try? ProcessRecords.write(state, to: path)
+                    states.withLock { $0[id] = nil }
                 }
             }
         } else {
             shims.forget(id)
         }
         return state
+    }
+
+    /// Kills the process group (and cgroup) of a process whose shim is gone. The group is signalled
+    /// only when its leader is the recorded process (same start time) or gone: a group id cannot be
+    /// reused while any member of the group lives, so this never reaches an unrelated process. (A
+    /// record of an older version has no start time: its live leader is left alone.)
+    private func endOrphan(_ id: String, _ state: ProcessRecords.State) {
+        guard state.pid > 0 else { return }
+        let now = ProcessRecords.startTime(of: state.pid)
+        if now == nil || (state.pidStartTime != nil && now == state.pidStartTime) {
+            kill(-state.pid, SIGKILL)
+        }
+        if let group = ProcessCgroup.existing(name: "c" + id.prefix(24)) {
+            for member in group.members { kill(member, SIGKILL) }
+        }
     }
 
     private func load(_ id: String) -> ContainerInfo? {

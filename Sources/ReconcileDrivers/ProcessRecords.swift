@@ -40,6 +40,8 @@ public enum ProcessRecords {
         public var shimStartTime: UInt64
         /// The process's pid, which is also its process group id.
         public var pid: Int32
+        /// The process's start time in clock ticks since boot (nil in records of older versions).
+        public var pidStartTime: UInt64?
         public var startedAt: Date
         public var finishedAt: Date?
         public var exitCode: Int?

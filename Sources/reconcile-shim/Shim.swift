@@ -134,11 +134,11 @@ enum Shim {
             cgroup?.remove()
             Foundation.exit(0)
         }
-        try? ProcessRecords.write(
-            ProcessRecords.State(
-                status: "running", shimPID: shimPID, shimStartTime: shimStart, pid: child, startedAt: started,
-                limits: limits,
-                warning: warning), to: folder + "/state.json")
+        var running = ProcessRecords.State(
+            status: "running", shimPID: shimPID, shimStartTime: shimStart, pid: child, startedAt: started,
+            limits: limits, warning: warning)
+        running.pidStartTime = ProcessRecords.startTime(of: child)
+        try? ProcessRecords.write(running, to: folder + "/state.json")
 
         // Copy both pipes into the log, line by line, until the process has exited and the pipes are drained.
         var splitters: [Int32: LineSplitter] = [
@@ -184,11 +184,11 @@ enum Shim {
         let signalled = status & 0x7F
         let code = signalled == 0 ? Int((status >> 8) & 0xFF) : 128 + Int(signalled)
         let oom = cgroup?.oomKilled ?? false
-        try? ProcessRecords.write(
-            ProcessRecords.State(
-                status: "exited", shimPID: shimPID, shimStartTime: shimStart, pid: child, startedAt: started,
-                finishedAt: Date(),
-                exitCode: code, oomKilled: oom, limits: limits, warning: warning), to: folder + "/state.json")
+        var final = ProcessRecords.State(
+            status: "exited", shimPID: shimPID, shimStartTime: shimStart, pid: child, startedAt: started,
+            finishedAt: Date(), exitCode: code, oomKilled: oom, limits: limits, warning: warning)
+        final.pidStartTime = running.pidStartTime
+        try? ProcessRecords.write(final, to: folder + "/state.json")
         // Wakes the controller's DAG runner at once instead of at its next poll.
         let url = URL(fileURLWithPath: folder)
         ExitNotices.notify(root: url.deletingLastPathComponent().path, id: url.lastPathComponent)

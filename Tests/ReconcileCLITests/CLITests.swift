@@ -75,6 +75,20 @@ import Testing
         #expect(report.diagnostics.map { "\($0.file):\($0.line):\($0.column)" } == ["b.yaml:5:45"])
     }
 
+    /// An empty token file would make the API's token the empty string: refused with the reason.
+    @Test func anEmptyAPITokenFileIsRefused() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("empty-token-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "\n".write(toFile: folder.path + "/token", atomically: true, encoding: .utf8)
+        let result = try await Self.run([
+            "controller", "--repo", folder.path, "--state", folder.path + "/state", "--listen", "127.0.0.1:0",
+            "--api-token", "file:" + folder.path + "/token",
+        ])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("is empty"), "\(result.stderr)")
+    }
+
     @Test func validateMissingPathIsAnError() async throws {
         let result = try await Self.run(["validate", "no/such/dir"])
         #expect(result.status == 1)

@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
 import HTTPTypes
-import ReconcileController
 import Testing
+
+@testable import ReconcileController
 
 @Suite struct WebhookVerifierTests {
     let body = Array(#"{"ref":"refs/heads/main","after":"0123"}"#.utf8)
@@ -54,5 +55,23 @@ import Testing
         #expect(
             WebhookVerifier.verify(headers: github, body: body, secret: nil)
                 == .rejected("no webhook secret is configured"))
+    }
+}
+
+@Suite struct WebRedirectTests {
+    /// `next` after login is a path on this site only: a tab or newline (which browsers drop from
+    /// URLs) or a backslash must not turn it into `//host`.
+    @Test func nextIsOnlyEverAPathOnThisSite() {
+        for hostile in [
+            "/\t/evil.example/x", "/\n/evil.example", "/\r/evil.example", "//evil.example", "/\\evil.example",
+            "https://evil.example", "evil.example", "/ /evil.example", "/\u{0}/evil.example", "/\u{7F}/x", "/é/x",
+            "",
+        ] {
+            #expect(WebRoutes.safeNext(Substring(hostile)) == "/", "\(hostile.debugDescription)")
+        }
+        #expect(WebRoutes.safeNext(nil) == "/")
+        for fine in ["/", "/dags", "/dags/etl/runs/x?done=rerun", "/logs?name=a&grep=%5Cd"] {
+            #expect(WebRoutes.safeNext(Substring(fine)) == fine)
+        }
     }
 }

@@ -32,25 +32,42 @@ func temporaryState(_ name: String) throws -> String {
     }
 
     /// A shim killed outright records no exit: its process is reported exited from the next listing
-    /// on, although earlier listings already watched it running (the pidfd, not a stale answer).
-    @Test(.timeLimit(.minutes(1))) func aKilledShimIsReportedExited() async throws {
+    /// on, although earlier listings already watched it running (the pidfd, not a stale answer), and
+    /// its process tree, now untracked, is killed (not left running beside a replacement).
+    @Test(.timeLimit(.minutes(1))) func aKilledShimIsReportedExitedAndItsProcessTreeEnded() async throws {
         let state = try temporaryState("shim-killed")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
-        let info = try await driver.run(ContainerSpec(name: "long", command: ["/bin/sleep", "1000"]))
+        let info = try await driver.run(
+            ContainerSpec(
+                name: "long",
+                command: [
+                    "/bin/sh", "-c", "sleep 1000 & echo $! > grandchild.tmp && mv grandchild.tmp grandchild; wait",
+                ]
+            ))
         for _ in 0..<3 { #expect(try await driver.list().first?.status == .running) }
-        let data = try Data(contentsOf: URL(fileURLWithPath: state + "/processes/" + info.id + "/state.json"))
+        let folder = state + "/processes/" + info.id
+        let grandchild = try #require(try await Self.pid(writtenTo: folder + "/grandchild"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/state.json"))
         let record = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let shim = try #require(record["shimPID"] as? Int)
-        let child = try #require(record["pid"] as? Int)
+        let child = pid_t(try #require(record["pid"] as? Int))
         #expect(kill(pid_t(shim), SIGKILL) == 0)
-        kill(pid_t(child), SIGKILL)
         var status = try await driver.inspect(info.id)?.status
         for _ in 0..<100 where status == .running {
             try await Task.sleep(for: .milliseconds(20))
             status = try await driver.list().first?.status
         }
         #expect(status == .exited)
+        #expect(try await driver.inspect(info.id)?.exitCode == 137)
+        for pid in [child, grandchild] {
+            var gone = false
+            for _ in 0..<200 where !gone {
+                gone = kill(pid, 0) != 0 || ProcessWorkloads.isZombie(pid)
+                if !gone { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(gone, "process \(pid) of the dead shim still runs")
+        }
         // A second driver on the same folder (a restarted controller) agrees.
         let restarted = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
         #expect(try await restarted.inspect(info.id)?.status == .exited)

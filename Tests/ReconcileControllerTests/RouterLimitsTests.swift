@@ -1,0 +1,92 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+import ReconcileTesting
+import Testing
+
+@testable import ReconcileController
+
+/// What a client can make the router hold while no replica is ready: a bounded number of waiting
+/// connections per port, and a bounded number of bytes held for each.
+@Suite struct RouterLimitsTests {
+    /// A connection that sends nothing and reads until the peer closes; true when it was closed
+    /// within `seconds` (the router refused it), false when it stayed open.
+    static func closedByPeer(_ socket: Int32, within seconds: Int32) -> Bool {
+        var entry = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, seconds * 1000) > 0 else { return false }
+        var byte: UInt8 = 0
+        return read(socket, &byte, 1) <= 0
+    }
+
+    static func connect(_ port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return fd
+    }
+
+    @Test(.timeLimit(.minutes(2))) func connectionsWaitingForAReplicaAreCappedPerPort() async throws {
+        let router = Router(waitForBackend: 60, maxWaiting: 3)
+        let port = try await listening(router, [])
+        var held: [Int32] = []
+        defer { for fd in held { close(fd) } }
+        for _ in 0..<3 { held.append(Self.connect(port)) }
+        var waiting = 0
+        for _ in 0..<200 where waiting < 3 {
+            waiting = await router.waitingConnections(port)
+            if waiting < 3 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(waiting == 3)
+        // The fourth is closed at once; the three stay open, waiting.
+        let fourth = Self.connect(port)
+        defer { close(fourth) }
+        #expect(await Blocking.run { Self.closedByPeer(fourth, within: 20) })
+        let firstStillOpen = await Blocking.run { [held] in !Self.closedByPeer(held[0], within: 1) }
+        #expect(firstStillOpen)
+        #expect(await router.waitingConnections(port) == 3)
+        // A client that gives up frees its place.
+        close(held.removeFirst())
+        var freed = false
+        for _ in 0..<500 where !freed {
+            freed = await router.waitingConnections(port) <= 2
+            if !freed { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        await router.shutdown()
+    }
+
+    /// The handler holding a connection's first bytes stops asking for more once it holds 64 KiB,
+    /// and asks again when the splice takes the connection.
+    @Test func aWaitingConnectionStopsBeingReadAt64KiB() throws {
+        final class ReadCounter: ChannelOutboundHandler {
+            typealias OutboundIn = Never
+            var reads = 0
+            func read(context: ChannelHandlerContext) {
+                reads += 1
+                context.read()
+            }
+        }
+        let counter = ReadCounter()
+        let hold = HoldUntilSpliced()
+        let channel = EmbeddedChannel(handlers: [counter, hold])
+        channel.read()
+        #expect(counter.reads == 1)
+        try channel.writeInbound(ByteBuffer(repeating: 1, count: 40 * 1024))
+        channel.read()
+        #expect(counter.reads == 2)
+        try channel.writeInbound(ByteBuffer(repeating: 1, count: 40 * 1024))
+        channel.read()
+        channel.read()
+        #expect(counter.reads == 2, "reads went on past 64 KiB held")
+        try channel.pipeline.syncOperations.removeHandler(hold).wait()
+        #expect(counter.reads == 3, "the splice did not resume reading")
+        _ = try? channel.finish()
+    }
+}
