@@ -140,6 +140,10 @@ let package = Package(
             dependencies: [
                 "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers", "ReconcilePlanner",
                 "ReconcileController", "ReconcileStore", "ReconcileLogs", "ReconcileAPI", "ReconcileWeb",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Benchmarks/reconcile-bench"
         ),

@@ -8,6 +8,7 @@ struct Options {
     var runs = 7
     var keep: String?
     var files = 5000
+    var seconds = 600
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -21,6 +22,7 @@ struct Options {
             case "--runs": runs = Int(value) ?? runs
             case "--keep": keep = value
             case "--files": files = Int(value) ?? files
+            case "--seconds": seconds = Int(value) ?? seconds
             default:
                 FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
                 exit(2)

@@ -20,6 +20,11 @@ import Foundation
 //       the release controller on 200 process Apps and 50 DAGs for 10 minutes: CPU and RSS sampled
 //   reconcile-bench ui [--apps N] [--dags N] [--runs N]
 //       web UI page render times on 50 DAGs x 100 runs and 200 Apps vs. the same data as API JSON
+//   reconcile-bench bounds
+//       controller RSS and /healthz under 2,000 slowloris connections, 60 unsigned 10 MB webhook
+//       posts and 1,000 connections waiting on a published port, each against the idle controller
+//   reconcile-bench fuzz-http [--seconds N] [--runs SEED]
+//       a seeded property run (default 600 s) over query, form, redirect and webhook decoding
 
 var arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments.remove(at: 1) : "load"
@@ -32,6 +37,8 @@ case "dags": try await runDAGBenchmark(Options(arguments))
 case "grep": try runGrepBenchmark(Options(arguments))
 case "soak": try await runSoakBenchmark(Options(arguments))
 case "ui": try runWebBenchmark(Options(arguments))
+case "bounds": try await runBoundsBenchmark(Options(arguments))
+case "fuzz-http": try runHTTPFuzz(Options(arguments))
 default:
     FileHandle.standardError.write(
         Data("unknown benchmark \(mode); use load, git, plan, docker, dags, grep, soak or ui\n".utf8))

@@ -220,15 +220,7 @@ struct WebRoutes: Sendable {
         Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
     }
 
-    /// Only a path on this site: it starts with one `/`, and has no backslash, no whitespace or
-    /// control character (browsers drop tabs and newlines from a URL, so `/\t/evil.example` would
-    /// become `//evil.example`) and no non-ASCII; anything else is `/`. No open redirect.
-    static func safeNext(_ next: Substring?) -> String {
-        guard let next = next.map(String.init), next.hasPrefix("/"), !next.hasPrefix("//"),
-            next.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F && $0 != "\\" })
-        else { return "/" }
-        return next
-    }
+    static func safeNext(_ next: Substring?) -> String { HTTPForm.safeNext(next) }
 
     static func parameter(_ context: BasicRequestContext, _ name: String) -> String {
         let raw = context.parameters.get(name) ?? ""
@@ -244,15 +236,6 @@ struct WebRoutes: Sendable {
     /// An `application/x-www-form-urlencoded` body (at most 64 KiB) as fields.
     static func form(_ request: Request) async -> [String: String] {
         guard let body = try? await request.body.collect(upTo: 64 * 1024) else { return [:] }
-        var fields: [String: String] = [:]
-        for pair in String(buffer: body).split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String {
-                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            guard let key = parts.first else { continue }
-            fields[decode(key)] = parts.count > 1 ? decode(parts[1]) : ""
-        }
-        return fields
+        return HTTPForm.decode(String(buffer: body))
     }
 }

@@ -79,7 +79,6 @@ import Testing
         let slow = RouterLikeSocket.connect(port: port)
         defer { close(slow) }
         _ = "GET /healthz HTTP/1.1\r\nHost: x\r\n".withCString { send(slow, $0, strlen($0), 0) }
-        let slowSince = Date()
         // An unsigned webhook announcing 10 MB: refused from its headers, before any body is sent.
         let hook = RouterLikeSocket.connect(port: port)
         defer { close(hook) }
@@ -152,7 +151,6 @@ import Testing
         // The slowloris connection was closed at its head deadline (10 s), not left open.
         let closed = await Blocking.run { RouterLikeSocket.readSome(slow, seconds: 30) }
         #expect(closed == "", "the half-sent request's connection answered: \(closed)")
-        #expect(Date().timeIntervalSince(slowSince) < 45)
         #expect(controller.exitStatus() == nil, "the controller ended: \(log())")
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 60) == 0)
