@@ -89,7 +89,7 @@ func runBoundsBenchmark(_ options: Options) async throws {
         try await Task.sleep(for: .milliseconds(100))
     }
     print("bounds: controller pid \(pid), API port \(port), published port \(published) (no ready replica)")
-    print("  phase                                   idle MiB  peak MiB  growth  healthz ok/asked  slowest")
+    print("  phase                                       idle MiB  peak MiB  growth  healthz ok/asked  slowest")
 
     func rss() -> Double {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
@@ -120,8 +120,9 @@ func runBoundsBenchmark(_ options: Options) async throws {
         }
         print(
             String(
-                format: "  %-40@ %8.1f  %8.1f  %+6.1f  %7d/%-8d  %5.0f ms", name as NSString, idle, peak, peak - idle,
-                answered, asked, slowest * 1000))
+                format: "  %@ %8.1f  %8.1f  %+6.1f  %7d/%-8d  %5.0f ms",
+                name.padding(toLength: 42, withPad: " ", startingAt: 0), idle, peak, peak - idle, answered, asked,
+                slowest * 1000))
         fflush(nil)
     }
 

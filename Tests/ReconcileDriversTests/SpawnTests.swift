@@ -80,3 +80,27 @@ import Testing
         #expect(finished.output.trimmingCharacters(in: .whitespacesAndNewlines) == "5")
     }
 }
+
+/// The product spawns only through `Spawn` (test support and benchmarks are not the product).
+@Suite struct SpawnOwnershipTests {
+    @Test func noOtherSourceStartsAProcess() throws {
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources")
+        let allowed = ["ReconcileSpawn/", "CSpawn/", "ReconcileTesting/"]
+        let patterns = [
+            "posix_spawn", "Process()", "Foundation.Process", "fork(", "vfork(", "execv", "execl", "system(",
+        ]
+        var offenders: [String] = []
+        var files = 0
+        let enumerator = FileManager.default.enumerator(atPath: sources.path)
+        while let relative = enumerator?.nextObject() as? String {
+            guard relative.hasSuffix(".swift") || relative.hasSuffix(".c"), !allowed.contains(where: relative.hasPrefix)
+            else { continue }
+            files += 1
+            let text = try String(contentsOf: sources.appendingPathComponent(relative), encoding: .utf8)
+            for pattern in patterns where text.contains(pattern) { offenders.append("\(relative): \(pattern)") }
+        }
+        #expect(files > 50)
+        #expect(offenders == [], "spawns outside Spawn: \(offenders)")
+    }
+}
