@@ -94,6 +94,14 @@ struct WebRoutes: Sendable {
         router.get("/logs") { request, _ in
             page(request) { chrome in
                 let query = request.uri.queryParameters
+                if let since = query["since"], !since.isEmpty {
+                    do {
+                        _ = try Timespan(parsing: String(since))
+                    } catch {
+                        throw Queries.Failure(
+                            .invalid, "since must be a duration such as 15m, 1h or 7d, not \"\(since.prefix(40))\"")
+                    }
+                }
                 return pages.logs(
                     name: query["name"].map(String.init) ?? "", grep: query["grep"].map(String.init) ?? "",
                     since: query["since"].map(String.init) ?? "1h", chrome: chrome, now: Date())
@@ -158,9 +166,16 @@ struct WebRoutes: Sendable {
             let encoded = next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
             return Self.redirect("/login?next=" + encoded)
         }
-        let notice = request.uri.queryParameters["done"].flatMap { Self.notices[String($0)] }
+        let done = request.uri.queryParameters["done"]
+        let notice = done.flatMap { Self.notices[String($0)] }
         let chrome = WebPages.chrome(csrf: sessions.csrfToken(session: nonce), snapshot: snapshot, notice: notice)
         do {
+            if let done, notice == nil {
+                throw Queries.Failure(
+                    .invalid,
+                    "done must be one of \(Self.notices.keys.sorted().joined(separator: ", ")), not \"\(done.prefix(40))\""
+                )
+            }
             guard let html = try body(chrome) else {
                 return Self.html(
                     pages.message("Not found", "Nothing is at \(request.uri.path).", back: "/", chrome: chrome),

@@ -89,6 +89,20 @@ import Testing
         #expect(
             hookAnswer.hasPrefix("HTTP/1.1 401"), "an unsigned webhook was not refused before its body: \(hookAnswer)")
 
+        // Refusals say what is accepted.
+        for (path, says) in [
+            ("/api/v1/logs?name=echoer&limit=-1", "limit must be a whole number from 1 to 1000000"),
+            ("/api/v1/runs?limit=NaN", "limit must be a whole number from 1 to 10000"),
+            ("/api/v1/logs?name=echoer&since=inf", "since must be a time in seconds since 1970"),
+            ("/logs?name=echoer&since=abc", "since must be a duration such as 15m"),
+            ("/dags/etl?runs=0", "runs must be a whole number from 1 to 200"),
+            ("/?done=evil", "done must be one of rerun, silenced, triggered"),
+        ] {
+            let answer = try await WebUITests.request(base + path, cookie: String(cookie), headers: [auth])
+            #expect(answer.status == 400, "\(path): \(answer.status)")
+            #expect(answer.body.contains(says), "\(path): \(answer.body.prefix(300))")
+        }
+
         let routes = try Self.routeTable(state: root.path)
         #expect(routes.count >= 20, "\(routes)")
         var urls: [(method: HTTPMethod, url: String)] = []
