@@ -17,21 +17,9 @@ extension Spawn {
         _ argv: [String], environment: [String: String], directory: String? = nil, input: [UInt8]? = nil,
         timeout: Double, outputLimit: Int = 4096
     ) async throws(Failure) -> Finished {
-        let files = try Scratch(program: argv.first ?? "", input: input)
-        defer { files.remove() }
-        let pid = try start(files.request(argv, environment: environment, directory: directory))
-        let deadline = Date().addingTimeInterval(timeout)
-        var status: Int32?
-        while true {
-            if let code = reap(pid) {
-                status = code
-                break
-            }
-            if Date() >= deadline { break }
-            try? await Task.sleep(nanoseconds: 10_000_000)
-        }
-        finish(pid, reaped: status != nil)
-        return Finished(status: status, output: files.output(limit: outputLimit))
+        let running = try Running(argv, environment: environment, directory: directory, input: input, timeout: timeout)
+        while !running.ended() { try? await Task.sleep(nanoseconds: 10_000_000) }
+        return running.finish(outputLimit: outputLimit)
     }
 
     /// `run`, blocking the calling thread (for synchronous callers off the cooperative pool).
@@ -39,21 +27,46 @@ extension Spawn {
         _ argv: [String], environment: [String: String], directory: String? = nil, input: [UInt8]? = nil,
         timeout: Double, outputLimit: Int = 1 << 20
     ) throws(Failure) -> Finished {
-        let files = try Scratch(program: argv.first ?? "", input: input)
-        defer { files.remove() }
-        let pid = try start(files.request(argv, environment: environment, directory: directory))
-        let deadline = Date().addingTimeInterval(timeout)
+        let running = try Running(argv, environment: environment, directory: directory, input: input, timeout: timeout)
+        while !running.ended() { usleep(5000) }
+        return running.finish(outputLimit: outputLimit)
+    }
+
+    /// A command started by `run`: polled until it exits or its time is up, then finished.
+    final class Running {
+        let files: Scratch
+        let pid: pid_t
+        let deadline: Date
         var status: Int32?
-        while true {
+
+        init(
+            _ argv: [String], environment: [String: String], directory: String?, input: [UInt8]?, timeout: Double
+        ) throws(Failure) {
+            files = try Scratch(program: argv.first ?? "", input: input)
+            do {
+                pid = try start(files.request(argv, environment: environment, directory: directory))
+            } catch {
+                files.remove()
+                throw error
+            }
+            deadline = Date().addingTimeInterval(timeout)
+        }
+
+        /// True once the command exited (its status kept) or its deadline passed.
+        func ended() -> Bool {
             if let code = reap(pid) {
                 status = code
-                break
+                return true
             }
-            if Date() >= deadline { break }
-            usleep(5000)
+            return Date() >= deadline
         }
-        finish(pid, reaped: status != nil)
-        return Finished(status: status, output: files.output(limit: outputLimit))
+
+        /// Kills what is left of the group (reaping a command that timed out) and reads the output.
+        func finish(outputLimit: Int) -> Finished {
+            Spawn.finish(pid, reaped: status != nil)
+            defer { files.remove() }
+            return Finished(status: status, output: files.output(limit: outputLimit))
+        }
     }
 
     /// The exit status of `pid` once it ended (128 + signal when killed), nil while it runs.

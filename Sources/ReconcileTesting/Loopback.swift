@@ -73,7 +73,7 @@ public enum Loopback {
     }
 
     /// A socket connected to host:port, or nil when the connection is refused.
-    private static func connected(port: Int, host: String) -> Int32? {
+    public static func connected(port: Int, host: String = "127.0.0.1") -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

@@ -70,17 +70,21 @@ import Testing
         let base = "http://127.0.0.1:\(port)"
         let auth = ("Authorization", "Bearer \(token)")
         // A run and collected logs exist, so the routes have something to look at.
-        let trigger = try await WebUITests.request(base + "/api/v1/dags/etl/trigger", method: .POST, headers: [auth])
-        #expect(trigger.status == 201, "\(trigger.body)")
+        // (409 until the controller has read its first commit: waited for, not slept on.)
+        #expect(
+            await AlertsEndToEndTests.eventually(60) {
+                (try? await WebUITests.request(base + "/api/v1/dags/etl/trigger", method: .POST, headers: [auth]))?
+                    .status == 201
+            }, "the run was never triggered: \(log())")
         let login = try await WebUITests.request(base + "/login", method: .POST, form: "token=\(token)&next=/")
         let cookie = try #require(login.headers.first(name: "Set-Cookie")).split(separator: ";")[0]
 
         // A slowloris connection: half a request head, then nothing. Looked at after the walk.
-        let slow = RouterLikeSocket.connect(port: port)
+        let slow = try #require(Loopback.connected(port: port))
         defer { close(slow) }
         _ = "GET /healthz HTTP/1.1\r\nHost: x\r\n".withCString { send(slow, $0, strlen($0), 0) }
         // An unsigned webhook announcing 10 MB: refused from its headers, before any body is sent.
-        let hook = RouterLikeSocket.connect(port: port)
+        let hook = try #require(Loopback.connected(port: port))
         defer { close(hook) }
         _ = "POST /hooks/git HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n".withCString {
             send(hook, $0, strlen($0), 0)
@@ -171,22 +175,8 @@ import Testing
     }
 }
 
-/// Plain blocking sockets for requests HTTP clients do not send (half a head, a body never sent).
+/// Reading from plain sockets that send requests HTTP clients do not (half a head, a body never sent).
 enum RouterLikeSocket {
-    static func connect(port: Int) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return fd
-    }
-
     /// What arrives within `seconds` until the peer closes or a first answer is complete enough
     /// (its status line); "" when the peer closed without a byte, "(open)" when it stayed silent.
     static func readSome(_ fd: Int32, seconds: Int) -> String {

@@ -19,26 +19,12 @@ import Testing
         return read(socket, &byte, 1) <= 0
     }
 
-    static func connect(_ port: Int) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return fd
-    }
-
     @Test(.timeLimit(.minutes(2))) func connectionsWaitingForAReplicaAreCappedPerPort() async throws {
         let router = Router(waitForBackend: 60, maxWaiting: 3)
         let port = try await listening(router, [])
         var held: [Int32] = []
         defer { for fd in held { close(fd) } }
-        for _ in 0..<3 { held.append(Self.connect(port)) }
+        for _ in 0..<3 { held.append(try #require(Loopback.connected(port: port))) }
         var waiting = 0
         for _ in 0..<200 where waiting < 3 {
             waiting = await router.waitingConnections(port)
@@ -46,7 +32,7 @@ import Testing
         }
         #expect(waiting == 3)
         // The fourth is closed at once; the three stay open, waiting.
-        let fourth = Self.connect(port)
+        let fourth = try #require(Loopback.connected(port: port))
         defer { close(fourth) }
         #expect(await Blocking.run { Self.closedByPeer(fourth, within: 20) })
         let firstStillOpen = await Blocking.run { [held] in !Self.closedByPeer(held[0], within: 1) }
