@@ -33,8 +33,8 @@ public actor Router {
     private var cursors: [Int: Int] = [:]
     private var open: [String: Int] = [:]
     private var draining: Set<String> = []
-    /// Connections per port waiting for a replica (accepted, not yet spliced); past
-    /// `maxWaiting` a new connection is closed at once.
+    /// Connections per port waiting for a replica (no replica was there to take them); past
+    /// `maxWaiting` a connection that would wait is closed at once.
     private var waiting: [Int: Int] = [:]
     private let maxWaiting: Int
     /// How long a connection waits for a ready replica when the pool is empty.
@@ -159,27 +159,31 @@ public actor Router {
         if open[id] == 0 { open[id] = nil }
     }
 
+    /// A connection counts as waiting from the moment no replica is there to take it until it is
+    /// spliced or given up; one that would pass the port's cap is closed then.
     private nonisolated func serve(_ accepted: any Channel, port: Int) async {
-        guard await startWaiting(port) else {
-            accepted.close(promise: nil)
-            return
+        var isWaiting = false
+        func wait() async -> Bool {
+            if !isWaiting { isWaiting = await startWaiting(port) }
+            return isWaiting
         }
-        var isWaiting = true
         func spliced() async {
             if isWaiting { await stopWaiting(port) }
             isWaiting = false
         }
-        await connect(accepted, port: port, spliced: spliced)
+        await connect(accepted, port: port, wait: wait, spliced: spliced)
         await spliced()
     }
 
-    private nonisolated func connect(_ accepted: any Channel, port: Int, spliced: () async -> Void) async {
+    private nonisolated func connect(
+        _ accepted: any Channel, port: Int, wait: () async -> Bool, spliced: () async -> Void
+    ) async {
         let deadline = Date().addingTimeInterval(waitForBackend)
         var tried: Set<String> = []
         while !Task.isCancelled {
             guard let backend = await pick(port, excluding: tried) else {
                 // Nothing (left) to try: wait for a replica to become ready, then try them all again.
-                guard Date() < deadline else { break }
+                guard Date() < deadline, await wait() else { break }
                 tried = []
                 try? await Task.sleep(nanoseconds: 50_000_000)
                 continue

@@ -96,6 +96,10 @@ enum Shim {
         let command = cgroup == nil ? ["prlimit", "--as=\(launch.memoryBytes)", "--"] + launch.argv : launch.argv
         var child: pid_t = 0
         var spawned: Int32 = 0
+        // The controller's umask (077) keeps its own files private; the workload starts with the
+        // usual 022, as in a container. (The shim runs one thread: nothing else creates a file
+        // while the mask is changed.)
+        let privateMask = umask(0o022)
         do {
             child = try Spawn.start(
                 Spawn.Request(
@@ -104,6 +108,7 @@ enum Shim {
         } catch {
             spawned = error.code
         }
+        umask(privateMask)
         close(out[1])
         close(err[1])
         // The shim must outlive an OOM kill of its workload to report it, so its score is lowered —

@@ -13,6 +13,7 @@ import Testing
         exec >"$1.tmp"
         for n in $(seq 3 1023); do [ -e /proc/$$/fd/$n ] && echo "fd $n $(readlink /proc/$$/fd/$n)"; done
         env | sed 's/^/env /'
+        echo "umask $(umask)"
         echo done
         mv "$1.tmp" "$1"
         """#
@@ -102,6 +103,10 @@ import Testing
             let extra = Set(seen.keys).subtracting(allowed).filter { !$0.hasPrefix("PORT_") }
             #expect(extra == [], "variables that were not declared: \(extra)")
         }
+        // The controller's umask (077) keeps its files private; an App's process starts with 022, as
+        // in a container.
+        #expect(DAGCLITests.contents(out + "/workload").contains("umask 0022"))
+        #expect(DAGCLITests.contents(out + "/check").contains("umask 0077"))
         for seen in [check.env, probe.env, workload.env] {
             #expect(!seen.values.contains(controllerSecret))
             #expect(!seen.values.contains(token))
