@@ -54,19 +54,11 @@ import Testing
                 command: ["/bin/sh", "-c", "echo extracted"]
 
             """
-        let repository = try AlertsEndToEndTests.repository(at: root, manifests: manifests)
-        let state = root.path + "/state"
-        let output = root.path + "/controller.log"
-        let controller = try ChildProcess(
-            [
-                CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1h",
-                "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", "env:RECONCILE_HOSTILE_TOKEN",
-            ], output: output, endsWorkloadsUnder: state)
-        let log = { DAGCLITests.contents(output) }
-        #expect(await AlertsEndToEndTests.eventually(30) { log().contains("api: listening on http://127.0.0.1:") })
-        let port = try #require(
-            log().split(separator: "\n").first { $0.contains("api: listening on") }?.split(separator: ":").last.flatMap
-            { Int($0) })
+        let started = try TestController.start(
+            root: root, manifests: manifests, tokenVariable: "RECONCILE_HOSTILE_TOKEN")
+        let controller = started.process
+        let log = { started.log }
+        let port = try #require(await started.port(), "\(log())")
         let base = "http://127.0.0.1:\(port)"
         let auth = ("Authorization", "Bearer \(token)")
         // A run and collected logs exist, so the routes have something to look at.

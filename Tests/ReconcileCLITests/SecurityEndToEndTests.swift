@@ -62,15 +62,11 @@ import Testing
             interval: 1s
 
             """
-        let repository = try AlertsEndToEndTests.repository(at: root, manifests: manifests)
-        let state = root.path + "/state"
-        let output = root.path + "/controller.log"
-        let controller = try ChildProcess(
-            [
-                CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1h",
-                "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", "env:RECONCILE_SECURITY_TOKEN",
-            ], output: output, endsWorkloadsUnder: state)
-        let log = { DAGCLITests.contents(output) }
+        let started = try TestController.start(
+            root: root, manifests: manifests, tokenVariable: "RECONCILE_SECURITY_TOKEN")
+        let controller = started.process
+        let state = started.state
+        let log = { started.log }
         for name in ["workload", "probe", "check"] {
             #expect(
                 await AlertsEndToEndTests.eventually(60) { FileManager.default.fileExists(atPath: out + "/" + name) },
