@@ -36,15 +36,8 @@ func runBoundsBenchmark(_ options: Options) async throws {
 
         """
     try manifests.write(toFile: repository + "/all.yaml", atomically: true, encoding: .utf8)
-    for arguments in [
-        ["init", "-q", "-b", "main"], ["add", "-A"],
-        ["-c", "user.name=bench", "-c", "user.email=b@x", "commit", "-q", "-m", "bench"],
-    ] {
-        let git = Process()
-        git.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        git.arguments = ["git", "-C", repository] + arguments
-        try git.run()
-        git.waitUntilExit()
+    for arguments in [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"]] {
+        try git(arguments, in: repository)
     }
     let secret = "bench-\(UUID().uuidString)"
     let controller = Process()

@@ -42,15 +42,8 @@ func runSoakBenchmark(_ options: Options) async throws {
             """
     }
     try text.write(toFile: repository + "/all.yaml", atomically: true, encoding: .utf8)
-    for arguments in [
-        ["init", "-q", "-b", "main"], ["add", "-A"],
-        ["-c", "user.name=soak", "-c", "user.email=s@x", "commit", "-q", "-m", "soak"],
-    ] {
-        let git = Process()
-        git.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        git.arguments = ["git", "-C", repository] + arguments
-        try git.run()
-        git.waitUntilExit()
+    for arguments in [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "soak"]] {
+        try git(arguments, in: repository)
     }
     let controller = Process()
     controller.executableURL = URL(fileURLWithPath: reconcile)

@@ -44,11 +44,12 @@ struct WebRoutes: Sendable {
         router.get("/login") { request, _ in
             Self.html(
                 pages.login(
-                    enabled: sessions.enabled, error: nil, next: Self.safeNext(request.uri.queryParameters["next"])))
+                    enabled: sessions.enabled, error: nil, next: HTTPForm.safeNext(request.uri.queryParameters["next"]))
+            )
         }
         router.post("/login") { request, _ -> Response in
             let form = await Self.form(request)
-            let next = Self.safeNext(form["next"].map { Substring($0) })
+            let next = HTTPForm.safeNext(form["next"].map { Substring($0) })
             guard let cookie = sessions.login(token: form["token"] ?? "", now: Date()) else {
                 // Slows guessing; the log line has no token in it.
                 try? await Task.sleep(for: .milliseconds(300))
@@ -222,7 +223,8 @@ struct WebRoutes: Sendable {
         } catch let failure as Queries.Failure {
             let back = request.headers[.referer].flatMap { URL(string: $0)?.path } ?? "/"
             return Self.html(
-                pages.message("Not done", failure.description, back: Self.safeNext(Substring(back)), chrome: chrome),
+                pages.message(
+                    "Not done", failure.description, back: HTTPForm.safeNext(Substring(back)), chrome: chrome),
                 status: failure.status)
         }
     }
@@ -234,8 +236,6 @@ struct WebRoutes: Sendable {
     static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
     }
-
-    static func safeNext(_ next: Substring?) -> String { HTTPForm.safeNext(next) }
 
     static func parameter(_ context: BasicRequestContext, _ name: String) -> String {
         let raw = context.parameters.get(name) ?? ""

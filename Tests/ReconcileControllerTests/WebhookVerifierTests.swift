@@ -67,11 +67,11 @@ import Testing
             "https://evil.example", "evil.example", "/ /evil.example", "/\u{0}/evil.example", "/\u{7F}/x", "/é/x",
             "",
         ] {
-            #expect(WebRoutes.safeNext(Substring(hostile)) == "/", "\(hostile.debugDescription)")
+            #expect(HTTPForm.safeNext(Substring(hostile)) == "/", "\(hostile.debugDescription)")
         }
-        #expect(WebRoutes.safeNext(nil) == "/")
+        #expect(HTTPForm.safeNext(nil) == "/")
         for fine in ["/", "/dags", "/dags/etl/runs/x?done=rerun", "/logs?name=a&grep=%5Cd"] {
-            #expect(WebRoutes.safeNext(Substring(fine)) == fine)
+            #expect(HTTPForm.safeNext(Substring(fine)) == fine)
         }
     }
 }
