@@ -19,14 +19,17 @@ import Testing
         return read(socket, &byte, 1) <= 0
     }
 
-    @Test(.timeLimit(.minutes(2))) func connectionsWaitingForAReplicaAreCappedPerPort() async throws {
-        let router = Router(waitForBackend: 60, maxWaiting: 3)
+    /// Bounds of 120 s, not expectations: the router runs on this test process's cooperative pool,
+    /// which the parallel suite can hold for tens of seconds (a 20 s bound failed once).
+    @Test(.timeLimit(.minutes(5))) func connectionsWaitingForAReplicaAreCappedPerPort() async throws {
+        let router = Router(waitForBackend: 600, maxWaiting: 3)
         let port = try await listening(router, [])
         var held: [Int32] = []
         defer { for fd in held { close(fd) } }
         for _ in 0..<3 { held.append(try #require(Loopback.connected(port: port))) }
+        let counted = Date().addingTimeInterval(120)
         var waiting = 0
-        for _ in 0..<200 where waiting < 3 {
+        while waiting < 3, Date() < counted {
             waiting = await router.waitingConnections(port)
             if waiting < 3 { try await Task.sleep(for: .milliseconds(20)) }
         }
@@ -34,17 +37,10 @@ import Testing
         // The fourth is closed at once; the three stay open, waiting.
         let fourth = try #require(Loopback.connected(port: port))
         defer { close(fourth) }
-        #expect(await Blocking.run { Self.closedByPeer(fourth, within: 20) })
+        #expect(await Blocking.run { Self.closedByPeer(fourth, within: 120) })
         let firstStillOpen = await Blocking.run { [held] in !Self.closedByPeer(held[0], within: 1) }
         #expect(firstStillOpen)
         #expect(await router.waitingConnections(port) == 3)
-        // A client that gives up frees its place.
-        close(held.removeFirst())
-        var freed = false
-        for _ in 0..<500 where !freed {
-            freed = await router.waitingConnections(port) <= 2
-            if !freed { try await Task.sleep(for: .milliseconds(20)) }
-        }
         await router.shutdown()
     }
 
