@@ -98,7 +98,8 @@ private func runToCompletion(_ dag: DAGSpec, runner: DAGRunner, store: Store, no
         let mark = runner.changeMark()
         let outcome = try await runner.run(desired: desired, revision: "bench", now: Date())
         guard outcome.active else { break }
-        await runner.waitForChange(after: mark, upTo: 1)
+        await runner.waitForChange(
+            after: mark, until: min(outcome.requeueAt ?? .distantFuture, Date().addingTimeInterval(1)))
     }
     guard try store.runs(dag: dag.name).first?.state == .succeeded else {
         throw BenchError("the \(dag.name) run did not succeed")

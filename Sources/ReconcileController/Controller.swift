@@ -106,8 +106,8 @@ public final class Controller: Service {
         var nodes: [NodeSpec]?
         var lastPoll = Date.distantPast
         var lastReport: [String] = []
-        // App replicas the last pass could not place: tasks wait for them (apps first).
-        var appsWaiting = false
+        // The last app plan's ledger: nodes held there for App replicas waiting for room take no task.
+        var appPlan: NodeLedger?
         while !stopping() {
             if takePollRequest() || Date().timeIntervalSince(lastPoll) >= options.interval.seconds {
                 lastPoll = Date()
@@ -171,7 +171,7 @@ public final class Controller: Service {
                             if lines.isEmpty { log("in sync: \(result.plan.unchanged.count) apps") }
                         }
                         lastReport = lines
-                        appsWaiting = result.plan.changes.contains { !$0.unplaceable.isEmpty }
+                        appPlan = result.plan.ledger
                         let state = snapshot.state
                         let pass = reconciler.pass
                         var unreachable: [String: Date] = [:]
@@ -192,31 +192,34 @@ public final class Controller: Service {
                 }
             }
             // Until the next tick, DAG runs are advanced again as soon as a task exits (process nodes
-            // send a notice; others are polled every 50 ms), so a task's exit starts its downstream
-            // tasks promptly instead of on the next tick.
+            // send a notice; others are polled every 50 ms) or when the DAG step asked to run again (a
+            // retry or a timeout comes due, a cron tick), so a task's exit starts its downstream tasks
+            // promptly instead of on the next tick.
             let nextTick = Date().addingTimeInterval(options.tick.seconds)
             repeat {
                 var active = false
+                var wakeAt = nextTick
                 let mark = dagRunner?.changeMark()
                 if let dagRunner, let snapshot {
                     do {
                         let outcome = try await dagRunner.run(
-                            desired: snapshot.state, revision: snapshot.commit, now: Date(), appsWaiting: appsWaiting)
+                            desired: snapshot.state, revision: snapshot.commit, now: Date(), appPlan: appPlan)
                         for line in outcome.events { log(line) }
                         active = outcome.active
+                        if let requeue = outcome.requeueAt { wakeAt = min(wakeAt, requeue) }
                     } catch {
                         log("dags: \(error)")
                     }
                 }
                 if active, let dagRunner, let mark {
-                    await dagRunner.waitForChange(after: mark, upTo: nextTick.timeIntervalSinceNow)
+                    await dagRunner.waitForChange(after: mark, until: wakeAt)
                     if pollRequested.withLock({ $0 }) { break }
                     continue
                 }
                 // Sleeps in steps of at most 100 ms, so a shutdown is noticed promptly.
-                while !stopping(), nextTick.timeIntervalSinceNow > 0, !pollRequested.withLock({ $0 }) {
+                while !stopping(), wakeAt.timeIntervalSinceNow > 0, !pollRequested.withLock({ $0 }) {
                     try? await Task.sleep(
-                        nanoseconds: UInt64(max(0, min(0.1, nextTick.timeIntervalSinceNow)) * 1_000_000_000))
+                        nanoseconds: UInt64(max(0, min(0.1, wakeAt.timeIntervalSinceNow)) * 1_000_000_000))
                 }
             } while !stopping() && Date() < nextTick && !pollRequested.withLock({ $0 })
         }

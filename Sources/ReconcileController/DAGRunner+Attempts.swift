@@ -7,13 +7,12 @@ import ReconcileSecrets
 import ReconcileStore
 
 extension DAGRunner {
-    /// Brings one run forward: attempt outcomes from their containers, then the planner's decisions.
-    /// Returns true when the run has finished. The order keeps handoffs short: outcomes are saved,
-    /// downstream tasks start (side by side), and only then is finished attempts' output saved and
-    /// their containers removed (a pass interrupted before that is finished by the sweep).
-    func advance(
-        _ run: RunRecord, dag: DAGSpec, attempts all: [AttemptRecord], now: Date, pass: inout PassState
-    ) async throws -> Bool {
+    /// Brings a running run's attempts up to date with their containers (saved when they changed):
+    /// a recorded attempt without a container is started (the controller stopped between recording
+    /// and starting it), a container left created is replaced once abandoned, a finished one is read in
+    /// full, and an attempt whose container is gone from a node that answers has failed.
+    func follow(_ run: RunRecord, dag: DAGSpec, now: Date, pass: inout PassState) async throws -> RunContext {
+        let all = try store.attempts(dag: dag.name, runID: run.runID)
         // Attempts a rerun cleared are history: new tries number on after them.
         var priorTries: [String: Int] = [:]
         for record in all where record.cleared {
@@ -22,7 +21,6 @@ extension DAGRunner {
         var records = all.filter { !$0.cleared }
         let tasks = Dictionary(dag.tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var changed: [AttemptRecord] = []
-        var finished: [(index: Int, node: String, id: String)] = []
         for (index, record) in records.enumerated() where record.state == .recorded || record.state == .running {
             pass.handled.insert(record.containerName)
             var updated = record
@@ -30,7 +28,9 @@ extension DAGRunner {
                 if listed.status == .created {
                     // Created and never started: an interrupted start. Replaced once it is clearly abandoned.
                     let since = memory.createdSince(record.containerName, now: now)
-                    guard now.timeIntervalSince(since) >= Self.abandonedAfter, let task = tasks[record.task] else {
+                    let due = since.addingTimeInterval(Self.abandonedAfter)
+                    guard now >= due, let task = tasks[record.task] else {
+                        pass.abandonedAt = min(pass.abandonedAt ?? due, due)
                         continue
                     }
                     try? await driver.remove(listed.id)
@@ -44,15 +44,21 @@ extension DAGRunner {
                     var info = listed
                     if listed.status == .exited, let full = try? await driver.inspect(listed.id) { info = full }
                     updated.follow(info, now: now)
-                    if updated.isFinished { finished.append((index, node, info.id)) }
+                    if updated.isFinished {
+                        pass.finished.append((run.dag, run.runID, record.containerName, node, info.id))
+                    }
                 }
+            } else if drivers[record.node] == nil {
+                updated.state = .failed
+                updated.finishedAt = now
+                updated.error = .unplaceable("node \(record.node) is no longer declared")
             } else if record.state == .recorded, let task = tasks[record.task] {
                 // Recorded, never started (the controller stopped in between): start it now.
                 updated = try await start(record, task: task, run: run, dag: dag, now: now)
             } else if pass.reachable.contains(record.node) {
                 updated.state = .failed  // its container is gone (removed by hand, or its node lost it)
-                updated.exitCode = -1
                 updated.finishedAt = now
+                updated.error = .containerLost(node: record.node)
             }
             if updated != record {
                 changed.append(updated)
@@ -60,57 +66,79 @@ extension DAGRunner {
             }
         }
         try store.saveAttempts(changed)
-        let attempts = records.map { record -> TaskAttempt in
-            let outcome: TaskAttempt.Outcome
-            switch record.state {
-            case .recorded, .running: outcome = .running
-            case .succeeded: outcome = .succeeded(at: record.finishedAt ?? now)
-            case .failed: outcome = .failed(exitCode: record.exitCode ?? -1, at: record.finishedAt ?? now)
-            case .timedOut: outcome = .timedOut(at: record.finishedAt ?? now)
+        return RunContext(
+            run: run, records: records,
+            planned: DAGRun(
+                runID: run.runID, logicalDate: run.logicalDate, createdAt: run.createdAt,
+                attempts: records.map { $0.taskAttempt(now: now) }, priorTries: priorTries))
+    }
+
+    /// Carries out one step's actions: schedules, kills, starts (each recorded before its container
+    /// exists, so a pass interrupted at any line is finished by the next one), finished runs and the
+    /// waiting reasons; then saves finished attempts' output and removes their containers. The order
+    /// keeps handoffs short: downstream tasks start (side by side) before any output is saved.
+    func carryOut(
+        _ actions: DAGActions, desired: DesiredState, revision: String, now: Date, runs: inout [String: RunContext],
+        pass: inout PassState
+    ) async throws {
+        let dags = Dictionary(desired.dags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for schedule in actions.schedules {
+            let records = schedule.runs.map {
+                RunRecord(
+                    dag: schedule.dag, runID: $0.runID, logicalDate: $0.logicalDate,
+                    dataIntervalStart: $0.dataIntervalStart, dataIntervalEnd: $0.dataIntervalEnd,
+                    commitID: revision, createdAt: now)
             }
-            return TaskAttempt(
-                task: record.task, tryNumber: record.tryNumber, startedAt: record.startedAt, outcome: outcome)
+            try store.schedule(records, dag: schedule.dag, cursor: schedule.cursor)
+            for run in records {
+                runs[Self.key(run.dag, run.runID)] = RunContext(
+                    run: run, records: [],
+                    planned: DAGRun(runID: run.runID, logicalDate: run.logicalDate, createdAt: now, attempts: []))
+                pass.events.append("+ dag \(run.dag): run \(run.runID) created")
+            }
+            if let alert = schedule.alert { pass.events.append("! \(alert)") }
         }
-        let decision = TaskPlanner.decide(
-            dag: dag, runID: run.runID, attempts: attempts, now: now, priorTries: priorTries)
-        for kill in decision.kills {
-            guard let index = records.firstIndex(where: { $0.task == kill.task && $0.tryNumber == kill.tryNumber }),
-                let driver = drivers[records[index].node], let (_, info) = pass.containers[records[index].containerName]
+        for kill in actions.kills {
+            let key = Self.key(kill.dag, kill.runID)
+            guard var context = runs[key],
+                let index = context.records.firstIndex(where: { $0.task == kill.task && $0.tryNumber == kill.tryNumber }
+                ),
+                let driver = drivers[context.records[index].node],
+                let (node, info) = pass.containers[context.records[index].containerName]
             else { continue }
             try? await driver.stop(info.id, grace: .seconds(10))
-            records[index].state = .timedOut
-            records[index].finishedAt = now
-            try store.saveAttempt(records[index])
-            finished.append((index, records[index].node, info.id))
-            pass.events.append("~ dag \(dag.name): run \(run.runID): task \(kill.task) try \(kill.tryNumber) timed out")
+            context.records[index].state = .timedOut
+            context.records[index].finishedAt = now
+            context.records[index].error = .timedOut(kill.timeout)
+            try store.saveAttempt(context.records[index])
+            pass.finished.append((kill.dag, kill.runID, context.records[index].containerName, node, info.id))
+            runs[key] = context
+            pass.events.append(
+                "~ dag \(kill.dag): run \(kill.runID): task \(kill.task) try \(kill.tryNumber) timed out")
         }
         // Intent first: every attempt to start is in the store (one transaction) before its container exists.
-        var intents: [(AttemptRecord, TaskSpec)] = []
-        for start in decision.starts {
-            guard let task = tasks[start.task] else { continue }
-            let line = "~ dag \(dag.name): run \(run.runID): task \(task.name) queued: "
-            if pass.appsWaiting {
-                pass.note(line + "App replicas waiting for room are placed first")
-                continue
-            }
-            switch pass.room.place(task) {
-            case .success(let node):
-                intents.append(
-                    (
-                        AttemptRecord(
-                            dag: dag.name, runID: run.runID, task: task.name, tryNumber: start.tryNumber, node: node,
-                            containerName: start.containerName, state: .recorded, startedAt: now), task
-                    ))
-            case .failure(let waiting):
-                pass.note(line + waiting.reason)
-            }
+        var intents: [(AttemptRecord, TaskSpec, RunRecord, DAGSpec)] = []
+        for start in actions.starts {
+            guard let dag = dags[start.dag], let task = dag.tasks.first(where: { $0.name == start.task }),
+                let run = runs[Self.key(start.dag, start.runID)]?.run
+            else { continue }
+            intents.append(
+                (
+                    AttemptRecord(
+                        dag: dag.name, runID: run.runID, task: task.name, tryNumber: start.tryNumber, node: start.node,
+                        containerName: start.containerName, state: .recorded, startedAt: now), task, run, dag
+                ))
         }
         try store.saveAttempts(intents.map(\.0))
-        let started = try await startAll(intents, run: run, dag: dag, now: now)
+        let started = try await startAll(intents, now: now)
         try store.saveAttempts(started)
         for record in started {
+            let key = Self.key(record.dag, record.runID)
+            runs[key]?.records.append(record)
             // Handoff: from the last upstream's exit to this start.
-            if let spec = tasks[record.task], !spec.after.isEmpty {
+            if let spec = dags[record.dag]?.tasks.first(where: { $0.name == record.task }), !spec.after.isEmpty,
+                let records = runs[key]?.records
+            {
                 let upstream = spec.after.compactMap { name in
                     records.filter { $0.task == name && $0.state == .succeeded }.compactMap(\.finishedAt).max()
                 }
@@ -120,69 +148,81 @@ extension DAGRunner {
             }
             pass.handled.insert(record.containerName)
             pass.events.append(
-                "~ dag \(dag.name): run \(run.runID): task \(record.task) try \(record.tryNumber) started")
+                "~ dag \(record.dag): run \(record.runID): task \(record.task) try \(record.tryNumber) started")
         }
-        if decision.runState != .running {
-            let state: RunRecord.State = decision.runState == .succeeded ? .succeeded : .failed
-            try store.finishRun(dag: dag.name, runID: run.runID, state: state, at: now, failure: decision.failure)
+        var finishedRuns: Set<String> = []
+        for finish in actions.finishes {
+            try store.finishRun(
+                dag: finish.dag, runID: finish.runID, state: finish.succeeded ? .succeeded : .failed, at: now,
+                failure: finish.failure)
+            finishedRuns.insert(Self.key(finish.dag, finish.runID))
             pass.events.append(
-                decision.failure.map { "! \($0)" } ?? "= dag \(dag.name): run \(run.runID) succeeded")
+                finish.failure.map { "! \($0)" } ?? "= dag \(finish.dag): run \(finish.runID) succeeded")
         }
-        // Finished attempts: output saved, then their containers removed.
-        let saved = await withTaskGroup(of: AttemptRecord?.self) { group in
-            var saved: [AttemptRecord] = []
-            var next = finished.makeIterator()
-            func add(_ item: (index: Int, node: String, id: String)) {
-                guard let driver = drivers[item.node] else { return }
-                let record = records[item.index]
-                group.addTask {
-                    var record = record
-                    await saveLogs(&record, driver: driver, id: item.id)
-                    return record
-                }
-            }
-            for _ in 0..<Self.parallelStarts { if let item = next.next() { add(item) } }
-            while let record = await group.next() {
-                if let record { saved.append(record) }
-                if let item = next.next() { add(item) }
-            }
-            return saved
-        }
-        try store.saveAttempts(saved)
-        await withTaskGroup(of: Void.self) { group in
-            var next = finished.makeIterator()
-            for _ in 0..<Self.parallelStarts {
-                if let (_, node, id) = next.next() { group.addTask { try? await drivers[node]?.remove(id) } }
-            }
-            while await group.next() != nil {
-                if let (_, node, id) = next.next() { group.addTask { try? await drivers[node]?.remove(id) } }
+        try recordWaiting(actions.waiting, runs: runs, finished: finishedRuns, now: now, pass: &pass)
+        try await saveAndRemoveFinished(runs: runs, pass: pass)
+    }
+
+    /// Stores why each waiting task waits (when that changed) and reports room and turn waits once.
+    private func recordWaiting(
+        _ waiting: [DAGActions.Waiting], runs: [String: RunContext], finished: Set<String>, now: Date,
+        pass: inout PassState
+    ) throws {
+        var byRun: [String: [String: WaitingReason]] = [:]
+        for entry in waiting {
+            byRun[Self.key(entry.dag, entry.runID), default: [:]][entry.task] = entry.reason
+            switch entry.reason {
+            case .maxActiveRuns(let limit):
+                pass.note("~ dag \(entry.dag): run \(entry.runID) queued (maxActiveRuns \(limit) under way)")
+            case .room(let reason, _):
+                pass.note("~ dag \(entry.dag): run \(entry.runID): task \(entry.task) queued: \(reason)")
+            case .upstream, .retry:
+                break
             }
         }
-        return decision.runState != .running
+        var live: Set<String> = []
+        for (key, context) in runs where !finished.contains(key) {
+            live.insert(key)
+            let reasons = byRun[key] ?? [:]
+            if memory.waitingChanged(dag: context.run.dag, runID: context.run.runID, reasons) {
+                try store.setWaiting(dag: context.run.dag, runID: context.run.runID, reasons, at: now)
+            }
+        }
+        memory.keepWaiting(only: live)
+    }
+
+    /// Finished attempts: output saved, then their containers removed (side by side, bounded).
+    private func saveAndRemoveFinished(runs: [String: RunContext], pass: PassState) async throws {
+        let finished = pass.finished
+        let records = finished.compactMap { item in
+            runs[Self.key(item.dag, item.runID)]?.records.first { $0.containerName == item.container }
+        }
+        let saved = await Bounded.map(Array(zip(records, finished)), limit: Self.parallelStarts) { pair in
+            guard let driver = drivers[pair.1.node] else { return AttemptRecord?.none }
+            var record = pair.0
+            await saveLogs(&record, driver: driver, id: pair.1.id)
+            return record
+        }
+        try store.saveAttempts(saved.compactMap { $0 })
+        _ = await Bounded.map(finished, limit: Self.parallelStarts) { item in
+            try? await drivers[item.node]?.remove(item.id)
+        }
     }
 
     /// Starts the attempts side by side (at most `parallelStarts` at once); each comes back running,
     /// or failed when its node refused it.
     private func startAll(
-        _ intents: [(AttemptRecord, TaskSpec)], run: RunRecord, dag: DAGSpec, now: Date
+        _ intents: [(AttemptRecord, TaskSpec, RunRecord, DAGSpec)], now: Date
     ) async throws -> [AttemptRecord] {
         guard intents.count > 1 else {
-            return try await intents.asyncMap { try await start($0.0, task: $0.1, run: run, dag: dag, now: now) }
-        }
-        return try await withThrowingTaskGroup(of: AttemptRecord.self) { group in
             var results: [AttemptRecord] = []
-            var next = intents.makeIterator()
-            for _ in 0..<Self.parallelStarts {
-                guard let (record, task) = next.next() else { break }
-                group.addTask { try await start(record, task: task, run: run, dag: dag, now: now) }
-            }
-            while let record = try await group.next() {
-                results.append(record)
-                if let (record, task) = next.next() {
-                    group.addTask { try await start(record, task: task, run: run, dag: dag, now: now) }
-                }
+            for (record, task, run, dag) in intents {
+                results.append(try await start(record, task: task, run: run, dag: dag, now: now))
             }
             return results
+        }
+        return try await Bounded.map(intents, limit: Self.parallelStarts) { record, task, run, dag in
+            try await start(record, task: task, run: run, dag: dag, now: now)
         }
     }
 
@@ -192,12 +232,24 @@ extension DAGRunner {
         _ record: AttemptRecord, task: TaskSpec, run: RunRecord, dag: DAGSpec, now: Date
     ) async throws -> AttemptRecord {
         var record = record
-        guard let driver = drivers[record.node] else { return record }
+        guard let driver = drivers[record.node] else {
+            record.state = .failed
+            record.finishedAt = now
+            record.error = .unplaceable("node \(record.node) is no longer declared")
+            return record
+        }
         let variables = Self.variables(dag: dag.name, run: run, task: task.name, tryNumber: record.tryNumber)
+        var env = variables
+        for (key, value) in task.env { env[key] = Self.expand(value, variables) }
         do {
-            var env = variables
-            for (key, value) in task.env { env[key] = Self.expand(value, variables) }
             for (key, reference) in task.secretEnv { env[key] = try SecretReader.read(reference) }
+        } catch {
+            record.state = .failed
+            record.finishedAt = now
+            record.error = .secret("\(error)")
+            return record
+        }
+        do {
             let info = try await driver.run(
                 ContainerSpec(
                     name: record.containerName, image: task.image,
@@ -211,9 +263,15 @@ extension DAGRunner {
         } catch let error as DriverError where error.kind == .conflict {
             record.state = .running  // started by an interrupted pass: the next pass reads its state
         } catch {
+            // Never ran: no exit code; the error says why.
             record.state = .failed
-            record.exitCode = -1
             record.finishedAt = now
+            if let error = error as? DriverError {
+                record.error =
+                    error.operation.hasPrefix("pull") ? .pullFailed(error.message) : .startFailed(error.description)
+            } else {
+                record.error = .startFailed("\(error)")
+            }
         }
         return record
     }
@@ -280,10 +338,16 @@ extension AttemptRecord {
     }
 }
 
-extension Array {
-    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var results: [T] = []
-        for element in self { results.append(try await transform(element)) }
-        return results
+extension AttemptRecord {
+    /// The step's view of the attempt.
+    func taskAttempt(now: Date) -> TaskAttempt {
+        let outcome: TaskAttempt.Outcome
+        switch state {
+        case .recorded, .running: outcome = .running
+        case .succeeded: outcome = .succeeded(at: finishedAt ?? now)
+        case .failed: outcome = .failed(exitCode: exitCode ?? -1, at: finishedAt ?? now)
+        case .timedOut: outcome = .timedOut(at: finishedAt ?? now)
+        }
+        return TaskAttempt(task: task, tryNumber: tryNumber, startedAt: startedAt, outcome: outcome, error: error)
     }
 }

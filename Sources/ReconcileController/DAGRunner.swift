@@ -47,81 +47,71 @@ public struct DAGRunner: Sendable {
         public var events: [String]
         /// Some run of a DAG in git is still running (the controller then looks again soon).
         public var active: Bool
+        /// When the next pass is due although no task exits (a retry, a timeout, a cron tick, a
+        /// container left created): the runner sleeps until then or until an exit notice arrives.
+        public var requeueAt: Date?
     }
 
     /// What a pass sees of one node's task containers.
     typealias Listed = (node: String, info: ContainerInfo)
 
-    /// One pass over every DAG.
-    /// - Parameter appsWaiting: App replicas wait for room; tasks then start nowhere (apps first).
+    /// One pass over every DAG: observe the nodes, bring each running run's attempts up to date with
+    /// their containers, ask the pure DAG step what to do (DAGPlanner.step), and do it.
+    /// - Parameter appPlan: the last app plan's ledger: nodes held there for App replicas waiting for
+    ///   room take no task (Apps are placed first).
     public func run(
-        desired: DesiredState, revision: String, now: Date, appsWaiting: Bool = false
-    ) async throws
-        -> Outcome
-    {
-        var pass = PassState(appsWaiting: appsWaiting)
-        // Every node that answers, with what runs there.
-        var listed: [String: [ContainerInfo]] = [:]
-        var reachable: [(spec: NodeSpec, capacity: Resources)] = []
+        desired: DesiredState, revision: String, now: Date, appPlan: NodeLedger? = nil
+    ) async throws -> Outcome {
+        var pass = PassState()
+        // Every node that answers, with what occupies it: one ledger with the app planner's rules.
+        var ledgerNodes: [NodeLedger.Node] = []
+        var occupants: [(node: String, resources: Resources)] = []
+        let occupancy = Occupancy(desired)
         for node in nodes {
-            guard let driver = drivers[node.name], let containers = try? await driver.list() else { continue }
-            listed[node.name] = containers
+            guard let driver = drivers[node.name], let containers = try? await driver.list() else {
+                if let capacity = node.capacity ?? memory.capacity(of: node.name) {
+                    ledgerNodes.append(
+                        NodeLedger.Node(
+                            name: node.name, capacity: capacity, labels: node.labels,
+                            isProcessNode: node.isProcessNode, reachable: false))
+                }
+                continue
+            }
             guard let capacity = try await capacity(of: node, driver: driver) else { continue }
-            reachable.append((node, capacity))
-            for info in containers where info.labels[Self.dagLabel] != nil {
-                pass.containers[info.name] = (node.name, info)
+            pass.reachable.insert(node.name)
+            ledgerNodes.append(
+                NodeLedger.Node(
+                    name: node.name, capacity: capacity, labels: node.labels, isProcessNode: node.isProcessNode))
+            for info in containers {
+                if let used = occupancy.of(info) { occupants.append((node.name, used)) }
+                if info.labels[Self.dagLabel] != nil { pass.containers[info.name] = (node.name, info) }
             }
         }
-        pass.reachable = Set(reachable.map(\.spec.name))
-        pass.room = TaskRoom(
-            nodes: reachable, listed: listed,
-            apps: Dictionary(desired.apps.map { ($0.name, $0.resources) }, uniquingKeysWith: { a, _ in a }),
-            tasks: TaskResources(desired))
+        var ledger = NodeLedger(nodes: ledgerNodes)
+        for (node, resources) in occupants { ledger.book(resources, on: node) }
+        if let appPlan { ledger.takeHolds(from: appPlan) }
+        // Each running run's attempts, brought up to date with their containers.
+        var inputs: [DAGStepInput] = []
+        var runs: [String: RunContext] = [:]
         for dag in desired.dags {
-            try await schedule(dag, revision: revision, now: now, pass: &pass)
+            var running: [DAGRun] = []
+            for run in try store.runs(dag: dag.name, state: .running) {
+                let context = try await follow(run, dag: dag, now: now, pass: &pass)
+                runs[Self.key(dag.name, run.runID)] = context
+                running.append(context.planned)
+            }
+            inputs.append(DAGStepInput(dag: dag, cursor: try store.dagCursor(dag.name), running: running))
         }
+        let actions = DAGPlanner.step(inputs, ledger: ledger, now: now)
+        try await carryOut(actions, desired: desired, revision: revision, now: now, runs: &runs, pass: &pass)
         try await sweep(&pass)
         pass.events += memory.newNotes(pass.notes).sorted()
-        return Outcome(events: pass.events, active: pass.active)
+        var requeueAt = actions.requeueAt
+        if let created = pass.abandonedAt { requeueAt = min(requeueAt ?? created, created) }
+        return Outcome(events: pass.events, active: actions.active, requeueAt: requeueAt)
     }
 
-    /// Creates the DAG's due runs, then advances its running runs, oldest first; a run that has not
-    /// started waits `queued` while `maxActiveRuns` runs are under way.
-    private func schedule(_ dag: DAGSpec, revision: String, now: Date, pass: inout PassState) async throws {
-        var running = try store.runs(dag: dag.name, state: .running)
-        let cursor = try store.dagCursor(dag.name)
-        let schedule = RunScheduler.schedule(dag: dag, cursor: cursor, activeRuns: running.count, now: now)
-        // The cursor is written only when it matters: a first sight, or ticks taken or dropped. With
-        // nothing due, the stored cursor finds the same ticks next pass (this runs every 50 ms).
-        if cursor == nil || !schedule.runs.isEmpty || schedule.dropped > 0 {
-            try store.schedule(
-                schedule.runs.map {
-                    RunRecord(
-                        dag: dag.name, runID: $0.runID, logicalDate: $0.logicalDate,
-                        dataIntervalStart: $0.dataIntervalStart, dataIntervalEnd: $0.dataIntervalEnd,
-                        commitID: revision, createdAt: now)
-                }, dag: dag.name, cursor: schedule.cursor)
-        }
-        for run in schedule.runs { pass.events.append("+ dag \(dag.name): run \(run.runID) created") }
-        if let alert = schedule.alert { pass.events.append("! \(alert)") }
-        if !schedule.runs.isEmpty { running = try store.runs(dag: dag.name, state: .running) }
-        running.sort { ($0.logicalDate, $0.createdAt) < ($1.logicalDate, $1.createdAt) }
-        let attempts = try running.map { try store.attempts(dag: dag.name, runID: $0.runID) }
-        var underWay = attempts.filter { !$0.isEmpty }.count
-        for (run, runAttempts) in zip(running, attempts) {
-            if runAttempts.isEmpty {
-                guard underWay < dag.maxActiveRuns else {
-                    pass.note(
-                        "~ dag \(dag.name): run \(run.runID) queued (maxActiveRuns \(dag.maxActiveRuns) under way)")
-                    pass.active = true
-                    continue
-                }
-                underWay += 1
-            }
-            let finished = try await advance(run, dag: dag, attempts: runAttempts, now: now, pass: &pass)
-            pass.active = pass.active || !finished
-        }
-    }
+    static func key(_ dag: String, _ runID: String) -> String { dag + "\u{0}" + runID }
 
     /// Removes the containers of finished attempts a pass did not get to remove (the controller
     /// stopped in between), saving their output first when that was not done.
@@ -152,21 +142,28 @@ public struct DAGRunner: Sendable {
 
 /// What one runner pass has seen and done so far.
 struct PassState {
-    var appsWaiting: Bool
     var events: [String] = []
-    var active = false
     /// Task containers by name, from every node that answered.
     var containers: [String: DAGRunner.Listed] = [:]
     var reachable: Set<String> = []
-    var room = TaskRoom(nodes: [], listed: [:], apps: [:], tasks: TaskResources(DesiredState()))
     /// Containers of attempts this pass followed (the sweep leaves them alone).
     var handled: Set<String> = []
     /// Standing conditions, each reported when it first appears.
     var notes: Set<String> = []
-
-    init(appsWaiting: Bool) { self.appsWaiting = appsWaiting }
+    /// When a container seen created and never started counts as abandoned.
+    var abandonedAt: Date?
+    /// Attempts that finished this pass: their output is saved, then their containers removed.
+    var finished: [(dag: String, runID: String, container: String, node: String, id: String)] = []
 
     mutating func note(_ line: String) { notes.insert(line) }
+}
+
+/// A running run while a pass works on it: its record, its attempts (uncleared, as followed), and
+/// the step's view of them.
+struct RunContext {
+    var run: RunRecord
+    var records: [AttemptRecord]
+    var planned: DAGRun
 }
 
 extension DAGRunner {
@@ -186,13 +183,15 @@ extension DAGRunner {
         return ChangeMark(notices: listener, value: listener.mark)
     }
 
-    /// Waits until a task may have exited since `mark`, at most `seconds`: on an exit notice at
-    /// once, else after a poll interval (50 ms without notices; 250 ms with them, for retry delays
-    /// and timeouts, which are the only changes no notice announces).
-    public func waitForChange(after mark: ChangeMark, upTo seconds: Double) async {
+    /// Waits until a task may have exited since `mark`, at most until `deadline` (when the DAG step
+    /// asked to run again, or the next tick): on an exit notice at once; without notices, after a
+    /// poll interval of 50 ms. With notices the wait is also cut at 1 s, so runs triggered or rerun
+    /// from outside (the CLI, the API) are taken up within a second while others are under way.
+    public func waitForChange(after mark: ChangeMark, until deadline: Date) async {
+        let seconds = deadline.timeIntervalSinceNow
         guard seconds > 0 else { return }
         if let notices = mark.notices {
-            await notices.wait(after: mark.value, timeout: min(seconds, 0.25))
+            await notices.wait(after: mark.value, timeout: min(seconds, 1))
         } else {
             try? await Task.sleep(nanoseconds: UInt64(min(seconds, 0.05) * 1_000_000_000))
         }

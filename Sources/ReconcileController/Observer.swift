@@ -34,7 +34,7 @@ public struct Observer: Sendable {
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let hashes = apps.mapValues(SpecHash.of)
         typealias Seen = (info: ContainerInfo, replica: ObservedContainer)
-        let taskResources = TaskResources(desired)
+        let occupancy = Occupancy(desired)
         let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [Seen], Resources).self) { group in
             for node in nodes {
                 guard let driver = drivers[node.name] else { continue }
@@ -42,8 +42,8 @@ public struct Observer: Sendable {
                     do {
                         let info = try await driver.info()
                         let listed = try await driver.list()
-                        // Running DAG tasks take room replicas cannot have.
-                        let tasks = listed.filter { $0.status == .running }.compactMap(taskResources.of).reduce(
+                        // DAG tasks take room replicas cannot have (the ledger counts replicas themselves).
+                        let tasks = listed.filter(Occupancy.occupies).compactMap(occupancy.task).reduce(
                             Resources.zero, +)
                         // A listing is a summary: readiness and exit codes need each container's full state.
                         let seen = try await withThrowingTaskGroup(of: Seen?.self) { inner in

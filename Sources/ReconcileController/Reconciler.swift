@@ -60,6 +60,13 @@ public struct Reconciler: Sendable {
         for case .rollback(let app, let hash) in result.plan.actions {
             try store.recordFailedRollout(app: app, hash: hash, at: now)
         }
+        // Why each new replica went where it did, for `reconcile explain`.
+        try store.recordPlacements(
+            result.plan.starts.compactMap { start in
+                start.placement.map {
+                    PlacementRecord(container: start.name, app: start.app, slot: start.slot, placement: $0, at: now)
+                }
+            })
         var stillUnreachable: [String: Date] = [:]
         for node in result.observed.nodes {
             if let since = node.unreachableSince { stillUnreachable[node.name] = since }

@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileModel
+import ReconcilePlanner
 import Synchronization
 
 /// What a DAG runner keeps between passes, in memory only (a restarted controller starts afresh):
@@ -10,6 +11,7 @@ final class RunnerMemory: Sendable {
         var capacity: [String: Resources] = [:]
         var notes: Set<String> = []
         var createdSince: [String: Date] = [:]
+        var waiting: [String: [String: WaitingReason]] = [:]
     }
 
     private let state = Mutex(State())
@@ -38,4 +40,19 @@ final class RunnerMemory: Sendable {
     }
 
     func forgetCreated(_ name: String) { _ = state.withLock { $0.createdSince.removeValue(forKey: name) } }
+
+    /// True when the run's waiting reasons differ from those last stored (then remembered as stored).
+    func waitingChanged(dag: String, runID: String, _ reasons: [String: WaitingReason]) -> Bool {
+        state.withLock { state in
+            let key = dag + "\u{0}" + runID
+            guard state.waiting[key] != reasons else { return false }
+            state.waiting[key] = reasons
+            return true
+        }
+    }
+
+    /// Forgets the reasons of runs that are no longer running.
+    func keepWaiting(only keys: Set<String>) {
+        state.withLock { state in state.waiting = state.waiting.filter { keys.contains($0.key) } }
+    }
 }

@@ -56,9 +56,9 @@ enum RepositoryRules {
         let nodes = decoded.nodes.map(\.spec)
         guard !nodes.isEmpty else { return }  // the implicit local node is chosen at run time
         for workload in decoded.workloads {
-            let byKind = nodes.filter { node in
-                node.isProcessNode ? workload.hasCommand : workload.hasImage
-            }
+            let requirement = NodeRequirement(
+                image: workload.hasImage, command: workload.hasCommand, labels: workload.require)
+            let byKind = nodes.filter { requirement.kindRejection(isProcessNode: $0.isProcessNode) == nil }
             if byKind.isEmpty {
                 let message =
                     workload.hasImage
@@ -67,7 +67,7 @@ enum RepositoryRules {
                 diagnostics.append(Diagnostic(at: workload.location, message))
                 continue
             }
-            let eligible = byKind.filter { node in workload.require.allSatisfy { node.labels[$0.key] == $0.value } }
+            let eligible = byKind.filter { requirement.labelRejection(labels: $0.labels) == nil }
             if eligible.isEmpty {
                 let wanted = workload.require.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                 diagnostics.append(

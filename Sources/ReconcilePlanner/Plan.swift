@@ -8,6 +8,18 @@ public struct Plan: Sendable, Hashable {
     public var changes: [AppChange]
     /// Apps whose containers already match.
     public var unchanged: [String]
+    /// The nodes after this plan's placements, with the holds of replicas that fit nowhere: where DAG
+    /// tasks are placed until the next plan (Apps are placed first).
+    public var ledger: NodeLedger
+
+    public init(
+        actions: [PlanAction], changes: [AppChange], unchanged: [String], ledger: NodeLedger = NodeLedger(nodes: [])
+    ) {
+        self.actions = actions
+        self.changes = changes
+        self.unchanged = unchanged
+        self.ledger = ledger
+    }
 
     public var isEmpty: Bool { actions.isEmpty && changes.allSatisfy { $0.unplaceable.isEmpty } }
 
@@ -39,6 +51,8 @@ public struct StartContainer: Sendable, Hashable {
     public var resources: Resources
     /// Crash restarts of this slot so far (0 for a new or replacing replica).
     public var restarts: Int = 0
+    /// Why this node: its score and every other node's reason (for `reconcile explain`).
+    public var placement: NodeLedger.Placement?
 }
 
 public struct StopContainer: Sendable, Hashable {
@@ -74,6 +88,14 @@ public struct AppChange: Sendable, Hashable {
 public struct Unplaceable: Error, Sendable, Hashable, CustomStringConvertible {
     public var app: String
     public var reason: String
+    /// Each node and why it cannot take the replica.
+    public var rejected: [NodeLedger.Rejection]
+
+    public init(app: String, reason: String, rejected: [NodeLedger.Rejection] = []) {
+        self.app = app
+        self.reason = reason
+        self.rejected = rejected
+    }
 
     public var description: String { reason }
 }

@@ -17,7 +17,7 @@ public enum Planner {
             }.map(\.name))
         let placeable = Set(observed.nodes.filter { $0.unreachableSince == nil }.map(\.name))
         let live = observed.containers.filter { !lost.contains($0.node) }
-        var ledger = CapacityLedger(nodes: observed.nodes, running: live)
+        var ledger = NodeLedger(observed: observed.nodes, replicas: live)
         var actions: [PlanAction] = []
         var changes: [AppChange] = []
         var unchanged: [String] = []
@@ -41,26 +41,22 @@ public enum Planner {
         }
 
         // Place every new replica of the pass, largest first (first-fit decreasing packs nodes tightly).
-        let largest = observed.nodes.map(\.capacity).reduce((cpu: Int64(1), memory: Int64(1))) {
-            (max($0.cpu, $1.cpu.millicores), max($0.memory, $1.memory.bytes))
-        }
+        let largest = ledger.largest
         func size(_ resources: Resources) -> Double {
             max(
                 Double(resources.cpu.millicores) / Double(largest.cpu),
                 Double(resources.memory.bytes) / Double(largest.memory))
         }
         // The node target: all requests (running, as booked, and new) over the largest node, rounded up.
-        var (totalCPU, totalMemory) = ledger.booked
+        var total = ledger.booked
         for entry in decisions {
             let count = Int64(entry.decision.slotsToStart.count)
-            totalCPU += entry.planner.app.resources.cpu.millicores * count
-            totalMemory += entry.planner.app.resources.memory.bytes * count
+            total.cpu += entry.planner.app.resources.cpu.millicores * count
+            total.memory += entry.planner.app.resources.memory.bytes * count
         }
         // ...but never fewer than the largest spread App needs to put each replica on its own node.
         let widestSpread = desired.apps.filter(\.placement.spread).map(\.replicas).max() ?? 1
-        ledger.nodeTarget = max(
-            widestSpread, Int((totalCPU + largest.cpu - 1) / largest.cpu),
-            Int((totalMemory + largest.memory - 1) / largest.memory))
+        ledger.nodeTarget = max(widestSpread, ledger.nodesFor(total))
         var requests: [(index: Int, slot: Int)] = []
         for (index, entry) in decisions.enumerated() {
             for slot in entry.decision.slotsToStart { requests.append((index, slot)) }
@@ -74,16 +70,20 @@ public enum Planner {
         for container in live where container.isRunning {
             spread[container.app, default: [:]][container.node, default: 0] += 1
         }
-        var placed: [Int: [(slot: Int, node: String)]] = [:]
+        var placed: [Int: [(slot: Int, placement: NodeLedger.Placement)]] = [:]
         var unplaceable: [Int: [Unplaceable]] = [:]
         for request in requests {
-            let planner = decisions[request.index].planner
-            switch ledger.place(planner.app, avoiding: spread[planner.app.name] ?? [:], placeable: placeable) {
-            case .success(let node):
-                spread[planner.app.name, default: [:]][node, default: 0] += 1
-                placed[request.index, default: []].append((request.slot, node))
-            case .failure(let reason):
-                unplaceable[request.index, default: []].append(reason)
+            let app = decisions[request.index].planner.app
+            let demand = NodeLedger.Demand.replica(of: app, spread: spread[app.name] ?? [:])
+            switch ledger.place(demand) {
+            case .success(let placement):
+                spread[app.name, default: [:]][placement.node, default: 0] += 1
+                placed[request.index, default: []].append((request.slot, placement))
+            case .failure(let unfit):
+                unplaceable[request.index, default: []].append(
+                    Unplaceable(app: app.name, reason: unfit.reason, rejected: unfit.rejected))
+                // Apps before tasks: the nodes that could run it are held for it.
+                ledger.hold(demand, for: app.name)
             }
         }
         for (index, entry) in decisions.enumerated() {
@@ -93,13 +93,14 @@ public enum Planner {
                 actions.append(
                     .start(
                         StartContainer(
-                            app: planner.app.name, slot: placement.slot, specHash: planner.hash, node: placement.node,
+                            app: planner.app.name, slot: placement.slot, specHash: planner.hash,
+                            node: placement.placement.node,
                             name: "\(planner.app.name)-\(placement.slot)-\(planner.hash.prefix(8))",
                             resources: planner.app.resources,
-                            restarts: entry.decision.restarts[placement.slot] ?? 0)))
+                            restarts: entry.decision.restarts[placement.slot] ?? 0, placement: placement.placement)))
             }
             if let change = planner.change(
-                entry.decision, placedOn: placements.map(\.node), unplaceable: unplaceable[index] ?? [])
+                entry.decision, placedOn: placements.map(\.placement.node), unplaceable: unplaceable[index] ?? [])
             {
                 changes.append(change)
             } else {
@@ -128,7 +129,8 @@ public enum Planner {
         actions.removeAll { action in
             if case .stop(let stop) = action { return !placeable.contains(stop.node) } else { return false }
         }
-        return Plan(actions: actions, changes: changes.sorted { $0.app < $1.app }, unchanged: unchanged)
+        return Plan(
+            actions: actions, changes: changes.sorted { $0.app < $1.app }, unchanged: unchanged, ledger: ledger)
     }
 }
 

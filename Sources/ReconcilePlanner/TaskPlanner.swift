@@ -16,8 +16,11 @@ public struct TaskAttempt: Sendable, Hashable {
     public var tryNumber: Int
     public var startedAt: Date
     public var outcome: Outcome
+    /// Why it failed without an exit code of its own (named in the run's failure instead of a code).
+    public var error: AttemptError?
 
-    public init(task: String, tryNumber: Int, startedAt: Date, outcome: Outcome) {
+    public init(task: String, tryNumber: Int, startedAt: Date, outcome: Outcome, error: AttemptError? = nil) {
+        self.error = error
         self.task = task
         self.tryNumber = tryNumber
         self.startedAt = startedAt
@@ -110,7 +113,13 @@ public enum TaskPlanner {
                     } else {
                         states[task.name] = .failed
                         let detail: String =
-                            if case .failed(let code, _) = latest.outcome { "exit \(code)" } else { "timed out" }
+                            if let error = latest.error, case .failed = latest.outcome {
+                                error.description
+                            } else if case .failed(let code, _) = latest.outcome {
+                                "exit \(code)"
+                            } else {
+                                "timed out"
+                            }
                         failedTries[task.name] = (triesNow, detail)
                     }
                 }

@@ -1,5 +1,7 @@
 import Foundation
 internal import GRDB
+import ReconcileModel
+import ReconcilePlanner
 
 /// A DAG run as stored.
 public struct RunRecord: Sendable, Hashable {
@@ -66,12 +68,15 @@ public struct AttemptRecord: Sendable, Hashable {
     public var cleared: Bool
     /// The saved output of a finished attempt.
     public var logPath: String?
+    /// Why it failed without an exit code of its own, or how the controller ended it.
+    public var error: AttemptError?
 
     public init(
         dag: String, runID: String, task: String, tryNumber: Int, node: String, containerName: String,
         state: State, exitCode: Int? = nil, startedAt: Date, finishedAt: Date? = nil, cleared: Bool = false,
-        logPath: String? = nil
+        logPath: String? = nil, error: AttemptError? = nil
     ) {
+        self.error = error
         self.cleared = cleared
         self.logPath = logPath
         self.dag = dag
@@ -91,7 +96,10 @@ public struct AttemptRecord: Sendable, Hashable {
             dag: row["dag"], runID: row["runID"], task: row["task"], tryNumber: row["tryNumber"], node: row["node"],
             containerName: row["containerName"], state: State(rawValue: row["state"]) ?? .recorded,
             exitCode: row["exitCode"], startedAt: row["startedAt"], finishedAt: row["finishedAt"],
-            cleared: row["cleared"], logPath: row["logPath"])
+            cleared: row["cleared"], logPath: row["logPath"],
+            error: (row["error"] as String?).flatMap {
+                try? JSONDecoder().decode(AttemptError.self, from: Data($0.utf8))
+            })
     }
 }
 
@@ -164,6 +172,49 @@ extension Store {
             try db.execute(
                 sql: "UPDATE run SET state = ?, finishedAt = ?, failure = ? WHERE dag = ? AND runID = ?",
                 arguments: [state.rawValue, time, failure, dag, runID])
+            try db.execute(sql: "DELETE FROM taskWaiting WHERE dag = ? AND runID = ?", arguments: [dag, runID])
+        }
+    }
+
+    /// Why each task of the run that is neither running nor finished waits: replaces the run's reasons
+    /// (a task that started or finished has none). `since` is kept for a reason that did not change.
+    public func setWaiting(dag: String, runID: String, _ reasons: [String: WaitingReason], at time: Date) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try queue.write { db in
+            var kept: [String: (json: String, since: Date)] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT task, reason, since FROM taskWaiting WHERE dag = ? AND runID = ?",
+                arguments: [dag, runID])
+            {
+                kept[row["task"]] = (row["reason"], row["since"])
+            }
+            try db.execute(sql: "DELETE FROM taskWaiting WHERE dag = ? AND runID = ?", arguments: [dag, runID])
+            for (task, reason) in reasons.sorted(by: { $0.key < $1.key }) {
+                let json = String(decoding: try encoder.encode(reason), as: UTF8.self)
+                let since = kept[task].flatMap { $0.json == json ? $0.since : nil } ?? time
+                try db.execute(
+                    sql: "INSERT INTO taskWaiting (dag, runID, task, reason, since) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [dag, runID, task, json, since])
+            }
+        }
+    }
+
+    /// Why the run's tasks wait, by task, with when each reason first held.
+    public func waiting(dag: String, runID: String) throws -> [String: (reason: WaitingReason, since: Date)] {
+        try queue.read { db in
+            var result: [String: (reason: WaitingReason, since: Date)] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT task, reason, since FROM taskWaiting WHERE dag = ? AND runID = ?",
+                arguments: [dag, runID])
+            {
+                let json: String = row["reason"]
+                guard let reason = try? JSONDecoder().decode(WaitingReason.self, from: Data(json.utf8)) else {
+                    continue
+                }
+                result[row["task"]] = (reason, row["since"])
+            }
+            return result
         }
     }
 
@@ -223,15 +274,17 @@ extension Store {
         try db.execute(
             sql: """
                 INSERT INTO attempt
-                (dag, runID, task, tryNumber, node, containerName, state, exitCode, startedAt, finishedAt, logPath)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (dag, runID, task, tryNumber, node, containerName, state, exitCode, startedAt, finishedAt, logPath,
+                error)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(dag, runID, task, tryNumber) DO UPDATE SET
                 state = excluded.state, exitCode = excluded.exitCode, finishedAt = excluded.finishedAt,
-                startedAt = excluded.startedAt, logPath = excluded.logPath
+                startedAt = excluded.startedAt, logPath = excluded.logPath, error = excluded.error
                 """,
             arguments: [
                 attempt.dag, attempt.runID, attempt.task, attempt.tryNumber, attempt.node, attempt.containerName,
                 attempt.state.rawValue, attempt.exitCode, attempt.startedAt, attempt.finishedAt, attempt.logPath,
+                attempt.error.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) },
             ])
     }
 }

@@ -210,6 +210,28 @@ public final class Store: Sendable {
                 table.column("until", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v9: attempt errors, waiting reasons and placements") { db in
+            // Why an attempt failed without an exit code of its own (JSON of AttemptError).
+            try db.alter(table: "attempt") { table in table.add(column: "error", .text) }
+            // Why each task of a running run is not running (JSON of WaitingReason), since when.
+            try db.create(table: "taskWaiting") { table in
+                table.column("dag", .text).notNull()
+                table.column("runID", .text).notNull()
+                table.column("task", .text).notNull()
+                table.column("reason", .text).notNull()
+                table.column("since", .datetime).notNull()
+                table.primaryKey(["dag", "runID", "task"])
+            }
+            // Where each replica was placed and why (JSON of NodeLedger.Placement), by container name.
+            try db.create(table: "placement") { table in
+                table.primaryKey("container", .text)
+                table.column("app", .text).notNull()
+                table.column("slot", .integer).notNull()
+                table.column("node", .text).notNull()
+                table.column("placement", .text).notNull()
+                table.column("at", .datetime).notNull()
+            }
+        }
         return migrator
     }
 

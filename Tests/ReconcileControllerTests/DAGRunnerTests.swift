@@ -99,17 +99,28 @@ import Testing
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         _ = try manualRun("etl", store, at: now)
         let first = try await runner.run(desired: desired, revision: "c1", now: now).events
-        #expect(
-            first == [
-                "~ dag etl: run manual__1: task heavy queued: no node has room for 500m cpu, 128Mi memory; "
-                    + "most free: memory with 200m cpu, 768Mi memory"
-            ])
+        #expect(first == ["~ dag etl: run manual__1: task heavy queued: needs cpu 500m, largest free is 200m (memory)"])
+        // The reason is stored with the run, for explain, the API and the UI.
+        let stored = try store.waiting(dag: "etl", runID: "manual__1")["heavy"]?.reason
+        guard case .room(let reason, let rejected) = stored else {
+            Issue.record("expected a room reason, got \(String(describing: stored))")
+            return
+        }
+        #expect(reason == "needs cpu 500m, largest free is 200m (memory)")
+        #expect(rejected == [NodeLedger.Rejection(node: "memory", reason: "needs cpu 500m, 200m free")])
         #expect(try await runner.run(desired: desired, revision: "c1", now: now).events.isEmpty)  // once
         #expect(try store.attempts(dag: "etl", runID: "manual__1").isEmpty)
         try await driver.remove(web.id)
-        let waiting = try await runner.run(desired: desired, revision: "c1", now: now, appsWaiting: true).events
+        // An App replica that fits nowhere holds the nodes that could run it: the task waits behind it.
+        var appPlan = NodeLedger(nodes: [
+            NodeLedger.Node(name: "memory", capacity: small.capacity!, isProcessNode: true)
+        ])
+        appPlan.hold(.replica(of: app, spread: [:]), for: "web")
+        let waiting = try await runner.run(desired: desired, revision: "c1", now: now, appPlan: appPlan).events
         #expect(
-            waiting == ["~ dag etl: run manual__1: task heavy queued: App replicas waiting for room are placed first"])
+            waiting == [
+                "~ dag etl: run manual__1: task heavy queued: App replicas waiting for room are placed first (web)"
+            ])
         let started = try await runner.run(desired: desired, revision: "c1", now: now).events
         #expect(started == ["~ dag etl: run manual__1: task heavy try 1 started"])
     }

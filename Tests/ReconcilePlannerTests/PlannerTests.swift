@@ -229,7 +229,14 @@ import Testing
         let imageOnly = app("web", replicas: 1)
         let processOnly = plan([imageOnly], [node("local", process: true)])
         #expect(processOnly.starts.isEmpty)
-        #expect(processOnly.changes.first?.unplaceable.first?.reason == "no reachable node can run it (kind or labels)")
+        #expect(
+            processOnly.changes.first?.unplaceable.first?.reason
+                == "no reachable node can run it (local: a process node runs commands, and this names only an image)")
+        // Each node's reason is kept for `reconcile explain`.
+        #expect(
+            result.starts.first?.placement?.rejected == [
+                NodeLedger.Rejection(node: "node-b", reason: "lacks label disk=ssd")
+            ])
     }
 
     /// Running DAG tasks take room: replicas go where it is left, and wait when there is none.

@@ -1,0 +1,49 @@
+/// What a workload (an App replica or a DAG task) needs of a node before room is considered: the
+/// node's kind (Docker nodes run images, process nodes run commands) and the labels it requires.
+/// The one "can this node run it" predicate: validation, the placement ledger and `reconcile
+/// explain` all ask it.
+public struct NodeRequirement: Sendable, Hashable {
+    /// The workload names an image (it can run on a Docker node).
+    public var image: Bool
+    /// The workload names a command (it can run on a process node).
+    public var command: Bool
+    /// Labels a node must carry, each with this value.
+    public var labels: [String: String]
+
+    public init(image: Bool, command: Bool, labels: [String: String] = [:]) {
+        self.image = image
+        self.command = command
+        self.labels = labels
+    }
+
+    /// Why a node of this kind cannot run the workload at all, or nil when its kind fits.
+    public func kindRejection(isProcessNode: Bool) -> String? {
+        if isProcessNode {
+            return command ? nil : "a process node runs commands, and this names only an image"
+        }
+        return image ? nil : "a Docker node runs images, and this names no image"
+    }
+
+    /// The first required label the node lacks, as `lacks label key=value`, or nil.
+    public func labelRejection(labels nodeLabels: [String: String]) -> String? {
+        for (key, value) in labels.sorted(by: { $0.key < $1.key }) where nodeLabels[key] != value {
+            return "lacks label \(key)=\(value)"
+        }
+        return nil
+    }
+
+    /// Why the node cannot run the workload (its kind, then its labels), or nil when it can.
+    public func rejection(isProcessNode: Bool, labels nodeLabels: [String: String]) -> String? {
+        kindRejection(isProcessNode: isProcessNode) ?? labelRejection(labels: nodeLabels)
+    }
+}
+
+extension AppSpec {
+    public var requirement: NodeRequirement {
+        NodeRequirement(image: image != nil, command: command != nil, labels: placement.require)
+    }
+}
+
+extension TaskSpec {
+    public var requirement: NodeRequirement { NodeRequirement(image: image != nil, command: command != nil) }
+}
