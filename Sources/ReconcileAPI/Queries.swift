@@ -61,7 +61,11 @@ public struct Queries: Sendable {
 
     public func run(_ name: String) throws -> RunDetailView {
         let record = try findRun(name)
-        return RunDetailView(run: Self.view(record), attempts: try attempts(dag: record.dag, runID: record.runID))
+        let waiting = try store.waiting(dag: record.dag, runID: record.runID).sorted { $0.key < $1.key }.map {
+            Self.view(task: $0.key, reason: $0.value.reason, since: $0.value.since)
+        }
+        return RunDetailView(
+            run: Self.view(record), attempts: try attempts(dag: record.dag, runID: record.runID), waiting: waiting)
     }
 
     /// Every attempt of the run, cleared ones included, by task and try.
@@ -78,7 +82,13 @@ public struct Queries: Sendable {
         AttemptView(
             task: attempt.task, tryNumber: attempt.tryNumber, state: attempt.state.rawValue, exitCode: attempt.exitCode,
             node: attempt.node, container: attempt.containerName, cleared: attempt.cleared, logPath: attempt.logPath,
-            startedAt: attempt.startedAt, finishedAt: attempt.finishedAt)
+            startedAt: attempt.startedAt, finishedAt: attempt.finishedAt, error: attempt.error?.description)
+    }
+
+    static func view(task: String, reason: WaitingReason, since: Date) -> WaitingView {
+        var nodes: [String] = []
+        if case .room(_, let rejected) = reason { nodes = rejected.map(\.description) }
+        return WaitingView(task: task, reason: reason.description, since: since, nodes: nodes)
     }
 
     // MARK: DAGs

@@ -40,11 +40,14 @@ public struct AttemptView: Codable, Sendable, Hashable {
     public var logPath: String?
     public var startedAt: Date
     public var finishedAt: Date?
+    /// Why it failed without an exit code of its own, or how the controller ended it.
+    public var error: String?
 
     public init(
         task: String, tryNumber: Int, state: String, exitCode: Int? = nil, node: String, container: String,
-        cleared: Bool, logPath: String? = nil, startedAt: Date, finishedAt: Date? = nil
+        cleared: Bool, logPath: String? = nil, startedAt: Date, finishedAt: Date? = nil, error: String? = nil
     ) {
+        self.error = error
         self.task = task
         self.tryNumber = tryNumber
         self.state = state
@@ -61,10 +64,159 @@ public struct AttemptView: Codable, Sendable, Hashable {
 public struct RunDetailView: Codable, Sendable, Hashable {
     public var run: RunView
     public var attempts: [AttemptView]
+    /// Why each task that is neither running nor finished waits (running runs only).
+    public var waiting: [WaitingView]
 
-    public init(run: RunView, attempts: [AttemptView]) {
+    public init(run: RunView, attempts: [AttemptView], waiting: [WaitingView] = []) {
         self.run = run
         self.attempts = attempts
+        self.waiting = waiting
+    }
+}
+
+/// Why a task of a running run is not running.
+public struct WaitingView: Codable, Sendable, Hashable {
+    public var task: String
+    /// The one reason, e.g. `waiting on upstream extract`, `queued for room: needs cpu 500m, ...`.
+    public var reason: String
+    /// Since when this reason has held.
+    public var since: Date
+    /// For a task queued for room: each node and why it cannot take the task.
+    public var nodes: [String]
+
+    public init(task: String, reason: String, since: Date, nodes: [String] = []) {
+        self.task = task
+        self.reason = reason
+        self.since = since
+        self.nodes = nodes
+    }
+}
+
+/// `reconcile explain task DAG/RUN/TASK`: the task's state and the single reason for it.
+public struct TaskExplanation: Codable, Sendable, Hashable {
+    public var dag: String
+    public var run: String
+    public var task: String
+    /// waiting, queued, retrying, running, succeeded, failed, not run.
+    public var state: String
+    public var reason: String
+    public var since: Date?
+    /// Supporting lines: each node's reason, the attempt's node and error.
+    public var details: [String]
+    public var attempts: [AttemptView]
+
+    public init(
+        dag: String, run: String, task: String, state: String, reason: String, since: Date?, details: [String],
+        attempts: [AttemptView]
+    ) {
+        self.dag = dag
+        self.run = run
+        self.task = task
+        self.state = state
+        self.reason = reason
+        self.since = since
+        self.details = details
+        self.attempts = attempts
+    }
+}
+
+/// `reconcile explain incident NAME`: the condition, its settle time, and every notice with its state.
+public struct IncidentExplanation: Codable, Sendable, Hashable {
+    public struct NoticeState: Codable, Sendable, Hashable {
+        public var kind: String
+        public var notifier: String
+        public var createdAt: Date
+        /// sent, pending, retrying or given up.
+        public var state: String
+        public var attempts: Int
+        public var sentAt: Date?
+        public var nextAttemptAt: Date?
+        public var lastError: String?
+
+        public init(
+            kind: String, notifier: String, createdAt: Date, state: String, attempts: Int, sentAt: Date?,
+            nextAttemptAt: Date?, lastError: String?
+        ) {
+            self.kind = kind
+            self.notifier = notifier
+            self.createdAt = createdAt
+            self.state = state
+            self.attempts = attempts
+            self.sentAt = sentAt
+            self.nextAttemptAt = nextAttemptAt
+            self.lastError = lastError
+        }
+    }
+
+    public var key: String
+    public var open: Bool
+    public var openedAt: Date?
+    public var summary: String
+    /// How long the thing must pass before its incident resolves.
+    public var settle: String?
+    public var passingSince: Date?
+    public var flaps: Int
+    public var silencedUntil: Date?
+    public var notices: [NoticeState]
+
+    public init(
+        key: String, open: Bool, openedAt: Date?, summary: String, settle: String?, passingSince: Date?, flaps: Int,
+        silencedUntil: Date?, notices: [NoticeState]
+    ) {
+        self.key = key
+        self.open = open
+        self.openedAt = openedAt
+        self.summary = summary
+        self.settle = settle
+        self.passingSince = passingSince
+        self.flaps = flaps
+        self.silencedUntil = silencedUntil
+        self.notices = notices
+    }
+}
+
+/// `reconcile explain app/NAME`: each replica's node and why, and what the planner would do now.
+public struct AppExplanation: Codable, Sendable, Hashable {
+    public struct Replica: Codable, Sendable, Hashable {
+        public var slot: Int
+        public var node: String
+        public var container: String
+        public var revision: String
+        public var state: String
+        /// The chosen node's score when it was placed, and each other node's reason then.
+        public var score: String?
+        public var placedAt: Date?
+        public var rejected: [String]
+
+        public init(
+            slot: Int, node: String, container: String, revision: String, state: String, score: String?,
+            placedAt: Date?, rejected: [String]
+        ) {
+            self.slot = slot
+            self.node = node
+            self.container = container
+            self.revision = revision
+            self.state = state
+            self.score = score
+            self.placedAt = placedAt
+            self.rejected = rejected
+        }
+    }
+
+    public var app: String
+    public var desired: Int
+    public var replicas: [Replica]
+    /// What the last pass planned for the App and why (empty when it is in sync).
+    public var plan: [String]
+    /// Replicas that fit nowhere: each node's reason.
+    public var unplaceable: [String]
+
+    public init(app: String, desired: Int, replicas: [Replica], plan: [String], unplaceable: [String]) {
+        self.app = app
+        self.desired = desired
+        self.replicas = replicas
+        self.plan = plan
+        self.unplaceable = unplaceable
     }
 }
 

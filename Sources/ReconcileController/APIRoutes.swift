@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import ReconcileAPI
 import ReconcileModel
+import ReconcilePlanner
 import ReconcileStore
 
 /// `/api/v1/...`: the views the CLI shows, and its actions (trigger, rerun, silence).
@@ -72,6 +73,7 @@ struct APIRoutes: Sendable {
                 return RerunResponse(run: result.run, tasks: result.tasks, cleared: result.cleared)
             }
         }
+        api.get("explain") { request, _ in try self.explain(request.uri.queryParameters) }
         api.get("alerts") { _, _ in try self.json { try self.queries.alerts(now: Date()) } }
         api.get("checks") { _, _ in try self.json { try self.queries.alerts(now: Date()).checks } }
         api.get("incidents") { _, _ in try self.json { try self.queries.alerts(now: Date()).incidents } }
@@ -129,6 +131,37 @@ struct APIRoutes: Sendable {
     }
 
     static let notReady = Queries.Failure(.conflict, "the controller has not read a valid commit yet")
+
+    /// `explain?app=NAME`, `explain?task=DAG/RUN/TASK` or `explain?incident=KEY`.
+    func explain(_ query: Parameters) throws -> Response {
+        if let name = query["app"].map(String.init) {
+            return try json {
+                guard let current = controller.current() else { throw Self.notReady }
+                return try Self.explainApp(name, current: current, queries: queries)
+            }
+        }
+        if let name = query["task"].map(String.init) { return try json { try queries.explainTask(name) } }
+        if let name = query["incident"].map(String.init) {
+            return try json { try queries.explainIncident(name, now: Date()) }
+        }
+        return try json { () throws -> String in
+            throw Queries.Failure(.invalid, "say what to explain: ?app=NAME, ?task=DAG/RUN/TASK or ?incident=KEY")
+        }
+    }
+
+    /// The App's explanation from the controller's last pass.
+    static func explainApp(_ name: String, current: Controller.Current, queries: Queries) throws -> AppExplanation {
+        guard let app = current.state.apps.first(where: { $0.name == name }) else {
+            let names = current.state.apps.map(\.name).sorted()
+            throw Queries.Failure(
+                .notFound,
+                "no app \(name) at commit \(current.commit.prefix(12)); "
+                    + (names.isEmpty ? "it declares no app" : "apps: \(names.joined(separator: ", "))"))
+        }
+        return try queries.explainApp(
+            app, replicas: current.observed.containers.filter { $0.app == name },
+            change: current.plan.changes.first { $0.app == name }, actions: current.plan.actions)
+    }
 
     func status() throws -> StatusView {
         let current = controller.current()

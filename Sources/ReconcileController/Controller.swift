@@ -61,6 +61,9 @@ public final class Controller: Service {
         public var replicas: [ReplicaView]
         /// When the commit was first applied (by this or an earlier controller on the state directory).
         public var appliedAt: Date?
+        /// What the pass observed and planned, for `reconcile explain`.
+        public var observed: Observed
+        public var plan: Plan
     }
 
     public func current() -> Current? { latest.withLock { $0 } }
@@ -242,7 +245,8 @@ public final class Controller: Service {
         latest.withLock {
             $0 = Current(
                 state: snapshot.state, commit: snapshot.commit, apps: apps, nodes: nodes,
-                replicas: StatusViews.replicas(result.observed), appliedAt: appliedAt)
+                replicas: StatusViews.replicas(result.observed), appliedAt: appliedAt, observed: result.observed,
+                plan: result.plan)
         }
     }
 

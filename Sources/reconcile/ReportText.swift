@@ -29,9 +29,71 @@ enum ReportText {
                 lines.append(
                     "    try \(attempt.tryNumber): \(attempt.state)\(code) on \(attempt.node) "
                         + "(\(attempt.container))\(attempt.cleared ? " [cleared by rerun]" : "")")
+                if let error = attempt.error { lines.append("      error: \(error)") }
                 if let path = attempt.logPath { lines.append("      log \(path)") }
             }
         }
+        if !detail.waiting.isEmpty { lines.append("  waiting:") }
+        for waiting in detail.waiting {
+            lines.append("    \(waiting.task): \(waiting.reason) (since \(RunText.time(waiting.since)))")
+        }
+        return lines
+    }
+
+    static func explain(_ task: TaskExplanation) -> [String] {
+        var lines = [
+            "task \(task.task) of \(task.dag) \(task.run): \(task.state)",
+            "  \(task.reason)" + (task.since.map { " (since \(RunText.time($0)))" } ?? ""),
+        ]
+        lines += task.details.map { "    \($0)" }
+        if !task.attempts.isEmpty { lines.append("  attempts:") }
+        for attempt in task.attempts {
+            let code = attempt.exitCode.map { " exit \($0)" } ?? ""
+            let error = attempt.error.map { ": \($0)" } ?? ""
+            lines.append(
+                "    try \(attempt.tryNumber): \(attempt.state)\(code) on \(attempt.node)\(error)"
+                    + (attempt.cleared ? " [cleared by rerun]" : ""))
+        }
+        return lines
+    }
+
+    static func explain(_ incident: IncidentExplanation) -> [String] {
+        var lines = ["incident \(incident.key): \(incident.open ? "open" : "resolved")"]
+        if let opened = incident.openedAt { lines.append("  opened \(RunText.time(opened))") }
+        lines.append("  \(incident.summary.replacingOccurrences(of: "\n", with: "\n  "))")
+        if let settle = incident.settle {
+            let passing = incident.passingSince.map { "; passing since \(RunText.time($0))" } ?? "; failing"
+            lines.append("  settle time \(settle): resolves once it has passed that long\(passing)")
+        }
+        if incident.flaps > 0 { lines.append("  failed again \(incident.flaps) time(s) while settling (one incident)") }
+        if let until = incident.silencedUntil { lines.append("  silenced until \(RunText.time(until))") }
+        lines.append(incident.notices.isEmpty ? "  no notice" : "  notices:")
+        for notice in incident.notices {
+            var line = "    \(notice.kind) to \(notice.notifier) at \(RunText.time(notice.createdAt)): \(notice.state)"
+            if let sent = notice.sentAt { line += " \(RunText.time(sent))" }
+            if notice.attempts > 0 { line += " after \(notice.attempts) attempt\(notice.attempts == 1 ? "" : "s")" }
+            if let next = notice.nextAttemptAt, notice.state != "sent" { line += "; next try \(RunText.time(next))" }
+            if let error = notice.lastError { line += "; last error: \(error)" }
+            lines.append(line)
+        }
+        return lines
+    }
+
+    static func explain(_ app: AppExplanation) -> [String] {
+        var lines = ["app \(app.app): \(app.replicas.count) of \(app.desired) replicas"]
+        for replica in app.replicas {
+            lines.append("  replica \(replica.slot) on \(replica.node): \(replica.state), revision \(replica.revision)")
+            if let score = replica.score {
+                let when = replica.placedAt.map { " (placed \(RunText.time($0)))" } ?? ""
+                lines.append("    chosen: \(score)\(when)")
+            } else {
+                lines.append("    placed before this controller recorded placements")
+            }
+            lines += replica.rejected.map { "    not \($0)" }
+        }
+        lines.append(app.plan.isEmpty ? "plan: nothing to do (in sync)" : "plan:")
+        lines += app.plan.map { "  \($0)" }
+        lines += app.unplaceable.map { "  \($0)" }
         return lines
     }
 
