@@ -36,7 +36,7 @@ struct WebRoutes: Sendable {
         controller.current().map {
             WebSnapshot(
                 state: $0.state, commit: $0.commit, appliedAt: $0.appliedAt, apps: $0.apps, nodes: $0.nodes,
-                replicas: $0.replicas)
+                replicas: $0.replicas, observed: $0.observed, plan: $0.plan)
         }
     }
 

@@ -161,6 +161,8 @@ struct TaskRow: Sendable {
     var retries: Int
     var state: String
     var tries: Int
+    /// Why it is not running (a running run's waiting task), or an empty string.
+    var why: String = ""
 }
 
 struct AttemptRow: Sendable {
@@ -175,6 +177,8 @@ struct AttemptRow: Sendable {
     var open: Bool
     var logs: [LogRow]
     var logNote: String
+    /// Why it failed without an exit code of its own, or how the controller ended it.
+    var error: String = ""
 }
 
 struct SinceOption: Sendable {
@@ -236,6 +240,9 @@ struct AppPage: Sendable {
     var run: String?
     var resources: String
     var replicas: [ReplicaRow]
+    /// `reconcile explain app/NAME`: why each replica is on its node, and what the plan does now.
+    var why: [String]
+    var hasWhy: Bool
     var rollouts: [RolloutRow]
     var logs: [LogRow]
 }

@@ -9,6 +9,9 @@ extension WebTemplates {
         {{#replicas}}<tr><td>{{node}}</td><td>{{slot}}</td><td><code>{{id}}</code></td><td><code>{{revision}}</code></td><td><span class="dot {{health}}"></span>{{state}}</td><td class="muted">{{startedAt}}</td><td>{{restarts}}</td></tr>{{/replicas}}
         {{^replicas}}<tr><td colspan="7" class="muted">No replica runs.</td></tr>{{/replicas}}
         </table>
+        {{#hasWhy}}<h2>Why here</h2>
+        <pre id="why">{{#why}}{{.}}
+        {{/why}}</pre>{{/hasWhy}}
         <h2>Rollouts</h2>
         <table><tr><th>When</th><th>Event</th><th>Revision</th><th>Commit</th><th></th></tr>
         {{#rollouts}}<tr><td class="muted">{{at}}</td><td><span class="dot {{health}}"></span>{{kind}}</td><td><code>{{from}}</code> → <code>{{to}}</code></td><td><code>{{commit}}</code></td><td class="muted">{{detail}}</td></tr>{{/rollouts}}
@@ -64,12 +67,12 @@ extension WebTemplates {
         {{> legend}}
         <h2>Tasks</h2>
         <table><tr><th>Task</th><th>State</th><th>Latest try</th><th></th></tr>
-        {{#tasks}}<tr id="row-{{name}}"><td>{{name}}</td><td><span class="pill state-{{state}}" data-task="{{name}}">{{state}}</span></td><td>{{tries}}</td>
+        {{#tasks}}<tr id="row-{{name}}"><td>{{name}}</td><td><span class="pill state-{{state}}" data-task="{{name}}">{{state}}</span>{{#why}}<div class="muted why">{{why}}</div>{{/why}}</td><td>{{tries}}</td>
         <td><form method="post" action="/dags/{{dag}}/runs/{{run}}/rerun" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><input type="hidden" name="task" value="{{name}}"><input type="hidden" name="downstream" value="1"><button type="submit">Rerun with downstream</button></form></td></tr>{{/tasks}}
         </table>
         <h2>Attempts</h2>
         <table><tr><th>Task</th><th>Try</th><th>State</th><th>Exit</th><th>Node</th><th>Started</th><th>Duration</th></tr>
-        {{#attempts}}<tr{{#cleared}} class="muted"{{/cleared}}><td>{{task}}</td><td>{{tryNumber}}</td><td><span class="dot state-{{state}}"></span>{{state}}{{#cleared}} (cleared){{/cleared}}</td><td>{{exitCode}}</td><td>{{node}}</td><td class="muted">{{startedAt}}</td><td>{{duration}}</td></tr>
+        {{#attempts}}<tr{{#cleared}} class="muted"{{/cleared}}><td>{{task}}</td><td>{{tryNumber}}</td><td><span class="dot state-{{state}}"></span>{{state}}{{#cleared}} (cleared){{/cleared}}</td><td>{{exitCode}}{{#error}}<div class="notice error">{{error}}</div>{{/error}}</td><td>{{node}}</td><td class="muted">{{startedAt}}</td><td>{{duration}}</td></tr>
         <tr><td colspan="7"><details{{#open}} open{{/open}}><summary>output of {{task}} try {{tryNumber}}</summary><pre>{{#logs}}{{time}} {{text}}
         {{/logs}}{{^logs}}{{logNote}}{{/logs}}</pre></details></td></tr>{{/attempts}}
         {{^attempts}}<tr><td colspan="7" class="muted">No task has started.</td></tr>{{/attempts}}

@@ -72,10 +72,12 @@ extension WebPages {
         var chrome = chrome
         if detail.run.state == "running" { chrome.refresh = 3 }
         let taskNames = spec?.tasks.map(\.name) ?? Array(Set(detail.attempts.map(\.task))).sorted()
+        let waiting = Dictionary(detail.waiting.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
         let tasks = taskNames.map { task in
             TaskRow(
                 dag: dag, run: runID, name: task, after: "", command: "", retries: 0, state: states[task] ?? "none",
-                tries: detail.attempts.filter { $0.task == task }.map(\.tryNumber).max() ?? 0)
+                tries: detail.attempts.filter { $0.task == task }.map(\.tryNumber).max() ?? 0,
+                why: waiting[task].map { "\($0.reason) (since \(WebFormat.time($0.since)))" } ?? "")
         }
         let attempts = detail.attempts.sorted {
             ($0.startedAt, $0.task, $0.tryNumber) < ($1.startedAt, $1.task, $1.tryNumber)
@@ -101,8 +103,9 @@ extension WebPages {
                 exitCode: attempt.exitCode.map(String.init) ?? "", node: attempt.node,
                 startedAt: WebFormat.time(attempt.startedAt),
                 duration: WebFormat.duration(from: attempt.startedAt, to: attempt.finishedAt ?? now),
-                cleared: attempt.cleared, open: attempt.state == "failed" && !attempt.cleared, logs: logs, logNote: note
-            )
+                cleared: attempt.cleared, open: attempt.state == "failed" && !attempt.cleared, logs: logs,
+                logNote: note,
+                error: attempt.error ?? "")
         }
         let run = detail.run
         return render(

@@ -2,6 +2,7 @@ import Foundation
 import Mustache
 import ReconcileAPI
 import ReconcileModel
+import ReconcilePlanner
 import ReconcileStore
 
 /// The templates (swift-mustache, HTML-escaped unless a template says `{{{ }}}`, which only the
@@ -16,11 +17,16 @@ public struct WebSnapshot: Sendable {
     public var apps: [AppView]
     public var nodes: [NodeView]
     public var replicas: [ReplicaView]
+    /// What the last pass observed and planned (for the App page's "why" section).
+    public var observed: Observed?
+    public var plan: Plan?
 
     public init(
         state: DesiredState, commit: String, appliedAt: Date?, apps: [AppView], nodes: [NodeView],
-        replicas: [ReplicaView]
+        replicas: [ReplicaView], observed: Observed? = nil, plan: Plan? = nil
     ) {
+        self.observed = observed
+        self.plan = plan
         self.state = state
         self.commit = commit
         self.appliedAt = appliedAt
@@ -178,13 +184,26 @@ public struct WebPages: Sendable {
         }
         let logs = (try? queries.logs(name, grep: nil, since: nil, run: nil, tryNumber: nil, limit: 100)) ?? []
         let run = spec.image ?? spec.command.map { $0.joined(separator: " ") }
+        var why: [String] = []
+        if let observed = snapshot.observed, let plan = snapshot.plan {
+            let explained = try queries.explainApp(
+                spec, replicas: observed.containers.filter { $0.app == name },
+                change: plan.changes.first { $0.app == name }, actions: plan.actions)
+            for replica in explained.replicas {
+                why.append(
+                    "replica \(replica.slot) on \(replica.node): "
+                        + (replica.score.map { "chosen with \($0)" } ?? "placed before placements were recorded"))
+                why += replica.rejected.map { "    not \($0)" }
+            }
+            why += explained.plan.map { "plan: \($0)" } + explained.unplaceable
+        }
         return render(
             "app",
             AppPage(
                 chrome: chrome, name: name, health: Self.appRow(view).health, ready: view.ready, desired: view.desired,
                 revision: view.revision, rollingOut: view.rollingOut, run: run,
                 resources: "\(spec.resources.cpu) cpu, \(spec.resources.memory) memory per replica",
-                replicas: replicas.map(Self.replicaRow), rollouts: rollouts,
+                replicas: replicas.map(Self.replicaRow), why: why, hasWhy: !why.isEmpty, rollouts: rollouts,
                 logs: logs.map { LogRow(time: WebFormat.time($0.time), source: $0.source, text: $0.text) }))
     }
 

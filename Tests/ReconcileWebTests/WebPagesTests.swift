@@ -127,4 +127,60 @@ import Testing
         #expect(!overview.contains("<script>"))
         #expect(overview.contains("abcdef012345"))  // the commit in force
     }
+
+    /// The App page says why each replica is on its node; the run page says why a task waits and why
+    /// an attempt failed without an exit code.
+    @Test func pagesSayWhy() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("why-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(stateDirectory: directory)
+        let base = Date(timeIntervalSince1970: 1_800_000_000)
+        let web = AppSpec(name: "web", command: ["sleep"], replicas: 1)
+        let nodes = [
+            ObservedNode(
+                name: "a",
+                capacity: Resources(cpu: CPUQuantity(millicores: 4000), memory: MemoryQuantity(bytes: 4 << 30)),
+                isProcessNode: true),
+            ObservedNode(
+                name: "b",
+                capacity: Resources(cpu: CPUQuantity(millicores: 4000), memory: MemoryQuantity(bytes: 4 << 30)),
+                isProcessNode: false),
+        ]
+        let first = Planner.plan(desired: DesiredState(apps: [web]), observed: Observed(nodes: nodes), now: base)
+        let start = try #require(first.starts.first)
+        try store.recordPlacements([
+            PlacementRecord(
+                container: start.name, app: "web", slot: 0, placement: try #require(start.placement), at: base)
+        ])
+        let running = ObservedContainer(
+            id: "id-1", node: start.node, app: "web", slot: 0, specHash: start.specHash, resources: web.resources,
+            readySince: base)
+        let observed = Observed(nodes: nodes, containers: [running])
+        let plan = Planner.plan(desired: DesiredState(apps: [web]), observed: observed, now: base)
+        let dag = DAGSpec(
+            name: "etl",
+            tasks: [TaskSpec(name: "a", command: ["x"]), TaskSpec(name: "b", command: ["x"], after: ["a"])])
+        try store.addRun(
+            RunRecord(
+                dag: "etl", runID: "r1", logicalDate: base, dataIntervalStart: base, dataIntervalEnd: base,
+                commitID: "c", createdAt: base))
+        try store.saveAttempts([
+            AttemptRecord(
+                dag: "etl", runID: "r1", task: "a", tryNumber: 1, node: "a", containerName: "c1", state: .failed,
+                startedAt: base, finishedAt: base, error: .startFailed("No such image: x"))
+        ])
+        try store.setWaiting(dag: "etl", runID: "r1", ["b": .upstream(["a"])], at: base)
+        let snapshot = WebSnapshot(
+            state: DesiredState(apps: [web], dags: [dag]), commit: "c", appliedAt: base, apps: [], nodes: [],
+            replicas: [], observed: observed, plan: plan)
+        let pages = try WebPages(queries: Queries(store: store, stateDirectory: directory))
+        let chrome = WebPages.chrome(csrf: "t", snapshot: snapshot)
+        let appPage = try #require(try pages.app("web", snapshot: snapshot, chrome: chrome))
+        #expect(appPage.contains("<h2>Why here</h2>"))
+        #expect(appPage.contains("replica 0 on a: chosen with 98% cpu and 97% memory left"), "\(appPage)")
+        #expect(appPage.contains("    not b: a Docker node runs images, and this names no image"))
+        let runPage = try #require(try pages.run("etl", "r1", snapshot: snapshot, chrome: chrome, now: base))
+        #expect(runPage.contains("<div class=\"muted why\">waiting on upstream a (since "))
+        #expect(runPage.contains("<div class=\"notice error\">start failed: No such image: x</div>"))
+    }
 }
