@@ -81,7 +81,7 @@ let package = Package(
         // SQLite (GRDB): what no engine knows — passes, failed and last good revisions.
         .target(
             name: "ReconcileStore",
-            dependencies: ["ReconcileModel", "ReconcilePlanner", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["ReconcileModel", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // What the CLI shows and the API serves: views over the state directory, and actions on it.
         .target(

@@ -33,11 +33,19 @@ public final class Alerting: Sendable {
     let metrics: ControllerMetrics?
     private let inputs = Mutex<Inputs?>(nil)
     private let lastEvaluation = Mutex(Date.distantPast)
+    /// The clock, and the jitter of delivery retries (a factor in 0.8...1.2): injected, so tests can
+    /// fix them.
+    let clock: @Sendable () -> Date
+    let jitter: @Sendable () -> Double
 
     public init(
         store: Store, sender: NoticeSender = NoticeSender(), metrics: ControllerMetrics? = nil,
+        clock: @escaping @Sendable () -> Date = { Date() },
+        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0.8...1.2) },
         log: @escaping @Sendable (String) -> Void
     ) {
+        self.clock = clock
+        self.jitter = jitter
         self.metrics = metrics
         self.store = store
         self.sender = sender
@@ -49,7 +57,7 @@ public final class Alerting: Sendable {
     /// Until cancelled or shut down: one round a second.
     public func run(stopping: @Sendable () -> Bool) async {
         while !stopping() {
-            await round(now: Date())
+            await round(now: clock())
             for _ in 0..<10 where !stopping() { try? await Task.sleep(nanoseconds: 100_000_000) }
         }
     }
@@ -82,7 +90,7 @@ public final class Alerting: Sendable {
                 now: now)
             // Written only when something changed (this runs every second).
             if !step.notices.isEmpty || !step.resolved.isEmpty || step.open != incidents {
-                try store.apply(step, now: now)
+                try store.apply(open: step.open, resolved: step.resolved, notices: step.notices, now: now)
             }
             try await deliver(current.state, now: now)
         } catch {
@@ -124,62 +132,23 @@ public final class Alerting: Sendable {
         return results.count
     }
 
-    /// Every monitored thing, failing or not (a thing missing here is gone from git).
+    /// Every monitored thing, failing or not (a thing missing here is gone from git): the facts read
+    /// from the store, turned into conditions by the pure `Conditions.from`.
     public func conditions(_ inputs: Inputs) throws -> [Condition] {
-        let everyone = inputs.state.notifiers.map(\.name)
-        var conditions: [Condition] = []
-        let states = try store.checkStates()
-        for check in inputs.state.checks {
-            let state = states[check.name] ?? CheckState()
-            conditions.append(
-                Condition(
-                    key: "check/\(check.name)", failing: state.failing,
-                    summary: "check \(check.name) \(state.failing ? "is failing" : "passes"): \(state.message)",
-                    notifiers: check.alerts,
-                    settle: Timespan(milliseconds: check.interval.milliseconds * Int64(max(1, check.failAfter)))))
-        }
+        var lastFinished: [String: ConditionFacts.FinishedRun] = [:]
         for dag in inputs.state.dags {
-            let last = try store.runs(dag: dag.name, limit: 20).first { $0.state != .running }
-            let failed = last?.state == .failed
-            conditions.append(
-                Condition(
-                    key: "dag/\(dag.name)", failing: failed,
-                    summary: failed
-                        ? (last?.failure ?? "dag \(dag.name) run \(last!.runID) failed")
-                        : "dag \(dag.name): the latest run \(last.map { "\($0.runID) succeeded" } ?? "has not finished")",
-                    notifiers: dag.alerts))
+            if let last = try store.runs(dag: dag.name, limit: 20).first(where: { $0.state != .running }) {
+                lastFinished[dag.name] = ConditionFacts.FinishedRun(
+                    runID: last.runID, failed: last.state == .failed, failure: last.failure)
+            }
         }
-        let failedRollouts = try store.failedRollouts()
-        for app in inputs.state.apps {
-            let rolledBack = failedRollouts[app.name] == SpecHash.of(app)
-            conditions.append(
-                Condition(
-                    key: "rollout/\(app.name)", failing: rolledBack,
-                    summary: rolledBack
-                        ? "the rollout of app \(app.name) was rolled back: its new revision did not become ready"
-                        : "app \(app.name) runs its current revision",
-                    notifiers: app.alerts))
-        }
-        for node in inputs.nodes {
-            let since = inputs.unreachable[node.name]
-            conditions.append(
-                Condition(
-                    key: "node/\(node.name)", failing: since != nil,
-                    summary: since.map {
-                        "node \(node.name) is unreachable since \(ISO8601DateFormatter().string(from: $0))"
-                    }
-                        ?? "node \(node.name) answers",
-                    notifiers: everyone, settle: .minutes(1)))
-        }
-        let invalid = inputs.invalidCommit
-        conditions.append(
-            Condition(
-                key: "commit", failing: invalid != nil,
-                summary: invalid.map {
-                    "commit \($0.commit.prefix(12)) is invalid; the last valid one stays in force:\n"
-                        + $0.errors.prefix(10).joined(separator: "\n")
-                } ?? "the newest commit is valid", notifiers: everyone))
-        return conditions
+        let facts = ConditionFacts(
+            checks: try store.checkStates(), lastFinishedRuns: lastFinished, failedRollouts: try store.failedRollouts(),
+            nodes: inputs.nodes.map(\.name), unreachable: inputs.unreachable,
+            invalidCommit: inputs.invalidCommit.map {
+                ConditionFacts.InvalidCommit(commit: $0.commit, errors: $0.errors)
+            })
+        return Conditions.from(state: inputs.state, facts: facts)
     }
 
     /// Sends what is due in the outbox; each notice is marked sent once the receiver took it.
@@ -195,11 +164,12 @@ public final class Alerting: Sendable {
             switch await sender.send(entry.notice, via: notifier) {
             case .sent:
                 metrics?.notification(notifier.name, result: "sent")
-                try store.markSent(key, at: Date())
+                try store.markSent(key, at: clock())
                 log("notified \(notifier.name): \(entry.notice.kind.rawValue) \(entry.notice.key)")
             case .retry(let after, let problem):
                 metrics?.notification(notifier.name, result: "retry")
-                let retryAt = Date().addingTimeInterval(after ?? Self.backoff(attempt: entry.attempts))
+                let retryAt = clock().addingTimeInterval(
+                    after ?? Self.backoff(attempt: entry.attempts, jitter: jitter()))
                 try store.markFailed(key, error: problem, retryAt: retryAt, now: now)
                 if entry.attempts == 0 { log("notify \(notifier.name): \(problem); retrying") }
             case .permanent(let problem):
@@ -211,7 +181,7 @@ public final class Alerting: Sendable {
     }
 
     /// 2 s, 4 s, 8 s, ... up to 5 minutes, each ±20% so many notices do not retry in step.
-    public static func backoff(attempt: Int) -> TimeInterval {
-        min(300, 2 * pow(2, Double(min(attempt, 10)))) * Double.random(in: 0.8...1.2)
+    public static func backoff(attempt: Int, jitter: Double = Double.random(in: 0.8...1.2)) -> TimeInterval {
+        min(300, 2 * pow(2, Double(min(attempt, 10)))) * min(1.2, max(0.8, jitter))
     }
 }

@@ -1,32 +1,6 @@
 import Foundation
 import ReconcileModel
 
-/// Why a task of a running run is not running now: the one answer `reconcile explain task` gives, stored
-/// with the run so the CLI, the API and the UI all show it.
-public enum WaitingReason: Sendable, Hashable, Codable, CustomStringConvertible {
-    /// Upstream tasks that have not finished yet.
-    case upstream([String])
-    /// The run has not started: `maxActiveRuns` runs of the DAG are under way.
-    case maxActiveRuns(Int)
-    /// Ready, but no node can take it now (the ledger's line; each node's reason beside it).
-    case room(String, rejected: [NodeLedger.Rejection])
-    /// Failed; the next try starts at this instant.
-    case retry(at: Date, tryNumber: Int)
-
-    public var description: String {
-        switch self {
-        case .upstream(let names):
-            "waiting on upstream \(names.joined(separator: ", "))"
-        case .maxActiveRuns(let limit):
-            "run queued: maxActiveRuns \(limit) under way"
-        case .room(let reason, _):
-            "queued for room: \(reason)"
-        case .retry(let at, let tryNumber):
-            "try \(tryNumber) at \(ISO8601DateFormatter().string(from: at))"
-        }
-    }
-}
-
 /// One run of a DAG as the step sees it: its attempts (following what their containers did), in order.
 public struct DAGRun: Sendable, Hashable {
     public var runID: String

@@ -1,6 +1,6 @@
 import Foundation
 internal import GRDB
-import ReconcilePlanner
+import ReconcileModel
 
 /// A notice waiting in (or sent from) the outbox.
 public struct OutboxEntry: Sendable, Hashable {
@@ -68,9 +68,9 @@ extension Store {
 
     /// Saves a step of the incident machine in one transaction: open incidents, ended ones, and
     /// their notices into the outbox (a notice whose key is there already is not added again).
-    public func apply(_ step: IncidentMachine.Step, now: Date) throws {
-        let open = try step.open.map { ($0, try Self.json($0)) }
-        let notices = try step.notices.map { ($0, try Self.json($0)) }
+    public func apply(open: [Incident], resolved: [Incident], notices: [Notice], now: Date) throws {
+        let open = try open.map { ($0, try Self.json($0)) }
+        let notices = try notices.map { ($0, try Self.json($0)) }
         try queue.write { db in
             for (incident, text) in open {
                 try db.execute(
@@ -84,7 +84,7 @@ extension Store {
                         ON CONFLICT(id) DO UPDATE SET summary = excluded.summary
                         """, arguments: [incident.id, incident.key, incident.openedAt, incident.summary])
             }
-            for incident in step.resolved {
+            for incident in resolved {
                 try db.execute(sql: "DELETE FROM incident WHERE key = ?", arguments: [incident.key])
                 try db.execute(
                     sql: "UPDATE incidentHistory SET resolvedAt = ? WHERE id = ?", arguments: [now, incident.id])

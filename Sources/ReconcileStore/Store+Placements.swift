@@ -1,6 +1,6 @@
 import Foundation
 internal import GRDB
-import ReconcilePlanner
+import ReconcileModel
 
 /// Where each replica was placed and why, recorded when its start is applied: `reconcile explain`
 /// shows it for as long as the replica's container exists.
@@ -8,10 +8,10 @@ public struct PlacementRecord: Sendable, Hashable {
     public var container: String
     public var app: String
     public var slot: Int
-    public var placement: NodeLedger.Placement
+    public var placement: PlacementDecision
     public var at: Date
 
-    public init(container: String, app: String, slot: Int, placement: NodeLedger.Placement, at: Date) {
+    public init(container: String, app: String, slot: Int, placement: PlacementDecision, at: Date) {
         self.container = container
         self.app = app
         self.slot = slot
@@ -47,7 +47,7 @@ extension Store {
             var result: [String: PlacementRecord] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM placement WHERE app = ?", arguments: [app]) {
                 let json: String = row["placement"]
-                guard let placement = try? JSONDecoder().decode(NodeLedger.Placement.self, from: Data(json.utf8))
+                guard let placement = try? JSONDecoder().decode(PlacementDecision.self, from: Data(json.utf8))
                 else { continue }
                 let record = PlacementRecord(
                     container: row["container"], app: row["app"], slot: row["slot"], placement: placement, at: row["at"]

@@ -1,7 +1,6 @@
 import Foundation
 internal import GRDB
 import ReconcileModel
-import ReconcilePlanner
 
 /// A DAG run as stored.
 public struct RunRecord: Sendable, Hashable {

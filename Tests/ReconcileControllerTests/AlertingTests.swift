@@ -275,6 +275,9 @@ import Testing
         }
         #expect(Alerting.backoff(attempt: 0) < 2.5)
         #expect(Alerting.backoff(attempt: 30) >= 240)
+        // The jitter is an input: fixed, the backoff is exact.
+        #expect(Alerting.backoff(attempt: 3, jitter: 1) == 16)
+        #expect(Alerting.backoff(attempt: 3, jitter: 0.8) == 12.8)
     }
 }
 

@@ -175,7 +175,7 @@ import Testing
         let step = IncidentMachine.step(
             incidents: [], conditions: [condition], silences: [:],
             notifiers: ["ops-mail": NotifierPolicy(repeatInterval: .hours(4), sendResolved: true)], now: now)
-        try store.apply(step, now: now)
+        try store.apply(open: step.open, resolved: step.resolved, notices: step.notices, now: now)
         let notice = try #require(step.notices.first)
         try store.markFailed(
             notice.idempotencyKey, error: "smtp: connection refused", retryAt: nil, now: now.addingTimeInterval(30))

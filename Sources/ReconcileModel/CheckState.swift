@@ -1,5 +1,4 @@
 import Foundation
-import ReconcileModel
 
 /// What a check's results add up to (pure): soft failures until `failAfter` in a row make it
 /// failing (hard), and `passAfter` passes in a row make it passing again.
