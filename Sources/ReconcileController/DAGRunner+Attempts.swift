@@ -301,7 +301,7 @@ extension DAGRunner {
         String(text.map { $0 == ":" || $0 == "/" ? "_" : $0 })
     }
 
-    /// The task variables of MANIFESTS.md, also set in the environment.
+    /// The task variables of manifests/dag.yaml, also set in the environment.
     static func variables(dag: String, run: RunRecord, task: String, tryNumber: Int) -> [String: String] {
         let format = ISO8601DateFormatter()
         return [

@@ -102,7 +102,7 @@ public struct Pass: Sendable {
     }
 }
 
-/// The human form of a plan (DESIGN.md): `+` added, `-` removed, `~` changed, `!` cannot be placed.
+/// The human form of a plan (README "The plan"): `+` added, `-` removed, `~` changed, `!` cannot be placed.
 public enum PlanText {
     public static func lines(_ plan: Plan) -> (lines: [String], changed: Bool) {
         var lines: [String] = []

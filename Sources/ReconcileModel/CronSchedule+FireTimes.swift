@@ -1,6 +1,6 @@
 import Foundation
 
-/// Fire times in a time zone, with the daylight-saving rules of MANIFESTS.md:
+/// Fire times in a time zone, with the daylight-saving rules of manifests/dag.yaml (`timezone`):
 /// - a local time skipped by a spring-forward gap fires once, at the first instant after the gap;
 /// - a local time that occurs twice (fall back) fires once, at its first occurrence, except that a
 ///   schedule matching every hour fires in both occurrences (every real hour).

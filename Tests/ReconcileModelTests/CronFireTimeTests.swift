@@ -3,7 +3,7 @@ import Testing
 
 @testable import ReconcileModel
 
-/// Table tests for fire times, including the daylight-saving rules of MANIFESTS.md.
+/// Table tests for fire times, including the daylight-saving rules of manifests/dag.yaml.
 @Suite struct CronFireTimeTests {
     static func instant(_ text: String) -> Date {
         let formatter = ISO8601DateFormatter()
