@@ -97,15 +97,46 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // The loop: observe through the drivers, plan, apply.
+        // The published ports' TCP router (SwiftNIO only): connections spliced to ready replicas,
+        // drained before a replica stops, held while none is ready.
         .target(
-            name: "ReconcileController",
+            name: "ReconcileRouter",
             dependencies: [
-                "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
-                "ReconcileSpawn",
-                "ReconcileStore", "CSMTP", "ReconcileLogs", "ReconcileAPI", "ReconcileWeb",
+                "ReconcileModel", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Checks (log, HTTP, TCP, command), health probes, incidents from the pure conditions, and
+        // notice delivery (SMTP through libcurl, webhooks) from the crash-safe outbox.
+        .target(
+            name: "ReconcileAlerts",
+            dependencies: [
+                "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileSpawn",
+                "ReconcileStore", "ReconcileLogs", "CSMTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // The runtime: the controller loop, one observation per tick, the executor of app and DAG
+        // actions (what the planners decided, carried out and persisted), log collection, metrics.
+        .target(
+            name: "ReconcileRuntime",
+            dependencies: [
+                "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
+                "ReconcileStore", "ReconcileLogs", "ReconcileAPI", "ReconcileRouter", "ReconcileAlerts",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // The controller's HTTP server: the API, the web UI's routes, push webhooks, /metrics, and
+        // the connection bounds every unauthenticated client meets.
+        .target(
+            name: "ReconcileServer",
+            dependencies: [
+                "ReconcileModel", "ReconcilePlanner", "ReconcileStore", "ReconcileAPI", "ReconcileWeb",
+                "ReconcileRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -124,7 +155,7 @@ let package = Package(
                 "ReconcileManifest",
                 "ReconcileGit",
                 "ReconcilePlanner",
-                "ReconcileController",
+                "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts", "ReconcileRouter",
                 "ReconcileDrivers",
                 "ReconcileStore", "ReconcileLogs", "ReconcileAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -139,7 +170,8 @@ let package = Package(
             name: "reconcile-bench",
             dependencies: [
                 "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers", "ReconcilePlanner",
-                "ReconcileController", "ReconcileStore", "ReconcileLogs", "ReconcileAPI", "ReconcileWeb",
+                "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts", "ReconcileRouter", "ReconcileStore",
+                "ReconcileLogs", "ReconcileAPI", "ReconcileWeb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -177,7 +209,8 @@ let package = Package(
         .testTarget(
             name: "ReconcileControllerTests",
             dependencies: [
-                "ReconcileController", "ReconcileDrivers", "ReconcileModel", "ReconcilePlanner", "ReconcileTesting",
+                "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts", "ReconcileRouter", "ReconcileAPI",
+                "ReconcileDrivers", "ReconcileModel", "ReconcilePlanner", "ReconcileTesting",
                 "ReconcileStore", "ReconcileLogs", "reconcile-shim",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -200,7 +233,8 @@ let package = Package(
             name: "ReconcileCLITests",
             dependencies: [
                 "reconcile", "reconcile-shim", "ReconcileModel", "ReconcileTesting", "ReconcileDrivers",
-                "ReconcileStore", "ReconcileAPI", "ReconcileController", "ReconcileGit",
+                "ReconcileStore", "ReconcileAPI", "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts",
+                "ReconcileRouter", "ReconcileGit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),

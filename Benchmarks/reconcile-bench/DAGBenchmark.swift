@@ -1,7 +1,10 @@
 import Foundation
-import ReconcileController
+import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileStore
 
 /// DAG task handoff on a process node, through the controller's own loop (a `DAGRunner` pass, then

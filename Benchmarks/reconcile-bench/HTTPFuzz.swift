@@ -4,7 +4,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import ReconcileAPI
-import ReconcileController
+import ReconcileAlerts
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 
 /// A property run over the HTTP input the controller decodes itself, for `--seconds` (default 600)
 /// from a seeded generator (`--runs` is the seed): query strings through Hummingbird's URI and the

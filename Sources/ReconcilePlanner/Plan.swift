@@ -53,6 +53,20 @@ public struct StartContainer: Sendable, Hashable {
     public var restarts: Int = 0
     /// Why this node: its score and every other node's reason (for `reconcile explain`).
     public var placement: NodeLedger.Placement?
+
+    public init(
+        app: String, slot: Int, specHash: String, node: String, name: String, resources: Resources,
+        restarts: Int = 0, placement: NodeLedger.Placement? = nil
+    ) {
+        self.app = app
+        self.slot = slot
+        self.specHash = specHash
+        self.node = node
+        self.name = name
+        self.resources = resources
+        self.restarts = restarts
+        self.placement = placement
+    }
 }
 
 public struct StopContainer: Sendable, Hashable {

@@ -14,6 +14,9 @@ public actor InMemoryDriver: ContainerDriver {
     private var nextPort = 40000
     /// While set, every call fails as if the node were unreachable.
     public var unreachable = false
+    /// How many times the node was listed and asked for its info (a test of who observes it).
+    public private(set) var listings = 0
+    public private(set) var infos = 0
 
     struct Entry {
         var info: ContainerInfo
@@ -36,11 +39,13 @@ public actor InMemoryDriver: ContainerDriver {
 
     public func info() async throws -> NodeInfo {
         try reachable("read node info")
+        infos += 1
         return NodeInfo(capacity: capacity, engine: "in-memory")
     }
 
     public func list() async throws -> [ContainerInfo] {
         try reachable("list containers")
+        listings += 1
         return containers.values.map(\.info).filter { $0.labels[ManagementLabel.key] == ManagementLabel.value }
             .sorted { $0.name < $1.name }
     }

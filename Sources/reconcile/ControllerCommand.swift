@@ -1,10 +1,13 @@
 import ArgumentParser
 import Foundation
 import Logging
-import ReconcileController
+import ReconcileAlerts
 import ReconcileGit
 import ReconcileModel
+import ReconcileRouter
+import ReconcileRuntime
 import ReconcileSecrets
+import ReconcileServer
 import ReconcileStore
 import ServiceLifecycle
 import Synchronization

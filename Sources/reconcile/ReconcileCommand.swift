@@ -1,9 +1,12 @@
 import ArgumentParser
 import Foundation
-import ReconcileController
+import ReconcileAlerts
 import ReconcileGit
 import ReconcileManifest
 import ReconcileModel
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileStore
 
 @main

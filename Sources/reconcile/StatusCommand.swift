@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import ReconcileAPI
-import ReconcileController
+import ReconcileAlerts
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileStore
 
 /// `reconcile status`: what is healthy and what is not, on one screen.

@@ -2,8 +2,11 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import ReconcileController
+import ReconcileAlerts
 import ReconcileGit
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing

@@ -5,7 +5,7 @@ import NIOEmbedded
 import NIOHTTPTypes
 import Testing
 
-@testable import ReconcileController
+@testable import ReconcileServer
 
 /// The HTTP server's per-connection bounds, on an embedded channel with a virtual clock.
 @Suite struct ConnectionGuardTests {

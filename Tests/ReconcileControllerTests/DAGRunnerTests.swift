@@ -1,9 +1,12 @@
 import Foundation
-import ReconcileController
+import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing
@@ -116,7 +119,10 @@ import Testing
             NodeLedger.Node(name: "memory", capacity: small.capacity!, isProcessNode: true)
         ])
         appPlan.hold(.replica(of: app, spread: [:]), for: "web")
-        let waiting = try await runner.run(desired: desired, revision: "c1", now: now, appPlan: appPlan).events
+        let waiting = try await runner.run(
+            desired: desired, revision: "c1", now: now,
+            appPlan: Plan(actions: [], changes: [], unchanged: [], ledger: appPlan)
+        ).events
         #expect(
             waiting == [
                 "~ dag etl: run manual__1: task heavy queued: App replicas waiting for room are placed first (web)"
@@ -387,5 +393,51 @@ import Testing
         let log = try #require(attempts.first?.logPath)
         #expect(try String(contentsOfFile: log, encoding: .utf8) == "extract try 1\n")
         await engine.shutdownOffPool()
+    }
+}
+
+/// One observation per tick: the app pass and the tick's first DAG step read one snapshot; only a
+/// wake between ticks lists the node again.
+@Suite struct ClusterSnapshotTests {
+    @Test func theAppPassAndTheFirstDAGStepShareOneObservation() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("snap-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = NodeSpec(name: "memory", backend: .process)
+        let driver = InMemoryDriver(
+            node: "memory",
+            capacity: Resources(cpu: CPUQuantity(millicores: 1000), memory: MemoryQuantity(bytes: 1 << 30)))
+        let store = try Store(stateDirectory: folder)
+        let web = AppSpec(
+            name: "web", command: ["fake:sleep"], replicas: 1,
+            resources: Resources(cpu: CPUQuantity(millicores: 700), memory: MemoryQuantity(bytes: 64 << 20)))
+        var job = TaskSpec(name: "job", command: ["fake:exit", "0"], retryDelay: .zero)
+        job.resources = Resources(cpu: CPUQuantity(millicores: 500), memory: MemoryQuantity(bytes: 64 << 20))
+        let dag = DAGSpec(name: "etl", tasks: [job])
+        let desired = DesiredState(nodes: [node], apps: [web], dags: [dag])
+        let now = Date()
+        try store.addRun(
+            RunRecord(
+                dag: "etl", runID: "manual__1", logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now,
+                commitID: "c1", createdAt: now))
+        let reconciler = Reconciler(pass: Pass(nodes: [node], drivers: ["memory": driver]), store: store)
+        let runner = DAGRunner(nodes: [node], drivers: ["memory": driver], store: store, stateDirectory: folder)
+
+        let snapshot = await ClusterSnapshot.take(nodes: [node], drivers: ["memory": driver], now: now)
+        let result = try await reconciler.run(
+            desired: desired, revision: "c1", dryRun: false, now: now, snapshot: snapshot)
+        #expect(result.plan.starts.map(\.app) == ["web"])
+        let outcome = try await runner.run(
+            desired: desired, revision: "c1", now: now, appPlan: result.plan, snapshot: snapshot)
+        #expect(await driver.listings == 1)
+        #expect(await driver.infos == 1)
+        // The snapshot was taken before web started; its start is booked on top, so the task does
+        // not take the room web now holds.
+        #expect(
+            outcome.events == [
+                "~ dag etl: run manual__1: task job queued: needs cpu 500m, largest free is 300m (memory)"
+            ])
+        // A wake between ticks lists the node (and sees web running).
+        _ = try await runner.run(desired: desired, revision: "c1", now: now, appPlan: result.plan)
+        #expect(await driver.listings == 2)
     }
 }

@@ -1,8 +1,11 @@
 import Foundation
-import ReconcileController
+import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileTesting
 import Testing
 
@@ -121,5 +124,36 @@ actor RecordingDriver: ContainerDriver {
         #expect(failures.isEmpty, "\(failures)")
         let names = try await driver.inner.list().map(\.name)
         #expect(names.sorted() == plan.starts.map(\.name).sorted())
+    }
+}
+
+/// The executor's failures are typed: what it tried and why it failed, not strings.
+@Suite struct ExecutorFailureTests {
+    @Test func failuresSayWhichActionAndWhy() async throws {
+        let driver = InMemoryDriver(
+            node: "a", capacity: Resources(cpu: CPUQuantity(millicores: 4000), memory: MemoryQuantity(bytes: 4 << 30)))
+        let executor = Executor(drivers: ["a": driver])
+        let app = AppSpec(name: "web", image: "private/web:9", replicas: 1)
+        let plan = Plan(
+            actions: [
+                .start(
+                    StartContainer(
+                        app: "web", slot: 0, specHash: "h", node: "a", name: "web-0-h", resources: app.resources)),
+                .start(
+                    StartContainer(
+                        app: "web", slot: 1, specHash: "h", node: "gone", name: "web-1-h", resources: app.resources)),
+            ], changes: [], unchanged: [])
+        let failures = await executor.apply(plan, desired: DesiredState(apps: [app]), revision: "c1")
+        #expect(failures.count == 2)
+        let pull = try #require(failures.first { $0.action == .start(container: "web-0-h", node: "a") })
+        guard case .pullFailed(let error) = pull.cause else {
+            Issue.record("expected a pull failure, got \(pull.cause)")
+            return
+        }
+        #expect(error.operation == "pull image private/web:9")
+        #expect(pull.description.hasPrefix("start web-0-h on a: image pull failed: "))
+        let unknown = try #require(failures.first { $0.action == .start(container: "web-1-h", node: "gone") })
+        #expect(unknown.cause == .unknownNode("gone"))
+        #expect(unknown.description == "start web-1-h on gone: unknown node gone")
     }
 }

@@ -1,9 +1,12 @@
 import Foundation
 import ReconcileAPI
-import ReconcileController
+import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing

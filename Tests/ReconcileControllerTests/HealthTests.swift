@@ -1,8 +1,11 @@
 import Foundation
 import NIOCore
-import ReconcileController
+import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileTesting
 import Testing
 

@@ -1,8 +1,11 @@
 import Foundation
-import ReconcileController
+import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileLogs
 import ReconcileModel
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing

@@ -1,10 +1,13 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import ReconcileController
+import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing

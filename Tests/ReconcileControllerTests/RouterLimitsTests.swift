@@ -5,7 +5,7 @@ import NIOPosix
 import ReconcileTesting
 import Testing
 
-@testable import ReconcileController
+@testable import ReconcileRouter
 
 /// What a client can make the router hold while no replica is ready: a bounded number of waiting
 /// connections per port, and a bounded number of bytes held for each.

@@ -1,8 +1,11 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import ReconcileController
+import ReconcileAlerts
 import ReconcileModel
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import ReconcileTesting
 import Testing
 

@@ -1,5 +1,8 @@
 import Foundation
-import ReconcileController
+import ReconcileAlerts
+import ReconcileRouter
+import ReconcileRuntime
+import ReconcileServer
 import Testing
 
 @Suite struct StateDirectoryTests {

@@ -3,7 +3,7 @@ import Foundation
 import HTTPTypes
 import Testing
 
-@testable import ReconcileController
+@testable import ReconcileServer
 
 @Suite struct WebhookVerifierTests {
     let body = Array(#"{"ref":"refs/heads/main","after":"0123"}"#.utf8)

@@ -2,6 +2,7 @@ import Foundation
 import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileRouter
 
 /// What one observation found: the planner's view, and the ready replicas of each published port.
 public struct Observation: Sendable {
@@ -27,10 +28,13 @@ public struct Observer: Sendable {
     /// - Parameter lastSeen: per node, the replicas last seen there; an unreachable node is taken to
     ///   still run them (its replicas are neither counted missing nor placed elsewhere until the planner
     ///   declares the node lost).
+    /// - Parameter snapshot: the tick's snapshot; without one, every node is read here.
     public func observe(
         desired: DesiredState, unreachableSince: [String: Date] = [:], lastSeen: [String: [ObservedContainer]] = [:],
-        now: Date
+        now: Date, snapshot: ClusterSnapshot? = nil
     ) async -> Observation {
+        let snapshot =
+            if let snapshot { snapshot } else { await ClusterSnapshot.take(nodes: nodes, drivers: drivers, now: now) }
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let hashes = apps.mapValues(SpecHash.of)
         typealias Seen = (info: ContainerInfo, replica: ObservedContainer)
@@ -38,10 +42,12 @@ public struct Observer: Sendable {
         let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [Seen], Resources).self) { group in
             for node in nodes {
                 guard let driver = drivers[node.name] else { continue }
+                let seenNode = snapshot.nodes[node.name]
                 group.addTask {
                     do {
-                        let info = try await driver.info()
-                        let listed = try await driver.list()
+                        guard let seenNode else { return (node, nil, [], .zero) }
+                        let info = seenNode.info
+                        let listed = seenNode.containers
                         // DAG tasks take room replicas cannot have (the ledger counts replicas themselves).
                         let tasks = listed.filter(Occupancy.occupies).compactMap(occupancy.task).reduce(
                             Resources.zero, +)

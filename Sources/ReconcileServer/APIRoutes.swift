@@ -3,6 +3,7 @@ import Hummingbird
 import ReconcileAPI
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileRuntime
 import ReconcileStore
 
 /// `/api/v1/...`: the views the CLI shows, and its actions (trigger, rerun, silence).

@@ -3,6 +3,7 @@ import ReconcileDrivers
 import ReconcileGit
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileRouter
 
 /// One reconcile pass: observe every node, plan from scratch, and (unless dry) apply.
 public struct Pass: Sendable {
@@ -74,10 +75,10 @@ public struct Pass: Sendable {
     public func run(
         desired: DesiredState, revision: String, dryRun: Bool, now: Date, failedRollouts: [String: String] = [:],
         previous: [String: AppSpec] = [:], unreachableSince: [String: Date] = [:],
-        lastSeen: [String: [ObservedContainer]] = [:]
+        lastSeen: [String: [ObservedContainer]] = [:], snapshot: ClusterSnapshot? = nil
     ) async -> Result {
         let observation = await Observer(drivers: drivers, nodes: nodes, health: health).observe(
-            desired: desired, unreachableSince: unreachableSince, lastSeen: lastSeen, now: now)
+            desired: desired, unreachableSince: unreachableSince, lastSeen: lastSeen, now: now, snapshot: snapshot)
         let observed = observation.observed
         let plan = Planner.plan(
             desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, now: now,
@@ -89,7 +90,7 @@ public struct Pass: Sendable {
         if let router {
             // Ready replicas join before anything stops, so the pool never empties during a rollout.
             for error in await router.update(observation.backends) {
-                failures.append(Executor.Failure(action: "route published ports", error: error))
+                failures.append(Executor.Failure(.route, .router(error)))
             }
         }
         var beforeStop: (@Sendable (StopContainer) async -> Void)?

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import ReconcileAPI
 import ReconcileModel
+import ReconcileRuntime
 import ReconcileStore
 import ReconcileWeb
 

@@ -19,7 +19,9 @@ public struct Reconciler: Sendable {
         self.store = store
     }
 
-    public func run(desired: DesiredState, revision: String, dryRun: Bool, now: Date) async throws -> Pass.Result {
+    public func run(
+        desired: DesiredState, revision: String, dryRun: Bool, now: Date, snapshot: ClusterSnapshot? = nil
+    ) async throws -> Pass.Result {
         let rollouts = try store.rollouts()
         let unreachable = try store.unreachableNodes()
         let seenData = try store.lastSeenContainers()
@@ -35,7 +37,7 @@ public struct Reconciler: Sendable {
         let started = Date()
         let result = await pass.run(
             desired: desired, revision: revision, dryRun: dryRun, now: now, failedRollouts: rollouts.failed,
-            previous: rollouts.good, unreachableSince: unreachable, lastSeen: lastSeen)
+            previous: rollouts.good, unreachableSince: unreachable, lastSeen: lastSeen, snapshot: snapshot)
         guard !dryRun else { return result }
         // What answering nodes run now is what an outage of theirs will assume (written when it changes).
         let byNode = Dictionary(grouping: result.observed.containers, by: \.node)
@@ -57,9 +59,15 @@ public struct Reconciler: Sendable {
             if seenData[node.name] != data { try store.setLastSeenContainers(data, node: node.name) }
             seen.cache.withLock { $0[node.name] = (data, replicas) }
         }
-        for case .rollback(let app, let hash) in result.plan.actions {
+        // What the plan means for the rollout records, decided purely; persisted here.
+        let records = RolloutBookkeeping.records(
+            plan: result.plan, desired: desired, observed: result.observed, failed: rollouts.failed,
+            good: rollouts.good, latest: try store.latestRolloutEvents(), revision: revision, now: now)
+        for (app, hash) in records.failed.sorted(by: { $0.key < $1.key }) {
             try store.recordFailedRollout(app: app, hash: hash, at: now)
         }
+        for event in records.events { try store.recordRolloutEvent(event) }
+        for app in records.good { try store.recordGood(app, hash: SpecHash.of(app)) }
         // Why each new replica went where it did, for `reconcile explain`.
         try store.recordPlacements(
             result.plan.starts.compactMap { start in
@@ -72,60 +80,12 @@ public struct Reconciler: Sendable {
             if let since = node.unreachableSince { stillUnreachable[node.name] = since }
         }
         if stillUnreachable != unreachable { try store.setUnreachableNodes(stillUnreachable) }
-        try recordHistory(result, desired: desired, revision: revision, failed: rollouts.failed, now: now)
-        // An App whose replicas all run its current spec is the rollback target of its next rollout.
-        let settled = Set(result.plan.unchanged)
-        for app in desired.apps where settled.contains(app.name) && rollouts.failed[app.name] != SpecHash.of(app) {
-            let hash = SpecHash.of(app)
-            if rollouts.good[app.name].map(SpecHash.of) != hash { try store.recordGood(app, hash: hash) }
-        }
         try store.record(
             Store.PassRecord(
                 startedAt: started, finishedAt: Date(), commitID: revision, actions: result.plan.actions.count,
                 summary: PlanText.lines(result.plan).lines.joined(separator: "\n"),
                 failures: result.failures.map(\.description).joined(separator: "\n")))
         return result
-    }
-
-    /// Rollout history: a rollout starts when a revision's first replica is planned, completes when
-    /// all replicas run it, and is rolled back when it misses its deadline.
-    private func recordHistory(
-        _ result: Pass.Result, desired: DesiredState, revision: String, failed: [String: String], now: Date
-    ) throws {
-        let settled = Set(result.plan.unchanged)
-        var rolledBack: [String: String] = [:]
-        for case .rollback(let app, let hash) in result.plan.actions { rolledBack[app] = hash }
-        let changes = Dictionary(result.plan.changes.map { ($0.app, $0) }, uniquingKeysWith: { a, _ in a })
-        let latest = try store.latestRolloutEvents()
-        for app in desired.apps {
-            let hash = SpecHash.of(app)
-            let last = latest[app.name]
-            if let failedHash = rolledBack[app.name] {
-                try store.recordRolloutEvent(
-                    RolloutEvent(
-                        app: app.name, at: now, kind: .rolledBack, fromHash: failedHash,
-                        toHash: last?.fromHash ?? "", commitID: revision, detail: changes[app.name]?.summary ?? ""))
-                continue
-            }
-            guard failed[app.name] != hash else { continue }
-            let startedHere = last?.kind == .started && last?.toHash == hash
-            if settled.contains(app.name) {
-                if startedHere {
-                    try store.recordRolloutEvent(
-                        RolloutEvent(
-                            app: app.name, at: now, kind: .completed, fromHash: last?.fromHash, toHash: hash,
-                            commitID: revision, detail: "\(app.replicas) replicas ready"))
-                }
-            } else if let change = changes[app.name], change.kind == .added || change.kind == .updated, !startedHere,
-                last?.toHash != hash
-            {
-                let from = result.observed.containers.first { $0.app == app.name && $0.specHash != hash }?.specHash
-                try store.recordRolloutEvent(
-                    RolloutEvent(
-                        app: app.name, at: now, kind: .started, fromHash: from, toHash: hash, commitID: revision,
-                        detail: change.summary))
-            }
-        }
     }
 }
 

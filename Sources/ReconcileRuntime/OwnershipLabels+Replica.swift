@@ -1,15 +1,7 @@
 import ReconcileDrivers
 import ReconcilePlanner
 
-/// The labels that tie a container to an App replica. Containers without them are not ours.
-public enum OwnershipLabels {
-    public static let app = "io.reconcile.app"
-    public static let slot = "io.reconcile.slot"
-    public static let spec = "io.reconcile.spec"
-    public static let revision = "io.reconcile.revision"
-    /// Crash restarts of the slot before this container, for the crash-loop backoff.
-    public static let restarts = "io.reconcile.restarts"
-
+extension OwnershipLabels {
     /// The labels of a replica started from `start` at git `revision`.
     static func labels(for start: StartContainer, revision: String) -> [String: String] {
         [

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import ReconcileAPI
 import ReconcileModel
+import ReconcileRuntime
 import ReconcileStore
 import ReconcileWeb
 import ServiceLifecycle

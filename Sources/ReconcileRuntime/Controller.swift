@@ -1,10 +1,12 @@
 import AsyncHTTPClient
 import Foundation
 import ReconcileAPI
+import ReconcileAlerts
 import ReconcileGit
 import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
+import ReconcileRouter
 import ReconcileStore
 import ServiceLifecycle
 import Synchronization
@@ -110,7 +112,11 @@ public final class Controller: Service {
         var lastPoll = Date.distantPast
         var lastReport: [String] = []
         // The last app plan's ledger: nodes held there for App replicas waiting for room take no task.
-        var appPlan: NodeLedger?
+        var appPlan: Plan?
+        // The tick's observation, and the exit-notice mark read before it (an exit during the app
+        // pass still wakes the DAG runner).
+        var tickCluster: ClusterSnapshot?
+        var tickMark: DAGRunner.ChangeMark?
         while !stopping() {
             if takePollRequest() || Date().timeIntervalSince(lastPoll) >= options.interval.seconds {
                 lastPoll = Date()
@@ -160,8 +166,13 @@ public final class Controller: Service {
                 if let reconciler {
                     do {
                         let started = ContinuousClock.now
+                        tickMark = dagRunner?.changeMark()
+                        let cluster = await ClusterSnapshot.take(
+                            nodes: reconciler.pass.nodes, drivers: reconciler.pass.drivers, now: Date())
+                        tickCluster = cluster
                         let result = try await reconciler.run(
-                            desired: snapshot.state, revision: snapshot.commit, dryRun: false, now: Date())
+                            desired: snapshot.state, revision: snapshot.commit, dryRun: false, now: Date(),
+                            snapshot: cluster)
                         record(result, snapshot: snapshot, duration: ContinuousClock.now - started)
                         // Report what a pass does, and a standing condition once until it changes.
                         let lines =
@@ -174,7 +185,7 @@ public final class Controller: Service {
                             if lines.isEmpty { log("in sync: \(result.plan.unchanged.count) apps") }
                         }
                         lastReport = lines
-                        appPlan = result.plan.ledger
+                        appPlan = result.plan
                         let state = snapshot.state
                         let pass = reconciler.pass
                         var unreachable: [String: Date] = [:]
@@ -187,7 +198,8 @@ public final class Controller: Service {
                             updated.unreachable = unreachable
                             inputs = updated
                         }
-                        logCollector.update(LogCollector.Inputs(nodes: pass.nodes, drivers: pass.drivers))
+                        logCollector.update(
+                            LogCollector.Inputs(nodes: pass.nodes, drivers: pass.drivers, snapshot: cluster))
                         heartbeat()
                     } catch {
                         log("pass failed: \(error)")
@@ -202,11 +214,16 @@ public final class Controller: Service {
             repeat {
                 var active = false
                 var wakeAt = nextTick
-                let mark = dagRunner?.changeMark()
+                // The tick's first DAG step reads the tick's observation; later ones list afresh.
+                let cluster = tickCluster
+                let mark = tickMark ?? dagRunner?.changeMark()
+                tickCluster = nil
+                tickMark = nil
                 if let dagRunner, let snapshot {
                     do {
                         let outcome = try await dagRunner.run(
-                            desired: snapshot.state, revision: snapshot.commit, now: Date(), appPlan: appPlan)
+                            desired: snapshot.state, revision: snapshot.commit, now: Date(), appPlan: appPlan,
+                            snapshot: cluster)
                         for line in outcome.events { log(line) }
                         active = outcome.active
                         if let requeue = outcome.requeueAt { wakeAt = min(wakeAt, requeue) }

@@ -14,10 +14,14 @@ public final class LogCollector: Sendable {
     public struct Inputs: Sendable {
         public var nodes: [NodeSpec]
         public var drivers: [String: any ContainerDriver]
+        /// The controller's latest observation: a round reads its listings instead of listing every
+        /// node again (a node it lacks is listed).
+        public var snapshot: ClusterSnapshot?
 
-        public init(nodes: [NodeSpec], drivers: [String: any ContainerDriver]) {
+        public init(nodes: [NodeSpec], drivers: [String: any ContainerDriver], snapshot: ClusterSnapshot? = nil) {
             self.nodes = nodes
             self.drivers = drivers
+            self.snapshot = snapshot
         }
     }
 
@@ -43,6 +47,8 @@ public final class LogCollector: Sendable {
         var problems: Set<String> = []
     }
     private let memory = Mutex(Memory())
+    /// A snapshot older than this is not used: the nodes are listed afresh.
+    static let snapshotAge: TimeInterval = 5
     private let lock = AsyncLock()
 
     public init(
@@ -75,12 +81,24 @@ public final class LogCollector: Sendable {
             var cursors = try store.logCursors()
             var listedIDs: [String] = []
             for node in current.nodes {
-                guard let driver = current.drivers[node.name], let listed = try? await driver.list() else { continue }
+                guard let driver = current.drivers[node.name] else { continue }
+                // The controller's snapshot while it is recent (it is taken every tick); a container
+                // it lists may have been removed since, so reading one that is gone is not a problem.
+                let listed: [ContainerInfo]
+                let recent = current.snapshot.map { now.timeIntervalSince($0.takenAt) < Self.snapshotAge } ?? false
+                if recent, let seen = current.snapshot?.nodes[node.name]?.containers {
+                    listed = seen
+                } else if let fresh = try? await driver.list() {
+                    listed = fresh
+                } else {
+                    continue
+                }
                 for container in listed {
                     guard let app = container.labels[OwnershipLabels.app] else { continue }
                     listedIDs.append(container.id)
                     if let cursor = try await collect(
-                        container, app: app, driver: driver, cursor: cursors[container.id], now: now)
+                        container, app: app, driver: driver, cursor: cursors[container.id], now: now,
+                        quietIfGone: recent)
                     {
                         cursors[container.id] = cursor
                     }
@@ -110,7 +128,8 @@ public final class LogCollector: Sendable {
     }
 
     private func collect(
-        _ container: ContainerInfo, app: String, driver: any ContainerDriver, cursor: LogCursor?, now: Date
+        _ container: ContainerInfo, app: String, driver: any ContainerDriver, cursor: LogCursor?, now: Date,
+        quietIfGone: Bool = false
     ) async throws -> LogCursor? {
         if let cursor, memory.withLock({ $0.checked.insert(container.id).inserted }) {
             LogSegment.truncate(cursor.base, text: cursor.textSize, index: cursor.indexSize)
@@ -119,6 +138,8 @@ public final class LogCollector: Sendable {
         let lines: [LogLine]
         do {
             lines = try await driver.logs(container.id, since: since)
+        } catch let error as DriverError where quietIfGone && error.kind == .notFound {
+            return nil
         } catch {
             let first = memory.withLock { $0.problems.insert(container.id).inserted }
             if first { log("logs: cannot read \(container.name): \(error)") }

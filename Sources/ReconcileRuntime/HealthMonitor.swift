@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
 

@@ -1,18 +1,19 @@
 import Foundation
 import Prometheus
 import ReconcileAPI
+import ReconcileAlerts
 import ReconcilePlanner
 
 /// The controller's Prometheus metrics (swift-prometheus), served at `/metrics`.
-public final class ControllerMetrics: Sendable {
+public final class ControllerMetrics: AlertMetrics, Sendable {
     public let registry = PrometheusCollectorRegistry()
     let passes: Counter
     let passFailures: Counter
     let passDuration: DurationHistogram
     let planActions: Gauge
     let gitFetchErrors: Counter
-    let webhookPushes: Counter
-    let webhookRejected: Counter
+    public let webhookPushes: Counter
+    public let webhookRejected: Counter
     let handoff: DurationHistogram
 
     public init() {
@@ -64,7 +65,7 @@ public final class ControllerMetrics: Sendable {
         }
     }
 
-    func checkResult(_ check: String, passed: Bool) {
+    public func checkResult(_ check: String, passed: Bool) {
         counter(
             "check_results_total", [("check", check), ("result", passed ? "pass" : "fail")],
             help: "Check runs by result."
@@ -72,7 +73,7 @@ public final class ControllerMetrics: Sendable {
         .increment()
     }
 
-    func notification(_ notifier: String, result: String) {
+    public func notification(_ notifier: String, result: String) {
         counter(
             "notifications_total", [("notifier", notifier), ("result", result)], help: "Delivery attempts by result."
         )

@@ -30,7 +30,7 @@ public final class Alerting: Sendable {
     let store: Store
     let sender: NoticeSender
     let log: @Sendable (String) -> Void
-    let metrics: ControllerMetrics?
+    let metrics: (any AlertMetrics)?
     private let inputs = Mutex<Inputs?>(nil)
     private let lastEvaluation = Mutex(Date.distantPast)
     /// The clock, and the jitter of delivery retries (a factor in 0.8...1.2): injected, so tests can
@@ -39,7 +39,7 @@ public final class Alerting: Sendable {
     let jitter: @Sendable () -> Double
 
     public init(
-        store: Store, sender: NoticeSender = NoticeSender(), metrics: ControllerMetrics? = nil,
+        store: Store, sender: NoticeSender = NoticeSender(), metrics: (any AlertMetrics)? = nil,
         clock: @escaping @Sendable () -> Date = { Date() },
         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0.8...1.2) },
         log: @escaping @Sendable (String) -> Void

@@ -13,10 +13,10 @@ import ReconcileStore
 /// that exists is adopted, never started twice. A finished attempt's output is saved under
 /// `<state>/logs/dags` before its container is removed.
 public struct DAGRunner: Sendable {
-    public static let dagLabel = "io.reconcile.dag"
-    public static let runLabel = "io.reconcile.run"
-    public static let taskLabel = "io.reconcile.task"
-    public static let tryLabel = "io.reconcile.try"
+    public static let dagLabel = OwnershipLabels.dag
+    public static let runLabel = OwnershipLabels.run
+    public static let taskLabel = OwnershipLabels.task
+    public static let tryLabel = OwnershipLabels.tryNumber
     /// A container created but not started for this long was left by an interrupted start: it is
     /// replaced (its command never ran).
     static let abandonedAfter: TimeInterval = 5
@@ -57,18 +57,26 @@ public struct DAGRunner: Sendable {
 
     /// One pass over every DAG: observe the nodes, bring each running run's attempts up to date with
     /// their containers, ask the pure DAG step what to do (DAGPlanner.step), and do it.
-    /// - Parameter appPlan: the last app plan's ledger: nodes held there for App replicas waiting for
-    ///   room take no task (Apps are placed first).
+    /// - Parameters:
+    ///   - appPlan: the last app plan: nodes its ledger holds for App replicas waiting for room take no
+    ///     task (Apps are placed first).
+    ///   - snapshot: the tick's observation, taken before `appPlan` was applied (its starts are booked
+    ///     on top of it); without one (a wake between ticks), the nodes are listed.
     public func run(
-        desired: DesiredState, revision: String, now: Date, appPlan: NodeLedger? = nil
+        desired: DesiredState, revision: String, now: Date, appPlan: Plan? = nil, snapshot: ClusterSnapshot? = nil
     ) async throws -> Outcome {
         var pass = PassState()
         // Every node that answers, with what occupies it: one ledger with the app planner's rules.
         var ledgerNodes: [NodeLedger.Node] = []
         var occupants: [(node: String, resources: Resources)] = []
         let occupancy = Occupancy(desired)
+        let listings: [String: [ContainerInfo]]
+        if let snapshot { listings = snapshot.listings } else { listings = await Self.list(nodes, drivers: drivers) }
         for node in nodes {
-            guard let driver = drivers[node.name], let containers = try? await driver.list() else {
+            if let info = snapshot?.nodes[node.name]?.info, node.capacity == nil {
+                memory.setCapacity(info.capacity, of: node.name)
+            }
+            guard let driver = drivers[node.name], let containers = listings[node.name] else {
                 if let capacity = node.capacity ?? memory.capacity(of: node.name) {
                     ledgerNodes.append(
                         NodeLedger.Node(
@@ -89,7 +97,10 @@ public struct DAGRunner: Sendable {
         }
         var ledger = NodeLedger(nodes: ledgerNodes)
         for (node, resources) in occupants { ledger.book(resources, on: node) }
-        if let appPlan { ledger.takeHolds(from: appPlan) }
+        if let appPlan {
+            ledger.takeHolds(from: appPlan.ledger)
+            if snapshot != nil { for start in appPlan.starts { ledger.book(start.resources, on: start.node) } }
+        }
         // Each running run's attempts, brought up to date with their containers.
         var inputs: [DAGStepInput] = []
         var runs: [String: RunContext] = [:]
@@ -112,6 +123,19 @@ public struct DAGRunner: Sendable {
     }
 
     static func key(_ dag: String, _ runID: String) -> String { dag + "\u{0}" + runID }
+
+    /// Every answering node's containers, listed side by side.
+    static func list(_ nodes: [NodeSpec], drivers: [String: any ContainerDriver]) async -> [String: [ContainerInfo]] {
+        await withTaskGroup(of: (String, [ContainerInfo]?).self) { group in
+            for node in nodes {
+                guard let driver = drivers[node.name] else { continue }
+                group.addTask { (node.name, try? await driver.list()) }
+            }
+            var result: [String: [ContainerInfo]] = [:]
+            for await (name, containers) in group { if let containers { result[name] = containers } }
+            return result
+        }
+    }
 
     /// Removes the containers of finished attempts a pass did not get to remove (the controller
     /// stopped in between), saving their output first when that was not done.
