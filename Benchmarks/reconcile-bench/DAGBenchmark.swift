@@ -1,10 +1,7 @@
 import Foundation
-import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileStore
 
 /// DAG task handoff on a process node, through the controller's own loop (a `DAGRunner` pass, then

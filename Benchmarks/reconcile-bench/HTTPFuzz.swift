@@ -4,9 +4,6 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import ReconcileAPI
-import ReconcileAlerts
-import ReconcileRouter
-import ReconcileRuntime
 import ReconcileServer
 
 /// A property run over the HTTP input the controller decodes itself, for `--seconds` (default 600)

@@ -68,7 +68,7 @@ extension Queries {
     /// The incident of `key` (`check/NAME`, `dag/NAME`, `node/NAME`, `rollout/NAME`, `commit`; a bare
     /// name is a check): its condition, settle time, and every notice of that key with its state.
     public func explainIncident(_ name: String, now: Date) throws -> IncidentExplanation {
-        let key = name.contains("/") || name == "commit" ? name : "check/\(name)"
+        guard let key = ConditionKey(parsing: name)?.description else { throw Self.unknownKey(name) }
         let incident = try store.incidents().first { $0.key == key }
         let entries = try store.outbox(limit: 10_000).filter { $0.notice.key == key }
         guard incident != nil || !entries.isEmpty else {

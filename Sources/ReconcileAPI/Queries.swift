@@ -174,9 +174,16 @@ public struct Queries: Sendable {
         return AlertsView(incidents: incidents, checks: checks, pending: pending)
     }
 
+    static func unknownKey(_ name: String) -> Failure {
+        Failure(
+            .invalid,
+            "\(name) is not an incident key: check/NAME (or a check's name), dag/NAME, rollout/APP, node/NAME or commit"
+        )
+    }
+
     /// Silences `NAME` (an incident key, or a check's name) for `span`; returns the key and its end.
     public func silence(_ name: String, for span: Timespan, now: Date) throws -> (key: String, until: Date) {
-        let key = name.contains("/") || name == "commit" ? name : "check/\(name)"
+        guard let key = ConditionKey(parsing: name)?.description else { throw Self.unknownKey(name) }
         let until = now.addingTimeInterval(span.seconds)
         try store.silence(key, until: until)
         return (key, until)

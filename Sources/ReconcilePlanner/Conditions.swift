@@ -80,7 +80,7 @@ public enum Conditions {
             let check_ = facts.checks[check.name] ?? CheckState()
             conditions.append(
                 Condition(
-                    key: "check/\(check.name)", failing: check_.failing,
+                    key: ConditionKey.check(check.name).description, failing: check_.failing,
                     summary: "check \(check.name) \(check_.failing ? "is failing" : "passes"): \(check_.message)",
                     notifiers: check.alerts, settle: checkSettle(check)))
         }
@@ -95,14 +95,15 @@ public enum Conditions {
                 }
             conditions.append(
                 Condition(
-                    key: "dag/\(dag.name)", failing: failed, summary: summary, notifiers: dag.alerts, settle: dagSettle)
+                    key: ConditionKey.dag(dag.name).description, failing: failed, summary: summary,
+                    notifiers: dag.alerts, settle: dagSettle)
             )
         }
         for app in state.apps {
             let rolledBack = facts.failedRollouts[app.name] == SpecHash.of(app)
             conditions.append(
                 Condition(
-                    key: "rollout/\(app.name)", failing: rolledBack,
+                    key: ConditionKey.rollout(app.name).description, failing: rolledBack,
                     summary: rolledBack
                         ? "the rollout of app \(app.name) was rolled back: its new revision did not become ready"
                         : "app \(app.name) runs its current revision",
@@ -112,7 +113,7 @@ public enum Conditions {
             let since = facts.unreachable[node]
             conditions.append(
                 Condition(
-                    key: "node/\(node)", failing: since != nil,
+                    key: ConditionKey.node(node).description, failing: since != nil,
                     summary: since.map {
                         "node \(node) is unreachable since \(ISO8601DateFormatter().string(from: $0))"
                     }
@@ -122,7 +123,7 @@ public enum Conditions {
         let invalid = facts.invalidCommit
         conditions.append(
             Condition(
-                key: "commit", failing: invalid != nil,
+                key: ConditionKey.commit.description, failing: invalid != nil,
                 summary: invalid.map {
                     "commit \($0.commit.prefix(12)) is invalid; the last valid one stays in force:\n"
                         + $0.errors.prefix(10).joined(separator: "\n")

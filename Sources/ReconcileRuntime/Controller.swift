@@ -147,14 +147,14 @@ public final class Controller: Service {
             if let snapshot {
                 if reconciler == nil || nodes != snapshot.state.nodes {
                     do {
+                        // A replica's last output is collected after it stops, before it is removed.
+                        let collector = logCollector
                         let (pass, note) = try await Pass.forState(
                             snapshot.state, stateDirectory: options.stateDirectory, shimPath: options.shimPath,
-                            health: health, router: router)
+                            health: health, router: router,
+                            beforeRemove: { node, id in await collector.collectNow(node: node, containerID: id) })
                         if let note { log(note) }
-                        var withLogs = pass
-                        let collector = logCollector
-                        withLogs.beforeRemove = { node, id in await collector.collectNow(node: node, containerID: id) }
-                        reconciler = Reconciler(pass: withLogs, store: store)
+                        reconciler = Reconciler(pass: pass, store: store)
                         dagRunner = DAGRunner(
                             nodes: pass.nodes, drivers: pass.drivers, store: store,
                             stateDirectory: options.stateDirectory, metrics: metrics)

@@ -25,15 +25,17 @@ public struct Pass: Sendable {
     public let router: Router?
     /// Called after a replica stopped and before it is removed (the controller collects its last
     /// output there).
-    public var beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)?
+    public let beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)?
     /// Replicas are drained from the router before they stop. Only the rollout test's control turns
     /// this off, to show that its zero-failure check would see the requests lost without the drain.
     public var drainsBeforeStop = true
 
     public init(
         nodes: [NodeSpec], drivers: [String: any ContainerDriver], options: PlannerOptions = PlannerOptions(),
-        health: HealthMonitor = HealthMonitor(), router: Router? = nil
+        health: HealthMonitor = HealthMonitor(), router: Router? = nil,
+        beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)? = nil
     ) {
+        self.beforeRemove = beforeRemove
         self.nodes = nodes
         self.drivers = drivers
         self.options = options
@@ -45,7 +47,7 @@ public struct Pass: Sendable {
     /// node is the Docker engine at /var/run/docker.sock when it answers, else a process node.
     public static func forState(
         _ state: DesiredState, stateDirectory: String, shimPath: String? = nil, health: HealthMonitor = HealthMonitor(),
-        router: Router? = nil
+        router: Router? = nil, beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)? = nil
     ) async throws -> (pass: Pass, note: String?) {
         var nodes = state.nodes
         var note: String?
@@ -69,7 +71,9 @@ public struct Pass: Sendable {
                     node: node.name, stateDirectory: stateDirectory, shimPath: shimPath)
             }
         }
-        return (Pass(nodes: nodes, drivers: drivers, health: health, router: router), note)
+        return (
+            Pass(nodes: nodes, drivers: drivers, health: health, router: router, beforeRemove: beforeRemove), note
+        )
     }
 
     public func run(

@@ -1,10 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
-import ReconcileAlerts
 import ReconcileGit
 import ReconcileModel
-import ReconcileRouter
 import ReconcileRuntime
 import ReconcileSecrets
 import ReconcileServer

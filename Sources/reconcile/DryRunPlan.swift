@@ -1,10 +1,7 @@
 import Foundation
-import ReconcileAlerts
 import ReconcileModel
 import ReconcilePlanner
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 
 /// `--dry-run --against REF`: the change from REF's desired state to this commit's, with no cluster
 /// access. REF's apps are assumed converged on the declared nodes (placed by the same planner), and

@@ -1,13 +1,10 @@
 import ArgumentParser
 import Foundation
 import ReconcileAPI
-import ReconcileAlerts
 import ReconcileLogs
 import ReconcileManifest
 import ReconcileModel
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileStore
 
 /// `reconcile logs APP|DAG/TASK [--grep RE] [--since 1h] [--follow] [--run RUN] [--try N]`.

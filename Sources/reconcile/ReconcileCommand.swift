@@ -1,12 +1,9 @@
 import ArgumentParser
 import Foundation
-import ReconcileAlerts
 import ReconcileGit
 import ReconcileManifest
 import ReconcileModel
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileStore
 
 @main

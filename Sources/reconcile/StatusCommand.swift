@@ -1,10 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReconcileAPI
-import ReconcileAlerts
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileStore
 
 /// `reconcile status`: what is healthy and what is not, on one screen.

@@ -2,9 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import ReconcileAlerts
 import ReconcileGit
-import ReconcileRouter
 import ReconcileRuntime
 import ReconcileServer
 import ReconcileStore

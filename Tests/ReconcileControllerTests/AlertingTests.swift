@@ -3,9 +3,7 @@ import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing

@@ -1,12 +1,9 @@
 import Foundation
-import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing

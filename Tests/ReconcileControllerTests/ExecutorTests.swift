@@ -1,11 +1,8 @@
 import Foundation
-import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileTesting
 import Testing
 

@@ -1,12 +1,9 @@
 import Foundation
 import ReconcileAPI
-import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing

@@ -3,9 +3,7 @@ import NIOCore
 import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileTesting
 import Testing
 

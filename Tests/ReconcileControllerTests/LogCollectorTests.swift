@@ -1,11 +1,8 @@
 import Foundation
-import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileLogs
 import ReconcileModel
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing

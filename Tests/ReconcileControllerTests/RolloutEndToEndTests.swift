@@ -1,13 +1,11 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import ReconcileAlerts
 import ReconcileDrivers
 import ReconcileModel
 import ReconcilePlanner
 import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import ReconcileStore
 import ReconcileTesting
 import Testing

@@ -1,11 +1,8 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import ReconcileAlerts
 import ReconcileModel
 import ReconcileRouter
-import ReconcileRuntime
-import ReconcileServer
 import ReconcileTesting
 import Testing
 

@@ -1,8 +1,5 @@
 import Foundation
-import ReconcileAlerts
-import ReconcileRouter
 import ReconcileRuntime
-import ReconcileServer
 import Testing
 
 @Suite struct StateDirectoryTests {

@@ -67,4 +67,15 @@ import Testing
         }
         #expect(notices == [["firing dag/etl"], [], [], [], [], ["resolved dag/etl"]])
     }
+
+    /// Keys are built and read in one place: a bare name is a check's, an unknown kind is refused.
+    @Test(
+        arguments: [
+            ("disk", "check/disk"), ("check/disk", "check/disk"), ("dag/etl", "dag/etl"),
+            ("rollout/web", "rollout/web"),
+            ("node/a", "node/a"), ("commit", "commit"), ("foo/bar", nil), ("dag/", nil), ("", nil),
+        ] as [(String, String?)])
+    func conditionKeysParse(text: String, key: String?) {
+        #expect(ConditionKey(parsing: text)?.description == key)
+    }
 }
