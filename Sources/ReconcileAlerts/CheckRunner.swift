@@ -14,10 +14,21 @@ import ReconcileSpawn
 public struct CheckRunner: Sendable {
     let nodes: [NodeSpec]
     let drivers: [String: any ContainerDriver]
+    /// The controller's latest observation of every node's containers, and when it was taken: a
+    /// log check reads it instead of listing the nodes again while it is recent.
+    let listings: [String: [ContainerInfo]]?
+    let listedAt: Date?
+    /// Listings older than this are not used.
+    static let listingAge: TimeInterval = 5
 
-    public init(nodes: [NodeSpec], drivers: [String: any ContainerDriver]) {
+    public init(
+        nodes: [NodeSpec], drivers: [String: any ContainerDriver], listings: [String: [ContainerInfo]]? = nil,
+        listedAt: Date? = nil
+    ) {
         self.nodes = nodes
         self.drivers = drivers
+        self.listings = listings
+        self.listedAt = listedAt
     }
 
     public struct Result: Sendable, Hashable {
@@ -104,14 +115,29 @@ public struct CheckRunner: Sendable {
         var newest: Date?
         var sample: String?
         let matcher = pattern.matcher()
+        let recent = listedAt.map { now.timeIntervalSince($0) < Self.listingAge } ?? false
         for node in nodes {
-            guard let driver = drivers[node.name], let listed = try? await driver.list() else { continue }
+            guard let driver = drivers[node.name] else { continue }
+            let listed: [ContainerInfo]
+            if recent, let seen = listings?[node.name] {
+                listed = seen
+            } else if let fresh = try? await driver.list() {
+                listed = fresh
+            } else {
+                continue
+            }
             for container in listed where container.labels[OwnershipLabels.app] == app {
-                replicas += 1
-                guard let output = try? await driver.logs(container.id, since: since) else {
+                let output: [LogLine]
+                do {
+                    output = try await driver.logs(container.id, since: since)
+                } catch let error as DriverError where recent && error.kind == .notFound {
+                    continue  // removed since the observation (a replaced replica): not one of the App's now
+                } catch {
+                    replicas += 1
                     unreadable.append(container.name)
                     continue
                 }
+                replicas += 1
                 for line in output where line.time >= since {
                     lines += 1
                     if matcher.matches(line.text), newest.map({ line.time > $0 }) ?? true {

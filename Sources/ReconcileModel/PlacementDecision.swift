@@ -2,14 +2,41 @@
 // chosen and its score, and every other node with its reason. The node ledger (ReconcilePlanner)
 // makes them; the store keeps them; `reconcile explain` shows them.
 
-/// A node that was not chosen, and why.
+/// A node that was not chosen, and why. Kept as values (a plan places thousands of replicas over
+/// many nodes); the words are made only when a person reads them.
 public struct PlacementRejection: Sendable, Hashable, Codable, CustomStringConvertible {
-    public var node: String
-    public var reason: String
+    public enum Cause: Sendable, Hashable, Codable {
+        case notAnswering
+        /// Its kind or labels (NodeRequirement's words).
+        case cannotRun(String)
+        /// Held for App replicas waiting for room (tasks only).
+        case held(apps: [String])
+        case memory(needs: Int64, free: Int64)
+        case cpu(needs: Int64, free: Int64)
+        /// It fits, but another node scores better.
+        case ranksLower(PlacementScore)
+    }
 
-    public init(node: String, reason: String) {
+    public var node: String
+    public var cause: Cause
+
+    public init(node: String, cause: Cause) {
         self.node = node
-        self.reason = reason
+        self.cause = cause
+    }
+
+    public var reason: String {
+        switch cause {
+        case .notAnswering: "not answering"
+        case .cannotRun(let reason): reason
+        case .held(let apps):
+            "held for App replicas waiting for room (\(apps.joined(separator: ", "))); Apps are placed before tasks"
+        case .memory(let needs, let free):
+            "needs memory \(MemoryQuantity(bytes: needs)), \(MemoryQuantity(bytes: max(0, free))) free"
+        case .cpu(let needs, let free):
+            "needs cpu \(CPUQuantity(millicores: needs)), \(CPUQuantity(millicores: max(0, free))) free"
+        case .ranksLower(let score): "fits, but ranks lower: \(score)"
+        }
     }
 
     public var description: String { "\(node): \(reason)" }

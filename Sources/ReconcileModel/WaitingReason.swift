@@ -3,8 +3,8 @@ import Foundation
 /// Why a task of a running run is not running now: the one answer `reconcile explain task` gives, stored
 /// with the run so the CLI, the API and the UI all show it.
 public enum WaitingReason: Sendable, Hashable, Codable, CustomStringConvertible {
-    /// Upstream tasks that have not finished yet.
-    case upstream([String])
+    /// Upstream tasks that have not finished yet: the first few by name, and how many more.
+    case upstream([String], more: Int = 0)
     /// The run has not started: `maxActiveRuns` runs of the DAG are under way.
     case maxActiveRuns(Int)
     /// Ready, but no node can take it now (the ledger's line; each node's reason beside it).
@@ -14,8 +14,8 @@ public enum WaitingReason: Sendable, Hashable, Codable, CustomStringConvertible 
 
     public var description: String {
         switch self {
-        case .upstream(let names):
-            "waiting on upstream \(names.joined(separator: ", "))"
+        case .upstream(let names, let more):
+            "waiting on upstream \(names.joined(separator: ", "))" + (more > 0 ? " and \(more) more" : "")
         case .maxActiveRuns(let limit):
             "run queued: maxActiveRuns \(limit) under way"
         case .room(let reason, _):

@@ -77,11 +77,11 @@ public enum Conditions {
         let everyone = state.notifiers.map(\.name)
         var conditions: [Condition] = []
         for check in state.checks {
-            let check_ = facts.checks[check.name] ?? CheckState()
+            let result = facts.checks[check.name] ?? CheckState()
             conditions.append(
                 Condition(
-                    key: ConditionKey.check(check.name).description, failing: check_.failing,
-                    summary: "check \(check.name) \(check_.failing ? "is failing" : "passes"): \(check_.message)",
+                    key: ConditionKey.check(check.name).description, failing: result.failing,
+                    summary: "check \(check.name) \(result.failing ? "is failing" : "passes"): \(result.message)",
                     notifiers: check.alerts, settle: checkSettle(check)))
         }
         for dag in state.dags {

@@ -118,7 +118,7 @@ public enum DAGPlanner {
             actions.schedules.append(
                 DAGActions.Schedule(dag: dag.name, runs: schedule.runs, cursor: schedule.cursor, alert: schedule.alert))
         }
-        if let next = schedule.nextTick { actions.requeue(at: next) }
+        if !dag.paused, let next = schedule.nextTick { actions.requeue(at: next) }
         var runs = input.running
         for scheduled in schedule.runs where !runs.contains(where: { $0.runID == scheduled.runID }) {
             runs.append(
@@ -179,7 +179,9 @@ public enum DAGPlanner {
                 case .waiting:
                     let pending = task.after.filter { !(decision.states[$0]?.isTerminal ?? false) }
                     actions.waiting.append(
-                        .init(dag: dag.name, runID: run.runID, task: task.name, reason: .upstream(pending)))
+                        .init(
+                            dag: dag.name, runID: run.runID, task: task.name,
+                            reason: .upstream(Array(pending.prefix(5)), more: max(0, pending.count - 5))))
                 case .retrying(let retryAt):
                     let tries = latest[task.name]?.tryNumber ?? 0
                     actions.waiting.append(

@@ -143,21 +143,18 @@ public struct NodeLedger: Sendable, Hashable {
     }
 
     /// Why the node cannot take the demand now, or nil when it can.
-    public func rejection(of demand: Demand, on node: Node) -> String? {
-        guard node.reachable else { return "not answering" }
+    public func rejection(of demand: Demand, on node: Node) -> PlacementRejection.Cause? {
+        guard node.reachable else { return .notAnswering }
         if let reason = demand.requirement.rejection(isProcessNode: node.isProcessNode, labels: node.labels) {
-            return reason
+            return .cannotRun(reason)
         }
-        if case .task = demand.kind, let apps = holds[node.name] {
-            let names = apps.sorted().joined(separator: ", ")
-            return "held for App replicas waiting for room (\(names)); Apps are placed before tasks"
-        }
+        if case .task = demand.kind, let apps = holds[node.name] { return .held(apps: apps.sorted()) }
         let room = free[node.name]!
         if room.memory < demand.resources.memory.bytes {
-            return "needs memory \(demand.resources.memory), \(MemoryQuantity(bytes: max(0, room.memory))) free"
+            return .memory(needs: demand.resources.memory.bytes, free: room.memory)
         }
         if room.cpu < demand.resources.cpu.millicores {
-            return "needs cpu \(demand.resources.cpu), \(CPUQuantity(millicores: max(0, room.cpu))) free"
+            return .cpu(needs: demand.resources.cpu.millicores, free: room.cpu)
         }
         return nil
     }
@@ -165,18 +162,24 @@ public struct NodeLedger: Sendable, Hashable {
     /// The node for the demand, booked: the best-scoring node that can run it and has room. Otherwise
     /// why it fits nowhere.
     public mutating func place(_ demand: Demand) -> Result<Placement, Unfit> {
-        var rejected: [Rejection] = []
-        var fitting: [(node: Node, score: Score)] = []
-        let inUse = nodes.filter { !isEmpty($0) }.count
+        // One pass over the nodes (in name order), by index: a plan places thousands of replicas.
+        var causes: [PlacementRejection.Cause?] = []
+        causes.reserveCapacity(nodes.count)
+        var scores: [Score?] = []
+        scores.reserveCapacity(nodes.count)
+        var inUse = 0
+        for node in nodes where !isEmpty(node) { inUse += 1 }
         let target =
             nodeTarget
             ?? nodesFor(
                 Room(
                     cpu: booked.cpu + demand.resources.cpu.millicores,
                     memory: booked.memory + demand.resources.memory.bytes))
-        for node in nodes {
-            if let reason = rejection(of: demand, on: node) {
-                rejected.append(Rejection(node: node.name, reason: reason))
+        var best: Int?
+        for (index, node) in nodes.enumerated() {
+            if let cause = rejection(of: demand, on: node) {
+                causes.append(cause)
+                scores.append(nil)
                 continue
             }
             let room = free[node.name]!
@@ -188,18 +191,26 @@ public struct NodeLedger: Sendable, Hashable {
                     / Double(max(1, node.capacity.cpu.millicores)),
                 memoryLeft: Double(room.memory - demand.resources.memory.bytes)
                     / Double(max(1, node.capacity.memory.bytes)))
-            fitting.append((node, score))
+            causes.append(nil)
+            scores.append(score)
+            // Nodes are in name order: the first of equal scores wins.
+            if best == nil || score < scores[best!]! { best = index }
         }
-        guard let chosen = fitting.min(by: { ($0.score, $0.node.name) < ($1.score, $1.node.name) }) else {
+        var rejected: [Rejection] = []
+        rejected.reserveCapacity(nodes.count)
+        for (index, node) in nodes.enumerated() where index != best {
+            if let cause = causes[index] {
+                rejected.append(Rejection(node: node.name, cause: cause))
+            } else if let score = scores[index] {
+                rejected.append(Rejection(node: node.name, cause: .ranksLower(score)))
+            }
+        }
+        guard let best else {
             return .failure(Unfit(reason: summary(of: demand, rejected: rejected), rejected: rejected))
         }
-        for other in fitting where other.node.name != chosen.node.name {
-            rejected.append(Rejection(node: other.node.name, reason: "fits, but ranks lower: \(other.score)"))
-        }
-        book(demand.resources, on: chosen.node.name)
-        return .success(
-            Placement(
-                node: chosen.node.name, score: chosen.score, rejected: rejected.sorted { $0.node < $1.node }))
+        let chosen = nodes[best]
+        book(demand.resources, on: chosen.name)
+        return .success(Placement(node: chosen.name, score: scores[best]!, rejected: rejected))
     }
 
     /// Holds every node that could run the demand (an App replica that fits nowhere now): tasks are

@@ -194,7 +194,9 @@ public final class Controller: Service {
                             var updated = inputs ?? Alerting.Inputs(state: state)
                             updated.state = state
                             updated.nodes = pass.nodes
-                            updated.checkRunner = CheckRunner(nodes: pass.nodes, drivers: pass.drivers)
+                            updated.checkRunner = CheckRunner(
+                                nodes: pass.nodes, drivers: pass.drivers, listings: cluster.listings,
+                                listedAt: cluster.takenAt)
                             updated.unreachable = unreachable
                             inputs = updated
                         }

@@ -184,8 +184,12 @@ extension DAGRunner {
         for (key, context) in runs where !finished.contains(key) {
             live.insert(key)
             let reasons = byRun[key] ?? [:]
-            if memory.waitingChanged(dag: context.run.dag, runID: context.run.runID, reasons) {
-                try store.setWaiting(dag: context.run.dag, runID: context.run.runID, reasons, at: now)
+            switch memory.waitingChange(dag: context.run.dag, runID: context.run.runID, reasons) {
+            case nil: break
+            case .all: try store.setWaiting(dag: context.run.dag, runID: context.run.runID, reasons, at: now)
+            case .changes(let changed, let gone):
+                try store.updateWaiting(
+                    dag: context.run.dag, runID: context.run.runID, changed: changed, gone: gone, at: now)
             }
         }
         memory.keepWaiting(only: live)

@@ -41,14 +41,28 @@ final class RunnerMemory: Sendable {
 
     func forgetCreated(_ name: String) { _ = state.withLock { $0.createdSince.removeValue(forKey: name) } }
 
-    /// True when the run's waiting reasons differ from those last stored (then remembered as stored).
-    func waitingChanged(dag: String, runID: String, _ reasons: [String: WaitingReason]) -> Bool {
+    /// What to write so the store holds `reasons` for the run: nil when nothing changed since the
+    /// last write; `.all` when this controller has not written the run yet (the store may hold
+    /// another controller's); else only the tasks whose reason changed and those that stopped
+    /// waiting (a chain of 200 tasks changes one or two per step, not 200).
+    func waitingChange(dag: String, runID: String, _ reasons: [String: WaitingReason]) -> WaitingChange? {
         state.withLock { state in
             let key = dag + "\u{0}" + runID
-            guard state.waiting[key] != reasons else { return false }
+            guard let last = state.waiting[key] else {
+                state.waiting[key] = reasons
+                return .all
+            }
+            guard last != reasons else { return nil }
             state.waiting[key] = reasons
-            return true
+            let changed = reasons.filter { last[$0.key] != $0.value }
+            let gone = last.keys.filter { reasons[$0] == nil }
+            return .changes(changed: changed, gone: gone)
         }
+    }
+
+    enum WaitingChange {
+        case all
+        case changes(changed: [String: WaitingReason], gone: [String])
     }
 
     /// Forgets the reasons of runs that are no longer running.

@@ -199,6 +199,29 @@ extension Store {
         }
     }
 
+    /// Writes only what changed: new or different reasons (since `time`) and tasks no longer waiting.
+    public func updateWaiting(
+        dag: String, runID: String, changed: [String: WaitingReason], gone: [String], at time: Date
+    ) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try queue.write { db in
+            for task in gone {
+                try db.execute(
+                    sql: "DELETE FROM taskWaiting WHERE dag = ? AND runID = ? AND task = ?",
+                    arguments: [dag, runID, task])
+            }
+            for (task, reason) in changed {
+                try db.execute(
+                    sql: """
+                        INSERT INTO taskWaiting (dag, runID, task, reason, since) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT(dag, runID, task) DO UPDATE SET reason = excluded.reason, since = excluded.since
+                        """,
+                    arguments: [dag, runID, task, String(decoding: try encoder.encode(reason), as: UTF8.self), time])
+            }
+        }
+    }
+
     /// Why the run's tasks wait, by task, with when each reason first held.
     public func waiting(dag: String, runID: String) throws -> [String: (reason: WaitingReason, since: Date)] {
         try queue.read { db in

@@ -107,7 +107,7 @@ import Testing
             return
         }
         #expect(reason == "needs cpu 500m, largest free is 200m (memory)")
-        #expect(rejected == [NodeLedger.Rejection(node: "memory", reason: "needs cpu 500m, 200m free")])
+        #expect(rejected.map(\.description) == ["memory: needs cpu 500m, 200m free"])
         #expect(try await runner.run(desired: desired, revision: "c1", now: now).events.isEmpty)  // once
         #expect(try store.attempts(dag: "etl", runID: "manual__1").isEmpty)
         try await driver.remove(web.id)

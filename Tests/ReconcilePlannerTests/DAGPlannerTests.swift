@@ -72,7 +72,7 @@ import Testing
             return
         }
         #expect(reason == "needs cpu 600m, largest free is 400m (local)")
-        #expect(rejected == [NodeLedger.Rejection(node: "local", reason: "needs cpu 600m, 400m free")])
+        #expect(rejected.map(\.description) == ["local: needs cpu 600m, 400m free"])
     }
 
     @Test func aFailedTaskWaitsForItsRetryAndTheStepComesBackThen() {

@@ -31,7 +31,8 @@ import Testing
             return
         }
         #expect(unfit.reason == "needs cpu 500m, largest free is 200m (node-a)")
-        #expect(unfit.rejected == [NodeLedger.Rejection(node: "node-a", reason: "needs cpu 500m, 200m free")])
+        #expect(unfit.rejected == [NodeLedger.Rejection(node: "node-a", cause: .cpu(needs: 500, free: 200))])
+        #expect(unfit.rejected.map(\.description) == ["node-a: needs cpu 500m, 200m free"])
         // A task that fits in what is left is placed there and booked.
         let small = try ledger.place(.task(job("small", cpu: 150))).get()
         #expect(small.node == "node-a")
@@ -53,10 +54,8 @@ import Testing
         }
         #expect(unfit.reason == "App replicas waiting for room are placed first (big)")
         #expect(
-            unfit.rejected.contains(
-                NodeLedger.Rejection(
-                    node: "docker-a",
-                    reason: "held for App replicas waiting for room (big); Apps are placed before tasks")))
+            unfit.rejected.map(\.description).contains(
+                "docker-a: held for App replicas waiting for room (big); Apps are placed before tasks"))
         // A command task runs on the process node, which the image App cannot use.
         #expect(try ledger.place(.task(job("script", cpu: 100, image: false))).get().node == "local")
     }
@@ -87,7 +86,7 @@ import Testing
         ])
         let placed = try down.place(.task(job("t", cpu: 10))).get()
         #expect(placed.node == "a")
-        #expect(placed.rejected == [NodeLedger.Rejection(node: "z", reason: "not answering")])
+        #expect(placed.rejected.map(\.description) == ["z: not answering"])
     }
 
     /// Within the nodes in use, the one with the most room left in its scarcer resource, so cpu and
