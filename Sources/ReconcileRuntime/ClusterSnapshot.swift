@@ -1,6 +1,7 @@
 import Foundation
 import ReconcileDrivers
 import ReconcileModel
+import Synchronization
 
 /// One observation of the cluster: every node's engine info and container listing, read side by
 /// side once per tick. The app planner's observation, the first DAG step of the tick, log
@@ -27,24 +28,33 @@ public struct ClusterSnapshot: Sendable {
     ) async
         -> ClusterSnapshot
     {
-        await withTaskGroup(of: (String, Node?).self) { group in
+        // Each child task stores its node's answer itself; nothing is returned through the group:
+        // a group returning `(String, Node?)` (and then `(Int, Node?)`) handed back corrupted
+        // values in release builds (Swift 6.3.1: a crash hashing the name, a wild index, or the node
+        // reported not answering), while debug builds were fine.
+        let answered = Collected<[String: Node]>([:])
+        await withTaskGroup(of: Void.self) { group in
             for node in nodes {
                 guard let driver = drivers[node.name] else { continue }
+                let name = node.name
                 group.addTask {
-                    do {
-                        let info = try await driver.info()
-                        return (node.name, Node(info: info, containers: try await driver.list()))
-                    } catch {
-                        return (node.name, nil)
+                    guard let info = try? await driver.info(), let containers = try? await driver.list() else {
+                        return
                     }
+                    answered.value.withLock { $0[name] = Node(info: info, containers: containers) }
                 }
             }
-            var result: [String: Node] = [:]
-            for await (name, node) in group { if let node { result[name] = node } }
-            return ClusterSnapshot(nodes: result, takenAt: now)
         }
+        return ClusterSnapshot(nodes: answered.value.withLock { $0 }, takenAt: now)
     }
 
     /// Every listed container per node, for log collection and log checks.
     public var listings: [String: [ContainerInfo]] { nodes.mapValues(\.containers) }
+}
+
+/// What the children of a task group collect, each storing its own answer under the lock.
+final class Collected<Value: Sendable>: Sendable {
+    let value: Mutex<Value>
+
+    init(_ initial: Value) { value = Mutex(initial) }
 }

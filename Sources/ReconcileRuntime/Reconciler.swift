@@ -68,6 +68,14 @@ public struct Reconciler: Sendable {
         }
         for event in records.events { try store.recordRolloutEvent(event) }
         for app in records.good { try store.recordGood(app, hash: SpecHash.of(app)) }
+        // Placements of replicas that are gone are forgotten when the replicas seen changed.
+        let names = Set(result.observed.containers.map { "\($0.app)-\($0.slot)-\($0.specHash.prefix(8))" })
+        if seen.placementNames.withLock({ last in
+            defer { last = names }
+            return last != names
+        }) {
+            try store.keepPlacements(only: names)
+        }
         // Why each new replica went where it did, for `reconcile explain`.
         try store.recordPlacements(
             result.plan.starts.compactMap { start in
@@ -92,4 +100,6 @@ public struct Reconciler: Sendable {
 /// The last-seen containers per node, as stored and as decoded.
 private final class SeenContainers: Sendable {
     let cache = Mutex<[String: (data: Data, containers: [ObservedContainer])]>([:])
+    /// The replica names seen by the last pass (their placements are kept).
+    let placementNames = Mutex<Set<String>?>(nil)
 }

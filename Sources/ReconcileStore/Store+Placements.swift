@@ -58,10 +58,10 @@ extension Store {
         }
     }
 
-    /// Forgets the placements of containers that no longer exist.
-    public func keepPlacements(only containers: Set<String>, app: String) throws {
+    /// Forgets the placements of containers that no longer exist (every App's).
+    public func keepPlacements(only containers: Set<String>) throws {
         try queue.write { db in
-            let rows = try String.fetchAll(db, sql: "SELECT container FROM placement WHERE app = ?", arguments: [app])
+            let rows = try String.fetchAll(db, sql: "SELECT container FROM placement")
             for name in rows where !containers.contains(name) {
                 try db.execute(sql: "DELETE FROM placement WHERE container = ?", arguments: [name])
             }

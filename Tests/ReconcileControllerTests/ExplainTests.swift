@@ -73,6 +73,11 @@ import Testing
         #expect(planned.plan.first?.hasPrefix("app web: ") == true)
         #expect(planned.unplaceable.contains("  node-b: needs cpu 3, 200m free"))
         #expect(planned.unplaceable.contains("  node-a: lacks label tier=web"))
+
+        // Removed from git: its replica stops, and its placement is forgotten once it is gone.
+        _ = try await reconciler.run(desired: DesiredState(nodes: nodes), revision: "c3", dryRun: false, now: now)
+        _ = try await reconciler.run(desired: DesiredState(nodes: nodes), revision: "c3", dryRun: false, now: now)
+        #expect(try store.placements(app: "web").isEmpty)
     }
 
     /// A task queued for room: the single reason and each node's, stored by the runner.
