@@ -13,7 +13,9 @@ import Testing
 /// walked too), called with each query parameter set to each hostile value, signed in (bearer token
 /// and web session): no answer is a 5xx, and the controller still answers afterwards.
 @Suite struct HostileParameterTests {
-    static let parameters = ["limit", "since", "try", "runs", "name", "grep", "run", "next", "done"]
+    static let parameters = [
+        "limit", "since", "try", "runs", "name", "grep", "run", "next", "done", "app", "task", "incident",
+    ]
     static let values = [
         "-1", "0", "1.5", "NaN", "inf", "1e308", "99999999999999999999", "-9223372036854775808", "abc", "", "%00%FF",
         "(a|a)*b", "../../etc/passwd", "/%09/evil.example", String(repeating: "9", count: 4000),
