@@ -114,6 +114,15 @@ public struct DAGRunner: Sendable {
             }
             inputs.append(DAGStepInput(dag: dag, cursor: try store.dagCursor(dag.name), running: running))
         }
+        // Attempts that following started (recorded before a crash, never started) hold their room
+        // now although the listing did not show them.
+        for context in runs.values {
+            for record in context.records
+            where record.state == .running && pass.containers[record.containerName] == nil {
+                let task = desired.dags.first { $0.name == record.dag }?.tasks.first { $0.name == record.task }
+                ledger.book(task?.resources ?? .defaultRequest, on: record.node)
+            }
+        }
         let actions = DAGPlanner.step(inputs, ledger: ledger, now: now)
         try await carryOut(actions, desired: desired, revision: revision, now: now, runs: &runs, pass: &pass)
         try await sweep(&pass)

@@ -438,3 +438,40 @@ import Testing
         #expect(await driver.listings == 2)
     }
 }
+
+/// An attempt recorded before a crash and started while its run is followed holds its room in the
+/// same pass: a task of another run does not take it too.
+@Suite struct AdoptedAttemptRoomTests {
+    @Test func aRecordedAttemptStartedByFollowingIsBooked() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("adopt-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = NodeSpec(
+            name: "memory", backend: .process,
+            capacity: Resources(cpu: CPUQuantity(millicores: 1000), memory: MemoryQuantity(bytes: 1 << 30)))
+        let driver = InMemoryDriver(node: "memory", capacity: node.capacity!)
+        let store = try Store(stateDirectory: folder)
+        let runner = DAGRunner(nodes: [node], drivers: ["memory": driver], store: store, stateDirectory: folder)
+        var heavy = TaskSpec(name: "heavy", command: ["fake:sleep"], retryDelay: .zero)
+        heavy.resources = Resources(cpu: CPUQuantity(millicores: 600), memory: MemoryQuantity(bytes: 64 << 20))
+        let dag = DAGSpec(name: "etl", maxActiveRuns: 2, tasks: [heavy])
+        let now = Date()
+        for id in ["manual__1", "manual__2"] {
+            try store.addRun(
+                RunRecord(
+                    dag: "etl", runID: id, logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now,
+                    commitID: "c1", createdAt: now))
+        }
+        // manual__1's attempt was recorded, and the controller died before starting it.
+        try store.saveAttempt(
+            AttemptRecord(
+                dag: "etl", runID: "manual__1", task: "heavy", tryNumber: 1, node: "memory",
+                containerName: TaskPlanner.containerName(dag: "etl", runID: "manual__1", task: "heavy", tryNumber: 1),
+                state: .recorded, startedAt: now))
+        let outcome = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+        #expect(try await driver.list().count == 1, "\(outcome.events)")
+        #expect(
+            outcome.events.contains(
+                "~ dag etl: run manual__2: task heavy queued: needs cpu 600m, largest free is 400m (memory)"),
+            "\(outcome.events)")
+    }
+}
