@@ -28,24 +28,34 @@ public struct ClusterSnapshot: Sendable {
     ) async
         -> ClusterSnapshot
     {
-        // Each child task stores its node's answer itself; nothing is returned through the group:
-        // a group returning `(String, Node?)` (and then `(Int, Node?)`) handed back corrupted
-        // values in release builds (Swift 6.3.1: a crash hashing the name, a wild index, or the node
-        // reported not answering), while debug builds were fine.
-        let answered = Collected<[String: Node]>([:])
+        let answered = await perNode(nodes, drivers: drivers) { driver -> Node? in
+            guard let info = try? await driver.info(), let containers = try? await driver.list() else { return nil }
+            return Node(info: info, containers: containers)
+        }
+        return ClusterSnapshot(nodes: answered, takenAt: now)
+    }
+
+    /// `read` on every node that has a driver, side by side; the nodes that gave an answer, by name.
+    /// Each child task stores its answer itself; nothing is returned through the group: a group
+    /// returning `(String, Node?)` (and then `(Int, Node?)`) handed back corrupted values in release
+    /// builds (Swift 6.3.1: a crash hashing the name, a wild index, or the node reported not
+    /// answering), while debug builds were fine.
+    static func perNode<Answer: Sendable>(
+        _ nodes: [NodeSpec], drivers: [String: any ContainerDriver],
+        _ read: @escaping @Sendable (any ContainerDriver) async -> Answer?
+    ) async -> [String: Answer] {
+        let answered = Collected<[String: Answer]>([:])
         await withTaskGroup(of: Void.self) { group in
             for node in nodes {
                 guard let driver = drivers[node.name] else { continue }
                 let name = node.name
                 group.addTask {
-                    guard let info = try? await driver.info(), let containers = try? await driver.list() else {
-                        return
-                    }
-                    answered.value.withLock { $0[name] = Node(info: info, containers: containers) }
+                    guard let answer = await read(driver) else { return }
+                    answered.value.withLock { $0[name] = answer }
                 }
             }
         }
-        return ClusterSnapshot(nodes: answered.value.withLock { $0 }, takenAt: now)
+        return answered.value.withLock { $0 }
     }
 
     /// Every listed container per node, for log collection and log checks.

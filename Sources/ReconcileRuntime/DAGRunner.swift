@@ -5,7 +5,6 @@ import ReconcileModel
 import ReconcilePlanner
 import ReconcileSecrets
 import ReconcileStore
-import Synchronization
 
 /// Runs DAGs, one pass at a time: creates due runs (RunScheduler), reads what each attempt's
 /// container did, decides (TaskPlanner), and starts, kills and records attempts. Each attempt is
@@ -134,21 +133,9 @@ public struct DAGRunner: Sendable {
 
     static func key(_ dag: String, _ runID: String) -> String { dag + "\u{0}" + runID }
 
-    /// Every answering node's containers, listed side by side (each child stores its own answer;
-    /// see ClusterSnapshot.take for why nothing is returned through the group).
+    /// Every answering node's containers, listed side by side.
     static func list(_ nodes: [NodeSpec], drivers: [String: any ContainerDriver]) async -> [String: [ContainerInfo]] {
-        let answered = Collected<[String: [ContainerInfo]]>([:])
-        await withTaskGroup(of: Void.self) { group in
-            for node in nodes {
-                guard let driver = drivers[node.name] else { continue }
-                let name = node.name
-                group.addTask {
-                    guard let containers = try? await driver.list() else { return }
-                    answered.value.withLock { $0[name] = containers }
-                }
-            }
-        }
-        return answered.value.withLock { $0 }
+        await ClusterSnapshot.perNode(nodes, drivers: drivers) { driver in try? await driver.list() }
     }
 
     /// Removes the containers of finished attempts a pass did not get to remove (the controller
