@@ -378,11 +378,18 @@ public struct NodeView: Codable, Sendable, Hashable {
     public var memoryBytes: Int64
     public var usedCPUMillicores: Int64
     public var usedMemoryBytes: Int64
+    /// False while the node takes no new work (drained, `schedulable: false`, or removed from git).
+    public var schedulable: Bool
+    /// Why it takes no new work: "drained", "drained until …", "schedulable: false in git",
+    /// "removed from git"; nil while schedulable.
+    public var draining: String?
 
     public init(
         name: String, reachable: Bool, cpuMillicores: Int64, memoryBytes: Int64, usedCPUMillicores: Int64,
-        usedMemoryBytes: Int64
+        usedMemoryBytes: Int64, schedulable: Bool = true, draining: String? = nil
     ) {
+        self.schedulable = schedulable
+        self.draining = draining
         self.name = name
         self.reachable = reachable
         self.cpuMillicores = cpuMillicores

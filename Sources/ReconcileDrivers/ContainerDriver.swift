@@ -31,11 +31,16 @@ public protocol ContainerDriver: Sendable {
     func hasImage(_ image: String) async throws -> Bool
     /// Pulls an image, with registry credentials when given.
     func pull(_ image: String, auth: RegistryAuth?) async throws
+    /// The names of the networks containers can join on the node; nil where `network:` does not
+    /// apply (process nodes use the host's network).
+    func networks() async throws -> Set<String>?
     /// Notices of containers exiting on the node, when the driver can push them; nil when not.
     func exitNotices() -> ExitNotices?
     /// True when `list` returns each container's full state (as `inspect` would), so callers need
     /// not inspect them one by one.
     var listsFullState: Bool { get }
+    /// True for nodes that run images (Docker); process nodes run commands and pull nothing.
+    var runsImages: Bool { get }
 }
 
 extension ContainerDriver {
@@ -43,7 +48,11 @@ extension ContainerDriver {
     /// nil when a caller has to poll.
     public func exitNotices() -> ExitNotices? { nil }
 
+    public func networks() async throws -> Set<String>? { nil }
+
     public var listsFullState: Bool { false }
+
+    public var runsImages: Bool { true }
 }
 
 /// The label every container this project creates carries; listing filters on it.
@@ -73,11 +82,15 @@ public struct ContainerSpec: Sendable, Hashable {
     /// Ports the process listens on; each gets a dynamic host port.
     public var ports: [Int]
     public var labels: [String: String]
+    /// The network on a Docker node (process nodes use the host's).
+    public var network: ContainerNetwork
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
-        resources: Resources = .defaultRequest, ports: [Int] = [], labels: [String: String] = [:]
+        resources: Resources = .defaultRequest, ports: [Int] = [], labels: [String: String] = [:],
+        network: ContainerNetwork = .bridge
     ) {
+        self.network = network
         self.name = name
         self.image = image
         self.command = command

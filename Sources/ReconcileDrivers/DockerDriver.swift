@@ -14,8 +14,10 @@ public final class DockerDriver: ContainerDriver {
     let client: HTTPClient
     let ownsClient: Bool
     let timeout: TimeAmount
-    /// The address published ports are bound to on the node.
-    let publishAddress: String
+    /// The address the controller and other hosts dial the node's published ports at.
+    let address: String
+    /// The address published ports are bound to on the node (the address, or 0.0.0.0).
+    let bindAddress: String
     private let version = VersionCache()
 
     /// The newest API version this driver speaks; older engines down to `minimumAPIVersion` are used at theirs.
@@ -26,13 +28,16 @@ public final class DockerDriver: ContainerDriver {
     ///   - endpoint: `unix:///var/run/docker.sock` or `tcp://host:port`.
     ///   - tls: client certificate, key and CA for a `tcp://` engine.
     ///   - timeout: how long a request may take before the node counts as unreachable.
+    ///   - address: where published ports are dialled (the node's reach address).
+    ///   - bindAddress: where they are bound on the node; default `address`.
     public init(
         node: String, endpoint: String, tls: NodeSpec.TLSFiles? = nil, timeout: Timespan = .seconds(10),
-        publishAddress: String = "127.0.0.1"
+        address: String = "127.0.0.1", bindAddress: String? = nil
     ) throws {
         self.node = node
         self.timeout = .milliseconds(timeout.milliseconds)
-        self.publishAddress = publishAddress
+        self.address = address
+        self.bindAddress = bindAddress ?? address
         if endpoint.hasPrefix("unix://") {
             let path = String(endpoint.dropFirst("unix://".count))
             let encoded = path.addingPercentEncoding(
@@ -73,6 +78,17 @@ public final class DockerDriver: ContainerDriver {
         }
     }
 
+    /// The driver of a declared node: its endpoint and TLS files, its reach and bind addresses.
+    public convenience init(_ spec: NodeSpec, publishAddress: String, timeout: Timespan = .seconds(10)) throws {
+        guard case .docker(let endpoint, let tls) = spec.backend else {
+            throw DriverError(.invalidSpec, node: spec.name, operation: "connect", message: "not a Docker node")
+        }
+        try self.init(
+            node: spec.name, endpoint: endpoint, tls: tls, timeout: timeout,
+            address: spec.reachAddress(publishAddress: publishAddress),
+            bindAddress: spec.bindAddress(publishAddress: publishAddress))
+    }
+
     /// Releases the HTTP client of a TLS connection; call before dropping the driver.
     public func shutdown() async throws {
         if ownsClient { try await client.shutdown() }
@@ -111,7 +127,7 @@ public final class DockerDriver: ContainerDriver {
                 id: (item["Id"] as? String) ?? "",
                 name: names.first.map { String($0.drop(while: { $0 == "/" })) } ?? "",
                 labels: (item["Labels"] as? [String: String]) ?? [:],
-                status: Self.status(item["State"] as? String), ports: ports, hostAddress: publishAddress)
+                status: Self.status(item["State"] as? String), ports: ports, hostAddress: address)
         }
     }
 
@@ -125,9 +141,13 @@ public final class DockerDriver: ContainerDriver {
         labels[ManagementLabel.key] = ManagementLabel.value
         var exposed: [String: [String: String]] = [:]
         var bindings: [String: [[String: String]]] = [:]
+        // Ports are published on the bridge (or a named network); with the host's network the
+        // process binds them itself, and with none there is nothing to publish.
+        let publishes = spec.network != .host && spec.network != .none
+        let hostIP = publishes && !spec.ports.isEmpty ? try Self.resolve(bindAddress, node: node) : bindAddress
         for port in spec.ports {
             exposed["\(port)/tcp"] = [:]
-            bindings["\(port)/tcp"] = [["HostIp": publishAddress, "HostPort": ""]]
+            if publishes { bindings["\(port)/tcp"] = [["HostIp": hostIP, "HostPort": ""]] }
         }
         var hostConfig: [String: Any] = [
             "NanoCpus": spec.resources.cpu.millicores * 1_000_000,
@@ -136,7 +156,12 @@ public final class DockerDriver: ContainerDriver {
             "PortBindings": bindings,
             "RestartPolicy": ["Name": "no"],
         ]
-        if spec.ports.isEmpty { hostConfig["NetworkMode"] = "none" }
+        switch spec.network {
+        case .bridge: hostConfig["NetworkMode"] = "bridge"
+        case .none: hostConfig["NetworkMode"] = "none"
+        case .host: hostConfig["NetworkMode"] = "host"
+        case .named(let name): hostConfig["NetworkMode"] = name
+        }
         var body: [String: Any] = [
             "Image": image, "Labels": labels,
             "Env": spec.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
@@ -202,6 +227,13 @@ public final class DockerDriver: ContainerDriver {
             else { continue }
             ports[inside] = outside
         }
+        let hostConfig = (json["HostConfig"] as? [String: Any]) ?? [:]
+        if (hostConfig["NetworkMode"] as? String) == "host" {
+            // The process binds the node's own ports: each container port is its host port.
+            for key in ((config["ExposedPorts"] as? [String: Any]) ?? [:]).keys {
+                if let port = Int(key.split(separator: "/").first ?? "") { ports[port] = port }
+            }
+        }
         let status = Self.status(state["Status"] as? String)
         var oomKilled = (state["OOMKilled"] as? Bool) ?? false
         let exitCode = status == .exited ? state["ExitCode"] as? Int : nil
@@ -219,7 +251,7 @@ public final class DockerDriver: ContainerDriver {
             startedAt: DockerTime.parse(state["StartedAt"] as? String),
             finishedAt: status == .exited ? DockerTime.parse(state["FinishedAt"] as? String) : nil,
             oomKilled: oomKilled,
-            ports: ports, hostAddress: publishAddress)
+            ports: ports, hostAddress: address)
     }
 
     /// True when the engine's event log has an "oom" event for the container since it started.
@@ -307,6 +339,35 @@ public final class DockerDriver: ContainerDriver {
                 throw DriverError(.engine, node: node, operation: operation, message: message)
             }
         }
+    }
+
+    public func networks() async throws -> Set<String>? {
+        let data = try await request(.GET, "/networks", operation: "list networks")
+        guard let items = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+            throw DriverError(.engine, node: node, operation: "list networks", message: "unexpected response")
+        }
+        return Set(items.compactMap { $0["Name"] as? String })
+    }
+
+    /// An IP literal as it is; a DNS name resolved on the controller (the Engine API binds IPs only).
+    static func resolve(_ host: String, node: String) throws -> String {
+        if HostAddress.isIPLiteral(host) { return host }
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else {
+            throw DriverError(
+                .invalidSpec, node: node, operation: "resolve \(host)",
+                message: "the node's address \(host) does not resolve; set address: to an IP or a resolvable name")
+        }
+        defer { freeaddrinfo(result) }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        first.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+            var ip = address.pointee.sin_addr
+            _ = inet_ntop(AF_INET, &ip, &text, socklen_t(text.count))
+        }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     // MARK: HTTP

@@ -298,6 +298,8 @@ public final class ProcessDriver: ContainerDriver {
     /// Process nodes run host commands; images do not apply.
     public func hasImage(_ image: String) async throws -> Bool { true }
 
+    public var runsImages: Bool { false }
+
     public func pull(_ image: String, auth: RegistryAuth?) async throws {}
 
     // MARK: Records

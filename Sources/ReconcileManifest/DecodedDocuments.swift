@@ -40,6 +40,7 @@ struct DecodedDocuments: Sendable {
     var dags: [Named<DAGSpec>] = []
     var checks: [Named<CheckSpec>] = []
     var notifiers: [Named<NotifierSpec>] = []
+    var registries: [Named<RegistrySpec>] = []
     var references: [Reference] = []
     var workloads: [Workload] = []
     var publishedPorts: [PublishedPort] = []
@@ -51,6 +52,7 @@ struct DecodedDocuments: Sendable {
         dags += other.dags
         checks += other.checks
         notifiers += other.notifiers
+        registries += other.registries
         references += other.references
         workloads += other.workloads
         publishedPorts += other.publishedPorts

@@ -75,7 +75,8 @@ extension FileDecoder {
         let app = AppSpec(
             name: name, image: image, command: command, env: env, secretEnv: secretEnv, replicas: replicas,
             resources: resources, ports: ports, health: health, update: update, placement: placement,
-            restart: restart, alerts: alerts.map(\.0))
+            restart: restart, alerts: alerts.map(\.0), network: network(reader) ?? .bridge,
+            pull: reader.enumeration("pull", as: PullPolicy.self) ?? .ifNotPresent)
         output.apps.append(.init(spec: app, document: reader.location, name: nameLocation))
     }
 

@@ -69,7 +69,8 @@ extension FileDecoder {
                         retries: fields.retries ?? 0, retryDelay: fields.retryDelay ?? .minutes(5),
                         retryBackoff: fields.retryBackoff ?? .constant,
                         maxRetryDelay: fields.maxRetryDelay ?? .hours(1),
-                        timeout: fields.timeout, resources: fields.resources ?? .defaultRequest)
+                        timeout: fields.timeout, resources: fields.resources ?? .defaultRequest,
+                        network: fields.network ?? .bridge, pull: fields.pull ?? .ifNotPresent)
                     if task.image == nil && task.command == nil {
                         context.error(
                             "task \"\(taskName)\" needs an image or a command (here or in the DAG's defaults)",
@@ -132,6 +133,8 @@ struct TaskFields {
     var timeout: Timespan?
     var resources: Resources?
     var resourcesLocation: SourceLocation?
+    var network: ContainerNetwork?
+    var pull: PullPolicy?
 
     init(reader: MappingReader, decoder: FileDecoder, base: TaskFields?) {
         image = reader.string("image") ?? base?.image
@@ -144,6 +147,8 @@ struct TaskFields {
         retryBackoff = reader.enumeration("retryBackoff", as: RetryBackoff.self) ?? base?.retryBackoff
         maxRetryDelay = reader.timespan("maxRetryDelay") ?? base?.maxRetryDelay
         timeout = reader.timespan("timeout") ?? base?.timeout
+        network = decoder.network(reader) ?? base?.network
+        pull = reader.enumeration("pull", as: PullPolicy.self) ?? base?.pull
         if let timeout, timeout.milliseconds == 0, let node = reader.value("timeout") {
             decoder.context.error("timeout must be longer than 0s; omit it for no limit", at: node)
         }

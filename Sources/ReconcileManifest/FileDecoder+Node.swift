@@ -58,10 +58,54 @@ extension FileDecoder {
             }
         }
         let labels = reader.stringMap("labels") ?? [:]
+        let address = reader.string("address")
+        if let address, let node = reader.value("address") {
+            if !HostAddress.isValid(address) {
+                context.error(
+                    "address \"\(address)\" is not an IP address or DNS name; write the address the controller "
+                        + "reaches this node at, e.g. 10.0.0.5 or node-b.internal", at: node)
+            } else if address == "0.0.0.0" || address == "::" {
+                context.error(
+                    "address \(address) cannot be dialled; write the node's own address (use bindAll: true to "
+                        + "publish ports on every interface)", at: node)
+            }
+        }
+        let bindAll = reader.bool("bindAll") ?? false
+        if bindAll, case .process? = backend, let node = reader.value("bindAll") {
+            context.error(
+                "bindAll only applies to Docker nodes (a process binds the address its command chooses)", at: node)
+        }
+        let schedulable = reader.bool("schedulable") ?? true
         guard let name, let backend else { return }
         output.nodes.append(
             .init(
-                spec: NodeSpec(name: name, backend: backend, capacity: capacity, labels: labels),
+                spec: NodeSpec(
+                    name: name, backend: backend, capacity: capacity, labels: labels, address: address,
+                    bindAll: bindAll, schedulable: schedulable),
+                document: reader.location, name: nameLocation))
+    }
+
+    func decodeRegistry(_ reader: MappingReader, name: String?, nameLocation: SourceLocation) {
+        let server = reader.string("server")
+        if let server, let node = reader.value("server") {
+            let host = server.split(separator: ":", maxSplits: 1).first.map(String.init) ?? server
+            let port = server.split(separator: ":", maxSplits: 1).dropFirst().first
+            if server.contains("/") || !HostAddress.isValid(host) || port.map({ Int($0) == nil }) ?? false {
+                context.error(
+                    "registry server \"\(server)\" must be a host and optional port as written in image names, "
+                        + "e.g. registry.local:5000 (no scheme, no path)", at: node)
+            }
+        }
+        let username = reader.string("username")
+        let password = reader.secret("password")
+        let ca = reader.string("ca")
+        if let ca, let node = reader.value("ca"), !ca.hasPrefix("/") {
+            context.error("ca must be an absolute path to a PEM file on the controller host", at: node)
+        }
+        guard let name, let server, let username, let password else { return }
+        output.registries.append(
+            .init(
+                spec: RegistrySpec(name: name, server: server, username: username, password: password, ca: ca),
                 document: reader.location, name: nameLocation))
     }
 }

@@ -57,7 +57,20 @@ final class FileDecoder {
         case .dag: decodeDAG(reader, name: name, nameLocation: nameLocation)
         case .check: decodeCheck(reader, name: name, nameLocation: nameLocation)
         case .notifier: decodeNotifier(reader, name: name, nameLocation: nameLocation)
+        case .registry: decodeRegistry(reader, name: name, nameLocation: nameLocation)
         }
+    }
+
+    /// `network:` of an App or a task: bridge, none, host or a Docker network's name.
+    func network(_ reader: MappingReader) -> ContainerNetwork? {
+        guard let text = reader.string("network"), let node = reader.value("network") else { return nil }
+        guard HostAddress.isNetworkName(text) else {
+            context.error(
+                "network \"\(text)\" is not a Docker network name; use bridge, none, host or the name of a network "
+                    + "created with docker network create (letters, digits, _ . -)", at: node)
+            return nil
+        }
+        return ContainerNetwork(text)
     }
 
     func reference(_ kind: Kind, _ name: String, at node: Node, from: String) {

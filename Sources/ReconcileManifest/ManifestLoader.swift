@@ -53,12 +53,14 @@ public enum ManifestLoader {
         guard !diagnostics.hasErrors else { return Result(state: nil, diagnostics: diagnostics) }
         var state = DesiredState(
             nodes: decoded.nodes.map(\.spec), apps: decoded.apps.map(\.spec), dags: decoded.dags.map(\.spec),
-            checks: decoded.checks.map(\.spec), notifiers: decoded.notifiers.map(\.spec))
+            checks: decoded.checks.map(\.spec), notifiers: decoded.notifiers.map(\.spec),
+            registries: decoded.registries.map(\.spec))
         for item in decoded.nodes { state.locations[ResourceID(.node, item.spec.name)] = item.document }
         for item in decoded.apps { state.locations[ResourceID(.app, item.spec.name)] = item.document }
         for item in decoded.dags { state.locations[ResourceID(.dag, item.spec.name)] = item.document }
         for item in decoded.checks { state.locations[ResourceID(.check, item.spec.name)] = item.document }
         for item in decoded.notifiers { state.locations[ResourceID(.notifier, item.spec.name)] = item.document }
+        for item in decoded.registries { state.locations[ResourceID(.registry, item.spec.name)] = item.document }
         return Result(state: state, diagnostics: diagnostics)
     }
 }

@@ -21,6 +21,20 @@ enum RepositoryRules {
         for item in decoded.dags { register(.dag, item.spec.name, at: item.name) }
         for item in decoded.checks { register(.check, item.spec.name, at: item.name) }
         for item in decoded.notifiers { register(.notifier, item.spec.name, at: item.name) }
+        for item in decoded.registries { register(.registry, item.spec.name, at: item.name) }
+        // One Registry per server: which credentials an image gets must not depend on file order.
+        var servers: [String: SourceLocation] = [:]
+        for item in decoded.registries {
+            if let first = servers[item.spec.server] {
+                diagnostics.append(
+                    Diagnostic(
+                        at: item.name,
+                        "registry server \"\(item.spec.server)\" is already declared at \(first); keep one Registry per server"
+                    ))
+            } else {
+                servers[item.spec.server] = item.name
+            }
+        }
 
         for reference in decoded.references where names[reference.kind]?[reference.name] == nil {
             let candidates = Array((names[reference.kind] ?? [:]).keys).sorted()

@@ -83,6 +83,12 @@ enum Schemas {
             FieldSchema("tls", .object(tls), "client certificates for a tcp:// engine"),
             FieldSchema("capacity", .object(resources), "schedulable capacity; default: what the engine reports"),
             FieldSchema("labels", .map(.string), "labels matched by placement.require"),
+            FieldSchema(
+                "address", .string,
+                "IP or DNS name the controller and other hosts reach it at; default: the tcp:// host, else --publish-address"
+            ),
+            FieldSchema("bindAll", .boolean, "publish container ports on 0.0.0.0 instead of address, default false"),
+            FieldSchema("schedulable", .boolean, "false drains the node: no new work, replicas move; default true"),
         ])
 
     static let port = ObjectSchema(
@@ -150,6 +156,8 @@ enum Schemas {
             FieldSchema("placement", .object(placement), "node selection"),
             FieldSchema("restart", .enumeration(RestartPolicy.allCases.map(\.rawValue)), "default always"),
             FieldSchema("alerts", .list(.name, minItems: 0), "notifiers for crash loops and failed rollouts"),
+            FieldSchema("network", .string, "bridge (default), none, host or an existing Docker network's name"),
+            FieldSchema("pull", .enumeration(PullPolicy.allCases.map(\.rawValue)), "default ifNotPresent"),
         ])
 
     static let taskShared: [FieldSchema] = [
@@ -163,6 +171,8 @@ enum Schemas {
         FieldSchema("maxRetryDelay", .duration, "cap for exponential backoff, default 1h"),
         FieldSchema("timeout", .duration, "per attempt; the whole process tree is killed"),
         FieldSchema("resources", .object(resources), "requests, also hard limits"),
+        FieldSchema("network", .string, "bridge (default), none, host or an existing Docker network's name"),
+        FieldSchema("pull", .enumeration(PullPolicy.allCases.map(\.rawValue)), "default ifNotPresent"),
     ]
 
     static let defaults = ObjectSchema("defaults", taskShared)
@@ -260,6 +270,15 @@ enum Schemas {
             FieldSchema("sendResolved", .boolean, "send a resolved notice, default true"),
         ])
 
+    static let registry = ObjectSchema(
+        "Registry",
+        common + [
+            FieldSchema("server", .string, required: true, "registry host[:port] as in image names, e.g. registry.local:5000"),
+            FieldSchema("username", .string, required: true, "login name"),
+            FieldSchema("password", .secretReference, required: true, "env:NAME or file:/path; never stored"),
+            FieldSchema("ca", .string, "PEM file on the controller host: the CA of the registry's certificate"),
+        ])
+
     static func document(_ kind: Kind) -> ObjectSchema {
         switch kind {
         case .node: node
@@ -267,6 +286,7 @@ enum Schemas {
         case .dag: dag
         case .check: check
         case .notifier: notifier
+        case .registry: registry
         }
     }
 }

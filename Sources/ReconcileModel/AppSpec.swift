@@ -13,13 +13,18 @@ public struct AppSpec: Sendable, Hashable, Codable {
     public var placement: Placement
     public var restart: RestartPolicy
     public var alerts: [String]
+    public var network: ContainerNetwork
+    public var pull: PullPolicy
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
         secretEnv: [String: SecretReference] = [:], replicas: Int = 1, resources: Resources = .defaultRequest,
         ports: [PortSpec] = [], health: HealthSpec? = nil, update: UpdateStrategy = UpdateStrategy(),
-        placement: Placement = Placement(), restart: RestartPolicy = .always, alerts: [String] = []
+        placement: Placement = Placement(), restart: RestartPolicy = .always, alerts: [String] = [],
+        network: ContainerNetwork = .bridge, pull: PullPolicy = .ifNotPresent
     ) {
+        self.network = network
+        self.pull = pull
         self.name = name
         self.image = image
         self.command = command

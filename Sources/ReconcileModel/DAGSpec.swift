@@ -52,13 +52,18 @@ public struct TaskSpec: Sendable, Hashable {
     /// Per attempt; nil means no limit.
     public var timeout: Timespan?
     public var resources: Resources
+    public var network: ContainerNetwork
+    public var pull: PullPolicy
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
         secretEnv: [String: SecretReference] = [:], after: [String] = [], trigger: TriggerRule = .allSuccess,
         retries: Int = 0, retryDelay: Timespan = .minutes(5), retryBackoff: RetryBackoff = .constant,
-        maxRetryDelay: Timespan = .hours(1), timeout: Timespan? = nil, resources: Resources = .defaultRequest
+        maxRetryDelay: Timespan = .hours(1), timeout: Timespan? = nil, resources: Resources = .defaultRequest,
+        network: ContainerNetwork = .bridge, pull: PullPolicy = .ifNotPresent
     ) {
+        self.network = network
+        self.pull = pull
         self.name = name
         self.image = image
         self.command = command

@@ -5,13 +5,15 @@ public struct DesiredState: Sendable, Hashable {
     public var dags: [DAGSpec]
     public var checks: [CheckSpec]
     public var notifiers: [NotifierSpec]
+    public var registries: [RegistrySpec]
     /// Where each document starts, by kind and name.
     public var locations: [ResourceID: SourceLocation]
 
     public init(
         nodes: [NodeSpec] = [], apps: [AppSpec] = [], dags: [DAGSpec] = [], checks: [CheckSpec] = [],
-        notifiers: [NotifierSpec] = [], locations: [ResourceID: SourceLocation] = [:]
+        notifiers: [NotifierSpec] = [], registries: [RegistrySpec] = [], locations: [ResourceID: SourceLocation] = [:]
     ) {
+        self.registries = registries
         self.nodes = nodes
         self.apps = apps
         self.dags = dags
@@ -30,6 +32,7 @@ public enum Kind: String, Sendable, Hashable, CaseIterable, Comparable, Codable 
     case dag = "DAG"
     case check = "Check"
     case notifier = "Notifier"
+    case registry = "Registry"
 
     public static func < (lhs: Kind, rhs: Kind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!

@@ -9,11 +9,14 @@ public struct NodeRequirement: Sendable, Hashable {
     public var command: Bool
     /// Labels a node must carry, each with this value.
     public var labels: [String: String]
+    /// A named Docker network the node must have (checked where the node's networks are known).
+    public var network: String?
 
-    public init(image: Bool, command: Bool, labels: [String: String] = [:]) {
+    public init(image: Bool, command: Bool, labels: [String: String] = [:], network: String? = nil) {
         self.image = image
         self.command = command
         self.labels = labels
+        self.network = network
     }
 
     /// Why a node of this kind cannot run the workload at all, or nil when its kind fits.
@@ -40,10 +43,13 @@ public struct NodeRequirement: Sendable, Hashable {
 
 extension AppSpec {
     public var requirement: NodeRequirement {
-        NodeRequirement(image: image != nil, command: command != nil, labels: placement.require)
+        NodeRequirement(
+            image: image != nil, command: command != nil, labels: placement.require, network: network.requiredNetwork)
     }
 }
 
 extension TaskSpec {
-    public var requirement: NodeRequirement { NodeRequirement(image: image != nil, command: command != nil) }
+    public var requirement: NodeRequirement {
+        NodeRequirement(image: image != nil, command: command != nil, network: network.requiredNetwork)
+    }
 }

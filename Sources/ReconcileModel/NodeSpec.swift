@@ -1,13 +1,15 @@
+import Foundation
+
 /// A machine that runs containers: a Docker engine or the controller's own host (process node).
-public struct NodeSpec: Sendable, Hashable {
-    public enum Backend: Sendable, Hashable {
+public struct NodeSpec: Sendable, Hashable, Codable {
+    public enum Backend: Sendable, Hashable, Codable {
         /// A Docker Engine at `endpoint` (`unix:///path` or `tcp://host:port`), with TLS for tcp.
         case docker(endpoint: String, tls: TLSFiles?)
         /// Host processes on the controller's machine.
         case process
     }
 
-    public struct TLSFiles: Sendable, Hashable {
+    public struct TLSFiles: Sendable, Hashable, Codable {
         public var ca: String
         public var cert: String
         public var key: String
@@ -24,12 +26,73 @@ public struct NodeSpec: Sendable, Hashable {
     /// Declared capacity; nil means "what the engine reports".
     public var capacity: Resources?
     public var labels: [String: String]
+    /// The address other hosts and the controller reach the node at (`address:`); nil for the
+    /// default (see `reachAddress`).
+    public var address: String?
+    /// Publish container ports on every interface of the node (0.0.0.0) instead of only `address`.
+    public var bindAll: Bool
+    /// False (`schedulable: false`) takes the node out of service: it gets no new work and its
+    /// replicas move elsewhere.
+    public var schedulable: Bool
+    /// Set by the controller, not by git: the node is drained by `reconcile nodes drain` (since
+    /// when, until when) or because it was removed from git; replicas still on it when the
+    /// deadline passes are stopped without waiting for their replacements.
+    public var drain: Drain?
 
-    public init(name: String, backend: Backend, capacity: Resources? = nil, labels: [String: String] = [:]) {
+    public struct Drain: Sendable, Hashable, Codable {
+        public enum Cause: String, Sendable, Hashable, Codable {
+            /// `reconcile nodes drain` (CLI, API or the nodes page).
+            case requested
+            /// The Node is no longer in git: drained, then forgotten once nothing of ours runs there.
+            case removedFromGit
+        }
+
+        public var cause: Cause
+        public var since: Date
+        public var deadline: Date?
+
+        public init(cause: Cause, since: Date, deadline: Date? = nil) {
+            self.cause = cause
+            self.since = since
+            self.deadline = deadline
+        }
+    }
+
+    /// False while the node takes no new work: `schedulable: false` in git or a drain.
+    public var acceptsWork: Bool { schedulable && drain == nil }
+
+    public init(
+        name: String, backend: Backend, capacity: Resources? = nil, labels: [String: String] = [:],
+        address: String? = nil, bindAll: Bool = false, schedulable: Bool = true
+    ) {
         self.name = name
         self.backend = backend
         self.capacity = capacity
         self.labels = labels
+        self.address = address
+        self.bindAll = bindAll
+        self.schedulable = schedulable
+    }
+
+    /// Where the router, probes and other hosts dial the node's published ports: `address:` when
+    /// set, else the host of a `tcp://` endpoint, else (a unix socket or a process node, both on the
+    /// controller's host) the controller's publish address.
+    public func reachAddress(publishAddress: String) -> String {
+        if let address { return address }
+        if case .docker(let endpoint, _) = backend, endpoint.hasPrefix("tcp://") {
+            let hostPort = endpoint.dropFirst("tcp://".count)
+            if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+                return String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            }
+            if let colon = hostPort.lastIndex(of: ":") { return String(hostPort[..<colon]) }
+            return String(hostPort)
+        }
+        return publishAddress
+    }
+
+    /// The address container ports are bound on: every interface with `bindAll`, else the reach address.
+    public func bindAddress(publishAddress: String) -> String {
+        bindAll ? "0.0.0.0" : reachAddress(publishAddress: publishAddress)
     }
 
     public var isProcessNode: Bool { if case .process = backend { true } else { false } }

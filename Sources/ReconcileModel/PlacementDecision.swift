@@ -7,6 +7,8 @@
 public struct PlacementRejection: Sendable, Hashable, Codable, CustomStringConvertible {
     public enum Cause: Sendable, Hashable, Codable {
         case notAnswering
+        /// Taken out of service (`schedulable: false`, `reconcile nodes drain`, or removed from git).
+        case draining
         /// Its kind or labels (NodeRequirement's words).
         case cannotRun(String)
         /// Held for App replicas waiting for room (tasks only).
@@ -28,6 +30,7 @@ public struct PlacementRejection: Sendable, Hashable, Codable, CustomStringConve
     public var reason: String {
         switch cause {
         case .notAnswering: "not answering"
+        case .draining: "draining (takes no new work)"
         case .cannotRun(let reason): reason
         case .held(let apps):
             "held for App replicas waiting for room (\(apps.joined(separator: ", "))); Apps are placed before tasks"

@@ -13,11 +13,17 @@ public struct NodeLedger: Sendable, Hashable {
         public var isProcessNode: Bool
         /// False while the node does not answer: nothing new is placed there.
         public var reachable: Bool
+        /// False while the node is drained: it is treated as full.
+        public var schedulable: Bool
+        /// Its Docker networks, when read (a workload naming another network cannot run there).
+        public var networks: Set<String>?
 
         public init(
             name: String, capacity: Resources, labels: [String: String] = [:], isProcessNode: Bool,
-            reachable: Bool = true
+            reachable: Bool = true, schedulable: Bool = true, networks: Set<String>? = nil
         ) {
+            self.schedulable = schedulable
+            self.networks = networks
             self.name = name
             self.capacity = capacity
             self.labels = labels
@@ -99,7 +105,7 @@ public struct NodeLedger: Sendable, Hashable {
             nodes: nodes.map {
                 Node(
                     name: $0.name, capacity: $0.capacity, labels: $0.labels, isProcessNode: $0.isProcessNode,
-                    reachable: $0.unreachableSince == nil)
+                    reachable: $0.unreachableSince == nil, schedulable: $0.schedulable, networks: $0.networks)
             })
         for node in nodes { book(node.tasks, on: node.name) }
         for replica in replicas where replica.isRunning { book(replica.resources, on: replica.node) }
@@ -145,9 +151,8 @@ public struct NodeLedger: Sendable, Hashable {
     /// Why the node cannot take the demand now, or nil when it can.
     public func rejection(of demand: Demand, on node: Node) -> PlacementRejection.Cause? {
         guard node.reachable else { return .notAnswering }
-        if let reason = demand.requirement.rejection(isProcessNode: node.isProcessNode, labels: node.labels) {
-            return .cannotRun(reason)
-        }
+        if let reason = canRun(demand, on: node) { return .cannotRun(reason) }
+        guard node.schedulable else { return .draining }
         if case .task = demand.kind, let apps = holds[node.name] { return .held(apps: apps.sorted()) }
         let room = free[node.name]!
         if room.memory < demand.resources.memory.bytes {
@@ -155,6 +160,19 @@ public struct NodeLedger: Sendable, Hashable {
         }
         if room.cpu < demand.resources.cpu.millicores {
             return .cpu(needs: demand.resources.cpu.millicores, free: room.cpu)
+        }
+        return nil
+    }
+
+    /// Why the node can never run the demand (kind, labels, a Docker network it lacks), or nil.
+    func canRun(_ demand: Demand, on node: Node) -> String? {
+        if let reason = demand.requirement.rejection(isProcessNode: node.isProcessNode, labels: node.labels) {
+            return reason
+        }
+        if let network = demand.requirement.network, !node.isProcessNode, let networks = node.networks,
+            !networks.contains(network)
+        {
+            return "has no Docker network \"\(network)\" (create it there: docker network create \(network))"
         }
         return nil
     }
@@ -216,10 +234,8 @@ public struct NodeLedger: Sendable, Hashable {
     /// Holds every node that could run the demand (an App replica that fits nowhere now): tasks are
     /// not placed there until the next app plan, so room freed by finishing tasks goes to the App.
     public mutating func hold(_ demand: Demand, for app: String) {
-        for node in nodes where node.reachable {
-            guard demand.requirement.rejection(isProcessNode: node.isProcessNode, labels: node.labels) == nil else {
-                continue
-            }
+        for node in nodes where node.reachable && node.schedulable {
+            guard canRun(demand, on: node) == nil else { continue }
             holds[node.name, default: []].insert(app)
         }
     }
@@ -231,9 +247,11 @@ public struct NodeLedger: Sendable, Hashable {
 
     /// The one line for a demand that fits nowhere: what no node can do, or the room it lacks.
     private func summary(of demand: Demand, rejected: [Rejection]) -> String {
-        let able = nodes.filter {
-            $0.reachable
-                && demand.requirement.rejection(isProcessNode: $0.isProcessNode, labels: $0.labels) == nil
+        let runnable = nodes.filter { $0.reachable && canRun(demand, on: $0) == nil }
+        let able = runnable.filter(\.schedulable)
+        if able.isEmpty, !runnable.isEmpty {
+            let names = runnable.map(\.name).joined(separator: ", ")
+            return "every node that can run it is draining (\(names)); uncordon one or add a node"
         }
         if able.isEmpty {
             let reasons = rejected.map(\.description).joined(separator: "; ")

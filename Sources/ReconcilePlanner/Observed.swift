@@ -23,11 +23,22 @@ public struct ObservedNode: Sendable, Hashable {
     public var unreachableSince: Date?
     /// What running DAG tasks take on the node: replicas are placed in the room left.
     public var tasks: Resources
+    /// False while the node is drained (or not schedulable in git): nothing new is placed there and
+    /// its replicas are replaced elsewhere.
+    public var schedulable: Bool
+    /// When replicas still on a draining node are stopped whether or not their replacements are ready.
+    public var drainDeadline: Date?
+    /// The Docker networks the node has, when some workload asks for a named one (nil: not read).
+    public var networks: Set<String>?
 
     public init(
         name: String, capacity: Resources, labels: [String: String] = [:], isProcessNode: Bool = false,
-        unreachableSince: Date? = nil, tasks: Resources = .zero
+        unreachableSince: Date? = nil, tasks: Resources = .zero, schedulable: Bool = true,
+        drainDeadline: Date? = nil, networks: Set<String>? = nil
     ) {
+        self.schedulable = schedulable
+        self.drainDeadline = drainDeadline
+        self.networks = networks
         self.tasks = tasks
         self.name = name
         self.capacity = capacity

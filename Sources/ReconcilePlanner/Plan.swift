@@ -77,6 +77,7 @@ public struct StopContainer: Sendable, Hashable {
         case crashed = "exited; restarting"
         case duplicate = "duplicate replica"
         case rolledBack = "revision rolled back"
+        case drained = "moved off a draining node"
     }
 
     public var app: String
@@ -89,6 +90,8 @@ public struct StopContainer: Sendable, Hashable {
 public struct AppChange: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
         case added, removed, updated, scaled, repaired, rolledBack, waiting
+        /// Replicas moving off a draining node (same revision).
+        case moved
     }
 
     public var app: String

@@ -22,6 +22,9 @@ public enum Planner {
         var changes: [AppChange] = []
         var unchanged: [String] = []
 
+        // Draining nodes (and their deadlines): their replicas are replaced elsewhere like a rolling update.
+        var draining: [String: Date?] = [:]
+        for node in observed.nodes where !node.schedulable { draining[node.name] = node.drainDeadline }
         let byApp = Dictionary(grouping: live, by: \.app)
         var decisions: [(planner: AppPlanner, decision: AppDecision)] = []
         for wanted in desired.apps.sorted(by: { $0.name < $1.name }) {
@@ -34,7 +37,7 @@ public enum Planner {
             }
             let planner = AppPlanner(
                 app: app, containers: byApp[app.name] ?? [], failedHash: failedRollouts[app.name],
-                previous: previous[app.name], now: now, options: options)
+                previous: previous[app.name], now: now, options: options, draining: draining)
             let decision = planner.decide()
             actions += decision.actions
             decisions.append((planner, decision))
@@ -159,11 +162,14 @@ struct AppPlanner {
     let previous: AppSpec?
     let now: Date
     let options: PlannerOptions
+    /// Draining nodes and their deadlines.
+    let draining: [String: Date?]
 
     init(
         app: AppSpec, containers: [ObservedContainer], failedHash: String?, previous: AppSpec?, now: Date,
-        options: PlannerOptions
+        options: PlannerOptions, draining: [String: Date?] = [:]
     ) {
+        self.draining = draining
         self.options = options
         self.app = app
         self.hash = SpecHash.of(app)
@@ -178,6 +184,15 @@ struct AppPlanner {
         return now.timeIntervalSince(since) >= app.update.minReadyTime.seconds
     }
 
+    /// On a draining node: to be replaced elsewhere.
+    func isMoving(_ container: ObservedContainer) -> Bool { draining[container.node] != nil }
+
+    /// On a draining node whose deadline has passed: stopped whether or not its replacement is ready.
+    func pastDrainDeadline(_ container: ObservedContainer) -> Bool {
+        guard let entry = draining[container.node], let deadline = entry else { return false }
+        return now >= deadline
+    }
+
     func stop(_ container: ObservedContainer, _ reason: StopContainer.Reason) -> PlanAction {
         .stop(
             StopContainer(
@@ -190,8 +205,10 @@ struct AppPlanner {
         let replicas = app.replicas
         // A revision that already failed is not rolled out again: keep (or restore) the old one.
         let target = (failedHash == hash) ? nil : hash
-        var current = containers.filter { $0.specHash == target }
-        var old = containers.filter { $0.specHash != target }
+        // Replicas on a draining node are replaced like an old revision: within maxSurge and
+        // maxUnavailable, each stopped once its replacement is ready (or at the drain's deadline).
+        var current = containers.filter { $0.specHash == target && !isMoving($0) }
+        var old = containers.filter { $0.specHash != target || isMoving($0) }
 
         // Exited replicas: restart per policy (remove and start again in the same slot), each slot
         // after its crash-loop backoff; until then the exited replica keeps its slot.
@@ -252,9 +269,10 @@ struct AppPlanner {
         }
 
         // Rollout deadline: the new revision has had its progressDeadline and is still not all ready.
-        let rolloutStart = containers.filter { $0.specHash == target }.compactMap(\.startedAt).min()
+        let rolloutStart = current.compactMap(\.startedAt).min()
         let allReady = bySlot.count == replicas && bySlot.values.allSatisfy(isReady)
-        if !old.isEmpty, !allReady, let rolloutStart,
+        // Only a new revision can miss its deadline; moving replicas off a draining node cannot.
+        if old.contains(where: { $0.specHash != target }), !allReady, let rolloutStart,
             now.timeIntervalSince(rolloutStart) > app.update.progressDeadline.seconds
         {
             if app.update.autoRollback {
@@ -292,11 +310,11 @@ struct AppPlanner {
             var stopped = 0
             for container in ordered {
                 let costsAvailability = container.isRunning && container.readySince != nil
-                if costsAvailability {
+                if costsAvailability && !pastDrainDeadline(container) {
                     guard stoppable > 0 else { continue }
                     stoppable -= 1
                 }
-                actions.append(stop(container, .replaced))
+                actions.append(stop(container, isMoving(container) && container.specHash == target ? .drained : .replaced))
                 stopped += 1
             }
             let total = old.count - stopped + bySlot.count
@@ -343,6 +361,14 @@ struct AppPlanner {
             let count = app.replicas
             return AppChange(
                 app: app.name, kind: .added, summary: "\(name): \(count) replica\(count == 1 ? "" : "s")\(targets)",
+                unplaceable: unplaceable)
+        }
+        if !old.isEmpty, old.allSatisfy({ $0.specHash == hash && isMoving($0) }) {
+            let nodes = Set(old.map(\.node)).sorted().joined(separator: ", ")
+            let count = old.count
+            return AppChange(
+                app: app.name, kind: .moved,
+                summary: "\(name): moving \(count) replica\(count == 1 ? "" : "s") off draining \(nodes)\(targets)",
                 unplaceable: unplaceable)
         }
         if !old.isEmpty {

@@ -11,6 +11,8 @@ public struct ClusterSnapshot: Sendable {
         public var info: NodeInfo
         /// The listing (a summary on Docker: `Observer` reads replicas in full where needed).
         public var containers: [ContainerInfo]
+        /// The node's Docker networks, read only when some workload names one (`network:`).
+        public var networks: Set<String>?
     }
 
     /// Nodes that answered, by name; a node missing here did not answer.
@@ -23,14 +25,16 @@ public struct ClusterSnapshot: Sendable {
     }
 
     /// Reads every node side by side.
+    /// - Parameter networks: also read each node's Docker networks (some workload names one).
     public static func take(
-        nodes: [NodeSpec], drivers: [String: any ContainerDriver], now: Date
+        nodes: [NodeSpec], drivers: [String: any ContainerDriver], now: Date, networks: Bool = false
     ) async
         -> ClusterSnapshot
     {
         let answered = await perNode(nodes, drivers: drivers) { driver -> Node? in
             guard let info = try? await driver.info(), let containers = try? await driver.list() else { return nil }
-            return Node(info: info, containers: containers)
+            let names = networks ? (try? await driver.networks()) ?? nil : nil
+            return Node(info: info, containers: containers, networks: names)
         }
         return ClusterSnapshot(nodes: answered, takenAt: now)
     }
@@ -56,6 +60,12 @@ public struct ClusterSnapshot: Sendable {
             }
         }
         return answered.value.withLock { $0 }
+    }
+
+    /// True when some App or task names a Docker network: the nodes' networks are then read.
+    public static func needsNetworks(_ desired: DesiredState) -> Bool {
+        desired.apps.contains { $0.network.requiredNetwork != nil }
+            || desired.dags.contains { $0.tasks.contains { $0.network.requiredNetwork != nil } }
     }
 
     /// Every listed container per node, for log collection and log checks.

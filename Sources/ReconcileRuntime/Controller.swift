@@ -145,20 +145,30 @@ public final class Controller: Service {
                 }
             }
             if let snapshot {
-                if reconciler == nil || nodes != snapshot.state.nodes {
+                // Git's nodes with their drains, and nodes removed from git that are still drained.
+                var clusterNodes: ClusterNodes.Resolved?
+                do {
+                    clusterNodes = try ClusterNodes.resolve(declared: snapshot.state.nodes, store: store, now: Date())
+                } catch {
+                    log("nodes: \(error)")
+                }
+                if let clusterNodes, reconciler == nil || nodes != clusterNodes.all {
                     do {
+                        var state = snapshot.state
+                        state.nodes = clusterNodes.declared
                         // A replica's last output is collected after it stops, before it is removed.
                         let collector = logCollector
                         let (pass, note) = try await Pass.forState(
-                            snapshot.state, stateDirectory: options.stateDirectory, shimPath: options.shimPath,
-                            health: health, router: router,
+                            state, retired: clusterNodes.retired, stateDirectory: options.stateDirectory,
+                            shimPath: options.shimPath,
+                            publishAddress: options.publishAddress, health: health, router: router,
                             beforeRemove: { node, id in await collector.collectNow(node: node, containerID: id) })
                         if let note { log(note) }
                         reconciler = Reconciler(pass: pass, store: store)
                         dagRunner = DAGRunner(
                             nodes: pass.nodes, drivers: pass.drivers, store: store,
                             stateDirectory: options.stateDirectory, metrics: metrics)
-                        nodes = snapshot.state.nodes
+                        nodes = clusterNodes.all
                     } catch {
                         log("nodes: \(error)")
                     }
@@ -168,12 +178,22 @@ public final class Controller: Service {
                         let started = ContinuousClock.now
                         tickMark = dagRunner?.changeMark()
                         let cluster = await ClusterSnapshot.take(
-                            nodes: reconciler.pass.nodes, drivers: reconciler.pass.drivers, now: Date())
+                            nodes: reconciler.pass.nodes, drivers: reconciler.pass.drivers, now: Date(),
+                            networks: ClusterSnapshot.needsNetworks(snapshot.state))
                         tickCluster = cluster
                         let result = try await reconciler.run(
                             desired: snapshot.state, revision: snapshot.commit, dryRun: false, now: Date(),
                             snapshot: cluster)
-                        record(result, snapshot: snapshot, duration: ContinuousClock.now - started)
+                        record(
+                            result, snapshot: snapshot, specs: reconciler.pass.nodes,
+                            duration: ContinuousClock.now - started)
+                        // A node removed from git is forgotten once nothing of ours runs there.
+                        for name in try ClusterNodes.forgetEmpty(
+                            clusterNodes?.retired ?? [], snapshot: cluster, observed: result.observed,
+                            lostAfter: reconciler.pass.options.nodeLostAfter, now: Date(), store: store)
+                        {
+                            log("node \(name): removed from git and nothing of ours runs there; forgotten")
+                        }
                         // Report what a pass does, and a standing condition once until it changes.
                         let lines =
                             PlanText.lines(result.plan).lines
@@ -251,8 +271,10 @@ public final class Controller: Service {
     }
 
     /// Metrics and the API's view of a pass.
-    private func record(_ result: Pass.Result, snapshot: GitManifestSource.Snapshot, duration: Duration) {
-        let (apps, nodes) = StatusViews.make(state: snapshot.state, observed: result.observed)
+    private func record(
+        _ result: Pass.Result, snapshot: GitManifestSource.Snapshot, specs: [NodeSpec], duration: Duration
+    ) {
+        let (apps, nodes) = StatusViews.make(state: snapshot.state, observed: result.observed, specs: specs)
         metrics.record(result, apps: apps, nodes: nodes, duration: duration)
         if let counts = try? store.stateCounts() { metrics.record(runs: counts.runs, attempts: counts.attempts) }
         let appliedAt: Date?

@@ -98,6 +98,8 @@ public final class ControllerMetrics: AlertMetrics, Sendable {
         for node in nodes {
             gauge("node_reachable", [("node", node.name)], help: "1 when the node answers.")
                 .set(node.reachable ? 1.0 : 0.0)
+            gauge("node_schedulable", [("node", node.name)], help: "0 while the node is draining (takes no new work).")
+                .set(node.schedulable ? 1.0 : 0.0)
         }
     }
 }

@@ -130,7 +130,7 @@ extension DAGRunner {
                 ))
         }
         try store.saveAttempts(intents.map(\.0))
-        let started = try await startAll(intents, now: now)
+        let started = try await startAll(intents, registries: desired.registries, now: now)
         try store.saveAttempts(started)
         for record in started {
             let key = Self.key(record.dag, record.runID)
@@ -216,24 +216,26 @@ extension DAGRunner {
     /// Starts the attempts side by side (at most `parallelStarts` at once); each comes back running,
     /// or failed when its node refused it.
     private func startAll(
-        _ intents: [(AttemptRecord, TaskSpec, RunRecord, DAGSpec)], now: Date
+        _ intents: [(AttemptRecord, TaskSpec, RunRecord, DAGSpec)], registries: [RegistrySpec], now: Date
     ) async throws -> [AttemptRecord] {
         guard intents.count > 1 else {
             var results: [AttemptRecord] = []
             for (record, task, run, dag) in intents {
-                results.append(try await start(record, task: task, run: run, dag: dag, now: now))
+                results.append(
+                    try await start(record, task: task, run: run, dag: dag, registries: registries, now: now))
             }
             return results
         }
         return try await Bounded.map(intents, limit: Self.parallelStarts) { record, task, run, dag in
-            try await start(record, task: task, run: run, dag: dag, now: now)
+            try await start(record, task: task, run: run, dag: dag, registries: registries, now: now)
         }
     }
 
     /// Starts the attempt's container (adopting one of that name); the record comes back running, or
     /// failed when the node refuses it.
     func start(
-        _ record: AttemptRecord, task: TaskSpec, run: RunRecord, dag: DAGSpec, now: Date
+        _ record: AttemptRecord, task: TaskSpec, run: RunRecord, dag: DAGSpec, registries: [RegistrySpec] = [],
+        now: Date
     ) async throws -> AttemptRecord {
         var record = record
         guard let driver = drivers[record.node] else {
@@ -254,6 +256,11 @@ extension DAGRunner {
             return record
         }
         do {
+            // The image first (its pull does not count against the task's timeout, which runs from
+            // the container's start).
+            if let image = task.image, driver.runsImages {
+                try await ImagePull.prepare(image, policy: task.pull, driver: driver, registries: registries)
+            }
             let info = try await driver.run(
                 ContainerSpec(
                     name: record.containerName, image: task.image,
@@ -262,7 +269,7 @@ extension DAGRunner {
                     labels: [
                         Self.dagLabel: dag.name, Self.runLabel: run.runID, Self.taskLabel: task.name,
                         Self.tryLabel: String(record.tryNumber),
-                    ]))
+                    ], network: task.network))
             record.follow(info, now: now)
         } catch let error as DriverError where error.kind == .conflict {
             record.state = .running  // started by an interrupted pass: the next pass reads its state
@@ -272,7 +279,9 @@ extension DAGRunner {
             record.finishedAt = now
             if let error = error as? DriverError {
                 record.error =
-                    error.operation.hasPrefix("pull") ? .pullFailed(error.message) : .startFailed(error.description)
+                    error.operation.hasPrefix("pull")
+                    ? .pullFailed("\(error.operation.dropFirst("pull image ".count)) on node \(error.node): \(error.message)")
+                    : .startFailed(error.description)
             } else {
                 record.error = .startFailed("\(error)")
             }

@@ -81,7 +81,7 @@ public struct DAGRunner: Sendable {
                     ledgerNodes.append(
                         NodeLedger.Node(
                             name: node.name, capacity: capacity, labels: node.labels,
-                            isProcessNode: node.isProcessNode, reachable: false))
+                            isProcessNode: node.isProcessNode, reachable: false, schedulable: node.acceptsWork))
                 }
                 continue
             }
@@ -89,7 +89,8 @@ public struct DAGRunner: Sendable {
             pass.reachable.insert(node.name)
             ledgerNodes.append(
                 NodeLedger.Node(
-                    name: node.name, capacity: capacity, labels: node.labels, isProcessNode: node.isProcessNode))
+                    name: node.name, capacity: capacity, labels: node.labels, isProcessNode: node.isProcessNode,
+                    schedulable: node.acceptsWork, networks: snapshot?.nodes[node.name]?.networks))
             for info in containers {
                 if let used = occupancy.of(info) { occupants.append((node.name, used)) }
                 if info.labels[Self.dagLabel] != nil { pass.containers[info.name] = (node.name, info) }

@@ -82,7 +82,7 @@ public struct Executor: Sendable {
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let stopped = await Bounded.map(plan.stops, limit: maxConcurrent) { stop in await self.stop(stop) }
         let started = await Bounded.map(plan.starts, limit: maxConcurrent) { start in
-            await self.start(start, app: apps[start.app], revision: revision)
+            await self.start(start, app: apps[start.app], revision: revision, registries: desired.registries)
         }
         return stopped.compactMap { $0 } + started.compactMap { $0 }
     }
@@ -105,14 +105,16 @@ public struct Executor: Sendable {
     }
 
     /// Pulls a missing image, then creates and starts the replica (adopting one of its name).
-    private func start(_ start: StartContainer, app: AppSpec?, revision: String) async -> Failure? {
+    private func start(
+        _ start: StartContainer, app: AppSpec?, revision: String, registries: [RegistrySpec]
+    ) async -> Failure? {
         let action = Failure.Action.start(container: start.name, node: start.node)
         guard let driver = drivers[start.node] else { return Failure(action, .unknownNode(start.node)) }
         guard let app else { return Failure(action, .unknownApp(start.app)) }
         // Pull a missing image first; the progress deadline counts from the container's start.
-        if let image = app.image {
+        if let image = app.image, driver.runsImages {
             do {
-                if try await !driver.hasImage(image) { try await driver.pull(image, auth: nil) }
+                try await ImagePull.prepare(image, policy: app.pull, driver: driver, registries: registries)
             } catch let error as DriverError {
                 return Failure(action, .pullFailed(error))
             } catch {
@@ -129,7 +131,8 @@ public struct Executor: Sendable {
             _ = try await driver.run(
                 ContainerSpec(
                     name: start.name, image: app.image, command: app.command, env: env, resources: app.resources,
-                    ports: app.ports.map(\.container), labels: OwnershipLabels.labels(for: start, revision: revision)))
+                    ports: app.ports.map(\.container), labels: OwnershipLabels.labels(for: start, revision: revision),
+                    network: app.network))
             return nil
         } catch let error as DriverError where error.kind == .conflict {
             return nil  // already started by an earlier, interrupted pass: adopt it

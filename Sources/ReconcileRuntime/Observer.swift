@@ -34,7 +34,12 @@ public struct Observer: Sendable {
         now: Date, snapshot: ClusterSnapshot? = nil
     ) async -> Observation {
         let snapshot =
-            if let snapshot { snapshot } else { await ClusterSnapshot.take(nodes: nodes, drivers: drivers, now: now) }
+            if let snapshot {
+                snapshot
+            } else {
+                await ClusterSnapshot.take(
+                    nodes: nodes, drivers: drivers, now: now, networks: ClusterSnapshot.needsNetworks(desired))
+            }
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let hashes = apps.mapValues(SpecHash.of)
         typealias Seen = (info: ContainerInfo, replica: ObservedContainer)
@@ -92,7 +97,9 @@ public struct Observer: Sendable {
                 ObservedNode(
                     name: node.name, capacity: node.capacity ?? info?.capacity ?? .defaultRequest, labels: node.labels,
                     isProcessNode: node.isProcessNode,
-                    unreachableSince: info == nil ? (unreachableSince[node.name] ?? now) : nil, tasks: tasks))
+                    unreachableSince: info == nil ? (unreachableSince[node.name] ?? now) : nil, tasks: tasks,
+                    schedulable: node.acceptsWork, drainDeadline: node.drain?.deadline,
+                    networks: snapshot.nodes[node.name]?.networks))
             if info == nil {
                 observed.containers += (lastSeen[node.name] ?? []).map { replica in
                     var replica = replica

@@ -45,14 +45,17 @@ public struct Pass: Sendable {
 
     /// The nodes of a desired state and a driver for each. With no Node declared, the implicit `local`
     /// node is the Docker engine at /var/run/docker.sock when it answers, else a process node.
+    /// `retired` nodes (removed from git, draining) are managed too, after the declared ones.
     public static func forState(
-        _ state: DesiredState, stateDirectory: String, shimPath: String? = nil, health: HealthMonitor = HealthMonitor(),
-        router: Router? = nil, beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)? = nil
+        _ state: DesiredState, retired: [NodeSpec] = [], stateDirectory: String, shimPath: String? = nil,
+        publishAddress: String = "127.0.0.1",
+        health: HealthMonitor = HealthMonitor(), router: Router? = nil, beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)? = nil
     ) async throws -> (pass: Pass, note: String?) {
         var nodes = state.nodes
         var note: String?
         if nodes.isEmpty {
-            let docker = try DockerDriver(node: "local", endpoint: "unix:///var/run/docker.sock", timeout: .seconds(3))
+            let docker = try DockerDriver(
+                node: "local", endpoint: "unix:///var/run/docker.sock", timeout: .seconds(3), address: publishAddress)
             if (try? await docker.info()) != nil {
                 nodes = [NodeSpec(name: "local", backend: .docker(endpoint: "unix:///var/run/docker.sock", tls: nil))]
                 note = "implicit node local: the Docker engine at /var/run/docker.sock"
@@ -61,11 +64,12 @@ public struct Pass: Sendable {
                 note = "implicit node local: host processes (no Docker engine answers)"
             }
         }
+        nodes += retired
         var drivers: [String: any ContainerDriver] = [:]
         for node in nodes {
             switch node.backend {
-            case .docker(let endpoint, let tls):
-                drivers[node.name] = try DockerDriver(node: node.name, endpoint: endpoint, tls: tls)
+            case .docker:
+                drivers[node.name] = try DockerDriver(node, publishAddress: publishAddress)
             case .process:
                 drivers[node.name] = try ProcessDriver(
                     node: node.name, stateDirectory: stateDirectory, shimPath: shimPath)

@@ -1,10 +1,15 @@
+import Foundation
 import ReconcileAPI
 import ReconcileModel
 import ReconcilePlanner
 
 /// Apps and nodes as `reconcile status` and the API show them, from one observation.
 public enum StatusViews {
-    public static func make(state: DesiredState, observed: Observed) -> (apps: [AppView], nodes: [NodeView]) {
+    /// - Parameter specs: the pass's nodes (with their drains), to say why a node takes no work.
+    public static func make(
+        state: DesiredState, observed: Observed, specs: [NodeSpec] = []
+    ) -> (apps: [AppView], nodes: [NodeView]) {
+        let byName = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let apps = state.apps.map { app in
             let mine = observed.containers.filter { $0.app == app.name && $0.isRunning }
             let revision = SpecHash.of(app)
@@ -20,9 +25,21 @@ public enum StatusViews {
             return NodeView(
                 name: node.name, reachable: node.unreachableSince == nil, cpuMillicores: node.capacity.cpu.millicores,
                 memoryBytes: node.capacity.memory.bytes, usedCPUMillicores: used.cpu.millicores,
-                usedMemoryBytes: used.memory.bytes)
+                usedMemoryBytes: used.memory.bytes, schedulable: node.schedulable,
+                draining: node.schedulable ? nil : drainText(byName[node.name]))
         }
         return (apps, nodes)
+    }
+
+    /// Why a node takes no new work, in words.
+    static func drainText(_ spec: NodeSpec?) -> String {
+        guard let spec else { return "draining" }
+        guard let drain = spec.drain else { return "schedulable: false in git" }
+        let deadline = drain.deadline.map { " (deadline \(ISO8601DateFormatter().string(from: $0)))" } ?? ""
+        switch drain.cause {
+        case .requested: return "drained" + deadline
+        case .removedFromGit: return "removed from git; forgotten once nothing of ours runs there"
+        }
     }
 
     /// Every observed replica, for the App and node pages.

@@ -39,6 +39,21 @@ struct APIRoutes: Sendable {
         api.get("status") { _, _ in try self.json { try self.status() } }
         api.get("apps") { _, _ in try self.json { self.controller.current()?.apps ?? [] } }
         api.get("nodes") { _, _ in try self.json { self.controller.current()?.nodes ?? [] } }
+        api.post("nodes/:node/drain") { request, context in
+            let body = try await request.body.collect(upTo: 64 << 10)
+            return try self.json {
+                let input = body.readableBytes == 0 ? DrainRequest() : try Self.decode(DrainRequest.self, body)
+                guard let current = self.controller.current() else { throw Self.notReady }
+                return try self.queries.drain(
+                    try context.parameters.require("node"), deadline: input.deadline, in: current.state, now: Date())
+            }
+        }
+        api.post("nodes/:node/uncordon") { _, context in
+            try self.json {
+                guard let current = self.controller.current() else { throw Self.notReady }
+                return try self.queries.uncordon(try context.parameters.require("node"), in: current.state)
+            }
+        }
         api.get("dags") { _, _ in
             try self.json { try self.queries.dags(self.controller.current()?.state ?? DesiredState(), now: Date()) }
         }

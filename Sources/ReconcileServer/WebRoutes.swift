@@ -31,6 +31,8 @@ struct WebRoutes: Sendable {
         "triggered": .init(kind: "good", text: "Run triggered: the controller starts it within a tick."),
         "rerun": .init(kind: "good", text: "Cleared: the controller runs those tasks again within a tick."),
         "silenced": .init(kind: "good", text: "Silenced."),
+        "drained": .init(kind: "good", text: "Draining: its replicas move elsewhere as their replacements get ready."),
+        "uncordoned": .init(kind: "good", text: "Schedulable again: the node takes new work from the next pass."),
     ]
 
     var snapshot: WebSnapshot? {
@@ -144,6 +146,23 @@ struct WebRoutes: Sendable {
                     downstream: form["downstream"] == "1",
                     dag: controller.current()?.state.dags.first { $0.name == dag })
                 return Self.redirect("/dags/\(Self.segment(dag))/runs/\(Self.segment(run))?done=rerun")
+            }
+        }
+        router.post("/nodes/:node/drain") { request, context in
+            let node = Self.parameter(context, "node")
+            return try await action(request) { _, form in
+                guard let current = controller.current() else { throw APIRoutes.notReady }
+                let deadline = form["deadline"].flatMap { $0.isEmpty ? nil : $0 }
+                _ = try pages.queries.drain(node, deadline: deadline, in: current.state, now: Date())
+                return Self.redirect("/nodes?done=drained")
+            }
+        }
+        router.post("/nodes/:node/uncordon") { request, context in
+            let node = Self.parameter(context, "node")
+            return try await action(request) { _, _ in
+                guard let current = controller.current() else { throw APIRoutes.notReady }
+                _ = try pages.queries.uncordon(node, in: current.state)
+                return Self.redirect("/nodes?done=uncordoned")
             }
         }
         router.post("/alerts/silence") { request, _ in

@@ -232,6 +232,20 @@ public final class Store: Sendable {
                 table.column("at", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v10: node drains and remembered nodes") { db in
+            // Drains asked for with `reconcile nodes drain` (until `uncordon`).
+            try db.create(table: "nodeDrain") { table in
+                table.primaryKey("name", .text)
+                table.column("since", .datetime).notNull()
+                table.column("deadline", .datetime)
+            }
+            // Every Node the controller has managed (JSON of NodeSpec): one removed from git is
+            // drained through this spec and forgotten once nothing of ours runs on it.
+            try db.create(table: "knownNode") { table in
+                table.primaryKey("name", .text)
+                table.column("spec", .text).notNull()
+            }
+        }
         return migrator
     }
 

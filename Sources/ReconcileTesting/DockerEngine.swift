@@ -161,12 +161,14 @@ public final class DockerEngine: @unchecked Sendable {
     // MARK: Host hygiene
 
     nonisolated(unsafe) private static var allocated: Set<Int> = []
-    private static let lock = NSLock()
+    static let lock = NSLock()
 
     /// A third octet for 10.251.N.0/24 that no interface on the host uses and no engine of this
     /// process took: two bridges with one subnet would break each other's containers.
-    private static func freeSubnet() throws -> Int {
-        let addresses = (try? Command.run(["ip", "-br", "addr"]))?.stdout ?? ""
+    static func freeSubnet() throws -> Int {
+        // Interfaces, and routes (a namespace host's container subnet is routed from here).
+        let addresses =
+            ((try? Command.run(["ip", "-br", "addr"]))?.stdout ?? "") + ((try? Command.run(["ip", "route"]))?.stdout ?? "")
         return try lock.withLock {
             let candidates = (2...250).filter { !allocated.contains($0) && !addresses.contains("10.251.\($0).") }
             guard let chosen = candidates.randomElement() else {

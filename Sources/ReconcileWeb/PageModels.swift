@@ -50,6 +50,8 @@ struct NodeRow: Sendable {
     var memoryPercent: Int
     var cpuText: String
     var memoryText: String
+    /// Why the node takes no new work; nil while schedulable.
+    var draining: String?
 }
 
 struct DAGRow: Sendable {

@@ -33,11 +33,12 @@ extension WebTemplates {
         """#
 
     static let nodeTable = #"""
-        <table><tr><th>Node</th><th>CPU</th><th></th><th>Memory</th><th></th></tr>
+        <table><tr><th>Node</th><th>CPU</th><th></th><th>Memory</th><th></th><th>Service</th></tr>
         {{#nodes}}<tr><td><span class="dot {{health}}"></span>{{name}}{{^reachable}} <b>unreachable</b>{{/reachable}}</td>
         <td><span class="bar"><i style="width:{{cpuPercent}}%"></i></span></td><td class="muted">{{cpuText}}</td>
-        <td><span class="bar"><i style="width:{{memoryPercent}}%"></i></span></td><td class="muted">{{memoryText}}</td></tr>{{/nodes}}
-        {{^nodes}}<tr><td colspan="5" class="muted">No nodes observed yet.</td></tr>{{/nodes}}
+        <td><span class="bar"><i style="width:{{memoryPercent}}%"></i></span></td><td class="muted">{{memoryText}}</td>
+        <td>{{#draining}}<b class="draining">{{draining}}</b> <form method="post" action="/nodes/{{name}}/uncordon" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" id="uncordon-{{name}}">Uncordon</button></form>{{/draining}}{{^draining}}<form method="post" action="/nodes/{{name}}/drain" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" class="danger" id="drain-{{name}}">Drain</button></form>{{/draining}}</td></tr>{{/nodes}}
+        {{^nodes}}<tr><td colspan="6" class="muted">No nodes observed yet.</td></tr>{{/nodes}}
         </table>
         """#
 

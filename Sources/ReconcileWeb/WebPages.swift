@@ -241,12 +241,14 @@ public struct WebPages: Sendable {
     static func nodeRow(_ view: NodeView) -> NodeRow {
         func percent(_ used: Int64, _ total: Int64) -> Int { total > 0 ? Int(min(100, used * 100 / total)) : 0 }
         return NodeRow(
-            name: view.name, reachable: view.reachable, health: view.reachable ? "ok" : "bad",
+            name: view.name, reachable: view.reachable,
+            health: !view.reachable ? "bad" : view.draining != nil ? "warn" : "ok",
             cpuPercent: percent(view.usedCPUMillicores, view.cpuMillicores),
             memoryPercent: percent(view.usedMemoryBytes, view.memoryBytes),
             cpuText:
                 "\(CPUQuantity(millicores: view.usedCPUMillicores)) of \(CPUQuantity(millicores: view.cpuMillicores))",
-            memoryText: "\(MemoryQuantity(bytes: view.usedMemoryBytes)) of \(MemoryQuantity(bytes: view.memoryBytes))")
+            memoryText: "\(MemoryQuantity(bytes: view.usedMemoryBytes)) of \(MemoryQuantity(bytes: view.memoryBytes))",
+            draining: view.draining)
     }
 
     static func checkRow(_ view: CheckView) -> CheckRow {

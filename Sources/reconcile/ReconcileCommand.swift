@@ -20,7 +20,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         subcommands: [
             ControllerCommand.self, ValidateCommand.self, ScheduleCommand.self, SchemaCommand.self, DagsCommand.self,
             RunsCommand.self, RerunCommand.self, LogsCommand.self, AlertsCommand.self, StatusCommand.self,
-            ExplainCommand.self,
+            ExplainCommand.self, NodesCommand.self,
         ]
     )
 

@@ -352,7 +352,7 @@ import Testing
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dagd-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let docker = NodeSpec(name: "docker", backend: .docker(endpoint: engine.endpoint, tls: nil))
-        let driver = try DockerDriver(node: "docker", endpoint: engine.endpoint, publishAddress: engine.publishAddress)
+        let driver = try DockerDriver(node: "docker", endpoint: engine.endpoint, address: engine.publishAddress)
         let store = try Store(stateDirectory: folder)
         let runner = DAGRunner(nodes: [docker], drivers: ["docker": driver], store: store, stateDirectory: folder)
         func step(_ name: String, _ script: String, after: [String] = []) -> TaskSpec {

@@ -29,7 +29,7 @@ import Testing
         var drivers: [String: any ContainerDriver] = [:]
         for (name, engine) in zip(names, engines) {
             drivers[name] = try DockerDriver(
-                node: name, endpoint: engine.endpoint, publishAddress: engine.publishAddress)
+                node: name, endpoint: engine.endpoint, address: engine.publishAddress)
         }
         func sized(_ name: String, cpu: Int64, memory: Int64) -> AppSpec {
             AppSpec(

@@ -88,7 +88,7 @@ struct RolloutBench: Sendable {
         let engine = try await DockerEngine.start()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
         let node = NodeSpec(name: "node-a", backend: .docker(endpoint: engine.endpoint, tls: nil))
-        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint, publishAddress: engine.publishAddress)
+        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint, address: engine.publishAddress)
         let router = Router()
         let store = try Store(stateDirectory: folder)
         var pass = Pass(nodes: [node], drivers: ["node-a": driver], router: router)

@@ -4,62 +4,6 @@ import ReconcileModel
 import ReconcileTesting
 import Testing
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI.
-struct TestCertificates {
-    let folder: String
-    var ca: String { folder + "/ca.pem" }
-    var serverCert: String { folder + "/server-cert.pem" }
-    var serverKey: String { folder + "/server-key.pem" }
-    var clientCert: String { folder + "/client-cert.pem" }
-    var clientKey: String { folder + "/client-key.pem" }
-    /// A client certificate signed by nobody the engine trusts (self-signed).
-    var strangerCert: String { folder + "/stranger-cert.pem" }
-    var strangerKey: String { folder + "/stranger-key.pem" }
-
-    init(folder: String) throws {
-        self.folder = folder
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try "subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n".write(
-            toFile: folder + "/server.ext", atomically: true, encoding: .utf8)
-        try "extendedKeyUsage = clientAuth\n".write(toFile: folder + "/client.ext", atomically: true, encoding: .utf8)
-        let steps: [[String]] = [
-            [
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                "/CN=reconcile test CA",
-                "-keyout", folder + "/ca-key.pem", "-out", ca,
-            ],
-            [
-                "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", serverKey,
-                "-out",
-                folder + "/server.csr",
-            ],
-            [
-                "openssl", "x509", "-req", "-in", folder + "/server.csr", "-CA", ca, "-CAkey", folder + "/ca-key.pem",
-                "-CAcreateserial", "-days", "2", "-extfile", folder + "/server.ext", "-out", serverCert,
-            ],
-            [
-                "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=reconcile", "-keyout", clientKey,
-                "-out",
-                folder + "/client.csr",
-            ],
-            [
-                "openssl", "x509", "-req", "-in", folder + "/client.csr", "-CA", ca, "-CAkey", folder + "/ca-key.pem",
-                "-CAcreateserial", "-days", "2", "-extfile", folder + "/client.ext", "-out", clientCert,
-            ],
-            [
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=reconcile",
-                "-addext", "extendedKeyUsage=clientAuth", "-keyout", strangerKey, "-out", strangerCert,
-            ],
-        ]
-        for step in steps {
-            let result = try Command.run(step)
-            guard result.status == 0 else {
-                throw FixtureError("\(step[0...1].joined(separator: " ")): \(result.stderr)")
-            }
-        }
-    }
-}
-
 @Suite struct DockerTLSTests {
     @Test(.timeLimit(.minutes(3))) func tcpWithClientCertificatesWorksAndWithoutThemDoesNot() async throws {
         let folder = try temporaryState("tls")

@@ -39,7 +39,7 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
     func anotherDockerEngineConforms(node: String) async throws {
         let engine = try await DockerEngine.start()
         defer { engine.shutdown() }
-        let driver = try DockerDriver(node: node, endpoint: engine.endpoint, publishAddress: engine.publishAddress)
+        let driver = try DockerDriver(node: node, endpoint: engine.endpoint, address: engine.publishAddress)
         await runConformance(driver, .busybox(image: TestImage.name))
         // A container started by hand (no management label) is never listed.
         let byHand = try Command.run([
@@ -57,7 +57,7 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
         let engine = try await DockerEngine.start()
         defer { engine.shutdown() }
         let driver = try DockerDriver(
-            node: "node-d", endpoint: engine.endpoint, timeout: .seconds(2), publishAddress: engine.publishAddress)
+            node: "node-d", endpoint: engine.endpoint, timeout: .seconds(2), address: engine.publishAddress)
         #expect(try await driver.info().capacity.cpu.millicores > 0)
         engine.stop()
         let started = Date()

@@ -1,0 +1,80 @@
+/// The network a container joins on a Docker node (`network:` on an App or a task). Process nodes
+/// always use the host's network.
+public enum ContainerNetwork: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The engine's default bridge network: outbound traffic works, ports are published.
+    case bridge
+    /// No network at all (loopback only).
+    case none
+    /// The node's own network stack (no isolation; ports are not published, the process binds them).
+    case host
+    /// A Docker network that already exists on the node (created outside reconcile).
+    case named(String)
+
+    public init(_ text: String) {
+        switch text {
+        case "bridge", "default": self = .bridge
+        case "none": self = .none
+        case "host": self = .host
+        default: self = .named(text)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .bridge: "bridge"
+        case .none: "none"
+        case .host: "host"
+        case .named(let name): name
+        }
+    }
+
+    /// The named network a node must have, if any.
+    public var requiredNetwork: String? { if case .named(let name) = self { name } else { nil } }
+}
+
+/// When a node pulls a workload's image before starting it (`pull:`).
+public enum PullPolicy: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Pull only when the node does not have the image (the default).
+    case ifNotPresent
+    /// Pull before every start (a moving tag such as `latest`).
+    case always
+    /// Never pull: the image must already be on the node.
+    case never
+}
+
+/// Credentials for a private container registry (`kind: Registry`), matched to images by registry
+/// host. The password is a secret reference, read when pulling and never stored or printed.
+public struct RegistrySpec: Sendable, Hashable, Codable {
+    public var name: String
+    /// The registry host (and port), as it appears in image names: `registry.local:5000`.
+    public var server: String
+    public var username: String
+    public var password: SecretReference
+    /// A PEM file on the controller host with the CA the registry's certificate chains to: the
+    /// controller checks the credentials against the registry with it (nodes trust the CA
+    /// themselves, e.g. /etc/docker/certs.d/HOST/ca.crt).
+    public var ca: String?
+
+    public init(name: String, server: String, username: String, password: SecretReference, ca: String? = nil) {
+        self.name = name
+        self.server = server
+        self.username = username
+        self.password = password
+        self.ca = ca
+    }
+
+    /// The registry host an image is pulled from: the first path part when it looks like a host
+    /// (has a dot or a port, or is `localhost`), else Docker Hub.
+    public static func host(of image: String) -> String {
+        guard let slash = image.firstIndex(of: "/") else { return "docker.io" }
+        let first = image[..<slash]
+        if first.contains(".") || first.contains(":") || first == "localhost" { return String(first) }
+        return "docker.io"
+    }
+
+    /// The registry whose server is the image's registry host, if one is declared.
+    public static func matching(_ image: String, in registries: [RegistrySpec]) -> RegistrySpec? {
+        let host = host(of: image)
+        return registries.first { $0.server == host || ($0.server == "index.docker.io" && host == "docker.io") }
+    }
+}
