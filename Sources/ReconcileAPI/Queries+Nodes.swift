@@ -59,7 +59,8 @@ extension Queries {
             let names = known.sorted()
             throw Failure(
                 .notFound,
-                "no node \(node); " + (names.isEmpty ? "the repository declares no Node" : "nodes: \(names.joined(separator: ", "))"))
+                "no node \(node); "
+                    + (names.isEmpty ? "the repository declares no Node" : "nodes: \(names.joined(separator: ", "))"))
         }
     }
 }

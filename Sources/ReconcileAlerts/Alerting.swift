@@ -19,6 +19,8 @@ public final class Alerting: Sendable {
         public var unreachable: [String: Date]
         /// The newest commit when it is invalid: its id and first errors.
         public var invalidCommit: (commit: String, errors: [String])?
+        /// Apps whose image pulls keep failing, with the last failure.
+        public var pullFailures: [String: String] = [:]
 
         public init(state: DesiredState) {
             self.state = state
@@ -142,12 +144,13 @@ public final class Alerting: Sendable {
                     runID: last.runID, failed: last.state == .failed, failure: last.failure)
             }
         }
-        let facts = ConditionFacts(
+        var facts = ConditionFacts(
             checks: try store.checkStates(), lastFinishedRuns: lastFinished, failedRollouts: try store.failedRollouts(),
             nodes: inputs.nodes.map(\.name), unreachable: inputs.unreachable,
             invalidCommit: inputs.invalidCommit.map {
                 ConditionFacts.InvalidCommit(commit: $0.commit, errors: $0.errors)
             })
+        facts.pullFailures = inputs.pullFailures
         return Conditions.from(state: inputs.state, facts: facts)
     }
 

@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOSSL
 import ReconcileModel
 import ReconcileSecrets
+import Synchronization
 
 /// A node's Docker Engine, through its HTTP API over a unix socket or TCP (with TLS client
 /// certificates). No `docker` CLI is involved.
@@ -12,7 +13,6 @@ public final class DockerDriver: ContainerDriver {
     public let node: String
     let baseURL: String
     let client: HTTPClient
-    let ownsClient: Bool
     let timeout: TimeAmount
     /// The address the controller and other hosts dial the node's published ports at.
     let address: String
@@ -44,32 +44,14 @@ public final class DockerDriver: ContainerDriver {
                 withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~")))
             baseURL = "http+unix://" + (encoded ?? path)
             client = HTTPClient.shared
-            ownsClient = false
         } else if endpoint.hasPrefix("tcp://") {
             let hostPort = String(endpoint.dropFirst("tcp://".count))
             if let tls {
                 baseURL = "https://" + hostPort
-                var configuration = HTTPClient.Configuration()
-                do {
-                    var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-                    tlsConfiguration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.cert).map {
-                        .certificate($0)
-                    }
-                    tlsConfiguration.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem))
-                    tlsConfiguration.trustRoots = .file(tls.ca)
-                    configuration.tlsConfiguration = tlsConfiguration
-                } catch {
-                    throw DriverError(
-                        .invalidSpec, node: node, operation: "load TLS files",
-                        message: "cannot read the certificates or key (\(error)); check tls.ca, tls.cert and tls.key")
-                }
-                configuration.timeout = .init(connect: self.timeout, read: self.timeout)
-                client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-                ownsClient = true
+                client = try TLSClients.client(for: tls, timeout: self.timeout, node: node)
             } else {
                 baseURL = "http://" + hostPort
                 client = HTTPClient.shared
-                ownsClient = false
             }
         } else {
             throw DriverError(
@@ -89,10 +71,8 @@ public final class DockerDriver: ContainerDriver {
             bindAddress: spec.bindAddress(publishAddress: publishAddress))
     }
 
-    /// Releases the HTTP client of a TLS connection; call before dropping the driver.
-    public func shutdown() async throws {
-        if ownsClient { try await client.shutdown() }
-    }
+    /// Nothing to release: HTTP clients are shared (per TLS configuration, for the process's life).
+    public func shutdown() async throws {}
 
     // MARK: ContainerDriver
 
@@ -464,6 +444,41 @@ public final class DockerDriver: ContainerDriver {
 
     static func pathEncode(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~:/"))) ?? text
+    }
+}
+
+/// One HTTP client per set of TLS files (and their modification times, so rotated certificates
+/// are read again), for the life of the process: drivers are rebuilt whenever the nodes change (a
+/// commit, a drain), and a client per driver would have to be shut down by whoever drops it.
+enum TLSClients {
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static func client(for tls: NodeSpec.TLSFiles, timeout: TimeAmount, node: String) throws -> HTTPClient {
+        let stamps = [tls.ca, tls.cert, tls.key].map { path in
+            let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+            return "\(path)@\(modified?.timeIntervalSince1970 ?? 0)"
+        }
+        let key = stamps.joined(separator: "\u{0}") + "\u{0}\(timeout.nanoseconds)"
+        if let known = clients.withLock({ $0[key] }) { return known }
+        var configuration = HTTPClient.Configuration()
+        do {
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            tlsConfiguration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.cert).map { .certificate($0) }
+            tlsConfiguration.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem))
+            tlsConfiguration.trustRoots = .file(tls.ca)
+            configuration.tlsConfiguration = tlsConfiguration
+        } catch {
+            throw DriverError(
+                .invalidSpec, node: node, operation: "load TLS files",
+                message: "cannot read the certificates or key (\(error)); check tls.ca, tls.cert and tls.key")
+        }
+        configuration.timeout = .init(connect: timeout, read: timeout)
+        return clients.withLock { clients in
+            if let known = clients[key] { return known }
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[key] = client
+            return client
+        }
     }
 }
 

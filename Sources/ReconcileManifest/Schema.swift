@@ -273,7 +273,8 @@ enum Schemas {
     static let registry = ObjectSchema(
         "Registry",
         common + [
-            FieldSchema("server", .string, required: true, "registry host[:port] as in image names, e.g. registry.local:5000"),
+            FieldSchema(
+                "server", .string, required: true, "registry host[:port] as in image names, e.g. registry.local:5000"),
             FieldSchema("username", .string, required: true, "login name"),
             FieldSchema("password", .secretReference, required: true, "env:NAME or file:/path; never stored"),
             FieldSchema("ca", .string, "PEM file on the controller host: the CA of the registry's certificate"),

@@ -1,9 +1,11 @@
 /// The name of a monitored thing, as incidents, silences and notices carry it: `check/NAME`,
-/// `dag/NAME`, `rollout/APP`, `node/NAME` or `commit`. Built and read in this one place.
+/// `dag/NAME`, `rollout/APP`, `pull/APP`, `node/NAME` or `commit`. Built and read in this one place.
 public enum ConditionKey: Sendable, Hashable, CustomStringConvertible {
     case check(String)
     case dag(String)
     case rollout(String)
+    /// An App's image pulls keep failing.
+    case pull(String)
     case node(String)
     case commit
 
@@ -12,6 +14,7 @@ public enum ConditionKey: Sendable, Hashable, CustomStringConvertible {
         case .check(let name): "check/\(name)"
         case .dag(let name): "dag/\(name)"
         case .rollout(let app): "rollout/\(app)"
+        case .pull(let app): "pull/\(app)"
         case .node(let name): "node/\(name)"
         case .commit: "commit"
         }
@@ -36,6 +39,7 @@ public enum ConditionKey: Sendable, Hashable, CustomStringConvertible {
         case "check": self = .check(name)
         case "dag": self = .dag(name)
         case "rollout": self = .rollout(name)
+        case "pull": self = .pull(name)
         case "node": self = .node(name)
         default: return nil
         }

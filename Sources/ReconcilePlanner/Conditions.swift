@@ -28,6 +28,8 @@ public struct ConditionFacts: Sendable, Hashable {
     public var unreachable: [String: Date]
     /// The newest commit when it is invalid: its id and first errors.
     public var invalidCommit: InvalidCommit?
+    /// Apps whose image pulls failed several times in a row, with the last failure (registry, node).
+    public var pullFailures: [String: String] = [:]
 
     public struct InvalidCommit: Sendable, Hashable {
         public var commit: String
@@ -63,6 +65,8 @@ public enum Conditions {
     public static let rolloutSettle = Timespan.minutes(5)
     /// An invalid commit fixed and broken again within this is one incident.
     public static let commitSettle = Timespan.minutes(2)
+    /// An App whose pulls fail, succeed and fail again within this is one incident.
+    public static let pullSettle = Timespan.minutes(5)
     /// A node that answers again and drops again within this is one incident.
     public static let nodeSettle = Timespan.minutes(1)
 
@@ -108,6 +112,12 @@ public enum Conditions {
                         ? "the rollout of app \(app.name) was rolled back: its new revision did not become ready"
                         : "app \(app.name) runs its current revision",
                     notifiers: app.alerts, settle: rolloutSettle))
+            let pull = facts.pullFailures[app.name]
+            conditions.append(
+                Condition(
+                    key: ConditionKey.pull(app.name).description, failing: pull != nil,
+                    summary: pull.map { "app \(app.name) cannot pull its image: \($0)" }
+                        ?? "app \(app.name) pulls its image", notifiers: app.alerts, settle: pullSettle))
         }
         for node in facts.nodes {
             let since = facts.unreachable[node]

@@ -314,7 +314,8 @@ struct AppPlanner {
                     guard stoppable > 0 else { continue }
                     stoppable -= 1
                 }
-                actions.append(stop(container, isMoving(container) && container.specHash == target ? .drained : .replaced))
+                actions.append(
+                    stop(container, isMoving(container) && container.specHash == target ? .drained : .replaced))
                 stopped += 1
             }
             let total = old.count - stopped + bySlot.count

@@ -13,6 +13,12 @@ public struct ClusterSnapshot: Sendable {
         public var containers: [ContainerInfo]
         /// The node's Docker networks, read only when some workload names one (`network:`).
         public var networks: Set<String>?
+
+        public init(info: NodeInfo, containers: [ContainerInfo], networks: Set<String>? = nil) {
+            self.info = info
+            self.containers = containers
+            self.networks = networks
+        }
     }
 
     /// Nodes that answered, by name; a node missing here did not answer.

@@ -46,6 +46,8 @@ public final class Controller: Service {
     public let log: @Sendable (String) -> Void
     public let router: Router
     let health = HealthMonitor()
+    /// Failed image pulls of App replicas and their backoff, kept across rebuilt passes.
+    let pulls = PullBackoff()
     public let alerting: Alerting
     public let logCollector: LogCollector
     let stopRequested: @Sendable () -> Bool
@@ -164,7 +166,9 @@ public final class Controller: Service {
                             publishAddress: options.publishAddress, health: health, router: router,
                             beforeRemove: { node, id in await collector.collectNow(node: node, containerID: id) })
                         if let note { log(note) }
-                        reconciler = Reconciler(pass: pass, store: store)
+                        var withPulls = pass
+                        withPulls.pulls = pulls
+                        reconciler = Reconciler(pass: withPulls, store: store)
                         dagRunner = DAGRunner(
                             nodes: pass.nodes, drivers: pass.drivers, store: store,
                             stateDirectory: options.stateDirectory, metrics: metrics)
@@ -210,6 +214,7 @@ public final class Controller: Service {
                         let pass = reconciler.pass
                         var unreachable: [String: Date] = [:]
                         for node in result.observed.nodes { unreachable[node.name] = node.unreachableSince }
+                        let pulls = self.pulls.failing()
                         alerting.update { [unreachable] inputs in
                             var updated = inputs ?? Alerting.Inputs(state: state)
                             updated.state = state
@@ -218,6 +223,7 @@ public final class Controller: Service {
                                 nodes: pass.nodes, drivers: pass.drivers, listings: cluster.listings,
                                 listedAt: cluster.takenAt)
                             updated.unreachable = unreachable
+                            updated.pullFailures = pulls
                             inputs = updated
                         }
                         logCollector.update(

@@ -280,7 +280,8 @@ extension DAGRunner {
             if let error = error as? DriverError {
                 record.error =
                     error.operation.hasPrefix("pull")
-                    ? .pullFailed("\(error.operation.dropFirst("pull image ".count)) on node \(error.node): \(error.message)")
+                    ? .pullFailed(
+                        "\(error.operation.dropFirst("pull image ".count)) on node \(error.node): \(error.message)")
                     : .startFailed(error.description)
             } else {
                 record.error = .startFailed("\(error)")

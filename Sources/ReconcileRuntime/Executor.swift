@@ -66,12 +66,15 @@ public struct Executor: Sendable {
     /// Runs before a container is stopped: the router drains it.
     let beforeStop: (@Sendable (StopContainer) async -> Void)?
     let beforeRemove: (@Sendable (String, String) async -> Void)?
+    /// Failed pulls are tried again after a backoff, not on every pass.
+    let pulls: PullBackoff
 
     public init(
         drivers: [String: any ContainerDriver], maxConcurrent: Int = 8,
         beforeStop: (@Sendable (StopContainer) async -> Void)? = nil,
-        beforeRemove: (@Sendable (String, String) async -> Void)? = nil
+        beforeRemove: (@Sendable (String, String) async -> Void)? = nil, pulls: PullBackoff = PullBackoff()
     ) {
+        self.pulls = pulls
         self.drivers = drivers
         self.maxConcurrent = maxConcurrent
         self.beforeStop = beforeStop
@@ -113,9 +116,21 @@ public struct Executor: Sendable {
         guard let app else { return Failure(action, .unknownApp(start.app)) }
         // Pull a missing image first; the progress deadline counts from the container's start.
         if let image = app.image, driver.runsImages {
+            let now = Date()
+            if let wait = pulls.backingOff(node: start.node, image: image, now: now) {
+                let until = ISO8601DateFormatter().string(from: wait.until)
+                return Failure(
+                    action,
+                    .pullFailed(
+                        DriverError(
+                            .engine, node: start.node, operation: "pull image \(image)",
+                            message: "\(wait.message); \(wait.count) failed, next try at \(until)")))
+            }
             do {
                 try await ImagePull.prepare(image, policy: app.pull, driver: driver, registries: registries)
+                pulls.succeeded(node: start.node, image: image)
             } catch let error as DriverError {
+                pulls.failed(node: start.node, image: image, app: app.name, message: error.description, now: now)
                 return Failure(action, .pullFailed(error))
             } catch {
                 return Failure(action, .other("\(error)"))

@@ -29,6 +29,8 @@ public struct Pass: Sendable {
     /// Replicas are drained from the router before they stop. Only the rollout test's control turns
     /// this off, to show that its zero-failure check would see the requests lost without the drain.
     public var drainsBeforeStop = true
+    /// Failed image pulls and their backoff, across passes (the controller keeps one for its life).
+    public var pulls = PullBackoff()
 
     public init(
         nodes: [NodeSpec], drivers: [String: any ContainerDriver], options: PlannerOptions = PlannerOptions(),
@@ -49,7 +51,8 @@ public struct Pass: Sendable {
     public static func forState(
         _ state: DesiredState, retired: [NodeSpec] = [], stateDirectory: String, shimPath: String? = nil,
         publishAddress: String = "127.0.0.1",
-        health: HealthMonitor = HealthMonitor(), router: Router? = nil, beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)? = nil
+        health: HealthMonitor = HealthMonitor(), router: Router? = nil,
+        beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)? = nil
     ) async throws -> (pass: Pass, note: String?) {
         var nodes = state.nodes
         var note: String?
@@ -105,7 +108,7 @@ public struct Pass: Sendable {
         if let router, drainsBeforeStop {
             beforeStop = { stop in await router.drain(stop.containerID, grace: stop.grace) }
         }
-        let executor = Executor(drivers: drivers, beforeStop: beforeStop, beforeRemove: beforeRemove)
+        let executor = Executor(drivers: drivers, beforeStop: beforeStop, beforeRemove: beforeRemove, pulls: pulls)
         failures += await executor.apply(plan, desired: desired, revision: revision)
         return Result(plan: plan, failures: failures, observed: observed, backends: observation.backends)
     }

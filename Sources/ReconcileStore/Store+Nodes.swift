@@ -85,7 +85,9 @@ extension Store {
             var nodes: [String: NodeSpec] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT name, spec FROM knownNode") {
                 let text: String = row["spec"]
-                if let spec = try? JSONDecoder().decode(NodeSpec.self, from: Data(text.utf8)) { nodes[row["name"]] = spec }
+                if let spec = try? JSONDecoder().decode(NodeSpec.self, from: Data(text.utf8)) {
+                    nodes[row["name"]] = spec
+                }
             }
             return nodes
         }

@@ -168,7 +168,8 @@ public final class DockerEngine: @unchecked Sendable {
     static func freeSubnet() throws -> Int {
         // Interfaces, and routes (a namespace host's container subnet is routed from here).
         let addresses =
-            ((try? Command.run(["ip", "-br", "addr"]))?.stdout ?? "") + ((try? Command.run(["ip", "route"]))?.stdout ?? "")
+            ((try? Command.run(["ip", "-br", "addr"]))?.stdout ?? "")
+            + ((try? Command.run(["ip", "route"]))?.stdout ?? "")
         return try lock.withLock {
             let candidates = (2...250).filter { !allocated.contains($0) && !addresses.contains("10.251.\($0).") }
             guard let chosen = candidates.randomElement() else {

@@ -17,6 +17,10 @@ public actor InMemoryDriver: ContainerDriver {
     /// How many times the node was listed and asked for its info (a test of who observes it).
     public private(set) var listings = 0
     public private(set) var infos = 0
+    /// Images a pull can fetch, with the user name the fake registry asks for (nil: public).
+    private var registry: [String: String?] = [:]
+    /// Every pull asked for, in order, with the user name sent (or nil).
+    public private(set) var pulls: [(image: String, username: String?)] = []
 
     struct Entry {
         var info: ContainerInfo
@@ -30,6 +34,9 @@ public actor InMemoryDriver: ContainerDriver {
     }
 
     public func setUnreachable(_ value: Bool) { unreachable = value }
+
+    /// Makes `image` pullable, for anyone (`username` nil) or only with that user's credentials.
+    public func publish(_ image: String, username: String? = nil) { registry[image] = .some(username) }
 
     private func reachable(_ operation: String) throws {
         if unreachable {
@@ -165,7 +172,16 @@ public actor InMemoryDriver: ContainerDriver {
     }
 
     public func pull(_ image: String, auth: RegistryAuth?) async throws {
-        try reachable("pull image \(image)")
-        throw DriverError(.engine, node: node, operation: "pull image \(image)", message: "no registry in memory")
+        let operation = "pull image \(image)"
+        try reachable(operation)
+        pulls.append((image, auth?.username))
+        guard let required = registry[image] else {
+            throw DriverError(.engine, node: node, operation: operation, message: "manifest unknown")
+        }
+        if let required, auth?.username != required {
+            throw DriverError(
+                .engine, node: node, operation: operation, message: "unauthorized: authentication required")
+        }
+        images.insert(image)
     }
 }

@@ -56,6 +56,7 @@ public final class NamespaceCluster: @unchecked Sendable {
         bridge = "rcn\(tag)"
         let folder = "/tmp/rcn-\(tag)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "\(getpid())\n".write(toFile: folder + "/owner", atomically: true, encoding: .utf8)
         let addresses = (0..<count).map { "10.251.\(network).\($0 + 2)" }
         certificates = try TestCertificates(folder: folder + "/certs", addresses: addresses + [gateway, "127.0.0.1"])
         do {
@@ -195,24 +196,31 @@ public final class NamespaceCluster: @unchecked Sendable {
 
     deinit { shutdown() }
 
-    /// Namespaces and links of clusters whose test process died (no dockerd runs in them any more,
-    /// and their folder is over two minutes old).
-    private static func removeStale() {
-        let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []
-        for namespace in namespaces where namespace.hasPrefix("rcn") && namespace.count > 10 {
-            let tag = String(namespace.dropFirst(3).prefix(6))
-            let index = String(namespace.dropFirst(10))
-            let root = "/tmp/rcn\(tag)\(index)"
-            let pidText = (try? String(contentsOfFile: root + "/docker.pid", encoding: .utf8)) ?? ""
-            if let pid = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 { continue }
-            let modified =
-                (try? FileManager.default.attributesOfItem(atPath: "/var/run/netns/" + namespace))?[.modificationDate]
-                as? Date
-            guard let modified, Date().timeIntervalSince(modified) > 120 else { continue }
-            _ = try? Command.run(["ip", "netns", "del", namespace])
-            _ = try? Command.run(["ip", "link", "del", "rcn\(tag)v\(index)"])
+    /// Clusters whose test process died (its pid, in the cluster's folder, is gone): their daemons
+    /// are stopped, and their namespaces, links, routes and folders removed.
+    static func removeStale() {
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
+        for folder in folders where folder.hasPrefix("rcn-") {
+            let tag = String(folder.dropFirst("rcn-".count))
+            let ownerText = (try? String(contentsOfFile: "/tmp/\(folder)/owner", encoding: .utf8)) ?? ""
+            guard let owner = Int32(ownerText.trimmingCharacters(in: .whitespacesAndNewlines)), kill(owner, 0) != 0
+            else { continue }
+            for index in 1...16 {
+                let root = "/tmp/rcn\(tag)\(index)"
+                guard FileManager.default.fileExists(atPath: root) else { continue }
+                let pidText = (try? String(contentsOfFile: root + "/docker.pid", encoding: .utf8)) ?? ""
+                if let pid = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, SIGTERM) == 0 {
+                    let deadline = Date().addingTimeInterval(20)
+                    while kill(pid, 0) == 0 && Date() < deadline { usleep(100_000) }
+                    if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+                }
+                _ = try? Command.run(["ip", "netns", "del", "rcn\(tag)h\(index)"])
+                _ = try? Command.run(["ip", "link", "del", "rcn\(tag)v\(index)"])
+                _ = try? Command.run(["rm", "-rf", root])
+            }
             _ = try? Command.run(["ip", "link", "del", "rcn\(tag)"])
-            _ = try? Command.run(["rm", "-rf", root, "/tmp/rcn-\(tag)"])
+            _ = try? Command.run(["rm", "-rf", "/tmp/\(folder)"])
         }
+        TestRegistry.removeStale()
     }
 }

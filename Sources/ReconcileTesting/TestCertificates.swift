@@ -58,4 +58,3 @@ public struct TestCertificates: Sendable {
         }
     }
 }
-

@@ -25,6 +25,8 @@ public final class TestRegistry: @unchecked Sendable {
         server = "\(address):\(port)"
         trustFolder = "/etc/docker/certs.d/\(server)"
         try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
+        try "\(getpid())\n".write(toFile: root + "/owner", atomically: true, encoding: .utf8)
+        try server.write(toFile: root + "/server", atomically: true, encoding: .utf8)
         let hash = try Command.run(["htpasswd", "-Bbn", username, password])
         guard hash.status == 0 else { throw FixtureError("htpasswd: \(hash.stderr)") }
         try hash.stdout.write(toFile: root + "/htpasswd", atomically: true, encoding: .utf8)
@@ -47,10 +49,13 @@ public final class TestRegistry: @unchecked Sendable {
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
+        try "\(process.processIdentifier)\n".write(toFile: root + "/pid", atomically: true, encoding: .utf8)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            let ping = try Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", certificates.ca,
-                "https://\(server)/v2/"])
+            let ping = try Command.run([
+                "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", certificates.ca,
+                "https://\(server)/v2/",
+            ])
             if ping.stdout == "401" { return }
             usleep(100_000)
         }
@@ -74,7 +79,8 @@ public final class TestRegistry: @unchecked Sendable {
         ] {
             let result =
                 arguments.contains("--password-stdin")
-                ? try Command.run(["sh", "-c", "printf %s \"$P\" | \"$@\"", "sh"] + arguments, environment: ["P": password])
+                ? try Command.run(
+                    ["sh", "-c", "printf %s \"$P\" | \"$@\"", "sh"] + arguments, environment: ["P": password])
                 : try Command.run(arguments)
             guard result.status == 0 else {
                 throw FixtureError("\(arguments.joined(separator: " ")): \(result.stderr)")
@@ -94,6 +100,29 @@ public final class TestRegistry: @unchecked Sendable {
             process.waitUntilExit()
         }
         _ = try? Command.run(["rm", "-rf", root, trustFolder])
+    }
+
+    /// Registries whose test process died: stopped, their folder and trust file removed.
+    static func removeStale() {
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
+        for folder in folders where folder.hasPrefix("rcreg-") {
+            let root = "/tmp/" + folder
+            func number(_ file: String) -> Int32? {
+                let text = (try? String(contentsOfFile: root + "/" + file, encoding: .utf8)) ?? ""
+                return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            guard let owner = number("owner"), kill(owner, 0) != 0 else { continue }
+            if let pid = number("pid") { kill(pid, SIGKILL) }
+            if let server = try? String(contentsOfFile: root + "/server", encoding: .utf8), !server.isEmpty {
+                _ = try? Command.run(["rm", "-rf", "/etc/docker/certs.d/" + server])
+            }
+            _ = try? Command.run(["rm", "-rf", root])
+        }
+    }
+
+    /// `shutdown()` on a thread of its own.
+    public func shutdownOffPool() async {
+        await Blocking.run { self.shutdown() }
     }
 
     deinit { shutdown() }

@@ -166,7 +166,8 @@ enum ReportText {
             let cpu = "\(node.usedCPUMillicores)m/\(node.cpuMillicores)m cpu"
             let memory = "\(node.usedMemoryBytes >> 20)Mi/\(node.memoryBytes >> 20)Mi memory"
             lines.append(
-                "  \(mark(node.reachable))\(node.name): \(node.reachable ? "\(cpu), \(memory)" : "unreachable")")
+                "  \(mark(node.reachable))\(node.name): \(node.reachable ? "\(cpu), \(memory)" : "unreachable")"
+                    + (node.draining.map { "; \($0)" } ?? ""))
         }
         lines.append("dags:")
         if view.dags.isEmpty { lines.append("  none") }

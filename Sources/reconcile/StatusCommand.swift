@@ -25,10 +25,15 @@ struct StatusCommand: AsyncParsableCommand {
         } else {
             let store = try Store(stateDirectory: git.state)
             let snapshot = try await git.followedState(store: store)
-            let (pass, _) = try await Pass.forState(snapshot.state, stateDirectory: git.state)
+            // The drains the controller follows (`reconcile nodes drain`), kept in the state directory.
+            let drains = try store.nodeDrains()
+            var state = snapshot.state
+            for index in state.nodes.indices { state.nodes[index].drain = drains[state.nodes[index].name] }
+            let (pass, _) = try await Pass.forState(state, stateDirectory: git.state)
             let observation = await Observer(drivers: pass.drivers, nodes: pass.nodes).observe(
                 desired: snapshot.state, now: Date())
-            let (apps, nodes) = StatusViews.make(state: snapshot.state, observed: observation.observed)
+            let (apps, nodes) = StatusViews.make(
+                state: snapshot.state, observed: observation.observed, specs: pass.nodes)
             view = StatusView(
                 commit: snapshot.commit, apps: apps, nodes: nodes,
                 dags: try RunText.local(git.state) { try $0.dags(snapshot.state, now: Date()) },

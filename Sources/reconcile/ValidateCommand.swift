@@ -100,6 +100,8 @@ struct ValidateCommand: AsyncParsableCommand {
         return "valid: \(fileCount)\(count(state.nodes.count, "node"))\(node), "
             + "\(count(state.apps.count, "app")), \(count(state.dags.count, "DAG")), "
             + "\(count(state.checks.count, "check")), \(count(state.notifiers.count, "notifier"))"
+            + (state.registries.isEmpty
+                ? "" : ", \(state.registries.count) \(state.registries.count == 1 ? "registry" : "registries")")
     }
 
     private func jsonReport(_ result: ManifestLoader.Result, commit: String?) -> String {

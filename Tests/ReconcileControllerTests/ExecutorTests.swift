@@ -96,6 +96,90 @@ actor RecordingDriver: ContainerDriver {
         #expect(calls.contains("has present:1"))
     }
 
+    /// `pull: always` pulls a present image again; `never` does not pull and fails a start whose
+    /// image is absent, with the reason; `ifNotPresent` (above) pulls only what is missing.
+    @Test func pullPoliciesDecideWhenToPull() async throws {
+        var always = Self.app("always", replicas: 1, image: "present:1")
+        always.pull = .always
+        var never = Self.app("never", replicas: 1, image: "present:1")
+        never.pull = .never
+        var absent = Self.app("absent", replicas: 1, image: "absent:1")
+        absent.pull = .never
+        let driver = RecordingDriver(node: "n", images: ["present:1"])
+        let apps = [always, never, absent]
+        let failures = await Executor(drivers: ["n": driver]).apply(
+            Self.plan(apps), desired: DesiredState(apps: apps), revision: "c1")
+        let calls = await driver.calls
+        #expect(calls.filter { $0 == "pull present:1" }.count == 1, "\(calls)")
+        #expect(!calls.contains("pull absent:1"))
+        #expect(calls.contains { $0.hasPrefix("run never-0-") })
+        #expect(!calls.contains { $0.hasPrefix("run absent-0-") })
+        #expect(failures.count == 1)
+        guard case .pullFailed(let error)? = failures.first?.cause else {
+            Issue.record("\(failures)")
+            return
+        }
+        #expect(error.message.contains("pull is never"), "\(error)")
+    }
+
+    /// An image of a registry declared by a `Registry` is pulled with its credentials; without
+    /// them the registry refuses, and the failure is the typed pull error.
+    @Test func privateImagesArePulledWithTheRegistrysCredentials() async throws {
+        let capacity = Resources(cpu: CPUQuantity(millicores: 64_000), memory: MemoryQuantity(bytes: 64 << 30))
+        let driver = InMemoryDriver(node: "n", capacity: capacity)
+        await driver.publish("registry.example:5000/etl:2", username: "ci")
+        let apps = [Self.app("etl", replicas: 1, image: "registry.example:5000/etl:2")]
+        let denied = await Executor(drivers: ["n": driver]).apply(
+            Self.plan(apps), desired: DesiredState(apps: apps), revision: "c1")
+        guard case .pullFailed(let error)? = denied.first?.cause else {
+            Issue.record("\(denied)")
+            return
+        }
+        #expect(error.message.contains("unauthorized"), "\(error)")
+        setenv("RECONCILE_TEST_REGISTRY_PASSWORD", "s3cret", 1)
+        let registry = RegistrySpec(
+            name: "private", server: "registry.example:5000", username: "ci",
+            password: .environment("RECONCILE_TEST_REGISTRY_PASSWORD"))
+        let failures = await Executor(drivers: ["n": driver]).apply(
+            Self.plan(apps), desired: DesiredState(apps: apps, registries: [registry]), revision: "c1")
+        #expect(failures.isEmpty, "\(failures)")
+        #expect(await driver.pulls.map(\.username) == [nil, "ci"])
+        #expect(try await driver.list().count == 1)
+    }
+
+    /// A failed pull is not tried again on every pass but after a doubling backoff; after
+    /// `alertAfter` failures in a row the App is reported (its `pull/APP` condition), until a pull works.
+    @Test func failedPullsBackOffAndRaiseTheAppsCondition() async throws {
+        let capacity = Resources(cpu: CPUQuantity(millicores: 64_000), memory: MemoryQuantity(bytes: 64 << 30))
+        let driver = InMemoryDriver(node: "n", capacity: capacity)
+        let apps = [Self.app("etl", replicas: 1, image: "registry.example:5000/etl:2")]
+        let pulls = PullBackoff()
+        let executor = Executor(drivers: ["n": driver], pulls: pulls)
+        for _ in 0..<3 {
+            let failures = await executor.apply(Self.plan(apps), desired: DesiredState(apps: apps), revision: "c1")
+            #expect(failures.count == 1)
+        }
+        // One pull reached the node; the next two passes were inside the backoff.
+        #expect(await driver.pulls.count == 1)
+        #expect(pulls.failing().isEmpty)
+        #expect(try await driver.list().isEmpty)
+
+        // The backoff doubles; the third failure in a row reports the App; a success clears it.
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let memory = PullBackoff()
+        memory.failed(node: "n", image: "i", app: "etl", message: "unauthorized", now: t0)
+        #expect(memory.backingOff(node: "n", image: "i", now: t0.addingTimeInterval(9))?.count == 1)
+        #expect(memory.backingOff(node: "n", image: "i", now: t0.addingTimeInterval(10)) == nil)
+        memory.failed(node: "n", image: "i", app: "etl", message: "unauthorized", now: t0.addingTimeInterval(10))
+        #expect(memory.backingOff(node: "n", image: "i", now: t0.addingTimeInterval(29)) != nil)
+        #expect(memory.backingOff(node: "n", image: "i", now: t0.addingTimeInterval(30)) == nil)
+        #expect(memory.failing().isEmpty)
+        memory.failed(node: "n", image: "i", app: "etl", message: "unauthorized", now: t0.addingTimeInterval(30))
+        #expect(memory.failing()["etl"]?.contains("unauthorized (3 pulls failed in a row)") == true)
+        memory.succeeded(node: "n", image: "i")
+        #expect(memory.failing().isEmpty)
+    }
+
     /// Starts run at most `maxConcurrent` at a time, and all of them do run.
     @Test func startsRunWithBoundedConcurrency() async throws {
         let driver = RecordingDriver(node: "n", images: ["web:1"])

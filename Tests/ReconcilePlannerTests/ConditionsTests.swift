@@ -26,7 +26,7 @@ import Testing
 
     @Test(arguments: [
         ("check/disk", Timespan.seconds(90)), ("dag/etl", .minutes(10)), ("rollout/web", .minutes(5)),
-        ("node/a", .minutes(1)), ("commit", .minutes(2)),
+        ("node/a", .minutes(1)), ("commit", .minutes(2)), ("pull/web", .minutes(5)),
     ])
     func everyConditionHasASettleTime(key: String, settle: Timespan) throws {
         let conditions = Conditions.from(state: state, facts: ConditionFacts(nodes: ["a"]))
@@ -38,13 +38,17 @@ import Testing
     @Test func factsMakeConditionsFail() {
         var disk = CheckState()
         disk.record(passed: false, message: "CRITICAL", at: t0, failAfter: 1, passAfter: 1)
-        let facts = ConditionFacts(
+        var facts = ConditionFacts(
             checks: ["disk": disk],
             lastFinishedRuns: ["etl": .init(runID: "r1", failed: true, failure: "dag etl run r1 failed: task load")],
             failedRollouts: ["web": SpecHash.of(state.apps[0])], nodes: ["a"], unreachable: ["a": t0],
             invalidCommit: .init(commit: "abcdef0123456789", errors: ["a.yaml:1:1: error: bad"]))
+        facts.pullFailures = ["web": "node a: pull image r.example:5000/web:2: unauthorized (registry private)"]
         let failing = Conditions.from(state: state, facts: facts).filter(\.failing).map(\.key)
-        #expect(failing == ["check/disk", "dag/etl", "rollout/web", "node/a", "commit"])
+        #expect(failing == ["check/disk", "dag/etl", "rollout/web", "pull/web", "node/a", "commit"])
+        let pull = Conditions.from(state: state, facts: facts).first { $0.key == "pull/web" }
+        #expect(pull?.summary.contains("registry private") == true)
+        #expect(pull?.notifiers == ["mail"])
         let dag = Conditions.from(state: state, facts: facts).first { $0.key == "dag/etl" }
         #expect(dag?.summary == "dag etl run r1 failed: task load")
         #expect(dag?.notifiers == ["mail"])
