@@ -51,8 +51,8 @@ public struct RegistrySpec: Sendable, Hashable, Codable {
     public var username: String
     public var password: SecretReference
     /// A PEM file on the controller host with the CA the registry's certificate chains to: the
-    /// controller checks the credentials against the registry with it (nodes trust the CA
-    /// themselves, e.g. /etc/docker/certs.d/HOST/ca.crt).
+    /// controller checks the credentials against the registry with it when a commit changes the
+    /// Registries (`RegistryLogin`); nodes trust the CA themselves (/etc/docker/certs.d/HOST/ca.crt).
     public var ca: String?
 
     public init(name: String, server: String, username: String, password: SecretReference, ca: String? = nil) {

@@ -269,7 +269,8 @@ struct AppPlanner {
         }
 
         // Rollout deadline: the new revision has had its progressDeadline and is still not all ready.
-        let rolloutStart = current.compactMap(\.startedAt).min()
+        // Every container of the new revision counts (crashed ones too), but not those on a draining node.
+        let rolloutStart = containers.filter { $0.specHash == target && !isMoving($0) }.compactMap(\.startedAt).min()
         let allReady = bySlot.count == replicas && bySlot.values.allSatisfy(isReady)
         // Only a new revision can miss its deadline; moving replicas off a draining node cannot.
         if old.contains(where: { $0.specHash != target }), !allReady, let rolloutStart,

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import ReconcileAPI
 import ReconcileAlerts
+import ReconcileDrivers
 import ReconcileGit
 import ReconcileLogs
 import ReconcileModel
@@ -125,6 +126,17 @@ public final class Controller: Service {
                 switch await source.poll() {
                 case .applied(let new):
                     log("commit \(new.commit.prefix(12)): \(new.state.apps.count) apps, \(new.state.dags.count) DAGs")
+                    if new.state.registries != snapshot?.state.registries {
+                        // Each Registry's credentials, tried once per change from the controller's host.
+                        let log = self.log
+                        for registry in new.state.registries {
+                            Task {
+                                log(
+                                    "registry \(registry.name) (\(registry.server)): \(await RegistryLogin.check(registry))"
+                                )
+                            }
+                        }
+                    }
                     snapshot = new
                     alerting.update { $0?.invalidCommit = nil }
                 case .unchanged(_, let inForce):

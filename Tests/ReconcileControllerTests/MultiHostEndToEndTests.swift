@@ -42,6 +42,19 @@ import Testing
             atPath: passwordFile, contents: Data(registry.password.utf8), attributes: [.posixPermissions: 0o600])
         let credentials = RegistrySpec(
             name: "private", server: registry.server, username: registry.username, password: .file(passwordFile))
+        // The controller's own check of a Registry: with its CA the credentials are accepted; a
+        // wrong password is refused; without the CA the registry's certificate is not trusted.
+        var checked = credentials
+        checked.ca = cluster.certificates.ca
+        #expect(await RegistryLogin.check(checked) == .accepted)
+        var wrong = checked
+        wrong.password = .environment("RECONCILE_TEST_NO_SUCH_PASSWORD")
+        setenv("RECONCILE_TEST_NO_SUCH_PASSWORD", "wrong", 1)
+        #expect(await RegistryLogin.check(wrong) == .refused(status: 401))
+        if case .unreachable = await RegistryLogin.check(credentials) {
+        } else {
+            Issue.record("a registry whose CA was not given was trusted")
+        }
 
         let capacity = Resources(cpu: CPUQuantity(millicores: 2000), memory: MemoryQuantity(bytes: 1 << 30))
         let nodes = cluster.hosts.map { host in
