@@ -52,6 +52,8 @@ struct NodeRow: Sendable {
     var memoryText: String
     /// Why the node takes no new work; nil while schedulable.
     var draining: String?
+    /// Drained by hand (not removed from git, not `schedulable: false` in git): it can be uncordoned.
+    var canUncordon: Bool
 }
 
 struct DAGRow: Sendable {

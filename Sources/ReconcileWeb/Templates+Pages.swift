@@ -37,7 +37,7 @@ extension WebTemplates {
         {{#nodes}}<tr><td><span class="dot {{health}}"></span>{{name}}{{^reachable}} <b>unreachable</b>{{/reachable}}</td>
         <td><span class="bar"><i style="width:{{cpuPercent}}%"></i></span></td><td class="muted">{{cpuText}}</td>
         <td><span class="bar"><i style="width:{{memoryPercent}}%"></i></span></td><td class="muted">{{memoryText}}</td>
-        <td>{{#draining}}<b class="draining">{{draining}}</b> <form method="post" action="/nodes/{{name}}/uncordon" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" id="uncordon-{{name}}">Uncordon</button></form>{{/draining}}{{^draining}}<form method="post" action="/nodes/{{name}}/drain" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" class="danger" id="drain-{{name}}">Drain</button></form>{{/draining}}</td></tr>{{/nodes}}
+        <td>{{#draining}}<b class="draining">{{draining}}</b>{{/draining}}{{#canUncordon}} <form method="post" action="/nodes/{{name}}/uncordon" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" id="uncordon-{{name}}">Uncordon</button></form>{{/canUncordon}}{{^draining}}<form method="post" action="/nodes/{{name}}/drain" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" class="danger" id="drain-{{name}}">Drain</button></form>{{/draining}}</td></tr>{{/nodes}}
         {{^nodes}}<tr><td colspan="6" class="muted">No nodes observed yet.</td></tr>{{/nodes}}
         </table>
         """#

@@ -248,7 +248,7 @@ public struct WebPages: Sendable {
             cpuText:
                 "\(CPUQuantity(millicores: view.usedCPUMillicores)) of \(CPUQuantity(millicores: view.cpuMillicores))",
             memoryText: "\(MemoryQuantity(bytes: view.usedMemoryBytes)) of \(MemoryQuantity(bytes: view.memoryBytes))",
-            draining: view.draining)
+            draining: view.draining, canUncordon: view.draining?.hasPrefix("drained") == true)
     }
 
     static func checkRow(_ view: CheckView) -> CheckRow {

@@ -164,6 +164,28 @@ import Testing
             let seen = ticks()
             #expect(seen == Array(seen[0]...seen[seen.count - 1]), "\(seen)")
         }
+        // Drain through the API: the controller's next pass shows the node draining (status and
+        // `nodes list`); an unknown node is refused with the known ones; uncordon ends it.
+        let drain = try await CLITests.run(["nodes", "drain", "here", "--deadline", "10m"] + remote)
+        #expect(drain.status == 0, "\(drain.stderr)")
+        #expect(drain.stdout.hasPrefix("here: draining until "), "\(drain.stdout)")
+        let unknownNode = try await CLITests.run(["nodes", "drain", "nope"] + remote)
+        #expect(unknownNode.status == 1)
+        #expect(unknownNode.stderr.contains("no node nope; nodes: here"), "\(unknownNode.stderr)")
+        #expect(
+            await AlertsEndToEndTests.eventually(30) {
+                let listed = try? await CLITests.run(["nodes", "list"] + remote)
+                return listed?.stdout.hasPrefix("here\tdrained (deadline ") == true
+            })
+        let drainedStatus = try await CLITests.run(["status"] + remote)
+        #expect(drainedStatus.stdout.contains("; drained (deadline "), "\(drainedStatus.stdout)")
+        let uncordon = try await CLITests.run(["nodes", "uncordon", "here"] + remote)
+        #expect(uncordon.stdout == "here: schedulable\n", "\(uncordon.stdout) \(uncordon.stderr)")
+        #expect(
+            await AlertsEndToEndTests.eventually(30) {
+                let listed = try? await CLITests.run(["nodes", "list"] + remote)
+                return listed?.stdout == "here\tschedulable\n"
+            })
         let silenced = try await CLITests.run(["alerts", "silence", "disk", "--for", "1h", "--state", state] + remote)
         #expect(silenced.stdout.hasPrefix("check/disk: silenced until "), "\(silenced.stderr)")
         let silences = try await Self.request(base + "/api/v1/silences", headers: auth)
@@ -234,7 +256,7 @@ import Testing
         for name in [
             "reconcile_passes_total", "reconcile_pass_duration_seconds_count", "reconcile_task_handoff_seconds_count",
             "reconcile_dag_runs", "reconcile_app_replicas_ready", "reconcile_check_results_total",
-            "reconcile_webhook_pushes_total", "reconcile_webhook_rejected_total",
+            "reconcile_webhook_pushes_total", "reconcile_webhook_rejected_total", "reconcile_node_schedulable",
         ] {
             #expect(samples.contains { $0.hasPrefix(name + " ") }, "\(name) missing from \(samples.prefix(80))")
         }

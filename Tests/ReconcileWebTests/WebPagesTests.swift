@@ -183,4 +183,31 @@ import Testing
         #expect(runPage.contains("<div class=\"muted why\">waiting on upstream a (since "))
         #expect(runPage.contains("<div class=\"notice error\">start failed: No such image: x</div>"))
     }
+
+    /// The nodes page says why a node takes no work, offers Drain on a schedulable node and
+    /// Uncordon only on one drained by hand (a node removed from git drains until it is empty).
+    @Test func theNodesPageShowsDrainsWithTheirButtons() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nodes-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(stateDirectory: directory)
+        func view(_ name: String, _ draining: String?) -> NodeView {
+            NodeView(
+                name: name, reachable: true, cpuMillicores: 2000, memoryBytes: 1 << 30, usedCPUMillicores: 0,
+                usedMemoryBytes: 0, schedulable: draining == nil, draining: draining)
+        }
+        let snapshot = WebSnapshot(
+            state: DesiredState(), commit: "c", appliedAt: nil, apps: [],
+            nodes: [
+                view("a", nil), view("b", "drained (deadline 2027-01-01T00:00:00Z)"),
+                view("c", "removed from git; forgotten once nothing of ours runs there"),
+            ], replicas: [])
+        let pages = try WebPages(queries: Queries(store: store, stateDirectory: directory))
+        let page = pages.nodes(snapshot: snapshot, chrome: WebPages.chrome(csrf: "t", snapshot: snapshot))
+        #expect(page.contains(#"action="/nodes/a/drain""#))
+        #expect(!page.contains(#"action="/nodes/a/uncordon""#))
+        #expect(page.contains("<b class=\"draining\">drained (deadline 2027-01-01T00:00:00Z)</b>"))
+        #expect(page.contains(#"action="/nodes/b/uncordon""#))
+        #expect(!page.contains(#"action="/nodes/c/uncordon""#) && !page.contains(#"action="/nodes/c/drain""#))
+        #expect(page.contains("removed from git; forgotten once nothing of ours runs there"))
+    }
 }
