@@ -119,12 +119,17 @@ public struct ContainerInfo: Sendable, Hashable {
     /// Container port -> host port on `hostAddress`.
     public var ports: [Int: Int]
     public var hostAddress: String
+    /// When the container was created (as the node records it), so a start interrupted between
+    /// create and start is recognised as abandoned by whichever controller looks, however often
+    /// controllers restart.
+    public var createdAt: Date?
 
     public init(
         id: String, name: String, labels: [String: String], status: Status, exitCode: Int? = nil,
         startedAt: Date? = nil, finishedAt: Date? = nil, oomKilled: Bool = false, ports: [Int: Int] = [:],
-        hostAddress: String = "127.0.0.1"
+        hostAddress: String = "127.0.0.1", createdAt: Date? = nil
     ) {
+        self.createdAt = createdAt
         self.id = id
         self.name = name
         self.labels = labels

@@ -107,7 +107,8 @@ public final class DockerDriver: ContainerDriver {
                 id: (item["Id"] as? String) ?? "",
                 name: names.first.map { String($0.drop(while: { $0 == "/" })) } ?? "",
                 labels: (item["Labels"] as? [String: String]) ?? [:],
-                status: Self.status(item["State"] as? String), ports: ports, hostAddress: address)
+                status: Self.status(item["State"] as? String), ports: ports, hostAddress: address,
+                createdAt: (item["Created"] as? Int).map { Date(timeIntervalSince1970: TimeInterval($0)) })
         }
     }
 
@@ -231,7 +232,7 @@ public final class DockerDriver: ContainerDriver {
             startedAt: DockerTime.parse(state["StartedAt"] as? String),
             finishedAt: status == .exited ? DockerTime.parse(state["FinishedAt"] as? String) : nil,
             oomKilled: oomKilled,
-            ports: ports, hostAddress: address)
+            ports: ports, hostAddress: address, createdAt: DockerTime.parse(json["Created"] as? String))
     }
 
     /// True when the engine's event log has an "oom" event for the container since it started.

@@ -385,7 +385,7 @@ public final class ProcessDriver: ContainerDriver {
         return ContainerInfo(
             id: meta.id, name: meta.name, labels: meta.labels, status: status, exitCode: state?.exitCode,
             startedAt: state?.startedAt, finishedAt: state?.finishedAt, oomKilled: state?.oomKilled ?? false,
-            ports: meta.ports, hostAddress: "127.0.0.1")
+            ports: meta.ports, hostAddress: "127.0.0.1", createdAt: meta.created)
     }
 
     /// Starts the shim in a session of its own (through `Spawn`: no descriptor of the controller's,

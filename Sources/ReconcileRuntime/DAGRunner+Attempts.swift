@@ -26,8 +26,12 @@ extension DAGRunner {
             var updated = record
             if let (node, listed) = pass.containers[record.containerName], let driver = drivers[node] {
                 if listed.status == .created {
-                    // Created and never started: an interrupted start. Replaced once it is clearly abandoned.
-                    let since = memory.createdSince(record.containerName, now: now)
+                    // Created and never started: an interrupted start. Replaced once it is clearly
+                    // abandoned, counted from its creation as the node recorded it (a controller that
+                    // restarts more often than `abandonedAfter` would otherwise never replace it), or
+                    // from when this controller first saw it if that is earlier (clock skew).
+                    let firstSeen = memory.createdSince(record.containerName, now: now)
+                    let since = listed.createdAt.map { min($0, firstSeen) } ?? firstSeen
                     let due = since.addingTimeInterval(Self.abandonedAfter)
                     guard now >= due, let task = tasks[record.task] else {
                         pass.abandonedAt = min(pass.abandonedAt ?? due, due)

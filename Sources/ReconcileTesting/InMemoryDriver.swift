@@ -76,7 +76,7 @@ public actor InMemoryDriver: ContainerDriver {
         }
         var info = ContainerInfo(
             id: UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), name: spec.name, labels: labels,
-            status: .running, startedAt: now, ports: ports)
+            status: .running, startedAt: now, ports: ports, createdAt: now)
         var logs: [LogLine] = []
         let command = spec.command ?? []
         switch command.first {
@@ -110,13 +110,15 @@ public actor InMemoryDriver: ContainerDriver {
 
     public nonisolated var listsFullState: Bool { true }
 
-    /// Adds a container that was created and never started, as an engine keeps one when its creator
-    /// died between create and start.
-    public func addCreatedContainer(_ spec: ContainerSpec) -> String {
+    /// Adds a container that was created (at `createdAt`, when known) and never started, as an engine
+    /// keeps one when its creator died between create and start.
+    public func addCreatedContainer(_ spec: ContainerSpec, createdAt: Date? = nil) -> String {
         let id = UUID().uuidString
         var labels = spec.labels
         labels[ManagementLabel.key] = ManagementLabel.value
-        containers[id] = Entry(info: ContainerInfo(id: id, name: spec.name, labels: labels, status: .created), logs: [])
+        containers[id] = Entry(
+            info: ContainerInfo(id: id, name: spec.name, labels: labels, status: .created, createdAt: createdAt),
+            logs: [])
         return id
     }
 

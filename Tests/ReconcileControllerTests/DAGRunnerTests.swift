@@ -181,6 +181,33 @@ import Testing
         #expect(try store.attempts(dag: "etl", runID: run.runID).map(\.state) == [.running])
     }
 
+    /// Controllers that restart more often than the abandonment time (each with a fresh memory) still
+    /// replace a container left created: the time counts from its creation as the node recorded it.
+    /// (The crash test once stalled for minutes here: every controller restarted the 5 s count.)
+    @Test func anAbandonedContainerIsReplacedByAControllerThatJustStarted() async throws {
+        let (driver, store, _, folder) = try setUp()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let dag = DAGSpec(name: "etl", tasks: [task("a", ["fake:sleep"])])
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let run = try manualRun("etl", store, at: now)
+        try store.saveAttempt(
+            AttemptRecord(
+                dag: "etl", runID: run.runID, task: "a", tryNumber: 1, node: "memory",
+                containerName: "etl-manual__1-a-1", state: .recorded, startedAt: now))
+        let stale = await driver.addCreatedContainer(
+            ContainerSpec(
+                name: "etl-manual__1-a-1", command: ["fake:sleep"],
+                labels: [DAGRunner.dagLabel: "etl", DAGRunner.runLabel: run.runID, DAGRunner.taskLabel: "a"]),
+            createdAt: now.addingTimeInterval(-60))
+        // A runner that has never seen it (a controller just started) replaces it in its first pass.
+        let fresh = DAGRunner(nodes: [node], drivers: ["memory": driver], store: store, stateDirectory: folder)
+        _ = try await fresh.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+        let containers = try await driver.list()
+        #expect(containers.map(\.id) != [stale])
+        #expect(containers.first?.status == .running)
+        #expect(try store.attempts(dag: "etl", runID: run.runID).map(\.state) == [.running])
+    }
+
     /// A finished attempt whose container a crashed pass did not remove: the next pass saves its
     /// output and removes it.
     @Test func leftoverContainersOfFinishedAttemptsAreRemoved() async throws {

@@ -244,22 +244,8 @@ import Testing
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<4 {
                     group.addTask {
-                        while !Task.isCancelled {
-                            var request = HTTPClientRequest(url: "http://\(gateway):\(port)/index.html")
-                            request.headers.add(name: "Connection", value: "close")
-                            do {
-                                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-                                let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
-                                if response.status == .ok {
-                                    await tally.success(body)
-                                } else {
-                                    await tally.failure("status \(response.status.code)")
-                                }
-                            } catch {
-                                if !Task.isCancelled { await tally.failure("\(error)") }
-                            }
-                            try? await Task.sleep(nanoseconds: 50_000_000)
-                        }
+                        await sendRequests(
+                            port: port, tally: tally, host: gateway, path: "/index.html", pause: 50_000_000)
                     }
                 }
             }
@@ -388,10 +374,7 @@ final class ClusterLoop: @unchecked Sendable {
         return false
     }
 
-    func lastPass() -> String {
-        let last = try? store.passes(limit: 1).first
-        return "last pass: \(last?.summary ?? "none") \(last?.failures ?? "")"
-    }
+    func lastPass() -> String { lastPassText(store) }
 
     func finish() async {
         task?.cancel()

@@ -123,10 +123,7 @@ struct RolloutBench: Sendable {
         return false
     }
 
-    func lastPass() -> String {
-        let last = try? store.passes(limit: 1).first
-        return "last pass: \(last?.summary ?? "none") \(last?.failures ?? "")"
-    }
+    func lastPass() -> String { lastPassText(store) }
 
     /// Ends the loop and the router; the daemon is stopped off the cooperative pool.
     func finish() async {
@@ -259,9 +256,11 @@ extension RolloutEndToEndTests {
 }
 
 /// Sends requests to the slow endpoint until cancelled, tallying each outcome.
-func sendRequests(port: Int, tally: RequestTally) async {
+func sendRequests(
+    port: Int, tally: RequestTally, host: String = "127.0.0.1", path: String = "/cgi-bin/slow", pause: UInt64 = 0
+) async {
     while !Task.isCancelled {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/cgi-bin/slow")
+        var request = HTTPClientRequest(url: "http://\(host):\(port)\(path)")
         request.headers.add(name: "Connection", value: "close")
         do {
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
@@ -274,5 +273,12 @@ func sendRequests(port: Int, tally: RequestTally) async {
         } catch {
             if !Task.isCancelled { await tally.failure("\(error)") }
         }
+        if pause > 0 { try? await Task.sleep(nanoseconds: pause) }
     }
+}
+
+/// The newest pass's summary and failures, for a failed expectation's message.
+func lastPassText(_ store: Store) -> String {
+    let last = try? store.passes(limit: 1).first
+    return "last pass: \(last?.summary ?? "none") \(last?.failures ?? "")"
 }
