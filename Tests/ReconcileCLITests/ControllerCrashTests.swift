@@ -99,7 +99,9 @@ import Testing
                 let before = try await driver.list().filter { $0.status == .running }
                 controller.signal(SIGTERM)
                 // The controller bounds its graceful stop at 30 s (the pass in progress finishes).
-                #expect(await controller.wait(timeout: 45) == 0)
+                let stopped = await controller.wait(timeout: 45)
+                let tail = DAGCLITests.contents(output).split(separator: "\n").suffix(15).joined(separator: "\n")
+                #expect(stopped == 0, "graceful stop: exit \(String(describing: stopped)); log:\n\(tail)")
                 for task in before {
                     let now = try #require(try await driver.inspect(task.id))
                     #expect(now.status == .running || now.exitCode == 0 || now.exitCode == 1, "\(now)")

@@ -121,6 +121,40 @@ import Testing
         #expect(hosts.count == 2, "both tasks ran on \(hosts)")
         #expect(attempts.allSatisfy { $0.state == .succeeded }, "\(etlText)")
 
+        // A Docker network that exists on one host only: an App that names it is placed there (the
+        // other engines' networks were read at plan time), and its container joins it.
+        let lastHost = try #require(cluster.hosts.last)
+        let created = try Command.run([
+            "docker", "-H", "unix://" + lastHost.socket, "network", "create", "--subnet", "10.251.250.0/24", "etl",
+        ])
+        #expect(created.status == 0, "\(created.stderr)")
+        var side = AppSpec(
+            name: "side", image: TestImage.name, command: ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+            resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 16 << 20)))
+        side.network = .named("etl")
+        await loop.update { $0.apps.append(side) }
+        let sidePlaced = try await loop.until(within: 60) {
+            let placed = try await loop.replicasByHost()
+            return placed[lastHost.name, default: []].contains { $0.labels[OwnershipLabels.app] == "side" }
+        }
+        #expect(sidePlaced, "\(loop.lastPass())")
+        let sideHosts = try await loop.replicasByHost().filter {
+            $0.value.contains { $0.labels[OwnershipLabels.app] == "side" }
+        }
+        #expect(sideHosts.keys.sorted() == [lastHost.name])
+        let joined = try Command.run([
+            "docker", "-H", "unix://" + lastHost.socket, "network", "inspect", "etl", "--format",
+            "{{range .Containers}}{{.Name}} {{end}}",
+        ])
+        #expect(joined.stdout.contains("side-0-"), "\(joined.stdout)")
+        await loop.update { $0.apps.removeAll { $0.name == "side" } }
+        let sideGone = try await loop.until(within: 60) {
+            try await loop.replicasByHost().values.allSatisfy {
+                !$0.contains { $0.labels[OwnershipLabels.app] == "side" }
+            }
+        }
+        #expect(sideGone)
+
         // The wrong password: the attempt fails with the typed pull error naming the registry and
         // the node, after its retry; the run fails.
         try "not-the-password".write(toFile: passwordFile, atomically: true, encoding: .utf8)
@@ -293,7 +327,8 @@ final class ClusterLoop: @unchecked Sendable {
                     }
                     if let reconciler {
                         let cluster = await ClusterSnapshot.take(
-                            nodes: reconciler.pass.nodes, drivers: reconciler.pass.drivers, now: Date())
+                            nodes: reconciler.pass.nodes, drivers: reconciler.pass.drivers, now: Date(),
+                            networks: ClusterSnapshot.needsNetworks(desired))
                         if let result = try? await reconciler.run(
                             desired: desired, revision: "c1", dryRun: false, now: Date(), snapshot: cluster)
                         {
