@@ -67,7 +67,35 @@ public enum DesiredDiff {
         diff("notifier", old.notifiers, new.notifiers, name: \.name) { previous, _ in
             [previous == nil ? "new" : "changed"]
         }
-        diff("node", old.nodes, new.nodes, name: \.name) { previous, _ in [previous == nil ? "new" : "changed"] }
+        diff("node", old.nodes, new.nodes, name: \.name) { previous, node in
+            guard let previous else { return ["new" + (node.schedulable ? "" : " (not schedulable: takes no work)")] }
+            var details: [String] = []
+            if previous.schedulable != node.schedulable {
+                details.append(
+                    node.schedulable
+                        ? "schedulable again: takes new work"
+                        : "schedulable: false: drained (no new work; its replicas move to other nodes)")
+            }
+            if previous.address != node.address || previous.bindAll != node.bindAll {
+                details.append(
+                    "published ports move to \(node.bindAll ? "0.0.0.0" : node.address ?? "the default address")")
+            }
+            var rest = previous
+            rest.schedulable = node.schedulable
+            rest.address = node.address
+            rest.bindAll = node.bindAll
+            if rest != node || details.isEmpty { details.append("changed") }
+            return details
+        }
+        // The credentials themselves are never shown (only that a Registry changed).
+        diff("registry", old.registries, new.registries, name: \.name) { previous, registry in
+            [previous == nil ? "new (\(registry.server))" : "changed (\(registry.server))"]
+        }
+        // A node removed from git is drained, not dropped.
+        for index in lines.indices where lines[index].marker == .removed && lines[index].text.hasPrefix("node ") {
+            lines[index].text = lines[index].text.replacingOccurrences(
+                of: ": removed", with: ": removed; drained first, forgotten once nothing of ours runs there")
+        }
         return (lines, unchanged)
     }
 

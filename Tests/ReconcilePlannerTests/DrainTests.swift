@@ -96,4 +96,24 @@ import Testing
         let reason = nowhere.changes.first?.unplaceable.first?.reason ?? ""
         #expect(reason.contains("has no Docker network \"etl\""), "\(reason)")
     }
+
+    /// `--dry-run --against` says what a commit does to nodes and registries (never a password).
+    @Test func theOfflinePlanSaysWhatHappensToNodesAndRegistries() {
+        let a = NodeSpec(name: "a", backend: .docker(endpoint: "tcp://10.0.0.1:2376", tls: nil))
+        let b = NodeSpec(name: "b", backend: .docker(endpoint: "tcp://10.0.0.2:2376", tls: nil))
+        var drained = a
+        drained.schedulable = false
+        let registry = RegistrySpec(
+            name: "private", server: "registry.local:5000", username: "ci", password: .environment("REGISTRY_PASSWORD"))
+        let old = DesiredState(nodes: [a, b])
+        let new = DesiredState(nodes: [drained], registries: [registry])
+        let lines = DesiredDiff.compare(from: old, to: new, now: now).lines.map { "\($0.marker.rawValue) \($0.text)" }
+        #expect(
+            lines == [
+                "~ node a: schedulable: false: drained (no new work; its replicas move to other nodes)",
+                "- node b: removed; drained first, forgotten once nothing of ours runs there",
+                "+ registry private: new (registry.local:5000)",
+            ], "\(lines)")
+        #expect(!lines.joined().contains("REGISTRY_PASSWORD"))
+    }
 }
