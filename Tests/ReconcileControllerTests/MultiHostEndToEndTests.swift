@@ -122,10 +122,11 @@ import Testing
         #expect(attempts.allSatisfy { $0.state == .succeeded }, "\(etlText)")
 
         // A Docker network that exists on one host only: an App that names it is placed there (the
-        // other engines' networks were read at plan time), and its container joins it.
+        // other engines' networks were read at plan time), and its container joins it. Its subnet is
+        // outside the 10.251.2-250 range the fixtures allocate, so it never overlaps one of theirs.
         let lastHost = try #require(cluster.hosts.last)
         let created = try Command.run([
-            "docker", "-H", "unix://" + lastHost.socket, "network", "create", "--subnet", "10.251.250.0/24", "etl",
+            "docker", "-H", "unix://" + lastHost.socket, "network", "create", "--subnet", "10.251.251.0/24", "etl",
         ])
         #expect(created.status == 0, "\(created.stderr)")
         var side = AppSpec(
