@@ -72,6 +72,14 @@ public struct DAGRunner: Sendable {
         let occupancy = Occupancy(desired)
         let listings: [String: [ContainerInfo]]
         if let snapshot { listings = snapshot.listings } else { listings = await Self.list(nodes, drivers: drivers) }
+        // A task that names a Docker network is placed only where it exists: read with the tick's
+        // snapshot, or here on a wake between ticks.
+        var networks: [String: Set<String>] = snapshot?.nodes.compactMapValues(\.networks) ?? [:]
+        if snapshot == nil, ClusterSnapshot.needsNetworks(desired) {
+            networks = await ClusterSnapshot.perNode(nodes, drivers: drivers) { driver in
+                (try? await driver.networks()) ?? nil
+            }
+        }
         for node in nodes {
             if let info = snapshot?.nodes[node.name]?.info, node.capacity == nil {
                 memory.setCapacity(info.capacity, of: node.name)
@@ -90,7 +98,7 @@ public struct DAGRunner: Sendable {
             ledgerNodes.append(
                 NodeLedger.Node(
                     name: node.name, capacity: capacity, labels: node.labels, isProcessNode: node.isProcessNode,
-                    schedulable: node.acceptsWork, networks: snapshot?.nodes[node.name]?.networks))
+                    schedulable: node.acceptsWork, networks: networks[node.name]))
             for info in containers {
                 if let used = occupancy.of(info) { occupants.append((node.name, used)) }
                 if info.labels[Self.dagLabel] != nil { pass.containers[info.name] = (node.name, info) }

@@ -35,6 +35,16 @@ public actor InMemoryDriver: ContainerDriver {
 
     public func setUnreachable(_ value: Bool) { unreachable = value }
 
+    /// The Docker networks the fake node reports (nil: like a process node, networks do not apply).
+    private var dockerNetworks: Set<String>?
+
+    public func setNetworks(_ names: Set<String>?) { dockerNetworks = names }
+
+    public func networks() async throws -> Set<String>? {
+        try reachable("list networks")
+        return dockerNetworks
+    }
+
     /// Makes `image` pullable, for anyone (`username` nil) or only with that user's credentials.
     public func publish(_ image: String, username: String? = nil) { registry[image] = .some(username) }
 

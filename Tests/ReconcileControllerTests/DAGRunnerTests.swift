@@ -208,6 +208,29 @@ import Testing
         #expect(try store.attempts(dag: "etl", runID: run.runID).map(\.state) == [.running])
     }
 
+    /// A task that names a Docker network starts only on a node that has it, also on a wake between
+    /// ticks (no snapshot: the runner reads the networks itself).
+    @Test func aTaskNamingADockerNetworkRunsWhereItExists() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dags-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let capacity = Resources(cpu: CPUQuantity(millicores: 8000), memory: MemoryQuantity(bytes: 8 << 30))
+        let plain = InMemoryDriver(node: "a", capacity: capacity, images: ["etl:1"])
+        let wired = InMemoryDriver(node: "b", capacity: capacity, images: ["etl:1"])
+        await plain.setNetworks(["bridge", "host", "none"])
+        await wired.setNetworks(["bridge", "host", "none", "warehouse"])
+        let nodes = ["a", "b"].map { NodeSpec(name: $0, backend: .docker(endpoint: "unix:///\($0)", tls: nil)) }
+        let store = try Store(stateDirectory: folder)
+        let runner = DAGRunner(nodes: nodes, drivers: ["a": plain, "b": wired], store: store, stateDirectory: folder)
+        var load = TaskSpec(name: "load", image: "etl:1", command: ["fake:sleep"])
+        load.network = .named("warehouse")
+        let dag = DAGSpec(name: "etl", tasks: [load])
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        _ = try manualRun("etl", store, at: now)
+        _ = try await runner.run(desired: DesiredState(nodes: nodes, dags: [dag]), revision: "c1", now: now)
+        #expect(try store.attempts(dag: "etl", runID: "manual__1").map(\.node) == ["b"])
+        #expect(try await plain.list().isEmpty)
+    }
+
     /// A finished attempt whose container a crashed pass did not remove: the next pass saves its
     /// output and removes it.
     @Test func leftoverContainersOfFinishedAttemptsAreRemoved() async throws {
