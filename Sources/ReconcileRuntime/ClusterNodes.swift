@@ -46,6 +46,17 @@ public enum ClusterNodes {
         return Resolved(declared: resolved, retired: retired)
     }
 
+    /// Git's nodes with the drains kept in the store, read only (a one-shot pass, `status`): a node
+    /// drained with `reconcile nodes drain` takes no work there either.
+    public static func withDrains(_ declared: [NodeSpec], store: Store) throws -> [NodeSpec] {
+        let drains = try store.nodeDrains()
+        return declared.map { node in
+            var node = node
+            node.drain = drains[node.name]
+            return node
+        }
+    }
+
     /// Forgets the retired nodes that answer with nothing of ours on them, and those lost for good
     /// (not answering past `lostAfter`: their replicas were replaced elsewhere). Returns their names.
     public static func forgetEmpty(

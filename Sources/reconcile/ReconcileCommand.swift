@@ -51,9 +51,13 @@ struct ReconcileCommand: AsyncParsableCommand {
         }
         // One pass against the cluster: observe, plan, and apply unless --dry-run.
         try StateDirectory.secure(git.state)
-        let (pass, note) = try await Pass.forState(new.state, stateDirectory: git.state)
+        let store = try Store(stateDirectory: git.state)
+        // Drains asked for with `reconcile nodes drain` hold for a one-shot pass too.
+        var drained = new.state
+        drained.nodes = try ClusterNodes.withDrains(new.state.nodes, store: store)
+        let (pass, note) = try await Pass.forState(drained, stateDirectory: git.state)
         if let note { print(note) }
-        let reconciler = Reconciler(pass: pass, store: try Store(stateDirectory: git.state))
+        let reconciler = Reconciler(pass: pass, store: store)
         let result = try await reconciler.run(desired: new.state, revision: new.commit, dryRun: dryRun, now: Date())
         for node in result.observed.nodes where node.unreachableSince != nil {
             print("! node \(node.name): unreachable")

@@ -26,9 +26,8 @@ struct StatusCommand: AsyncParsableCommand {
             let store = try Store(stateDirectory: git.state)
             let snapshot = try await git.followedState(store: store)
             // The drains the controller follows (`reconcile nodes drain`), kept in the state directory.
-            let drains = try store.nodeDrains()
             var state = snapshot.state
-            for index in state.nodes.indices { state.nodes[index].drain = drains[state.nodes[index].name] }
+            state.nodes = try ClusterNodes.withDrains(state.nodes, store: store)
             let (pass, _) = try await Pass.forState(state, stateDirectory: git.state)
             let observation = await Observer(drivers: pass.drivers, nodes: pass.nodes).observe(
                 desired: snapshot.state, now: Date())
