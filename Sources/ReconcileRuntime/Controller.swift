@@ -175,12 +175,10 @@ public final class Controller: Service {
                         let (pass, note) = try await Pass.forState(
                             state, retired: clusterNodes.retired, stateDirectory: options.stateDirectory,
                             shimPath: options.shimPath,
-                            publishAddress: options.publishAddress, health: health, router: router,
+                            publishAddress: options.publishAddress, pulls: pulls, health: health, router: router,
                             beforeRemove: { node, id in await collector.collectNow(node: node, containerID: id) })
                         if let note { log(note) }
-                        var withPulls = pass
-                        withPulls.pulls = pulls
-                        reconciler = Reconciler(pass: withPulls, store: store)
+                        reconciler = Reconciler(pass: pass, store: store)
                         dagRunner = DAGRunner(
                             nodes: pass.nodes, drivers: pass.drivers, store: store,
                             stateDirectory: options.stateDirectory, metrics: metrics)

@@ -50,7 +50,7 @@ public struct Pass: Sendable {
     /// `retired` nodes (removed from git, draining) are managed too, after the declared ones.
     public static func forState(
         _ state: DesiredState, retired: [NodeSpec] = [], stateDirectory: String, shimPath: String? = nil,
-        publishAddress: String = "127.0.0.1",
+        publishAddress: String = "127.0.0.1", pulls: PullBackoff = PullBackoff(),
         health: HealthMonitor = HealthMonitor(), router: Router? = nil,
         beforeRemove: (@Sendable (_ node: String, _ containerID: String) async -> Void)? = nil
     ) async throws -> (pass: Pass, note: String?) {
@@ -78,9 +78,9 @@ public struct Pass: Sendable {
                     node: node.name, stateDirectory: stateDirectory, shimPath: shimPath)
             }
         }
-        return (
-            Pass(nodes: nodes, drivers: drivers, health: health, router: router, beforeRemove: beforeRemove), note
-        )
+        var pass = Pass(nodes: nodes, drivers: drivers, health: health, router: router, beforeRemove: beforeRemove)
+        pass.pulls = pulls
+        return (pass, note)
     }
 
     public func run(

@@ -154,6 +154,24 @@ import Testing
         #expect(third == ["~ dag etl: run backfill__2: task a try 1 started"])
     }
 
+    /// A manual run of `etl` whose task `a` was recorded and its container created, never started
+    /// (the controller died between create and start); the container's id.
+    func interruptedStart(
+        _ driver: InMemoryDriver, _ store: Store, at now: Date, createdAt: Date? = nil
+    ) async throws -> (run: RunRecord, container: String) {
+        let run = try manualRun("etl", store, at: now)
+        try store.saveAttempt(
+            AttemptRecord(
+                dag: "etl", runID: run.runID, task: "a", tryNumber: 1, node: "memory",
+                containerName: "etl-manual__1-a-1", state: .recorded, startedAt: now))
+        let container = await driver.addCreatedContainer(
+            ContainerSpec(
+                name: "etl-manual__1-a-1", command: ["fake:sleep"],
+                labels: [DAGRunner.dagLabel: "etl", DAGRunner.runLabel: run.runID, DAGRunner.taskLabel: "a"]),
+            createdAt: createdAt)
+        return (run, container)
+    }
+
     /// A container created and never started (its creator died between create and start) is
     /// replaced once clearly abandoned, under the same name and try; its command had never run.
     @Test func anAbandonedCreatedContainerIsReplaced() async throws {
@@ -161,15 +179,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let dag = DAGSpec(name: "etl", tasks: [task("a", ["fake:sleep"])])
         let now = Date(timeIntervalSince1970: 1_800_000_000)
-        let run = try manualRun("etl", store, at: now)
-        try store.saveAttempt(
-            AttemptRecord(
-                dag: "etl", runID: run.runID, task: "a", tryNumber: 1, node: "memory",
-                containerName: "etl-manual__1-a-1", state: .recorded, startedAt: now))
-        let stale = await driver.addCreatedContainer(
-            ContainerSpec(
-                name: "etl-manual__1-a-1", command: ["fake:sleep"],
-                labels: [DAGRunner.dagLabel: "etl", DAGRunner.runLabel: run.runID, DAGRunner.taskLabel: "a"]))
+        let (run, stale) = try await interruptedStart(driver, store, at: now)
         let desired = DesiredState(nodes: [node], dags: [dag])
         _ = try await runner.run(desired: desired, revision: "c1", now: now)
         #expect(try await driver.inspect(stale)?.status == .created)  // maybe still being started
@@ -189,16 +199,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let dag = DAGSpec(name: "etl", tasks: [task("a", ["fake:sleep"])])
         let now = Date(timeIntervalSince1970: 1_800_000_000)
-        let run = try manualRun("etl", store, at: now)
-        try store.saveAttempt(
-            AttemptRecord(
-                dag: "etl", runID: run.runID, task: "a", tryNumber: 1, node: "memory",
-                containerName: "etl-manual__1-a-1", state: .recorded, startedAt: now))
-        let stale = await driver.addCreatedContainer(
-            ContainerSpec(
-                name: "etl-manual__1-a-1", command: ["fake:sleep"],
-                labels: [DAGRunner.dagLabel: "etl", DAGRunner.runLabel: run.runID, DAGRunner.taskLabel: "a"]),
-            createdAt: now.addingTimeInterval(-60))
+        let (run, stale) = try await interruptedStart(driver, store, at: now, createdAt: now.addingTimeInterval(-60))
         // A runner that has never seen it (a controller just started) replaces it in its first pass.
         let fresh = DAGRunner(nodes: [node], drivers: ["memory": driver], store: store, stateDirectory: folder)
         _ = try await fresh.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
