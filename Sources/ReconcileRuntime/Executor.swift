@@ -68,13 +68,17 @@ public struct Executor: Sendable {
     let beforeRemove: (@Sendable (String, String) async -> Void)?
     /// Failed pulls are tried again after a backoff, not on every pass.
     let pulls: PullBackoff
+    /// The time the pull backoff is measured in; tests fix it.
+    let clock: @Sendable () -> Date
 
     public init(
         drivers: [String: any ContainerDriver], maxConcurrent: Int = 8,
         beforeStop: (@Sendable (StopContainer) async -> Void)? = nil,
-        beforeRemove: (@Sendable (String, String) async -> Void)? = nil, pulls: PullBackoff = PullBackoff()
+        beforeRemove: (@Sendable (String, String) async -> Void)? = nil, pulls: PullBackoff = PullBackoff(),
+        clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.pulls = pulls
+        self.clock = clock
         self.drivers = drivers
         self.maxConcurrent = maxConcurrent
         self.beforeStop = beforeStop
@@ -116,7 +120,7 @@ public struct Executor: Sendable {
         guard let app else { return Failure(action, .unknownApp(start.app)) }
         // Pull a missing image first; the progress deadline counts from the container's start.
         if let image = app.image, driver.runsImages {
-            let now = Date()
+            let now = clock()
             if let wait = pulls.backingOff(node: start.node, image: image, now: now) {
                 let until = ISO8601DateFormatter().string(from: wait.until)
                 return Failure(

@@ -154,7 +154,9 @@ actor RecordingDriver: ContainerDriver {
         let driver = InMemoryDriver(node: "n", capacity: capacity)
         let apps = [Self.app("etl", replicas: 1, image: "registry.example:5000/etl:2")]
         let pulls = PullBackoff()
-        let executor = Executor(drivers: ["n": driver], pulls: pulls)
+        // A fixed clock: however slowly the passes run, all three fall inside the first 10 s backoff.
+        let fixed = Date(timeIntervalSince1970: 1_800_000_000)
+        let executor = Executor(drivers: ["n": driver], pulls: pulls, clock: { fixed })
         for _ in 0..<3 {
             let failures = await executor.apply(Self.plan(apps), desired: DesiredState(apps: apps), revision: "c1")
             #expect(failures.count == 1)
