@@ -42,7 +42,10 @@ public struct SMTPReceiver: Sendable {
 
     private func read(_ name: String) -> [String] {
         let path = folder + "/" + name
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted {
+        // Only whole mails: the server writes `N.eml.partial` and renames it when complete.
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter {
+            $0.hasSuffix(".eml")
+        }.sorted {
             $0.localizedStandardCompare($1) == .orderedAscending
         }
         return names.compactMap { try? String(contentsOfFile: path + "/" + $0, encoding: .utf8) }

@@ -26,6 +26,15 @@ import sys
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
+def write_whole(path, data):
+    """Writes a file under a temporary name and renames it into place: a test that lists the folder
+    never reads a mail half written (it once read an empty delivery)."""
+    partial = path + ".partial"
+    with open(partial, "wb") as handle:
+        handle.write(data)
+    os.replace(partial, path)
+
+
 class Handler:
     def __init__(self, folder, delay_first, reject):
         self.folder = folder
@@ -40,14 +49,12 @@ class Handler:
             return f"{self.reject} rejected by the test server"
         self.count += 1
         raw = envelope.original_content or envelope.content
-        with open(os.path.join(self.folder, "deliveries", f"{self.count}.eml"), "wb") as handle:
-            handle.write(raw)
+        write_whole(os.path.join(self.folder, "deliveries", f"{self.count}.eml"), raw)
         message_id = email.message_from_bytes(raw).get("Message-ID", f"none-{self.count}")
         name = "".join(c if c.isalnum() or c in "-._@" else "_" for c in message_id)
         path = os.path.join(self.folder, "mailbox", name + ".eml")
         if not os.path.exists(path):
-            with open(path, "wb") as handle:
-                handle.write(raw)
+            write_whole(path, raw)
         if self.count == 1 and self.delay_first > 0:
             open(os.path.join(self.folder, "window-open"), "w").close()
             await asyncio.sleep(self.delay_first)
