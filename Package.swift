@@ -97,13 +97,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // The published ports' TCP router (SwiftNIO only): connections spliced to ready replicas,
-        // drained before a replica stops, held while none is ready.
+        // The published ports' router (SwiftNIO): tcp connections spliced to ready replicas, http
+        // requests routed by Host over pooled keep-alive connections (TLS by SNI), drained before
+        // a replica stops, held while none is ready.
         .target(
             name: "ReconcileRouter",
             dependencies: [
                 "ReconcileModel", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // Checks (log, HTTP, TCP, command), health probes, incidents from the pure conditions, and
@@ -184,7 +186,8 @@ let package = Package(
             name: "ReconcileTesting",
             dependencies: [
                 "ReconcileDrivers", "ReconcileModel", .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "ReconcileModelTests", dependencies: ["ReconcileModel", "ReconcileTesting"]),
@@ -214,7 +217,8 @@ let package = Package(
                 "ReconcileStore", "ReconcileLogs", "reconcile-shim",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

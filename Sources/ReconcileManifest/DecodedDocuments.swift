@@ -33,6 +33,12 @@ struct DecodedDocuments: Sendable {
         var port: Int
         var app: String
         var location: SourceLocation
+        var mode: PortProtocol = .tcp
+        /// The Host names claimed, each where it is written.
+        var hosts: [(name: String, location: SourceLocation)] = []
+        var tls = false
+        /// A TLS port's redirect port, where it is written.
+        var redirectFrom: (port: Int, location: SourceLocation)?
     }
 
     var nodes: [Named<NodeSpec>] = []

@@ -29,10 +29,15 @@ extension FileDecoder {
             }
             containerPorts[container] = here
             let publish = portReader.int("publish")
+            var port = PortSpec(name: portName, container: container, publish: publish)
+            let routing = decodeRouting(portReader, into: &port)
             if let publish, let node = portReader.value("publish"), let name {
-                output.publishedPorts.append(.init(port: publish, app: name, location: context.location(of: node)))
+                output.publishedPorts.append(
+                    .init(
+                        port: publish, app: name, location: context.location(of: node), mode: port.mode,
+                        hosts: routing.hosts, tls: port.tls != nil, redirectFrom: routing.redirect))
             }
-            ports.append(PortSpec(name: portName, container: container, publish: publish))
+            ports.append(port)
         }
         let health = reader.object("health").flatMap { decodeHealth($0, ports: ports) }
         var update = UpdateStrategy()
@@ -114,5 +119,61 @@ extension FileDecoder {
         return HealthSpec(
             probe: probe, interval: interval, timeout: timeout,
             failureThreshold: reader.int("failureThreshold") ?? 3, startPeriod: reader.timespan("startPeriod") ?? .zero)
+    }
+}
+
+extension FileDecoder {
+    /// A port's router settings: `protocol`, and the HTTP-only `hosts`, `tls` and `accessLog`.
+    /// Returns where each host and the redirect port are written, for the repository's checks.
+    func decodeRouting(
+        _ reader: MappingReader, into port: inout PortSpec
+    ) -> (
+        hosts: [(name: String, location: SourceLocation)], redirect: (port: Int, location: SourceLocation)?
+    ) {
+        port.mode = reader.enumeration("protocol", as: PortProtocol.self) ?? .tcp
+        for key in ["hosts", "tls", "accessLog"] where port.mode != .http {
+            if let node = reader.value(key) {
+                context.error(
+                    "\(key) needs protocol: http on this port (the router reads requests only in http mode)", at: node)
+            }
+        }
+        for key in ["hosts", "tls"] where port.publish == nil {
+            if let node = reader.value(key) {
+                context.error("\(key) applies to a published port; add publish: PORT", at: node)
+            }
+        }
+        var hosts: [(name: String, location: SourceLocation)] = []
+        for item in reader.sequence("hosts") ?? [] {
+            guard case .scalar(let scalar) = item else {
+                context.error("items of \"hosts\" must be host names, found \(item.shapeDescription)", at: item)
+                continue
+            }
+            let host = scalar.string.lowercased()
+            if !HostAddress.isValid(host) {
+                context.error(
+                    "\"\(scalar.string)\" is not a host name; write a DNS name such as api.example.com (no scheme, port or path)",
+                    at: item)
+            } else if let first = hosts.first(where: { $0.name == host }) {
+                context.error("host \"\(host)\" is listed twice on this port (first at \(first.location))", at: item)
+            } else {
+                hosts.append((host, context.location(of: item)))
+                port.hosts.append(host)
+            }
+        }
+        var redirect: (port: Int, location: SourceLocation)?
+        if let tls = reader.object("tls"), let cert = tls.secret("cert"), let key = tls.secret("key") {
+            port.tls = PortTLS(cert: cert, key: key, redirectFrom: tls.int("redirectFrom"))
+            if let from = port.tls?.redirectFrom, let node = tls.value("redirectFrom") {
+                if from == port.publish {
+                    context.error(
+                        "redirectFrom \(from) is this port's own published port; name the plain HTTP port (e.g. 80)",
+                        at: node)
+                } else {
+                    redirect = (from, context.location(of: node))
+                }
+            }
+        }
+        port.accessLog = reader.bool("accessLog") ?? false
+        return (hosts, redirect)
     }
 }

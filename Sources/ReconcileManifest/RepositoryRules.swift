@@ -48,19 +48,7 @@ enum RepositoryRules {
             )
         }
 
-        var published: [Int: DecodedDocuments.PublishedPort] = [:]
-        for port in decoded.publishedPorts.sorted(by: { $0.location < $1.location }) {
-            if let first = published[port.port] {
-                diagnostics.append(
-                    Diagnostic(
-                        at: port.location,
-                        "port \(port.port) is already published by app \(first.app) at \(first.location); "
-                            + "each published port belongs to one app"))
-            } else {
-                published[port.port] = port
-            }
-        }
-
+        checkPublishedPorts(decoded.publishedPorts, into: &diagnostics)
         checkWorkloads(decoded, into: &diagnostics)
     }
 
@@ -121,6 +109,90 @@ enum RepositoryRules {
                         "\(workload.description) requests cpu \(workload.resources.cpu) and memory \(workload.resources.memory); "
                             + "no single node has both (\(sized.map { "\($0.0): cpu \($0.1.cpu), memory \($0.1.memory)" }.joined(separator: "; ")))"
                     ))
+            }
+        }
+    }
+}
+
+extension RepositoryRules {
+    /// A published port belongs to one App, unless every App on it speaks HTTP: then each Host name
+    /// is claimed once, at most one App answers every other host, and TLS is all or nothing. A TLS
+    /// port's `redirectFrom` port is plain HTTP and its hosts are not claimed there by another App.
+    static func checkPublishedPorts(
+        _ ports: [DecodedDocuments.PublishedPort], into diagnostics: inout [Diagnostic]
+    ) {
+        typealias Claim = (app: String, location: SourceLocation)
+        var first: [Int: DecodedDocuments.PublishedPort] = [:]
+        var hosts: [Int: [String: Claim]] = [:]
+        var everyHost: [Int: Claim] = [:]
+        for port in ports.sorted(by: { $0.location < $1.location }) {
+            if let owner = first[port.port] {
+                let both = "port \(port.port) is already published by app \(owner.app) at \(owner.location)"
+                if owner.mode != .http || port.mode != .http {
+                    diagnostics.append(
+                        Diagnostic(
+                            at: port.location,
+                            "\(both); only protocol: http ports can share a published port (told apart by hosts:)"))
+                    continue
+                }
+                if owner.tls != port.tls {
+                    diagnostics.append(
+                        Diagnostic(
+                            at: port.location,
+                            "\(both) \(owner.tls ? "with" : "without") tls; every app on one port sets tls, or none does"
+                        ))
+                    continue
+                }
+            } else {
+                first[port.port] = port
+            }
+            if port.hosts.isEmpty {
+                if let owner = everyHost[port.port] {
+                    diagnostics.append(
+                        Diagnostic(
+                            at: port.location,
+                            "app \(owner.app) at \(owner.location) already answers every host on port \(port.port); "
+                                + "give this one hosts: [NAME, ...]"))
+                } else {
+                    everyHost[port.port] = (port.app, port.location)
+                }
+            }
+            for host in port.hosts {
+                if let owner = hosts[port.port]?[host.name] {
+                    diagnostics.append(
+                        Diagnostic(
+                            at: host.location,
+                            "host \(host.name) on port \(port.port) is already claimed by app \(owner.app) at \(owner.location)"
+                        ))
+                } else {
+                    hosts[port.port, default: [:]][host.name] = (port.app, host.location)
+                }
+            }
+        }
+        for port in ports.sorted(by: { $0.location < $1.location }) {
+            guard let redirect = port.redirectFrom else { continue }
+            if let owner = first[redirect.port], owner.mode != .http || owner.tls {
+                diagnostics.append(
+                    Diagnostic(
+                        at: redirect.location,
+                        "redirectFrom \(redirect.port): that port is published by app \(owner.app) at \(owner.location) "
+                            + "as \(owner.tls ? "TLS" : "tcp"); redirects are served on a plain http port"))
+                continue
+            }
+            let names = port.hosts.isEmpty ? [nil] : port.hosts.map { Optional($0.name) }
+            for name in names {
+                let owner = name.map { hosts[redirect.port]?[$0] } ?? everyHost[redirect.port]
+                if let owner {
+                    diagnostics.append(
+                        Diagnostic(
+                            at: redirect.location,
+                            "redirectFrom \(redirect.port): \(name.map { "host \($0)" } ?? "every host") there is already "
+                                + "claimed by app \(owner.app) at \(owner.location)"))
+                } else if let name {
+                    hosts[redirect.port, default: [:]][name] = (port.app, redirect.location)
+                } else {
+                    everyHost[redirect.port] = (port.app, redirect.location)
+                }
             }
         }
     }

@@ -97,6 +97,22 @@ enum Schemas {
             FieldSchema("name", .name, required: true, "port name, referenced by health checks"),
             FieldSchema("container", .integer(minimum: 1, maximum: 65535), required: true, "port the app listens on"),
             FieldSchema("publish", .integer(minimum: 1, maximum: 65535), "router port on the controller host"),
+            FieldSchema(
+                "protocol", .enumeration(PortProtocol.allCases.map(\.rawValue)),
+                "tcp (default: connections spliced) or http (requests balanced over keep-alive connections)"),
+            FieldSchema("hosts", .list(.string, minItems: 1), "http: Host names routed to this app on its port"),
+            FieldSchema("tls", .object(portTLS), "http: serve the published port over TLS"),
+            FieldSchema("accessLog", .boolean, "http: one log line per request (source router); default false"),
+        ])
+
+    static let portTLS = ObjectSchema(
+        "tls",
+        [
+            FieldSchema("cert", .secretReference, required: true, "PEM certificate chain: file:/path or env:NAME"),
+            FieldSchema("key", .secretReference, required: true, "PEM private key: file:/path or env:NAME"),
+            FieldSchema(
+                "redirectFrom", .integer(minimum: 1, maximum: 65535),
+                "a plain HTTP port answering these hosts with a redirect to HTTPS"),
         ])
 
     static let healthHTTP = ObjectSchema(

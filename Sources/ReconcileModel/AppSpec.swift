@@ -47,11 +47,51 @@ public struct PortSpec: Sendable, Hashable, Codable {
     public var container: Int
     /// The router's port on the controller host, when published.
     public var publish: Int?
+    /// How the router forwards the published port: TCP connections, or HTTP requests.
+    public var mode: PortProtocol
+    /// HTTP only: the Host names this App answers on its published port (empty: every host the
+    /// port's other Apps do not claim).
+    public var hosts: [String]
+    /// HTTP only: the port is served over TLS with this certificate for `hosts`.
+    public var tls: PortTLS?
+    /// HTTP only: one line per request into the App's logs (source `router`).
+    public var accessLog: Bool
 
-    public init(name: String, container: Int, publish: Int? = nil) {
+    public init(
+        name: String, container: Int, publish: Int? = nil, mode: PortProtocol = .tcp, hosts: [String] = [],
+        tls: PortTLS? = nil, accessLog: Bool = false
+    ) {
         self.name = name
         self.container = container
         self.publish = publish
+        self.mode = mode
+        self.hosts = hosts
+        self.tls = tls
+        self.accessLog = accessLog
+    }
+}
+
+/// What the router speaks on a published port.
+public enum PortProtocol: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Connections spliced to a replica (databases, any protocol).
+    case tcp
+    /// HTTP/1.1 requests balanced per request over pooled keep-alive connections.
+    case http
+}
+
+/// A published HTTP port's certificate: PEM files named by secret references (resolved on the
+/// controller host when the router is updated, never stored).
+public struct PortTLS: Sendable, Hashable, Codable {
+    public var cert: SecretReference
+    public var key: SecretReference
+    /// A plain HTTP port on which the router answers requests for these hosts with a permanent
+    /// redirect to HTTPS on the published port.
+    public var redirectFrom: Int?
+
+    public init(cert: SecretReference, key: SecretReference, redirectFrom: Int? = nil) {
+        self.cert = cert
+        self.key = key
+        self.redirectFrom = redirectFrom
     }
 }
 

@@ -46,6 +46,8 @@ public final class Controller: Service {
     public let store: Store
     public let log: @Sendable (String) -> Void
     public let router: Router
+    /// The router's request metrics and access logs.
+    public let traffic: RouterTraffic
     let health = HealthMonitor()
     /// Failed image pulls of App replicas and their backoff, kept across rebuilt passes.
     let pulls = PullBackoff()
@@ -95,7 +97,9 @@ public final class Controller: Service {
         self.store = store
         self.log = log
         self.stopRequested = stopRequested
-        router = Router(address: options.publishAddress)
+        traffic = RouterTraffic(
+            registry: metrics.registry, logs: LogStore(stateDirectory: options.stateDirectory))
+        router = Router(address: options.publishAddress, observer: traffic)
         alerting = Alerting(store: store, metrics: metrics, log: log)
         logCollector = LogCollector(store: store, logs: LogStore(stateDirectory: options.stateDirectory), log: log)
     }
@@ -108,6 +112,7 @@ public final class Controller: Service {
         async let alertsStopped: Void = alerting.run(stopping: stopping)
         // So does log collection.
         async let logsStopped: Void = logCollector.run(stopping: stopping)
+        async let trafficStopped: Void = traffic.run(stopping: stopping)
         var snapshot: GitManifestSource.Snapshot?
         var reconciler: Reconciler?
         var dagRunner: DAGRunner?
@@ -284,6 +289,7 @@ public final class Controller: Service {
         await router.shutdown()
         await alertsStopped
         await logsStopped
+        await trafficStopped
     }
 
     /// Metrics and the API's view of a pass.

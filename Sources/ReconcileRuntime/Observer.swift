@@ -4,11 +4,13 @@ import ReconcileModel
 import ReconcilePlanner
 import ReconcileRouter
 
-/// What one observation found: the planner's view, and the ready replicas of each published port.
+/// What one observation found: the planner's view, and what each published port serves.
 public struct Observation: Sendable {
     public var observed: Observed
-    /// Published port -> ready replicas, for the router.
-    public var backends: [Int: [Backend]]
+    /// Published port -> its routes and their ready replicas, for the router.
+    public var published: [Int: PublishedPort]
+    /// TLS certificates that could not be read (their ports are not served).
+    public var routeErrors: [String] = []
 }
 
 /// Reads what runs on every node, concurrently, and probes each replica's health (through the
@@ -90,7 +92,7 @@ public struct Observer: Sendable {
             return all.sorted { $0.0.name < $1.0.name }
         }
         var observed = Observed(nodes: [])
-        var backends: [Int: [Backend]] = [:]
+        var routes = RouteBuilder(apps: desired.apps)
         var ids: Set<String> = []
         for (node, info, seen, tasks) in results {
             observed.nodes.append(
@@ -119,17 +121,15 @@ public struct Observer: Sendable {
                 guard replica.isRunning, replica.readySince != nil, let app = apps[replica.app] else { continue }
                 for port in app.ports {
                     guard let publish = port.publish, let hostPort = container.ports[port.container] else { continue }
-                    backends[publish, default: []].append(
-                        Backend(id: replica.id, host: container.hostAddress, port: hostPort))
+                    routes.add(
+                        Backend(id: replica.id, host: container.hostAddress, port: hostPort), app: app.name,
+                        port: port.name, publish: publish)
                 }
             }
         }
-        // Published ports with no ready replica still listen (connections wait for one).
-        for app in desired.apps {
-            for port in app.ports { if let publish = port.publish { backends[publish, default: []] += [] } }
-        }
         let reachableNodes = Set(results.filter { $0.1 != nil }.map { $0.0.name })
         if reachableNodes.count == results.count { await health.keep(only: ids) }
-        return Observation(observed: observed, backends: backends)
+        let (published, routeErrors) = routes.build()
+        return Observation(observed: observed, published: published, routeErrors: routeErrors)
     }
 }

@@ -12,7 +12,7 @@ public struct Pass: Sendable {
         public var failures: [Executor.Failure]
         public var observed: Observed
         /// Published port -> ready replicas, as observed before the plan was applied.
-        public var backends: [Int: [Backend]] = [:]
+        public var published: [Int: PublishedPort] = [:]
     }
 
     public let nodes: [NodeSpec]
@@ -95,12 +95,12 @@ public struct Pass: Sendable {
             desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, now: now,
             options: options)
         guard !dryRun else {
-            return Result(plan: plan, failures: [], observed: observed, backends: observation.backends)
+            return Result(plan: plan, failures: [], observed: observed, published: observation.published)
         }
         var failures: [Executor.Failure] = []
         if let router {
             // Ready replicas join before anything stops, so the pool never empties during a rollout.
-            for error in await router.update(observation.backends) {
+            for error in observation.routeErrors + (await router.update(ports: observation.published)) {
                 failures.append(Executor.Failure(.route, .router(error)))
             }
         }
@@ -110,7 +110,7 @@ public struct Pass: Sendable {
         }
         let executor = Executor(drivers: drivers, beforeStop: beforeStop, beforeRemove: beforeRemove, pulls: pulls)
         failures += await executor.apply(plan, desired: desired, revision: revision)
-        return Result(plan: plan, failures: failures, observed: observed, backends: observation.backends)
+        return Result(plan: plan, failures: failures, observed: observed, published: observation.published)
     }
 }
 

@@ -1,0 +1,188 @@
+import NIOCore
+import Synchronization
+
+/// The router's shared state, read and changed from every event loop under one lock: the published
+/// ports' routes, what each replica has in flight (requests in http mode, connections in tcp mode),
+/// which replicas are draining, and the idle keep-alive connections pooled per replica and event loop.
+final class Balancer: Sendable {
+    private struct PoolKey: Hashable {
+        var backend: String
+        var loop: ObjectIdentifier
+    }
+
+    private struct State {
+        var ports: [Int: PublishedPort] = [:]
+        var outstanding: [String: Int] = [:]
+        var draining: Set<String> = []
+        var cursor = 0
+        var idle: [PoolKey: [any Channel]] = [:]
+        var waiting: [Int: Int] = [:]
+        var connections = 0
+    }
+
+    private let state = Mutex(State())
+    /// Idle connections kept per replica and event loop.
+    let maxIdlePerBackend: Int
+
+    init(maxIdlePerBackend: Int = 64) { self.maxIdlePerBackend = maxIdlePerBackend }
+
+    // MARK: Routes
+
+    /// Replaces the routes; replicas no longer routed and not busy stop draining. Returns the idle
+    /// connections of replicas that left every pool (for the caller to close).
+    func set(_ ports: [Int: PublishedPort]) -> [any Channel] {
+        state.withLock { state in
+            let present = Set(ports.values.flatMap { $0.routes.flatMap { $0.backends.map(\.id) } })
+            state.draining = state.draining.filter { present.contains($0) || (state.outstanding[$0] ?? 0) > 0 }
+            var filtered = ports
+            for (port, published) in ports {
+                for index in published.routes.indices {
+                    filtered[port]!.routes[index].backends.removeAll { state.draining.contains($0.id) }
+                }
+            }
+            state.ports = filtered
+            var gone: [any Channel] = []
+            for key in state.idle.keys where !present.contains(key.backend) {
+                gone += state.idle.removeValue(forKey: key) ?? []
+            }
+            return gone
+        }
+    }
+
+    func port(_ port: Int) -> PublishedPort? { state.withLock { $0.ports[port] } }
+
+    /// Where a request for `host` on `port` goes.
+    func resolve(port: Int, host: String?) -> (PublishedPort.Resolution, Route?) {
+        state.withLock { state in
+            guard let published = state.ports[port] else { return (.unknownHost, nil) }
+            let resolution = published.resolve(host: host)
+            if case .route(let index) = resolution { return (resolution, published.routes[index]) }
+            return (resolution, nil)
+        }
+    }
+
+    /// The route's replica with the fewest requests in flight (ties in turn), skipping `tried`.
+    /// It counts as busy from here, so a drain that starts meanwhile waits for it.
+    func pick(_ key: RouteKey, excluding tried: Set<String>) -> Backend? {
+        state.withLock { state in
+            guard
+                let route = state.ports[key.publish]?.routes.first(where: { $0.app == key.app && $0.port == key.port })
+            else { return nil }
+            let pool = route.backends.filter { !tried.contains($0.id) && !state.draining.contains($0.id) }
+            guard !pool.isEmpty else { return nil }
+            state.cursor &+= 1
+            let start = state.cursor % pool.count
+            var best = pool[start]
+            var fewest = state.outstanding[best.id] ?? 0
+            for offset in 1..<max(pool.count, 1) {
+                let candidate = pool[(start + offset) % pool.count]
+                let busy = state.outstanding[candidate.id] ?? 0
+                if busy < fewest { (best, fewest) = (candidate, busy) }
+            }
+            state.outstanding[best.id, default: 0] += 1
+            return best
+        }
+    }
+
+    /// Ends what `pick` counted.
+    func release(_ id: String) {
+        state.withLock { state in
+            let left = (state.outstanding[id] ?? 1) - 1
+            state.outstanding[id] = left > 0 ? left : nil
+        }
+    }
+
+    func outstanding(_ id: String) -> Int { state.withLock { $0.outstanding[id] ?? 0 } }
+
+    func isDraining(_ id: String) -> Bool { state.withLock { $0.draining.contains(id) } }
+
+    /// Takes the replica out of every pool; returns its idle connections, to be closed.
+    func drain(_ id: String) -> [any Channel] {
+        state.withLock { state in
+            state.draining.insert(id)
+            for port in state.ports.keys {
+                for index in state.ports[port]!.routes.indices {
+                    state.ports[port]!.routes[index].backends.removeAll { $0.id == id }
+                }
+            }
+            var idle: [any Channel] = []
+            for key in state.idle.keys where key.backend == id { idle += state.idle.removeValue(forKey: key) ?? [] }
+            return idle
+        }
+    }
+
+    /// The backends of a port's routes, in order.
+    func backends(_ port: Int) -> [Backend] {
+        state.withLock { $0.ports[port]?.routes.flatMap(\.backends) ?? [] }
+    }
+
+    // MARK: Keep-alive pool
+
+    /// An idle connection to the replica made on `loop`, if one is pooled and still open.
+    func checkout(_ id: String, on loop: any EventLoop) -> (any Channel)? {
+        let key = PoolKey(backend: id, loop: ObjectIdentifier(loop))
+        return state.withLock { state in
+            while let channel = state.idle[key]?.popLast() {
+                if channel.isActive { return channel }
+            }
+            return nil
+        }
+    }
+
+    /// Pools an idle connection; false when it must be closed instead (the replica drains, or its pool is full).
+    func checkin(_ id: String, _ channel: any Channel) -> Bool {
+        let key = PoolKey(backend: id, loop: ObjectIdentifier(channel.eventLoop))
+        return state.withLock { state in
+            guard !state.draining.contains(id), (state.idle[key]?.count ?? 0) < maxIdlePerBackend,
+                state.ports.values.contains(where: { $0.routes.contains { $0.backends.contains { $0.id == id } } })
+            else { return false }
+            state.idle[key, default: []].append(channel)
+            return true
+        }
+    }
+
+    /// Forgets a pooled connection that closed.
+    func forget(_ id: String, _ channel: any Channel) {
+        let key = PoolKey(backend: id, loop: ObjectIdentifier(channel.eventLoop))
+        state.withLock { state in state.idle[key]?.removeAll { $0 === channel } }
+    }
+
+    /// Every pooled connection, taken out (the router shuts down).
+    func takeAllIdle() -> [any Channel] {
+        state.withLock { state in
+            defer { state.idle = [:] }
+            return state.idle.values.flatMap { $0 }
+        }
+    }
+
+    // MARK: Waiting and connection counts
+
+    /// Counts one in as waiting on `port`; false when `limit` are waiting already.
+    func startWaiting(_ port: Int, limit: Int) -> Bool {
+        state.withLock { state in
+            guard state.waiting[port, default: 0] < limit else { return false }
+            state.waiting[port, default: 0] += 1
+            return true
+        }
+    }
+
+    func stopWaiting(_ port: Int) {
+        state.withLock { state in
+            let left = state.waiting[port, default: 1] - 1
+            state.waiting[port] = left > 0 ? left : nil
+        }
+    }
+
+    func waiting(_ port: Int) -> Int { state.withLock { $0.waiting[port] ?? 0 } }
+
+    /// Counts a client connection in; false when `limit` are open.
+    func admit(limit: Int) -> Bool {
+        state.withLock { state in
+            guard state.connections < limit else { return false }
+            state.connections += 1
+            return true
+        }
+    }
+
+    func closedConnection() { state.withLock { $0.connections -= 1 } }
+}
