@@ -254,7 +254,7 @@ import Testing
             ],
             replicas: 4,
             resources: Resources(cpu: CPUQuantity(millicores: 200), memory: MemoryQuantity(bytes: 32 << 20)),
-            ports: [PortSpec(name: "http", container: 8080, publish: publish)],
+            ports: [PortSpec(name: "http", container: 8080, publish: publish, mode: .http)],
             health: HealthSpec(
                 probe: .http(port: "http", path: "/index.html", expect: 200), interval: Timespan(milliseconds: 500),
                 timeout: .seconds(3), failureThreshold: 3),

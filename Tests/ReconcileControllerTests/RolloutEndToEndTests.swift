@@ -31,18 +31,77 @@ actor RequestTally {
     var succeeded = 0
     var failures: [String] = []
     var bodies: Set<String> = []
+    /// What the test is doing now; failures and counts say in which phase they happened.
+    var current = "start"
+    var perPhase: [String: Int] = [:]
+
+    func phase(_ name: String) { current = name }
 
     func success(_ body: String) {
         succeeded += 1
+        perPhase[current, default: 0] += 1
         bodies.insert(body)
     }
 
-    func failure(_ message: String) { failures.append(message) }
+    func failure(_ message: String) { failures.append("[\(current) at \(Date())] \(message)") }
+}
+
+/// `workers` loops on one keep-alive client pool of as many connections, through the router's
+/// published port: GET /index.html (the version's body), every `slowEvery`th the 300 ms CGI so
+/// requests are in flight whenever a replica stops.
+struct KeepAliveLoad {
+    let client: HTTPClient
+    let tally: RequestTally
+    let task: Task<Void, Never>
+
+    static func start(port: Int, workers: Int = 16, slowEvery: Int = 8) -> KeepAliveLoad {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(300), concurrentHTTP1ConnectionsPerHostSoftLimit: workers)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let tally = RequestTally()
+        let task = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<workers {
+                    group.addTask {
+                        var count = 0
+                        while !Task.isCancelled {
+                            count += 1
+                            let path = count % slowEvery == 0 ? "/cgi-bin/slow" : "/index.html"
+                            let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+                            do {
+                                let response = try await client.execute(request, timeout: .seconds(60))
+                                let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+                                if response.status == .ok {
+                                    await tally.success(body.trimmingCharacters(in: .whitespacesAndNewlines))
+                                } else {
+                                    await tally.failure("\(path): status \(response.status.code) \(body.prefix(200))")
+                                }
+                            } catch {
+                                if !Task.isCancelled { await tally.failure("\(path): \(error)") }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return KeepAliveLoad(client: client, tally: tally, task: task)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.value
+        try? await client.shutdown()
+    }
 }
 
 /// A busybox httpd App published on `publish`: /index.html for its HTTP probe, and a CGI script
 /// /cgi-bin/slow that takes 300 ms to answer `body`, so requests are in flight when a replica stops.
-func servedApp(name: String, image: String, body: String, publish: Int, deadline: Timespan = .minutes(2)) -> AppSpec {
+func servedApp(
+    name: String, image: String, body: String, publish: Int, deadline: Timespan = .minutes(2),
+    mode: PortProtocol = .http,
+    replicas: Int = 3
+) -> AppSpec {
     let script = [
         // CRLF line ends: busybox passes CGI headers through as they are, and HTTP wants CRLF.
         "#!/bin/sh",
@@ -53,15 +112,15 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
         name: name, image: image,
         command: [
             "/bin/sh", "-c",
-            "trap 'exit 0' TERM; /bin/busybox mkdir -p /www/cgi-bin; echo ok > /www/index.html; "
+            "trap 'exit 0' TERM; /bin/busybox mkdir -p /www/cgi-bin; echo \(body) > /www/index.html; "
                 + "{ \(script); } > /www/cgi-bin/slow; /bin/busybox chmod +x /www/cgi-bin/slow; "
                 + "/bin/httpd -f -p 8080 -h /www & wait",
         ],
-        replicas: 3,
+        replicas: replicas,
         // 400m each (4 fit on 2 cores with the surge replica): at 100m, forking a CGI per request is
         // throttled into multi-second answers.
         resources: Resources(cpu: CPUQuantity(millicores: 400), memory: MemoryQuantity(bytes: 32 << 20)),
-        ports: [PortSpec(name: "http", container: 8080, publish: publish)],
+        ports: [PortSpec(name: "http", container: 8080, publish: publish, mode: mode)],
         health: HealthSpec(
             probe: .http(port: "http", path: "/index.html", expect: 200), interval: Timespan(milliseconds: 500),
             // Generous: the whole suite runs in parallel on two cores, and a slow probe is not a dead replica.
@@ -71,50 +130,76 @@ func servedApp(name: String, image: String, body: String, publish: Int, deadline
             stopGracePeriod: .seconds(30)))
 }
 
-/// One App on its own dockerd behind a router, and a controller loop (a pass every 300 ms) on a
-/// target the test swaps like a commit would; shared by the rollout test and its no-drain control.
+/// One App on its own dockerd (or two: nodes node-a and node-b) behind a router, and a controller
+/// loop (a pass every 300 ms) on a target the test swaps like a commit would; shared by the rollout
+/// tests and their no-drain control.
 struct RolloutBench: Sendable {
-    let engine: DockerEngine
+    let engines: [DockerEngine]
     let folder: String
-    let node: NodeSpec
-    let driver: DockerDriver
+    let nodes: [NodeSpec]
+    let drivers: [DockerDriver]
     let router: Router
     let store: Store
     let publish: Int
     let target: Target
     let loop: Task<Void, Never>
 
-    static func start(drain: Bool = true, first: (Int) -> AppSpec) async throws -> RolloutBench {
-        let engine = try await DockerEngine.start()
+    var node: NodeSpec { nodes[0] }
+    var engine: DockerEngine { engines[0] }
+    var driver: DockerDriver { drivers[0] }
+
+    static func start(drain: Bool = true, engines count: Int = 1, first: (Int) -> AppSpec) async throws -> RolloutBench
+    {
+        var engines: [DockerEngine] = []
+        for _ in 0..<count { engines.append(try await DockerEngine.start()) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)").path
-        let node = NodeSpec(name: "node-a", backend: .docker(endpoint: engine.endpoint, tls: nil))
-        let driver = try DockerDriver(node: "node-a", endpoint: engine.endpoint, address: engine.publishAddress)
+        let names = ["node-a", "node-b"].prefix(count)
+        let nodes = zip(names, engines).map { NodeSpec(name: $0, backend: .docker(endpoint: $1.endpoint, tls: nil)) }
+        let drivers = try zip(names, engines).map {
+            try DockerDriver(node: $0, endpoint: $1.endpoint, address: $1.publishAddress)
+        }
         let router = Router()
         let store = try Store(stateDirectory: folder)
-        var pass = Pass(nodes: [node], drivers: ["node-a": driver], router: router)
-        pass.drainsBeforeStop = drain
-        let reconciler = Reconciler(pass: pass, store: store)
+        let byName = Dictionary(uniqueKeysWithValues: zip(names, drivers.map { $0 as any ContainerDriver }))
+        let health = HealthMonitor()
         let publish = try #require(HostPorts.freeLoopbackPort())
-        let target = Target(DesiredState(nodes: [node], apps: [first(publish)]), revision: "c1")
+        let target = Target(DesiredState(nodes: nodes, apps: [first(publish)]), revision: "c1")
         let loop = Task {
             while !Task.isCancelled {
                 let (desired, revision) = await (target.desired, target.revision)
+                // The target's nodes as they are now (a drain is a node's state, as the controller
+                // applies it each pass); readiness carries over in the shared monitor.
+                var pass = Pass(nodes: desired.nodes, drivers: byName, health: health, router: router)
+                pass.drainsBeforeStop = drain
+                let reconciler = Reconciler(pass: pass, store: store)
                 _ = try? await reconciler.run(desired: desired, revision: revision, dryRun: false, now: Date())
                 try? await Task.sleep(nanoseconds: 300_000_000)
             }
         }
         return RolloutBench(
-            engine: engine, folder: folder, node: node, driver: driver, router: router, store: store,
+            engines: engines, folder: folder, nodes: nodes, drivers: drivers, router: router, store: store,
             publish: publish, target: target, loop: loop)
     }
 
-    /// Settled: what runs is the App, all 3 ready, and a pass has found nothing left to do.
-    func converged(to app: AppSpec, within seconds: TimeInterval) async throws -> Bool {
+    /// Running containers per node.
+    func running() async throws -> [String: [ContainerInfo]] {
+        var result: [String: [ContainerInfo]] = [:]
+        for (node, driver) in zip(nodes, drivers) {
+            result[node.name] = try await driver.list().filter { $0.status == .running }
+        }
+        return result
+    }
+
+    /// Settled: what runs is the App, all its replicas ready (on `onlyOn` when given), and a pass
+    /// has found nothing left to do.
+    func converged(to app: AppSpec, within seconds: TimeInterval, onlyOn: String? = nil) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            let running = try await driver.list().filter { $0.status == .running }
-            if running.count == 3, running.allSatisfy({ $0.labels[OwnershipLabels.spec] == SpecHash.of(app) }),
-                await router.pool(publish).count == 3, try store.passes(limit: 1).first?.actions == 0
+            let placed = try await running()
+            let all = placed.values.flatMap { $0 }
+            if all.count == app.replicas, all.allSatisfy({ $0.labels[OwnershipLabels.spec] == SpecHash.of(app) }),
+                onlyOn.map({ placed[$0]?.count == app.replicas }) ?? true,
+                await router.pool(publish).count == app.replicas, try store.passes(limit: 1).first?.actions == 0
             {
                 return true
             }
@@ -125,19 +210,19 @@ struct RolloutBench: Sendable {
 
     func lastPass() -> String { lastPassText(store) }
 
-    /// Ends the loop and the router; the daemon is stopped off the cooperative pool.
+    /// Ends the loop and the router; the daemons are stopped off the cooperative pool.
     func finish() async {
         loop.cancel()
         _ = await loop.value
         await router.shutdown()
-        await engine.shutdownOffPool()
+        for engine in engines { await engine.shutdownOffPool() }
         try? FileManager.default.removeItem(atPath: folder)
     }
 
     /// For a test that failed half-way (a `defer`): the same, without waiting.
     func abandon() {
         loop.cancel()
-        engine.shutdown()
+        for engine in engines { engine.shutdown() }
         try? FileManager.default.removeItem(atPath: folder)
     }
 }
@@ -167,44 +252,50 @@ struct RolloutBench: Sendable {
             try await bench.converged(to: v1, within: 60),
             "v1 did not converge with 3 ready replicas; \(bench.lastPass())")
 
-        // Four clients in a loop, one connection per (300 ms) request, through the published port.
-        let tally = RequestTally()
-        let client = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 { group.addTask { await sendRequests(port: publish, tally: tally) } }
-            }
-        }
-        defer { client.cancel() }
-
+        // Sixteen keep-alive connections in a loop through the published port.
+        let load = KeepAliveLoad.start(port: publish)
+        defer { load.task.cancel() }
+        await load.tally.phase("rolling update")
         await target.set(DesiredState(nodes: [node], apps: [v2]), revision: "c2")
         #expect(
-            try await bench.converged(to: v2, within: 90),
+            try await bench.converged(to: v2, within: 120),
             "the rolling update to v2 did not finish; \(bench.lastPass())")
-        let afterUpdate = await (tally.succeeded, tally.failures, tally.bodies)
+        let afterUpdate = await (load.tally.succeeded, load.tally.failures, load.tally.bodies)
         #expect(afterUpdate.1.isEmpty, "failed requests during the rolling update: \(afterUpdate.1.prefix(5))")
-        #expect(afterUpdate.0 >= 20, "only \(afterUpdate.0) requests went through during the update")
+        #expect(afterUpdate.0 >= 500, "only \(afterUpdate.0) requests went through during the update")
         #expect(afterUpdate.2 == ["v1", "v2"], "bodies served: \(afterUpdate.2)")
 
+        // Scaling down stops a replica the same way: drained first.
+        await load.tally.phase("scale-down")
+        var fewer = v2
+        fewer.replicas = 2
+        await target.set(DesiredState(nodes: [node], apps: [fewer]), revision: "c3")
+        #expect(try await bench.converged(to: fewer, within: 60), "the scale-down did not finish; \(bench.lastPass())")
+
         // A broken version: it runs but never answers its probe, so it misses its deadline.
+        await load.tally.phase("rollback")
         let broken = AppSpec(
             name: "web", image: TestImage.name, command: ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
-            replicas: 3, resources: v2.resources, ports: v2.ports, health: v2.health,
+            replicas: 2, resources: v2.resources, ports: v2.ports, health: v2.health,
             update: UpdateStrategy(
                 maxSurge: 1, maxUnavailable: 0, progressDeadline: .seconds(4), autoRollback: true,
                 stopGracePeriod: .seconds(30)))
-        await target.set(DesiredState(nodes: [node], apps: [broken]), revision: "c3")
+        await target.set(DesiredState(nodes: [node], apps: [broken]), revision: "c4")
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, try store.rollouts().failed["web"] != SpecHash.of(broken) {
             try await Task.sleep(nanoseconds: 200_000_000)
         }
         #expect(try store.rollouts().failed["web"] == SpecHash.of(broken), "the broken version was not rolled back")
-        #expect(try await bench.converged(to: v2, within: 30), "v2 is not what runs after the rollback")
-        client.cancel()
-        _ = await client.value
-        let final = await (tally.succeeded, tally.failures)
+        #expect(try await bench.converged(to: fewer, within: 30), "v2 is not what runs after the rollback")
+        // At least 5,000 requests in all (the load goes on until then, on what runs now).
+        await load.tally.phase("steady")
+        let enough = Date().addingTimeInterval(120)
+        while await load.tally.succeeded < 5000, Date() < enough { try await Task.sleep(for: .milliseconds(100)) }
+        await load.stop()
+        let final = await (load.tally.succeeded, load.tally.failures, load.tally.perPhase)
         #expect(final.1.isEmpty, "failed requests: \(final.1.prefix(5))")
-        #expect(final.0 > afterUpdate.0)
-        print("e2e: \(afterUpdate.0) requests during the update, \(final.0) in all, \(final.1.count) failed")
+        #expect(final.0 >= 5000)
+        print("e2e http keep-alive: \(final.0) requests, \(final.1.count) failed; by phase \(final.2)")
 
         let history = try store.rolloutHistory(app: "web").reversed().map {
             "\($0.kind.rawValue) \($0.toHash.prefix(8))"
@@ -217,13 +308,45 @@ struct RolloutBench: Sendable {
             ], "history: \(history)")
         await bench.finish()
     }
+
+    /// A node drain moves an HTTP App's replicas to the other node under the same keep-alive load:
+    /// each is drained from the router before it stops, and no request fails.
+    @Test(.timeLimit(.minutes(15))) func aNodeDrainUnderKeepAliveLoadLosesNoRequest() async throws {
+        try await HeavyTests.exclusive { try await aNodeDrainUnderKeepAliveLoadLosesNoRequestAlone() }
+    }
+
+    func aNodeDrainUnderKeepAliveLoadLosesNoRequestAlone() async throws {
+        let bench = try await RolloutBench.start(engines: 2) {
+            servedApp(name: "web", image: TestImage.name, body: "v1", publish: $0)
+        }
+        defer { bench.abandon() }
+        let app = servedApp(name: "web", image: TestImage.name, body: "v1", publish: bench.publish)
+        #expect(try await bench.converged(to: app, within: 90), "v1 did not converge; \(bench.lastPass())")
+        let before = try await bench.running()
+        #expect((before["node-a"]?.count ?? 0) > 0, "nothing ran on node-a to drain: \(before.mapValues(\.count))")
+        let load = KeepAliveLoad.start(port: bench.publish)
+        defer { load.task.cancel() }
+        while await load.tally.succeeded < 200 { try await Task.sleep(for: .milliseconds(50)) }
+        await load.tally.phase("drain")
+        var drained = bench.nodes
+        drained[0].drain = NodeSpec.Drain(cause: .requested, since: Date())
+        await bench.target.set(DesiredState(nodes: drained, apps: [app]), revision: "c1")
+        #expect(
+            try await bench.converged(to: app, within: 120, onlyOn: "node-b"),
+            "the replicas did not move to node-b; \(bench.lastPass())")
+        await load.stop()
+        let (succeeded, failures, phases) = await (load.tally.succeeded, load.tally.failures, load.tally.perPhase)
+        #expect(failures.isEmpty, "failed requests during the drain: \(failures.prefix(5))")
+        print("e2e http drain: \(succeeded) requests, \(failures.count) failed; by phase \(phases)")
+        await bench.finish()
+    }
 }
 
 extension RolloutEndToEndTests {
     /// The control for the test above: the same rolling update with the drain turned off loses
     /// requests (those in flight on a replica when it stops), so "no request failed" there is a
-    /// result of the drain, not of a test that cannot see a failure. Twelve clients keep several
-    /// requests in flight on every replica at each of the three stops.
+    /// result of the drain, not of a test that cannot see a failure. Sixteen connections sending
+    /// only the slow request keep several in flight on every replica at each of the three stops.
     @Test(.timeLimit(.minutes(10))) func withoutTheDrainTheSameRollingUpdateLosesRequests() async throws {
         try await HeavyTests.exclusive { try await withoutTheDrainTheSameRollingUpdateLosesRequestsAlone() }
     }
@@ -237,18 +360,12 @@ extension RolloutEndToEndTests {
         let v1 = servedApp(name: "web", image: TestImage.name, body: "v1", publish: publish)
         let v2 = servedApp(name: "web", image: TestImage.second, body: "v2", publish: publish)
         #expect(try await bench.converged(to: v1, within: 60), "v1 did not converge with 3 ready replicas")
-        let tally = RequestTally()
-        let client = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<12 { group.addTask { await sendRequests(port: publish, tally: tally) } }
-            }
-        }
-        defer { client.cancel() }
+        let load = KeepAliveLoad.start(port: publish, slowEvery: 1)
+        defer { load.task.cancel() }
         await target.set(DesiredState(nodes: [node], apps: [v2]), revision: "c2")
         #expect(try await bench.converged(to: v2, within: 90), "the rolling update to v2 did not finish")
-        client.cancel()
-        _ = await client.value
-        let (succeeded, failures) = await (tally.succeeded, tally.failures)
+        await load.stop()
+        let (succeeded, failures) = await (load.tally.succeeded, load.tally.failures)
         print("e2e control (no drain): \(succeeded) requests succeeded, \(failures.count) failed")
         #expect(!failures.isEmpty, "no request failed without the drain: the rollout test could not see a loss")
         await bench.finish()
