@@ -2,7 +2,10 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import ReconcileAPI
 import ReconcileModel
 import ReconcileRuntime
@@ -25,6 +28,8 @@ public enum ControllerServer {
         public var webhookSecret: String?
         /// Connection caps and header, body and keep-alive deadlines of the HTTP server.
         var connectionLimits = ConnectionGuard.Limits()
+        /// Serve HTTPS with this certificate chain and key (PEM); plain HTTP without.
+        public var tls: (chain: String, key: String)?
 
         public init(host: String = "127.0.0.1", port: Int = 7600, apiToken: String?, webhookSecret: String?) {
             self.host = host
@@ -37,16 +42,37 @@ public enum ControllerServer {
     public static func application(
         controller: Controller, options: Options, stateDirectory: String, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some Service {
+    ) throws -> some Service {
         let router = router(controller: controller, options: options, stateDirectory: stateDirectory)
         var configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port))
         configuration.serverName = "reconcile"
         let ledger = ConnectionGuard.Ledger(limits: options.connectionLimits)
+        let http = HTTPServerBuilder.http1(
+            configuration: .init(additionalChannelHandlers: [ConnectionGuard(ledger: ledger)]))
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(ledger: ledger)])),
+            server: try options.tls.map { try .tls(http, tlsConfiguration: try serverTLS($0)) } ?? http,
             configuration: configuration,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) }, logger: logger)
+    }
+
+    /// A server TLS configuration from a PEM chain and key; the error says which does not load.
+    public static func serverTLS(_ pem: (chain: String, key: String)) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMBytes(Array(pem.chain.utf8))
+        } catch {
+            throw ValueError("--tls-cert does not hold a PEM certificate chain (\(error))")
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(bytes: Array(pem.key.utf8), format: .pem)
+        } catch {
+            throw ValueError("--tls-key does not hold a PEM private key (\(error))")
+        }
+        guard !chain.isEmpty else { throw ValueError("--tls-cert holds no certificate") }
+        return TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
     }
 
     /// Every route of the server (its `routes` list what it serves: the hostile-parameter test
@@ -98,7 +124,7 @@ public enum ControllerServer {
         do {
             let pages = try WebPages(queries: Queries(store: controller.store, stateDirectory: stateDirectory))
             WebRoutes(
-                controller: controller, pages: pages,
+                controller: controller, pages: pages, servesTLS: options.tls != nil,
                 sessions: WebSessions(apiToken: options.apiToken, store: controller.store)
             ).add(
                 to: router)

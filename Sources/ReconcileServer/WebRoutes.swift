@@ -15,6 +15,8 @@ import ReconcileWeb
 struct WebRoutes: Sendable {
     let controller: Controller
     let pages: WebPages
+    /// False: plain HTTP, where browsers keep the Secure login cookie only on localhost.
+    let servesTLS: Bool
     let sessions: WebSessions
 
     static let securityHeaders: HTTPFields = [
@@ -47,7 +49,8 @@ struct WebRoutes: Sendable {
         router.get("/login") { request, _ in
             Self.html(
                 pages.login(
-                    enabled: sessions.enabled, error: nil, next: HTTPForm.safeNext(request.uri.queryParameters["next"]))
+                    enabled: sessions.enabled, error: nil, next: HTTPForm.safeNext(request.uri.queryParameters["next"]),
+                    plainHTTP: !servesTLS)
             )
         }
         router.post("/login") { request, _ -> Response in
@@ -60,7 +63,8 @@ struct WebRoutes: Sendable {
                 return Self.html(
                     pages.login(
                         enabled: sessions.enabled,
-                        error: sessions.enabled ? "That is not the controller's API token." : nil, next: next),
+                        error: sessions.enabled ? "That is not the controller's API token." : nil, next: next,
+                        plainHTTP: !servesTLS),
                     status: .unauthorized)
             }
             var response = Self.redirect(next)

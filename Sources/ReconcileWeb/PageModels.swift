@@ -293,6 +293,7 @@ struct LoginPage: Sendable {
     var enabled: Bool
     var error: String?
     var next: String
+    var plainHTTP = false
 }
 
 struct MessagePage: Sendable {

@@ -84,6 +84,7 @@ extension WebTemplates {
           <button class="primary" type="submit" id="login">Log in</button>
         </form>
         <p class="muted">The token the controller was started with (<code>--api-token</code>).</p>
+        {{#plainHTTP}}<p class="notice" id="plain-http">This controller serves plain HTTP. Browsers keep its login cookie (marked Secure) only over HTTPS or on localhost, so logging in from another machine fails: start the controller with <code>--tls-cert</code> and <code>--tls-key</code>, or put it behind an HTTPS proxy.</p>{{/plainHTTP}}
         {{/enabled}}
         {{^enabled}}<p>This controller was started without <code>--api-token</code>, so nobody can log in. Restart it with <code>--api-token env:NAME</code>.</p>{{/enabled}}
         </div></body></html>

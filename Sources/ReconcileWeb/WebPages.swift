@@ -69,8 +69,8 @@ public struct WebPages: Sendable {
             appliedAt: snapshot?.appliedAt.map(WebFormat.time), refresh: refresh, notice: notice)
     }
 
-    public func login(enabled: Bool, error: String?, next: String) -> String {
-        render("login", LoginPage(enabled: enabled, error: error, next: next))
+    public func login(enabled: Bool, error: String?, next: String, plainHTTP: Bool = false) -> String {
+        render("login", LoginPage(enabled: enabled, error: error, next: next, plainHTTP: plainHTTP))
     }
 
     /// A page that only says something (not found, an action refused).

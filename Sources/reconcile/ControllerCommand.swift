@@ -49,6 +49,17 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Shared secret of git push webhooks (GitHub, GitLab, Gitea), as a secret reference.")
     var webhookSecret: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve the HTTP server over TLS with this PEM certificate chain: a file path or a secret reference.",
+            valueName: "file"))
+    var tlsCert: String?
+
+    @Option(
+        help: ArgumentHelp("The private key (PEM) of --tls-cert: a file path or a secret reference.", valueName: "file")
+    )
+    var tlsKey: String?
+
     @Option(help: "Log lines as text or json (one object per line).")
     var logFormat: LogFormat = .text
 
@@ -58,11 +69,24 @@ struct ControllerCommand: AsyncParsableCommand {
         signal(SIGINT) { _ in earlyStop.store(true, ordering: .relaxed) }
         let interval: Timespan
         let tick: Timespan
+        var tls: (chain: String, key: String)?
         do {
             interval = try Timespan(parsing: self.interval)
             tick = try Timespan(parsing: self.tick)
-        } catch {
+            switch (tlsCert, tlsKey) {
+            case (let cert?, let key?):
+                tls = (try Self.pem(cert, option: "--tls-cert"), try Self.pem(key, option: "--tls-key"))
+                _ = try ControllerServer.serverTLS(tls!)
+            case (nil, nil):
+                break
+            default:
+                throw ValueError("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+            }
+        } catch let error as ValueError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }
         let source: GitManifestSource
@@ -86,7 +110,7 @@ struct ControllerCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let server: ControllerServer.Options
+        var server: ControllerServer.Options
         do {
             let parts = listen.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port), !parts[0].isEmpty else {
@@ -97,6 +121,7 @@ struct ControllerCommand: AsyncParsableCommand {
                 apiToken: try apiToken.map { try SecretReader.read(try SecretReference(parsing: $0)) }
                     ?? GeneratedToken.load(stateDirectory: git.state),
                 webhookSecret: try webhookSecret.map { try SecretReader.read(try SecretReference(parsing: $0)) })
+            server.tls = tls
         } catch let error as ValueError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode(1)
@@ -116,21 +141,30 @@ struct ControllerCommand: AsyncParsableCommand {
         // SIGTERM and SIGINT shut down gracefully: the pass in progress finishes, running containers
         // and tasks keep running.
         let logger = Logger(label: "reconcile.service")
-        let http = ControllerServer.application(
-            controller: controller, options: server, stateDirectory: git.state, logger: logger,
-            onRunning: { [apiToken, state = git.state] port in
-                LogFormat.write("api: listening on http://\(server.host):\(port)", format)
-                if apiToken == nil {
-                    LogFormat.write(
-                        "web UI: http://\(server.host):\(port)/ (log in with the token in "
-                            + "\(GeneratedToken.path(stateDirectory: state)); no --api-token was given)", format)
-                }
-            })
+        let scheme = server.tls == nil ? "http" : "https"
+        let host = server.host
+        let httpService: ServiceGroupConfiguration.ServiceConfiguration
+        do {
+            let http = try ControllerServer.application(
+                controller: controller, options: server, stateDirectory: git.state, logger: logger,
+                onRunning: { [apiToken, state = git.state] port in
+                    LogFormat.write("api: listening on \(scheme)://\(host):\(port)", format)
+                    if apiToken == nil {
+                        LogFormat.write(
+                            "web UI: \(scheme)://\(host):\(port)/ (log in with the token in "
+                                + "\(GeneratedToken.path(stateDirectory: state)); no --api-token was given)", format)
+                    }
+                })
+            // The HTTP server failing (its port taken) must not stop reconciling: it is reported.
+            httpService = .init(
+                service: ReportingService(http, name: "http server", format: format), serviceName: "http")
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         var configuration = ServiceGroupConfiguration(
             services: [
-                .init(service: controller, serviceName: "controller"),
-                // The HTTP server failing (its port taken) must not stop reconciling: it is reported.
-                .init(service: ReportingService(http, name: "http server", format: format), serviceName: "http"),
+                .init(service: controller, serviceName: "controller"), httpService,
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(30)
@@ -222,5 +256,16 @@ struct ReportingService<Wrapped: Service>: Service {
             LogFormat.write("error: \(name): \(error); continuing without it", format)
             try? await gracefulShutdown()
         }
+    }
+}
+
+extension ControllerCommand {
+    /// A PEM file's text: a secret reference (file:/path, env:NAME) or a plain path.
+    static func pem(_ text: String, option: String) throws -> String {
+        if SecretReference.looksLikeReference(text) { return try SecretReader.read(try SecretReference(parsing: text)) }
+        guard let data = FileManager.default.contents(atPath: text) else {
+            throw ValueError("\(option): cannot read \(text)")
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -11,7 +11,9 @@ struct TestController {
 
     var log: String { DAGCLITests.contents(output) }
 
-    static func start(root: URL, manifests: String, tokenVariable: String) throws -> TestController {
+    static func start(
+        root: URL, manifests: String, tokenVariable: String, extraArguments: [String] = []
+    ) throws -> TestController {
         let repository = try AlertsEndToEndTests.repository(at: root, manifests: manifests)
         let state = root.path + "/state"
         let output = root.path + "/controller.log"
@@ -19,13 +21,13 @@ struct TestController {
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1h",
                 "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", "env:" + tokenVariable,
-            ], output: output, endsWorkloadsUnder: state)
+            ] + extraArguments, output: output, endsWorkloadsUnder: state)
         return TestController(process: process, state: state, output: output)
     }
 
     /// The API's port once the controller logs it listening (waited for up to 30 s), else nil.
     func port() async -> Int? {
-        _ = await AlertsEndToEndTests.eventually(30) { log.contains("api: listening on http://127.0.0.1:") }
+        _ = await AlertsEndToEndTests.eventually(30) { log.contains("api: listening on http") }
         return log.split(separator: "\n").first { $0.contains("api: listening on") }?.split(separator: ":").last
             .flatMap { Int($0) }
     }

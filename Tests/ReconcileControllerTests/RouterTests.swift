@@ -78,16 +78,20 @@ enum TCPTable {
         return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
 
-    /// The bytes waiting in the receive queue of the established socket connected to remote port
-    /// `remotePort` on loopback (IPv4, or IPv4-mapped IPv6), or nil when there is none.
-    static func receiveQueue(remotePort: Int) -> Int? {
-        let port = String(format: ":%04X", remotePort)
+    /// The bytes waiting in the receive queue of the established socket 127.0.0.1:`localPort` ->
+    /// 127.0.0.1:`remotePort` (IPv4, or IPv4-mapped IPv6), or nil when there is none. Both ends are
+    /// matched: a socket of another test with the same remote port number (on another loopback
+    /// address) once stood in for it, and its queue never emptied.
+    static func receiveQueue(localPort: Int, remotePort: Int) -> Int? {
+        let local = String(format: "0100007F:%04X", localPort)
+        let remote = String(format: "0100007F:%04X", remotePort)
         for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
             guard let table = read(file) else { continue }
             for line in table.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
                 // sl local_address rem_address st tx_queue:rx_queue ...; state 01 is ESTABLISHED.
-                guard fields.count > 4, fields[2].hasSuffix(port), fields[3] == "01" else { continue }
+                guard fields.count > 4, fields[1].hasSuffix(local), fields[2].hasSuffix(remote), fields[3] == "01"
+                else { continue }
                 let queues = fields[4].split(separator: ":")
                 guard queues.count == 2, let received = Int(queues[1], radix: 16) else { continue }
                 return received
@@ -179,8 +183,14 @@ func listening(_ router: Router, _ backends: [Backend]) async throws -> Int {
         let resetAfterDrain = Flag()
         let lastSeen = Note()
         Thread.detachNewThread {
-            let connection = accept(listener, nil, nil)
+            var peer = sockaddr_in()
+            var peerLength = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let connection = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listener, $0, &peerLength) }
+            }
             guard connection >= 0 else { return }
+            // The router's end of this connection.
+            let routerPort = Int(UInt16(bigEndian: peer.sin_port))
             var reset = linger(l_onoff: 1, l_linger: 0)
             setsockopt(connection, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
             let answer = [UInt8](repeating: UInt8(ascii: "x"), count: size)
@@ -197,7 +207,7 @@ func listening(_ router: Router, _ backends: [Backend]) async throws -> Int {
             var unsent: Int32 = 1
             while Date() < deadline {
                 _ = ioctl(connection, UInt(TIOCOUTQ), &unsent)
-                let queued = TCPTable.receiveQueue(remotePort: backendPort)
+                let queued = TCPTable.receiveQueue(localPort: routerPort, remotePort: backendPort)
                 var now = stat()
                 let valid = fstat(connection, &now) == 0
                 lastSeen.set(
@@ -207,7 +217,8 @@ func listening(_ router: Router, _ backends: [Backend]) async throws -> Int {
                 if unsent == 0, queued == 0 { break }
                 usleep(2_000)
             }
-            resetAfterDrain.set(unsent == 0 && TCPTable.receiveQueue(remotePort: backendPort) == 0)
+            resetAfterDrain.set(
+                unsent == 0 && TCPTable.receiveQueue(localPort: routerPort, remotePort: backendPort) == 0)
             close(connection)
             close(listener)
         }
