@@ -34,10 +34,11 @@ public struct LogStore: Sendable {
     }
 
     /// Every segment of an App, by replica as shown to people: the container's name (folders are
-    /// `<container name>-<id prefix>`).
+    /// `<container name>-<id prefix>`), or `router` for the router's access log.
     public func segmentsByReplicaName(app: String) -> [(source: String, bases: [String])] {
         segments(app: app).map {
-            (String($0.replica.split(separator: "-").dropLast().joined(separator: "-")), $0.bases)
+            let parts = $0.replica.split(separator: "-")
+            return (parts.count > 1 ? parts.dropLast().joined(separator: "-") : $0.replica, $0.bases)
         }
     }
 
