@@ -175,7 +175,7 @@ let package = Package(
             dependencies: [
                 "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers", "ReconcilePlanner",
                 "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts", "ReconcileRouter", "ReconcileStore",
-                "ReconcileLogs", "ReconcileAPI", "ReconcileWeb",
+                "ReconcileLogs", "ReconcileAPI", "ReconcileWeb", "ReconcileTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -23,6 +23,9 @@ import Foundation
 //   reconcile-bench bounds
 //       controller RSS and /healthz under 2,000 slowloris connections, 60 unsigned 10 MB webhook
 //       posts and 1,000 connections waiting on a published port, each against the idle controller
+//   reconcile-bench router [--runs N]
+//       wrk through the router (http and tcp mode) vs. nginx as a keep-alive reverse proxy vs. direct,
+//       one keep-alive backend process (reconcile-bench backend), N rounds (default 7)
 //   reconcile-bench fuzz-http [--seconds N] [--runs SEED]
 //       a seeded property run (default 600 s) over query, form, redirect and webhook decoding
 
@@ -39,6 +42,8 @@ case "soak": try await runSoakBenchmark(Options(arguments))
 case "ui": try runWebBenchmark(Options(arguments))
 case "bounds": try await runBoundsBenchmark(Options(arguments))
 case "fuzz-http": try runHTTPFuzz(Options(arguments))
+case "router": try await runRouterBenchmark(Options(arguments))
+case "backend": try await runBackend(Options(arguments))
 default:
     FileHandle.standardError.write(
         Data("unknown benchmark \(mode); use load, git, plan, docker, dags, grep, soak or ui\n".utf8))

@@ -1,0 +1,148 @@
+import Foundation
+import ReconcileModel
+import ReconcileRouter
+import ReconcileTesting
+
+/// `wrk` against one small keep-alive HTTP server (a child process: `reconcile-bench backend`) four
+/// ways, in rounds so each sees the same machine: directly; through the router in http mode;
+/// through Debian's nginx as a reverse proxy with upstream keep-alive (the same worker count as the
+/// router's event loops); through the router in tcp mode.
+func runRouterBenchmark(_ options: Options) async throws {
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("router-bench-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+
+    let backendPort = try Loopback.freePort()
+    let backend = Process()
+    backend.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    backend.arguments = ["backend", "--files", String(backendPort)]
+    try backend.run()
+    defer { backend.terminate() }
+    guard await Loopback.waitForListener(port: backendPort) else { throw FixtureError("the backend did not start") }
+    let target = Backend(id: "backend", host: "127.0.0.1", port: backendPort)
+
+    let router = Router()
+    let httpPort = try Loopback.freePort()
+    let tcpPort = try Loopback.freePort()
+    let errors = await router.update(ports: [
+        httpPort: PublishedPort(mode: .http, routes: [Route(app: "bench", port: "http", backends: [target])]),
+        tcpPort: .tcp([target], app: "bench"),
+    ])
+    guard errors.isEmpty else { throw FixtureError("router: \(errors)") }
+
+    let nginxPort = try Loopback.freePort()
+    let configuration = """
+        worker_processes \(cores);
+        pid \(folder)/nginx.pid;
+        error_log \(folder)/error.log warn;
+        events { worker_connections 4096; }
+        http {
+            access_log off;
+            client_body_temp_path \(folder)/body;
+            proxy_temp_path \(folder)/proxy;
+            upstream backend { server 127.0.0.1:\(backendPort); keepalive 256; }
+            server {
+                listen 127.0.0.1:\(nginxPort);
+                location / {
+                    proxy_pass http://backend;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                }
+            }
+        }
+
+        """
+    try configuration.write(toFile: folder + "/nginx.conf", atomically: true, encoding: .utf8)
+    let nginx = Process()
+    nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+    nginx.arguments = ["-c", folder + "/nginx.conf", "-g", "daemon off;"]
+    try nginx.run()
+    defer { nginx.terminate() }
+    guard await Loopback.waitForListener(port: nginxPort) else { throw FixtureError("nginx did not start") }
+
+    let connections = 64
+    let duration = 8
+    let targets: [(String, Int)] = [
+        ("direct", backendPort), ("router http", httpPort), ("nginx", nginxPort), ("router tcp", tcpPort),
+    ]
+    var results: [String: [WrkResult]] = [:]
+    // ROUTER_BENCH_ONLY="router http" runs one target (to profile it alone).
+    let only = ProcessInfo.processInfo.environment["ROUTER_BENCH_ONLY"]
+    for round in 1...options.runs {
+        for (name, port) in targets where only == nil || only == name {
+            let result = try wrk(port: port, connections: connections, seconds: duration, threads: cores)
+            results[name, default: []].append(result)
+            print(
+                "round \(round) \(name): \(String(format: "%.0f", result.requests)) req/s, p50 \(ms(result.p50)), "
+                    + "p99 \(ms(result.p99)), errors \(result.errors)")
+        }
+    }
+    await router.shutdown()
+    func summary(_ name: String) -> (Double, Double, Double) {
+        let runs = results[name] ?? []
+        return (median(runs.map(\.requests)), median(runs.map(\.p50)), median(runs.map(\.p99)))
+    }
+    let direct = summary("direct")
+    let http = summary("router http")
+    let proxy = summary("nginx")
+    let tcp = summary("router tcp")
+    print(
+        "\nwrk -t\(cores) -c\(connections) -d\(duration)s, keep-alive, GET / (1-byte body); \(options.runs) rounds, "
+            + "medians; \(cores) cores")
+    for (name, value) in [("direct", direct), ("router http", http), ("nginx", proxy), ("router tcp", tcp)] {
+        print(
+            "\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(format: "%8.0f", value.0)) req/s  "
+                + "p50 \(ms(value.1))  p99 \(ms(value.2))")
+    }
+    print(String(format: "router http / nginx: %.2fx requests/s", http.0 / proxy.0))
+    print("added p99 over direct: router http \(ms(http.2 - direct.2)), nginx \(ms(proxy.2 - direct.2))")
+    print(String(format: "router tcp / direct: %.2fx requests/s", tcp.0 / direct.0))
+}
+
+struct WrkResult {
+    var requests: Double
+    var p50: Double
+    var p99: Double
+    var errors: Int
+}
+
+private func ms(_ seconds: Double) -> String { String(format: "%.2f ms", seconds * 1000) }
+
+/// One `wrk --latency` run; latencies in seconds.
+func wrk(port: Int, connections: Int, seconds: Int, threads: Int) throws -> WrkResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
+    process.arguments = [
+        "-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency", "http://127.0.0.1:\(port)/",
+    ]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    func latency(_ label: String) -> Double {
+        guard let line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label) })
+        else { return .nan }
+        let value = line.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init) ?? ""
+        for (unit, scale) in [("us", 1e-6), ("ms", 1e-3), ("s", 1.0)] where value.hasSuffix(unit) {
+            return (Double(value.dropLast(unit.count)) ?? .nan) * scale
+        }
+        return .nan
+    }
+    let requests =
+        output.split(separator: "\n").first { $0.hasPrefix("Requests/sec:") }
+        .flatMap { Double($0.split(separator: " ", omittingEmptySubsequences: true).last ?? "") } ?? .nan
+    let errors =
+        output.split(separator: "\n").first { $0.contains("Non-2xx") || $0.contains("Socket errors") }
+        .map { _ in 1 } ?? 0
+    return WrkResult(requests: requests, p50: latency("50%"), p99: latency("99%"), errors: errors)
+}
+
+/// `reconcile-bench backend --files PORT`: the keep-alive test server alone, until killed.
+func runBackend(_ options: Options) async throws {
+    let server = try await HTTPTestBackend.start("b", port: options.files)
+    print("backend on 127.0.0.1:\(server.port)")
+    while true { try await Task.sleep(for: .seconds(3600)) }
+}
