@@ -18,6 +18,8 @@ final class Balancer: Sendable {
         var idle: [PoolKey: [any Channel]] = [:]
         var waiting: [Int: Int] = [:]
         var connections = 0
+        /// Every backend id routed now.
+        var present: Set<String> = []
     }
 
     private let state = Mutex(State())
@@ -41,6 +43,7 @@ final class Balancer: Sendable {
                 }
             }
             state.ports = filtered
+            state.present = present
             var gone: [any Channel] = []
             for key in state.idle.keys where !present.contains(key.backend) {
                 gone += state.idle.removeValue(forKey: key) ?? []
@@ -68,7 +71,9 @@ final class Balancer: Sendable {
             guard
                 let route = state.ports[key.publish]?.routes.first(where: { $0.app == key.app && $0.port == key.port })
             else { return nil }
-            let pool = route.backends.filter { !tried.contains($0.id) && !state.draining.contains($0.id) }
+            let pool =
+                tried.isEmpty && state.draining.isEmpty
+                ? route.backends : route.backends.filter { !tried.contains($0.id) && !state.draining.contains($0.id) }
             guard !pool.isEmpty else { return nil }
             state.cursor &+= 1
             let start = state.cursor % pool.count
@@ -133,8 +138,8 @@ final class Balancer: Sendable {
     func checkin(_ id: String, _ channel: any Channel) -> Bool {
         let key = PoolKey(backend: id, loop: ObjectIdentifier(channel.eventLoop))
         return state.withLock { state in
-            guard !state.draining.contains(id), (state.idle[key]?.count ?? 0) < maxIdlePerBackend,
-                state.ports.values.contains(where: { $0.routes.contains { $0.backends.contains { $0.id == id } } })
+            guard state.draining.isEmpty || !state.draining.contains(id), state.present.contains(id),
+                (state.idle[key]?.count ?? 0) < maxIdlePerBackend
             else { return false }
             state.idle[key, default: []].append(channel)
             return true

@@ -54,11 +54,17 @@ final class HTTPExchange {
         self.requestID = requestID
         self.started = .now
         self.time = Date()
-        self.replayable = Self.idempotent.contains(client.method.rawValue)
+        self.replayable = Self.isIdempotent(client.method)
         self.closeAfter = !client.isKeepAlive
     }
 
-    static let idempotent: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]
+    /// RFC 9110 §9.2.2: a request that may be sent twice.
+    static func isIdempotent(_ method: HTTPMethod) -> Bool {
+        switch method {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: true
+        default: false
+        }
+    }
 
     /// Keeps a body part for the current replica and, while the body is small enough, for a retry.
     func add(_ part: ByteBuffer, replayLimit: Int) {
@@ -78,23 +84,47 @@ final class HTTPExchange {
 
 /// The request heads replicas see, and the response heads clients see.
 enum HTTPHeads {
-    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate",
-        "proxy-authorization",
-    ]
+    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), compared without
+    /// allocating (this runs for every header of every request and response).
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2: equalsIgnoringCase(name, "te")
+        case 7: equalsIgnoringCase(name, "trailer") || equalsIgnoringCase(name, "upgrade")
+        case 10: equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
+        case 16: equalsIgnoringCase(name, "proxy-connection")
+        case 18: equalsIgnoringCase(name, "proxy-authenticate")
+        case 19: equalsIgnoringCase(name, "proxy-authorization")
+        default: false
+        }
+    }
+
+    /// ASCII case-insensitive equality with a lower-case literal.
+    static func equalsIgnoringCase(_ name: String, _ lower: StaticString) -> Bool {
+        guard name.utf8.count == lower.utf8CodeUnitCount else { return false }
+        return lower.withUTF8Buffer { expected in
+            var index = 0
+            for byte in name.utf8 {
+                let folded = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+                if folded != expected[index] { return false }
+                index += 1
+            }
+            return true
+        }
+    }
 
     /// Drops hop-by-hop headers and those the Connection header lists; Transfer-Encoding stays (it
     /// tells the encoder to chunk the body it is given).
     static func endToEnd(_ headers: HTTPHeaders) -> HTTPHeaders {
-        let listed = Set(
-            headers["connection"].flatMap { $0.split(separator: ",") }.map {
-                $0.trimmingCharacters(in: .whitespaces).lowercased()
-            })
+        var listed: [String] = []
+        for value in headers["connection"] {
+            for token in value.split(separator: ",") {
+                let name = token.trimmingCharacters(in: .whitespaces).lowercased()
+                if name != "close", name != "keep-alive", name != "upgrade", !name.isEmpty { listed.append(name) }
+            }
+        }
         var result = HTTPHeaders()
-        for (name, value) in headers {
-            let lowered = name.lowercased()
-            if hopByHop.contains(lowered) || listed.contains(lowered) { continue }
+        for (name, value) in headers where !isHopByHop(name) {
+            if !listed.isEmpty, listed.contains(name.lowercased()) { continue }
             result.add(name: name, value: value)
         }
         return result

@@ -204,8 +204,10 @@ public actor Router {
                 channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations
                     if let tls { try operations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    // Response headers come parsed from a replica: valid already.
                     try operations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: false, withEncoderConfiguration: .init(),
+                        withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                        withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: decoderLimits)
                     try operations.addHandler(
                         HTTPFrontend(
