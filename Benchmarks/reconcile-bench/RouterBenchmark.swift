@@ -80,6 +80,7 @@ func runRouterBenchmark(_ options: Options) async throws {
         }
     }
     await router.shutdown()
+    guard only == nil else { return }
     func summary(_ name: String) -> (Double, Double, Double) {
         let runs = results[name] ?? []
         return (median(runs.map(\.requests)), median(runs.map(\.p50)), median(runs.map(\.p99)))
