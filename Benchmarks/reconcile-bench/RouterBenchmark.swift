@@ -124,7 +124,10 @@ func wrk(port: Int, connections: Int, seconds: Int, threads: Int) throws -> WrkR
     let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     func latency(_ label: String) -> Double {
-        guard let line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label) })
+        guard
+            let line = output.split(separator: "\n").first(where: {
+                $0.trimmingCharacters(in: .whitespaces).hasPrefix(label)
+            })
         else { return .nan }
         let value = line.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init) ?? ""
         for (unit, scale) in [("us", 1e-6), ("ms", 1e-3), ("s", 1.0)] where value.hasSuffix(unit) {

@@ -567,4 +567,3 @@ extension HTTPServerRequestPart {
         if case .head = self { true } else { false }
     }
 }
-

@@ -148,9 +148,11 @@ import Testing
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         let (a, b) = (try await HTTPTestBackend.start("a"), try await HTTPTestBackend.start("b"))
         let router = Router()
-        let port = try await serving(router, httpPort([Route(app: "web", port: "http", backends: [a.backend, b.backend])]))
+        let port = try await serving(
+            router, httpPort([Route(app: "web", port: "http", backends: [a.backend, b.backend])]))
         let requests =
-            "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n" + "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecond"
+            "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n"
+            + "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecond"
             + "GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nthird"
         let answer = await RawHTTP.exchange(port: port, requests)
         #expect(answer.closed)
@@ -182,7 +184,8 @@ import Testing
             .text
         let id = fresh.split(separator: "\n").first { $0.hasPrefix("x-request-id=") }.map { String($0.dropFirst(13)) }
         #expect(id?.count == 32 && id?.allSatisfy(\.isHexDigit) == true, "generated id: \(id ?? "none")")
-        let next = await RawHTTP.exchange(port: port, "GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").text
+        let next = await RawHTTP.exchange(port: port, "GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .text
         #expect(!next.contains("x-request-id=\(id ?? "")\n"), "two requests got one id")
         await router.shutdown()
     }
