@@ -34,6 +34,8 @@ final class HTTPFrontend: ChannelDuplexHandler {
     private var readHeld = false
     private var admitted = false
     private var queued: [HTTPServerRequestPart] = []
+    /// The client shut down its sending side: the connection closes after the answers due.
+    private var inputClosed = false
 
     init(publish: Int, balancer: Balancer, limits: Router.Limits, tls: Bool, observer: any RouterObserver) {
         self.publish = publish
@@ -81,6 +83,28 @@ final class HTTPFrontend: ChannelDuplexHandler {
             return
         }
         context.close(promise: nil)
+    }
+
+    /// The client ended its sending side: a request in flight is still answered (then the
+    /// connection closes); with none, it closes now.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .inputClosed? = event as? ChannelEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        inputClosed = true
+        if tunnel { return }
+        if let exchange {
+            exchange.closeAfter = true
+            if !exchange.requestEnded {
+                // The body never ended: nothing sensible can be answered.
+                abandon(exchange)
+                self.exchange = nil
+                context.close(promise: nil)
+            }
+        } else if queued.isEmpty {
+            context.close(promise: nil)
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -459,6 +483,10 @@ final class HTTPFrontend: ChannelDuplexHandler {
     private func idle() {
         arm(limits.keepAliveTimeout)
         takeQueued()
+        if inputClosed, exchange == nil, queued.isEmpty, !discarding {
+            context?.close(promise: nil)
+            return
+        }
         if queued.isEmpty { resumeReading() }
     }
 

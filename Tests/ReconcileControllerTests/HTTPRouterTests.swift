@@ -31,21 +31,32 @@ import Testing
         await b.stop()
     }
 
-    /// The least busy replica takes the next request: while `a` holds a slow one, the others go to `b`.
+    /// The least busy replica takes the next request: while `a` holds one that does not end until
+    /// its client leaves, the others go to `b`.
     @Test func theReplicaWithFewerRequestsInFlightIsPicked() async throws {
         let (a, b) = (try await HTTPTestBackend.start("a"), try await HTTPTestBackend.start("b"))
         let router = Router()
         let port = try await serving(router, httpPort([Route(app: "web", port: "http", backends: [a.backend])]))
-        let client = keepAliveClient(connections: 8)
-        async let slow = send(client, "http://127.0.0.1:\(port)/slow?ms=2000")
+        // A raw client: its request (10 minutes) stays in flight on `a` until the socket closes.
+        let held = try #require(Loopback.connected(port: port))
+        let request = Array("GET /slow?ms=600000 HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { Glibc.send(held, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         while await router.openConnections("a") == 0 { try await Task.sleep(for: .milliseconds(10)) }
         await router.update(ports: [
             port: httpPort([Route(app: "web", port: "http", backends: [a.backend, b.backend])])
         ])
+        let client = keepAliveClient(connections: 8)
         var quick: [String] = []
         for _ in 0..<6 { quick.append(try await send(client, "http://127.0.0.1:\(port)/").body) }
         #expect(quick == Array(repeating: "b", count: 6), "answers while a was busy: \(quick)")
-        #expect(try await slow.body == "a")
+        // The client leaving (a reset: a plain close reads as a half-close, and a client that only
+        // stopped sending still gets its answer) ends its request: `a` is free again.
+        var reset = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(held, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+        close(held)
+        let deadline = Date().addingTimeInterval(60)
+        while await router.openConnections("a") > 0, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await router.openConnections("a") == 0)
         try await client.shutdown()
         await router.shutdown()
     }
@@ -307,6 +318,25 @@ import Testing
         let streamed = try await send(client, "http://127.0.0.1:\(port)/stream?chunks=50")
         #expect(streamed.body.split(separator: "\n").count == 50)
         #expect(streamed.body.hasSuffix("chunk 49\n"))
+        // A client that shuts down its sending side after the request (nc does) still gets the answer.
+        let halfClosed = await Blocking.run { () -> String in
+            guard let fd = Loopback.connected(port: port) else { return "refused" }
+            defer { close(fd) }
+            let request = Array("GET / HTTP/1.0\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            shutdown(fd, Int32(SHUT_WR))
+            var limit = timeval(tv_sec: 30, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            var received = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                received += buffer[0..<count]
+            }
+            return String(decoding: received, as: UTF8.self)
+        }
+        #expect(halfClosed.hasPrefix("HTTP/1.0 200 OK") && halfClosed.hasSuffix("\r\n\r\na"), "\(halfClosed)")
         // HTTP/1.0 without keep-alive: the answer is framed by the connection's end.
         let old = await RawHTTP.exchange(port: port, "GET /stream?chunks=3 HTTP/1.0\r\nHost: a\r\n\r\n")
         #expect(old.closed)

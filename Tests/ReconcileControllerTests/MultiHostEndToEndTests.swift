@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import ReconcileDrivers
+import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
 import ReconcileRouter
@@ -367,9 +368,16 @@ final class ClusterLoop: @unchecked Sendable {
         return try store.runs(dag: dag).first { $0.runID == id }
     }
 
+    /// Each attempt's task, try, node, state and error, and the last lines of its output.
     func attemptText(_ dag: String, _ id: String) throws -> String {
-        try store.attempts(dag: dag, runID: id).map {
-            "\($0.task) try \($0.tryNumber) on \($0.node): \($0.state) \($0.error.map { "\($0)" } ?? "")"
+        let logs = LogStore(stateDirectory: folder)
+        return try store.attempts(dag: dag, runID: id).map { attempt in
+            let base = logs.attemptBase(dag: dag, runID: id, task: attempt.task, tryNumber: attempt.tryNumber)
+            let output = [base].compactMap(SegmentReader.init).flatMap { reader in
+                (0..<reader.count).map { reader.text($0) }
+            }.suffix(5).joined(separator: " | ")
+            return "\(attempt.task) try \(attempt.tryNumber) on \(attempt.node): \(attempt.state) "
+                + "\(attempt.error.map { "\($0)" } ?? "") output: \(output)"
         }.joined(separator: "; ")
     }
 
