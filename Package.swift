@@ -176,6 +176,7 @@ let package = Package(
                 "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers", "ReconcilePlanner",
                 "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts", "ReconcileRouter", "ReconcileStore",
                 "ReconcileLogs", "ReconcileAPI", "ReconcileWeb", "ReconcileTesting",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

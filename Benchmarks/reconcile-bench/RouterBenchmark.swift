@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import ReconcileModel
 import ReconcileRouter
 import ReconcileTesting
@@ -22,7 +23,9 @@ func runRouterBenchmark(_ options: Options) async throws {
     guard await Loopback.waitForListener(port: backendPort) else { throw FixtureError("the backend did not start") }
     let target = Backend(id: "backend", host: "127.0.0.1", port: backendPort)
 
-    let router = Router()
+    // ROUTER_THREADS=N runs the router on N event loops of its own (default: NIO's shared group).
+    let threads = ProcessInfo.processInfo.environment["ROUTER_THREADS"].flatMap { Int($0) }
+    let router = threads.map { Router(group: MultiThreadedEventLoopGroup(numberOfThreads: $0)) } ?? Router()
     let httpPort = try Loopback.freePort()
     let tcpPort = try Loopback.freePort()
     let errors = await router.update(ports: [

@@ -15,7 +15,7 @@ final class Balancer: Sendable {
         var outstanding: [String: Int] = [:]
         var draining: Set<String> = []
         var cursor = 0
-        var idle: [PoolKey: [any Channel]] = [:]
+        var idle: [PoolKey: [(channel: any Channel, since: NIODeadline)]] = [:]
         var waiting: [Int: Int] = [:]
         var connections = 0
         /// Every backend id routed now.
@@ -46,7 +46,7 @@ final class Balancer: Sendable {
             state.present = present
             var gone: [any Channel] = []
             for key in state.idle.keys where !present.contains(key.backend) {
-                gone += state.idle.removeValue(forKey: key) ?? []
+                gone += (state.idle.removeValue(forKey: key) ?? []).map(\.channel)
             }
             return gone
         }
@@ -111,7 +111,9 @@ final class Balancer: Sendable {
                 }
             }
             var idle: [any Channel] = []
-            for key in state.idle.keys where key.backend == id { idle += state.idle.removeValue(forKey: key) ?? [] }
+            for key in state.idle.keys where key.backend == id {
+                idle += (state.idle.removeValue(forKey: key) ?? []).map(\.channel)
+            }
             return idle
         }
     }
@@ -123,14 +125,25 @@ final class Balancer: Sendable {
 
     // MARK: Keep-alive pool
 
-    /// An idle connection to the replica made on `loop`, if one is pooled and still open.
-    func checkout(_ id: String, on loop: any EventLoop) -> (any Channel)? {
+    /// An idle connection to the replica made on `loop`, if one is pooled, open, and was idle less
+    /// than `maxIdle` (servers close idle keep-alive connections after a few seconds, Node's after 5:
+    /// a request sent on one the server is closing is lost when it may not be sent twice). The
+    /// newest is taken; older ones past `maxIdle` are returned for the caller to close.
+    func checkout(
+        _ id: String, on loop: any EventLoop, maxIdle: TimeAmount
+    ) -> (channel: (any Channel)?, stale: [any Channel]) {
         let key = PoolKey(backend: id, loop: ObjectIdentifier(loop))
+        let now = NIODeadline.now()
         return state.withLock { state in
-            while let channel = state.idle[key]?.popLast() {
-                if channel.isActive { return channel }
+            var stale: [any Channel] = []
+            if let oldest = state.idle[key]?.first, now - oldest.since > maxIdle {
+                stale = state.idle[key]!.filter { now - $0.since > maxIdle }.map(\.channel)
+                state.idle[key]!.removeAll { now - $0.since > maxIdle }
             }
-            return nil
+            while let (channel, _) = state.idle[key]?.popLast() {
+                if channel.isActive { return (channel, stale) }
+            }
+            return (nil, stale)
         }
     }
 
@@ -141,7 +154,7 @@ final class Balancer: Sendable {
             guard state.draining.isEmpty || !state.draining.contains(id), state.present.contains(id),
                 (state.idle[key]?.count ?? 0) < maxIdlePerBackend
             else { return false }
-            state.idle[key, default: []].append(channel)
+            state.idle[key, default: []].append((channel, .now()))
             return true
         }
     }
@@ -149,14 +162,14 @@ final class Balancer: Sendable {
     /// Forgets a pooled connection that closed.
     func forget(_ id: String, _ channel: any Channel) {
         let key = PoolKey(backend: id, loop: ObjectIdentifier(channel.eventLoop))
-        state.withLock { state in state.idle[key]?.removeAll { $0 === channel } }
+        state.withLock { state in state.idle[key]?.removeAll { $0.channel === channel } }
     }
 
     /// Every pooled connection, taken out (the router shuts down).
     func takeAllIdle() -> [any Channel] {
         state.withLock { state in
             defer { state.idle = [:] }
-            return state.idle.values.flatMap { $0 }
+            return state.idle.values.flatMap { $0.map(\.channel) }
         }
     }
 

@@ -291,7 +291,9 @@ final class HTTPFrontend: ChannelDuplexHandler {
         exchange.backend = backend
         exchange.answeredBy = backend.id
         exchange.attempts += 1
-        if let channel = balancer.checkout(backend.id, on: context.eventLoop),
+        let pooled = balancer.checkout(backend.id, on: context.eventLoop, maxIdle: limits.upstreamIdle)
+        for channel in pooled.stale { channel.close(promise: nil) }
+        if let channel = pooled.channel,
             let upstream = try? channel.pipeline.syncOperations.handler(type: HTTPUpstream.self)
         {
             attach(upstream, to: exchange, reused: true)

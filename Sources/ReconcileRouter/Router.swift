@@ -41,6 +41,8 @@ public actor Router {
         public var bufferedBytes = 64 * 1024
         /// http: replicas one request is sent to at most.
         public var maxAttempts = 3
+        /// http: a pooled connection to a replica idle longer than this is closed, not reused.
+        public var upstreamIdle: TimeAmount = .seconds(4)
 
         public init() {}
 
@@ -65,11 +67,15 @@ public actor Router {
     private let balancer = Balancer()
     private var listeners: [Int: Listener] = [:]
     private var certificates: [Int: Certificates] = [:]
+    /// The event loops http-mode connections run on (NIO's shared group unless given).
+    private let group: any EventLoopGroup
 
     /// - Parameter address: the address listeners bind to (loopback unless the host should serve others).
     public init(
-        address: String = "127.0.0.1", limits: Limits = Limits(), observer: any RouterObserver = SilentRouterObserver()
+        address: String = "127.0.0.1", limits: Limits = Limits(), observer: any RouterObserver = SilentRouterObserver(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
+        self.group = group
         self.address = address
         self.limits = limits
         self.observer = observer
@@ -77,7 +83,7 @@ public actor Router {
 
     /// The tcp limits of the router before http mode (tests).
     public init(
-        address: String = "127.0.0.1", waitForBackend: TimeInterval = 30, lingerAfterBackend: Duration = .seconds(30),
+        address: String = "127.0.0.1", waitForBackend: TimeInterval, lingerAfterBackend: Duration = .seconds(30),
         maxWaiting: Int = 256
     ) {
         var limits = Limits()
@@ -196,7 +202,7 @@ public actor Router {
     private func listenHTTP(_ port: Int, tls: NIOSSLContext?) async throws -> any Channel {
         let (balancer, limits, observer) = (self.balancer, self.limits, self.observer)
         let decoderLimits = limits.decoder
-        return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

@@ -12,7 +12,10 @@ import Testing
     @Test func requestsAreBalancedPerRequestOverPooledKeepAliveConnections() async throws {
         let (a, b) = (try await HTTPTestBackend.start("a"), try await HTTPTestBackend.start("b"))
         let observer = RecordingObserver()
-        let router = Router(observer: observer)
+        // Pooled connections stay reusable however slowly the busy suite lets this test go.
+        var limits = Router.Limits()
+        limits.upstreamIdle = .minutes(10)
+        let router = Router(limits: limits, observer: observer)
         let port = try await serving(
             router, httpPort([Route(app: "web", port: "http", backends: [a.backend, b.backend])]))
         let client = keepAliveClient(connections: 1)
@@ -29,6 +32,27 @@ import Testing
         await router.shutdown()
         await a.stop()
         await b.stop()
+    }
+
+    /// A pooled connection idle past `upstreamIdle` is closed rather than reused (the replica may be
+    /// closing it at that very moment).
+    @Test func aConnectionIdleTooLongIsNotReused() async throws {
+        let a = try await HTTPTestBackend.start("a")
+        var limits = Router.Limits()
+        limits.upstreamIdle = .milliseconds(200)
+        let router = Router(limits: limits)
+        let port = try await serving(router, httpPort([Route(app: "web", port: "http", backends: [a.backend])]))
+        let client = keepAliveClient(connections: 1)
+        #expect(try await send(client, "http://127.0.0.1:\(port)/").body == "a")
+        #expect(a.stats.accepted == 1)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await send(client, "http://127.0.0.1:\(port)/").body == "a")
+        #expect(a.stats.accepted == 2, "\(a.stats)")
+        let deadline = Date().addingTimeInterval(30)
+        while a.stats.open > 1, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(a.stats.open == 1, "the stale connection was not closed: \(a.stats)")
+        try await client.shutdown()
+        await router.shutdown()
     }
 
     /// The least busy replica takes the next request: while `a` holds one that does not end until

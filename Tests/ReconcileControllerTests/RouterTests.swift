@@ -247,7 +247,7 @@ func listening(_ router: Router, _ backends: [Backend]) async throws -> Int {
     /// router after the linger time (its connection no longer counts as open).
     @Test func aClientLingeringAfterTheBackendEndedIsClosed() async throws {
         let a = try await NamedBackend.start("a")
-        let router = Router(lingerAfterBackend: .seconds(1))
+        let router = Router(waitForBackend: 30, lingerAfterBackend: .seconds(1))
         let port = try await listening(router, [a.backend])
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
