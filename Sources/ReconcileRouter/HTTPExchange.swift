@@ -142,6 +142,15 @@ enum HTTPHeads {
         return host
     }
 
+    /// Letters, digits, `.`, `-`, `_` and an IPv6 literal's `[`, `:`, `]`: nothing else belongs in a host.
+    static func isHostName(_ host: String) -> Bool {
+        host.utf8.count <= 255
+            && host.utf8.allSatisfy { byte in
+                (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2E || byte == 0x2D
+                    || byte == 0x5F || byte == 0x5B || byte == 0x5D || byte == 0x3A
+            }
+    }
+
     /// True for a request asking to switch protocols (WebSocket).
     static func isUpgrade(_ head: HTTPRequestHead) -> Bool {
         head.headers.contains(name: "upgrade")

@@ -194,8 +194,14 @@ final class HTTPFrontend: ChannelDuplexHandler {
 
     private func started(_ head: HTTPRequestHead) {
         let host = HTTPHeads.host(head)
-        let (resolution, route) = balancer.resolve(port: publish, host: host)
         let requestID = HTTPHeads.requestID(head)
+        if let host, !HTTPHeads.isHostName(host) {
+            // It would be echoed into a redirect's Location and the access log.
+            local(
+                head, host: nil, requestID: requestID, .badRequest, "bad request: the Host header is not a host name\n")
+            return
+        }
+        let (resolution, route) = balancer.resolve(port: publish, host: host)
         switch resolution {
         case .unknownHost:
             local(

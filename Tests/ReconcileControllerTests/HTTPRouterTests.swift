@@ -173,6 +173,8 @@ import Testing
         #expect(await get("a.test").hasSuffix("\r\n\r\na"))
         #expect(await get("B.Test:8080").hasSuffix("\r\n\r\nb"))
         #expect(await get("shop.test").hasSuffix("\r\n\r\nb"))
+        let malformed = await get("a.test/evil")
+        #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed)")
         let unknown = await get("c.test")
         #expect(unknown.hasPrefix("HTTP/1.1 404"), "\(unknown)")
         #expect(unknown.contains("no app answers host c.test on port \(port)"))
