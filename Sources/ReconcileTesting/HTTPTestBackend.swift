@@ -10,6 +10,7 @@ import Synchronization
 /// - `/slow?ms=N` answers after N ms; `/headers` echoes the forwarding headers it got;
 /// - `/echo` sends back the request body; `/stream?chunks=N` answers in N chunks;
 /// - `/close` answers with `Connection: close` and closes; `/reset` closes without answering;
+/// - `/hold?key=K` answers only when the test calls `release(K)`;
 /// - `/ws` upgrades to a WebSocket that echoes every message.
 /// It counts the connections it accepted and has open, and the requests it answered.
 public final class HTTPTestBackend: Sendable {
@@ -26,7 +27,20 @@ public final class HTTPTestBackend: Sendable {
 
     final class Shared: Sendable {
         let counts = Mutex(Counts())
+        /// Requests to `/hold?key=K` waiting for `release(K)`: each answers on its own event loop.
+        let holds = Mutex<[String: [@Sendable () -> Void]]>([:])
     }
+
+    /// Answers the requests held under `key` (`/hold?key=K`); returns how many there were.
+    @discardableResult
+    public func release(_ key: String) -> Int {
+        let waiting = shared.holds.withLock { $0.removeValue(forKey: key) ?? [] }
+        for answer in waiting { answer() }
+        return waiting.count
+    }
+
+    /// Requests held under `key` now.
+    public func held(_ key: String) -> Int { shared.holds.withLock { $0[key]?.count ?? 0 } }
 
     private init(name: String, port: Int, channel: any Channel, shared: Shared) {
         self.name = name
@@ -126,6 +140,15 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
         switch path {
         case "/reset":
             context.close(promise: nil)
+        case "/hold":
+            let key = head.uri.components(separatedBy: "key=").last ?? ""
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            shared.holds.withLock {
+                $0[key, default: []].append {
+                    loop.execute { bound.value.0.respond(bound.value.1, head, ByteBuffer(string: bound.value.0.name)) }
+                }
+            }
         case "/slow":
             let delay = query(head.uri, "ms") ?? 100
             let loop = context.eventLoop.assumeIsolated()

@@ -179,3 +179,14 @@ func maskedTextFrame(_ text: String) -> [UInt8] {
     for (index, byte) in payload.enumerated() { frame.append(byte ^ mask[index % 4]) }
     return frame
 }
+
+/// Waits (polling every 10 ms) until `condition` holds or `seconds` passed; returns whether it held.
+/// Every wait in these tests is bounded: a condition that never comes fails the test, it does not hang it.
+func eventually(_ seconds: TimeInterval = 120, _ condition: () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return await condition()
+}

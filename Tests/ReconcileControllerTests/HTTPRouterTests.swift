@@ -8,7 +8,7 @@ import ReconcileTesting
 import Testing
 
 /// The router's http mode against keep-alive HTTP servers on loopback.
-@Suite struct HTTPRouterTests {
+@Suite(.timeLimit(.minutes(10))) struct HTTPRouterTests {
     @Test func requestsAreBalancedPerRequestOverPooledKeepAliveConnections() async throws {
         let (a, b) = (try await HTTPTestBackend.start("a"), try await HTTPTestBackend.start("b"))
         let observer = RecordingObserver()
@@ -65,7 +65,7 @@ import Testing
         let held = try #require(Loopback.connected(port: port))
         let request = Array("GET /slow?ms=600000 HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { Glibc.send(held, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        while await router.openConnections("a") == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await eventually { await router.openConnections("a") == 1 }, "the held request did not reach a")
         await router.update(ports: [
             port: httpPort([Route(app: "web", port: "http", backends: [a.backend, b.backend])])
         ])
@@ -94,12 +94,15 @@ import Testing
         let port = try await serving(router, httpPort([Route(app: "web", port: "http", backends: [a.backend])]))
         let client = keepAliveClient(connections: 1)
         #expect(try await send(client, "http://127.0.0.1:\(port)/").body == "a")
-        async let slow = send(client, "http://127.0.0.1:\(port)/slow?ms=1500")
-        while await router.openConnections("a") == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        // A request that `a` answers only when the test says so: in flight for as long as needed.
+        async let slow = send(client, "http://127.0.0.1:\(port)/hold?key=drain")
+        #expect(await eventually { a.held("drain") == 1 }, "the held request did not reach a")
         await router.update(ports: [
             port: httpPort([Route(app: "web", port: "http", backends: [a.backend, b.backend])])
         ])
-        let drained = Task { await router.drain("a", grace: .seconds(60)) }
+        let drained = Task { await router.drain("a", grace: .seconds(600)) }
+        #expect(await eventually { await router.pool(port).map(\.id) == ["b"] })
+        a.release("drain")
         #expect(try await slow == (200, "a"), "the request in flight on the drained replica must finish")
         await drained.value
         #expect(await router.openConnections("a") == 0)
@@ -383,11 +386,11 @@ import Testing
         // A replica that becomes ready while a request waits answers it.
         let a = try await HTTPTestBackend.start("a")
         var patient = Router.Limits()
-        patient.waitForBackend = .seconds(60)
+        patient.waitForBackend = .minutes(10)
         let waiting = Router(limits: patient)
         let second = try await serving(waiting, httpPort([Route(app: "web", port: "http", backends: [])]))
         async let answer = send(client, "http://127.0.0.1:\(second)/")
-        while await waiting.waitingConnections(second) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await eventually { await waiting.waitingConnections(second) == 1 })
         await waiting.update(ports: [second: httpPort([Route(app: "web", port: "http", backends: [a.backend])])])
         #expect(try await answer == (200, "a"))
         try await client.shutdown()

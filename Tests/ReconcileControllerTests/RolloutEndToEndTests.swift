@@ -326,7 +326,9 @@ struct RolloutBench: Sendable {
         #expect((before["node-a"]?.count ?? 0) > 0, "nothing ran on node-a to drain: \(before.mapValues(\.count))")
         let load = KeepAliveLoad.start(port: bench.publish)
         defer { load.task.cancel() }
-        while await load.tally.succeeded < 200 { try await Task.sleep(for: .milliseconds(50)) }
+        let going = await eventually { await load.tally.succeeded >= 200 }
+        let early = await load.tally.failures.prefix(3)
+        #expect(going, "the load did not get going: \(early)")
         await load.tally.phase("drain")
         var drained = bench.nodes
         drained[0].drain = NodeSpec.Drain(cause: .requested, since: Date())
