@@ -52,8 +52,6 @@ final class Balancer: Sendable {
         }
     }
 
-    func port(_ port: Int) -> PublishedPort? { state.withLock { $0.ports[port] } }
-
     /// Where a request for `host` on `port` goes.
     func resolve(port: Int, host: String?) -> (PublishedPort.Resolution, Route?) {
         state.withLock { state in
@@ -98,8 +96,6 @@ final class Balancer: Sendable {
     }
 
     func outstanding(_ id: String) -> Int { state.withLock { $0.outstanding[id] ?? 0 } }
-
-    func isDraining(_ id: String) -> Bool { state.withLock { $0.draining.contains(id) } }
 
     /// Takes the replica out of every pool; returns its idle connections, to be closed.
     func drain(_ id: String) -> [any Channel] {

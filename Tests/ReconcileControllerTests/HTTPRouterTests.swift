@@ -313,6 +313,10 @@ import Testing
         let answer = await RawHTTP.exchange(port: port, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(big)\r\n\r\n")
         #expect(answer.text.hasPrefix("HTTP/1.1 431"), "\(answer.text.prefix(200))")
         #expect(answer.closed)
+        // Bytes that are not HTTP at all: 400, and the connection ends.
+        let garbage = await RawHTTP.exchange(port: port, "\u{01}\u{02} NOT HTTP\r\n\r\n")
+        #expect(garbage.text.hasPrefix("HTTP/1.1 400"), "\(garbage.text.prefix(200))")
+        #expect(garbage.closed)
         #expect(a.stats.requests == 0)
         await router.shutdown()
     }
