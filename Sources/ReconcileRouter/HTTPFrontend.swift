@@ -260,11 +260,14 @@ final class HTTPFrontend: ChannelDuplexHandler {
         if method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
         }
+        end(context, trailers: nil, close: close)
+    }
+
+    /// Writes a response's end; with `close`, the connection closes once it is written.
+    private func end(_ context: ChannelHandlerContext, trailers: HTTPHeaders?, close: Bool) {
         let done = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        if close {
-            done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        }
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: done)
+        if close { done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
 
     // MARK: Replicas
@@ -389,11 +392,8 @@ final class HTTPFrontend: ChannelDuplexHandler {
         if !exchange.requestEnded { exchange.closeAfter = true }
         // Counted before the end goes out: a client that reads it may look at the counts next.
         finish(exchange)
-        let done = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: done)
-        if exchange.closeAfter {
-            done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        } else {
+        end(context, trailers: trailers, close: exchange.closeAfter)
+        if !exchange.closeAfter {
             idle()
         }
     }

@@ -100,9 +100,15 @@ public struct PublishedPort: Sendable, Hashable {
     }
 }
 
-/// Identifies a route across updates of the table.
-struct RouteKey: Hashable, Sendable {
-    var publish: Int
-    var app: String
-    var port: String
+/// Identifies a route across updates of the table: a published port, an App and its port name.
+public struct RouteKey: Hashable, Sendable {
+    public var publish: Int
+    public var app: String
+    public var port: String
+
+    public init(publish: Int, app: String, port: String) {
+        self.publish = publish
+        self.app = app
+        self.port = port
+    }
 }

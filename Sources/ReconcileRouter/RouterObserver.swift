@@ -20,6 +20,7 @@ public struct RequestRecord: Sendable {
     public var client: String
     public var requestID: String
     public var accessLog: Bool
+    /// When the request's head arrived (the access log line's time).
     public var time: Date
 
     /// The access log line: `client "METHOD URI" status bytes duration host replica id`.

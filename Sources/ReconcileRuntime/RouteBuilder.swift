@@ -10,12 +10,6 @@ struct RouteBuilder {
     private let apps: [AppSpec]
     private var backends: [RouteKey: [Backend]] = [:]
 
-    private struct RouteKey: Hashable {
-        var publish: Int
-        var app: String
-        var port: String
-    }
-
     init(apps: [AppSpec]) { self.apps = apps }
 
     mutating func add(_ backend: Backend, app: String, port: String, publish: Int) {

@@ -72,7 +72,7 @@ public final class RouterTraffic: RouterObserver {
             if request.accessLog, !request.app.isEmpty {
                 if series.buffered < maxBuffered {
                     series.lines[request.app, default: []].append(
-                        CollectedLine(time: Date(), stderr: request.status >= 500, text: request.logLine))
+                        CollectedLine(time: request.time, stderr: request.status >= 500, text: request.logLine))
                     series.buffered += 1
                 } else {
                     overflow = true
