@@ -71,15 +71,35 @@ func runRouterBenchmark(_ options: Options) async throws {
         ("direct", backendPort), ("router http", httpPort), ("nginx", nginxPort), ("router tcp", tcpPort),
     ]
     var results: [String: [WrkResult]] = [:]
+    // CPU each request costs the proxy and the backend (µs): the machine is shared by wrk, the
+    // proxy and the backend, so requests/s follows how much CPU each proxy spends per request.
+    let workers = childProcesses(of: nginx.processIdentifier)
+    let me = ProcessInfo.processInfo.processIdentifier
+    func proxyCPU(_ name: String) -> Double {
+        switch name {
+        case "nginx": workers.compactMap(processCPUSeconds).reduce(0, +)
+        case "direct": 0
+        default: processCPUSeconds(me) ?? 0
+        }
+    }
+    var cpu: [String: [(proxy: Double, backend: Double)]] = [:]
     // ROUTER_BENCH_ONLY="router http" runs one target (to profile it alone).
     let only = ProcessInfo.processInfo.environment["ROUTER_BENCH_ONLY"]
     for round in 1...options.runs {
         for (name, port) in targets where only == nil || only == name {
+            let before = (proxy: proxyCPU(name), backend: processCPUSeconds(backend.processIdentifier) ?? 0)
             let result = try wrk(port: port, connections: connections, seconds: duration, threads: cores)
+            let served = result.requests * Double(duration)
+            let perRequest = (
+                proxy: (proxyCPU(name) - before.proxy) / served * 1e6,
+                backend: ((processCPUSeconds(backend.processIdentifier) ?? 0) - before.backend) / served * 1e6
+            )
             results[name, default: []].append(result)
+            cpu[name, default: []].append(perRequest)
             print(
                 "round \(round) \(name): \(String(format: "%.0f", result.requests)) req/s, p50 \(ms(result.p50)), "
-                    + "p99 \(ms(result.p99)), errors \(result.errors)")
+                    + "p99 \(ms(result.p99)), errors \(result.errors), CPU per request: proxy "
+                    + String(format: "%.1f µs, backend %.1f µs", perRequest.proxy, perRequest.backend))
         }
     }
     await router.shutdown()
@@ -87,6 +107,10 @@ func runRouterBenchmark(_ options: Options) async throws {
     func summary(_ name: String) -> (Double, Double, Double) {
         let runs = results[name] ?? []
         return (median(runs.map(\.requests)), median(runs.map(\.p50)), median(runs.map(\.p99)))
+    }
+    func cpuSummary(_ name: String) -> (proxy: Double, backend: Double) {
+        let runs = cpu[name] ?? []
+        return (median(runs.map(\.proxy)), median(runs.map(\.backend)))
     }
     let direct = summary("direct")
     let http = summary("router http")
@@ -98,11 +122,18 @@ func runRouterBenchmark(_ options: Options) async throws {
     for (name, value) in [("direct", direct), ("router http", http), ("nginx", proxy), ("router tcp", tcp)] {
         print(
             "\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(format: "%8.0f", value.0)) req/s  "
-                + "p50 \(ms(value.1))  p99 \(ms(value.2))")
+                + "p50 \(ms(value.1))  p99 \(ms(value.2))  CPU/request: "
+                + String(format: "proxy %.1f µs, backend %.1f µs", cpuSummary(name).proxy, cpuSummary(name).backend))
     }
     print(String(format: "router http / nginx: %.2fx requests/s", http.0 / proxy.0))
     print("added p99 over direct: router http \(ms(http.2 - direct.2)), nginx \(ms(proxy.2 - direct.2))")
     print(String(format: "router tcp / direct: %.2fx requests/s", tcp.0 / direct.0))
+    print(
+        String(
+            format:
+                "CPU per request: router http %.2fx nginx's; a bare NIO HTTP server (the backend) %.2fx nginx's proxy",
+            cpuSummary("router http").proxy / cpuSummary("nginx").proxy,
+            cpuSummary("direct").backend / cpuSummary("nginx").proxy))
 }
 
 struct WrkResult {

@@ -55,17 +55,14 @@ func runSoakBenchmark(_ options: Options) async throws {
     controller.standardError = controller.standardOutput
     try controller.run()
     let pid = controller.processIdentifier
-    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
     func sample() -> (cpu: Double, rss: Int)? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let cpu = processCPUSeconds(pid),
             let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         else { return nil }
-        let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
         let rss =
             status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst().first
             .flatMap { Int($0) } ?? 0
-        return ((user + system) / ticks, rss)
+        return (cpu, rss)
     }
     print("soak: \(apps) apps, \(dags) DAGs, \(minutes) min; controller pid \(pid)")
     print("  minute  cpu%(last 10s)  rss MiB")
