@@ -84,12 +84,19 @@ public struct ContainerSpec: Sendable, Hashable {
     public var labels: [String: String]
     /// The network on a Docker node (process nodes use the host's).
     public var network: ContainerNetwork
+    /// Files written into the container before it starts (Docker: uploaded into the created
+    /// container; process nodes: under the process's `$FILES`).
+    public var files: [ContainerFile]
+    /// Volumes mounted (Docker: volumes and bind mounts; process nodes: links under `$FILES`).
+    public var mounts: [ContainerMount]
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
         resources: Resources = .defaultRequest, ports: [Int] = [], labels: [String: String] = [:],
-        network: ContainerNetwork = .bridge
+        network: ContainerNetwork = .bridge, files: [ContainerFile] = [], mounts: [ContainerMount] = []
     ) {
+        self.files = files
+        self.mounts = mounts
         self.network = network
         self.name = name
         self.image = image
@@ -98,6 +105,26 @@ public struct ContainerSpec: Sendable, Hashable {
         self.resources = resources
         self.ports = ports
         self.labels = labels
+    }
+}
+
+/// A volume as a driver mounts it.
+public struct ContainerMount: Sendable, Hashable {
+    public enum Source: Sendable, Hashable {
+        /// A named volume of the node (created when missing).
+        case volume(String)
+        /// A folder of the node.
+        case hostPath(String)
+    }
+
+    public var source: Source
+    public var target: String
+    public var readOnly: Bool
+
+    public init(source: Source, target: String, readOnly: Bool = false) {
+        self.source = source
+        self.target = target
+        self.readOnly = readOnly
     }
 }
 

@@ -137,6 +137,21 @@ public final class DockerDriver: ContainerDriver {
             "PortBindings": bindings,
             "RestartPolicy": ["Name": "no"],
         ]
+        if !spec.mounts.isEmpty {
+            var mounts: [[String: Any]] = []
+            for mount in spec.mounts {
+                switch mount.source {
+                case .volume(let name):
+                    let volume = try await createVolume(name, operation: operation)
+                    mounts.append([
+                        "Type": "volume", "Source": volume, "Target": mount.target, "ReadOnly": mount.readOnly,
+                    ])
+                case .hostPath(let path):
+                    mounts.append(["Type": "bind", "Source": path, "Target": mount.target, "ReadOnly": mount.readOnly])
+                }
+            }
+            hostConfig["Mounts"] = mounts
+        }
         switch spec.network {
         case .bridge: hostConfig["NetworkMode"] = "bridge"
         case .none: hostConfig["NetworkMode"] = "none"
@@ -155,6 +170,14 @@ public final class DockerDriver: ContainerDriver {
             throw DriverError(.engine, node: node, operation: operation, message: "the engine returned no container id")
         }
         do {
+            if !spec.files.isEmpty {
+                // Into the created container's file system, before its process exists: works on a
+                // remote engine with no shared disk, and the process never sees a half-written file.
+                _ = try await request(
+                    .PUT, "/containers/\(id)/archive?path=/",
+                    raw: (TarArchive.archive(spec.files), "application/x-tar"),
+                    operation: operation)
+            }
             _ = try await request(.POST, "/containers/\(id)/start", operation: operation)
         } catch {
             // Never leave a container that was created but could not start.
@@ -166,6 +189,20 @@ public final class DockerDriver: ContainerDriver {
         }
         return info
     }
+
+    /// The engine's name for a named volume; created (with the management label) when missing.
+    private func createVolume(_ name: String, operation: String) async throws -> String {
+        let volume = Self.volumeName(name)
+        _ = try await requestJSON(
+            .POST, "/volumes/create",
+            body: ["Name": volume, "Labels": [ManagementLabel.key: ManagementLabel.value, Self.volumeLabel: name]],
+            operation: operation)
+        return volume
+    }
+
+    /// Docker volumes of named volumes are `reconcile-<name>`, labelled with the name.
+    static func volumeName(_ name: String) -> String { "reconcile-" + name }
+    static let volumeLabel = "io.reconcile.volume"
 
     public func stop(_ id: String, grace: Timespan) async throws {
         let seconds = max(0, Int((grace.milliseconds + 999) / 1000))
@@ -384,8 +421,8 @@ public final class DockerDriver: ContainerDriver {
     /// One API call. Transport failures and timeouts become `.unreachable`; HTTP errors carry the
     /// engine's own message.
     private func request(
-        _ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, headers: [(String, String)] = [],
-        versioned: Bool = true, operation: String, extraTime: TimeAmount = .zero
+        _ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, raw: (Data, String)? = nil,
+        headers: [(String, String)] = [], versioned: Bool = true, operation: String, extraTime: TimeAmount = .zero
     ) async throws -> Data {
         let prefix = versioned ? "/v" + (try await apiVersion()) : ""
         var request = HTTPClientRequest(url: baseURL + prefix + path)
@@ -395,6 +432,9 @@ public final class DockerDriver: ContainerDriver {
         if let body {
             let data = try JSONSerialization.data(withJSONObject: body)
             request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: data))
+        } else if let (data, type) = raw {
+            request.headers.add(name: "Content-Type", value: type)
             request.body = .bytes(ByteBuffer(bytes: data))
         }
         let response: HTTPClientResponse

@@ -18,6 +18,7 @@ public final class ProcessDriver: ContainerDriver {
     private let metas = Mutex<[String: ProcessRecords.Meta]>([:])
     private let states = Mutex<[String: (version: [UInt64], state: ProcessRecords.State)]>([:])
     private let shims = ShimWatch()
+    private let files: ProcessFiles
 
     /// - Parameters:
     ///   - stateDirectory: process folders live in `stateDirectory/processes`.
@@ -31,6 +32,7 @@ public final class ProcessDriver: ContainerDriver {
             .deletingLastPathComponent()
             .appendingPathComponent("reconcile-shim").path
         shim = shimPath ?? besideUs
+        files = ProcessFiles(processRoot: root)
         guard FileManager.default.isExecutableFile(atPath: shim) else {
             throw DriverError(
                 .invalidSpec, node: node, operation: "start process driver",
@@ -136,6 +138,7 @@ public final class ProcessDriver: ContainerDriver {
         labels[ManagementLabel.key] = ManagementLabel.value
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            if !spec.files.isEmpty || !spec.mounts.isEmpty { env["FILES"] = try files.prepare(spec, id: id) }
             try ProcessRecords.write(
                 ProcessRecords.Meta(id: id, name: spec.name, labels: labels, ports: ports, created: Date()),
                 to: folder + "/meta.json")
@@ -146,9 +149,12 @@ public final class ProcessDriver: ContainerDriver {
                     cpuMillicores: spec.resources.cpu.millicores, cgroup: useCgroups ? "c" + id.prefix(24) : nil),
                 to: folder + "/launch.json")
         } catch {
+            files.removeSecrets(id)
+            try? FileManager.default.removeItem(atPath: folder)
             throw DriverError(.engine, node: node, operation: operation, message: "cannot write \(folder): \(error)")
         }
         guard claim(spec.name, for: id) else {
+            files.removeSecrets(id)
             try? FileManager.default.removeItem(atPath: folder)
             throw DriverError(
                 .conflict, node: node, operation: operation, message: "name \(spec.name) is already in use")
@@ -196,6 +202,7 @@ public final class ProcessDriver: ContainerDriver {
         {
             unlink(names + "/" + meta.name)
         }
+        files.removeSecrets(id)
         try? FileManager.default.removeItem(atPath: root + "/" + id)
     }
 

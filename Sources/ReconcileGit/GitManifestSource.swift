@@ -87,7 +87,14 @@ public actor GitManifestSource {
             let signature = try await source.signature(ofCommit: commit)
             try verifier.verify(signature, commit: commit)
         }
-        let (entries, treeDiagnostics) = try await source.manifestEntries(commit: commit, path: path)
+        let (files, treeDiagnostics) = try await source.repositoryEntries(commit: commit, path: path)
+        var ignore = ReconcileIgnore("")
+        if let entry = files.first(where: { $0.path == ReconcileIgnore.fileName }),
+            let text = try await source.text(ofBlob: entry.blob)
+        {
+            ignore = ReconcileIgnore(text)
+        }
+        let entries = files.filter { ManifestFile.isManifestPath($0.path) && !ignore.ignores($0.path) }
         var decoded: [DecodedFile] = []
         var missing: [(key: String, file: ManifestFile)] = []
         var diagnostics = treeDiagnostics
@@ -108,7 +115,19 @@ public actor GitManifestSource {
         decodedFiles += fresh.count
         for (item, file) in zip(missing, fresh) { keys[item.key] = file }
         cache = keys  // only what this commit uses, so the cache never outgrows the repository
-        let result = ManifestLoader.assemble(decoded + fresh, extraDiagnostics: diagnostics)
+        // The files `from:` entries read: their sizes, and their bytes when within the limit.
+        let blobs = Dictionary(files.map { ($0.path, $0.blob) }, uniquingKeysWith: { a, _ in a })
+        var sizes = Dictionary(
+            files.filter { $0.path != ReconcileIgnore.fileName }.map { ($0.path, 0) }, uniquingKeysWith: { a, _ in a })
+        var contents: [String: Data] = [:]
+        for path in ManifestLoader.referencedPaths(decoded + fresh) {
+            guard let blob = blobs[path] else { continue }
+            let (size, data) = try await source.bytes(ofBlob: blob, limit: FileSpec.maximumSize)
+            sizes[path] = size
+            contents[path] = data
+        }
+        let repository = RepositoryFiles(sizes: sizes, ignore: ignore) { [contents] in contents[$0] }
+        let result = ManifestLoader.assemble(decoded + fresh, repository: repository, extraDiagnostics: diagnostics)
         guard let state = result.state else {
             return .invalid(commit: commit, diagnostics: result.diagnostics, inForce: inForce)
         }

@@ -243,9 +243,10 @@ public actor GitSource {
         public var blob: String
     }
 
-    /// The manifest files under `path` at `commit`, and diagnostics for what is refused
-    /// (symbolic links are never followed; submodules cannot hold manifests).
-    public func manifestEntries(
+    /// The files under `path` at `commit` (manifests, files `from:` may read, and the root's
+    /// `.reconcileignore`; no other dot-named part), and diagnostics for what is refused (symbolic
+    /// links are never followed; submodules cannot hold manifests).
+    public func repositoryEntries(
         commit: String, path: String
     ) throws(GitError) -> (
         entries: [Entry], diagnostics: [Diagnostic]
@@ -304,7 +305,7 @@ public actor GitSource {
                 continue
             }
             let name = String(cString: namePointer)
-            if name.hasPrefix(".") { continue }
+            if name.hasPrefix(".") && !(prefix.isEmpty && name == ReconcileIgnore.fileName) { continue }
             let path = prefix + name
             let mode = git_tree_entry_filemode(entry)
             let here = SourceLocation(file: path, line: 1, column: 1)
@@ -324,7 +325,7 @@ public actor GitSource {
             } else if mode == GIT_FILEMODE_COMMIT {
                 diagnostics.append(
                     Diagnostic(at: here, "submodule under the manifest path; manifests must live in this repository"))
-            } else if ManifestFile.isManifestPath(path) {
+            } else if mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE {
                 entries.append(Entry(path: path, blob: LibGit2.hex(git_tree_entry_id(entry))))
             }
         }
@@ -343,6 +344,22 @@ public actor GitSource {
         let size = Int(git_blob_rawsize(blob))
         guard size > 0, let raw = git_blob_rawcontent(blob) else { return "" }
         return String(validating: UnsafeRawBufferPointer(start: raw, count: size), as: UTF8.self)
+    }
+
+    /// A blob's size, and its bytes when it is at most `limit` bytes long.
+    public func bytes(ofBlob id: String, limit: Int) throws(GitError) -> (size: Int, data: Data?) {
+        let repository = try openRepository()
+        var oid = git_oid()
+        var rc = git_oid_fromstr(&oid, id)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: "read blob \(id)") }
+        var blob: OpaquePointer?
+        rc = git_blob_lookup(&blob, repository, &oid)
+        guard rc == 0 else { throw GitError.last(code: rc, operation: "read blob \(id)") }
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard size <= limit else { return (size, nil) }
+        guard size > 0, let raw = git_blob_rawcontent(blob) else { return (0, Data()) }
+        return (size, Data(bytes: raw, count: size))
     }
 
     /// The signature and signed payload of a commit, or nil when it is unsigned.

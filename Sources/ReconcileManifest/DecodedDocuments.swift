@@ -41,6 +41,21 @@ struct DecodedDocuments: Sendable {
         var redirectFrom: (port: Int, location: SourceLocation)?
     }
 
+    /// A repository file a `files:` entry reads (`from:`).
+    struct RepositoryFile: Sendable {
+        var path: String
+        var location: SourceLocation
+        /// What reads it, e.g. "file /etc/api.yaml of app api".
+        var from: String
+    }
+
+    /// A `hostPath:` volume, checked against the Nodes (which may allow any path).
+    struct HostPath: Sendable {
+        var path: String
+        var location: SourceLocation
+        var from: String
+    }
+
     var nodes: [Named<NodeSpec>] = []
     var apps: [Named<AppSpec>] = []
     var dags: [Named<DAGSpec>] = []
@@ -50,6 +65,9 @@ struct DecodedDocuments: Sendable {
     var references: [Reference] = []
     var workloads: [Workload] = []
     var publishedPorts: [PublishedPort] = []
+    var repositoryFiles: [RepositoryFile] = []
+    var hostPaths: [HostPath] = []
+    var volumes: [Named<VolumeSpec>] = []
     var diagnostics: [Diagnostic] = []
 
     mutating func append(_ other: DecodedDocuments) {
@@ -62,6 +80,9 @@ struct DecodedDocuments: Sendable {
         references += other.references
         workloads += other.workloads
         publishedPorts += other.publishedPorts
+        repositoryFiles += other.repositoryFiles
+        hostPaths += other.hostPaths
+        volumes += other.volumes
         diagnostics += other.diagnostics
     }
 }

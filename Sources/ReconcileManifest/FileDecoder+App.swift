@@ -70,6 +70,9 @@ extension FileDecoder {
         for key in env.keys where secretEnv[key] != nil {
             context.error("\"\(key)\" is set in both env and secretEnv; keep one", at: reader.value("secretEnv")!)
         }
+        let files = decodeFiles(reader, owner: label) ?? [:]
+        let volumes = decodeVolumes(reader, owner: label) ?? [:]
+        checkMountConflicts(files: files, volumes: volumes, owner: label)
         output.workloads.append(
             .init(
                 description: label, resources: resources,
@@ -81,7 +84,8 @@ extension FileDecoder {
             name: name, image: image, command: command, env: env, secretEnv: secretEnv, replicas: replicas,
             resources: resources, ports: ports, health: health, update: update, placement: placement,
             restart: restart, alerts: alerts.map(\.0), network: network(reader) ?? .bridge,
-            pull: reader.enumeration("pull", as: PullPolicy.self) ?? .ifNotPresent)
+            pull: reader.enumeration("pull", as: PullPolicy.self) ?? .ifNotPresent, files: Self.ordered(files),
+            volumes: Self.ordered(volumes))
         output.apps.append(.init(spec: app, document: reader.location, name: nameLocation))
     }
 

@@ -36,7 +36,9 @@ extension FileDecoder {
         let alerts = reader.nameList("alerts") ?? []
         for (alert, node) in alerts { reference(.notifier, alert, at: node, from: "alerts of \(label)") }
 
-        let defaults = reader.object("defaults").map { TaskFields(reader: $0, decoder: self, base: nil) }
+        let defaults = reader.object("defaults").map {
+            TaskFields(reader: $0, decoder: self, base: nil, owner: "the defaults of \(label)")
+        }
         var tasks: [TaskSpec] = []
         var taskNodes: [String: Node] = [:]
         var afterNodes: [String: [(String, Node)]] = [:]
@@ -58,7 +60,8 @@ extension FileDecoder {
                     guard let taskReader = MappingReader(valueNode, schema: Schemas.task, context: context) else {
                         continue
                     }
-                    let fields = TaskFields(reader: taskReader, decoder: self, base: defaults)
+                    let fields = TaskFields(
+                        reader: taskReader, decoder: self, base: defaults, owner: "task \(taskName) of \(label)")
                     let after = taskReader.nameList("after") ?? []
                     afterNodes[taskName] = after
                     taskNodes[taskName] = keyNode
@@ -70,7 +73,10 @@ extension FileDecoder {
                         retryBackoff: fields.retryBackoff ?? .constant,
                         maxRetryDelay: fields.maxRetryDelay ?? .hours(1),
                         timeout: fields.timeout, resources: fields.resources ?? .defaultRequest,
-                        network: fields.network ?? .bridge, pull: fields.pull ?? .ifNotPresent)
+                        network: fields.network ?? .bridge, pull: fields.pull ?? .ifNotPresent,
+                        files: Self.ordered(fields.files), volumes: Self.ordered(fields.volumes))
+                    checkMountConflicts(
+                        files: fields.files, volumes: fields.volumes, owner: "task \(taskName) of \(label)")
                     if task.image == nil && task.command == nil {
                         context.error(
                             "task \"\(taskName)\" needs an image or a command (here or in the DAG's defaults)",
@@ -135,8 +141,11 @@ struct TaskFields {
     var resourcesLocation: SourceLocation?
     var network: ContainerNetwork?
     var pull: PullPolicy?
+    /// By path and by mount: a task's entry replaces the defaults' entry at the same place.
+    var files: [String: FileDecoder.LocatedFile]
+    var volumes: [String: FileDecoder.LocatedVolume]
 
-    init(reader: MappingReader, decoder: FileDecoder, base: TaskFields?) {
+    init(reader: MappingReader, decoder: FileDecoder, base: TaskFields?, owner: String) {
         image = reader.string("image") ?? base?.image
         command = reader.stringList("command") ?? base?.command
         // env and secretEnv merge key by key; the task's value wins.
@@ -149,6 +158,8 @@ struct TaskFields {
         timeout = reader.timespan("timeout") ?? base?.timeout
         network = decoder.network(reader) ?? base?.network
         pull = reader.enumeration("pull", as: PullPolicy.self) ?? base?.pull
+        files = (base?.files ?? [:]).merging(decoder.decodeFiles(reader, owner: owner) ?? [:]) { $1 }
+        volumes = (base?.volumes ?? [:]).merging(decoder.decodeVolumes(reader, owner: owner) ?? [:]) { $1 }
         if let timeout, timeout.milliseconds == 0, let node = reader.value("timeout") {
             decoder.context.error("timeout must be longer than 0s; omit it for no limit", at: node)
         }

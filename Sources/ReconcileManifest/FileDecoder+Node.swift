@@ -76,12 +76,13 @@ extension FileDecoder {
                 "bindAll only applies to Docker nodes (a process binds the address its command chooses)", at: node)
         }
         let schedulable = reader.bool("schedulable") ?? true
+        let allowHostPath = reader.bool("allowHostPath") ?? false
         guard let name, let backend else { return }
         output.nodes.append(
             .init(
                 spec: NodeSpec(
                     name: name, backend: backend, capacity: capacity, labels: labels, address: address,
-                    bindAll: bindAll, schedulable: schedulable),
+                    bindAll: bindAll, schedulable: schedulable, allowHostPath: allowHostPath),
                 document: reader.location, name: nameLocation))
     }
 
@@ -107,5 +108,21 @@ extension FileDecoder {
             .init(
                 spec: RegistrySpec(name: name, server: server, username: username, password: password, ca: ca),
                 document: reader.location, name: nameLocation))
+    }
+}
+
+extension FileDecoder {
+    func decodeVolume(_ reader: MappingReader, name: String?, nameLocation: SourceLocation) {
+        let node = reader.name("node")
+        if let node, let value = reader.value("node") {
+            reference(.node, node, at: value, from: "volume \(name ?? reader.rawName)")
+        }
+        let shared = reader.bool("shared") ?? false
+        let reclaim = reader.enumeration("reclaim", as: VolumeSpec.Reclaim.self) ?? .retain
+        guard let name else { return }
+        output.volumes.append(
+            .init(
+                spec: VolumeSpec(name: name, node: node, shared: shared, reclaim: reclaim), document: reader.location,
+                name: nameLocation))
     }
 }

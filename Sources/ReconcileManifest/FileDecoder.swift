@@ -58,6 +58,7 @@ final class FileDecoder {
         case .check: decodeCheck(reader, name: name, nameLocation: nameLocation)
         case .notifier: decodeNotifier(reader, name: name, nameLocation: nameLocation)
         case .registry: decodeRegistry(reader, name: name, nameLocation: nameLocation)
+        case .volume: decodeVolume(reader, name: name, nameLocation: nameLocation)
         }
     }
 

@@ -49,6 +49,7 @@ public enum ManifestDirectory {
             }
             return ([ManifestFile(path: name, contents: text)], [])
         }
+        let ignore = ignoreRules(root: rootURL.path)
         var files: [ManifestFile] = []
         var diagnostics: [Diagnostic] = []
         var pending: [String] = [""]
@@ -74,7 +75,7 @@ public enum ManifestDirectory {
                     }
                 } else if type == .typeDirectory {
                     pending.append(path)
-                } else if ManifestFile.isManifestPath(path) {
+                } else if ManifestFile.isManifestPath(path) && !ignore.ignores(path) {
                     if let text = try readText(full, display: path) {
                         files.append(ManifestFile(path: path, contents: text))
                     } else {
@@ -85,6 +86,43 @@ public enum ManifestDirectory {
         }
         files.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
         return (files, diagnostics)
+    }
+
+    /// The root's `.reconcileignore` rules (none when there is no such file).
+    static func ignoreRules(root: String) -> ReconcileIgnore {
+        guard let data = FileManager.default.contents(atPath: root + "/" + ReconcileIgnore.fileName) else {
+            return ReconcileIgnore("")
+        }
+        return ReconcileIgnore(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Every regular file under `root` (no dot-named part, links not followed) with its size, the
+    /// `.reconcileignore` rules, and a reader for the files `from:` names.
+    public static func repository(root: String) -> RepositoryFiles {
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return RepositoryFiles()
+        }
+        let rootPath = URL(fileURLWithPath: root).path
+        var sizes: [String: Int] = [:]
+        var pending: [String] = [""]
+        while let relative = pending.popLast() {
+            let directory = relative.isEmpty ? rootPath : rootPath + "/" + relative
+            for entry in (try? manager.contentsOfDirectory(atPath: directory)) ?? [] where !entry.hasPrefix(".") {
+                let path = relative.isEmpty ? entry : relative + "/" + entry
+                let attributes = try? manager.attributesOfItem(atPath: rootPath + "/" + path)
+                switch attributes?[.type] as? FileAttributeType {
+                case .typeDirectory?: pending.append(path)
+                case .typeRegular?: sizes[path] = (attributes?[.size] as? Int) ?? 0
+                default: break
+                }
+            }
+        }
+        return RepositoryFiles(sizes: sizes, ignore: ignoreRules(root: rootPath)) { [sizes] path in
+            guard sizes[path] != nil else { return nil }
+            return manager.contents(atPath: rootPath + "/" + path)
+        }
     }
 
     /// The file's text, or nil when it is not UTF-8.

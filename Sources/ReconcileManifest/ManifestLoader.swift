@@ -18,8 +18,18 @@ public enum ManifestLoader {
     /// Loads and validates manifest files (paths relative to the manifest root).
     ///
     /// Files are decoded in parallel; the result depends neither on the order of `files` nor of work.
-    public static func load(_ files: [ManifestFile], extraDiagnostics: [Diagnostic] = []) -> Result {
-        assemble(decodeAll(files.filter { ManifestFile.isManifestPath($0.path) }), extraDiagnostics: extraDiagnostics)
+    /// `repository` lists the other files under the root, for `files: - from:` and `.reconcileignore`.
+    public static func load(
+        _ files: [ManifestFile], repository: RepositoryFiles = RepositoryFiles(), extraDiagnostics: [Diagnostic] = []
+    ) -> Result {
+        let manifests = files.filter { ManifestFile.isManifestPath($0.path) && !repository.ignore.ignores($0.path) }
+        return assemble(decodeAll(manifests), repository: repository, extraDiagnostics: extraDiagnostics)
+    }
+
+    /// The repository paths that `files:` entries read (`from:`): these are configuration, not
+    /// manifests, so `assemble` leaves them out even when they end in .yaml.
+    public static func referencedPaths(_ files: [DecodedFile]) -> Set<String> {
+        Set(files.flatMap { $0.documents.repositoryFiles.map(\.path) })
     }
 
     /// Decodes one file on its own. The result depends only on the path and the text, so callers
@@ -41,26 +51,32 @@ public enum ManifestLoader {
     }
 
     /// Applies the repository-wide rules to decoded files and builds the desired state.
-    public static func assemble(_ files: [DecodedFile], extraDiagnostics: [Diagnostic] = []) -> Result {
+    public static func assemble(
+        _ files: [DecodedFile], repository: RepositoryFiles = RepositoryFiles(), extraDiagnostics: [Diagnostic] = []
+    ) -> Result {
         // Sorted path order, as the format defines: "first defined at" must not depend on the caller.
         var decoded = DecodedDocuments()
-        for file in files.sorted(by: { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }) {
+        let referenced = referencedPaths(files)
+        for file in files.sorted(by: { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) })
+        where !referenced.contains(file.path) && !repository.ignore.ignores(file.path) {
             decoded.append(file.documents)
         }
         var diagnostics = decoded.diagnostics + extraDiagnostics
         RepositoryRules.check(decoded, into: &diagnostics)
+        RepositoryFileRules.resolve(&decoded, repository: repository, into: &diagnostics)
         diagnostics.sort()
         guard !diagnostics.hasErrors else { return Result(state: nil, diagnostics: diagnostics) }
         var state = DesiredState(
             nodes: decoded.nodes.map(\.spec), apps: decoded.apps.map(\.spec), dags: decoded.dags.map(\.spec),
             checks: decoded.checks.map(\.spec), notifiers: decoded.notifiers.map(\.spec),
-            registries: decoded.registries.map(\.spec))
+            registries: decoded.registries.map(\.spec), volumes: decoded.volumes.map(\.spec))
         for item in decoded.nodes { state.locations[ResourceID(.node, item.spec.name)] = item.document }
         for item in decoded.apps { state.locations[ResourceID(.app, item.spec.name)] = item.document }
         for item in decoded.dags { state.locations[ResourceID(.dag, item.spec.name)] = item.document }
         for item in decoded.checks { state.locations[ResourceID(.check, item.spec.name)] = item.document }
         for item in decoded.notifiers { state.locations[ResourceID(.notifier, item.spec.name)] = item.document }
         for item in decoded.registries { state.locations[ResourceID(.registry, item.spec.name)] = item.document }
+        for item in decoded.volumes { state.locations[ResourceID(.volume, item.spec.name)] = item.document }
         return Result(state: state, diagnostics: diagnostics)
     }
 }
@@ -69,6 +85,9 @@ public enum ManifestLoader {
 public struct DecodedFile: Sendable {
     public let path: String
     let documents: DecodedDocuments
+
+    /// The repository paths this file's `files:` entries read.
+    public var referencedPaths: [String] { documents.repositoryFiles.map(\.path) }
 
     /// Problems found in this file alone.
     public var diagnostics: [Diagnostic] { documents.diagnostics }

@@ -22,6 +22,7 @@ enum RepositoryRules {
         for item in decoded.checks { register(.check, item.spec.name, at: item.name) }
         for item in decoded.notifiers { register(.notifier, item.spec.name, at: item.name) }
         for item in decoded.registries { register(.registry, item.spec.name, at: item.name) }
+        for item in decoded.volumes { register(.volume, item.spec.name, at: item.name) }
         // One Registry per server: which credentials an image gets must not depend on file order.
         var servers: [String: SourceLocation] = [:]
         for item in decoded.registries {
@@ -48,8 +49,35 @@ enum RepositoryRules {
             )
         }
 
+        checkVolumes(decoded, into: &diagnostics)
         checkPublishedPorts(decoded.publishedPorts, into: &diagnostics)
         checkWorkloads(decoded, into: &diagnostics)
+    }
+
+    /// A Volume names its node when there are several; a hostPath that would hand a container the
+    /// node (/, a folder holding the Docker socket) needs a Node with `allowHostPath: true`.
+    private static func checkVolumes(_ decoded: DecodedDocuments, into diagnostics: inout [Diagnostic]) {
+        if decoded.nodes.count > 1 {
+            for item in decoded.volumes where item.spec.node == nil {
+                diagnostics.append(
+                    Diagnostic(
+                        at: item.name,
+                        "volume \(item.spec.name) needs node: (its data lives on one node, and "
+                            + "\(decoded.nodes.count) Nodes are declared: \(decoded.nodes.map(\.spec.name).sorted().joined(separator: ", ")))"
+                    ))
+            }
+        }
+        let allowing = decoded.nodes.filter(\.spec.allowHostPath)
+        for hostPath in decoded.hostPaths {
+            guard let danger = HostPathPolicy.danger(hostPath.path, stateDirectory: nil), allowing.isEmpty else {
+                continue
+            }
+            diagnostics.append(
+                Diagnostic(
+                    at: hostPath.location,
+                    "hostPath \(hostPath.path) of \(hostPath.from) \(danger); a container that can write it controls "
+                        + "the node. Mount a narrower folder, or set allowHostPath: true on the Node that may run it"))
+        }
     }
 
     /// With declared nodes: a workload must be able to run on some node (image/command vs node kind,

@@ -89,6 +89,44 @@ enum Schemas {
             ),
             FieldSchema("bindAll", .boolean, "publish container ports on 0.0.0.0 instead of address, default false"),
             FieldSchema("schedulable", .boolean, "false drains the node: no new work, replicas move; default true"),
+            FieldSchema(
+                "allowHostPath", .boolean,
+                "let hostPath volumes mount /, the state directory or the Docker socket (gives containers the node); default false"
+            ),
+        ])
+
+    static let file = ObjectSchema(
+        "file", exactlyOne: [["from", "content", "secret"]],
+        [
+            FieldSchema(
+                "path", .string, required: true, "absolute path in the container (process nodes: under $FILES)"),
+            FieldSchema(
+                "from", .string, "a file of the repository, relative to the manifest root (not read as a manifest)"),
+            FieldSchema("content", .string, "the file's text, inline"),
+            FieldSchema("secret", .secretReference, "env:NAME or file:/path, read at start, never stored"),
+            FieldSchema(
+                "mode", .anyOf([.integer(minimum: 0, maximum: 777), .string]), "octal bits; default 0644, secrets 0400"),
+        ])
+
+    static let volumeMount = ObjectSchema(
+        "volume", exactlyOne: [["name", "hostPath"]],
+        [
+            FieldSchema("name", .name, "a Volume of the repository (or of the DAG, for tasks)"),
+            FieldSchema("hostPath", .string, "an absolute folder on the node"),
+            FieldSchema(
+                "mount", .string, required: true, "absolute path in the container (process nodes: under $FILES)"),
+            FieldSchema("readOnly", .boolean, "default false"),
+        ])
+
+    static let volume = ObjectSchema(
+        "Volume",
+        common + [
+            FieldSchema("node", .name, "the Node that holds the data; required when several Nodes are declared"),
+            FieldSchema(
+                "shared", .boolean, "replicas may use it at once (a rollout starts before it stops); default false"),
+            FieldSchema(
+                "reclaim", .enumeration(VolumeSpec.Reclaim.allCases.map(\.rawValue)),
+                "retain (default: data kept when the Volume leaves git) or delete"),
         ])
 
     static let port = ObjectSchema(
@@ -174,6 +212,8 @@ enum Schemas {
             FieldSchema("alerts", .list(.name, minItems: 0), "notifiers for crash loops and failed rollouts"),
             FieldSchema("network", .string, "bridge (default), none, host or an existing Docker network's name"),
             FieldSchema("pull", .enumeration(PullPolicy.allCases.map(\.rawValue)), "default ifNotPresent"),
+            FieldSchema("files", .list(.object(file), minItems: 0), "files put into each replica before it starts"),
+            FieldSchema("volumes", .list(.object(volumeMount), minItems: 0), "volumes mounted into each replica"),
         ])
 
     static let taskShared: [FieldSchema] = [
@@ -189,6 +229,8 @@ enum Schemas {
         FieldSchema("resources", .object(resources), "requests, also hard limits"),
         FieldSchema("network", .string, "bridge (default), none, host or an existing Docker network's name"),
         FieldSchema("pull", .enumeration(PullPolicy.allCases.map(\.rawValue)), "default ifNotPresent"),
+        FieldSchema("files", .list(.object(file), minItems: 0), "files put into the container (merged by path)"),
+        FieldSchema("volumes", .list(.object(volumeMount), minItems: 0), "volumes mounted (merged by mount)"),
     ]
 
     static let defaults = ObjectSchema("defaults", taskShared)
@@ -304,6 +346,7 @@ enum Schemas {
         case .check: check
         case .notifier: notifier
         case .registry: registry
+        case .volume: volume
         }
     }
 }

@@ -15,14 +15,21 @@ public struct AppSpec: Sendable, Hashable, Codable {
     public var alerts: [String]
     public var network: ContainerNetwork
     public var pull: PullPolicy
+    /// Files put into each replica before it starts.
+    public var files: [FileSpec]
+    /// Volumes mounted into each replica.
+    public var volumes: [VolumeMount]
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
         secretEnv: [String: SecretReference] = [:], replicas: Int = 1, resources: Resources = .defaultRequest,
         ports: [PortSpec] = [], health: HealthSpec? = nil, update: UpdateStrategy = UpdateStrategy(),
         placement: Placement = Placement(), restart: RestartPolicy = .always, alerts: [String] = [],
-        network: ContainerNetwork = .bridge, pull: PullPolicy = .ifNotPresent
+        network: ContainerNetwork = .bridge, pull: PullPolicy = .ifNotPresent, files: [FileSpec] = [],
+        volumes: [VolumeMount] = []
     ) {
+        self.files = files
+        self.volumes = volumes
         self.network = network
         self.pull = pull
         self.name = name
@@ -38,6 +45,32 @@ public struct AppSpec: Sendable, Hashable, Codable {
         self.placement = placement
         self.restart = restart
         self.alerts = alerts
+    }
+}
+
+extension AppSpec {
+    /// Specs stored before a field existed decode with its default (a controller upgraded in place
+    /// still finds its Apps' last good specs).
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try values.decode(String.self, forKey: .name),
+            image: try values.decodeIfPresent(String.self, forKey: .image),
+            command: try values.decodeIfPresent([String].self, forKey: .command),
+            env: try values.decodeIfPresent([String: String].self, forKey: .env) ?? [:],
+            secretEnv: try values.decodeIfPresent([String: SecretReference].self, forKey: .secretEnv) ?? [:],
+            replicas: try values.decodeIfPresent(Int.self, forKey: .replicas) ?? 1,
+            resources: try values.decodeIfPresent(Resources.self, forKey: .resources) ?? .defaultRequest,
+            ports: try values.decodeIfPresent([PortSpec].self, forKey: .ports) ?? [],
+            health: try values.decodeIfPresent(HealthSpec.self, forKey: .health),
+            update: try values.decodeIfPresent(UpdateStrategy.self, forKey: .update) ?? UpdateStrategy(),
+            placement: try values.decodeIfPresent(Placement.self, forKey: .placement) ?? Placement(),
+            restart: try values.decodeIfPresent(RestartPolicy.self, forKey: .restart) ?? .always,
+            alerts: try values.decodeIfPresent([String].self, forKey: .alerts) ?? [],
+            network: try values.decodeIfPresent(ContainerNetwork.self, forKey: .network) ?? .bridge,
+            pull: try values.decodeIfPresent(PullPolicy.self, forKey: .pull) ?? .ifNotPresent,
+            files: try values.decodeIfPresent([FileSpec].self, forKey: .files) ?? [],
+            volumes: try values.decodeIfPresent([VolumeMount].self, forKey: .volumes) ?? [])
     }
 }
 

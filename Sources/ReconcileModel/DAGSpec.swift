@@ -54,14 +54,21 @@ public struct TaskSpec: Sendable, Hashable {
     public var resources: Resources
     public var network: ContainerNetwork
     public var pull: PullPolicy
+    /// Files put into each attempt's container before it starts.
+    public var files: [FileSpec]
+    /// Volumes mounted into each attempt's container.
+    public var volumes: [VolumeMount]
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
         secretEnv: [String: SecretReference] = [:], after: [String] = [], trigger: TriggerRule = .allSuccess,
         retries: Int = 0, retryDelay: Timespan = .minutes(5), retryBackoff: RetryBackoff = .constant,
         maxRetryDelay: Timespan = .hours(1), timeout: Timespan? = nil, resources: Resources = .defaultRequest,
-        network: ContainerNetwork = .bridge, pull: PullPolicy = .ifNotPresent
+        network: ContainerNetwork = .bridge, pull: PullPolicy = .ifNotPresent, files: [FileSpec] = [],
+        volumes: [VolumeMount] = []
     ) {
+        self.files = files
+        self.volumes = volumes
         self.network = network
         self.pull = pull
         self.name = name

@@ -6,13 +6,16 @@ public struct DesiredState: Sendable, Hashable {
     public var checks: [CheckSpec]
     public var notifiers: [NotifierSpec]
     public var registries: [RegistrySpec]
+    public var volumes: [VolumeSpec]
     /// Where each document starts, by kind and name.
     public var locations: [ResourceID: SourceLocation]
 
     public init(
         nodes: [NodeSpec] = [], apps: [AppSpec] = [], dags: [DAGSpec] = [], checks: [CheckSpec] = [],
-        notifiers: [NotifierSpec] = [], registries: [RegistrySpec] = [], locations: [ResourceID: SourceLocation] = [:]
+        notifiers: [NotifierSpec] = [], registries: [RegistrySpec] = [], volumes: [VolumeSpec] = [],
+        locations: [ResourceID: SourceLocation] = [:]
     ) {
+        self.volumes = volumes
         self.registries = registries
         self.nodes = nodes
         self.apps = apps
@@ -33,6 +36,7 @@ public enum Kind: String, Sendable, Hashable, CaseIterable, Comparable, Codable 
     case check = "Check"
     case notifier = "Notifier"
     case registry = "Registry"
+    case volume = "Volume"
 
     public static func < (lhs: Kind, rhs: Kind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!

@@ -34,6 +34,10 @@ public struct NodeSpec: Sendable, Hashable, Codable {
     /// False (`schedulable: false`) takes the node out of service: it gets no new work and its
     /// replicas move elsewhere.
     public var schedulable: Bool
+    /// True lets workloads mount any folder of this node (`hostPath:`), even `/`, the controller's
+    /// state directory or the Docker socket, which are refused otherwise: a container that can write
+    /// them controls the node, and the controller with it.
+    public var allowHostPath: Bool
     /// Set by the controller, not by git: the node is drained by `reconcile nodes drain` (since
     /// when, until when) or because it was removed from git; replicas still on it when the
     /// deadline passes are stopped without waiting for their replacements.
@@ -58,13 +62,29 @@ public struct NodeSpec: Sendable, Hashable, Codable {
         }
     }
 
+    /// Specs stored before a field existed decode with its default.
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try values.decode(String.self, forKey: .name),
+            backend: try values.decode(Backend.self, forKey: .backend),
+            capacity: try values.decodeIfPresent(Resources.self, forKey: .capacity),
+            labels: try values.decodeIfPresent([String: String].self, forKey: .labels) ?? [:],
+            address: try values.decodeIfPresent(String.self, forKey: .address),
+            bindAll: try values.decodeIfPresent(Bool.self, forKey: .bindAll) ?? false,
+            schedulable: try values.decodeIfPresent(Bool.self, forKey: .schedulable) ?? true,
+            allowHostPath: try values.decodeIfPresent(Bool.self, forKey: .allowHostPath) ?? false)
+        drain = try values.decodeIfPresent(Drain.self, forKey: .drain)
+    }
+
     /// False while the node takes no new work: `schedulable: false` in git or a drain.
     public var acceptsWork: Bool { schedulable && drain == nil }
 
     public init(
         name: String, backend: Backend, capacity: Resources? = nil, labels: [String: String] = [:],
-        address: String? = nil, bindAll: Bool = false, schedulable: Bool = true
+        address: String? = nil, bindAll: Bool = false, schedulable: Bool = true, allowHostPath: Bool = false
     ) {
+        self.allowHostPath = allowHostPath
         self.name = name
         self.backend = backend
         self.capacity = capacity

@@ -374,12 +374,11 @@ struct AppPlanner {
                 unplaceable: unplaceable)
         }
         if !old.isEmpty {
-            let from = previous.map(describe) ?? "revision \(old[0].specHash.prefix(8))"
+            let what = previous.map { updates(from: $0) } ?? "revision \(old[0].specHash.prefix(8)) -> \(describe(app))"
             let strategy =
                 "rolling: \(app.replicas) replicas, maxSurge \(app.update.maxSurge), maxUnavailable \(app.update.maxUnavailable)"
             return AppChange(
-                app: app.name, kind: .updated, summary: "\(name): \(from) -> \(describe(app)) (\(strategy))",
-                unplaceable: unplaceable)
+                app: app.name, kind: .updated, summary: "\(name): \(what) (\(strategy))", unplaceable: unplaceable)
         }
         if scaledDown > 0 || (placedOn.count > 0 && current + placedOn.count > containers.count && crashed == 0) {
             let before = containers.count
@@ -394,6 +393,27 @@ struct AppPlanner {
             : "\(name): waiting for room"
         return AppChange(
             app: app.name, kind: repaired > 0 ? .repaired : .waiting, summary: summary, unplaceable: unplaceable)
+    }
+
+    /// What an update changes: the image or command, then each file added, changed or removed and
+    /// the volumes; the image or command alone when the change is elsewhere (env, resources, ports).
+    private func updates(from previous: AppSpec) -> String {
+        var parts: [String] = []
+        if previous.image != app.image || previous.command != app.command {
+            parts.append("\(describe(previous)) -> \(describe(app))")
+        }
+        let before = Dictionary(previous.files.map { ($0.path, $0.identity) }, uniquingKeysWith: { a, _ in a })
+        let after = Dictionary(app.files.map { ($0.path, $0.identity) }, uniquingKeysWith: { a, _ in a })
+        for path in Set(before.keys).union(after.keys).sorted() {
+            switch (before[path], after[path]) {
+            case (nil, _?): parts.append("file \(path) added")
+            case (_?, nil): parts.append("file \(path) removed")
+            case (let old?, let new?) where old != new: parts.append("file \(path) changed")
+            default: break
+            }
+        }
+        if previous.volumes != app.volumes { parts.append("volumes changed") }
+        return parts.isEmpty ? "\(describe(previous)) -> \(describe(app))" : parts.joined(separator: ", ")
     }
 
     private func describe(_ spec: AppSpec) -> String {

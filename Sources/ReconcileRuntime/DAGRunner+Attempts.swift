@@ -251,8 +251,10 @@ extension DAGRunner {
         let variables = Self.variables(dag: dag.name, run: run, task: task.name, tryNumber: record.tryNumber)
         var env = variables
         for (key, value) in task.env { env[key] = Self.expand(value, variables) }
+        let files: [ContainerFile]
         do {
             for (key, reference) in task.secretEnv { env[key] = try SecretReader.read(reference) }
+            files = try WorkloadFiles.containerFiles(task.files)
         } catch {
             record.state = .failed
             record.finishedAt = now
@@ -273,7 +275,7 @@ extension DAGRunner {
                     labels: [
                         Self.dagLabel: dag.name, Self.runLabel: run.runID, Self.taskLabel: task.name,
                         Self.tryLabel: String(record.tryNumber),
-                    ], network: task.network))
+                    ], network: task.network, files: files, mounts: WorkloadFiles.mounts(task.volumes)))
             record.follow(info, now: now)
         } catch let error as DriverError where error.kind == .conflict {
             record.state = .running  // started by an interrupted pass: the next pass reads its state

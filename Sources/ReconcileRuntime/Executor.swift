@@ -141,8 +141,10 @@ public struct Executor: Sendable {
             }
         }
         var env = app.env
+        let files: [ContainerFile]
         do {
             for (key, reference) in app.secretEnv { env[key] = try SecretReader.read(reference) }
+            files = try WorkloadFiles.containerFiles(app.files)
         } catch {
             return Failure(action, .secret("\(error)"))
         }
@@ -151,7 +153,7 @@ public struct Executor: Sendable {
                 ContainerSpec(
                     name: start.name, image: app.image, command: app.command, env: env, resources: app.resources,
                     ports: app.ports.map(\.container), labels: OwnershipLabels.labels(for: start, revision: revision),
-                    network: app.network))
+                    network: app.network, files: files, mounts: WorkloadFiles.mounts(app.volumes)))
             return nil
         } catch let error as DriverError where error.kind == .conflict {
             return nil  // already started by an earlier, interrupted pass: adopt it

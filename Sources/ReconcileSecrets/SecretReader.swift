@@ -31,4 +31,23 @@ public enum SecretReader {
             return text
         }
     }
+
+    /// A secret file's bytes as they are (a key or a certificate keeps its last newline; binary
+    /// secrets are not decoded); an environment variable's value as UTF-8.
+    public static func bytes(
+        _ reference: SecretReference, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(Failure) -> Data {
+        switch reference {
+        case .environment:
+            return Data(try read(reference, environment: environment).utf8)
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw Failure(reference: reference, reason: "file \(path) cannot be read")
+            }
+            guard !data.isEmpty else {
+                throw Failure(reference: reference, reason: "file \(path) is empty; write the secret into it")
+            }
+            return data
+        }
+    }
 }

@@ -44,7 +44,9 @@ struct ValidateCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         report(
-            ManifestLoader.load(files, extraDiagnostics: readProblems), files: files.count, source: root, commit: nil)
+            ManifestLoader.load(
+                files, repository: ManifestDirectory.repository(root: root), extraDiagnostics: readProblems),
+            files: files.count, source: root, commit: nil)
     }
 
     private func validateRepository(_ repository: String) async throws {

@@ -66,7 +66,7 @@ let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
             let source = GitSource(remote: remote, stateDirectory: fixture.state)
             #expect(try await source.fetch())
             #expect(try await source.resolve("main") == commit)
-            #expect(try await source.manifestEntries(commit: commit, path: "").entries.map(\.path) == ["web.yaml"])
+            #expect(try await source.repositoryEntries(commit: commit, path: "").entries.map(\.path) == ["web.yaml"])
         }
         daemon.stop()
     }

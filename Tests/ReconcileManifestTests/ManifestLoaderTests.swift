@@ -9,9 +9,10 @@ import Testing
     }
 
     func loadDirectory(_ path: String) throws -> ManifestLoader.Result {
-        let (files, problems) = try ManifestDirectory.read(
-            root: TestPaths.packageRoot.appendingPathComponent(path).path)
-        return ManifestLoader.load(files, extraDiagnostics: problems)
+        let root = TestPaths.packageRoot.appendingPathComponent(path).path
+        let (files, problems) = try ManifestDirectory.read(root: root)
+        return ManifestLoader.load(
+            files, repository: ManifestDirectory.repository(root: root), extraDiagnostics: problems)
     }
 
     @Test func datalabExampleIsValidAndComplete() throws {
@@ -43,6 +44,14 @@ import Testing
         let app = try #require(state.apps.first { $0.name == "event-collector" })
         #expect(app.secretEnv["API_TOKEN"] == .environment("COLLECTOR_TOKEN"))
         #expect(app.health?.probe == .http(port: "http", path: "/healthz", expect: 200))
+        // files: the repository file's bytes as committed, inline text, a secret reference (0400).
+        let conf = try #require(app.files.first { $0.path == "/etc/web/web.conf" })
+        let onDisk = try Data(contentsOf: TestPaths.packageRoot.appendingPathComponent("manifests/config/web.conf"))
+        #expect(conf.source == .repository(path: "config/web.conf", content: onDisk))
+        #expect(conf.mode == 0o644)
+        #expect(app.files.first { $0.path == "/run/secrets/db-password" }?.mode == 0o400)
+        #expect(app.volumes.map(\.mount) == ["/srv/static", "/var/cache/web"])
+        #expect(state.volumes.map(\.name).sorted() == ["warehouse-staging", "web-cache"])
         #expect(app.update.minReadyTime == .seconds(10))
         let dag = try #require(state.dags.first { $0.name == "marketing-etl" })
         let load = try #require(dag.tasks.first { $0.name == "load-warehouse" })
@@ -214,5 +223,126 @@ import Testing
         } else {
             #expect(result.state != nil, "\(result.diagnostics.prefix(3))")
         }
+    }
+
+    /// A repository in a temporary folder: path -> text.
+    func loadFiles(_ files: [String: String]) throws -> ManifestLoader.Result {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("loader-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for (path, text) in files {
+            let url = root.appendingPathComponent(path)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        let (manifests, problems) = try ManifestDirectory.read(root: root.path)
+        return ManifestLoader.load(
+            manifests, repository: ManifestDirectory.repository(root: root.path), extraDiagnostics: problems)
+    }
+
+    @Test func aYAMLFileReadByFilesIsConfigurationNotAManifest() throws {
+        let app = """
+            kind: App
+            name: api
+            command: [serve]
+            files:
+              - path: /etc/api/config.yaml
+                from: conf/api.yaml
+            """
+        let result = try loadFiles(["api.yaml": app, "conf/api.yaml": "listen: 8080\n"])
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        let spec = try #require(result.state?.apps.first)
+        #expect(spec.files.first?.source == .repository(path: "conf/api.yaml", content: Data("listen: 8080\n".utf8)))
+        // Without the reference the same file is read as a manifest, and refused.
+        let unreferenced = try loadFiles([
+            "api.yaml": "kind: App\nname: api\ncommand: [serve]\n", "conf/api.yaml": "listen: 8080\n",
+        ])
+        #expect(
+            unreferenced.diagnostics.map(\.description) == [
+                "conf/api.yaml:1:1: error: document has no \"kind\"; add kind: with one of Node, App, DAG, Check, Notifier, Registry, Volume"
+            ])
+    }
+
+    @Test func reconcileIgnoreExcludesPathsFromTheManifests() throws {
+        let result = try loadFiles([
+            "api.yaml": "kind: App\nname: api\ncommand: [serve]\n",
+            ".reconcileignore": "# fixtures\nfixtures/\n*.values.yaml\n!keep.values.yaml\n",
+            "fixtures/broken.yaml": "not: a manifest\n",
+            "deep/chart.values.yaml": "replicas: 3\n",
+            "deep/keep.values.yaml": "kind: App\nname: kept\ncommand: [serve]\n",
+        ])
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        #expect(result.state?.apps.map(\.name).sorted() == ["api", "kept"])
+    }
+
+    @Test func aFileOverTheLimitIsRefusedAtItsLine() throws {
+        let app = """
+            kind: App
+            name: api
+            command: [serve]
+            files:
+              - path: /data/big.bin
+                from: big.bin
+            """
+        let result = try loadFiles([
+            "api.yaml": app, "big.bin": String(repeating: "x", count: FileSpec.maximumSize + 1),
+        ])
+        #expect(
+            result.diagnostics.map(\.description) == [
+                "api.yaml:6:11: error: big.bin is \(FileSpec.maximumSize + 1) bytes; a file from the repository may be at most "
+                    + "\(FileSpec.maximumSize) bytes (1 MiB): keep data in a volume"
+            ])
+    }
+
+    @Test func taskFilesAndVolumesMergeWithTheDefaultsByPath() throws {
+        let dag = """
+            kind: Volume
+            name: shared
+            ---
+            kind: DAG
+            name: etl
+            defaults:
+              files:
+                - { path: /etc/etl.ini, content: "default" }
+                - { path: /etc/common.ini, content: "common", mode: "0600" }
+              volumes:
+                - { name: shared, mount: /data }
+            tasks:
+              load:
+                command: [load]
+                files:
+                  - { path: /etc/etl.ini, content: "load" }
+            """
+        let result = try loadFiles(["etl.yaml": dag])
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        let task = try #require(result.state?.dags.first?.tasks.first)
+        #expect(task.files.map(\.path) == ["/etc/common.ini", "/etc/etl.ini"])
+        #expect(task.files.map(\.source) == [.inline("common"), .inline("load")])
+        #expect(task.files.map(\.mode) == [0o600, 0o644])
+        #expect(task.volumes == [VolumeMount(source: .named("shared"), mount: "/data")])
+    }
+
+    @Test(arguments: [
+        // pattern, path, ignored
+        ("config/", "config/a.yaml", true), ("config/", "x/config/a.yaml", true),
+        ("/config/", "x/config/a.yaml", false),
+        ("*.values.yaml", "a/b/c.values.yaml", true), ("a/*.yaml", "a/b/c.yaml", false),
+        ("a/**/c.yaml", "a/b/d/c.yaml", true),
+        ("a/**/c.yaml", "a/c.yaml", true), ("**/test", "x/test/y.yaml", true), ("doc/**", "doc/x/y.yaml", true),
+        ("c?.yaml", "cd.yaml", true), ("c?.yaml", "c/.yaml", false), ("[ab].yaml", "b.yaml", true),
+        ("[!ab].yaml", "b.yaml", false),
+        ("[a-c]x.yaml", "bx.yaml", true), ("a.yaml", "b/a.yaml", true), ("/a.yaml", "b/a.yaml", false),
+        ("\\#x.yaml", "#x.yaml", true),
+        ("# comment", "# comment", false), ("x.yaml/", "x.yaml", false),
+    ])
+    func ignoreRulesFollowGitignore(_ pattern: String, _ path: String, _ ignored: Bool) {
+        #expect(ReconcileIgnore(pattern).ignores(path) == ignored, "\(pattern) vs \(path)")
+    }
+
+    @Test func aLaterNegationReIncludes() {
+        let rules = ReconcileIgnore("*.yaml\n!main.yaml\n")
+        #expect(rules.ignores("x.yaml"))
+        #expect(!rules.ignores("main.yaml"))
+        #expect(!rules.ignores("sub/main.yaml"))
     }
 }

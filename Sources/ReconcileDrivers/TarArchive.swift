@@ -1,0 +1,58 @@
+import Foundation
+import ReconcileModel
+
+/// A POSIX ustar archive of files (and the folders above them), as the Docker Engine's archive
+/// upload takes it: every entry owned by root, with the file's own mode.
+enum TarArchive {
+    static func archive(_ files: [ContainerFile]) -> Data {
+        var data = Data()
+        var folders = Set<String>()
+        for file in files.sorted(by: { $0.path < $1.path }) {
+            let relative = String(file.path.drop(while: { $0 == "/" }))
+            let parts = relative.split(separator: "/")
+            for depth in parts.indices.dropLast() {
+                let folder = parts[...depth].joined(separator: "/") + "/"
+                if folders.insert(folder).inserted {
+                    data.append(header(name: folder, size: 0, mode: 0o755, type: UInt8(ascii: "5")))
+                }
+            }
+            data.append(header(name: relative, size: file.content.count, mode: file.mode, type: UInt8(ascii: "0")))
+            data.append(file.content)
+            data.append(Data(count: (512 - file.content.count % 512) % 512))
+        }
+        data.append(Data(count: 1024))  // two empty blocks end the archive
+        return data
+    }
+
+    /// One 512-byte header. Names longer than 100 bytes use the ustar prefix field (155 bytes).
+    private static func header(name: String, size: Int, mode: Int, type: UInt8) -> Data {
+        var block = [UInt8](repeating: 0, count: 512)
+        var nameBytes = Array(name.utf8)
+        var prefix: [UInt8] = []
+        if nameBytes.count > 100, let split = nameBytes.prefix(156).lastIndex(of: UInt8(ascii: "/")) {
+            prefix = Array(nameBytes[..<split])
+            nameBytes = Array(nameBytes[(split + 1)...])
+        }
+        func put(_ bytes: [UInt8], at offset: Int, length: Int) {
+            for (index, byte) in bytes.prefix(length).enumerated() { block[offset + index] = byte }
+        }
+        func octal(_ value: Int, length: Int) -> [UInt8] {
+            let digits = String(value, radix: 8)
+            return Array((String(repeating: "0", count: max(0, length - 1 - digits.count)) + digits).utf8) + [0]
+        }
+        put(nameBytes, at: 0, length: 100)
+        put(octal(mode & 0o7777, length: 8), at: 100, length: 8)
+        put(octal(0, length: 8), at: 108, length: 8)  // uid
+        put(octal(0, length: 8), at: 116, length: 8)  // gid
+        put(octal(size, length: 12), at: 124, length: 12)
+        put(octal(0, length: 12), at: 136, length: 12)  // mtime
+        put(Array("        ".utf8), at: 148, length: 8)  // checksum counted as spaces
+        block[156] = type
+        put(Array("ustar".utf8) + [0], at: 257, length: 6)
+        put(Array("00".utf8), at: 263, length: 2)
+        put(prefix, at: 345, length: 155)
+        let checksum = block.reduce(0) { $0 + Int($1) }
+        put(octal(checksum, length: 7) + [UInt8(ascii: " ")], at: 148, length: 8)
+        return Data(block)
+    }
+}
