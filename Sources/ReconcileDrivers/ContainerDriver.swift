@@ -27,6 +27,9 @@ public protocol ContainerDriver: Sendable {
     /// environment) and returns its exit code. Throws `DriverError` (kind `.engine`) when it
     /// runs longer than `timeout`, and `.notFound` when the container does not exist.
     func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int
+    /// Deletes a named volume and its data on the node. Deleting a missing volume is not an error;
+    /// one a container still uses is (`.conflict`).
+    func removeVolume(_ name: String) async throws
     /// True when the image is present on the node.
     func hasImage(_ image: String) async throws -> Bool
     /// Pulls an image, with registry credentials when given.

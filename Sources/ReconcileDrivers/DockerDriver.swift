@@ -200,6 +200,15 @@ public final class DockerDriver: ContainerDriver {
         return volume
     }
 
+    public func removeVolume(_ name: String) async throws {
+        do {
+            _ = try await request(
+                .DELETE, "/volumes/" + Self.queryEncode(Self.volumeName(name)), operation: "remove volume \(name)")
+        } catch let error as DriverError where error.kind == .notFound {
+            return
+        }
+    }
+
     /// Docker volumes of named volumes are `reconcile-<name>`, labelled with the name.
     static func volumeName(_ name: String) -> String { "reconcile-" + name }
     static let volumeLabel = "io.reconcile.volume"

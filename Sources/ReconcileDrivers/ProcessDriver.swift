@@ -208,6 +208,26 @@ public final class ProcessDriver: ContainerDriver {
 
     public func inspect(_ id: String) async throws -> ContainerInfo? { load(id) }
 
+    /// A process's links do not hold the folder, so nothing stops its removal but a running process
+    /// that links it: that one is refused, like a Docker volume in use.
+    public func removeVolume(_ name: String) async throws {
+        let folder = try files.volumeFolder(name)
+        for id in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where !id.hasPrefix(".") {
+            guard currentState(id)?.status == "running" else { continue }
+            let links = FileManager.default.enumerator(atPath: files.filesFolder(id))
+            while let path = links?.nextObject() as? String {
+                if (try? FileManager.default.destinationOfSymbolicLink(atPath: files.filesFolder(id) + "/" + path))
+                    == folder
+                {
+                    throw DriverError(
+                        .conflict, node: node, operation: "remove volume \(name)",
+                        message: "volume is in use by process \(id.prefix(12))")
+                }
+            }
+        }
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
     public func logs(_ id: String, since: Date?) async throws -> [LogLine] {
         guard FileManager.default.fileExists(atPath: root + "/" + id) else {
             throw DriverError(.notFound, node: node, operation: "read logs of \(id)", message: "no such process")

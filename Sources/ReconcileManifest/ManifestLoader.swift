@@ -64,6 +64,7 @@ public enum ManifestLoader {
         var diagnostics = decoded.diagnostics + extraDiagnostics
         RepositoryRules.check(decoded, into: &diagnostics)
         RepositoryFileRules.resolve(&decoded, repository: repository, into: &diagnostics)
+        VolumeRules.resolve(&decoded, into: &diagnostics)
         diagnostics.sort()
         guard !diagnostics.hasErrors else { return Result(state: nil, diagnostics: diagnostics) }
         var state = DesiredState(

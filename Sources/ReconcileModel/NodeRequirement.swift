@@ -11,12 +11,33 @@ public struct NodeRequirement: Sendable, Hashable {
     public var labels: [String: String]
     /// A named Docker network the node must have (checked where the node's networks are known).
     public var network: String?
+    /// The node that holds a named volume the workload mounts: it runs there or nowhere.
+    public var volume: VolumePin?
 
-    public init(image: Bool, command: Bool, labels: [String: String] = [:], network: String? = nil) {
+    public struct VolumePin: Sendable, Hashable {
+        public var volume: String
+        public var node: String
+
+        public init(volume: String, node: String) {
+            self.volume = volume
+            self.node = node
+        }
+    }
+
+    public init(
+        image: Bool, command: Bool, labels: [String: String] = [:], network: String? = nil, volume: VolumePin? = nil
+    ) {
         self.image = image
         self.command = command
         self.labels = labels
         self.network = network
+        self.volume = volume
+    }
+
+    /// Why a node of this name cannot run the workload because of where its volume lives, or nil.
+    public func volumeRejection(node: String) -> String? {
+        guard let volume, volume.node != node else { return nil }
+        return "does not hold volume \(volume.volume) (its data lives on node \(volume.node))"
     }
 
     /// Why a node of this kind cannot run the workload at all, or nil when its kind fits.
@@ -44,12 +65,27 @@ public struct NodeRequirement: Sendable, Hashable {
 extension AppSpec {
     public var requirement: NodeRequirement {
         NodeRequirement(
-            image: image != nil, command: command != nil, labels: placement.require, network: network.requiredNetwork)
+            image: image != nil, command: command != nil, labels: placement.require, network: network.requiredNetwork,
+            volume: VolumeMount.pin(volumes))
     }
 }
 
 extension TaskSpec {
     public var requirement: NodeRequirement {
-        NodeRequirement(image: image != nil, command: command != nil, network: network.requiredNetwork)
+        NodeRequirement(
+            image: image != nil, command: command != nil, network: network.requiredNetwork,
+            volume: VolumeMount.pin(volumes))
+    }
+}
+
+extension VolumeMount {
+    /// The first mounted named volume that lives on a known node (validation makes them agree).
+    static func pin(_ volumes: [VolumeMount]) -> NodeRequirement.VolumePin? {
+        for volume in volumes {
+            if let name = volume.volumeName, let node = volume.node {
+                return NodeRequirement.VolumePin(volume: name, node: node)
+            }
+        }
+        return nil
     }
 }

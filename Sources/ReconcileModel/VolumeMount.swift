@@ -11,16 +11,38 @@ public struct VolumeMount: Sendable, Hashable, Codable {
     /// Absolute path inside the container (on a process node: under the process's `$FILES`).
     public var mount: String
     public var readOnly: Bool
+    /// A named volume's node and whether replicas may share it, copied from its `Volume` when the
+    /// commit is loaded (nil node: wherever the workload runs, as with one node).
+    public var node: String?
+    public var shared: Bool
 
-    public init(source: Source, mount: String, readOnly: Bool = false) {
+    public init(source: Source, mount: String, readOnly: Bool = false, node: String? = nil, shared: Bool = false) {
         self.source = source
         self.mount = mount
         self.readOnly = readOnly
+        self.node = node
+        self.shared = shared
     }
 
     /// The named volume's name, if it is one.
     public var volumeName: String? {
         if case .named(let name) = source { return name }
         return nil
+    }
+}
+
+extension AppSpec {
+    /// True when the App mounts a named volume its replicas may not use at the same time.
+    public var hasExclusiveVolume: Bool { volumes.contains { $0.volumeName != nil && !$0.shared } }
+
+    /// The update strategy as rollouts apply it: with an exclusive volume the old replica stops
+    /// before its replacement starts (maxSurge 0, maxUnavailable at least 1), so two processes never
+    /// write the same files at once.
+    public var effectiveUpdate: UpdateStrategy {
+        guard hasExclusiveVolume else { return update }
+        var update = self.update
+        update.maxSurge = 0
+        update.maxUnavailable = max(1, update.maxUnavailable)
+        return update
     }
 }

@@ -91,6 +91,26 @@ public enum DesiredDiff {
         diff("registry", old.registries, new.registries, name: \.name) { previous, registry in
             [previous == nil ? "new (\(registry.server))" : "changed (\(registry.server))"]
         }
+        diff("volume", old.volumes, new.volumes, name: \.name) { previous, volume in
+            let place = volume.node.map { "on node \($0)" } ?? "on the only node"
+            guard let previous else { return ["new (\(place))"] }
+            var details: [String] = []
+            if previous.node != volume.node {
+                details.append("moves to \(volume.node ?? "any node"): its data stays where it is")
+            }
+            if previous.shared != volume.shared { details.append(volume.shared ? "now shared" : "no longer shared") }
+            if previous.reclaim != volume.reclaim { details.append("reclaim \(volume.reclaim.rawValue)") }
+            return details.isEmpty ? ["changed"] : details
+        }
+        for index in lines.indices where lines[index].marker == .removed && lines[index].text.hasPrefix("volume ") {
+            let name = String(lines[index].text.dropFirst("volume ".count).prefix { $0 != ":" })
+            let deletes = old.volumes.first { $0.name == name }?.reclaim == .delete
+            lines[index].text =
+                "volume \(name): removed; "
+                + (deletes
+                    ? "its data is deleted once no container uses it"
+                    : "its data is kept on the node (reclaim: retain)")
+        }
         // A node removed from git is drained, not dropped.
         for index in lines.indices where lines[index].marker == .removed && lines[index].text.hasPrefix("node ") {
             lines[index].text = lines[index].text.replacingOccurrences(

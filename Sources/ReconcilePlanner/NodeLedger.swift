@@ -166,7 +166,9 @@ public struct NodeLedger: Sendable, Hashable {
 
     /// Why the node can never run the demand (kind, labels, a Docker network it lacks), or nil.
     func canRun(_ demand: Demand, on node: Node) -> String? {
-        if let reason = demand.requirement.rejection(isProcessNode: node.isProcessNode, labels: node.labels) {
+        if let reason = demand.requirement.volumeRejection(node: node.name)
+            ?? demand.requirement.rejection(isProcessNode: node.isProcessNode, labels: node.labels)
+        {
             return reason
         }
         if let network = demand.requirement.network, !node.isProcessNode, let networks = node.networks,

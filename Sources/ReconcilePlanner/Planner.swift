@@ -302,7 +302,7 @@ struct AppPlanner {
             // replicas - maxUnavailable of them ready.
             let readyNew = bySlot.values.filter(isReady).count
             let readyOld = old.filter { $0.isRunning && $0.readySince != nil }.count
-            let minimumAvailable = replicas - app.update.maxUnavailable
+            let minimumAvailable = replicas - app.effectiveUpdate.maxUnavailable
             var stoppable = max(0, readyNew + readyOld - minimumAvailable)
             // Old replicas that are not ready cost no availability: stop them first.
             let ordered = old.sorted {
@@ -320,7 +320,7 @@ struct AppPlanner {
                 stopped += 1
             }
             let total = old.count - stopped + bySlot.count
-            let room = max(0, replicas + app.update.maxSurge - total)
+            let room = max(0, replicas + app.effectiveUpdate.maxSurge - total)
             starts = Array(missingSlots.prefix(room))
         }
         return AppDecision(
@@ -375,8 +375,10 @@ struct AppPlanner {
         }
         if !old.isEmpty {
             let what = previous.map { updates(from: $0) } ?? "revision \(old[0].specHash.prefix(8)) -> \(describe(app))"
+            let exclusive = app.volumes.first { $0.volumeName != nil && !$0.shared }?.volumeName
             let strategy =
-                "rolling: \(app.replicas) replicas, maxSurge \(app.update.maxSurge), maxUnavailable \(app.update.maxUnavailable)"
+                exclusive.map { "stop before start: volume \($0) is not shared" }
+                ?? "rolling: \(app.replicas) replicas, maxSurge \(app.update.maxSurge), maxUnavailable \(app.update.maxUnavailable)"
             return AppChange(
                 app: app.name, kind: .updated, summary: "\(name): \(what) (\(strategy))", unplaceable: unplaceable)
         }

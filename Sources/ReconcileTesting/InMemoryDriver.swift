@@ -165,6 +165,10 @@ public actor InMemoryDriver: ContainerDriver {
     }
 
     /// `fake:exit N` exits with N; anything else exits 0. Only in a running container.
+    public func removeVolume(_ name: String) async throws {
+        try reachable("remove volume \(name)")
+    }
+
     public func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int {
         let operation = "exec in \(id)"
         try reachable(operation)

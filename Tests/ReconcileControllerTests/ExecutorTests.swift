@@ -48,6 +48,7 @@ actor RecordingDriver: ContainerDriver {
     func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int {
         try await inner.exec(id, command: command, timeout: timeout)
     }
+    func removeVolume(_ name: String) async throws { calls.append("remove volume \(name)") }
     func hasImage(_ image: String) async throws -> Bool {
         calls.append("has \(image)")
         return images.contains(image)

@@ -1,0 +1,227 @@
+import Foundation
+import ReconcileDrivers
+import ReconcileManifest
+import ReconcileModel
+import ReconcilePlanner
+import ReconcileRuntime
+import ReconcileTesting
+import Testing
+
+/// `files:` and named volumes on a real Docker engine and on the process driver, driven by passes
+/// over manifests loaded from a folder (the loader reads `from:` files like a commit's).
+@Suite(.serialized) struct VolumeAndFileTests {
+    enum Backend: String, CaseIterable, CustomTestStringConvertible {
+        case docker, process
+        var testDescription: String { rawValue }
+    }
+
+    /// One node of the backend, its driver and a state directory.
+    struct Cluster {
+        let backend: Backend
+        let state: String
+        let node: NodeSpec
+        let suffix = String(UUID().uuidString.prefix(6)).lowercased()
+
+        init(_ backend: Backend) throws {
+            self.backend = backend
+            state = FileManager.default.temporaryDirectory.appendingPathComponent("files-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            node =
+                backend == .docker
+                ? NodeSpec(name: "local", backend: .docker(endpoint: "unix:///var/run/docker.sock", tls: nil))
+                : NodeSpec(name: "local", backend: .process)
+        }
+
+        /// A fresh driver, as a restarted controller makes one.
+        func driver() throws -> any ContainerDriver {
+            backend == .docker
+                ? try DockerDriver(node: "local", endpoint: "unix:///var/run/docker.sock")
+                : try ProcessDriver(node: "local", stateDirectory: state, shimPath: LogCollectorTests.shim)
+        }
+
+        /// The App's image and command for the backend; `script` runs under /bin/sh with `$ROOT` the
+        /// container's root (`$FILES` on a process node).
+        func workload(_ script: String) -> String {
+            let wrapped =
+                "trap 'exit 0' TERM; ROOT=${FILES:-}; " + script + "; while true; do sleep 1 & wait $!; done"
+            let command = "command: [\"/bin/sh\", \"-c\", \(jsonString(wrapped))]"
+            return backend == .docker ? "image: reconcile-test/busybox:1\n" + command : command
+        }
+
+        /// Loads the manifests (`files` are path -> text under a fresh root).
+        func load(_ files: [String: String]) throws -> DesiredState {
+            let root = state + "/repo-\(UUID().uuidString)"
+            for (path, text) in files {
+                let url = URL(fileURLWithPath: root + "/" + path)
+                try FileManager.default.createDirectory(
+                    at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try text.write(to: url, atomically: true, encoding: .utf8)
+            }
+            let (manifests, problems) = try ManifestDirectory.read(root: root)
+            let result = ManifestLoader.load(
+                manifests, repository: ManifestDirectory.repository(root: root), extraDiagnostics: problems)
+            guard var state = result.state else { throw FixtureError("invalid: \(result.diagnostics)") }
+            state.nodes = [node]
+            return state
+        }
+
+        func cleanUp() async {
+            if let driver = try? driver() {
+                for container in (try? await driver.list()) ?? []
+                where container.labels[OwnershipLabels.app]?.hasSuffix(suffix) ?? false {
+                    try? await driver.remove(container.id)
+                }
+                try? await driver.removeVolume("counter-\(suffix)")
+            }
+            _ = ProcessWorkloads.endAll(under: state)
+            try? FileManager.default.removeItem(atPath: state)
+        }
+    }
+
+    /// Passes until the plan is empty; `each` sees the App's running replicas after every pass.
+    static func converge(
+        _ pass: Pass, _ desired: DesiredState, revision: String, driver: any ContainerDriver, app: String,
+        previous: DesiredState? = nil, each: ([ContainerInfo]) -> Void = { _ in }
+    ) async throws -> [String] {
+        var summaries: [String] = []
+        // What the controller's store would hold: the spec the App settled on before.
+        let settled = Dictionary((previous?.apps ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for _ in 0..<40 {
+            let result = await pass.run(
+                desired: desired, revision: revision, dryRun: false, now: Date(), previous: settled)
+            #expect(result.failures.isEmpty, "\(result.failures)")
+            summaries += result.plan.changes.map(\.summary)
+            each(try await driver.list().filter { $0.labels[OwnershipLabels.app] == app && $0.status == .running })
+            if result.plan.actions.isEmpty { return summaries }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("\(app) did not converge")
+        return summaries
+    }
+
+    static func running(_ driver: any ContainerDriver, app: String) async throws -> ContainerInfo {
+        let replicas = try await driver.list().filter { $0.labels[OwnershipLabels.app] == app && $0.status == .running }
+        return try #require(replicas.first)
+    }
+
+    /// Waits for a line of the replica's output.
+    static func waitForLine(_ line: String, driver: any ContainerDriver, id: String) async throws -> Bool {
+        for _ in 0..<100 {
+            if try await driver.logs(id, since: nil).contains(where: { $0.text == line }) { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    /// A counter in a named volume survives a rolling update (the old replica stops before the new
+    /// one starts: never two at once) and a controller restart, and stays on the volume's node.
+    @Test(.timeLimit(.minutes(3)), arguments: Backend.allCases)
+    func aCounterInANamedVolumeKeepsCountingAcrossUpdatesAndRestarts(_ backend: Backend) async throws {
+        let cluster = try Cluster(backend)
+        defer { Task { await cluster.cleanUp() } }
+        let app = "counter-\(cluster.suffix)"
+        func manifests(generation: Int) -> [String: String] {
+            let script =
+                "n=$(cat $ROOT/data/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > $ROOT/data/count; echo count=$n"
+            return [
+                "volume.yaml": "kind: Volume\nname: counter-\(cluster.suffix)\n",
+                "app.yaml": """
+                kind: App
+                name: \(app)
+                \(cluster.workload(script))
+                env: { GENERATION: "\(generation)" }
+                update: { stopGracePeriod: 2s }
+                volumes:
+                  - { name: counter-\(cluster.suffix), mount: /data }
+                """,
+            ]
+        }
+        var driver = try cluster.driver()
+        var pass = Pass(nodes: [cluster.node], drivers: ["local": driver])
+        _ = try await Self.converge(
+            pass, try cluster.load(manifests(generation: 1)), revision: "1", driver: driver, app: app)
+        #expect(try await Self.waitForLine("count=1", driver: driver, id: try await Self.running(driver, app: app).id))
+
+        var most = 0
+        let summaries = try await Self.converge(
+            pass, try cluster.load(manifests(generation: 2)), revision: "2", driver: driver, app: app
+        ) { most = max(most, $0.count) }
+        #expect(most == 1, "an exclusive volume is never used by two replicas at once")
+        #expect(summaries.contains { $0.contains("stop before start: volume counter-\(cluster.suffix) is not shared") })
+        #expect(try await Self.waitForLine("count=2", driver: driver, id: try await Self.running(driver, app: app).id))
+
+        // A restarted controller: new driver, new pass, the next revision.
+        driver = try cluster.driver()
+        pass = Pass(nodes: [cluster.node], drivers: ["local": driver])
+        _ = try await Self.converge(
+            pass, try cluster.load(manifests(generation: 3)), revision: "3", driver: driver, app: app)
+        #expect(try await Self.waitForLine("count=3", driver: driver, id: try await Self.running(driver, app: app).id))
+    }
+
+    /// A file from the repository arrives with its content and mode; a change to it rolls the App
+    /// (and the plan names the file); a secret file has mode 0400 and its value is nowhere under the
+    /// state directory.
+    @Test(.timeLimit(.minutes(3)), arguments: Backend.allCases)
+    func configFromGitAndSecretFilesReachTheContainer(_ backend: Backend) async throws {
+        let cluster = try Cluster(backend)
+        defer { Task { await cluster.cleanUp() } }
+        let app = "configured-\(cluster.suffix)"
+        let secretValue = "s3cr3t-\(UUID().uuidString)"
+        let secretFile = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(cluster.suffix)").path
+        try secretValue.write(toFile: secretFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: secretFile) }
+        func manifests(config: String) -> [String: String] {
+            // The replica reports what it finds: content and mode of both files.
+            let script =
+                "echo config=$(cat $ROOT/etc/app/config.yaml) mode=$(stat -L -c %a $ROOT/etc/app/config.yaml); "
+                + "echo secret=$(cat $ROOT/run/secrets/token) mode=$(stat -L -c %a $ROOT/run/secrets/token)"
+            return [
+                "config/app.yaml": config,
+                "app.yaml": """
+                kind: App
+                name: \(app)
+                \(cluster.workload(script))
+                update: { stopGracePeriod: 2s }
+                files:
+                  - { path: /etc/app/config.yaml, from: config/app.yaml, mode: "0640" }
+                  - { path: /run/secrets/token, secret: "file:\(secretFile)" }
+                """,
+            ]
+        }
+        let driver = try cluster.driver()
+        let pass = Pass(nodes: [cluster.node], drivers: ["local": driver])
+        let v1 = try cluster.load(manifests(config: "greeting: hello"))
+        _ = try await Self.converge(pass, v1, revision: "1", driver: driver, app: app)
+        var replica = try await Self.running(driver, app: app)
+        // Process nodes keep the owner's bits only (the process's folder is private anyway).
+        let mode = backend == .docker ? "640" : "600"
+        #expect(try await Self.waitForLine("config=greeting: hello mode=\(mode)", driver: driver, id: replica.id))
+        #expect(try await Self.waitForLine("secret=\(secretValue) mode=400", driver: driver, id: replica.id))
+
+        let v2 = try cluster.load(manifests(config: "greeting: bonjour"))
+        #expect(SpecHash.of(v1.apps[0]) != SpecHash.of(v2.apps[0]))
+        let summaries = try await Self.converge(pass, v2, revision: "2", driver: driver, app: app, previous: v1)
+        #expect(summaries.contains { $0.hasPrefix("app \(app): file /etc/app/config.yaml changed") }, "\(summaries)")
+        replica = try await Self.running(driver, app: app)
+        #expect(try await Self.waitForLine("config=greeting: bonjour mode=\(mode)", driver: driver, id: replica.id))
+
+        // The secret's value: in no file under the state directory (the process driver's folders,
+        // logs excepted: the test's own replica printed it on purpose, so those are skipped).
+        let enumerator = FileManager.default.enumerator(atPath: cluster.state)
+        while let path = enumerator?.nextObject() as? String {
+            guard !path.hasSuffix(".log"), !path.hasSuffix(".log.1") else { continue }
+            let full = cluster.state + "/" + path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: full)) == nil,
+                let data = FileManager.default.contents(atPath: full)
+            else { continue }
+            #expect(!String(decoding: data, as: UTF8.self).contains(secretValue), "secret found in \(path)")
+        }
+    }
+}
+
+/// A JSON string literal (also a YAML flow scalar).
+func jsonString(_ text: String) -> String {
+    String(decoding: try! JSONEncoder().encode(text), as: UTF8.self)
+}
