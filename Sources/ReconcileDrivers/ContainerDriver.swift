@@ -30,6 +30,8 @@ public protocol ContainerDriver: Sendable {
     /// Deletes a named volume and its data on the node. Deleting a missing volume is not an error;
     /// one a container still uses is (`.conflict`).
     func removeVolume(_ name: String) async throws
+    /// The named volumes this project made on the node (as `ContainerMount.Source.volume` names them).
+    func volumes() async throws -> [String]
     /// True when the image is present on the node.
     func hasImage(_ image: String) async throws -> Bool
     /// Pulls an image, with registry credentials when given.

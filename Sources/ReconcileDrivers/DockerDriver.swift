@@ -200,6 +200,14 @@ public final class DockerDriver: ContainerDriver {
         return volume
     }
 
+    public func volumes() async throws -> [String] {
+        let filter = #"{"label":["\#(Self.volumeLabel)"]}"#
+        let json = try await requestJSON(
+            .GET, "/volumes?filters=" + Self.queryEncode(filter), operation: "list volumes")
+        let items = (json["Volumes"] as? [[String: Any]]) ?? []
+        return items.compactMap { ($0["Labels"] as? [String: String])?[Self.volumeLabel] }.sorted()
+    }
+
     public func removeVolume(_ name: String) async throws {
         do {
             _ = try await request(

@@ -210,6 +210,11 @@ public final class ProcessDriver: ContainerDriver {
 
     /// A process's links do not hold the folder, so nothing stops its removal but a running process
     /// that links it: that one is refused, like a Docker volume in use.
+    public func volumes() async throws -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: files.volumeRoot)) ?? []).filter { !$0.hasPrefix(".") }
+            .sorted()
+    }
+
     public func removeVolume(_ name: String) async throws {
         let folder = try files.volumeFolder(name)
         for id in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where !id.hasPrefix(".") {

@@ -36,8 +36,18 @@ extension FileDecoder {
         let alerts = reader.nameList("alerts") ?? []
         for (alert, node) in alerts { reference(.notifier, alert, at: node, from: "alerts of \(label)") }
 
+        var runVolumes: [RunVolumeSpec] = []
+        for item in reader.objectList("volumes") ?? [] {
+            guard let volume = item.name("name"), let node = item.value("name") else { continue }
+            if runVolumes.contains(where: { $0.name == volume }) {
+                context.error("volume \(volume) is declared twice in \(label)", at: node)
+            } else {
+                runVolumes.append(RunVolumeSpec(name: volume))
+            }
+        }
+        let runNames = Set(runVolumes.map(\.name))
         let defaults = reader.object("defaults").map {
-            TaskFields(reader: $0, decoder: self, base: nil, owner: "the defaults of \(label)")
+            TaskFields(reader: $0, decoder: self, base: nil, owner: "the defaults of \(label)", runVolumes: runNames)
         }
         var tasks: [TaskSpec] = []
         var taskNodes: [String: Node] = [:]
@@ -61,7 +71,8 @@ extension FileDecoder {
                         continue
                     }
                     let fields = TaskFields(
-                        reader: taskReader, decoder: self, base: defaults, owner: "task \(taskName) of \(label)")
+                        reader: taskReader, decoder: self, base: defaults, owner: "task \(taskName) of \(label)",
+                        runVolumes: runNames)
                     let after = taskReader.nameList("after") ?? []
                     afterNodes[taskName] = after
                     taskNodes[taskName] = keyNode
@@ -121,7 +132,7 @@ extension FileDecoder {
         guard let name else { return }
         let dag = DAGSpec(
             name: name, schedule: schedule, timezone: timezone ?? "UTC", start: start, catchup: catchup,
-            maxActiveRuns: maxActiveRuns, paused: paused, tasks: tasks, alerts: alerts.map(\.0))
+            maxActiveRuns: maxActiveRuns, paused: paused, tasks: tasks, alerts: alerts.map(\.0), volumes: runVolumes)
         output.dags.append(.init(spec: dag, document: reader.location, name: nameLocation))
     }
 }
@@ -145,7 +156,7 @@ struct TaskFields {
     var files: [String: FileDecoder.LocatedFile]
     var volumes: [String: FileDecoder.LocatedVolume]
 
-    init(reader: MappingReader, decoder: FileDecoder, base: TaskFields?, owner: String) {
+    init(reader: MappingReader, decoder: FileDecoder, base: TaskFields?, owner: String, runVolumes: Set<String>) {
         image = reader.string("image") ?? base?.image
         command = reader.stringList("command") ?? base?.command
         // env and secretEnv merge key by key; the task's value wins.
@@ -159,7 +170,9 @@ struct TaskFields {
         network = decoder.network(reader) ?? base?.network
         pull = reader.enumeration("pull", as: PullPolicy.self) ?? base?.pull
         files = (base?.files ?? [:]).merging(decoder.decodeFiles(reader, owner: owner) ?? [:]) { $1 }
-        volumes = (base?.volumes ?? [:]).merging(decoder.decodeVolumes(reader, owner: owner) ?? [:]) { $1 }
+        volumes = (base?.volumes ?? [:]).merging(
+            decoder.decodeVolumes(reader, owner: owner, runVolumes: runVolumes) ?? [:]
+        ) { $1 }
         if let timeout, timeout.milliseconds == 0, let node = reader.value("timeout") {
             decoder.context.error("timeout must be longer than 0s; omit it for no limit", at: node)
         }

@@ -55,7 +55,10 @@ extension FileDecoder {
     }
 
     /// The `volumes:` list by mount path; nil when the key is absent.
-    func decodeVolumes(_ reader: MappingReader, owner: String) -> [String: LocatedVolume]? {
+    /// `runVolumes`: the DAG's run-scoped volumes, which tasks mount by name before any `Volume`.
+    func decodeVolumes(
+        _ reader: MappingReader, owner: String, runVolumes: Set<String> = []
+    ) -> [String: LocatedVolume]? {
         guard let items = reader.objectList("volumes") else { return nil }
         var volumes: [String: LocatedVolume] = [:]
         for item in items {
@@ -69,8 +72,12 @@ extension FileDecoder {
             }
             var source: VolumeMount.Source?
             if let name = item.name("name"), let node = item.value("name") {
-                reference(.volume, name, at: node, from: "volumes of \(owner)")
-                source = .named(name)
+                if runVolumes.contains(name) {
+                    source = .run(name)
+                } else {
+                    reference(.volume, name, at: node, from: "volumes of \(owner)")
+                    source = .named(name)
+                }
             } else if let path = item.string("hostPath"), let node = item.value("hostPath") {
                 if let problem = Self.absolutePathProblem(path) {
                     context.error("hostPath \"\(path)\" \(problem)", at: node)

@@ -254,6 +254,16 @@ enum Schemas {
             FieldSchema("defaults", .object(defaults), "merged into every task"),
             FieldSchema("tasks", .map(.object(task)), required: true, "tasks by name"),
             FieldSchema("alerts", .list(.name, minItems: 0), "notifiers told once per failed run"),
+            FieldSchema("volumes", .list(.object(runVolume), minItems: 0), "volumes that live for one run"),
+        ])
+
+    static let runVolume = ObjectSchema(
+        "volume",
+        [
+            FieldSchema("name", .name, required: true, "what tasks mount it as (volumes: [{name, mount}])"),
+            FieldSchema(
+                "scope", .enumeration(["run"]), required: true,
+                "run: one per run, on the node of its first task, removed when the run succeeds"),
         ])
 
     static let logsProbe = ObjectSchema(

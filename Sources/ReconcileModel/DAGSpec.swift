@@ -19,12 +19,15 @@ public struct DAGSpec: Sendable, Hashable {
     /// Tasks as written, each with the DAG's `defaults` already merged in.
     public var tasks: [TaskSpec]
     public var alerts: [String]
+    /// Volumes that live for one run, shared by its tasks.
+    public var volumes: [RunVolumeSpec]
 
     public init(
         name: String, schedule: CronSchedule? = nil, timezone: String = "UTC", start: Double? = nil,
         catchup: Catchup = .latestOnly, maxActiveRuns: Int = 1, paused: Bool = false, tasks: [TaskSpec],
-        alerts: [String] = []
+        alerts: [String] = [], volumes: [RunVolumeSpec] = []
     ) {
+        self.volumes = volumes
         self.name = name
         self.schedule = schedule
         self.timezone = timezone

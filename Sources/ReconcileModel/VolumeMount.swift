@@ -5,6 +5,8 @@ public struct VolumeMount: Sendable, Hashable, Codable {
         case named(String)
         /// A folder of the node's own file system.
         case hostPath(String)
+        /// A DAG's run-scoped volume: one per run, shared by the run's tasks.
+        case run(String)
     }
 
     public var source: Source
@@ -28,6 +30,29 @@ public struct VolumeMount: Sendable, Hashable, Codable {
     public var volumeName: String? {
         if case .named(let name) = source { return name }
         return nil
+    }
+}
+
+extension TaskSpec {
+    /// True when the task mounts one of its DAG's run-scoped volumes.
+    public var mountsRunVolume: Bool {
+        volumes.contains { if case .run = $0.source { true } else { false } }
+    }
+}
+
+/// A DAG's `volumes:` entry: a volume that exists for one run (`scope: run`), created on the node
+/// of the run's first task that mounts it, removed when the run succeeds (kept after a failure
+/// for the rerun).
+public struct RunVolumeSpec: Sendable, Hashable {
+    public var name: String
+
+    public init(name: String) { self.name = name }
+
+    /// The node's name for a run's volume: unique per DAG, run and volume, and a valid Docker
+    /// volume name whatever the run id holds.
+    public static func nodeName(dag: String, runID: String, volume: String) -> String {
+        let hex = String(StableHash.fnv1a(runID), radix: 16)
+        return "\(dag)-run-\(String(repeating: "0", count: 16 - hex.count) + hex)-\(volume)"
     }
 }
 

@@ -159,10 +159,20 @@ public enum DAGPlanner {
                 }
             }
             let starting = Set(decision.starts.map(\.task))
+            // A run's volumes live on the node of its first task that mounted one: the rest follow.
+            var volumeNode = run.attempts.first { attempt in
+                attempt.node != nil && tasks[attempt.task]?.mountsRunVolume == true
+            }?.node
             for start in decision.starts {
                 guard let task = tasks[start.task] else { continue }
-                switch ledger.place(.task(task)) {
+                var demand = NodeLedger.Demand.task(task)
+                if task.mountsRunVolume, let node = volumeNode {
+                    let name = task.volumes.lazy.compactMap { if case .run(let name) = $0.source { name } else { nil } }
+                    demand.requirement.volume = .init(volume: "\(name.first ?? "") of this run", node: node)
+                }
+                switch ledger.place(demand) {
                 case .success(let placement):
+                    if task.mountsRunVolume { volumeNode = volumeNode ?? placement.node }
                     actions.starts.append(
                         .init(
                             dag: dag.name, runID: run.runID, task: task.name, tryNumber: start.tryNumber,

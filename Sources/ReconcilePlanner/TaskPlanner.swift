@@ -19,7 +19,14 @@ public struct TaskAttempt: Sendable, Hashable {
     /// Why it failed without an exit code of its own (named in the run's failure instead of a code).
     public var error: AttemptError?
 
-    public init(task: String, tryNumber: Int, startedAt: Date, outcome: Outcome, error: AttemptError? = nil) {
+    /// Where it ran (a run's tasks that share a run-scoped volume run where the first one did).
+    public var node: String?
+
+    public init(
+        task: String, tryNumber: Int, startedAt: Date, outcome: Outcome, error: AttemptError? = nil,
+        node: String? = nil
+    ) {
+        self.node = node
         self.error = error
         self.task = task
         self.tryNumber = tryNumber

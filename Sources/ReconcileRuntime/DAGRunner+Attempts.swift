@@ -165,6 +165,49 @@ extension DAGRunner {
         }
         try recordWaiting(actions.waiting, runs: runs, finished: finishedRuns, now: now, pass: &pass)
         try await saveAndRemoveFinished(runs: runs, pass: pass)
+        // Once the run's last containers are gone (a volume in use cannot be removed).
+        for finish in actions.finishes where finish.succeeded {
+            guard let dag = dags[finish.dag], !dag.volumes.isEmpty else { continue }
+            await removeRunVolumes(
+                dag: dag, runID: finish.runID, records: runs[Self.key(finish.dag, finish.runID)]?.records ?? [],
+                pass: &pass)
+        }
+    }
+
+    /// A succeeded run's volumes are removed from the nodes its attempts ran on, after its last
+    /// containers; one the engine still counts as in use is tried again at the next steps. A failed
+    /// run keeps them for its rerun. (A controller that stops before they are gone leaves them on
+    /// the node: data kept, never lost.)
+    private func removeRunVolumes(dag: DAGSpec, runID: String, records: [AttemptRecord], pass: inout PassState) async {
+        for node in Set(records.map(\.node)) {
+            for volume in dag.volumes {
+                memory.removeVolumeLater(
+                    RunVolumeSpec.nodeName(dag: dag.name, runID: runID, volume: volume.name), on: node)
+            }
+        }
+        await removePendingVolumes(pass: &pass)
+    }
+
+    /// Tries each pending run volume once (Docker may count a container it has just removed as a
+    /// user for a while).
+    func removePendingVolumes(pass: inout PassState) async {
+        for (node, names) in memory.volumesToRemove.sorted(by: { $0.key < $1.key }) {
+            guard let driver = drivers[node] else {
+                for name in names { memory.volumeRemoved(name, on: node) }
+                continue
+            }
+            for name in names.sorted() {
+                do {
+                    try await driver.removeVolume(name)
+                    memory.volumeRemoved(name, on: node)
+                } catch let error as DriverError where error.kind == .conflict || error.kind == .unreachable {
+                    continue
+                } catch {
+                    memory.volumeRemoved(name, on: node)
+                    pass.events.append("! volume \(name) on \(node) not removed: \(error)")
+                }
+            }
+        }
     }
 
     /// Stores why each waiting task waits (when that changed) and reports room and turn waits once.
@@ -275,7 +318,8 @@ extension DAGRunner {
                     labels: [
                         Self.dagLabel: dag.name, Self.runLabel: run.runID, Self.taskLabel: task.name,
                         Self.tryLabel: String(record.tryNumber),
-                    ], network: task.network, files: files, mounts: WorkloadFiles.mounts(task.volumes)))
+                    ], network: task.network, files: files,
+                    mounts: WorkloadFiles.mounts(task.volumes, run: (dag.name, run.runID))))
             record.follow(info, now: now)
         } catch let error as DriverError where error.kind == .conflict {
             record.state = .running  // started by an interrupted pass: the next pass reads its state
@@ -368,6 +412,7 @@ extension AttemptRecord {
         case .failed: outcome = .failed(exitCode: exitCode ?? -1, at: finishedAt ?? now)
         case .timedOut: outcome = .timedOut(at: finishedAt ?? now)
         }
-        return TaskAttempt(task: task, tryNumber: tryNumber, startedAt: startedAt, outcome: outcome, error: error)
+        return TaskAttempt(
+            task: task, tryNumber: tryNumber, startedAt: startedAt, outcome: outcome, error: error, node: node)
     }
 }

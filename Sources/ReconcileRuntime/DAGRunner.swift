@@ -134,6 +134,7 @@ public struct DAGRunner: Sendable {
         let actions = DAGPlanner.step(inputs, ledger: ledger, now: now)
         try await carryOut(actions, desired: desired, revision: revision, now: now, runs: &runs, pass: &pass)
         try await sweep(&pass)
+        await removePendingVolumes(pass: &pass)
         pass.events += memory.newNotes(pass.notes).sorted()
         var requeueAt = actions.requeueAt
         if let created = pass.abandonedAt { requeueAt = min(requeueAt ?? created, created) }

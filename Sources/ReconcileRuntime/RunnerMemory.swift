@@ -12,11 +12,23 @@ final class RunnerMemory: Sendable {
         var notes: Set<String> = []
         var createdSince: [String: Date] = [:]
         var waiting: [String: [String: WaitingReason]] = [:]
+        /// Run volumes of succeeded runs still to remove: node -> node-side volume names.
+        var volumesToRemove: [String: Set<String>] = [:]
     }
 
     private let state = Mutex(State())
 
     func capacity(of node: String) -> Resources? { state.withLock { $0.capacity[node] } }
+
+    func removeVolumeLater(_ name: String, on node: String) {
+        state.withLock { _ = $0.volumesToRemove[node, default: []].insert(name) }
+    }
+
+    func volumeRemoved(_ name: String, on node: String) {
+        state.withLock { _ = $0.volumesToRemove[node]?.remove(name) }
+    }
+
+    var volumesToRemove: [String: Set<String>] { state.withLock { $0.volumesToRemove } }
 
     func setCapacity(_ capacity: Resources, of node: String) { state.withLock { $0.capacity[node] = capacity } }
 

@@ -20,13 +20,20 @@ enum WorkloadFiles {
         }
     }
 
-    static func mounts(_ volumes: [VolumeMount]) -> [ContainerMount] {
-        volumes.map { volume in
+    /// `run` names the DAG run whose run-scoped volumes a task mounts.
+    static func mounts(_ volumes: [VolumeMount], run: (dag: String, runID: String)? = nil) -> [ContainerMount] {
+        volumes.compactMap { volume in
             switch volume.source {
             case .named(let name):
                 ContainerMount(source: .volume(name), target: volume.mount, readOnly: volume.readOnly)
             case .hostPath(let path):
                 ContainerMount(source: .hostPath(path), target: volume.mount, readOnly: volume.readOnly)
+            case .run(let name):
+                run.map {
+                    ContainerMount(
+                        source: .volume(RunVolumeSpec.nodeName(dag: $0.dag, runID: $0.runID, volume: name)),
+                        target: volume.mount, readOnly: volume.readOnly)
+                }
             }
         }
     }

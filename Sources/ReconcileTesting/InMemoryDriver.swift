@@ -169,6 +169,8 @@ public actor InMemoryDriver: ContainerDriver {
         try reachable("remove volume \(name)")
     }
 
+    public func volumes() async throws -> [String] { [] }
+
     public func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int {
         let operation = "exec in \(id)"
         try reachable(operation)

@@ -49,6 +49,7 @@ actor RecordingDriver: ContainerDriver {
         try await inner.exec(id, command: command, timeout: timeout)
     }
     func removeVolume(_ name: String) async throws { calls.append("remove volume \(name)") }
+    func volumes() async throws -> [String] { [] }
     func hasImage(_ image: String) async throws -> Bool {
         calls.append("has \(image)")
         return images.contains(image)

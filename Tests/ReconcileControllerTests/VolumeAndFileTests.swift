@@ -4,6 +4,7 @@ import ReconcileManifest
 import ReconcileModel
 import ReconcilePlanner
 import ReconcileRuntime
+import ReconcileStore
 import ReconcileTesting
 import Testing
 
@@ -218,6 +219,75 @@ import Testing
             else { continue }
             #expect(!String(decoding: data, as: UTF8.self).contains(secretValue), "secret found in \(path)")
         }
+    }
+}
+
+extension VolumeAndFileTests {
+    /// Three tasks of a run share its volume: the downstream reads what the upstream wrote; the
+    /// volume exists while the run is under way and is removed once it succeeds.
+    @Test(.timeLimit(.minutes(3)), arguments: Backend.allCases)
+    func theTasksOfARunShareItsVolumeWhichGoesWhenTheRunSucceeds(_ backend: Backend) async throws {
+        let cluster = try Cluster(backend)
+        defer { Task { await cluster.cleanUp() } }
+        let name = "etl-\(cluster.suffix)"
+        func step(_ script: String) -> String {
+            let argv = "[\"/bin/sh\", \"-c\", \(jsonString("R=$FILES; " + script))]"
+            return backend == .docker ? "image: reconcile-test/busybox:1\n    command: \(argv)" : "command: \(argv)"
+        }
+        let state = try cluster.load([
+            "etl.yaml": """
+            kind: DAG
+            name: \(name)
+            volumes:
+              - { name: work, scope: run }
+            defaults:
+              volumes:
+                - { name: work, mount: /work }
+              resources: { cpu: 100m, memory: 32Mi }
+            tasks:
+              extract:
+                \(step("echo 42 rows > $R/work/extracted.txt"))
+              transform:
+                \(step("echo transformed $(cat $R/work/extracted.txt) > $R/work/transformed.txt"))
+                after: [extract]
+              load:
+                \(step("echo loaded: $(cat $R/work/transformed.txt)"))
+                after: [transform]
+            """
+        ])
+        let driver = try cluster.driver()
+        let store = try Store(stateDirectory: cluster.state)
+        let runner = DAGRunner(
+            nodes: [cluster.node], drivers: ["local": driver], store: store, stateDirectory: cluster.state)
+        let now = Date()
+        try store.addRun(
+            RunRecord(
+                dag: name, runID: "manual__1", logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now,
+                commitID: "c1", createdAt: now))
+        let volume = RunVolumeSpec.nodeName(dag: name, runID: "manual__1", volume: "work")
+        var seenDuringRun = false
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline, try store.runs(dag: name).first?.state == .running {
+            _ = try await runner.run(desired: state, revision: "c1", now: Date())
+            if try store.runs(dag: name).first?.state == .running, try await driver.volumes().contains(volume) {
+                seenDuringRun = true
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let run = try #require(try store.runs(dag: name).first)
+        #expect(run.state == .succeeded, "\(run.failure ?? "")")
+        let load = try #require(try store.attempts(dag: name, runID: "manual__1").first { $0.task == "load" })
+        let log = try String(contentsOfFile: try #require(load.logPath), encoding: .utf8)
+        #expect(log == "loaded: transformed 42 rows\n")
+        #expect(seenDuringRun)
+        // Removed after the run succeeded (the engine may hold it a moment longer: later steps retry).
+        var removed = false
+        for _ in 0..<100 where !removed {
+            _ = try await runner.run(desired: state, revision: "c1", now: Date())
+            removed = try await !driver.volumes().contains(volume)
+            if !removed { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(removed, "the run's volume is removed after it succeeded")
     }
 }
 

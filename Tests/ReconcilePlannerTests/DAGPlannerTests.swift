@@ -131,4 +131,57 @@ import Testing
                 == "dag etl run r1 failed: task a failed after 1 try (start failed: no such image)")
         #expect(!actions.active)
     }
+
+    /// A run's tasks that share a run-scoped volume run where the first of them ran, even when
+    /// another node has more room; parallel first tasks of one run land together.
+    @Test func tasksOfARunFollowTheirRunVolume() {
+        func sharing(_ name: String, after: [String] = []) -> TaskSpec {
+            var spec = task(name, after: after)
+            spec.volumes = [VolumeMount(source: .run("work"), mount: "/work")]
+            return spec
+        }
+        let dag = DAGSpec(
+            name: "etl", tasks: [sharing("a"), sharing("b"), sharing("c", after: ["a", "b"]), task("solo")],
+            volumes: [RunVolumeSpec(name: "work")])
+        func nodes() -> NodeLedger {
+            NodeLedger(
+                nodes: ["big", "small"].map { name in
+                    NodeLedger.Node(
+                        name: name,
+                        capacity: Resources(
+                            cpu: CPUQuantity(millicores: name == "big" ? 8000 : 1000), memory: MemoryQuantity(bytes: gi)
+                        ),
+                        isProcessNode: true)
+                })
+        }
+        let first = DAGPlanner.step(
+            [DAGStepInput(dag: dag, cursor: t0, running: [run("r1")])], ledger: nodes(), now: t0)
+        let placed = Dictionary(first.starts.map { ($0.task, $0.node) }, uniquingKeysWith: { a, _ in a })
+        #expect(placed["a"] != nil && placed["a"] == placed["b"])
+
+        // Later: a and b ran on small; c follows them there although big has more room.
+        let done = ["a", "b"].map {
+            TaskAttempt(task: $0, tryNumber: 1, startedAt: t0, outcome: .succeeded(at: t0), node: "small")
+        }
+        let solo = TaskAttempt(task: "solo", tryNumber: 1, startedAt: t0, outcome: .succeeded(at: t0), node: "big")
+        let later = DAGPlanner.step(
+            [DAGStepInput(dag: dag, cursor: t0, running: [run("r1", done + [solo])])], ledger: nodes(), now: t0)
+        #expect(later.starts.map(\.task) == ["c"])
+        #expect(later.starts.first?.node == "small")
+        // When that node cannot take it, the task waits and says why.
+        var full = nodes()
+        _ = full.place(
+            NodeLedger.Demand(
+                resources: Resources(cpu: CPUQuantity(millicores: 1000), memory: MemoryQuantity(bytes: 1 << 20)),
+                requirement: NodeRequirement(
+                    image: false, command: true, volume: .init(volume: "other", node: "small")), kind: .task))
+        let waiting = DAGPlanner.step(
+            [DAGStepInput(dag: dag, cursor: t0, running: [run("r1", done + [solo])])], ledger: full, now: t0)
+        #expect(waiting.starts.isEmpty)
+        guard case .room(_, let rejected)? = reasons(waiting)["r1/c"] else {
+            Issue.record("c should wait for room: \(reasons(waiting))")
+            return
+        }
+        #expect(rejected.contains { $0.node == "big" && $0.reason.contains("does not hold volume work of this run") })
+    }
 }
