@@ -204,7 +204,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ReconcileGitTests",
-            dependencies: ["ReconcileGit", "ReconcileManifest", "ReconcileModel", "ReconcileTesting"]
+            dependencies: [
+                "ReconcileGit", "ReconcileManifest", "ReconcileModel", "ReconcilePlanner", "ReconcileTesting",
+            ]
         ),
         .testTarget(
             name: "ReconcileDriversTests",

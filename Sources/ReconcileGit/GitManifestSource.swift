@@ -126,7 +126,8 @@ public actor GitManifestSource {
             sizes[path] = size
             contents[path] = data
         }
-        let repository = RepositoryFiles(sizes: sizes, ignore: ignore) { [contents] in contents[$0] }
+        var repository = RepositoryFiles(sizes: sizes, ignore: ignore) { [contents] in contents[$0] }
+        repository.stateDirectory = source.stateDirectory
         let result = ManifestLoader.assemble(decoded + fresh, repository: repository, extraDiagnostics: diagnostics)
         guard let state = result.state else {
             return .invalid(commit: commit, diagnostics: result.diagnostics, inForce: inForce)

@@ -18,6 +18,8 @@ public actor GitSource {
     /// The password of a URL given with user-info (`https://user:password@host/...`).
     let inlinePassword: String?
     let environment: [String: String]
+    /// The controller's state directory (absolute): no workload may mount it.
+    public let stateDirectory: String
     private var handle: RepositoryHandle?
     private var cachedRemote: RemoteHandle?
 
@@ -41,6 +43,7 @@ public actor GitSource {
         self.credentials = credentials
         self.inlinePassword = password
         self.environment = environment
+        self.stateDirectory = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
         let folder = URL(fileURLWithPath: stateDirectory).appendingPathComponent("git").path
         mirrorPath = folder + "/" + Self.mirrorName(for: bare) + ".git"
         // An older version named the mirror after the URL with its user-info: move it to the new

@@ -62,7 +62,7 @@ public enum ManifestLoader {
             decoded.append(file.documents)
         }
         var diagnostics = decoded.diagnostics + extraDiagnostics
-        RepositoryRules.check(decoded, into: &diagnostics)
+        RepositoryRules.check(decoded, stateDirectory: repository.stateDirectory, into: &diagnostics)
         RepositoryFileRules.resolve(&decoded, repository: repository, into: &diagnostics)
         VolumeRules.resolve(&decoded, into: &diagnostics)
         diagnostics.sort()

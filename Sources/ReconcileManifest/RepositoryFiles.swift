@@ -11,6 +11,9 @@ public struct RepositoryFiles: Sendable {
     /// The bytes of a file, read when a `from:` names it (only for files within the size limit).
     public var read: @Sendable (String) -> Data?
     public var ignore: ReconcileIgnore
+    /// The controller's state directory, when known: a `hostPath` in it or holding it is refused
+    /// like `/` and the Docker socket.
+    public var stateDirectory: String?
 
     public init(
         sizes: [String: Int] = [:], ignore: ReconcileIgnore = ReconcileIgnore(""),

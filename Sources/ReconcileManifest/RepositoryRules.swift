@@ -3,7 +3,7 @@ import ReconcileModel
 /// The checks that need the whole repository: unique names, references, published ports, and whether
 /// each App and task fits on and can run on some declared node.
 enum RepositoryRules {
-    static func check(_ decoded: DecodedDocuments, into diagnostics: inout [Diagnostic]) {
+    static func check(_ decoded: DecodedDocuments, stateDirectory: String?, into diagnostics: inout [Diagnostic]) {
         var names: [Kind: [String: SourceLocation]] = [:]
         func register(_ kind: Kind, _ name: String, at location: SourceLocation) {
             if let first = names[kind]?[name] {
@@ -49,14 +49,16 @@ enum RepositoryRules {
             )
         }
 
-        checkVolumes(decoded, into: &diagnostics)
+        checkVolumes(decoded, stateDirectory: stateDirectory, into: &diagnostics)
         checkPublishedPorts(decoded.publishedPorts, into: &diagnostics)
         checkWorkloads(decoded, into: &diagnostics)
     }
 
     /// A Volume names its node when there are several; a hostPath that would hand a container the
     /// node (/, a folder holding the Docker socket) needs a Node with `allowHostPath: true`.
-    private static func checkVolumes(_ decoded: DecodedDocuments, into diagnostics: inout [Diagnostic]) {
+    private static func checkVolumes(
+        _ decoded: DecodedDocuments, stateDirectory: String?, into diagnostics: inout [Diagnostic]
+    ) {
         if decoded.nodes.count > 1 {
             for item in decoded.volumes where item.spec.node == nil {
                 diagnostics.append(
@@ -69,7 +71,8 @@ enum RepositoryRules {
         }
         let allowing = decoded.nodes.filter(\.spec.allowHostPath)
         for hostPath in decoded.hostPaths {
-            guard let danger = HostPathPolicy.danger(hostPath.path, stateDirectory: nil), allowing.isEmpty else {
+            guard let danger = HostPathPolicy.danger(hostPath.path, stateDirectory: stateDirectory), allowing.isEmpty
+            else {
                 continue
             }
             diagnostics.append(

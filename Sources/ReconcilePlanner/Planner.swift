@@ -361,8 +361,10 @@ struct AppPlanner {
         let name = "app \(app.name)"
         if containers.isEmpty {
             let count = app.replicas
+            let pinned = app.requirement.volume.map { " (on node \($0.node): volume \($0.volume) lives there)" } ?? ""
             return AppChange(
-                app: app.name, kind: .added, summary: "\(name): \(count) replica\(count == 1 ? "" : "s")\(targets)",
+                app: app.name, kind: .added,
+                summary: "\(name): \(count) replica\(count == 1 ? "" : "s")\(targets)\(pinned)",
                 unplaceable: unplaceable)
         }
         if !old.isEmpty, old.allSatisfy({ $0.specHash == hash && isMoving($0) }) {

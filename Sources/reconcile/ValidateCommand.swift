@@ -43,9 +43,10 @@ struct ValidateCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        var repository = ManifestDirectory.repository(root: root)
+        repository.stateDirectory = URL(fileURLWithPath: git.state).standardizedFileURL.path
         report(
-            ManifestLoader.load(
-                files, repository: ManifestDirectory.repository(root: root), extraDiagnostics: readProblems),
+            ManifestLoader.load(files, repository: repository, extraDiagnostics: readProblems),
             files: files.count, source: root, commit: nil)
     }
 

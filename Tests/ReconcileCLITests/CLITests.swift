@@ -259,4 +259,41 @@ import Testing
         #expect(broken.stdout.contains("web.yaml:3:11: error:"))
         #expect(broken.stderr.contains("is invalid; no plan"))
     }
+
+    /// A commit that changes only a configuration file an App reads plans a rollout of that App,
+    /// and says which file changed.
+    @Test func aChangedConfigFileIsAChangeOfItsApp() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cli-files-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let repository = root.appendingPathComponent("repo")
+        try FileManager.default.createDirectory(
+            at: repository.appendingPathComponent("config"), withIntermediateDirectories: true)
+        let api = """
+            kind: App
+            name: api
+            command: [serve]
+            files:
+              - { path: /etc/api/config.yaml, from: config/api.yaml }
+            """
+        try api.write(to: repository.appendingPathComponent("api.yaml"), atomically: true, encoding: .utf8)
+        try "level: info\n".write(
+            to: repository.appendingPathComponent("config/api.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "base"], in: repository)
+        try ValidateRepositoryCLITests.git(["tag", "base"], in: repository)
+        try "level: debug\n".write(
+            to: repository.appendingPathComponent("config/api.yaml"), atomically: true, encoding: .utf8)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-am", "debug logging"], in: repository)
+        let result = try await CLITests.run([
+            "--dry-run", "--against", "base", "--repo", repository.path, "--state",
+            root.appendingPathComponent("state").path,
+        ])
+        #expect(result.status == 2, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(
+            lines.dropFirst().first
+                == "~ app api: file /etc/api/config.yaml changed (rolling: 1 replicas, maxSurge 1, maxUnavailable 0)",
+            "\(lines)")
+    }
 }

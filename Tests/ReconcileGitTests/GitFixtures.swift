@@ -58,6 +58,10 @@ struct WorkRepository {
         try text.write(to: file, atomically: true, encoding: .utf8)
     }
 
+    func remove(_ relative: String) throws {
+        try FileManager.default.removeItem(at: url.appendingPathComponent(relative))
+    }
+
     /// Stages everything and commits; returns the new commit id.
     @discardableResult
     func commit(_ message: String, environment: [String: String] = [:], extra: [String] = []) throws -> String {

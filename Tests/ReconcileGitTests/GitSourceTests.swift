@@ -1,6 +1,7 @@
 import Foundation
 import ReconcileManifest
 import ReconcileModel
+import ReconcilePlanner
 import ReconcileTesting
 import Testing
 
@@ -54,6 +55,67 @@ let appYAML = "kind: App\nname: web\ncommand: [serve]\n"
         try origin.commit("one file")
         #expect(try await manifestNames(source).contains("renamed"))
         #expect(await source.decodedFiles == 21)
+    }
+
+    /// A configuration file beside the manifests is read from the commit (never as a manifest);
+    /// a commit that changes only that file is a new revision of the App; .reconcileignore in the
+    /// commit keeps other YAML out; the state directory cannot be mounted.
+    @Test func filesFromTheCommitAndTheIgnoreFileComeFromGit() async throws {
+        let fixture = try GitFixture("files")
+        let origin = try fixture.repository()
+        let app = """
+            kind: App
+            name: api
+            command: [serve]
+            files:
+              - { path: /etc/api/config.yaml, from: config/api.yaml }
+            """
+        try origin.write("api.yaml", app)
+        try origin.write("config/api.yaml", "level: info\n")
+        try origin.write("charts/values.yaml", "replicas: 3\n")
+        try origin.write(".reconcileignore", "charts/\n")
+        try origin.commit("api with its config")
+        let source = GitManifestSource(source: GitSource(remote: origin.path, stateDirectory: fixture.state))
+        func snapshot() async throws -> GitManifestSource.Snapshot {
+            let outcome = await source.poll()
+            guard case .applied(let snapshot) = outcome else {
+                throw FixtureError("expected a valid commit, got \(outcome)")
+            }
+            return snapshot
+        }
+        let first = try await snapshot()
+        let v1 = try #require(first.state.apps.first)
+        #expect(v1.files.first?.source == .repository(path: "config/api.yaml", content: Data("level: info\n".utf8)))
+
+        try origin.write("config/api.yaml", "level: debug\n")
+        try origin.commit("config only")
+        let v2 = try #require(try await snapshot().state.apps.first)
+        #expect(v2.files.first?.source == .repository(path: "config/api.yaml", content: Data("level: debug\n".utf8)))
+        #expect(SpecHash.of(v1) != SpecHash.of(v2))
+
+        // Without the ignore file the chart's values are read as a manifest, and the commit is refused.
+        try origin.remove(".reconcileignore")
+        try origin.commit("no ignore")
+        guard case .invalid(_, let diagnostics, _) = await source.poll() else {
+            Issue.record("a commit whose charts/values.yaml is read as a manifest is invalid")
+            return
+        }
+        #expect(
+            diagnostics.map(\.description).contains {
+                $0.hasPrefix("charts/values.yaml:1:1: error: document has no \"kind\"")
+            })
+
+        // A hostPath into the controller's state directory is refused.
+        try origin.write(".reconcileignore", "charts/\n")
+        try origin.write(
+            "spy.yaml",
+            "kind: App\nname: spy\ncommand: [cat]\nvolumes:\n  - { hostPath: \(fixture.state)/git, mount: /mirror }\n")
+        try origin.commit("mount the state directory")
+        guard case .invalid(_, let refused, _) = await source.poll() else {
+            Issue.record("a hostPath in the state directory must be refused")
+            return
+        }
+        #expect(refused.map(\.description).contains { $0.contains("is in or holds the controller's state directory") })
     }
 
     @Test func readsOverFileURLAndGitDaemon() async throws {

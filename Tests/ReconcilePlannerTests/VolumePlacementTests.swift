@@ -20,6 +20,9 @@ import Testing
         // Without the volume the emptiest node in name order (node-a) would get it.
         let result = plan([stateful()], nodes)
         #expect(result.starts.map(\.node) == ["node-b"])
+        #expect(
+            result.changes.map(\.summary) == ["app db: 1 replica -> node-b (on node node-b: volume pgdata lives there)"]
+        )
         // The other nodes are refused with the reason explain shows.
         let ledger = NodeLedger(observed: nodes, replicas: [])
         let demand = NodeLedger.Demand.replica(of: stateful(), spread: [:])
