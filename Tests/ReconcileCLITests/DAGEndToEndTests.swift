@@ -144,8 +144,8 @@ import Testing
     }
 
     /// The bundled example's ETL, as committed in examples/datalab (its node, notifiers and DAG): on first
-    /// start the latest due tick runs (catchup false); the extracts' files are joined by enrich and
-    /// counted by load.
+    /// start the latest due tick runs (catchup false); the extracts' files, handed over in the run's
+    /// volume, are joined by enrich and counted by load.
     @Test(.timeLimit(.minutes(3))) func theDatalabPipelineRuns() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-lab-\(UUID().uuidString)")
         let repository = root.appendingPathComponent("repo")
@@ -174,14 +174,21 @@ import Testing
         let run = try #require(try store.runs(dag: "marketing-etl").first)
         #expect(run.state == .succeeded, "\(DAGCLITests.contents(output))")
         #expect(run.runID.hasPrefix("scheduled__"))
-        let folder = "/tmp/datalab/" + run.runID
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let enriched = try String(contentsOfFile: folder + "/enriched.csv", encoding: .utf8)
+        // The files went through the run's volume: enrich printed what it joined.
+        let enriched = try await CLITests.run(["logs", "marketing-etl/enrich", "--state", state])
         let format = ISO8601DateFormatter()
         #expect(
-            enriched
+            enriched.stdout
                 == "accounts since \(format.string(from: run.dataIntervalStart))\n"
-                + "leads for \(format.string(from: run.logicalDate))\n")
+                + "leads for \(format.string(from: run.logicalDate))\n", "\(enriched.stderr)")
+        // The run succeeded, so its volume is gone (removed by the step that finished it, or the next).
+        var volumes: [String] = ["?"]
+        for _ in 0..<50 where !volumes.isEmpty {
+            volumes = ((try? FileManager.default.contentsOfDirectory(atPath: state + "/volumes")) ?? [])
+                .filter { $0.hasPrefix("marketing-etl-run-") }
+            if !volumes.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(volumes.isEmpty, "\(volumes)")
         let load = try await CLITests.run(["logs", "marketing-etl/load-warehouse", "--state", state])
         #expect(load.stdout == "2\nloaded\n", "\(load.stdout) \(load.stderr)")
         let show = try await CLITests.run(["runs", "show", run.runID, "--state", state])
