@@ -122,6 +122,40 @@ import Testing
         #expect(hosts.count == 2, "both tasks ran on \(hosts)")
         #expect(attempts.allSatisfy { $0.state == .succeeded }, "\(etlText)")
 
+        // A run-scoped volume on remote hosts: the second task reads what the first wrote, on the
+        // same host (no shared disk), and the volume is gone from that host's engine once the run
+        // succeeded.
+        let work = [VolumeMount(source: .run("work"), mount: "/work")]
+        let small = Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 16 << 20))
+        let handoff = DAGSpec(
+            name: "handoff",
+            tasks: [
+                TaskSpec(
+                    name: "produce", image: TestImage.name,
+                    command: ["/bin/sh", "-c", "echo \"rows of $RUN_ID\" > /work/data.txt"], resources: small,
+                    volumes: work),
+                TaskSpec(
+                    name: "consume", image: TestImage.name, command: ["/bin/sh", "-c", "cat /work/data.txt"],
+                    after: ["produce"], resources: small, volumes: work),
+            ], volumes: [RunVolumeSpec(name: "work")])
+        await loop.update { $0.dags = [pipeline, handoff] }
+        try loop.trigger("handoff", id: "manual__1")
+        let handedOff = try await loop.finishedRun("handoff", "manual__1", within: 120)
+        let handoffText = try loop.attemptText("handoff", "manual__1")
+        #expect(handedOff?.state == .succeeded, "\(handoffText)")
+        let handoffAttempts = try loop.store.attempts(dag: "handoff", runID: "manual__1")
+        #expect(Set(handoffAttempts.map(\.node)).count == 1, "\(handoffAttempts.map(\.node))")
+        let consumed = try handoffAttempts.first { $0.task == "consume" }?.logPath.map {
+            try String(contentsOfFile: $0, encoding: .utf8)
+        }
+        #expect(consumed == "rows of manual__1\n")
+        let volumeHost = try #require(cluster.hosts.first { $0.name == handoffAttempts.first?.node })
+        let volumeEngine = try DockerDriver(node: volumeHost.name, endpoint: "unix://" + volumeHost.socket)
+        let runVolume = RunVolumeSpec.nodeName(dag: "handoff", runID: "manual__1", volume: "work")
+        let volumeGone = try await loop.until(within: 30) { try await !volumeEngine.volumes().contains(runVolume) }
+        let volumesLeft = try await volumeEngine.volumes()
+        #expect(volumeGone, "\(volumesLeft)")
+
         // A Docker network that exists on one host only: an App that names it is placed there (the
         // other engines' networks were read at plan time), and its container joins it. Its subnet is
         // outside the 10.251.2-250 range the fixtures allocate, so it never overlaps one of theirs.
@@ -134,6 +168,12 @@ import Testing
             name: "side", image: TestImage.name, command: ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
             resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 16 << 20)))
         side.network = .named("etl")
+        // A file from git, uploaded into the container on that remote host (no shared disk).
+        side.files = [
+            FileSpec(
+                path: "/etc/side/config.txt", source: .repository(path: "side.txt", content: Data("from git\n".utf8)),
+                mode: 0o640)
+        ]
         await loop.update { $0.apps.append(side) }
         let sidePlaced = try await loop.until(within: 60) {
             let placed = try await loop.replicasByHost()
@@ -149,6 +189,13 @@ import Testing
             "{{range .Containers}}{{.Name}} {{end}}",
         ])
         #expect(joined.stdout.contains("side-0-"), "\(joined.stdout)")
+        let sideContainer = try #require(
+            try await loop.replicasByHost()[lastHost.name]?.first { $0.labels[OwnershipLabels.app] == "side" })
+        let file = try Command.run([
+            "docker", "-H", "unix://" + lastHost.socket, "exec", sideContainer.id, "/bin/sh", "-c",
+            "cat /etc/side/config.txt; stat -c %a /etc/side/config.txt",
+        ])
+        #expect(file.stdout == "from git\n640\n", "\(file.stdout)\(file.stderr)")
         await loop.update { $0.apps.removeAll { $0.name == "side" } }
         let sideGone = try await loop.until(within: 60) {
             try await loop.replicasByHost().values.allSatisfy {
