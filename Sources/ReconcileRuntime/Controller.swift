@@ -213,9 +213,18 @@ public final class Controller: Service {
                         {
                             log("node \(name): removed from git and nothing of ours runs there; forgotten")
                         }
+                        // Volumes removed from git: their data kept, or deleted (reclaim: delete).
+                        var volumeLines: [String] = []
+                        do {
+                            volumeLines = try await VolumeReclaim.run(
+                                desired: snapshot.state, nodes: reconciler.pass.nodes,
+                                drivers: reconciler.pass.drivers, store: store)
+                        } catch {
+                            volumeLines = ["error: volumes: \(error)"]
+                        }
                         // Report what a pass does, and a standing condition once until it changes.
                         let lines =
-                            PlanText.lines(result.plan).lines
+                            PlanText.lines(result.plan).lines + volumeLines
                             + result.observed.nodes.filter { $0.unreachableSince != nil }.map {
                                 "! node \($0.name): unreachable"
                             } + result.failures.map { "error: \($0)" }

@@ -246,6 +246,15 @@ public final class Store: Sendable {
                 table.column("spec", .text).notNull()
             }
         }
+        migrator.registerMigration("v11: remembered volumes") { db in
+            // Every Volume git has declared, with the node that holds it and its reclaim policy as
+            // last declared: one removed from git with reclaim delete is deleted through this row.
+            try db.create(table: "knownVolume") { table in
+                table.primaryKey("name", .text)
+                table.column("node", .text).notNull()
+                table.column("reclaim", .text).notNull()
+            }
+        }
         return migrator
     }
 

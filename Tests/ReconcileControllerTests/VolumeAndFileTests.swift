@@ -295,3 +295,54 @@ extension VolumeAndFileTests {
 func jsonString(_ text: String) -> String {
     String(decoding: try! JSONEncoder().encode(text), as: UTF8.self)
 }
+
+extension VolumeAndFileTests {
+    /// A Volume removed from git keeps its data (retain) or has it deleted once no process uses it
+    /// (reclaim: delete); the store remembers Volumes across controller restarts.
+    @Test(.timeLimit(.minutes(2))) func aVolumeRemovedFromGitIsKeptOrDeletedAsItSays() async throws {
+        let cluster = try Cluster(.process)
+        defer { Task { await cluster.cleanUp() } }
+        let driver = try cluster.driver()
+        let drivers: [String: any ContainerDriver] = ["local": driver]
+        let kept = "kept-\(cluster.suffix)"
+        let scratch = "scratch-\(cluster.suffix)"
+        let both = DesiredState(
+            nodes: [cluster.node],
+            volumes: [VolumeSpec(name: kept), VolumeSpec(name: scratch, reclaim: .delete)])
+        #expect(
+            try await VolumeReclaim.run(
+                desired: both, nodes: [cluster.node], drivers: drivers, store: try Store(stateDirectory: cluster.state)
+            ).isEmpty)
+        // A process writes into both, and keeps running with the scratch volume mounted.
+        let writer = try await driver.run(
+            ContainerSpec(
+                name: "writer-\(cluster.suffix)",
+                command: ["/bin/sh", "-c", "echo a > $FILES/k/data; echo b > $FILES/s/data; exec sleep 600"],
+                mounts: [
+                    ContainerMount(source: .volume(kept), target: "/k"),
+                    ContainerMount(source: .volume(scratch), target: "/s"),
+                ]))
+        let volumes = cluster.state + "/volumes/"
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: volumes + scratch + "/data") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // Both leave git; a new Store, as after a controller restart, still knows them.
+        let store = try Store(stateDirectory: cluster.state)
+        let none = DesiredState(nodes: [cluster.node])
+        let waiting = try await VolumeReclaim.run(desired: none, nodes: [cluster.node], drivers: drivers, store: store)
+        #expect(
+            waiting == [
+                "- volume \(kept): removed from git; its data is kept on node local",
+                "~ volume \(scratch): removed from git (reclaim: delete); waiting: volume is in use by process \(writer.id.prefix(12))",
+            ])
+        #expect(FileManager.default.fileExists(atPath: volumes + scratch + "/data"))
+        try await driver.remove(writer.id)
+        let deleted = try await VolumeReclaim.run(desired: none, nodes: [cluster.node], drivers: drivers, store: store)
+        #expect(deleted == ["- volume \(scratch): removed from git (reclaim: delete); its data on local is deleted"])
+        #expect(!FileManager.default.fileExists(atPath: volumes + scratch))
+        #expect(try String(contentsOfFile: volumes + kept + "/data", encoding: .utf8) == "a\n")
+        #expect(try store.knownVolumes().isEmpty)
+        #expect(
+            try await VolumeReclaim.run(desired: none, nodes: [cluster.node], drivers: drivers, store: store).isEmpty)
+    }
+}
