@@ -23,21 +23,33 @@ import Testing
         let node: NodeSpec
         let suffix = String(UUID().uuidString.prefix(6)).lowercased()
 
-        init(_ backend: Backend) throws {
+        /// A Docker engine of the test's own: a pass removes every App it does not know from its
+        /// nodes, so tests never share an engine they plan against.
+        let engine: DockerEngine?
+
+        private init(_ backend: Backend, engine: DockerEngine?) throws {
             self.backend = backend
+            self.engine = engine
             state = FileManager.default.temporaryDirectory.appendingPathComponent("files-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
             node =
-                backend == .docker
-                ? NodeSpec(name: "local", backend: .docker(endpoint: "unix:///var/run/docker.sock", tls: nil))
-                : NodeSpec(name: "local", backend: .process)
+                if let engine {
+                    NodeSpec(name: "local", backend: .docker(endpoint: engine.endpoint, tls: nil))
+                } else {
+                    NodeSpec(name: "local", backend: .process)
+                }
+        }
+
+        static func start(_ backend: Backend) async throws -> Cluster {
+            try Cluster(backend, engine: backend == .docker ? try await DockerEngine.start() : nil)
         }
 
         /// A fresh driver, as a restarted controller makes one.
         func driver() throws -> any ContainerDriver {
-            backend == .docker
-                ? try DockerDriver(node: "local", endpoint: "unix:///var/run/docker.sock")
-                : try ProcessDriver(node: "local", stateDirectory: state, shimPath: LogCollectorTests.shim)
+            if let engine {
+                return try DockerDriver(node: "local", endpoint: engine.endpoint, address: engine.publishAddress)
+            }
+            return try ProcessDriver(node: "local", stateDirectory: state, shimPath: LogCollectorTests.shim)
         }
 
         /// The App's image and command for the backend; `script` runs under /bin/sh with `$ROOT` the
@@ -76,6 +88,7 @@ import Testing
             }
             _ = ProcessWorkloads.endAll(under: state)
             try? FileManager.default.removeItem(atPath: state)
+            await engine?.shutdownOffPool()
         }
     }
 
@@ -118,7 +131,7 @@ import Testing
     /// one starts: never two at once) and a controller restart, and stays on the volume's node.
     @Test(.timeLimit(.minutes(3)), arguments: Backend.allCases)
     func aCounterInANamedVolumeKeepsCountingAcrossUpdatesAndRestarts(_ backend: Backend) async throws {
-        let cluster = try Cluster(backend)
+        let cluster = try await Cluster.start(backend)
         defer { Task { await cluster.cleanUp() } }
         let app = "counter-\(cluster.suffix)"
         func manifests(generation: Int) -> [String: String] {
@@ -157,6 +170,7 @@ import Testing
         _ = try await Self.converge(
             pass, try cluster.load(manifests(generation: 3)), revision: "3", driver: driver, app: app)
         #expect(try await Self.waitForLine("count=3", driver: driver, id: try await Self.running(driver, app: app).id))
+        await cluster.cleanUp()
     }
 
     /// A file from the repository arrives with its content and mode; a change to it rolls the App
@@ -164,7 +178,7 @@ import Testing
     /// state directory.
     @Test(.timeLimit(.minutes(3)), arguments: Backend.allCases)
     func configFromGitAndSecretFilesReachTheContainer(_ backend: Backend) async throws {
-        let cluster = try Cluster(backend)
+        let cluster = try await Cluster.start(backend)
         defer { Task { await cluster.cleanUp() } }
         let app = "configured-\(cluster.suffix)"
         let secretValue = "s3cr3t-\(UUID().uuidString)"
@@ -175,7 +189,7 @@ import Testing
             // The replica reports what it finds: content and mode of both files.
             let script =
                 "echo config=$(cat $ROOT/etc/app/config.yaml) mode=$(stat -L -c %a $ROOT/etc/app/config.yaml); "
-                + "echo secret=$(cat $ROOT/run/secrets/token) mode=$(stat -L -c %a $ROOT/run/secrets/token)"
+                + "echo secret=$(md5sum < $ROOT/run/secrets/token | cut -c1-32) mode=$(stat -L -c %a $ROOT/run/secrets/token)"
             return [
                 "config/app.yaml": config,
                 "app.yaml": """
@@ -197,7 +211,8 @@ import Testing
         // Process nodes keep the owner's bits only (the process's folder is private anyway).
         let mode = backend == .docker ? "640" : "600"
         #expect(try await Self.waitForLine("config=greeting: hello mode=\(mode)", driver: driver, id: replica.id))
-        #expect(try await Self.waitForLine("secret=\(secretValue) mode=400", driver: driver, id: replica.id))
+        // The replica prints the secret's digest, never the secret: its output is collected like any log.
+        #expect(try await Self.waitForLine("secret=\(try md5(secretValue)) mode=400", driver: driver, id: replica.id))
 
         let v2 = try cluster.load(manifests(config: "greeting: bonjour"))
         #expect(SpecHash.of(v1.apps[0]) != SpecHash.of(v2.apps[0]))
@@ -206,11 +221,14 @@ import Testing
         replica = try await Self.running(driver, app: app)
         #expect(try await Self.waitForLine("config=greeting: bonjour mode=\(mode)", driver: driver, id: replica.id))
 
-        // The secret's value: in no file under the state directory (the process driver's folders,
-        // logs excepted: the test's own replica printed it on purpose, so those are skipped).
+        // The secret's value: in no file under the state directory (the process driver's folders
+        // and the replicas' output among them) and in no plan line.
+        #expect(!summaries.joined().contains(secretValue))
+        var scanned = 0
+        var logs = 0
         let enumerator = FileManager.default.enumerator(atPath: cluster.state)
         while let path = enumerator?.nextObject() as? String {
-            guard !path.hasSuffix(".log"), !path.hasSuffix(".log.1") else { continue }
+            scanned += 1
             let full = cluster.state + "/" + path
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
@@ -218,7 +236,12 @@ import Testing
                 let data = FileManager.default.contents(atPath: full)
             else { continue }
             #expect(!String(decoding: data, as: UTF8.self).contains(secretValue), "secret found in \(path)")
+            if path.hasSuffix("output.log") { logs += 1 }
         }
+        #expect(scanned > 0)
+        // On a process node the replicas' output is under the state directory, and was read.
+        if backend == .process { #expect(logs > 0) }
+        await cluster.cleanUp()
     }
 }
 
@@ -227,7 +250,7 @@ extension VolumeAndFileTests {
     /// volume exists while the run is under way and is removed once it succeeds.
     @Test(.timeLimit(.minutes(3)), arguments: Backend.allCases)
     func theTasksOfARunShareItsVolumeWhichGoesWhenTheRunSucceeds(_ backend: Backend) async throws {
-        let cluster = try Cluster(backend)
+        let cluster = try await Cluster.start(backend)
         defer { Task { await cluster.cleanUp() } }
         let name = "etl-\(cluster.suffix)"
         func step(_ script: String) -> String {
@@ -288,7 +311,24 @@ extension VolumeAndFileTests {
             if !removed { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(removed, "the run's volume is removed after it succeeded")
+        await cluster.cleanUp()
     }
+}
+
+/// The hex MD5 digest of `text`, from the host's md5sum.
+func md5(_ text: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/md5sum")
+    let input = Pipe()
+    let output = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    try process.run()
+    input.fileHandleForWriting.write(Data(text.utf8))
+    try input.fileHandleForWriting.close()
+    let digest = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return String(digest.prefix(32))
 }
 
 /// A JSON string literal (also a YAML flow scalar).
@@ -300,7 +340,7 @@ extension VolumeAndFileTests {
     /// A Volume removed from git keeps its data (retain) or has it deleted once no process uses it
     /// (reclaim: delete); the store remembers Volumes across controller restarts.
     @Test(.timeLimit(.minutes(2))) func aVolumeRemovedFromGitIsKeptOrDeletedAsItSays() async throws {
-        let cluster = try Cluster(.process)
+        let cluster = try await Cluster.start(.process)
         defer { Task { await cluster.cleanUp() } }
         let driver = try cluster.driver()
         let drivers: [String: any ContainerDriver] = ["local": driver]
@@ -344,5 +384,6 @@ extension VolumeAndFileTests {
         #expect(try store.knownVolumes().isEmpty)
         #expect(
             try await VolumeReclaim.run(desired: none, nodes: [cluster.node], drivers: drivers, store: store).isEmpty)
+        await cluster.cleanUp()
     }
 }
