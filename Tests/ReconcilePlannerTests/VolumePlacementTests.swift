@@ -23,6 +23,12 @@ import Testing
         #expect(
             result.changes.map(\.summary) == ["app db: 1 replica -> node-b (on node node-b: volume pgdata lives there)"]
         )
+        // The decision stored for `reconcile explain` says why the others were passed over.
+        #expect(
+            result.starts.first?.placement?.rejected.map(\.description) == [
+                "node-a: does not hold volume pgdata (its data lives on node node-b)",
+                "node-c: does not hold volume pgdata (its data lives on node node-b)",
+            ])
         // The other nodes are refused with the reason explain shows.
         let ledger = NodeLedger(observed: nodes, replicas: [])
         let demand = NodeLedger.Demand.replica(of: stateful(), spread: [:])
