@@ -336,21 +336,25 @@ public actor GitSource {
 
     /// A blob's text, or nil when it is not UTF-8.
     public func text(ofBlob id: String) throws(GitError) -> String? {
-        let repository = try openRepository()
-        var oid = git_oid()
-        var rc = git_oid_fromstr(&oid, id)
-        guard rc == 0 else { throw GitError.last(code: rc, operation: "read blob \(id)") }
-        var blob: OpaquePointer?
-        rc = git_blob_lookup(&blob, repository, &oid)
-        guard rc == 0 else { throw GitError.last(code: rc, operation: "read blob \(id)") }
-        defer { git_blob_free(blob) }
-        let size = Int(git_blob_rawsize(blob))
-        guard size > 0, let raw = git_blob_rawcontent(blob) else { return "" }
-        return String(validating: UnsafeRawBufferPointer(start: raw, count: size), as: UTF8.self)
+        try withBlob(id) { blob in
+            let size = Int(git_blob_rawsize(blob))
+            guard size > 0, let raw = git_blob_rawcontent(blob) else { return "" }
+            return String(validating: UnsafeRawBufferPointer(start: raw, count: size), as: UTF8.self)
+        }
     }
 
     /// A blob's size, and its bytes when it is at most `limit` bytes long.
     public func bytes(ofBlob id: String, limit: Int) throws(GitError) -> (size: Int, data: Data?) {
+        try withBlob(id) { blob in
+            let size = Int(git_blob_rawsize(blob))
+            guard size <= limit else { return (size, nil) }
+            guard size > 0, let raw = git_blob_rawcontent(blob) else { return (0, Data()) }
+            return (size, Data(bytes: raw, count: size))
+        }
+    }
+
+    /// Looks a blob up by id and hands it to `body` (freed after).
+    private func withBlob<T>(_ id: String, _ body: (OpaquePointer?) -> T) throws(GitError) -> T {
         let repository = try openRepository()
         var oid = git_oid()
         var rc = git_oid_fromstr(&oid, id)
@@ -359,10 +363,7 @@ public actor GitSource {
         rc = git_blob_lookup(&blob, repository, &oid)
         guard rc == 0 else { throw GitError.last(code: rc, operation: "read blob \(id)") }
         defer { git_blob_free(blob) }
-        let size = Int(git_blob_rawsize(blob))
-        guard size <= limit else { return (size, nil) }
-        guard size > 0, let raw = git_blob_rawcontent(blob) else { return (0, Data()) }
-        return (size, Data(bytes: raw, count: size))
+        return body(blob)
     }
 
     /// The signature and signed payload of a commit, or nil when it is unsigned.
