@@ -1,21 +1,15 @@
 import Foundation
 import ReconcileModel
 
-/// A POSIX ustar archive of files (and the folders above them), as the Docker Engine's archive
-/// upload takes it: every entry owned by root, with the file's own mode.
+/// A POSIX ustar archive of files, as the Docker Engine's archive upload takes it: every entry
+/// owned by root, with the file's own mode. Folders have no entries of their own: the engine
+/// creates missing ones (0755), and an entry for one the image has (`/etc`, `/tmp`) would reset
+/// its mode and owner.
 enum TarArchive {
     static func archive(_ files: [ContainerFile]) -> Data {
         var data = Data()
-        var folders = Set<String>()
         for file in files.sorted(by: { $0.path < $1.path }) {
             let relative = String(file.path.drop(while: { $0 == "/" }))
-            let parts = relative.split(separator: "/")
-            for depth in parts.indices.dropLast() {
-                let folder = parts[...depth].joined(separator: "/") + "/"
-                if folders.insert(folder).inserted {
-                    data.append(header(name: folder, size: 0, mode: 0o755, type: UInt8(ascii: "5")))
-                }
-            }
             data.append(header(name: relative, size: file.content.count, mode: file.mode, type: UInt8(ascii: "0")))
             data.append(file.content)
             data.append(Data(count: (512 - file.content.count % 512) % 512))
