@@ -14,6 +14,14 @@ final class FileDecoder {
             while let root = try parser.nextRoot() {
                 decodeDocument(root)
             }
+        } catch YamlError.duplicatedKeysInMapping(let duplicates, let yamlContext) {
+            // Yams points at the first occurrence; the one to delete is the next.
+            let first = SourceLocation(file: context.file, line: yamlContext.mark.line, column: yamlContext.mark.column)
+            let key = duplicates.first ?? ""
+            let second = YAMLErrorText.nextOccurrence(of: key, after: first, in: text) ?? first
+            context.error(
+                "duplicate key \"\(key)\" in one mapping (first at \(first)); each key may appear once, delete one",
+                at: second)
         } catch let error as YamlError {
             context.error(YAMLErrorText.message(error), at: YAMLErrorText.location(error, file: context.file))
         } catch {
@@ -106,20 +114,58 @@ enum YAMLErrorText {
             return "invalid YAML: \(problem)\(during)"
         case .reader(let problem, _, _, _):
             return "invalid YAML text: \(problem)"
-        case .duplicatedKeysInMapping(let duplicates, _):
-            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
-            return "duplicate key \(keys) in one mapping; each key may appear once (this is its first occurrence)"
         default:
             return "invalid YAML: \(error)"
         }
+    }
+
+    /// Where `key` appears again in the mapping whose key at `first` it repeats: a later line at
+    /// the same indentation before the mapping ends (block style), or later on the same line (flow
+    /// style). Nil when it cannot be told from the text.
+    static func nextOccurrence(of key: String, after first: SourceLocation, in text: String) -> SourceLocation? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.hasSuffix("\r") ? $0.dropLast() : $0
+        }
+        guard first.line >= 1, first.line <= lines.count, first.column >= 1 else { return nil }
+        let indent = first.column - 1
+        func startsWithKey(_ rest: Substring) -> Bool {
+            for candidate in [key, "\"\(key)\"", "'\(key)'"] where rest.hasPrefix(candidate) {
+                if rest.dropFirst(candidate.count).drop(while: { $0 == " " }).hasPrefix(":") { return true }
+            }
+            return false
+        }
+        // Flow style: `{a: 1, a: 2}` on the first occurrence's line.
+        let line = lines[first.line - 1]
+        if line.count > indent {
+            var rest = line.dropFirst(indent + key.count)
+            while let comma = rest.firstIndex(where: { $0 == "," || $0 == "{" }) {
+                let after = rest[rest.index(after: comma)...]
+                let trimmed = after.drop(while: { $0 == " " })
+                if startsWithKey(trimmed) {
+                    let column = line.distance(from: line.startIndex, to: trimmed.startIndex) + 1
+                    return SourceLocation(file: first.file, line: first.line, column: column)
+                }
+                rest = after
+            }
+        }
+        // Block style: a later line at the same indentation, before one indented less.
+        for number in first.line..<lines.count {
+            let candidate = lines[number]
+            let content = candidate.drop(while: { $0 == " " })
+            if content.isEmpty || content.hasPrefix("#") { continue }
+            let spaces = candidate.count - content.count
+            if spaces < indent || content.hasPrefix("---") { return nil }
+            if spaces == indent, startsWithKey(content) {
+                return SourceLocation(file: first.file, line: number + 1, column: indent + 1)
+            }
+        }
+        return nil
     }
 
     static func location(_ error: YamlError, file: String) -> SourceLocation {
         switch error {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
             return SourceLocation(file: file, line: mark.line, column: mark.column)
-        case .duplicatedKeysInMapping(_, let context):
-            return SourceLocation(file: file, line: context.mark.line, column: context.mark.column)
         case .reader(_, let offset, _, let yaml):
             guard let offset else { return SourceLocation(file: file, line: 1, column: 1) }
             var line = 1

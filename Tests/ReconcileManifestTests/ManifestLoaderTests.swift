@@ -345,4 +345,21 @@ import Testing
         #expect(!rules.ignores("main.yaml"))
         #expect(!rules.ignores("sub/main.yaml"))
     }
+
+    /// A duplicate key is reported where it repeats (the line to delete), naming the first.
+    @Test func aDuplicateKeyIsReportedAtTheDuplicate() {
+        let flow = load(["a.yaml": "kind: App\nname: web\ncommand: [a]\nresources: {cpu: 1, memory: 1Gi, cpu: 2}\n"])
+        #expect(
+            flow.diagnostics.map(\.description) == [
+                "a.yaml:4:34: error: duplicate key \"cpu\" in one mapping (first at a.yaml:4:13); each key may appear once, delete one"
+            ])
+        let nested = load([
+            "a.yaml":
+                "kind: App\nname: web\ncommand: [a]\nupdate:\n  maxSurge: 1\n\n  # why\n  \"maxSurge\": 2\nreplicas: 1\n"
+        ])
+        #expect(
+            nested.diagnostics.map(\.description) == [
+                "a.yaml:8:3: error: duplicate key \"maxSurge\" in one mapping (first at a.yaml:5:3); each key may appear once, delete one"
+            ])
+    }
 }
