@@ -32,8 +32,8 @@ struct AlertsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Mute an incident's notifications for a while.",
             discussion: """
-                NAME is an incident key as `alerts list` shows it (check/NAME, dag/NAME, rollout/APP,
-                node/NAME, commit) or a check's name. When the silence ends while it still fails, it
+                NAME is an incident key as `alerts list` shows it (check/NAME, dag/NAME, rollout/APP, \
+                node/NAME, commit) or a check's name. When the silence ends while it still fails, it \
                 notifies at once.
                 """)
         @Argument(help: "The incident key or check name.") var name: String

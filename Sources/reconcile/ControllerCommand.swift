@@ -16,8 +16,8 @@ struct ControllerCommand: AsyncParsableCommand {
         commandName: "controller",
         abstract: "Run continuously: poll git, reconcile every few seconds, serve published ports.",
         discussion: """
-            Polls the repository every --interval and runs a reconcile pass every --tick on the last
-            valid commit (an invalid commit is reported and skipped). Published ports listen on
+            Polls the repository every --interval and runs a reconcile pass every --tick on the last \
+            valid commit (an invalid commit is reported and skipped). Published ports listen on \
             --publish-address. Stops on SIGTERM or SIGINT after the pass in progress.
             """)
 

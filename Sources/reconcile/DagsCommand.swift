@@ -13,7 +13,7 @@ struct DagsCommand: AsyncParsableCommand {
         commandName: "dags",
         abstract: "DAGs: list them, see when they run next, start runs by hand or over past dates.",
         discussion: """
-            DAG definitions are read from the repository the controller on --state follows (or --repo);
+            DAG definitions are read from the repository the controller on --state follows (or --repo); \
             runs are recorded in --state, where the controller starts them on its next tick.
             """,
         subcommands: [List.self, Next.self, Trigger.self, Backfill.self])
@@ -109,8 +109,8 @@ struct DagsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a run for every tick of the DAG's schedule between two dates.",
             discussion: """
-                One run per tick in --from ... --to (both included, RFC 3339), oldest first, each with
-                the data interval from the tick before it. Ticks that already have a run are skipped.
+                One run per tick in --from ... --to (both included, RFC 3339), oldest first, each with \
+                the data interval from the tick before it. Ticks that already have a run are skipped. \
                 The controller runs them at most maxActiveRuns at a time, oldest first.
                 """)
         @Argument(help: "The DAG.") var dag: String

@@ -10,14 +10,15 @@ struct ExplainCommand: AsyncParsableCommand {
         commandName: "explain",
         abstract: "Why: an App's replicas and plan, a task's state, an incident's notices.",
         discussion: """
-            reconcile explain app/NAME          each replica's node and why (its score, every other
-                                                node's reason), and what the planner does now
-            reconcile explain task DAG/RUN/TASK its state and the single reason it is not running
-            reconcile explain incident KEY      its condition, settle time and every notice's state
+            `explain app/NAME`: each replica's node and why (its score, every other node's reason), and what \
+            the planner does now.
 
-            `app/` needs a running controller (--controller URL): it reads what the controller
-            observed and planned on its last pass. Tasks and incidents read the state directory
-            (--state) or a controller.
+            `explain task DAG/RUN/TASK`: its state and the single reason it is not running.
+
+            `explain incident KEY`: its condition, settle time and every notice's state.
+
+            `app/` needs a running controller (--controller URL): it reads what the controller observed and \
+            planned on its last pass. Tasks and incidents read the state directory (--state) or a controller.
             """)
 
     @Argument(help: "app/NAME, task, or incident") var kind: String

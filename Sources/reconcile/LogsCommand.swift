@@ -13,8 +13,8 @@ struct LogsCommand: AsyncParsableCommand {
         commandName: "logs",
         abstract: "Print collected output: an App's replicas, or a DAG task's attempt (by default its latest).",
         discussion: """
-            App output is collected by the controller into <state>/logs/apps; a finished attempt's output
-            is saved in <state>/logs/dags, a running attempt's is read from its node. --grep takes a
+            App output is collected by the controller into <state>/logs/apps; a finished attempt's output \
+            is saved in <state>/logs/dags, a running attempt's is read from its node. --grep takes a \
             PCRE2 regular expression, matched against each line.
             """)
 

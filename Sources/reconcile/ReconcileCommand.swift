@@ -13,8 +13,10 @@ struct ReconcileCommand: AsyncParsableCommand {
         abstract: "A declarative GitOps reconciler for apps, DAGs of batch jobs, checks and alerts.",
         discussion: """
             Manifests are YAML files in a git repository; see manifests/ for every field.
+
             Without a subcommand: one pass (observe, plan, apply), or with --dry-run print the plan.
-            `reconcile --dry-run --against REF` prints what a commit changes relative to REF, offline
+
+            `reconcile --dry-run --against REF` prints what a commit changes relative to REF, offline \
             (exit 0 no changes, 2 changes pending, 1 error) - what CI runs on a pull request.
             """,
         subcommands: [

@@ -65,8 +65,8 @@ struct RerunCommand: AsyncParsableCommand {
         commandName: "rerun",
         abstract: "Run tasks of a run again (the controller picks it up on its next tick).",
         discussion: """
-            --failed clears the tasks whose last try failed (their upstreamFailed downstream runs again
-            once they succeed); --task T clears T, and with --downstream every task after it (read from
+            --failed clears the tasks whose last try failed (their upstreamFailed downstream runs again \
+            once they succeed); --task T clears T, and with --downstream every task after it (read from \
             the DAG at --ref). Cleared attempts stay in the history; new tries number on after them.
             """)
 

@@ -10,7 +10,7 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Apps, nodes, DAGs, checks and open incidents at a glance.",
         discussion: """
-            From a running controller (--controller URL) it shows what its last pass saw; from the state
+            From a running controller (--controller URL) it shows what its last pass saw; from the state \
             directory it observes the nodes once itself. Colour on a terminal, plain when piped.
             """)
 

@@ -10,6 +10,7 @@ struct ValidateCommand: AsyncParsableCommand {
         abstract: "Load and validate manifests; print every problem as file:line:col: error: message.",
         discussion: """
             Reads a folder (PATH), or a commit of a git repository (--repo, --ref, --path).
+
             Exit status: 0 valid, 1 invalid or unreadable.
             """
     )

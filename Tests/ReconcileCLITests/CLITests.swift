@@ -157,6 +157,23 @@ import Testing
         #expect(result.status == 0)
         for command in ["validate", "schedule", "schema"] { #expect(result.stdout.contains(command)) }
     }
+
+    /// The prose above USAGE is wrapped by the argument parser (lines under 80 columns), never broken by the
+    /// source: within a paragraph a line ends only where the next word would not fit.
+    @Test(arguments: [
+        [], ["controller"], ["explain"], ["logs"], ["dags"], ["dags", "backfill"], ["rerun"], ["status"],
+        ["validate"], ["alerts", "silence"], ["nodes", "drain"],
+    ])
+    func helpProseIsWrappedByTheParser(_ command: [String]) async throws {
+        let result = try await Self.run(command + ["--help"])
+        #expect(result.status == 0)
+        let prose = result.stdout.components(separatedBy: "USAGE:")[0].split(
+            separator: "\n", omittingEmptySubsequences: false)
+        for (line, next) in zip(prose, prose.dropFirst()) where !line.isEmpty && !next.isEmpty {
+            let word = next.split(separator: " ").first ?? ""
+            #expect(line.count + 1 + word.count >= 80, "\(command): \"\(line)\" breaks before \"\(word)\"")
+        }
+    }
 }
 
 @Suite struct ValidateRepositoryCLITests {
