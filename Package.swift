@@ -53,7 +53,7 @@ let package = Package(
         // The one way to start a host command: descriptors closed, an explicit environment, its own group.
         .target(name: "ReconcileSpawn", dependencies: ["CSpawn"]),
         // Collected logs: segment files with a time index, and PCRE2 (JIT) search over them.
-        .target(name: "ReconcileLogs", dependencies: ["ReconcileModel", "CPCRE2"]),
+        .target(name: "ReconcileLogs", dependencies: ["CPCRE2"]),
         // Secret references resolved on this host at use time (environment variables, files).
         .target(name: "ReconcileSecrets", dependencies: ["ReconcileModel"]),
         // libgit2 from Debian's libgit2-dev.
@@ -146,7 +146,6 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
@@ -155,16 +154,14 @@ let package = Package(
         .executableTarget(
             name: "reconcile",
             dependencies: [
-                "ReconcileModel",
-                "ReconcileManifest",
-                "ReconcileGit",
-                "ReconcilePlanner",
-                "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts", "ReconcileRouter",
-                "ReconcileDrivers",
-                "ReconcileStore", "ReconcileLogs", "ReconcileAPI",
+                "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcilePlanner", "ReconcileRuntime",
+                "ReconcileServer", "ReconcileSecrets", "ReconcileStore", "ReconcileLogs", "ReconcileAPI",
+                // Built beside the CLI: the process driver starts it.
+                "reconcile-shim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -219,7 +216,7 @@ let package = Package(
             dependencies: [
                 "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts", "ReconcileRouter", "ReconcileAPI",
                 "ReconcileDrivers", "ReconcileModel", "ReconcilePlanner", "ReconcileTesting",
-                "ReconcileStore", "ReconcileLogs", "reconcile-shim",
+                "ReconcileStore", "ReconcileLogs", "ReconcileManifest", "reconcile-shim",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -229,7 +226,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
-        .testTarget(name: "ReconcileLogsTests", dependencies: ["ReconcileLogs", "ReconcileModel", "ReconcileTesting"]),
+        .testTarget(name: "ReconcileLogsTests", dependencies: ["ReconcileLogs", "ReconcileTesting"]),
         .testTarget(
             name: "ReconcileStoreTests",
             dependencies: ["ReconcileStore", "ReconcileModel"]
@@ -241,11 +238,11 @@ let package = Package(
         .testTarget(
             name: "ReconcileCLITests",
             dependencies: [
-                "reconcile", "reconcile-shim", "ReconcileModel", "ReconcileTesting", "ReconcileDrivers",
-                "ReconcileStore", "ReconcileAPI", "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts",
-                "ReconcileRouter", "ReconcileGit",
+                "reconcile", "reconcile-shim", "ReconcileTesting", "ReconcileDrivers", "ReconcileStore",
+                "ReconcileRuntime", "ReconcileServer", "ReconcileGit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
     ]
 )
