@@ -11,6 +11,9 @@ enum OfflinePlan {
     struct Output {
         var lines: [String]
         var changed: Bool
+        /// The app plan the lines were made from, and how many resources are unchanged.
+        var plan: Plan
+        var unchanged: Int
     }
 
     /// Nodes as declared (undeclared capacity counts as unlimited offline); the implicit `local` node
@@ -49,6 +52,6 @@ enum OfflinePlan {
         // Replicas that fit nowhere ("!") are warnings: they do not make a commit a change by themselves.
         let unchanged = plan.unchanged.count + others.unchanged
         lines.append("= \(unchanged) resource\(unchanged == 1 ? "" : "s") unchanged")
-        return Output(lines: lines, changed: changed)
+        return Output(lines: lines, changed: changed, plan: plan, unchanged: unchanged)
     }
 }

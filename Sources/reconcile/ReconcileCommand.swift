@@ -32,6 +32,9 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: "Plan offline from this ref's desired state to --ref's (no cluster access).")
     var against: String?
 
+    @Option(help: "Plan output: text, or json (versioned; its schema: reconcile schema --plan).")
+    var output: OutputFormat = .text
+
     @OptionGroup(title: "Git")
     var git: GitOptions
 
@@ -46,10 +49,21 @@ struct ReconcileCommand: AsyncParsableCommand {
             var baseOptions = git
             baseOptions.ref = against
             guard let old = try await load(repository, options: baseOptions) else { throw ExitCode(1) }
-            let output = OfflinePlan.make(from: old.state, to: new.state, now: Date())
-            print("plan: \(old.commit.prefix(12)) (\(against)) -> \(new.commit.prefix(12)) (\(git.ref))")
-            for line in output.lines { print(line) }
-            throw ExitCode(output.changed ? 2 : 0)
+            let plan = OfflinePlan.make(from: old.state, to: new.state, now: Date())
+            switch output {
+            case .text:
+                print("plan: \(old.commit.prefix(12)) (\(against)) -> \(new.commit.prefix(12)) (\(git.ref))")
+                for line in plan.lines { print(line) }
+            case .json:
+                let document = PlanDocument(
+                    mode: "offline",
+                    commits: .init(
+                        from: .init(commit: old.commit, ref: against), to: .init(commit: new.commit, ref: git.ref)),
+                    plan: plan.plan, lines: plan.lines, changed: plan.changed, old: old.state, new: new.state,
+                    unchanged: plan.unchanged)
+                print(document.json())
+            }
+            throw ExitCode(plan.changed ? 2 : 0)
         }
         // One pass against the cluster: observe, plan, and apply unless --dry-run.
         try StateDirectory.secure(git.state)
@@ -58,16 +72,26 @@ struct ReconcileCommand: AsyncParsableCommand {
         var drained = new.state
         drained.nodes = try ClusterNodes.withDrains(new.state.nodes, store: store)
         let (pass, note) = try await Pass.forState(drained, stateDirectory: git.state)
-        if let note { print(note) }
+        if let note, output == .text { print(note) }
         let reconciler = Reconciler(pass: pass, store: store)
         let result = try await reconciler.run(desired: new.state, revision: new.commit, dryRun: dryRun, now: Date())
-        for node in result.observed.nodes where node.unreachableSince != nil {
-            print("! node \(node.name): unreachable")
+        let unreachable = result.observed.nodes.filter { $0.unreachableSince != nil }.map {
+            "! node \($0.name): unreachable"
         }
         let (lines, changed) = PlanText.lines(result.plan)
-        print("plan: commit \(new.commit.prefix(12)) (\(git.ref))\(dryRun ? " (dry run)" : "")")
-        for line in lines { print(line) }
-        print("= \(result.plan.unchanged.count) app\(result.plan.unchanged.count == 1 ? "" : "s") unchanged")
+        switch output {
+        case .text:
+            for line in unreachable { print(line) }
+            print("plan: commit \(new.commit.prefix(12)) (\(git.ref))\(dryRun ? " (dry run)" : "")")
+            for line in lines { print(line) }
+            print("= \(result.plan.unchanged.count) app\(result.plan.unchanged.count == 1 ? "" : "s") unchanged")
+        case .json:
+            let document = PlanDocument(
+                mode: "cluster", commits: .init(to: .init(commit: new.commit, ref: git.ref)), plan: result.plan,
+                lines: unreachable + lines, changed: dryRun && changed, old: nil, new: new.state,
+                unchanged: result.plan.unchanged.count)
+            print(document.json())
+        }
         for failure in result.failures {
             FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
         }

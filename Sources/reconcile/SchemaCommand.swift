@@ -4,10 +4,13 @@ import ReconcileManifest
 struct SchemaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema",
-        abstract: "Print the JSON Schema of the manifest format (for editors' YAML language servers)."
+        abstract: "Print the JSON Schema of the manifest format (for editors' YAML language servers), or of the plan."
     )
 
+    @Flag(help: "Print the JSON Schema of the plan (--output json) instead.")
+    var plan = false
+
     func run() {
-        print(ManifestSchema.jsonSchema())
+        print(plan ? PlanDocument.schema : ManifestSchema.jsonSchema())
     }
 }

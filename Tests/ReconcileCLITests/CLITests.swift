@@ -277,6 +277,101 @@ import Testing
         #expect(broken.stderr.contains("is invalid; no plan"))
     }
 
+    /// `--output json`: the plan as a versioned document that its schema (`schema --plan`) accepts,
+    /// one action per line of the text plan (same lines, same order), with details; same exit status.
+    @Test func thePlanAsJSONMatchesItsSchemaAndTheTextPlan() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cli-json-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let repository = root.appendingPathComponent("repo")
+        try FileManager.default.createDirectory(
+            at: repository.appendingPathComponent("conf"), withIntermediateDirectories: true)
+        func write(_ files: [String: String]) throws {
+            for (path, text) in files {
+                try text.write(to: repository.appendingPathComponent(path), atomically: true, encoding: .utf8)
+            }
+        }
+        let node = "kind: Node\nname: node-a\nprocess: {}\ncapacity: { cpu: 8, memory: 8Gi }\n"
+        try write([
+            "node.yaml": node,
+            "web.yaml": "kind: App\nname: web\ncommand: [serve, v1]\nreplicas: 2\n",
+            "old.yaml": "kind: App\nname: old-api\ncommand: [api]\n",
+            "dag.yaml": "kind: DAG\nname: nightly\nschedule: \"0 3 * * *\"\ntasks:\n  a: { command: [run] }\n",
+            "check.yaml": "kind: Check\nname: up\ntcp: { host: 127.0.0.1, port: 9 }\n",
+            "notifier.yaml": "kind: Notifier\nname: hook\nwebhook: { url: \"http://127.0.0.1:9/a\" }\n",
+            "volume.yaml": "kind: Volume\nname: scratch\n",
+            "conf/web.conf": "v1\n",
+        ])
+        try ValidateRepositoryCLITests.git(["init", "-q", "-b", "main"], in: repository)
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "base"], in: repository)
+        try ValidateRepositoryCLITests.git(["tag", "base"], in: repository)
+        try FileManager.default.removeItem(at: repository.appendingPathComponent("old.yaml"))
+        try FileManager.default.removeItem(at: repository.appendingPathComponent("check.yaml"))
+        try FileManager.default.removeItem(at: repository.appendingPathComponent("volume.yaml"))
+        try write([
+            "node.yaml": node.replacingOccurrences(of: "cpu: 8", with: "cpu: 16"),
+            "web.yaml":
+                "kind: App\nname: web\ncommand: [serve, v2]\nreplicas: 3\nfiles:\n  - { path: /etc/web.conf, from: conf/web.conf }\n",
+            "api.yaml": "kind: App\nname: api\ncommand: [api, v1]\n",
+            "dag.yaml":
+                "kind: DAG\nname: nightly\nschedule: \"0 3 * * *\"\ntasks:\n  a: { command: [run, fast] }\n  b: { command: [load], after: [a] }\n",
+            "notifier.yaml": "kind: Notifier\nname: hook\nwebhook: { url: \"http://127.0.0.1:9/b\" }\n",
+            "registry.yaml":
+                "kind: Registry\nname: private\nserver: registry.local:5000\nusername: ci\npassword: env:REGISTRY_PASSWORD\n",
+            "data.yaml": "kind: Volume\nname: data\n",
+        ])
+        try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
+        try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "change"], in: repository)
+        let state = root.appendingPathComponent("state").path
+        let arguments = ["--dry-run", "--against", "base", "--repo", repository.path, "--state", state]
+        let text = try await CLITests.run(arguments)
+        let json = try await CLITests.run(arguments + ["--output", "json"])
+        #expect(text.status == 2 && json.status == 2, "\(json.stderr)")
+
+        // Valid against its schema (python-jsonschema, draft 2020-12).
+        let schema = try await CLITests.run(["schema", "--plan"])
+        let schemaFile = root.appendingPathComponent("plan.schema.json")
+        let planFile = root.appendingPathComponent("plan.json")
+        try Data(schema.stdout.utf8).write(to: schemaFile)
+        try Data(json.stdout.utf8).write(to: planFile)
+        let check = try await CLITests.run(
+            [
+                "-c",
+                "import json, sys, jsonschema; jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))"
+                    + ".validate(json.load(open(sys.argv[2]))); print('valid')",
+                schemaFile.path, planFile.path,
+            ], prefix: ["python3"])
+        #expect(check.stdout == "valid\n", "\(check.stderr)")
+
+        // The same lines as the text plan, in order; every kind of resource and change is there.
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let actions = try #require(document["actions"] as? [[String: Any]])
+        let textLines = text.stdout.split(separator: "\n").map(String.init).filter {
+            !$0.hasPrefix("plan:") && !$0.hasPrefix("=")
+        }
+        #expect(actions.compactMap { $0["line"] as? String } == textLines)
+        let kinds = Set(actions.compactMap { $0["kind"] as? String })
+        #expect(kinds == ["app", "dag", "check", "notifier", "node", "registry", "volume"], "\(kinds)")
+        let markers = Set(actions.compactMap { $0["marker"] as? String })
+        #expect(markers == ["+", "-", "~"])
+        let web = try #require(actions.first { $0["name"] as? String == "web" })
+        #expect(web["change"] as? String == "updated")
+        let details = try #require(web["details"] as? [String: Any])
+        #expect((details["command"] as? [String: Any])?["to"] as? [String] == ["serve", "v2"])
+        #expect((details["replicas"] as? [String: Any])?["from"] as? Int == 2)
+        #expect((details["replicas"] as? [String: Any])?["to"] as? Int == 3)
+        #expect((details["files"] as? [[String: Any]])?.first?["path"] as? String == "/etc/web.conf")
+        let dag = try #require(actions.first { $0["kind"] as? String == "dag" })
+        #expect((dag["details"] as? [String: Any])?["tasksAdded"] as? [String] == ["b"])
+        #expect((dag["details"] as? [String: Any])?["tasksChanged"] as? [String] == ["a"])
+        let summary = try #require(document["summary"] as? [String: Any])
+        #expect(summary["added"] as? Int == actions.filter { $0["marker"] as? String == "+" }.count)
+        #expect(document["changed"] as? Bool == true)
+        #expect(document["version"] as? Int == 1)
+        let commits = try #require(document["commits"] as? [String: Any])
+        #expect((commits["from"] as? [String: Any])?["ref"] as? String == "base")
+    }
+
     /// A commit that changes only a configuration file an App reads plans a rollout of that App,
     /// and says which file changed.
     @Test func aChangedConfigFileIsAChangeOfItsApp() async throws {
