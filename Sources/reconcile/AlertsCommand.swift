@@ -13,6 +13,8 @@ struct AlertsCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Open incidents, every check's state, and notifications not yet delivered.")
+        @OptionGroup var format: OutputOptions
+        var output: OutputFormat { format.output }
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
         @OptionGroup(title: "Controller") var remote: ControllerOptions
@@ -24,7 +26,10 @@ struct AlertsCommand: AsyncParsableCommand {
             } else {
                 view = try RunText.local(git.state) { try $0.alerts(now: Date()) }
             }
-            for line in ReportText.alerts(view) { print(line) }
+            switch output {
+            case .json: print(try ReportText.json(view))
+            case .text: for line in ReportText.alerts(view) { print(line) }
+            }
         }
     }
 

@@ -23,7 +23,8 @@ struct DagsCommand: AsyncParsableCommand {
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
         @OptionGroup(title: "Controller") var remote: ControllerOptions
-        @Option(help: "Output format: text or json.") var output: OutputFormat = .text
+        @OptionGroup var format: OutputOptions
+        var output: OutputFormat { format.output }
 
         func run() async throws {
             let dags: [DAGView]
@@ -48,23 +49,46 @@ struct DagsCommand: AsyncParsableCommand {
             abstract: "The DAG's next scheduled runs: logical date and data interval, in UTC.")
         @Argument(help: "The DAG.") var dag: String
         @Option(help: "How many runs to show (1-1000).") var count: Int = 5
+        @OptionGroup var format: OutputOptions
+        var output: OutputFormat { format.output }
         @OptionGroup(title: "Git") var git: GitOptions
+
+        struct Upcoming: Encodable {
+            struct Run: Encodable {
+                var logicalDate: String
+                var dataIntervalStart: String
+                var dataIntervalEnd: String
+            }
+            var dag: String
+            /// False for a DAG without a schedule (it runs when triggered): `runs` is then empty.
+            var scheduled: Bool
+            var paused: Bool
+            var runs: [Run]
+        }
 
         func run() async throws {
             guard (1...1000).contains(count) else { throw ValidationError("--count must be between 1 and 1000") }
             let store = try Store(stateDirectory: git.state)
             let (spec, _) = try await git.dag(dag, store: store)
             guard spec.schedule != nil else {
-                print("\(dag) has no schedule: it runs when triggered (`reconcile dags trigger \(dag)`)")
+                if output == .json {
+                    print(try ReportText.json(Upcoming(dag: dag, scheduled: false, paused: spec.paused, runs: [])))
+                } else {
+                    print("\(dag) has no schedule: it runs when triggered (`reconcile dags trigger \(dag)`)")
+                }
                 return
             }
-            if spec.paused { print("\(dag) is paused: these runs are created once it is unpaused") }
+            if spec.paused, output == .text { print("\(dag) is paused: these runs are created once it is unpaused") }
             let now = Date()
             let first = RunScheduler.schedule(
                 dag: spec, cursor: try store.dagCursor(dag), activeRuns: 0, now: now
             ).nextTick
             guard let first else {
-                print("\(dag): no future tick")
+                if output == .json {
+                    print(try ReportText.json(Upcoming(dag: dag, scheduled: true, paused: spec.paused, runs: [])))
+                } else {
+                    print("\(dag): no future tick")
+                }
                 return
             }
             let runs =
@@ -72,6 +96,16 @@ struct DagsCommand: AsyncParsableCommand {
                 ?? RunScheduler.backfill(
                     dag: spec, from: first, to: first.addingTimeInterval(400 * 86_400 * Double(count)), limit: 100_000)?
                 .prefix(count) ?? []
+            if output == .json {
+                let upcoming = runs.map {
+                    Upcoming.Run(
+                        logicalDate: RunText.time($0.logicalDate),
+                        dataIntervalStart: RunText.time($0.dataIntervalStart),
+                        dataIntervalEnd: RunText.time($0.dataIntervalEnd))
+                }
+                print(try ReportText.json(Upcoming(dag: dag, scheduled: true, paused: spec.paused, runs: upcoming)))
+                return
+            }
             for run in runs {
                 print(
                     "\(RunText.time(run.logicalDate))  data interval \(RunText.time(run.dataIntervalStart)) .. "
@@ -84,6 +118,8 @@ struct DagsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Start a run of the DAG now (it counts toward maxActiveRuns).")
         @Argument(help: "The DAG.") var dag: String
+        @OptionGroup var format: OutputOptions
+        var output: OutputFormat { format.output }
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
         @OptionGroup(title: "Controller") var remote: ControllerOptions
@@ -101,7 +137,10 @@ struct DagsCommand: AsyncParsableCommand {
                     try $0.trigger(dag, in: snapshot.state, commit: snapshot.commit, now: Date())
                 }
             }
-            print("\(run.dag) \(run.run): triggered; the controller starts it on its next tick")
+            switch output {
+            case .json: print(try ReportText.json(run))
+            case .text: print("\(run.dag) \(run.run): triggered; the controller starts it on its next tick")
+            }
         }
     }
 

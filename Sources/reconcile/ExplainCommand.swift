@@ -25,7 +25,8 @@ struct ExplainCommand: AsyncParsableCommand {
     @Argument(help: "DAG/RUN/TASK for a task, the key for an incident.") var name: String?
     @OptionGroup(title: "Git") var git: GitOptions
     @OptionGroup(title: "Controller") var remote: ControllerOptions
-    @Option(help: "Output format: text or json.") var output: OutputFormat = .text
+    @OptionGroup var format: OutputOptions
+    var output: OutputFormat { format.output }
 
     func run() async throws {
         let client = try remote.client()

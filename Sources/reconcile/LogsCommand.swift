@@ -26,6 +26,8 @@ struct LogsCommand: AsyncParsableCommand {
     @Option(name: .customLong("try"), help: "The try number (default: the latest).") var tryNumber: Int?
     @Flag(help: "Prefix each line with its time and stream.") var timestamps = false
     @Option(help: "At most this many lines (the newest).") var limit: Int?
+    @OptionGroup var format: OutputOptions
+    var output: OutputFormat { format.output }
     @OptionGroup(title: "Git") var git: GitOptions
     @OptionGroup(title: "Controller") var remote: ControllerOptions
 
@@ -58,7 +60,7 @@ struct LogsCommand: AsyncParsableCommand {
             try queries.logs(name, grep: grep, since: from, run: run, tryNumber: tryNumber, limit: limit)
         }
         let labelled = Set(lines.map(\.source)).count > 1
-        for line in lines { Swift.print(ReportText.log(line, timestamps: timestamps, labelled: labelled)) }
+        for line in lines { emit(line, labelled: labelled) }
         if follow, !name.contains("/") {
             try await followApp(name, logs: LogStore(stateDirectory: git.state), pattern: pattern, labelled: labelled)
         }
@@ -76,7 +78,7 @@ struct LogsCommand: AsyncParsableCommand {
             ])
             let lines = try await client.get("logs" + query, [LogLineView].self).filter { !seen.contains($0) }
             if labelled == nil { labelled = Set(lines.map(\.source)).count > 1 }
-            for line in lines { Swift.print(ReportText.log(line, timestamps: timestamps, labelled: labelled ?? false)) }
+            for line in lines { emit(line, labelled: labelled ?? false) }
             fflush(nil)
             if let last = lines.last?.time {
                 after = last
@@ -97,14 +99,21 @@ struct LogsCommand: AsyncParsableCommand {
     }
 
     private func print(_ line: CollectedLine, source: String?) {
-        var prefix = ""
-        if timestamps {
-            let format = ISO8601DateFormatter()
-            format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            prefix = "\(format.string(from: line.time)) \(line.stderr ? "stderr" : "stdout") "
+        let view = LogLineView(
+            source: source ?? name, time: line.time, stream: line.stderr ? "stderr" : "stdout", text: line.text)
+        emit(view, labelled: source != nil)
+    }
+
+    /// One line as text, or as one JSON object on a line of its own (so `--follow` streams).
+    private func emit(_ line: LogLineView, labelled: Bool) {
+        switch output {
+        case .text:
+            Swift.print(ReportText.log(line, timestamps: timestamps, labelled: labelled))
+        case .json:
+            let encoder = APICoding.encoder
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            Swift.print(String(decoding: (try? encoder.encode(line)) ?? Data("{}".utf8), as: UTF8.self))
         }
-        if let source { prefix += "[\(source)] " }
-        Swift.print(prefix + line.text)
     }
 
     // MARK: Apps

@@ -19,7 +19,8 @@ struct NodesCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Nodes as the controller's last pass saw them.")
         @OptionGroup(title: "Controller") var remote: ControllerOptions
-        @Option(help: "Output format: text or json.") var output: OutputFormat = .text
+        @OptionGroup var format: OutputOptions
+        var output: OutputFormat { format.output }
 
         func run() async throws {
             guard let client = try remote.client() else {

@@ -32,8 +32,9 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: "Plan offline from this ref's desired state to --ref's (no cluster access).")
     var against: String?
 
-    @Option(help: "Plan output: text, or json (versioned; its schema: reconcile schema --plan).")
-    var output: OutputFormat = .text
+    @OptionGroup var format: OutputOptions
+
+    var output: OutputFormat { format.output }
 
     @OptionGroup(title: "Git")
     var git: GitOptions
@@ -128,4 +129,13 @@ struct ReconcileCommand: AsyncParsableCommand {
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text
     case json
+}
+
+/// `--output text|json`, one group shared by the root command (the plan) and every data command:
+/// ArgumentParser gives a parent's option to the parent when a subcommand declares one of the same
+/// name, unless both declare it through the same group (swift-argument-parser#169).
+struct OutputOptions: ParsableArguments {
+    @Option(
+        help: "Output format: text, or json (documented fields; the plan's schema: reconcile schema --plan).")
+    var output: OutputFormat = .text
 }

@@ -16,7 +16,8 @@ struct RunsCommand: AsyncParsableCommand {
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
         @OptionGroup(title: "Controller") var remote: ControllerOptions
-        @Option(help: "Output format: text or json.") var output: OutputFormat = .text
+        @OptionGroup var format: OutputOptions
+        var output: OutputFormat { format.output }
         @Option(help: "At most this many runs.") var limit: Int = 50
 
         func run() async throws {
@@ -38,6 +39,8 @@ struct RunsCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One run: its tasks and every attempt.")
         @Argument(help: "The run id, or DAG/RUN when several DAGs have a run of that id.") var runID: String
+        @OptionGroup var format: OutputOptions
+        var output: OutputFormat { format.output }
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
         @OptionGroup(title: "Controller") var remote: ControllerOptions
@@ -54,7 +57,10 @@ struct RunsCommand: AsyncParsableCommand {
             } else {
                 detail = try RunText.local(git.state) { try $0.run(runID) }
             }
-            for line in ReportText.run(detail) { print(line) }
+            switch output {
+            case .json: print(try ReportText.json(detail))
+            case .text: for line in ReportText.run(detail) { print(line) }
+            }
         }
     }
 }

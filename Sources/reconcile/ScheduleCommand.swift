@@ -29,6 +29,10 @@ struct ScheduleCommand: ParsableCommand {
         @Option(help: "How many fire times to print (1-10000).")
         var count: Int = 5
 
+        @OptionGroup var format: OutputOptions
+
+        var output: OutputFormat { format.output }
+
         func run() throws {
             do {
                 let schedule = try CronSchedule(parsing: expression)
@@ -41,8 +45,10 @@ struct ScheduleCommand: ParsableCommand {
                 let formatter = ISO8601DateFormatter()
                 formatter.timeZone = TimeZone(identifier: "UTC")
                 formatter.formatOptions = [.withInternetDateTime]
-                for time in schedule.nextFireTimes(after: start, in: zone, count: count) {
-                    print(formatter.string(from: time))
+                let times = schedule.nextFireTimes(after: start, in: zone, count: count).map(formatter.string(from:))
+                switch output {
+                case .json: print(try ReportText.json(times))
+                case .text: for time in times { print(time) }
                 }
             } catch let error as ValueError {
                 FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))

@@ -16,7 +16,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Git") var git: GitOptions
     @OptionGroup(title: "Controller") var remote: ControllerOptions
-    @Option(help: "Output format: text or json.") var output: OutputFormat = .text
+    @OptionGroup var format: OutputOptions
+    var output: OutputFormat { format.output }
 
     func run() async throws {
         let view: StatusView

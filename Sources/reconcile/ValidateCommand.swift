@@ -21,8 +21,9 @@ struct ValidateCommand: AsyncParsableCommand {
     @OptionGroup(title: "Git")
     var git: GitOptions
 
-    @Option(help: "Output format: text or json.")
-    var output: OutputFormat = .text
+    @OptionGroup var format: OutputOptions
+
+    var output: OutputFormat { format.output }
 
     func validate() throws {
         if git.repo != nil && path != nil {

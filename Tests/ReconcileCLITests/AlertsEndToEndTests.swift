@@ -152,6 +152,12 @@ import Testing
         #expect(slack["text"]?.contains("[FIRING] check/collector-processing") == true, "\(post)")
         let listed = try await CLITests.run(["alerts", "list", "--state", state])
         #expect(listed.stdout.contains("open incidents:\n  check/collector-processing since "), "\(listed.stdout)")
+        let listedJSON = try await CLITests.run(["alerts", "list", "--state", state, "--output", "json"])
+        let alerts = try #require(
+            try JSONSerialization.jsonObject(with: Data(listedJSON.stdout.utf8)) as? [String: Any],
+            "\(listedJSON.stderr)")
+        let incidents = try #require(alerts["incidents"] as? [[String: Any]])
+        #expect(incidents.contains { ($0["key"] as? String) == "check/collector-processing" }, "\(listedJSON.stdout)")
 
         // The line comes back.
         _ = try Command.run(["docker", "-H", engine.endpoint, "exec", container, "sh", "-c", ": > /stop"])

@@ -102,6 +102,12 @@ import Testing
         ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "2026-03-08T10:00:00Z\n2026-03-09T09:30:00Z\n2026-03-10T09:30:00Z\n")
+        let json = try await Self.run([
+            "schedule", "next", "30 2 * * *", "--tz", "America/Vancouver", "--after", "2026-03-07T12:00:00Z", "--count",
+            "3", "--output", "json",
+        ])
+        let times = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String]
+        #expect(times == ["2026-03-08T10:00:00Z", "2026-03-09T09:30:00Z", "2026-03-10T09:30:00Z"], "\(json.stdout)")
     }
 
     @Test(arguments: [

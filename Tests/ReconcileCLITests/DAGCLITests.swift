@@ -107,6 +107,12 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("try 1: failed exit 3") && $0.hasSuffix("[cleared by rerun]") })
         #expect(lines.contains { $0.hasPrefix("try 3: succeeded exit 0") })
         #expect(show.contains("etl-\(runID.replacingOccurrences(of: ":", with: "_"))-load-1"))
+        // The same run as JSON: the run and its five attempts.
+        let showJSON = try await CLITests.run(["runs", "show", runID, "--state", state, "--output", "json"])
+        let detail = try #require(
+            try JSONSerialization.jsonObject(with: Data(showJSON.stdout.utf8)) as? [String: Any], "\(showJSON.stderr)")
+        #expect((detail["run"] as? [String: Any])?["state"] as? String == "succeeded")
+        #expect((detail["attempts"] as? [[String: Any]])?.count == 5)
 
         // Each attempt's output, saved when it finished.
         let extract = try await CLITests.run(["logs", "etl/extract", "--state", state])
@@ -117,9 +123,24 @@ import Testing
         let latest = try await CLITests.run(["logs", "etl/transform", "--timestamps", "--state", state])
         #expect(latest.stdout.contains(" stdout transforming 3\n"), "\(latest.stdout)")
         #expect(latest.stdout.hasSuffix(" stdout transformed\n"), "\(latest.stdout)")
+        // As JSON: one object per line, with its source, time, stream and text.
+        let logJSON = try await CLITests.run(["logs", "etl/extract", "--state", state, "--output", "json"])
+        let objects = try logJSON.stdout.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect((objects.first?["text"] as? String)?.hasPrefix("extracted 20") == true, "\(logJSON.stdout)")
+        #expect(objects.allSatisfy { $0["time"] is String && $0["stream"] is String && $0["source"] is String })
         let noTry = try await CLITests.run(["logs", "etl/transform", "--try", "9", "--state", state])
         #expect(noTry.status == 1)
         #expect(noTry.stderr.contains("no attempt of etl/transform in try 9"), "\(noTry.stderr)")
+
+        // A last run, triggered with JSON output: the new run's view.
+        let triggeredJSON = try await CLITests.run(["dags", "trigger", "etl", "--state", state, "--output", "json"])
+        let triggered = try #require(
+            try JSONSerialization.jsonObject(with: Data(triggeredJSON.stdout.utf8)) as? [String: Any],
+            "\(triggeredJSON.stderr)")
+        #expect(triggered["dag"] as? String == "etl")
+        #expect((triggered["run"] as? String)?.hasPrefix("manual__") == true, "\(triggeredJSON.stdout)")
 
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
@@ -176,6 +197,16 @@ import Testing
                 == "\(year + 1)-01-01T00:00:00Z  data interval \(year)-01-01T00:00:00Z .. \(year + 1)-01-01T00:00:00Z\n"
                 + "\(year + 2)-01-01T00:00:00Z  data interval \(year + 1)-01-01T00:00:00Z .. \(year + 2)-01-01T00:00:00Z\n",
             "\(next.stdout) \(next.stderr)")
+        let nextJSON = try await CLITests.run([
+            "dags", "next", "yearly", "--count", "2", "--repo", repository.path, "--state", state, "--output", "json",
+        ])
+        let upcoming = try #require(
+            try JSONSerialization.jsonObject(with: Data(nextJSON.stdout.utf8)) as? [String: Any], "\(nextJSON.stderr)")
+        #expect(
+            (upcoming["runs"] as? [[String: String]])?.map { $0["logicalDate"] ?? "" } == [
+                "\(year + 1)-01-01T00:00:00Z", "\(year + 2)-01-01T00:00:00Z",
+            ])
+        #expect(upcoming["scheduled"] as? Bool == true)
         let future = try await CLITests.run([
             "dags", "backfill", "yearly", "--from", "2023-01-01T00:00:00Z", "--to", "2999-01-01T00:00:00Z",
             "--repo", repository.path, "--state", state,
