@@ -53,6 +53,9 @@ let package = Package(
         // The one way to start a host command: descriptors closed, an explicit environment, its own group.
         .target(name: "ReconcileSpawn", dependencies: ["CSpawn"]),
         // Collected logs: segment files with a time index, and PCRE2 (JIT) search over them.
+        // The version and the git commit of this build (the BuildInfo plugin writes the commit).
+        .target(name: "ReconcileBuildInfo", plugins: ["BuildInfo"]),
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         .target(name: "ReconcileLogs", dependencies: ["CPCRE2"]),
         // Secret references resolved on this host at use time (environment variables, files).
         .target(name: "ReconcileSecrets", dependencies: ["ReconcileModel"]),
@@ -92,7 +95,7 @@ let package = Package(
         .target(
             name: "ReconcileWeb",
             dependencies: [
-                "ReconcileModel", "ReconcilePlanner", "ReconcileStore", "ReconcileAPI",
+                "ReconcileModel", "ReconcilePlanner", "ReconcileStore", "ReconcileAPI", "ReconcileBuildInfo",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -126,6 +129,7 @@ let package = Package(
             dependencies: [
                 "ReconcileModel", "ReconcilePlanner", "ReconcileDrivers", "ReconcileSecrets", "ReconcileGit",
                 "ReconcileStore", "ReconcileLogs", "ReconcileAPI", "ReconcileRouter", "ReconcileAlerts",
+                "ReconcileBuildInfo",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -156,6 +160,7 @@ let package = Package(
             dependencies: [
                 "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcilePlanner", "ReconcileRuntime",
                 "ReconcileServer", "ReconcileSecrets", "ReconcileStore", "ReconcileLogs", "ReconcileAPI",
+                "ReconcileBuildInfo",
                 // Built beside the CLI: the process driver starts it.
                 "reconcile-shim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -248,7 +253,7 @@ let package = Package(
 )
 
 // One set of Swift settings for every target: Swift 6 mode, warnings are errors in CI.
-for target in package.targets where target.type != .system {
+for target in package.targets where target.type != .system && target.type != .plugin {
     var settings = target.swiftSettings ?? []
     settings.append(.swiftLanguageMode(.v6))
     settings.append(.enableUpcomingFeature("ExistentialAny"))

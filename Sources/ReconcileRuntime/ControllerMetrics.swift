@@ -2,6 +2,7 @@ import Foundation
 import Prometheus
 import ReconcileAPI
 import ReconcileAlerts
+import ReconcileBuildInfo
 import ReconcilePlanner
 
 /// The controller's Prometheus metrics (swift-prometheus), served at `/metrics`.
@@ -38,6 +39,11 @@ public final class ControllerMetrics: AlertMetrics, Sendable {
                 .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
                 .seconds(1), .seconds(5),
             ])
+        registry.makeGauge(
+            descriptor: Self.name(
+                "build_info", "The version and git commit this controller was built from (always 1)."),
+            labels: [("version", ReconcileVersion.version), ("commit", ReconcileVersion.commit)]
+        ).set(Double(1))
     }
 
     /// Gauges that are read fresh before each scrape.

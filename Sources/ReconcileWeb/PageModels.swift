@@ -1,3 +1,5 @@
+import ReconcileBuildInfo
+
 /// What each template renders: plain values, already formatted (the templates only place and
 /// escape them).
 public struct Chrome: Sendable {
@@ -7,6 +9,8 @@ public struct Chrome: Sendable {
     public var refresh: Int?
     public var notice: Notice?
     public var style = WebTemplates.style
+    /// `0.2.0 (commit 1a2b3c4d5e6f)`, in the footer.
+    public var version = ReconcileVersion.display
 
     public struct Notice: Sendable {
         public var kind: String

@@ -26,6 +26,7 @@ extension WebTemplates {
         <main>
         {{$body}}{{/body}}
         </main>
+        {{#chrome}}<footer>reconcile {{version}}</footer>{{/chrome}}
         </body>
         </html>
         """#
@@ -33,6 +34,7 @@ extension WebTemplates {
     static let style = """
         *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2430;background:#f5f6f8}
         header{display:flex;gap:18px;align-items:center;padding:10px 20px;background:#1d2430;color:#dfe3ea}
+        footer{padding:14px 20px;color:#6b7480;font-size:12px}
         header a{color:#dfe3ea;text-decoration:none}header nav a{margin-right:14px}header .brand{font-weight:700;font-size:16px}
         header .commit{margin-left:auto;font-size:12px;color:#aab3c0}header code{color:#fff}
         main{padding:16px 20px;max-width:1500px}h1{font-size:20px;margin:4px 0 12px}h2{font-size:16px;margin:22px 0 8px}

@@ -164,7 +164,13 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         var configuration = ServiceGroupConfiguration(
             services: [
-                .init(service: controller, serviceName: "controller"), httpService,
+                // The controller returns only when asked to stop: also for a SIGTERM that came before the
+                // group watched for signals (the early handler's flag), when the group has not begun
+                // its graceful shutdown yet. That is a graceful stop of the group, not a failure.
+                .init(
+                    service: controller, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "controller"
+                ),
+                httpService,
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(30)

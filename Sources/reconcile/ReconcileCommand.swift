@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ReconcileBuildInfo
 import ReconcileGit
 import ReconcileManifest
 import ReconcileModel
@@ -19,6 +20,7 @@ struct ReconcileCommand: AsyncParsableCommand {
             `reconcile --dry-run --against REF` prints what a commit changes relative to REF, offline \
             (exit 0 no changes, 2 changes pending, 1 error) - what CI runs on a pull request.
             """,
+        version: ReconcileVersion.display,
         subcommands: [
             ControllerCommand.self, ValidateCommand.self, ScheduleCommand.self, SchemaCommand.self, DagsCommand.self,
             RunsCommand.self, RerunCommand.self, LogsCommand.self, AlertsCommand.self, StatusCommand.self,

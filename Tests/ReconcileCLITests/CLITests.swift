@@ -158,6 +158,18 @@ import Testing
         #expect(invalidLines.allSatisfy { $0.contains(invalid.path) }, "\(invalidLines)")
     }
 
+    /// `--version`: the version and the commit the binary was built from (the package's HEAD).
+    @Test func versionNamesTheCommit() async throws {
+        let result = try await Self.run(["--version"])
+        #expect(result.status == 0)
+        let head = try Command.run(["git", "-C", Self.packageRoot.path, "rev-parse", "HEAD"]).stdout.prefix(12)
+        #expect(result.stdout.hasPrefix("0.2.0 (commit \(head)"), "\(result.stdout)")
+        for shell in ["bash", "zsh", "fish"] {
+            let script = try await Self.run(["--generate-completion-script", shell])
+            #expect(script.status == 0 && script.stdout.contains("reconcile"), "\(shell)")
+        }
+    }
+
     @Test func helpListsTheCommands() async throws {
         let result = try await Self.run(["--help"])
         #expect(result.status == 0)

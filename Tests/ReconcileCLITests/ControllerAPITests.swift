@@ -245,6 +245,12 @@ import Testing
         // Metrics parse with Prometheus' own parser.
         let metrics = try await Self.request(base + "/metrics")
         #expect(metrics.status == 200)
+        // The build: version and the commit the binary was built from.
+        let head = try Command.run(["git", "-C", CLITests.packageRoot.path, "rev-parse", "HEAD"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(
+            metrics.body.contains("reconcile_build_info{") && metrics.body.contains("commit=\"\(head)"),
+            "\(metrics.body.split(separator: "\n").filter { $0.contains("build_info") })")
         let file = root.path + "/metrics.txt"
         try metrics.body.write(toFile: file, atomically: true, encoding: .utf8)
         let parsed = try Command.run([

@@ -173,6 +173,7 @@ import Testing
         let cookie = String(setCookie.split(separator: ";")[0])
         let overview = try await Self.request(base + "/", cookie: cookie)
         #expect(overview.status == 200)
+        #expect(overview.body.contains("<footer>reconcile 0.2.0 (commit "), "the footer names the build")
         #expect(overview.headers.first(name: "Content-Security-Policy")?.contains("default-src 'none'") == true)
         let csrf = try #require(
             overview.body.firstMatch(of: /name="csrf" value="([0-9a-f]{64})"/).map { String($0.1) })
