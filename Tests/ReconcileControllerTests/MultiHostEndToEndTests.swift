@@ -143,6 +143,12 @@ import Testing
         let handedOff = try await loop.finishedRun("handoff", "manual__1", within: 120)
         let handoffText = try loop.attemptText("handoff", "manual__1")
         #expect(handedOff?.state == .succeeded, "\(handoffText)")
+        // The run is recorded as succeeded before its last attempt's output is saved (the same pass
+        // saves it right after): wait for it.
+        let saved = try await loop.until(within: 30) {
+            try loop.store.attempts(dag: "handoff", runID: "manual__1").first { $0.task == "consume" }?.logPath != nil
+        }
+        #expect(saved)
         let handoffAttempts = try loop.store.attempts(dag: "handoff", runID: "manual__1")
         #expect(Set(handoffAttempts.map(\.node)).count == 1, "\(handoffAttempts.map(\.node))")
         let consumed = try handoffAttempts.first { $0.task == "consume" }?.logPath.map {
