@@ -48,6 +48,12 @@ final class HTTPUpstream: ChannelDuplexHandler {
             frontend.upstreamBody(part)
         case .end(let trailers):
             frontend.upstreamEnd(trailers, reusable: keepAlive)
+            // The frontend takes the connection back (pools or closes it) when the response was its
+            // exchange's; one it did not take has no owner left: close it rather than leave it open.
+            if self.frontend === frontend {
+                self.frontend = nil
+                context.close(promise: nil)
+            }
         }
     }
 
