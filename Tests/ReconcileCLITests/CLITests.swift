@@ -162,8 +162,16 @@ import Testing
     @Test func versionNamesTheCommit() async throws {
         let result = try await Self.run(["--version"])
         #expect(result.status == 0)
-        let head = try Command.run(["git", "-C", Self.packageRoot.path, "rev-parse", "HEAD"]).stdout.prefix(12)
-        #expect(result.stdout.hasPrefix("0.2.0 (commit \(head)"), "\(result.stdout)")
+        // The commit the binary was built from: this repository's HEAD, or (a binary built before
+        // the last commits, as with `swift test --skip-build`) one of its ancestors.
+        let commit = try #require(
+            result.stdout.split(separator: " ").dropFirst(2).first.map { String($0.prefix(12)) }, "\(result.stdout)")
+        #expect(result.stdout.hasPrefix("0.2.0 (commit \(commit)"), "\(result.stdout)")
+        #expect(commit.count == 12 && commit.allSatisfy(\.isHexDigit), "\(result.stdout)")
+        let ancestor = try Command.run([
+            "git", "-C", Self.packageRoot.path, "merge-base", "--is-ancestor", commit, "HEAD",
+        ])
+        #expect(ancestor.status == 0, "\(commit) is not a commit of this repository's history")
         for shell in ["bash", "zsh", "fish"] {
             let script = try await Self.run(["--generate-completion-script", shell])
             #expect(script.status == 0 && script.stdout.contains("reconcile"), "\(shell)")

@@ -246,11 +246,15 @@ import Testing
         let metrics = try await Self.request(base + "/metrics")
         #expect(metrics.status == 200)
         // The build: version and the commit the binary was built from.
-        let head = try Command.run(["git", "-C", CLITests.packageRoot.path, "rev-parse", "HEAD"]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(
-            metrics.body.contains("reconcile_build_info{") && metrics.body.contains("commit=\"\(head)"),
-            "\(metrics.body.split(separator: "\n").filter { $0.contains("build_info") })")
+        let build = metrics.body.split(separator: "\n").first { $0.hasPrefix("reconcile_build_info{") } ?? ""
+        let commit = build.split(separator: "commit=\"").dropFirst().first?.prefix(40) ?? ""
+        #expect(build.contains("version=\"0.2.0\"") && (build.hasSuffix(" 1") || build.hasSuffix(" 1.0")), "\(build)")
+        #expect(commit.count == 40 && commit.allSatisfy(\.isHexDigit), "\(build)")
+        // This repository's HEAD, or an ancestor for a binary built before the last commits.
+        let ancestor = try Command.run([
+            "git", "-C", CLITests.packageRoot.path, "merge-base", "--is-ancestor", String(commit), "HEAD",
+        ])
+        #expect(ancestor.status == 0, "\(build)")
         let file = root.path + "/metrics.txt"
         try metrics.body.write(toFile: file, atomically: true, encoding: .utf8)
         let parsed = try Command.run([
