@@ -165,27 +165,26 @@ extension DAGRunner {
         }
         try recordWaiting(actions.waiting, runs: runs, finished: finishedRuns, now: now, pass: &pass)
         try await saveAndRemoveFinished(runs: runs, pass: pass)
-        // Once the run's last containers are gone (a volume in use cannot be removed).
+        // Queued once the run's last containers are gone (a volume in use cannot be removed).
         for finish in actions.finishes where finish.succeeded {
             guard let dag = dags[finish.dag], !dag.volumes.isEmpty else { continue }
-            await removeRunVolumes(
-                dag: dag, runID: finish.runID, records: runs[Self.key(finish.dag, finish.runID)]?.records ?? [],
-                pass: &pass)
+            removeRunVolumes(
+                dag: dag, runID: finish.runID, records: runs[Self.key(finish.dag, finish.runID)]?.records ?? [])
         }
     }
 
-    /// A succeeded run's volumes are removed from the nodes its attempts ran on, after its last
-    /// containers; one the engine still counts as in use is tried again at the next steps. A failed
-    /// run keeps them for its rerun. (A controller that stops before they are gone leaves them on
-    /// the node: data kept, never lost.)
-    private func removeRunVolumes(dag: DAGSpec, runID: String, records: [AttemptRecord], pass: inout PassState) async {
+    /// A succeeded run's volumes are queued for removal from the nodes its attempts ran on (the
+    /// step removes them after its sweep, once the run's last containers are gone); one the engine
+    /// still counts as in use is tried again at the next steps. A failed run keeps them for its
+    /// rerun. (A controller that stops before they are gone leaves them on the node: data kept,
+    /// never lost.)
+    private func removeRunVolumes(dag: DAGSpec, runID: String, records: [AttemptRecord]) {
         for node in Set(records.map(\.node)) {
             for volume in dag.volumes {
                 memory.removeVolumeLater(
                     RunVolumeSpec.nodeName(dag: dag.name, runID: runID, volume: volume.name), on: node)
             }
         }
-        await removePendingVolumes(pass: &pass)
     }
 
     /// Tries each pending run volume once (Docker may count a container it has just removed as a
