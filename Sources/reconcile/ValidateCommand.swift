@@ -107,6 +107,7 @@ struct ValidateCommand: AsyncParsableCommand {
             + "\(count(state.checks.count, "check")), \(count(state.notifiers.count, "notifier"))"
             + (state.registries.isEmpty
                 ? "" : ", \(state.registries.count) \(state.registries.count == 1 ? "registry" : "registries")")
+            + (state.volumes.isEmpty ? "" : ", \(count(state.volumes.count, "volume"))")
     }
 
     private func jsonReport(_ result: ManifestLoader.Result, commit: String?) -> String {

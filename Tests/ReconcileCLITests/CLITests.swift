@@ -45,6 +45,7 @@ import Testing
         #expect(datalab.stdout.contains("valid: 5 files, 1 node, 2 apps, 1 DAG, 2 checks, 2 notifiers"))
         let manifests = try await Self.run(["validate", "manifests"])
         #expect(manifests.status == 0, "\(manifests.stdout)\(manifests.stderr)")
+        #expect(manifests.stdout.hasSuffix(", 1 registry, 2 volumes\n"), "\(manifests.stdout)")
     }
 
     @Test func validateReportsErrorsAndExitsOne() async throws {
