@@ -64,6 +64,23 @@ extension FileSpec.Source {
     }
 }
 
+extension FileSpec {
+    /// What changes from one list of files to another, by path in path order: `added`, `changed`
+    /// (content, mode or reference) or `removed`.
+    public static func changes(from old: [FileSpec], to new: [FileSpec]) -> [(path: String, change: String)] {
+        let before = Dictionary(old.map { ($0.path, $0.identity) }, uniquingKeysWith: { a, _ in a })
+        let after = Dictionary(new.map { ($0.path, $0.identity) }, uniquingKeysWith: { a, _ in a })
+        return Set(before.keys).union(after.keys).sorted().compactMap { path in
+            switch (before[path], after[path]) {
+            case (nil, _?): (path, "added")
+            case (_?, nil): (path, "removed")
+            case (let a?, let b?) where a != b: (path, "changed")
+            default: nil
+            }
+        }
+    }
+}
+
 /// The bytes of a file for one start: the resolved secret or the stored content.
 public struct ContainerFile: Sendable, Hashable {
     public var path: String

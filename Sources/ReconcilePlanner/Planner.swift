@@ -406,15 +406,8 @@ struct AppPlanner {
         if previous.image != app.image || previous.command != app.command {
             parts.append("\(describe(previous)) -> \(describe(app))")
         }
-        let before = Dictionary(previous.files.map { ($0.path, $0.identity) }, uniquingKeysWith: { a, _ in a })
-        let after = Dictionary(app.files.map { ($0.path, $0.identity) }, uniquingKeysWith: { a, _ in a })
-        for path in Set(before.keys).union(after.keys).sorted() {
-            switch (before[path], after[path]) {
-            case (nil, _?): parts.append("file \(path) added")
-            case (_?, nil): parts.append("file \(path) removed")
-            case (let old?, let new?) where old != new: parts.append("file \(path) changed")
-            default: break
-            }
+        for file in FileSpec.changes(from: previous.files, to: app.files) {
+            parts.append("file \(file.path) \(file.change)")
         }
         if previous.volumes != app.volumes { parts.append("volumes changed") }
         return parts.isEmpty ? "\(describe(previous)) -> \(describe(app))" : parts.joined(separator: ", ")

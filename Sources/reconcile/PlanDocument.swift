@@ -123,15 +123,8 @@ struct PlanDocument: Encodable {
                 let nodes = plan.starts.filter { $0.app == name }.map(\.node)
                 if !nodes.isEmpty { details.nodes = nodes }
                 if let before, let after {
-                    let old = Dictionary(before.files.map { ($0.path, $0.identity) }, uniquingKeysWith: { a, _ in a })
-                    let new = Dictionary(after.files.map { ($0.path, $0.identity) }, uniquingKeysWith: { a, _ in a })
-                    let files = Set(old.keys).union(new.keys).sorted().compactMap { path -> FileChange? in
-                        switch (old[path], new[path]) {
-                        case (nil, _?): FileChange(path: path, change: "added")
-                        case (_?, nil): FileChange(path: path, change: "removed")
-                        case (let a?, let b?) where a != b: FileChange(path: path, change: "changed")
-                        default: nil
-                        }
+                    let files = FileSpec.changes(from: before.files, to: after.files).map {
+                        FileChange(path: $0.path, change: $0.change)
                     }
                     if !files.isEmpty { details.files = files }
                 }
