@@ -80,6 +80,9 @@ public struct CheckRunner: Sendable {
         do {
             var request = HTTPClientRequest(url: url)
             request.method = .GET
+            // A fresh connection each time, as check_http makes: a pooled one could pass while the
+            // service no longer accepts connections.
+            request.headers.add(name: "Connection", value: "close")
             let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(timeout.milliseconds))
             let body = try await response.body.collect(upTo: 1 << 20)
             let code = Int(response.status.code)

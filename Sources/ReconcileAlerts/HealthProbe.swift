@@ -26,6 +26,10 @@ public enum HealthProbe {
             do {
                 var request = HTTPClientRequest(url: url)
                 request.method = .GET
+                // Each probe opens its own connection, as the kubelet's do: one kept alive in the
+                // client's pool would pass while the replica no longer accepts connections, and
+                // would hold a connection to whatever listens on that port for a minute.
+                request.headers.add(name: "Connection", value: "close")
                 let response = try await HTTPClient.shared.execute(
                     request, timeout: .milliseconds(timeout.milliseconds))
                 _ = try? await response.body.collect(upTo: 1 << 20)

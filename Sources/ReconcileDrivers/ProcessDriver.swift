@@ -8,7 +8,8 @@ import Synchronization
 /// restart the driver re-adopts running processes by the shim's pid plus start time, never starting
 /// them again. Limits use cgroups (v2 or v1) where the host allows, else rlimits with a warning.
 ///
-/// Ports: a process cannot be remapped, so each declared port gets a free host port, passed to the
+/// Ports: a process cannot be remapped, so each declared port gets a free host port from the
+/// replica range (`HostPorts.replicaPort`, outside the kernel's ephemeral range), passed to the
 /// process as `PORT_<port>` (e.g. `PORT_8080`); `ContainerInfo.ports` reports the mapping.
 public final class ProcessDriver: ContainerDriver {
     public let node: String
@@ -128,8 +129,10 @@ public final class ProcessDriver: ContainerDriver {
         var env = spec.env
         var ports: [Int: Int] = [:]
         for port in spec.ports {
-            guard let host = HostPorts.freeLoopbackPort() else {
-                throw DriverError(.engine, node: node, operation: operation, message: "no free port on 127.0.0.1")
+            guard let host = HostPorts.replicaPort() else {
+                throw DriverError(
+                    .engine, node: node, operation: operation,
+                    message: "no free port on 127.0.0.1 in \(HostPorts.replicaRange) (the range process replicas use)")
             }
             ports[port] = host
             env["PORT_\(port)"] = String(host)
@@ -485,28 +488,5 @@ final class ExitSignal: @unchecked Sendable {
             }
             if let settled { continuation.resume(returning: settled) }
         }
-    }
-}
-
-/// Free TCP ports on the loopback interface.
-public enum HostPorts {
-    /// A port that was free a moment ago (bound to port 0, read, released), or nil.
-    public static func freeLoopbackPort() -> Int? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard bound == 0 else { return nil }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

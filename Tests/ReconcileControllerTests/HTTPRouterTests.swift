@@ -113,7 +113,7 @@ import Testing
         // The router closed its idle connection to the drained replica.
         let deadline = Date().addingTimeInterval(30)
         while a.stats.open > 0, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(a.stats.open == 0)
+        #expect(a.stats.open == 0, "\(a.stats)")
         try await client.shutdown()
         await router.shutdown()
     }

@@ -57,6 +57,27 @@ import Testing
         #expect(await monitor.readySince(app: failing, container: container, driver: driver, now: after) == nil)
     }
 
+    /// An HTTP probe opens its own connection and closes it when answered: none is kept alive in a
+    /// pool, where it would pass while the replica accepts no connection, and would hold one to
+    /// whatever listens on the port.
+    @Test(.timeLimit(.minutes(2))) func anHTTPProbeLeavesNoConnectionOpen() async throws {
+        let backend = try await HTTPTestBackend.start("web")
+        let app = AppSpec(
+            name: "web", command: ["fake:sleep"], ports: [PortSpec(name: "http", container: 8080)],
+            health: HealthSpec(probe: .http(port: "http", path: "/", expect: 200), timeout: .seconds(10)))
+        let container = ContainerInfo(
+            id: "c1", name: "web-0", labels: [:], status: .running, ports: [8080: backend.port])
+        let driver = InMemoryDriver(node: "memory", capacity: .defaultRequest)
+        for _ in 0..<2 {
+            #expect(await HealthProbe.run(app.health!, app: app, container: container, driver: driver) == .healthy)
+        }
+        #expect(backend.stats.accepted == 2, "each probe connects anew: \(backend.stats)")
+        let deadline = Date().addingTimeInterval(30)
+        while backend.stats.open > 0, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(backend.stats.open == 0, "a probe's connection stayed open: \(backend.stats)")
+        await backend.stop()
+    }
+
     @Test func withoutAProbeAReplicaIsReadyFromItsStart() async throws {
         let (driver, container) = try await running()
         let plain = AppSpec(name: "web", command: ["fake:sleep"])

@@ -250,4 +250,44 @@ func temporaryState(_ name: String) throws -> String {
             #expect(error.kind == .invalidSpec)
         }
     }
+
+    /// Replica ports come from a range the kernel never hands out by itself (below its ephemeral
+    /// range), skip ports someone holds, and are not handed out twice while their replica may not
+    /// have bound them yet.
+    @Test func replicaPortsComeFromTheirOwnRangeAndAreNotHandedOutTwice() throws {
+        let range = HostPorts.replicaRange
+        let ephemeral = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        #expect(range.lowerBound == 20000 && range.upperBound <= ephemeral[0], "\(range) vs \(ephemeral)")
+        var seen: Set<Int> = []
+        for _ in 0..<200 {
+            let port = try #require(HostPorts.replicaPort())
+            #expect(range.contains(port))
+            #expect(seen.insert(port).inserted, "port \(port) handed out twice")
+        }
+        // Three free neighbours not handed out above; the middle one held by a socket of the test's.
+        let start = try #require(
+            (0..<500).lazy.map { _ in Int.random(in: range.lowerBound..<(range.upperBound - 3)) }
+                .first { candidate in
+                    (0..<3).allSatisfy { !seen.contains(candidate + $0) && HostPorts.isFree(candidate + $0) }
+                })
+        let held = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(held) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(start + 1).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(held, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(bound == 0)
+        let small = start..<(start + 3)
+        let handed = [
+            HostPorts.replicaPort(in: small), HostPorts.replicaPort(in: small), HostPorts.replicaPort(in: small),
+        ]
+        #expect(Set(handed.compactMap { $0 }) == [start, start + 2], "handed out: \(handed)")
+        #expect(handed.contains(nil), "a third port was handed out of a range with two free")
+    }
 }
