@@ -159,7 +159,8 @@ public struct Queries: Sendable {
         let incidents = try store.incidents().map {
             IncidentView(
                 key: $0.key, openedAt: $0.openedAt, summary: $0.summary,
-                silencedUntil: silences[$0.key].flatMap { $0 > now ? $0 : nil })
+                silencedUntil: silences[$0.key].flatMap { $0 > now ? $0 : nil }, severity: $0.severity.rawValue,
+                state: $0.isFiring ? "firing" : "pending")
         }
         let checks = try store.checkStates().sorted { $0.key < $1.key }.map {
             CheckView(
@@ -177,7 +178,8 @@ public struct Queries: Sendable {
     static func unknownKey(_ name: String) -> Failure {
         Failure(
             .invalid,
-            "\(name) is not an incident key: check/NAME (or a check's name), dag/NAME, rollout/APP, node/NAME or commit"
+            "\(name) is not an incident key: check/NAME (or a check's name), commit, or KIND/NAME with KIND one of "
+                + ConditionKey.kinds.filter { $0 != "check" }.joined(separator: ", ")
         )
     }
 

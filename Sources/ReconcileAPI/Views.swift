@@ -266,8 +266,18 @@ public struct IncidentView: Codable, Sendable, Hashable {
     public var openedAt: Date
     public var summary: String
     public var silencedUntil: Date?
+    /// `warning` or `critical`.
+    public var severity: String
+    /// `firing`, or `pending` while it has failed for less than its condition's wait (e.g. an
+    /// App's `alertAfter`): nobody has been told yet.
+    public var state: String
 
-    public init(key: String, openedAt: Date, summary: String, silencedUntil: Date? = nil) {
+    public init(
+        key: String, openedAt: Date, summary: String, silencedUntil: Date? = nil, severity: String = "critical",
+        state: String = "firing"
+    ) {
+        self.severity = severity
+        self.state = state
         self.key = key
         self.openedAt = openedAt
         self.summary = summary

@@ -21,6 +21,8 @@ public final class Alerting: Sendable {
         public var invalidCommit: (commit: String, errors: [String])?
         /// Apps whose image pulls keep failing, with the last failure.
         public var pullFailures: [String: String] = [:]
+        /// What the last pass saw of each App (ready replicas, crash loops, unplaceable replicas).
+        public var apps: [String: AppFacts] = [:]
 
         public init(state: DesiredState) {
             self.state = state
@@ -80,11 +82,12 @@ public final class Alerting: Sendable {
                 try await deliver(current.state, now: now)
                 return
             }
-            let conditions = try conditions(current)
+            let conditions = try conditions(current, now: now)
             var policies: [String: NotifierPolicy] = [:]
             for notifier in current.state.notifiers {
                 policies[notifier.name] = NotifierPolicy(
-                    repeatInterval: notifier.repeatInterval, sendResolved: notifier.sendResolved)
+                    repeatInterval: notifier.repeatInterval, sendResolved: notifier.sendResolved,
+                    minSeverity: notifier.minSeverity)
             }
             let incidents = try store.incidents()
             let step = IncidentMachine.step(
@@ -123,6 +126,7 @@ public final class Alerting: Sendable {
                 passed: result.passed, message: result.message, at: now, failAfter: check.failAfter,
                 passAfter: check.passAfter)
             state.lastMatch = result.lastMatch
+            if !result.passed { state.severity = result.severity }
             metrics?.checkResult(check.name, passed: result.passed)
             try store.saveCheckState(state, name: check.name)
             if state.failing != wasFailing {
@@ -136,12 +140,30 @@ public final class Alerting: Sendable {
 
     /// Every monitored thing, failing or not (a thing missing here is gone from git): the facts read
     /// from the store, turned into conditions by the pure `Conditions.from`.
-    public func conditions(_ inputs: Inputs) throws -> [Condition] {
+    public func conditions(_ inputs: Inputs, now: Date = Date()) throws -> [Condition] {
         var lastFinished: [String: ConditionFacts.FinishedRun] = [:]
+        var missed: [String: ConditionFacts.MissedDeadline] = [:]
         for dag in inputs.state.dags {
-            if let last = try store.runs(dag: dag.name, limit: 20).first(where: { $0.state != .running }) {
+            let runs = try store.runs(dag: dag.name, limit: 20)
+            if let last = runs.first(where: { $0.state != .running }) {
                 lastFinished[dag.name] = ConditionFacts.FinishedRun(
                     runID: last.runID, failed: last.state == .failed, failure: last.failure)
+            }
+            if dag.deadline != nil, dag.schedule != nil {
+                // Ticks before the DAG (with its deadline) was first seen have no deadline to miss.
+                let key = "alerts.deadlineSince.\(dag.name)"
+                let since = try store.setting(key).flatMap(Double.init).map { Date(timeIntervalSince1970: $0) }
+                if since == nil { try store.setSetting(key, String(now.timeIntervalSince1970)) }
+                let tick = DeadlineWatch.latestDueTick(dag, earliest: since ?? now, now: now)
+                var run: DeadlineWatch.TickRun?
+                if let tick {
+                    let forTick =
+                        try runs.filter { $0.logicalDate == tick }.nilIfEmpty
+                        ?? store.runs(dag: dag.name, limit: 500).filter { $0.logicalDate == tick }
+                    let best = forTick.first { $0.state == .succeeded } ?? forTick.first
+                    run = best.map { DeadlineWatch.TickRun(runID: $0.runID, state: $0.state.rawValue) }
+                }
+                missed[dag.name] = DeadlineWatch.missed(dag, tick: tick, run: run)
             }
         }
         var facts = ConditionFacts(
@@ -151,33 +173,52 @@ public final class Alerting: Sendable {
                 ConditionFacts.InvalidCommit(commit: $0.commit, errors: $0.errors)
             })
         facts.pullFailures = inputs.pullFailures
+        facts.apps = inputs.apps
+        facts.missedDeadlines = missed
+        facts.queued = try store.roomWaits().mapValues {
+            ConditionFacts.QueuedTask(runID: $0.runID, task: $0.task, since: $0.since, reason: $0.reason)
+        }
+        facts.now = now
         return Conditions.from(state: inputs.state, facts: facts)
     }
 
-    /// Sends what is due in the outbox; each notice is marked sent once the receiver took it.
+    /// Sends what is due in the outbox, per notifier as one message (a digest when several are
+    /// due); each notice is marked sent once the receiver took it. A notifier's first notices wait
+    /// `groupWait` from the oldest of them, so those that come due meanwhile go out together.
     func deliver(_ state: DesiredState, now: Date) async throws {
         let notifiers = Dictionary(state.notifiers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for entry in try store.dueNotices(now: now) {
-            let key = entry.notice.idempotencyKey
-            guard let notifier = notifiers[entry.notice.notifier] else {
-                try store.markFailed(
-                    key, error: "notifier \(entry.notice.notifier) is no longer in git", retryAt: nil, now: now)
+        let due = try store.dueNotices(now: now)
+        for (name, entries) in Dictionary(grouping: due, by: \.notice.notifier).sorted(by: { $0.key < $1.key }) {
+            guard let notifier = notifiers[name] else {
+                for entry in entries {
+                    try store.markFailed(
+                        entry.notice.idempotencyKey, error: "notifier \(name) is no longer in git", retryAt: nil,
+                        now: now)
+                }
                 continue
             }
-            switch await sender.send(entry.notice, via: notifier) {
+            let fresh = entries.filter { $0.attempts == 0 }.map(\.notice.at)
+            if let oldest = fresh.min(), now.timeIntervalSince(oldest) < notifier.groupWait.seconds { continue }
+            let notices = entries.map(\.notice)
+            let attempts = entries.map(\.attempts).max() ?? 0
+            let what = notices.count == 1 ? "\(notices[0].kind.rawValue) \(notices[0].key)" : "\(notices.count) notices"
+            switch await sender.send(notices, via: notifier) {
             case .sent:
                 metrics?.notification(notifier.name, result: "sent")
-                try store.markSent(key, at: clock())
-                log("notified \(notifier.name): \(entry.notice.kind.rawValue) \(entry.notice.key)")
+                for notice in notices { try store.markSent(notice.idempotencyKey, at: clock()) }
+                log("notified \(notifier.name): \(what)")
             case .retry(let after, let problem):
                 metrics?.notification(notifier.name, result: "retry")
-                let retryAt = clock().addingTimeInterval(
-                    after ?? Self.backoff(attempt: entry.attempts, jitter: jitter()))
-                try store.markFailed(key, error: problem, retryAt: retryAt, now: now)
-                if entry.attempts == 0 { log("notify \(notifier.name): \(problem); retrying") }
+                let retryAt = clock().addingTimeInterval(after ?? Self.backoff(attempt: attempts, jitter: jitter()))
+                for notice in notices {
+                    try store.markFailed(notice.idempotencyKey, error: problem, retryAt: retryAt, now: now)
+                }
+                if attempts == 0 { log("notify \(notifier.name): \(problem); retrying") }
             case .permanent(let problem):
                 metrics?.notification(notifier.name, result: "failed")
-                try store.markFailed(key, error: problem, retryAt: nil, now: now)
+                for notice in notices {
+                    try store.markFailed(notice.idempotencyKey, error: problem, retryAt: nil, now: now)
+                }
                 log("notify \(notifier.name): \(problem); given up")
             }
         }
@@ -187,4 +228,8 @@ public final class Alerting: Sendable {
     public static func backoff(attempt: Int, jitter: Double = Double.random(in: 0.8...1.2)) -> TimeInterval {
         min(300, 2 * pow(2, Double(min(attempt, 10)))) * min(1.2, max(0.8, jitter))
     }
+}
+
+extension Array {
+    fileprivate var nilIfEmpty: Self? { isEmpty ? nil : self }
 }

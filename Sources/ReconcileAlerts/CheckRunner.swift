@@ -7,6 +7,7 @@ import ReconcileLogs
 import ReconcileModel
 import ReconcilePlanner
 import ReconcileSpawn
+import ReconcileStore
 
 /// Runs one check once: a log pattern over the App's replicas' recent output, an HTTP GET, a TCP
 /// connect, or a Nagios-style command (exit 0 ok, 1 warning, 2 critical, 3 unknown) on this host,
@@ -20,11 +21,14 @@ public struct CheckRunner: Sendable {
     let listedAt: Date?
     /// Listings older than this are not used.
     static let listingAge: TimeInterval = 5
+    /// Where a task's attempts are recorded, for checks over a task's output.
+    let store: Store?
 
     public init(
         nodes: [NodeSpec], drivers: [String: any ContainerDriver], listings: [String: [ContainerInfo]]? = nil,
-        listedAt: Date? = nil
+        listedAt: Date? = nil, store: Store? = nil
     ) {
+        self.store = store
         self.nodes = nodes
         self.drivers = drivers
         self.listings = listings
@@ -36,8 +40,11 @@ public struct CheckRunner: Sendable {
         public var message: String
         /// For a log check: the newest matching line's time, when one was seen.
         public var lastMatch: Date?
+        /// How bad a failure is when the probe says so (a Nagios command's WARNING).
+        public var severity: Severity?
 
-        public init(passed: Bool, message: String, lastMatch: Date? = nil) {
+        public init(passed: Bool, message: String, lastMatch: Date? = nil, severity: Severity? = nil) {
+            self.severity = severity
             self.passed = passed
             self.message = message
             self.lastMatch = lastMatch
@@ -47,6 +54,9 @@ public struct CheckRunner: Sendable {
     public func run(_ check: CheckSpec, previousMatch: Date?, now: Date) async -> Result {
         switch check.probe {
         case .logs(let pattern, let mode, let within):
+            if let task = check.task {
+                return taskOutput(task, pattern: pattern, mode: mode, within: within, previousMatch: previousMatch)
+            }
             return await logs(
                 check, pattern: pattern, mode: mode, within: within, previousMatch: previousMatch, now: now)
         case .http(let url, let expect, let bodyMatch):
@@ -72,7 +82,9 @@ public struct CheckRunner: Sendable {
                 default: "UNKNOWN (exit \(code!))"
                 }
             let text = output.trimmingCharacters(in: .whitespacesAndNewlines)
-            return Result(passed: code == 0, message: "\(state)\(text.isEmpty ? "" : ": " + text)")
+            return Result(
+                passed: code == 0, message: "\(state)\(text.isEmpty ? "" : ": " + text)",
+                severity: code == 1 ? .warning : code == 0 ? nil : .critical)
         }
     }
 
@@ -117,6 +129,7 @@ public struct CheckRunner: Sendable {
         var unreadable: [String] = []
         var newest: Date?
         var sample: String?
+        var matching = MatchingLines()
         let matcher = pattern.matcher()
         let recent = listedAt.map { now.timeIntervalSince($0) < Self.listingAge } ?? false
         for node in nodes {
@@ -143,7 +156,9 @@ public struct CheckRunner: Sendable {
                 replicas += 1
                 for line in output where line.time >= since {
                     lines += 1
-                    if matcher.matches(line.text), newest.map({ line.time > $0 }) ?? true {
+                    guard matcher.matches(line.text) else { continue }
+                    matching.add(line)
+                    if newest.map({ line.time > $0 }) ?? true {
                         newest = line.time
                         sample = line.text
                     }
@@ -153,6 +168,15 @@ public struct CheckRunner: Sendable {
         let lastMatch = newest ?? previousMatch
         let last = lastMatch.map { "last match \(ISO8601DateFormatter().string(from: $0))" } ?? "never matched"
         let window = "in the last \(within)"
+        if case .count(let above, let below) = mode {
+            if replicas == 0 {
+                return Result(
+                    passed: false, message: "no logs at all: app \(app) has no replica running", lastMatch: lastMatch)
+            }
+            return Self.judgeCount(
+                matching, pattern: text, above: above, below: below, window: window, of: "app \(app)",
+                lastMatch: lastMatch)
+        }
         switch mode {
         case .match:
             if newest != nil {
@@ -178,6 +202,99 @@ public struct CheckRunner: Sendable {
                     lastMatch: lastMatch)
             }
             return Result(passed: true, message: "/\(text)/ absent \(window) (\(lines) lines)", lastMatch: lastMatch)
+        case .count:
+            return Result(passed: false, message: "unreachable")
+        }
+    }
+
+    /// Lines that matched: how many, and the last few (for the notice).
+    struct MatchingLines {
+        var count = 0
+        var last: [LogLine] = []
+        static let quoted = 5
+
+        mutating func add(_ line: LogLine) {
+            count += 1
+            last.append(line)
+            if last.count > Self.quoted * 4 {
+                last.sort { $0.time < $1.time }
+                last.removeFirst(last.count - Self.quoted)
+            }
+        }
+
+        var quote: String {
+            last.sorted { $0.time < $1.time }.suffix(Self.quoted).map { "\n  \($0.text)" }.joined()
+        }
+    }
+
+    /// A count check's verdict: more than `above` or fewer than `below` matching lines fail; the
+    /// message quotes the last matching lines.
+    static func judgeCount(
+        _ matching: MatchingLines, pattern: String, above: Int?, below: Int?, window: String, of source: String,
+        lastMatch: Date?
+    ) -> Result {
+        let counted =
+            "\(matching.count) line\(matching.count == 1 ? "" : "s") matched /\(pattern)/ \(window) in \(source)"
+        let quote = matching.count > 0 ? "; the last:\(matching.quote)" : ""
+        if let above, matching.count > above {
+            return Result(passed: false, message: "\(counted), more than \(above)\(quote)", lastMatch: lastMatch)
+        }
+        if let below, matching.count < below {
+            return Result(passed: false, message: "\(counted), fewer than \(below)\(quote)", lastMatch: lastMatch)
+        }
+        return Result(passed: true, message: counted, lastMatch: lastMatch)
+    }
+
+    /// A logs check over a DAG task's output: its newest finished attempt (the latest run it ran in),
+    /// judged as a whole, or over its last `within` when that is set.
+    private func taskOutput(
+        _ target: CheckSpec.TaskTarget, pattern text: String, mode: CheckSpec.LogMode, within: Timespan,
+        previousMatch: Date?
+    ) -> Result {
+        guard let pattern = try? LogPattern(text) else {
+            return Result(passed: false, message: "the pattern /\(text)/ does not compile")
+        }
+        guard let store else { return Result(passed: false, message: "task output is not available here") }
+        let attempts = (try? store.attempts(dag: target.dag, task: target.task, limit: 20)) ?? []
+        guard let attempt = attempts.first(where: { $0.state != .running && $0.state != .recorded }) else {
+            // No run finished the task yet: nothing to judge, nothing wrong.
+            return Result(passed: true, message: "task \(target) has not finished a run yet", lastMatch: previousMatch)
+        }
+        let source = "task \(target) of run \(attempt.runID) (try \(attempt.tryNumber))"
+        let base = attempt.logPath.map { String($0.dropLast(".log".count)) }
+        guard let base, let reader = SegmentReader(base) else {
+            return Result(passed: false, message: "the output of \(source) was not saved", lastMatch: previousMatch)
+        }
+        let end = attempt.finishedAt ?? Date()
+        let start = within.milliseconds > 0 ? end.addingTimeInterval(-within.seconds) : Date.distantPast
+        var matching = MatchingLines()
+        var lines = 0
+        let matcher = pattern.matcher()
+        for index in reader.firstLine(atOrAfter: start)..<reader.count {
+            lines += 1
+            let line = reader.line(index)
+            guard matcher.matches(line.text) else { continue }
+            matching.add(LogLine(time: line.time, stream: line.stderr ? .stderr : .stdout, text: line.text))
+        }
+        let newest = matching.last.map(\.time).max()
+        let lastMatch = newest ?? previousMatch
+        let window = within.milliseconds > 0 ? "in its last \(within)" : "in its output"
+        switch mode {
+        case .count(let above, let below):
+            return Self.judgeCount(
+                matching, pattern: text, above: above, below: below, window: window, of: source, lastMatch: lastMatch)
+        case .match:
+            return matching.count > 0
+                ? Result(passed: true, message: "/\(text)/ matched \(window) of \(source)", lastMatch: lastMatch)
+                : Result(
+                    passed: false, message: "no line matched /\(text)/ \(window) of \(source) (\(lines) lines)",
+                    lastMatch: lastMatch)
+        case .absent:
+            return matching.count == 0
+                ? Result(passed: true, message: "/\(text)/ absent \(window) of \(source)", lastMatch: lastMatch)
+                : Result(
+                    passed: false, message: "/\(text)/ appeared \(window) of \(source):\(matching.quote)",
+                    lastMatch: lastMatch)
         }
     }
 }

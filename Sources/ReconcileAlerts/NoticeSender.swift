@@ -24,20 +24,47 @@ public struct NoticeSender: Sendable {
     public init(timeout: Timespan = .seconds(10)) { self.timeout = timeout }
 
     public func send(_ notice: Notice, via notifier: NotifierSpec) async -> DeliveryOutcome {
+        await send([notice], via: notifier)
+    }
+
+    /// Sends `notices` (to one notifier) as one message: a single notice as itself, several as a
+    /// digest listing each (one email, one Slack post, one Alertmanager payload with every alert).
+    public func send(_ notices: [Notice], via notifier: NotifierSpec) async -> DeliveryOutcome {
+        guard let first = notices.first else { return .sent }
+        let message = notices.count == 1 ? first : Self.digest(notices)
         switch notifier.channel {
-        case .email(let settings): await email(notice, settings)
-        case .webhook(let url, let format): await webhook(notice, url: url, format: format, notifier: notifier.name)
+        case .email(let settings): return await email(message, settings)
+        case .webhook(let url, let format):
+            return await webhook(
+                message, url: url, format: format, notifier: notifier.name, members: notices.count == 1 ? nil : notices)
         }
+    }
+
+    /// Several notices as one: the subject counts them, the summary lists each, and the idempotency
+    /// key derives from theirs (the same group sent again is the same message).
+    static func digest(_ notices: [Notice]) -> Notice {
+        let keys = notices.map(\.idempotencyKey).joined(separator: "\n")
+        let hash = String(StableHash.fnv1a(keys), radix: 16)
+        let summary = notices.map { "• \(subject($0))\n\($0.summary)" }.joined(separator: "\n\n")
+        let firing = notices.contains { $0.kind != .resolved && $0.kind != .info }
+        return Notice(
+            incidentID: "group-\(hash)", key: "\(notices.count) notices", notifier: notices[0].notifier,
+            kind: firing ? .firing : .resolved, summary: summary, openedAt: notices.map(\.openedAt).min()!,
+            at: notices.map(\.at).max()!, idempotencyKey: "group/\(hash)",
+            severity: notices.compactMap(\.severity).max())
     }
 
     // MARK: Email
 
     static func subject(_ notice: Notice) -> String {
+        let severity = notice.severity.map { " \($0.rawValue)" } ?? ""
         let state =
             switch notice.kind {
-            case .firing: "FIRING"
-            case .repeat: "FIRING, still"
+            case .firing: "FIRING\(severity)"
+            case .repeat: "FIRING\(severity), still"
+            case .escalated: "ESCALATED to critical"
             case .resolved: "RESOLVED"
+            case .info: "INFO"
             }
         return "[\(state)] \(notice.key)"
     }
@@ -101,7 +128,7 @@ public struct NoticeSender: Sendable {
     // MARK: Webhooks
 
     private func webhook(
-        _ notice: Notice, url: WebhookURL, format: WebhookFormat, notifier: String
+        _ notice: Notice, url: WebhookURL, format: WebhookFormat, notifier: String, members: [Notice]?
     ) async
         -> DeliveryOutcome
     {
@@ -123,7 +150,8 @@ public struct NoticeSender: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Idempotency-Key", value: notice.idempotencyKey)
-        request.body = .bytes(ByteBuffer(bytes: Self.payload(notice, format: format, notifier: notifier)))
+        request.body = .bytes(
+            ByteBuffer(bytes: Self.payload(notice, format: format, notifier: notifier, members: members)))
         do {
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(Int64(timeout.seconds)))
             _ = try? await response.body.collect(upTo: 64 * 1024)
@@ -152,34 +180,58 @@ public struct NoticeSender: Sendable {
     }
 
     /// The body: Slack's incoming-webhook JSON, the Alertmanager webhook payload (version 4), or
-    /// the notice itself.
-    static func payload(_ notice: Notice, format: WebhookFormat, notifier: String) -> [UInt8] {
+    /// the notice itself. A digest (`members`) carries each member: Alertmanager's `alerts`, the
+    /// JSON form's `notices`.
+    static func payload(
+        _ notice: Notice, format: WebhookFormat, notifier: String, members: [Notice]? = nil
+    )
+        -> [UInt8]
+    {
         let time = ISO8601DateFormatter()
         let status = notice.kind == .resolved ? "resolved" : "firing"
         let object: [String: Any]
         switch format {
         case .slack:
-            let icon = notice.kind == .resolved ? ":white_check_mark:" : ":rotating_light:"
+            let icon =
+                switch notice.kind {
+                case .resolved: ":white_check_mark:"
+                case .info: ":information_source:"
+                default: notice.severity == .warning ? ":warning:" : ":rotating_light:"
+                }
             object = ["text": "\(icon) *\(subject(notice))*\n\(notice.summary)"]
         case .alertmanager:
+            let alerts = (members ?? [notice]).map { member -> [String: Any] in
+                var labels = ["alertname": member.key, "incident": member.incidentID]
+                if let severity = member.severity { labels["severity"] = severity.rawValue }
+                return [
+                    "status": member.kind == .resolved ? "resolved" : "firing", "labels": labels,
+                    "annotations": ["summary": member.summary], "startsAt": time.string(from: member.openedAt),
+                    "endsAt": member.kind == .resolved ? time.string(from: member.at) : "0001-01-01T00:00:00Z",
+                    "generatorURL": "", "fingerprint": String(StableHash.fnv1a(member.incidentID), radix: 16),
+                ]
+            }
             let labels = ["alertname": notice.key, "incident": notice.incidentID]
-            let alert: [String: Any] = [
-                "status": status, "labels": labels, "annotations": ["summary": notice.summary],
-                "startsAt": time.string(from: notice.openedAt),
-                "endsAt": notice.kind == .resolved ? time.string(from: notice.at) : "0001-01-01T00:00:00Z",
-                "generatorURL": "", "fingerprint": String(StableHash.fnv1a(notice.incidentID), radix: 16),
-            ]
             object = [
                 "version": "4", "groupKey": notice.incidentID, "truncatedAlerts": 0, "status": status,
-                "receiver": notifier, "groupLabels": ["alertname": notice.key], "commonLabels": labels,
-                "commonAnnotations": ["summary": notice.summary], "externalURL": "", "alerts": [alert],
+                "receiver": notifier, "groupLabels": ["alertname": notice.key],
+                "commonLabels": members == nil ? labels : [:],
+                "commonAnnotations": members == nil ? ["summary": notice.summary] : [:], "externalURL": "",
+                "alerts": alerts,
             ]
         case .json:
-            object = [
-                "key": notice.key, "incident": notice.incidentID, "kind": notice.kind.rawValue, "status": status,
-                "summary": notice.summary, "openedAt": time.string(from: notice.openedAt),
-                "at": time.string(from: notice.at), "idempotencyKey": notice.idempotencyKey,
-            ]
+            func fields(_ notice: Notice) -> [String: Any] {
+                var object: [String: Any] = [
+                    "key": notice.key, "incident": notice.incidentID, "kind": notice.kind.rawValue,
+                    "status": notice.kind == .resolved ? "resolved" : "firing",
+                    "summary": notice.summary, "openedAt": time.string(from: notice.openedAt),
+                    "at": time.string(from: notice.at), "idempotencyKey": notice.idempotencyKey,
+                ]
+                if let severity = notice.severity { object["severity"] = severity.rawValue }
+                return object
+            }
+            var object0 = fields(notice)
+            if let members { object0["notices"] = members.map(fields) }
+            object = object0
         }
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
     }

@@ -63,6 +63,8 @@ struct DecodedDocuments: Sendable {
     var notifiers: [Named<NotifierSpec>] = []
     var registries: [Named<RegistrySpec>] = []
     var references: [Reference] = []
+    /// `task: DAG/TASK` of checks: the task must be one of the DAG's.
+    var taskReferences: [TaskReference] = []
     var workloads: [Workload] = []
     var publishedPorts: [PublishedPort] = []
     var repositoryFiles: [RepositoryFile] = []
@@ -78,6 +80,7 @@ struct DecodedDocuments: Sendable {
         notifiers += other.notifiers
         registries += other.registries
         references += other.references
+        taskReferences += other.taskReferences
         workloads += other.workloads
         publishedPorts += other.publishedPorts
         repositoryFiles += other.repositoryFiles
@@ -85,4 +88,12 @@ struct DecodedDocuments: Sendable {
         volumes += other.volumes
         diagnostics += other.diagnostics
     }
+}
+
+/// A check's `task: DAG/TASK`, checked once every DAG is known.
+struct TaskReference {
+    var dag: String
+    var task: String
+    var location: SourceLocation
+    var from: String
 }

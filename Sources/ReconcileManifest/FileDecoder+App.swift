@@ -85,7 +85,8 @@ extension FileDecoder {
             resources: resources, ports: ports, health: health, update: update, placement: placement,
             restart: restart, alerts: alerts.map(\.0), network: network(reader) ?? .bridge,
             pull: reader.enumeration("pull", as: PullPolicy.self) ?? .ifNotPresent, files: Self.ordered(files),
-            volumes: Self.ordered(volumes))
+            volumes: Self.ordered(volumes), alertAfter: positiveTimespan(reader, "alertAfter") ?? .minutes(5),
+            notifyOn: deployEvents(reader))
         output.apps.append(.init(spec: app, document: reader.location, name: nameLocation))
     }
 
@@ -179,5 +180,33 @@ extension FileDecoder {
         }
         port.accessLog = reader.bool("accessLog") ?? false
         return (hosts, redirect)
+    }
+
+    /// `notifyOn: [deployed, rolledBack]`.
+    func deployEvents(_ reader: MappingReader) -> [DeployEvent] {
+        guard let items = reader.sequence("notifyOn") else { return [] }
+        var events: [DeployEvent] = []
+        for node in items {
+            let word = node.scalar?.string ?? ""
+            if let event = DeployEvent(rawValue: word) {
+                if !events.contains(event) { events.append(event) }
+            } else {
+                let words = DeployEvent.allCases.map(\.rawValue)
+                let hint = Suggestion.closest(to: word, among: words).map { " (did you mean \"\($0)\"?)" } ?? ""
+                context.error(
+                    "\"\(word)\" is not a deploy event\(hint); use one of: \(words.joined(separator: ", "))", at: node)
+            }
+        }
+        return events
+    }
+
+    /// A duration that must be longer than 0s, when given.
+    func positiveTimespan(_ reader: MappingReader, _ key: String) -> Timespan? {
+        guard let value = reader.timespan(key) else { return nil }
+        if value.milliseconds == 0, let node = reader.value(key) {
+            context.error("\(key) must be longer than 0s", at: node)
+            return nil
+        }
+        return value
     }
 }

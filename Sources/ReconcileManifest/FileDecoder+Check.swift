@@ -6,18 +6,60 @@ extension FileDecoder {
         let label = "check \(name ?? reader.rawName)"
         let app = reader.name("app")
         if let app, let node = reader.value("app") { reference(.app, app, at: node, from: "app of \(label)") }
+        var task: CheckSpec.TaskTarget?
+        if let text = reader.string("task"), let node = reader.value("task") {
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            if parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty {
+                task = CheckSpec.TaskTarget(dag: parts[0], task: parts[1])
+                reference(.dag, parts[0], at: node, from: "task of \(label)")
+                output.taskReferences.append(
+                    .init(dag: parts[0], task: parts[1], location: context.location(of: node), from: "task of \(label)")
+                )
+            } else {
+                context.error("task \"\(text)\" must be DAG/TASK, e.g. nightly-etl/load", at: node)
+            }
+        }
+        if reader.has("app") && reader.has("task"), let node = reader.value("task") {
+            context.error("a check reads an app's logs or a task's output, not both; remove app: or task:", at: node)
+        }
         var probe: CheckSpec.Probe?
         if let logs = reader.object("logs") {
-            let within = logs.timespan("within")
+            var within = logs.timespan("within")
             if let within, within.milliseconds == 0, let node = logs.value("within") {
                 context.error("within must be longer than 0s", at: node)
             }
-            if app == nil && !reader.has("app") {
-                context.error("a logs check reads an app's logs; add app: with the App's name", at: logs.node)
+            if app == nil && task == nil && !reader.has("app") && !reader.has("task") {
+                context.error(
+                    "a logs check reads an app's logs or a task's output; add app: with the App's name or task: DAG/TASK",
+                    at: logs.node)
             }
-            let mode: CheckSpec.LogMode = logs.has("absent") ? .absent : .match
-            if let pattern = checkPattern(logs, mode.rawValue), let within {
-                probe = .logs(pattern: pattern, mode: mode, within: within)
+            var mode: CheckSpec.LogMode = logs.has("absent") ? .absent : .match
+            var pattern = checkPattern(logs, logs.has("absent") ? "absent" : "match")
+            if let count = logs.object("count") {
+                let above = count.int("above")
+                let below = count.int("below")
+                if above == nil && below == nil {
+                    context.error(
+                        "count needs above: N (more lines fail) or below: N (fewer lines fail)", at: count.node)
+                }
+                if let above, let below, above < below, let node = count.value("above") {
+                    context.error(
+                        "count can never pass: above \(above) fails at \(above + 1) lines or more and below \(below) under \(below)",
+                        at: node)
+                }
+                mode = .count(above: above, below: below)
+                pattern = checkPattern(count, "pattern")
+                within = count.timespan("over")
+                if let over = within, over.milliseconds == 0, let node = count.value("over") {
+                    context.error("over must be longer than 0s", at: node)
+                }
+            } else if within == nil && task == nil {
+                context.error(
+                    "within: is required: the window the pattern is looked for in, e.g. within: 5m", at: logs.node)
+            }
+            // A task's output is judged over its whole latest run when no window is given.
+            if let pattern, let window = within ?? (task != nil ? Timespan.zero : nil) {
+                probe = .logs(pattern: pattern, mode: mode, within: window)
             }
         } else if let http = reader.object("http") {
             let url = http.string("url")
@@ -43,10 +85,14 @@ extension FileDecoder {
         for (alert, node) in alerts { reference(.notifier, alert, at: node, from: "alerts of \(label)") }
         let failAfter = reader.int("failAfter") ?? 3
         let passAfter = reader.int("passAfter") ?? 1
+        if task != nil, probe != nil, reader.object("logs") == nil, let node = reader.value("task") {
+            context.error("task: reads a task's output, which only a logs check does", at: node)
+        }
         guard let name, let probe else { return }
         let check = CheckSpec(
             name: name, app: app, probe: probe, interval: interval, timeout: timeout, failAfter: failAfter,
-            passAfter: passAfter, alerts: alerts.map(\.0))
+            passAfter: passAfter, alerts: alerts.map(\.0), severity: reader.enumeration("severity", as: Severity.self),
+            task: task)
         output.checks.append(.init(spec: check, document: reader.location, name: nameLocation))
     }
 
@@ -97,11 +143,13 @@ extension FileDecoder {
             context.error("repeatInterval must be longer than 0s", at: node)
         }
         let sendResolved = reader.bool("sendResolved") ?? true
+        let groupWait = reader.timespan("groupWait") ?? .seconds(10)
         guard let name, let channel else { return }
         output.notifiers.append(
             .init(
                 spec: NotifierSpec(
-                    name: name, channel: channel, repeatInterval: repeatInterval, sendResolved: sendResolved),
+                    name: name, channel: channel, repeatInterval: repeatInterval, sendResolved: sendResolved,
+                    minSeverity: reader.enumeration("minSeverity", as: Severity.self) ?? .warning, groupWait: groupWait),
                 document: reader.location, name: nameLocation))
     }
 }

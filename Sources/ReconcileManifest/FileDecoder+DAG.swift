@@ -129,10 +129,17 @@ extension FileDecoder {
         {
             context.error("tasks form a cycle: \(cycle.joined(separator: " -> "))", at: node)
         }
+        if schedule == nil, let node = reader.value("deadline") {
+            context.error(
+                "deadline needs a schedule: it counts from each scheduled run's logical date; add schedule: or remove deadline:",
+                at: node)
+        }
         guard let name else { return }
         let dag = DAGSpec(
             name: name, schedule: schedule, timezone: timezone ?? "UTC", start: start, catchup: catchup,
-            maxActiveRuns: maxActiveRuns, paused: paused, tasks: tasks, alerts: alerts.map(\.0), volumes: runVolumes)
+            maxActiveRuns: maxActiveRuns, paused: paused, tasks: tasks, alerts: alerts.map(\.0), volumes: runVolumes,
+            deadline: positiveTimespan(reader, "deadline"),
+            queuedAlertAfter: positiveTimespan(reader, "queuedAlertAfter") ?? .hours(1))
         output.dags.append(.init(spec: dag, document: reader.location, name: nameLocation))
     }
 }

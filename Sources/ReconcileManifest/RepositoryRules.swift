@@ -49,6 +49,20 @@ enum RepositoryRules {
             )
         }
 
+        let dags = Dictionary(decoded.dags.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
+        for reference in decoded.taskReferences {
+            guard let dag = dags[reference.dag], !dag.tasks.contains(where: { $0.name == reference.task }) else {
+                continue
+            }
+            let names = dag.tasks.map(\.name).sorted()
+            let hint = Suggestion.closest(to: reference.task, among: names).map { " (did you mean \"\($0)\"?)" } ?? ""
+            diagnostics.append(
+                Diagnostic(
+                    at: reference.location,
+                    "\(reference.from) names unknown task \"\(reference.task)\" of dag \(dag.name)\(hint); "
+                        + "its tasks: \(names.joined(separator: ", "))"))
+        }
+
         checkVolumes(decoded, stateDirectory: stateDirectory, into: &diagnostics)
         checkPublishedPorts(decoded.publishedPorts, into: &diagnostics)
         checkWorkloads(decoded, into: &diagnostics)

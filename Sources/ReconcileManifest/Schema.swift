@@ -209,7 +209,15 @@ enum Schemas {
             FieldSchema("update", .object(update), "rolling update strategy"),
             FieldSchema("placement", .object(placement), "node selection"),
             FieldSchema("restart", .enumeration(RestartPolicy.allCases.map(\.rawValue)), "default always"),
-            FieldSchema("alerts", .list(.name, minItems: 0), "notifiers for crash loops and failed rollouts"),
+            FieldSchema(
+                "alerts", .list(.name, minItems: 0),
+                "notifiers for crash loops, degraded or unplaceable replicas, failed pulls and rolled-back rollouts"),
+            FieldSchema(
+                "alertAfter", .duration,
+                "below its ready replicas or unplaceable this long opens an incident, default 5m"),
+            FieldSchema(
+                "notifyOn", .list(.enumeration(DeployEvent.allCases.map(\.rawValue)), minItems: 0),
+                "one-off notices to alerts: when a rollout completes (deployed) or is rolled back (rolledBack)"),
             FieldSchema("network", .string, "bridge (default), none, host or an existing Docker network's name"),
             FieldSchema("pull", .enumeration(PullPolicy.allCases.map(\.rawValue)), "default ifNotPresent"),
             FieldSchema("files", .list(.object(file), minItems: 0), "files put into each replica before it starts"),
@@ -253,7 +261,11 @@ enum Schemas {
             FieldSchema("paused", .boolean, "default false"),
             FieldSchema("defaults", .object(defaults), "merged into every task"),
             FieldSchema("tasks", .map(.object(task)), required: true, "tasks by name"),
-            FieldSchema("alerts", .list(.name, minItems: 0), "notifiers told once per failed run"),
+            FieldSchema(
+                "alerts", .list(.name, minItems: 0), "notifiers told once per failed run, late run or long queue"),
+            FieldSchema("deadline", .duration, "a scheduled run must have succeeded this long after its logical date"),
+            FieldSchema(
+                "queuedAlertAfter", .duration, "a task waiting for room this long opens an incident, default 1h"),
             FieldSchema("volumes", .list(.object(runVolume), minItems: 0), "volumes that live for one run"),
         ])
 
@@ -266,12 +278,23 @@ enum Schemas {
                 "run: one per run, on the node of its first task, removed when the run succeeds"),
         ])
 
+    static let logCount = ObjectSchema(
+        "count",
+        [
+            FieldSchema("pattern", .string, required: true, "regular expression the counted lines match"),
+            FieldSchema("over", .duration, "the window, e.g. 5m (a task: its whole latest run when omitted)"),
+            FieldSchema("above", .integer(minimum: 0, maximum: nil), "fails when more lines than this match"),
+            FieldSchema("below", .integer(minimum: 1, maximum: nil), "fails when fewer lines than this match"),
+        ])
+
     static let logsProbe = ObjectSchema(
-        "logs", exactlyOne: [["match", "absent"]],
+        "logs", exactlyOne: [["match", "absent", "count"]],
         [
             FieldSchema("match", .string, "regular expression that must appear within the window"),
             FieldSchema("absent", .string, "regular expression that must not appear within the window"),
-            FieldSchema("within", .duration, required: true, "the window"),
+            FieldSchema("count", .object(logCount), "bounds on how many lines match within a window"),
+            FieldSchema(
+                "within", .duration, "the window of match and absent (a task: its whole latest run when omitted)"),
         ])
 
     static let httpProbe = ObjectSchema(
@@ -292,7 +315,11 @@ enum Schemas {
     static let check = ObjectSchema(
         "Check", exactlyOne: [["logs", "http", "tcp", "command"]],
         common + [
-            FieldSchema("app", .name, "the App this check is about (required for logs)"),
+            FieldSchema("app", .name, "the App this check is about (logs: its replicas' output)"),
+            FieldSchema("task", .string, "DAG/TASK: a logs check over the task's output in its latest run"),
+            FieldSchema(
+                "severity", .enumeration(Severity.allCases.map(\.rawValue)),
+                "of a failure; default: a command's exit 1 warning, 2 critical; other checks critical"),
             FieldSchema("logs", .object(logsProbe), "log pattern check"),
             FieldSchema("http", .object(httpProbe), "HTTP check"),
             FieldSchema("tcp", .object(tcpProbe), "TCP connect check"),
@@ -336,6 +363,10 @@ enum Schemas {
             FieldSchema("webhook", .object(webhook), "POST to a URL"),
             FieldSchema("repeatInterval", .duration, "re-notify while still failing, default 4h"),
             FieldSchema("sendResolved", .boolean, "send a resolved notice, default true"),
+            FieldSchema(
+                "minSeverity", .enumeration(Severity.allCases.map(\.rawValue)),
+                "incidents below this are not sent here, default warning"),
+            FieldSchema("groupWait", .duration, "notices due within this of the first go as one message, default 10s"),
         ])
 
     static let registry = ObjectSchema(

@@ -19,6 +19,11 @@ public struct AppSpec: Sendable, Hashable, Codable {
     public var files: [FileSpec]
     /// Volumes mounted into each replica.
     public var volumes: [VolumeMount]
+    /// How long the App may run below its ready replicas, or have replicas it cannot place, before
+    /// an incident opens (`degraded/NAME`, `unplaceable/NAME`).
+    public var alertAfter: Timespan
+    /// One-off notices to the App's `alerts:` notifiers when a rollout completes or is rolled back.
+    public var notifyOn: [DeployEvent]
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
@@ -26,8 +31,10 @@ public struct AppSpec: Sendable, Hashable, Codable {
         ports: [PortSpec] = [], health: HealthSpec? = nil, update: UpdateStrategy = UpdateStrategy(),
         placement: Placement = Placement(), restart: RestartPolicy = .always, alerts: [String] = [],
         network: ContainerNetwork = .bridge, pull: PullPolicy = .ifNotPresent, files: [FileSpec] = [],
-        volumes: [VolumeMount] = []
+        volumes: [VolumeMount] = [], alertAfter: Timespan = .minutes(5), notifyOn: [DeployEvent] = []
     ) {
+        self.alertAfter = alertAfter
+        self.notifyOn = notifyOn
         self.files = files
         self.volumes = volumes
         self.network = network
@@ -70,7 +77,9 @@ extension AppSpec {
             network: try values.decodeIfPresent(ContainerNetwork.self, forKey: .network) ?? .bridge,
             pull: try values.decodeIfPresent(PullPolicy.self, forKey: .pull) ?? .ifNotPresent,
             files: try values.decodeIfPresent([FileSpec].self, forKey: .files) ?? [],
-            volumes: try values.decodeIfPresent([VolumeMount].self, forKey: .volumes) ?? [])
+            volumes: try values.decodeIfPresent([VolumeMount].self, forKey: .volumes) ?? [],
+            alertAfter: try values.decodeIfPresent(Timespan.self, forKey: .alertAfter) ?? .minutes(5),
+            notifyOn: try values.decodeIfPresent([DeployEvent].self, forKey: .notifyOn) ?? [])
     }
 }
 

@@ -11,6 +11,8 @@ public struct CheckState: Sendable, Hashable, Codable {
     public var lastRun: Date?
     /// For a log check: the last time the pattern was seen.
     public var lastMatch: Date?
+    /// How bad the last failure was (a Nagios command's WARNING or CRITICAL); nil: critical.
+    public var severity: Severity?
 
     public init() {}
 

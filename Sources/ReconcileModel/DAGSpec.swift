@@ -21,12 +21,19 @@ public struct DAGSpec: Sendable, Hashable {
     public var alerts: [String]
     /// Volumes that live for one run, shared by its tasks.
     public var volumes: [RunVolumeSpec]
+    /// How long after its data interval's end a scheduled run must have succeeded (nil: no deadline).
+    public var deadline: Timespan?
+    /// How long a task may wait for room on the nodes before `queued/NAME` opens an incident.
+    public var queuedAlertAfter: Timespan
 
     public init(
         name: String, schedule: CronSchedule? = nil, timezone: String = "UTC", start: Double? = nil,
         catchup: Catchup = .latestOnly, maxActiveRuns: Int = 1, paused: Bool = false, tasks: [TaskSpec],
-        alerts: [String] = [], volumes: [RunVolumeSpec] = []
+        alerts: [String] = [], volumes: [RunVolumeSpec] = [], deadline: Timespan? = nil,
+        queuedAlertAfter: Timespan = .hours(1)
     ) {
+        self.deadline = deadline
+        self.queuedAlertAfter = queuedAlertAfter
         self.volumes = volumes
         self.name = name
         self.schedule = schedule

@@ -13,8 +13,18 @@ public struct Condition: Sendable, Hashable {
     /// How long the thing must pass before its incident resolves: a failure within it belongs to
     /// the same incident (flapping is one incident, not a storm).
     public var settle: Timespan
+    /// How bad it is while failing.
+    public var severity: Severity
+    /// How long it must fail before its incident fires (until then it is pending and tells no one;
+    /// one that passes meanwhile ends silently).
+    public var fireAfter: Timespan
 
-    public init(key: String, failing: Bool, summary: String, notifiers: [String], settle: Timespan = .zero) {
+    public init(
+        key: String, failing: Bool, summary: String, notifiers: [String], settle: Timespan = .zero,
+        severity: Severity = .critical, fireAfter: Timespan = .zero
+    ) {
+        self.severity = severity
+        self.fireAfter = fireAfter
         self.key = key
         self.failing = failing
         self.summary = summary
@@ -41,6 +51,18 @@ public struct Incident: Sendable, Hashable, Codable {
     public var notices: [String: Int]
     /// Notices held back by a silence, to be sent when the silence ends if still failing.
     public var heldBySilence: Bool
+    /// The current severity (nil in incidents stored before severities: critical).
+    public var storedSeverity: Severity?
+    /// True while the condition has failed for less than its `fireAfter` (nil: firing).
+    public var pendingSince: Date?
+
+    public var severity: Severity {
+        get { storedSeverity ?? .critical }
+        set { storedSeverity = newValue }
+    }
+
+    /// Firing: it has failed for its `fireAfter`; notices go out.
+    public var isFiring: Bool { pendingSince == nil }
 
     public init(condition: Condition, now: Date) {
         id = "\(condition.key)@\(Int64(now.timeIntervalSince1970.rounded(.down)))"
@@ -53,6 +75,8 @@ public struct Incident: Sendable, Hashable, Codable {
         lastNotified = [:]
         notices = [:]
         heldBySilence = false
+        storedSeverity = condition.severity
+        pendingSince = condition.fireAfter.milliseconds > 0 ? now : nil
     }
 }
 
@@ -60,6 +84,10 @@ public struct Incident: Sendable, Hashable, Codable {
 public struct Notice: Sendable, Hashable, Codable {
     public enum Kind: String, Sendable, Hashable, Codable {
         case firing, `repeat`, resolved
+        /// It rose from warning to critical.
+        case escalated
+        /// A one-off notice (an App's rollout completed or was rolled back): no incident behind it.
+        case info
     }
 
     public var incidentID: String
@@ -72,11 +100,14 @@ public struct Notice: Sendable, Hashable, Codable {
     /// `<incident id>/<notifier>/<n>`: the same notice has the same key however often it is
     /// computed, so the outbox stores it once and receivers can drop a repeat delivery.
     public var idempotencyKey: String
+    /// The incident's severity when the notice was made (nil in notices stored before severities).
+    public var severity: Severity?
 
     public init(
         incidentID: String, key: String, notifier: String, kind: Kind, summary: String, openedAt: Date, at: Date,
-        idempotencyKey: String
+        idempotencyKey: String, severity: Severity? = nil
     ) {
+        self.severity = severity
         self.incidentID = incidentID
         self.key = key
         self.notifier = notifier
@@ -92,8 +123,11 @@ public struct Notice: Sendable, Hashable, Codable {
 public struct NotifierPolicy: Sendable, Hashable {
     public var repeatInterval: Timespan
     public var sendResolved: Bool
+    /// Incidents below this are not sent to it.
+    public var minSeverity: Severity
 
-    public init(repeatInterval: Timespan, sendResolved: Bool) {
+    public init(repeatInterval: Timespan, sendResolved: Bool, minSeverity: Severity = .warning) {
+        self.minSeverity = minSeverity
         self.repeatInterval = repeatInterval
         self.sendResolved = sendResolved
     }

@@ -9,8 +9,17 @@ public struct NotifierSpec: Sendable, Hashable {
     public var channel: Channel
     public var repeatInterval: Timespan
     public var sendResolved: Bool
+    /// Incidents below this severity are not sent here.
+    public var minSeverity: Severity
+    /// Notices due within this of the first are sent as one message.
+    public var groupWait: Timespan
 
-    public init(name: String, channel: Channel, repeatInterval: Timespan = .hours(4), sendResolved: Bool = true) {
+    public init(
+        name: String, channel: Channel, repeatInterval: Timespan = .hours(4), sendResolved: Bool = true,
+        minSeverity: Severity = .warning, groupWait: Timespan = .zero
+    ) {
+        self.minSeverity = minSeverity
+        self.groupWait = groupWait
         self.name = name
         self.channel = channel
         self.repeatInterval = repeatInterval

@@ -6,6 +6,11 @@ import ReconcileModel
 /// and a resolved notice (when `sendResolved`) once it has passed for its settle time. A thing
 /// gone from git resolves its incident with that reason. A silenced incident sends nothing; when
 /// the silence ends while it still fails, it notifies at once.
+///
+/// A condition with a `fireAfter` opens a pending incident that tells no one until it has failed
+/// that long (Prometheus' `for:`); it ends silently when it passes first. Each notifier hears only
+/// incidents at or above its `minSeverity`; one that rises from warning to critical notifies again
+/// (`escalated`), and a notifier that skipped the warning hears it fire.
 public enum IncidentMachine {
     public struct Step: Sendable, Hashable {
         /// Incidents still open (save them).
@@ -33,20 +38,33 @@ public enum IncidentMachine {
                     incident!.passingSince = nil
                     incident!.flaps += 1
                 }
-                incident!.summary = condition.summary
-                incident!.notifiers = condition.notifiers
-                incident!.settle = condition.settle
                 var current = incident!
+                let before = current.severity
+                current.summary = condition.summary
+                current.notifiers = condition.notifiers
+                current.settle = condition.settle
+                current.severity = condition.severity
+                // Pending until it has failed for `fireAfter`: nobody is told yet.
+                if let pending = current.pendingSince {
+                    guard now.timeIntervalSince(pending) >= condition.fireAfter.seconds else {
+                        step.open.append(current)
+                        continue
+                    }
+                    current.pendingSince = nil
+                }
+                let escalated = before < current.severity
                 if silenced(condition.key) {
                     current.heldBySilence = true
                 } else {
                     for name in current.notifiers {
-                        guard let policy = notifiers[name] else { continue }
+                        guard let policy = notifiers[name], current.severity >= policy.minSeverity else { continue }
                         let due: Notice.Kind?
                         if let last = current.lastNotified[name] {
                             due =
-                                current.heldBySilence || now.timeIntervalSince(last) >= policy.repeatInterval.seconds
-                                ? .repeat : nil
+                                escalated
+                                ? .escalated
+                                : current.heldBySilence || now.timeIntervalSince(last) >= policy.repeatInterval.seconds
+                                    ? .repeat : nil
                         } else {
                             due = .firing
                         }
@@ -59,6 +77,11 @@ public enum IncidentMachine {
                 }
                 step.open.append(current)
             } else if var current = incident {
+                // One that never fired ends as it came: silently.
+                if !current.isFiring {
+                    step.resolved.append(current)
+                    continue
+                }
                 let since = current.passingSince ?? now
                 current.passingSince = since
                 if now.timeIntervalSince(since) >= condition.settle.seconds {
@@ -95,6 +118,7 @@ public enum IncidentMachine {
         let number = kind == .resolved ? "resolved" : String((incident.notices[notifier] ?? 0) + 1)
         return Notice(
             incidentID: incident.id, key: incident.key, notifier: notifier, kind: kind, summary: summary,
-            openedAt: incident.openedAt, at: now, idempotencyKey: "\(incident.id)/\(notifier)/\(number)")
+            openedAt: incident.openedAt, at: now, idempotencyKey: "\(incident.id)/\(notifier)/\(number)",
+            severity: incident.severity)
     }
 }

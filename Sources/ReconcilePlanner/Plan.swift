@@ -99,6 +99,13 @@ public struct AppChange: Sendable, Hashable {
     /// The human line without its leading marker, e.g. `app web: 3 replicas -> node-a, node-b`.
     public var summary: String
     public var unplaceable: [Unplaceable]
+
+    public init(app: String, kind: Kind, summary: String, unplaceable: [Unplaceable] = []) {
+        self.app = app
+        self.kind = kind
+        self.summary = summary
+        self.unplaceable = unplaceable
+    }
 }
 
 /// A replica that fits on no node, and why.

@@ -51,6 +51,8 @@ public final class Controller: Service {
     let health = HealthMonitor()
     /// Failed image pulls of App replicas and their backoff, kept across rebuilt passes.
     let pulls = PullBackoff()
+    /// Crash-looping replicas' last output, for their notices.
+    let crashOutput = CrashOutput()
     public let alerting: Alerting
     public let logCollector: LogCollector
     let stopRequested: @Sendable () -> Bool
@@ -239,13 +241,19 @@ public final class Controller: Service {
                         var unreachable: [String: Date] = [:]
                         for node in result.observed.nodes { unreachable[node.name] = node.unreachableSince }
                         let pulls = self.pulls.failing()
+                        let apps = await crashOutput.fill(
+                            AppFacts.derive(
+                                desired: state, observed: result.observed, plan: result.plan,
+                                options: pass.options, now: Date()),
+                            drivers: pass.drivers)
                         alerting.update { [unreachable] inputs in
                             var updated = inputs ?? Alerting.Inputs(state: state)
                             updated.state = state
                             updated.nodes = pass.nodes
                             updated.checkRunner = CheckRunner(
                                 nodes: pass.nodes, drivers: pass.drivers, listings: cluster.listings,
-                                listedAt: cluster.takenAt)
+                                listedAt: cluster.takenAt, store: store)
+                            updated.apps = apps
                             updated.unreachable = unreachable
                             updated.pullFailures = pulls
                             inputs = updated

@@ -60,13 +60,18 @@ public struct Reconciler: Sendable {
             seen.cache.withLock { $0[node.name] = (data, replicas) }
         }
         // What the plan means for the rollout records, decided purely; persisted here.
+        let latest = try store.latestRolloutEvents()
         let records = RolloutBookkeeping.records(
             plan: result.plan, desired: desired, observed: result.observed, failed: rollouts.failed,
-            good: rollouts.good, latest: try store.latestRolloutEvents(), revision: revision, now: now)
+            good: rollouts.good, latest: latest, revision: revision, now: now)
         for (app, hash) in records.failed.sorted(by: { $0.key < $1.key }) {
             try store.recordFailedRollout(app: app, hash: hash, at: now)
         }
-        for event in records.events { try store.recordRolloutEvent(event) }
+        for event in records.events {
+            // An App's deploy notices go into the outbox with the event that causes them.
+            try store.recordRolloutEvent(
+                event, notices: DeployNotices.notices(for: [event], desired: desired, latest: latest))
+        }
         for app in records.good { try store.recordGood(app, hash: SpecHash.of(app)) }
         // Placements of replicas that are gone are forgotten when the replicas seen changed.
         let names = Set(result.observed.containers.map { "\($0.app)-\($0.slot)-\($0.specHash.prefix(8))" })

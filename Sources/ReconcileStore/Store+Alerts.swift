@@ -25,7 +25,7 @@ extension Store {
         return decoder
     }()
 
-    private static func json<T: Encodable>(_ value: T) throws -> String {
+    static func json<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
@@ -78,6 +78,8 @@ extension Store {
                         INSERT INTO incident (key, incident) VALUES (?, ?)
                         ON CONFLICT(key) DO UPDATE SET incident = excluded.incident
                         """, arguments: [incident.key, text])
+                // A pending incident (not failed for its `fireAfter` yet) is not history.
+                guard incident.isFiring else { continue }
                 try db.execute(
                     sql: """
                         INSERT INTO incidentHistory (id, key, openedAt, summary) VALUES (?, ?, ?, ?)

@@ -12,8 +12,17 @@ extension RolloutEvent {
 }
 
 extension Store {
-    public func recordRolloutEvent(_ event: RolloutEvent) throws {
+    /// Records the event and, in the same transaction, the notices it causes (into the outbox).
+    public func recordRolloutEvent(_ event: RolloutEvent, notices: [Notice] = []) throws {
+        let encoded = try notices.map { ($0, try Self.json($0)) }
         try queue.write { db in
+            for (notice, text) in encoded {
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO outbox (idempotencyKey, notifier, notice, createdAt, nextAttemptAt)
+                        VALUES (?, ?, ?, ?, ?)
+                        """, arguments: [notice.idempotencyKey, notice.notifier, text, event.at, event.at])
+            }
             try db.execute(
                 sql: """
                     INSERT INTO rolloutEvent (app, at, event, fromHash, toHash, commitID, detail)

@@ -240,6 +240,29 @@ extension Store {
         }
     }
 
+    /// Per DAG, the task of a running run that has waited longest for room on the nodes.
+    public func roomWaits() throws -> [String: (runID: String, task: String, since: Date, reason: String)] {
+        try queue.read { db in
+            var oldest: [String: (runID: String, task: String, since: Date, reason: String)] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT taskWaiting.* FROM taskWaiting JOIN run USING (dag, runID)
+                    WHERE run.state = 'running' AND taskWaiting.reason LIKE '{"room"%' ORDER BY taskWaiting.since
+                    """)
+            {
+                let dag: String = row["dag"]
+                guard oldest[dag] == nil else { continue }
+                let json: String = row["reason"]
+                guard let reason = try? JSONDecoder().decode(WaitingReason.self, from: Data(json.utf8)),
+                    case .room(let text, _) = reason
+                else { continue }
+                oldest[dag] = (row["runID"], row["task"], row["since"], text)
+            }
+            return oldest
+        }
+    }
+
     /// Every attempt of a run, by task and try.
     public func attempts(dag: String, runID: String) throws -> [AttemptRecord] {
         try queue.read { db in

@@ -85,6 +85,8 @@ struct IncidentRow: Sendable {
     var openedAt: String
     var silencedUntil: String?
     var health: String
+    var severity: String
+    var pending: Bool
 }
 
 struct PendingRow: Sendable {

@@ -44,7 +44,7 @@ extension WebTemplates {
 
     static let incidentTable = #"""
         <table><tr><th>Incident</th><th>Since</th><th>Silence</th></tr>
-        {{#incidents}}<tr><td><span class="dot {{health}}"></span><b>{{key}}</b><br>{{summary}}</td><td class="muted">{{openedAt}}</td>
+        {{#incidents}}<tr><td><span class="dot {{health}}"></span><b>{{key}}</b> <span class="muted">{{severity}}{{#pending}}, pending{{/pending}}</span><br>{{summary}}</td><td class="muted">{{openedAt}}</td>
         <td>{{#silencedUntil}}silenced until {{silencedUntil}}{{/silencedUntil}}{{^silencedUntil}}<form method="post" action="/alerts/silence" class="inline">
         <input type="hidden" name="csrf" value="{{chrome.csrf}}"><input type="hidden" name="name" value="{{key}}">
         <select name="duration"><option>1h</option><option selected>2h</option><option>8h</option><option>24h</option></select>

@@ -260,7 +260,9 @@ public struct WebPages: Sendable {
     static func incidentRow(_ view: IncidentView) -> IncidentRow {
         IncidentRow(
             key: view.key, summary: view.summary, openedAt: WebFormat.time(view.openedAt),
-            silencedUntil: view.silencedUntil.map(WebFormat.time), health: view.silencedUntil == nil ? "bad" : "warn")
+            silencedUntil: view.silencedUntil.map(WebFormat.time),
+            health: view.silencedUntil == nil && view.severity == "critical" && view.state == "firing" ? "bad" : "warn",
+            severity: view.severity, pending: view.state == "pending")
     }
 
     static func replicaRow(_ view: ReplicaView) -> ReplicaRow {

@@ -114,7 +114,9 @@ enum ReportText {
         var lines = [view.incidents.isEmpty ? "no open incident" : "open incidents:"]
         for incident in view.incidents {
             let silenced = incident.silencedUntil.map { " (silenced until \(RunText.time($0)))" } ?? ""
-            lines.append("  \(incident.key) since \(RunText.time(incident.openedAt))\(silenced)")
+            let state = incident.state == "pending" ? "pending, " : ""
+            lines.append(
+                "  \(incident.key) [\(state)\(incident.severity)] since \(RunText.time(incident.openedAt))\(silenced)")
             lines.append("    \(incident.summary.replacingOccurrences(of: "\n", with: "\n    "))")
         }
         if !view.checks.isEmpty { lines.append("checks:") }
@@ -184,7 +186,9 @@ enum ReportText {
         lines.append(view.alerts.incidents.isEmpty ? "incidents: none open" : "incidents:")
         for incident in view.alerts.incidents {
             let first = incident.summary.split(separator: "\n").first.map(String.init) ?? incident.summary
-            lines.append("  \(mark(false))\(incident.key) since \(RunText.time(incident.openedAt)): \(first)")
+            lines.append(
+                "  \(mark(false))\(incident.key) [\(incident.state == "pending" ? "pending, " : "")\(incident.severity)] "
+                    + "since \(RunText.time(incident.openedAt)): \(first)")
         }
         let undelivered = view.alerts.pending.count
         if undelivered > 0 { lines.append("  \(mark(false))\(undelivered) notification(s) not delivered yet") }

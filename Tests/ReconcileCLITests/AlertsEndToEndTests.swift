@@ -143,15 +143,17 @@ import Testing
             await Self.eventually(30) { smtp.deliveries().count == 1 && receivers.posts().count == 1 },
             "\(DAGCLITests.contents(output))")
         let firing = try #require(smtp.deliveries().first)
-        #expect(firing.contains("Subject: [FIRING] check/collector-processing"), "\(firing)")
+        #expect(firing.contains("Subject: [FIRING critical] check/collector-processing"), "\(firing)")
         #expect(firing.contains("no line matched /processed \\d+ events/ in the last 2s"), "\(firing)")
         #expect(firing.contains("lines from app collector; last match 20"), "\(firing)")
         #expect(firing.contains("Message-ID: <check.collector-processing."), "\(firing)")
         let post = try #require(receivers.posts().first)
         let slack = try #require(try JSONSerialization.jsonObject(with: Data(post.utf8)) as? [String: String])
-        #expect(slack["text"]?.contains("[FIRING] check/collector-processing") == true, "\(post)")
+        #expect(slack["text"]?.contains("[FIRING critical] check/collector-processing") == true, "\(post)")
         let listed = try await CLITests.run(["alerts", "list", "--state", state])
-        #expect(listed.stdout.contains("open incidents:\n  check/collector-processing since "), "\(listed.stdout)")
+        #expect(
+            listed.stdout.contains("open incidents:\n  check/collector-processing [critical] since "),
+            "\(listed.stdout)")
         let listedJSON = try await CLITests.run(["alerts", "list", "--state", state, "--output", "json"])
         let alerts = try #require(
             try JSONSerialization.jsonObject(with: Data(listedJSON.stdout.utf8)) as? [String: Any],

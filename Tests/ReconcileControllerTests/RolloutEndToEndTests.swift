@@ -139,6 +139,8 @@ struct RolloutBench: Sendable {
     let nodes: [NodeSpec]
     let drivers: [DockerDriver]
     let router: Router
+    /// Every request the router finished (which replica answered a failed one, and how).
+    let requests: RecordingObserver
     let store: Store
     let publish: Int
     let target: Target
@@ -158,7 +160,8 @@ struct RolloutBench: Sendable {
         let drivers = try zip(names, engines).map {
             try DockerDriver(node: $0, endpoint: $1.endpoint, address: $1.publishAddress)
         }
-        let router = Router()
+        let requests = RecordingObserver()
+        let router = Router(observer: requests)
         let store = try Store(stateDirectory: folder)
         let byName = Dictionary(uniqueKeysWithValues: zip(names, drivers.map { $0 as any ContainerDriver }))
         let health = HealthMonitor()
@@ -177,7 +180,8 @@ struct RolloutBench: Sendable {
             }
         }
         return RolloutBench(
-            engines: engines, folder: folder, nodes: nodes, drivers: drivers, router: router, store: store,
+            engines: engines, folder: folder, nodes: nodes, drivers: drivers, router: router, requests: requests,
+            store: store,
             publish: publish, target: target, loop: loop)
     }
 
@@ -209,6 +213,16 @@ struct RolloutBench: Sendable {
     }
 
     func lastPass() -> String { lastPassText(store) }
+
+    /// For a failed expectation: the router's failed requests (replica, status, time) and the passes
+    /// that stopped or started something.
+    func failureContext() -> String {
+        let failed = requests.records.filter { $0.status >= 500 }.prefix(10).map {
+            "\n\($0.time) \($0.method) \($0.uri) → \($0.status) from \($0.backend?.prefix(12) ?? "none") "
+                + "after \($0.duration), \($0.retries) retries"
+        }
+        return "router failures:\(failed.joined()); passes:\(actingPassesText(store))"
+    }
 
     /// Ends the loop and the router; the daemons are stopped off the cooperative pool.
     func finish() async {
@@ -261,7 +275,9 @@ struct RolloutBench: Sendable {
             try await bench.converged(to: v2, within: 120),
             "the rolling update to v2 did not finish; \(bench.lastPass())")
         let afterUpdate = await (load.tally.succeeded, load.tally.failures, load.tally.bodies)
-        #expect(afterUpdate.1.isEmpty, "failed requests during the rolling update: \(afterUpdate.1.prefix(5))")
+        #expect(
+            afterUpdate.1.isEmpty,
+            "failed requests during the rolling update: \(afterUpdate.1.prefix(5)); \(bench.failureContext())")
         #expect(afterUpdate.0 >= 500, "only \(afterUpdate.0) requests went through during the update")
         #expect(afterUpdate.2 == ["v1", "v2"], "bodies served: \(afterUpdate.2)")
 
@@ -293,7 +309,7 @@ struct RolloutBench: Sendable {
         while await load.tally.succeeded < 5000, Date() < enough { try await Task.sleep(for: .milliseconds(100)) }
         await load.stop()
         let final = await (load.tally.succeeded, load.tally.failures, load.tally.perPhase)
-        #expect(final.1.isEmpty, "failed requests: \(final.1.prefix(5))")
+        #expect(final.1.isEmpty, "failed requests: \(final.1.prefix(5)); \(bench.failureContext())")
         #expect(final.0 >= 5000)
         print("e2e http keep-alive: \(final.0) requests, \(final.1.count) failed; by phase \(final.2)")
 
@@ -338,7 +354,7 @@ struct RolloutBench: Sendable {
             "the replicas did not move to node-b; \(bench.lastPass())")
         await load.stop()
         let (succeeded, failures, phases) = await (load.tally.succeeded, load.tally.failures, load.tally.perPhase)
-        #expect(failures.isEmpty, "failed requests during the drain: \(failures.prefix(5))")
+        #expect(failures.isEmpty, "failed requests during the drain: \(failures.prefix(5)); \(bench.failureContext())")
         print("e2e http drain: \(succeeded) requests, \(failures.count) failed; by phase \(phases)")
         await bench.finish()
     }
@@ -397,6 +413,15 @@ func sendRequests(
 }
 
 /// The newest pass's summary and failures, for a failed expectation's message.
+/// The passes that did something among the last 200, with their times: what stopped or started
+/// when a request failed.
+func actingPassesText(_ store: Store) -> String {
+    let passes = (try? store.passes(limit: 200)) ?? []
+    return passes.reversed().filter { $0.actions > 0 || !$0.failures.isEmpty }.map {
+        "\n[\($0.startedAt)–\($0.finishedAt)] \($0.summary) \($0.failures)"
+    }.joined()
+}
+
 func lastPassText(_ store: Store) -> String {
     let last = try? store.passes(limit: 1).first
     return "last pass: \(last?.summary ?? "none") \(last?.failures ?? "")"
