@@ -159,8 +159,10 @@ public struct Queries: Sendable {
         let incidents = try store.incidents().map {
             IncidentView(
                 key: $0.key, openedAt: $0.openedAt, summary: $0.summary,
-                silencedUntil: silences[$0.key].flatMap { $0 > now ? $0 : nil }, severity: $0.severity.rawValue,
-                state: $0.isFiring ? "firing" : "pending")
+                silencedUntil: ($0.silencedUntil ?? silences[$0.key]).flatMap { $0 > now ? $0 : nil },
+                severity: $0.severity.rawValue, state: $0.isFiring ? "firing" : "pending",
+                silencedBy: ($0.silencedUntil ?? silences[$0.key]).flatMap { $0 > now ? $0 : nil } == nil
+                    ? nil : $0.silencedBy ?? "cli")
         }
         let checks = try store.checkStates().sorted { $0.key < $1.key }.map {
             CheckView(

@@ -266,6 +266,8 @@ public struct IncidentView: Codable, Sendable, Hashable {
     public var openedAt: Date
     public var summary: String
     public var silencedUntil: Date?
+    /// The silence muting it (a Silence's name, or `cli`).
+    public var silencedBy: String?
     /// `warning` or `critical`.
     public var severity: String
     /// `firing`, or `pending` while it has failed for less than its condition's wait (e.g. an
@@ -274,8 +276,9 @@ public struct IncidentView: Codable, Sendable, Hashable {
 
     public init(
         key: String, openedAt: Date, summary: String, silencedUntil: Date? = nil, severity: String = "critical",
-        state: String = "firing"
+        state: String = "firing", silencedBy: String? = nil
     ) {
+        self.silencedBy = silencedBy
         self.severity = severity
         self.state = state
         self.key = key

@@ -90,9 +90,22 @@ public final class Alerting: Sendable {
                     minSeverity: notifier.minSeverity)
             }
             let incidents = try store.incidents()
-            let step = IncidentMachine.step(
-                incidents: incidents, conditions: conditions, silences: try store.silences(), notifiers: policies,
+            // Silences from the CLI and from git, the one ending last winning.
+            var mutes = try store.silences().filter { $0.value > now }.mapValues {
+                SilenceRules.Mute(until: $0, by: "cli")
+            }
+            for (key, mute) in SilenceRules.mutes(current.state.silences, conditions: conditions, now: now)
+            where mutes[key].map({ $0.until < mute.until }) ?? true {
+                mutes[key] = mute
+            }
+            var step = IncidentMachine.step(
+                incidents: incidents, conditions: conditions, silences: mutes.mapValues(\.until), notifiers: policies,
                 now: now)
+            for index in step.open.indices {
+                let mute = mutes[step.open[index].key]
+                step.open[index].silencedBy = mute?.by
+                step.open[index].silencedUntil = mute?.until
+            }
             // Written only when something changed (this runs every second).
             if !step.notices.isEmpty || !step.resolved.isEmpty || step.open != incidents {
                 try store.apply(open: step.open, resolved: step.resolved, notices: step.notices, now: now)

@@ -70,6 +70,7 @@ struct DecodedDocuments: Sendable {
     var repositoryFiles: [RepositoryFile] = []
     var hostPaths: [HostPath] = []
     var volumes: [Named<VolumeSpec>] = []
+    var silences: [Named<SilenceSpec>] = []
     var diagnostics: [Diagnostic] = []
 
     mutating func append(_ other: DecodedDocuments) {
@@ -79,6 +80,7 @@ struct DecodedDocuments: Sendable {
         checks += other.checks
         notifiers += other.notifiers
         registries += other.registries
+        silences += other.silences
         references += other.references
         taskReferences += other.taskReferences
         workloads += other.workloads

@@ -53,7 +53,7 @@ extension FileDecoder {
                 if let over = within, over.milliseconds == 0, let node = count.value("over") {
                     context.error("over must be longer than 0s", at: node)
                 }
-            } else if within == nil && task == nil {
+            } else if within == nil && !reader.has("task") {
                 context.error(
                     "within: is required: the window the pattern is looked for in, e.g. within: 5m", at: logs.node)
             }

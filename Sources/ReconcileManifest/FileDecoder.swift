@@ -67,6 +67,7 @@ final class FileDecoder {
         case .notifier: decodeNotifier(reader, name: name, nameLocation: nameLocation)
         case .registry: decodeRegistry(reader, name: name, nameLocation: nameLocation)
         case .volume: decodeVolume(reader, name: name, nameLocation: nameLocation)
+        case .silence: decodeSilence(reader, name: name, nameLocation: nameLocation)
         }
     }
 

@@ -23,6 +23,7 @@ enum RepositoryRules {
         for item in decoded.notifiers { register(.notifier, item.spec.name, at: item.name) }
         for item in decoded.registries { register(.registry, item.spec.name, at: item.name) }
         for item in decoded.volumes { register(.volume, item.spec.name, at: item.name) }
+        for item in decoded.silences { register(.silence, item.spec.name, at: item.name) }
         // One Registry per server: which credentials an image gets must not depend on file order.
         var servers: [String: SourceLocation] = [:]
         for item in decoded.registries {

@@ -369,6 +369,26 @@ enum Schemas {
             FieldSchema("groupWait", .duration, "notices due within this of the first go as one message, default 10s"),
         ])
 
+    static let silenceMatcher = ObjectSchema(
+        "matcher",
+        [
+            FieldSchema("incident", .string, required: true, "incident key glob, e.g. check/db-* or dag/*"),
+            FieldSchema(
+                "severity", .enumeration(Severity.allCases.map(\.rawValue)), "only incidents of this severity"),
+        ])
+
+    static let silence = ObjectSchema(
+        "Silence",
+        common + [
+            FieldSchema("matchers", .list(.object(silenceMatcher), minItems: 1), required: true, "what it mutes"),
+            FieldSchema("from", .timestamp, "RFC 3339: a fixed window opens"),
+            FieldSchema("until", .timestamp, "RFC 3339: a fixed window closes"),
+            FieldSchema("schedule", .cron, "cron expression: a recurring window opens"),
+            FieldSchema("duration", .duration, "how long each recurring window lasts"),
+            FieldSchema("timezone", .timezone, "IANA zone of the schedule, default UTC"),
+            FieldSchema("comment", .string, "why (shown beside what it mutes)"),
+        ])
+
     static let registry = ObjectSchema(
         "Registry",
         common + [
@@ -388,6 +408,7 @@ enum Schemas {
         case .notifier: notifier
         case .registry: registry
         case .volume: volume
+        case .silence: silence
         }
     }
 }

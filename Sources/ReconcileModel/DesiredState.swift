@@ -7,14 +7,17 @@ public struct DesiredState: Sendable, Hashable {
     public var notifiers: [NotifierSpec]
     public var registries: [RegistrySpec]
     public var volumes: [VolumeSpec]
+    /// Silences kept in git.
+    public var silences: [SilenceSpec]
     /// Where each document starts, by kind and name.
     public var locations: [ResourceID: SourceLocation]
 
     public init(
         nodes: [NodeSpec] = [], apps: [AppSpec] = [], dags: [DAGSpec] = [], checks: [CheckSpec] = [],
         notifiers: [NotifierSpec] = [], registries: [RegistrySpec] = [], volumes: [VolumeSpec] = [],
-        locations: [ResourceID: SourceLocation] = [:]
+        locations: [ResourceID: SourceLocation] = [:], silences: [SilenceSpec] = []
     ) {
+        self.silences = silences
         self.volumes = volumes
         self.registries = registries
         self.nodes = nodes
@@ -37,6 +40,7 @@ public enum Kind: String, Sendable, Hashable, CaseIterable, Comparable, Codable 
     case notifier = "Notifier"
     case registry = "Registry"
     case volume = "Volume"
+    case silence = "Silence"
 
     public static func < (lhs: Kind, rhs: Kind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!

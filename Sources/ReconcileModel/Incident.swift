@@ -55,6 +55,9 @@ public struct Incident: Sendable, Hashable, Codable {
     public var storedSeverity: Severity?
     /// True while the condition has failed for less than its `fireAfter` (nil: firing).
     public var pendingSince: Date?
+    /// The silence that mutes it now (a Silence's name in git, or `cli`), and until when.
+    public var silencedBy: String?
+    public var silencedUntil: Date?
 
     public var severity: Severity {
         get { storedSeverity ?? .critical }

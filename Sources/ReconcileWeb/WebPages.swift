@@ -260,7 +260,7 @@ public struct WebPages: Sendable {
     static func incidentRow(_ view: IncidentView) -> IncidentRow {
         IncidentRow(
             key: view.key, summary: view.summary, openedAt: WebFormat.time(view.openedAt),
-            silencedUntil: view.silencedUntil.map(WebFormat.time),
+            silencedUntil: view.silencedUntil.map { "\(WebFormat.time($0)) by \(view.silencedBy ?? "cli")" },
             health: view.silencedUntil == nil && view.severity == "critical" && view.state == "firing" ? "bad" : "warn",
             severity: view.severity, pending: view.state == "pending")
     }

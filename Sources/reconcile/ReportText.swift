@@ -113,7 +113,10 @@ enum ReportText {
     static func alerts(_ view: AlertsView) -> [String] {
         var lines = [view.incidents.isEmpty ? "no open incident" : "open incidents:"]
         for incident in view.incidents {
-            let silenced = incident.silencedUntil.map { " (silenced until \(RunText.time($0)))" } ?? ""
+            let silenced =
+                incident.silencedUntil.map {
+                    " (silenced by \(incident.silencedBy ?? "cli") until \(RunText.time($0)))"
+                } ?? ""
             let state = incident.state == "pending" ? "pending, " : ""
             lines.append(
                 "  \(incident.key) [\(state)\(incident.severity)] since \(RunText.time(incident.openedAt))\(silenced)")

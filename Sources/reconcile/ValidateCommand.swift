@@ -108,6 +108,7 @@ struct ValidateCommand: AsyncParsableCommand {
             + (state.registries.isEmpty
                 ? "" : ", \(state.registries.count) \(state.registries.count == 1 ? "registry" : "registries")")
             + (state.volumes.isEmpty ? "" : ", \(count(state.volumes.count, "volume"))")
+            + (state.silences.isEmpty ? "" : ", \(count(state.silences.count, "silence"))")
     }
 
     private func jsonReport(_ result: ManifestLoader.Result, commit: String?) -> String {

@@ -53,6 +53,38 @@ import Testing
         #expect(app.volumes.map(\.mount) == ["/srv/static", "/var/cache/web"])
         #expect(state.volumes.map(\.name).sorted() == ["warehouse-staging", "web-cache"])
         #expect(app.update.minReadyTime == .seconds(10))
+        // Alerting fields: App and DAG conditions, severities, counts, task output, silences.
+        #expect(app.alertAfter == .minutes(5) && app.notifyOn == [.deployed, .rolledBack])
+        #expect(state.dags.first { $0.name == "marketing-etl" }?.deadline == .hours(6))
+        #expect(state.dags.first { $0.name == "marketing-etl" }?.queuedAlertAfter == .hours(1))
+        let checks = Dictionary(uniqueKeysWithValues: state.checks.map { ($0.name, $0) })
+        #expect(checks["collector-processing"]?.severity == .critical)
+        #expect(checks["disk-space"]?.severity == nil, "a command's exit says it")
+        #expect(
+            checks["collector-error-rate"]?.probe
+                == .logs(pattern: "ERROR", mode: .count(above: 10, below: nil), within: .minutes(5)))
+        #expect(
+            checks["warehouse-row-count"]?.task == CheckSpec.TaskTarget(dag: "marketing-etl", task: "load-warehouse"))
+        #expect(
+            checks["warehouse-row-count"]?.probe
+                == .logs(pattern: #"loaded [1-9]\d* rows"#, mode: .match, within: .zero))
+        let mail = try #require(state.notifiers.first { $0.name == "team-email" })
+        #expect(mail.minSeverity == .critical && mail.groupWait == .seconds(10))
+        #expect(state.notifiers.first { $0.name == "datalab-slack" }?.minSeverity == .warning)
+        let silences = Dictionary(uniqueKeysWithValues: state.silences.map { ($0.name, $0) })
+        #expect(
+            silences["warehouse-maintenance"]?.matchers == [
+                .init(incident: "check/warehouse-*", severity: .warning), .init(incident: "dag/nightly-etl"),
+            ])
+        #expect(
+            silences["warehouse-maintenance"]?.window
+                == .recurring(
+                    schedule: try CronSchedule(parsing: "0 2 * * sun"), duration: .hours(2), timezone: "Europe/Berlin"))
+        #expect(
+            silences["datacenter-move"]?.window
+                == .fixed(
+                    from: ISO8601DateFormatter().date(from: "2026-12-05T22:00:00Z")!,
+                    until: ISO8601DateFormatter().date(from: "2026-12-06T04:00:00Z")!))
         let dag = try #require(state.dags.first { $0.name == "marketing-etl" })
         let load = try #require(dag.tasks.first { $0.name == "load-warehouse" })
         #expect(load.retries == 5)  // the task's own value wins over defaults
@@ -259,7 +291,7 @@ import Testing
         ])
         #expect(
             unreferenced.diagnostics.map(\.description) == [
-                "conf/api.yaml:1:1: error: document has no \"kind\"; add kind: with one of Node, App, DAG, Check, Notifier, Registry, Volume"
+                "conf/api.yaml:1:1: error: document has no \"kind\"; add kind: with one of Node, App, DAG, Check, Notifier, Registry, Volume, Silence"
             ])
     }
 
