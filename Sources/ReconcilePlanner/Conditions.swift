@@ -110,12 +110,14 @@ public enum Conditions {
     public static let pullSettle = Timespan.minutes(5)
     /// A node that answers again and drops again within this is one incident.
     public static let nodeSettle = Timespan.minutes(1)
-    /// A slot that crashes again within this of running fine is the same crash loop.
-    public static let crashLoopSettle = Timespan.minutes(5)
+    /// A slot that crashes again within this of running fine is the same crash loop (a replica
+    /// still up after it has run as long as the loop's first backoffs).
+    public static let crashLoopSettle = Timespan.minutes(1)
     /// An App back at its ready count, or placed, that drops again within this is one incident.
     public static let appSettle = Timespan.minutes(2)
-    /// A DAG whose late run succeeded and whose next run is late again within this is one incident.
-    public static let deadlineSettle = Timespan.minutes(10)
+    /// A late run that succeeded resolves its incident after this (longer than the 2 s between
+    /// evaluations; a deadline is judged per run, so there is no flapping to absorb beyond it).
+    public static let deadlineSettle = Timespan.seconds(30)
     /// Tasks that get room and wait again within this are one incident.
     public static let queuedSettle = Timespan.minutes(5)
 

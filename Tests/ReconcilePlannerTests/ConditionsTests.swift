@@ -26,13 +26,16 @@ import Testing
 
     @Test(arguments: [
         ("check/disk", Timespan.seconds(90)), ("dag/etl", .minutes(10)), ("rollout/web", .minutes(5)),
-        ("node/a", .minutes(1)), ("commit", .minutes(2)), ("pull/web", .minutes(5)),
+        ("node/a", .minutes(1)), ("commit", .minutes(2)), ("pull/web", .minutes(5)), ("crashloop/web", .minutes(1)),
+        ("degraded/web", .minutes(2)), ("unplaceable/web", .minutes(2)), ("queued/etl", .minutes(5)),
     ])
     func everyConditionHasASettleTime(key: String, settle: Timespan) throws {
         let conditions = Conditions.from(state: state, facts: ConditionFacts(nodes: ["a"]))
         let condition = try #require(conditions.first { $0.key == key })
         #expect(condition.settle == settle)
         #expect(!condition.failing)
+        // Every condition that exists for this state is in the table above.
+        #expect(conditions.count == 10, "\(conditions.map(\.key))")
     }
 
     @Test func factsMakeConditionsFail() {
