@@ -190,7 +190,8 @@ let package = Package(
         .target(
             name: "ReconcileTesting",
             dependencies: [
-                "ReconcileDrivers", "ReconcileModel", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ReconcileDrivers", "ReconcileModel", "CSpawn",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
             ]

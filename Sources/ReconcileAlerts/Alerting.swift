@@ -201,17 +201,19 @@ public final class Alerting: Sendable {
     func deliver(_ state: DesiredState, now: Date) async throws {
         let notifiers = Dictionary(state.notifiers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let due = try store.dueNotices(now: now)
-        for (name, entries) in Dictionary(grouping: due, by: \.notice.notifier).sorted(by: { $0.key < $1.key }) {
-            guard let notifier = notifiers[name] else {
-                for entry in entries {
-                    try store.markFailed(
-                        entry.notice.idempotencyKey, error: "notifier \(name) is no longer in git", retryAt: nil,
-                        now: now)
-                }
-                continue
-            }
-            let fresh = entries.filter { $0.attempts == 0 }.map(\.notice.at)
-            if let oldest = fresh.min(), now.timeIntervalSince(oldest) < notifier.groupWait.seconds { continue }
+        let gone = due.filter { notifiers[$0.notice.notifier] == nil }
+        for entry in gone {
+            try store.markFailed(
+                entry.notice.idempotencyKey, error: "notifier \(entry.notice.notifier) is no longer in git",
+                retryAt: nil,
+                now: now)
+        }
+        let groups = NoticeGroups.ready(
+            due.filter { notifiers[$0.notice.notifier] != nil }.map {
+                NoticeGroups.Pending(notice: $0.notice, attempts: $0.attempts)
+            }, groupWait: notifiers.mapValues(\.groupWait), now: now)
+        for entries in groups {
+            guard let notifier = notifiers[entries[0].notice.notifier] else { continue }
             let notices = entries.map(\.notice)
             let attempts = entries.map(\.attempts).max() ?? 0
             let what = notices.count == 1 ? "\(notices[0].kind.rawValue) \(notices[0].key)" : "\(notices.count) notices"

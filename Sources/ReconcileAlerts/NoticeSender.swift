@@ -42,7 +42,7 @@ public struct NoticeSender: Sendable {
 
     /// Several notices as one: the subject counts them, the summary lists each, and the idempotency
     /// key derives from theirs (the same group sent again is the same message).
-    static func digest(_ notices: [Notice]) -> Notice {
+    public static func digest(_ notices: [Notice]) -> Notice {
         let keys = notices.map(\.idempotencyKey).joined(separator: "\n")
         let hash = String(StableHash.fnv1a(keys), radix: 16)
         let summary = notices.map { "• \(subject($0))\n\($0.summary)" }.joined(separator: "\n\n")
@@ -56,7 +56,7 @@ public struct NoticeSender: Sendable {
 
     // MARK: Email
 
-    static func subject(_ notice: Notice) -> String {
+    public static func subject(_ notice: Notice) -> String {
         let severity = notice.severity.map { " \($0.rawValue)" } ?? ""
         let state =
             switch notice.kind {
@@ -182,7 +182,7 @@ public struct NoticeSender: Sendable {
     /// The body: Slack's incoming-webhook JSON, the Alertmanager webhook payload (version 4), or
     /// the notice itself. A digest (`members`) carries each member: Alertmanager's `alerts`, the
     /// JSON form's `notices`.
-    static func payload(
+    public static func payload(
         _ notice: Notice, format: WebhookFormat, notifier: String, members: [Notice]? = nil
     )
         -> [UInt8]

@@ -1,3 +1,4 @@
+import CSpawn
 import Foundation
 
 /// A long-running program started by a test (posix_spawn), output to a file, reaped with waitpid.
@@ -20,6 +21,11 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the test process: a pipe of another test's command inherited by this
+        // long-lived child would never see its end, and that test would wait forever.
+        guard reconcile_spawn_addclosefrom(&actions, 3) == 0 else {
+            throw FixtureError("cannot set up closing descriptors for \(arguments[0])")
+        }
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0

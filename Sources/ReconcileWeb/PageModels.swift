@@ -265,6 +265,9 @@ struct DAGPage: Sendable {
     var timezone: String
     var paused: Bool
     var next: String?
+    /// `deadline:` as written, and the open `deadline/DAG` incident's summary.
+    var deadline: String?
+    var late: String?
     var taskCount: Int
     var selected: String?
     var selectedState: String?

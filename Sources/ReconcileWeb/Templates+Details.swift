@@ -39,8 +39,9 @@ extension WebTemplates {
     static let dag = #"""
         {{<layout}}{{$title}}{{name}}{{/title}}{{$body}}
         <h1><span class="dot {{health}}"></span>DAG {{name}}</h1>
-        <p><code>{{schedule}}</code> {{timezone}}{{#paused}} · <b>paused</b>{{/paused}}{{#next}} · next run {{next}}{{/next}} · {{taskCount}} tasks
+        <p><code>{{schedule}}</code> {{timezone}}{{#paused}} · <b>paused</b>{{/paused}}{{#next}} · next run {{next}}{{/next}}{{#deadline}} · deadline {{deadline}} after each logical date{{/deadline}} · {{taskCount}} tasks
         <form method="post" action="/dags/{{name}}/trigger" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" class="primary" id="trigger">Trigger run</button></form></p>
+        {{#late}}<p class="bad" id="late"><b>Late:</b> {{late}}</p>{{/late}}
         <h2>Graph{{#selected}} · run <a href="/dags/{{name}}/runs/{{selected}}">{{selected}}</a> {{selectedState}}{{/selected}}</h2>
         {{#graph}}{{> graph}}{{/graph}}
         {{> legend}}

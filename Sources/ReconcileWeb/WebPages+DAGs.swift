@@ -44,7 +44,12 @@ extension WebPages {
             DAGPage(
                 chrome: chrome, name: name, health: health,
                 schedule: spec.schedule.map { "\($0)" } ?? "manual", timezone: spec.timezone, paused: spec.paused,
-                next: view?.next.map(WebFormat.time), taskCount: spec.tasks.count, selected: shown?.run,
+                next: view?.next.map(WebFormat.time), deadline: spec.deadline.map { "\($0)" },
+                late: try? queries.alerts(now: now).incidents.first {
+                    $0.key == "deadline/\(name)" && $0.state == "firing"
+                }?
+                .summary,
+                taskCount: spec.tasks.count, selected: shown?.run,
                 selectedState: shown?.state,
                 graph: graph(spec, states: shown.flatMap { states[$0.run] } ?? [:], run: shown?.run),
                 legend: Self.legend, runCount: runs.count, columns: columns, rows: rows,

@@ -339,3 +339,41 @@ import Testing
         #expect(closed.message.hasPrefix("cannot connect to 127.0.0.1:\(refusing.port): "), "\(closed.message)")
     }
 }
+
+/// Several notices as one message: the digest's subject, summary and idempotency key, and the
+/// Alertmanager and JSON payloads carrying every member.
+@Suite struct NoticeDigestTests {
+    let at = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func notice(_ key: String, _ severity: Severity) -> Notice {
+        Notice(
+            incidentID: "\(key)@1", key: key, notifier: "mail", kind: .firing, summary: "\(key) is failing",
+            openedAt: at, at: at, idempotencyKey: "\(key)@1/mail/1", severity: severity)
+    }
+
+    @Test func aDigestListsEveryNoticeAndIsTheSameMessageWhenSentAgain() throws {
+        let members = [notice("check/a", .warning), notice("check/b", .critical), notice("check/c", .warning)]
+        let digest = NoticeSender.digest(members)
+        #expect(NoticeSender.subject(digest) == "[FIRING critical] 3 notices")
+        #expect(digest.summary.contains("• [FIRING warning] check/a\ncheck/a is failing"))
+        #expect(digest.summary.contains("• [FIRING critical] check/b\ncheck/b is failing"))
+        #expect(NoticeSender.digest(members).idempotencyKey == digest.idempotencyKey)
+        #expect(NoticeSender.digest(Array(members.prefix(2))).idempotencyKey != digest.idempotencyKey)
+        let manager = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(NoticeSender.payload(digest, format: .alertmanager, notifier: "mail", members: members)))
+                as? [String: Any])
+        let alerts = try #require(manager["alerts"] as? [[String: Any]])
+        #expect(alerts.count == 3)
+        #expect((alerts[1]["labels"] as? [String: String])?["severity"] == "critical")
+        #expect((alerts[0]["labels"] as? [String: String])?["alertname"] == "check/a")
+        let json = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(NoticeSender.payload(digest, format: .json, notifier: "mail", members: members)))
+                as? [String: Any])
+        #expect(
+            (json["notices"] as? [[String: Any]])?.compactMap { $0["key"] as? String } == [
+                "check/a", "check/b", "check/c",
+            ])
+    }
+}

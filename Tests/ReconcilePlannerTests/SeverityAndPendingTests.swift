@@ -113,3 +113,46 @@ import Testing
         #expect(incident.severity == .critical && incident.isFiring)
     }
 }
+
+/// Grouping (pure): per notifier, what is due goes as one message once its oldest first-time
+/// notice has waited `groupWait`; retries do not wait.
+@Suite struct NoticeGroupTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func pending(_ key: String, to notifier: String, at seconds: Double, attempts: Int = 0) -> NoticeGroups.Pending {
+        let at = start.addingTimeInterval(seconds)
+        return NoticeGroups.Pending(
+            notice: Notice(
+                incidentID: "\(key)@1", key: key, notifier: notifier, kind: .firing, summary: key, openedAt: at, at: at,
+                idempotencyKey: "\(key)/\(notifier)/1"), attempts: attempts)
+    }
+
+    @Test(arguments: [
+        // Three due within 10 s of the first: nothing before the first waited 10 s, then all three.
+        (9.9, [] as [[String]]),
+        (10.0, [["check/a", "check/b", "check/c"]]),
+    ])
+    func noticesDueWithinGroupWaitGoTogether(at seconds: Double, expected: [[String]]) {
+        let due = [
+            pending("check/a", to: "mail", at: 0), pending("check/b", to: "mail", at: 4),
+            pending("check/c", to: "mail", at: 9),
+        ]
+        let groups = NoticeGroups.ready(due, groupWait: ["mail": .seconds(10)], now: start.addingTimeInterval(seconds))
+        #expect(groups.map { $0.map(\.notice.key) } == expected)
+    }
+
+    @Test func eachNotifierGroupsOnItsOwnAndRetriesDoNotWait() {
+        let due = [
+            pending("check/a", to: "mail", at: 0), pending("check/a", to: "chat", at: 0),
+            pending("check/b", to: "pager", at: -60, attempts: 2), pending("check/c", to: "pager", at: 0, attempts: 1),
+        ]
+        let groups = NoticeGroups.ready(
+            due, groupWait: ["mail": .seconds(10), "chat": .zero, "pager": .seconds(30)],
+            now: start.addingTimeInterval(1))
+        // chat waits for nothing; mail's first notice is 1 s old; pager's are retries.
+        #expect(
+            groups.map { $0.map { "\($0.notice.notifier) \($0.notice.key)" } } == [
+                ["chat check/a"], ["pager check/b", "pager check/c"],
+            ])
+    }
+}

@@ -128,6 +128,32 @@ import Testing
         #expect(overview.contains("abcdef012345"))  // the commit in force
     }
 
+    /// A DAG with a deadline says so on its page, and shows the open deadline incident as late.
+    @Test func theDAGPageShowsItsDeadlineAndALateRun() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("web-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let store = try Store(stateDirectory: directory)
+        var dag = Self.dag
+        dag.schedule = try CronSchedule(parsing: "0 2 * * *")
+        dag.deadline = .hours(6)
+        let snapshot = WebSnapshot(
+            state: DesiredState(dags: [dag]), commit: "abcdef0123456789", appliedAt: Date(), apps: [], nodes: [],
+            replicas: [])
+        let pages = try WebPages(queries: Queries(store: store, stateDirectory: directory))
+        let chrome = WebPages.chrome(csrf: "token-1", snapshot: snapshot)
+        let onTime = try #require(
+            try pages.dag("etl", selected: nil, runs: 25, snapshot: snapshot, chrome: chrome, now: Date()))
+        #expect(onTime.contains("deadline 6h after each logical date"))
+        #expect(!onTime.contains("id=\"late\""))
+        let summary = "dag etl: the run for 2026-03-10T02:00:00Z is running past its deadline 2026-03-10T08:00:00Z"
+        let condition = Condition(key: "deadline/etl", failing: true, summary: summary, notifiers: [])
+        try store.apply(open: [Incident(condition: condition, now: Date())], resolved: [], notices: [], now: Date())
+        let late = try #require(
+            try pages.dag("etl", selected: nil, runs: 25, snapshot: snapshot, chrome: chrome, now: Date()))
+        #expect(late.contains("<p class=\"bad\" id=\"late\"><b>Late:</b> \(summary)</p>"), "\(late)")
+    }
+
     /// The App page says why each replica is on its node; the run page says why a task waits and why
     /// an attempt failed without an exit code.
     @Test func pagesSayWhy() throws {
