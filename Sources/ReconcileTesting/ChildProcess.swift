@@ -13,7 +13,11 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `arguments[0]` (an absolute path) with stdout and stderr appended to `output`.
     /// - Parameter endsWorkloadsUnder: for a controller, its `--state`: its workloads end with it.
-    public init(_ arguments: [String], output: String, endsWorkloadsUnder: String? = nil) throws {
+    /// - Parameter passing: a descriptor of the test's the child gets as its descriptor 3 (every
+    ///   other one beyond stderr is closed in the child).
+    public init(
+        _ arguments: [String], output: String, endsWorkloadsUnder: String? = nil, passing: Int32? = nil
+    ) throws {
         workloadsUnder = endsWorkloadsUnder
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -23,7 +27,8 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // Nothing else of the test process: a pipe of another test's command inherited by this
         // long-lived child would never see its end, and that test would wait forever.
-        guard reconcile_spawn_addclosefrom(&actions, 3) == 0 else {
+        if let passing { posix_spawn_file_actions_adddup2(&actions, passing, 3) }
+        guard reconcile_spawn_addclosefrom(&actions, passing == nil ? 3 : 4) == 0 else {
             throw FixtureError("cannot set up closing descriptors for \(arguments[0])")
         }
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]

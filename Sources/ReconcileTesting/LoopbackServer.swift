@@ -7,12 +7,13 @@ public struct LoopbackServer: Sendable {
     public let process: ChildProcess
     public let port: Int
 
+    /// - Parameter passing: a descriptor the server gets as its descriptor 3.
     public static func start(
-        _ arguments: [String], output: String, timeout: TimeInterval = 60
+        _ arguments: [String], output: String, timeout: TimeInterval = 60, passing: Int32? = nil
     ) async throws
         -> LoopbackServer
     {
-        let process = try ChildProcess(arguments, output: output)
+        let process = try ChildProcess(arguments, output: output, passing: passing)
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""

@@ -23,9 +23,10 @@ public struct SMTPReceiver: Sendable {
     {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let log = folder + "/server.log"
-        let inherited = reserved.map { ["--fd", String($0)] } ?? []
+        // The reserved socket becomes the server's descriptor 3.
+        let inherited = reserved.map { _ in ["--fd", "3"] } ?? []
         let server = try await LoopbackServer.start(
-            ["/usr/bin/python3", script, "0", folder] + inherited + options, output: log)
+            ["/usr/bin/python3", script, "0", folder] + inherited + options, output: log, passing: reserved)
         return SMTPReceiver(process: server.process, port: server.port, folder: folder)
     }
 
