@@ -169,13 +169,11 @@ public struct CheckRunner: Sendable {
         let last = lastMatch.map { "last match \(ISO8601DateFormatter().string(from: $0))" } ?? "never matched"
         let window = "in the last \(within)"
         if case .count(let above, let below) = mode {
-            if replicas == 0 {
-                return Result(
-                    passed: false, message: "no logs at all: app \(app) has no replica running", lastMatch: lastMatch)
-            }
+            // A count judges the lines there are: with no replica running there are none (too few
+            // for `below`, never too many; crash loops and missing replicas have incidents of their own).
             return Self.judgeCount(
-                matching, pattern: text, above: above, below: below, window: window, of: "app \(app)",
-                lastMatch: lastMatch)
+                matching, pattern: text, above: above, below: below, window: window,
+                of: replicas == 0 ? "app \(app) (no replica running)" : "app \(app)", lastMatch: lastMatch)
         }
         switch mode {
         case .match:

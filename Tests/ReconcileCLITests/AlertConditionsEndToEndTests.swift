@@ -185,6 +185,11 @@ import Testing
         #expect(diskMail.contains("Subject: [FIRING critical] check/disk") && diskMail.contains("DISK CRITICAL"))
 
         // A log count: more than 10 ERROR lines in 10 s fires (quoting them); fewer resolves.
+        let store = try Store(stateDirectory: state)
+        #expect(
+            try await E2E.eventually(60) { try store.checkStates()["error-rate"].map { !$0.failing } == true },
+            "\(log())")
+        #expect(Self.posts(receivers, "check/error-rate").isEmpty, "the count check passed from the start")
         _ = FileManager.default.createFile(atPath: files + "/loud", contents: nil)
         #expect(await E2E.eventually(60) { !Self.posts(receivers, "check/error-rate").isEmpty }, "\(log())")
         let countPost = Self.posts(receivers, "check/error-rate")[0]

@@ -30,6 +30,37 @@ import Testing
             probe: .logs(pattern: #"processed \d+ events"#, mode: mode, within: .minutes(10)))
     }
 
+    /// A count check: more than `above` or fewer than `below` matching lines fail, quoting the last
+    /// five; with no replica there are no lines (never too many).
+    @Test(arguments: [
+        (
+            7, 5 as Int?, nil as Int?, false,
+            "7 lines matched /processed \\d+ events/ in the last 10m in app collector, more than 5"
+        ),
+        (5, 5, nil, true, "5 lines matched /processed \\d+ events/ in the last 10m in app collector"),
+        (2, nil, 3, false, "2 lines matched /processed \\d+ events/ in the last 10m in app collector, fewer than 3"),
+        (3, 10, 3, true, "3 lines matched /processed \\d+ events/ in the last 10m in app collector"),
+    ])
+    func countChecksKeepMatchingLinesWithinBounds(
+        count: Int, above: Int?, below: Int?, passes: Bool, message: String
+    ) async throws {
+        let lines = (0..<count).flatMap { ["processed \($0) events", "idle"] }
+        let (runner, _) = try await checks(lines)
+        let result = await runner.run(
+            logCheck(.count(above: above, below: below)), previousMatch: nil, now: Date().addingTimeInterval(1))
+        #expect(result.passed == passes)
+        #expect(result.message.hasPrefix(message), "\(result.message)")
+        if !passes {
+            // The last five matching lines are quoted, oldest first.
+            let quoted = (max(0, count - 5)..<count).map { "\n  processed \($0) events" }.joined()
+            #expect(result.message.hasSuffix("; the last:" + quoted), "\(result.message)")
+        }
+        let (none, _) = try await checks(nil)
+        let noReplica = await none.run(
+            logCheck(.count(above: 5, below: nil)), previousMatch: nil, now: Date().addingTimeInterval(1))
+        #expect(noReplica.passed && noReplica.message.contains("(no replica running)"), "\(noReplica.message)")
+    }
+
     /// A log check tells "no logs at all" from "no matching line", and keeps the last match time.
     @Test func logChecksSayWhatTheyFound() async throws {
         let now = Date().addingTimeInterval(1)
