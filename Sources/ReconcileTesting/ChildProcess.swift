@@ -15,8 +15,11 @@ public final class ChildProcess: @unchecked Sendable {
     /// - Parameter endsWorkloadsUnder: for a controller, its `--state`: its workloads end with it.
     /// - Parameter passing: a descriptor of the test's the child gets as its descriptor 3 (every
     ///   other one beyond stderr is closed in the child).
+    /// - Parameter environment: added to the test process's environment for the child (tests never
+    ///   change their own environment: see `TestSecrets`).
     public init(
-        _ arguments: [String], output: String, endsWorkloadsUnder: String? = nil, passing: Int32? = nil
+        _ arguments: [String], output: String, endsWorkloadsUnder: String? = nil, passing: Int32? = nil,
+        environment: [String: String] = [:]
     ) throws {
         workloadsUnder = endsWorkloadsUnder
         var actions = posix_spawn_file_actions_t()
@@ -34,7 +37,10 @@ public final class ChildProcess: @unchecked Sendable {
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in envp { free(pointer) } }
+        let result = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
         guard result == 0 else {
             throw FixtureError("cannot start \(arguments[0]): \(String(cString: strerror(result)))")
         }

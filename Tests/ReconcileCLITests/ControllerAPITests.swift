@@ -26,10 +26,10 @@ import Testing
     @Test(.timeLimit(.minutes(4))) func webhooksTheAPIAndMetricsOverHTTP() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        setenv("RECONCILE_TEST_API_TOKEN", "token-\(UUID().uuidString)", 1)
-        setenv("RECONCILE_TEST_HOOK_SECRET", "hook-\(UUID().uuidString)", 1)
-        let token = String(cString: getenv("RECONCILE_TEST_API_TOKEN"))
-        let secret = String(cString: getenv("RECONCILE_TEST_HOOK_SECRET"))
+        let token = "token-\(UUID().uuidString)"
+        let secret = "hook-\(UUID().uuidString)"
+        let tokenReference = try TestSecrets.file(token)
+        let secretReference = try TestSecrets.file(secret)
         func manifests(replicas: Int) -> String {
             """
             kind: Node
@@ -65,8 +65,8 @@ import Testing
         let controller = try ChildProcess(
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1h",
-                "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", "env:RECONCILE_TEST_API_TOKEN",
-                "--webhook-secret", "env:RECONCILE_TEST_HOOK_SECRET",
+                "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", tokenReference,
+                "--webhook-secret", secretReference,
             ], output: output, endsWorkloadsUnder: state)
         let log = { DAGCLITests.contents(output) }
         #expect(await AlertsEndToEndTests.eventually(30) { log().contains("api: listening on http://127.0.0.1:") })
@@ -92,7 +92,7 @@ import Testing
         #expect(ready, "\(log())")
 
         // The CLI through the API: a trigger, then the same answers as from the state directory.
-        let remote = ["--controller", base, "--api-token", "env:RECONCILE_TEST_API_TOKEN"]
+        let remote = ["--controller", base, "--api-token", tokenReference]
         let trigger = try await CLITests.run(["dags", "trigger", "etl", "--state", state] + remote)
         #expect(trigger.status == 0, "\(trigger.stderr)")
         let store = try Store(stateDirectory: state)
@@ -198,7 +198,7 @@ import Testing
         #expect(silences.status == 200)
         #expect(silences.body.hasPrefix(#"[{"key":"check\/disk","until":"#), "\(silences.body)")
         let badToken = try await CLITests.run(
-            ["runs", "list", "--controller", base, "--api-token", "env:RECONCILE_TEST_HOOK_SECRET"])
+            ["runs", "list", "--controller", base, "--api-token", secretReference])
         #expect(badToken.status == 1)
         #expect(badToken.stderr.contains("refused the API token (401)"), "\(badToken.stderr)")
 

@@ -21,10 +21,10 @@ import Testing
         let certificates = try await Blocking.run {
             try TestCertificates(folder: root.path + "/certs", addresses: ["127.0.0.1"])
         }
-        setenv("RECONCILE_TEST_TLS_TOKEN", "tls-\(UUID().uuidString)", 1)
+        let tokenReference = try TestSecrets.file("tls-\(UUID().uuidString)")
         let secure = try TestController.start(
             root: root.appendingPathComponent("secure"), manifests: Self.manifests,
-            tokenVariable: "RECONCILE_TEST_TLS_TOKEN",
+            token: tokenReference,
             extraArguments: ["--tls-cert", certificates.serverCert, "--tls-key", "file:" + certificates.serverKey])
         defer { secure.process.signal(SIGKILL) }
         let port = try #require(await secure.port(), "\(secure.log)")
@@ -47,7 +47,7 @@ import Testing
 
         let plain = try TestController.start(
             root: root.appendingPathComponent("plain"), manifests: Self.manifests,
-            tokenVariable: "RECONCILE_TEST_TLS_TOKEN")
+            token: tokenReference)
         defer { plain.process.signal(SIGKILL) }
         let plainPort = try #require(await plain.port(), "\(plain.log)")
         let plainLogin = try await HTTPClient.shared.execute(

@@ -49,11 +49,11 @@ import Testing
               smtp: { host: 127.0.0.1, port: \(refusing.port), starttls: false }
 
             """
-        setenv("RECONCILE_EXPLAIN_TOKEN", "explain-token-\(UUID().uuidString)", 1)
+        let tokenReference = try TestSecrets.file("explain-token-\(UUID().uuidString)")
         let controller = try TestController.start(
-            root: root, manifests: manifests, tokenVariable: "RECONCILE_EXPLAIN_TOKEN")
+            root: root, manifests: manifests, token: tokenReference)
         let port = try #require(await controller.port(), "\(controller.log)")
-        let remote = ["--controller", "http://127.0.0.1:\(port)", "--api-token", "env:RECONCILE_EXPLAIN_TOKEN"]
+        let remote = ["--controller", "http://127.0.0.1:\(port)", "--api-token", tokenReference]
         let state = controller.state
         let store = try Store(stateDirectory: state)
 

@@ -38,7 +38,7 @@ import Testing
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let token = "token-\(UUID().uuidString)"
-        setenv("RECONCILE_HOSTILE_TOKEN", token, 1)
+        let tokenReference = try TestSecrets.file(token)
         let manifests = """
             kind: Node
             name: here
@@ -58,7 +58,7 @@ import Testing
 
             """
         let started = try TestController.start(
-            root: root, manifests: manifests, tokenVariable: "RECONCILE_HOSTILE_TOKEN")
+            root: root, manifests: manifests, token: tokenReference)
         let controller = started.process
         let log = { started.log }
         let port = try #require(await started.port(), "\(log())")

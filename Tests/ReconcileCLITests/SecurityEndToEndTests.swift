@@ -35,9 +35,11 @@ import Testing
         let controllerSecret = "controller-only-\(UUID().uuidString)"
         let appSecret = "app-secret-\(UUID().uuidString)"
         let token = "token-\(UUID().uuidString)"
-        setenv("RECONCILE_SECURITY_CONTROLLER_SECRET", controllerSecret, 1)
-        setenv("RECONCILE_SECURITY_APP_SECRET", appSecret, 1)
-        setenv("RECONCILE_SECURITY_TOKEN", token, 1)
+        // The controller's environment holds both secrets; the App is given only its own.
+        let environment = [
+            "RECONCILE_SECURITY_CONTROLLER_SECRET": controllerSecret, "RECONCILE_SECURITY_APP_SECRET": appSecret,
+        ]
+        let tokenReference = try TestSecrets.file(token)
         let out = root.path + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let manifests = """
@@ -63,7 +65,7 @@ import Testing
 
             """
         let started = try TestController.start(
-            root: root, manifests: manifests, tokenVariable: "RECONCILE_SECURITY_TOKEN")
+            root: root, manifests: manifests, token: tokenReference, environment: environment)
         let controller = started.process
         let state = started.state
         let log = { started.log }

@@ -12,7 +12,8 @@ struct TestController {
     var log: String { DAGCLITests.contents(output) }
 
     static func start(
-        root: URL, manifests: String, tokenVariable: String, extraArguments: [String] = []
+        root: URL, manifests: String, token: String, extraArguments: [String] = [],
+        environment: [String: String] = [:]
     ) throws -> TestController {
         let repository = try AlertsEndToEndTests.repository(at: root, manifests: manifests)
         let state = root.path + "/state"
@@ -20,8 +21,8 @@ struct TestController {
         let process = try ChildProcess(
             [
                 CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1h",
-                "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", "env:" + tokenVariable,
-            ] + extraArguments, output: output, endsWorkloadsUnder: state)
+                "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", token,
+            ] + extraArguments, output: output, endsWorkloadsUnder: state, environment: environment)
         return TestController(process: process, state: state, output: output)
     }
 

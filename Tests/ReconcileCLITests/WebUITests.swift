@@ -69,8 +69,8 @@ import Testing
         try await HeavyTests.exclusive {
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("web-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: root) }
-            setenv("RECONCILE_TEST_WEB_TOKEN", "web-\(UUID().uuidString)", 1)
-            let token = String(cString: getenv("RECONCILE_TEST_WEB_TOKEN"))
+            let token = "web-\(UUID().uuidString)"
+            let tokenReference = try TestSecrets.file(token)
             let repository = try AlertsEndToEndTests.repository(
                 at: root, manifests: Self.manifests(transform: "echo broken >&2; exit 3"))
             let state = root.path + "/state"
@@ -78,7 +78,7 @@ import Testing
             let controller = try ChildProcess(
                 [
                     CLITests.binary.path, "controller", "--repo", repository.path, "--state", state, "--interval", "1s",
-                    "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", "env:RECONCILE_TEST_WEB_TOKEN",
+                    "--tick", "500ms", "--listen", "127.0.0.1:0", "--api-token", tokenReference,
                 ], output: output, endsWorkloadsUnder: state)
             defer { controller.signal(SIGTERM) }
             let log = { DAGCLITests.contents(output) }

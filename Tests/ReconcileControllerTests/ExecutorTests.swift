@@ -138,10 +138,10 @@ actor RecordingDriver: ContainerDriver {
             return
         }
         #expect(error.message.contains("unauthorized"), "\(error)")
-        setenv("RECONCILE_TEST_REGISTRY_PASSWORD", "s3cret", 1)
+        let password = try SecretReference(parsing: TestSecrets.file("s3cret"))
         let registry = RegistrySpec(
             name: "private", server: "registry.example:5000", username: "ci",
-            password: .environment("RECONCILE_TEST_REGISTRY_PASSWORD"))
+            password: password)
         let failures = await Executor(drivers: ["n": driver]).apply(
             Self.plan(apps), desired: DesiredState(apps: apps, registries: [registry]), revision: "c1")
         #expect(failures.isEmpty, "\(failures)")

@@ -49,8 +49,7 @@ import Testing
         checked.ca = cluster.certificates.ca
         #expect(await RegistryLogin.check(checked) == .accepted)
         var wrong = checked
-        wrong.password = .environment("RECONCILE_TEST_NO_SUCH_PASSWORD")
-        setenv("RECONCILE_TEST_NO_SUCH_PASSWORD", "wrong", 1)
+        wrong.password = try SecretReference(parsing: TestSecrets.file("wrong"))
         #expect(await RegistryLogin.check(wrong) == .refused(status: 401))
         if case .unreachable = await RegistryLogin.check(credentials) {
         } else {
