@@ -245,7 +245,7 @@ let package = Package(
             name: "ReconcileCLITests",
             dependencies: [
                 "reconcile", "reconcile-shim", "ReconcileTesting", "ReconcileDrivers", "ReconcileStore",
-                "ReconcileRuntime", "ReconcileServer", "ReconcileGit",
+                "ReconcileRuntime", "ReconcileServer", "ReconcileGit", "ReconcileLogs",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -200,6 +200,13 @@ public struct Queries: Sendable {
     public func logs(
         _ name: String, grep: String?, since: Date?, run: String?, tryNumber: Int?, limit: Int?
     ) throws -> [LogLineView] {
+        try logsWithPositions(name, grep: grep, since: since, run: run, tryNumber: tryNumber, limit: limit).lines
+    }
+
+    /// The same, with each segment's line count when it was read (where `--follow` goes on).
+    public func logsWithPositions(
+        _ name: String, grep: String?, since: Date?, run: String?, tryNumber: Int?, limit: Int?
+    ) throws -> (lines: [LogLineView], positions: [String: Int]) {
         let pattern: LogPattern?
         do {
             pattern = try grep.map { try LogPattern($0, multiline: true) }
@@ -242,9 +249,11 @@ public struct Queries: Sendable {
             }
             sources = logs.segmentsByReplicaName(app: name)
         }
-        return LogStore.search(sources, pattern: pattern, since: since, limit: limit ?? .max).map {
+        let result = LogStore.searchWithPositions(sources, pattern: pattern, since: since, limit: limit ?? .max)
+        let lines = result.found.map {
             LogLineView(
                 source: $0.source, time: $0.line.time, stream: $0.line.stderr ? "stderr" : "stdout", text: $0.line.text)
         }
+        return (lines, result.positions)
     }
 }

@@ -67,10 +67,21 @@ public struct LogStore: Sendable {
     public static func search(
         _ sources: [(source: String, bases: [String])], pattern: LogPattern?, since: Date?, limit: Int = .max
     ) -> [(source: String, line: CollectedLine)] {
+        searchWithPositions(sources, pattern: pattern, since: since, limit: limit).found
+    }
+
+    /// The same, with how many lines each segment had when it was read: `--follow` goes on from
+    /// exactly there (a line appended between the listing and the follow is neither lost nor shown twice).
+    public static func searchWithPositions(
+        _ sources: [(source: String, bases: [String])], pattern: LogPattern?, since: Date?, limit: Int = .max
+    ) -> (found: [(source: String, line: CollectedLine)], positions: [String: Int]) {
         var found: [(source: String, line: CollectedLine)] = []
+        var positions: [String: Int] = [:]
         for (source, bases) in sources {
             for base in bases {
-                guard let reader = SegmentReader(base), reader.count > 0 else { continue }
+                guard let reader = SegmentReader(base) else { continue }
+                positions[base] = reader.count
+                guard reader.count > 0 else { continue }
                 if let since, reader.time(reader.count - 1) < since { continue }
                 let start = since.map { reader.firstLine(atOrAfter: $0) } ?? 0
                 let lines = pattern.map { reader.matches($0, from: start) } ?? Array(start..<reader.count)
@@ -78,7 +89,7 @@ public struct LogStore: Sendable {
             }
         }
         found.sort { $0.line.time < $1.line.time }
-        return found.count > limit ? Array(found.suffix(max(0, limit))) : found
+        return (found.count > limit ? Array(found.suffix(max(0, limit))) : found, positions)
     }
 
     /// Removes App segments whose newest line is older than `maxAge`, then the oldest segments until

@@ -56,13 +56,15 @@ struct LogsCommand: AsyncParsableCommand {
                 return
             }
         }
-        let lines = try RunText.local(git.state) { _ in
-            try queries.logs(name, grep: grep, since: from, run: run, tryNumber: tryNumber, limit: limit)
+        let (lines, positions) = try RunText.local(git.state) { _ in
+            try queries.logsWithPositions(name, grep: grep, since: from, run: run, tryNumber: tryNumber, limit: limit)
         }
         let labelled = Set(lines.map(\.source)).count > 1
         for line in lines { emit(line, labelled: labelled) }
         if follow, !name.contains("/") {
-            try await followApp(name, logs: LogStore(stateDirectory: git.state), pattern: pattern, labelled: labelled)
+            fflush(nil)
+            try await followApp(
+                name, logs: LogStore(stateDirectory: git.state), from: positions, pattern: pattern, labelled: labelled)
         }
     }
 
@@ -118,13 +120,13 @@ struct LogsCommand: AsyncParsableCommand {
 
     // MARK: Apps
 
-    /// Every 250 ms, what each segment of the App has beyond what was printed.
-    private func followApp(_ app: String, logs: LogStore, pattern: LogPattern?, labelled: Bool) async throws {
+    /// Every 250 ms, what each segment of the App has beyond what was printed: from `positions`,
+    /// where the listing before it stopped reading each segment (a segment it did not read, from its start).
+    private func followApp(
+        _ app: String, logs: LogStore, from positions: [String: Int], pattern: LogPattern?, labelled: Bool
+    ) async throws {
         func sources() -> [(source: String, bases: [String])] { logs.segmentsByReplicaName(app: app) }
-        var printed: [String: Int] = [:]
-        for (_, bases) in sources() {
-            for base in bases { printed[base] = SegmentReader(base)?.count ?? 0 }
-        }
+        var printed = positions
         while !Task.isCancelled {
             try await Task.sleep(for: .milliseconds(250))
             var fresh: [(source: String, line: CollectedLine)] = []
