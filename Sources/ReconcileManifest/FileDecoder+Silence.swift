@@ -4,7 +4,7 @@ import Yams
 
 extension FileDecoder {
     /// `kind: Silence`: matchers, and a fixed window (`from`/`until`) or a recurring one
-    /// (`schedule` + `duration`, in `timezone`).
+    /// (`cron` + `duration`, in `timezone`).
     func decodeSilence(_ reader: MappingReader, name: String?, nameLocation: SourceLocation) {
         var matchers: [SilenceSpec.Matcher] = []
         for item in reader.objectList("matchers") ?? [] {
@@ -23,7 +23,7 @@ extension FileDecoder {
         }
         let from = reader.parsed("from", expected: "an RFC 3339 time", Timestamp.parse)
         let until = reader.parsed("until", expected: "an RFC 3339 time", Timestamp.parse)
-        let schedule = reader.parsed("schedule", expected: "a cron expression", CronSchedule.init(parsing:))
+        let schedule = reader.parsed("cron", expected: "a cron expression", CronSchedule.init(parsing:))
         let duration = reader.timespan("duration")
         let timezone = reader.parsed("timezone", expected: "a time zone") {
             (text: String) throws(ValueError) -> String in
@@ -31,16 +31,16 @@ extension FileDecoder {
             return text
         }
         var window: SilenceSpec.Window?
-        if reader.has("schedule") || reader.has("duration") {
+        if reader.has("cron") || reader.has("duration") {
             if reader.has("from") || reader.has("until"), let node = reader.value("from") ?? reader.value("until") {
                 context.error(
-                    "a silence has a fixed window (from, until) or a recurring one (schedule, duration), not both",
+                    "a silence has a fixed window (from, until) or a recurring one (cron, duration), not both",
                     at: node)
             } else if !reader.has("duration") {
                 context.error(
                     "a recurring silence needs duration: how long each window lasts, e.g. 2h", at: reader.node)
-            } else if !reader.has("schedule") {
-                context.error("duration needs schedule: the cron expression each window starts at", at: reader.node)
+            } else if !reader.has("cron") {
+                context.error("duration needs cron: the cron expression each window starts at", at: reader.node)
             } else if let duration, duration.milliseconds == 0, let node = reader.value("duration") {
                 context.error("duration must be longer than 0s", at: node)
             } else if let schedule, let duration {
@@ -59,7 +59,7 @@ extension FileDecoder {
             }
         } else {
             context.error(
-                "a silence needs a window: from and until (RFC 3339), or schedule (cron) and duration", at: reader.node)
+                "a silence needs a window: from and until (RFC 3339), or cron and duration", at: reader.node)
         }
         guard let name, let window, !matchers.isEmpty else { return }
         output.silences.append(

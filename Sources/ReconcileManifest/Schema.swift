@@ -383,7 +383,7 @@ enum Schemas {
             FieldSchema("matchers", .list(.object(silenceMatcher), minItems: 1), required: true, "what it mutes"),
             FieldSchema("from", .timestamp, "RFC 3339: a fixed window opens"),
             FieldSchema("until", .timestamp, "RFC 3339: a fixed window closes"),
-            FieldSchema("schedule", .cron, "cron expression: a recurring window opens"),
+            FieldSchema("cron", .cron, "cron expression: a recurring window opens at each tick"),
             FieldSchema("duration", .duration, "how long each recurring window lasts"),
             FieldSchema("timezone", .timezone, "IANA zone of the schedule, default UTC"),
             FieldSchema("comment", .string, "why (shown beside what it mutes)"),

@@ -102,7 +102,7 @@ import Testing
             name: first-half-minute
             comment: the job is down for the first half of every minute
             matchers: [{ incident: "check/maintenance-*" }]
-            schedule: "* * * * *"
+            cron: "* * * * *"
             duration: 30s
             ---
             kind: Notifier
