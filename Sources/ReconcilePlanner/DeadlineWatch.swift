@@ -12,18 +12,7 @@ public enum DeadlineWatch {
         let zone = TimeZone(identifier: dag.timezone) ?? TimeZone(identifier: "UTC")!
         let upper = now.addingTimeInterval(-deadline.seconds)
         let floor = max(earliest, dag.start.map { Date(timeIntervalSince1970: $0) } ?? .distantPast)
-        guard upper >= floor else { return nil }
-        // Look back an hour, then eight times further each time: the newest tick without walking a
-        // minutely schedule's whole history.
-        var window: TimeInterval = 3600
-        while true {
-            let lower = max(floor.addingTimeInterval(-1), upper.addingTimeInterval(-window))
-            if let tick = schedule.fireTimes(after: lower, through: upper, in: zone, limit: 100_000).last {
-                return tick
-            }
-            if lower <= floor.addingTimeInterval(-1) || window > 86_400 * 366 * 10 { return nil }
-            window *= 8
-        }
+        return schedule.latestFireTime(atOrBefore: upper, notBefore: floor, in: zone)
     }
 
     /// The run for a tick as the store has it: its id and `running`, `succeeded` or `failed`.

@@ -22,9 +22,10 @@ public enum SilenceRules {
         case .recurring(let schedule, let duration, let timezone):
             let zone = TimeZone(identifier: timezone) ?? TimeZone(identifier: "UTC")!
             // The newest start within one duration of now: its window is open.
-            let starts = schedule.fireTimes(
-                after: now.addingTimeInterval(-duration.seconds), through: now, in: zone, limit: 100_000)
-            return starts.last.map { $0.addingTimeInterval(duration.seconds) }
+            let start = schedule.latestFireTime(
+                atOrBefore: now, notBefore: now.addingTimeInterval(-duration.seconds).addingTimeInterval(0.001),
+                in: zone)
+            return start.map { $0.addingTimeInterval(duration.seconds) }
         }
     }
 

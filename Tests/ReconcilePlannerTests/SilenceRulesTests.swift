@@ -31,6 +31,17 @@ import Testing
         #expect(SilenceRules.openUntil(silence, now: at(now)) == until.map(at))
     }
 
+    /// A minutely window that lasts years is judged from its newest start (found by looking back,
+    /// not by walking years of minutes).
+    @Test func aLongWindowOfAFrequentScheduleEndsADurationAfterItsNewestStart() throws {
+        let silence = SilenceSpec(
+            name: "long", matchers: [.init(incident: "*")],
+            window: .recurring(
+                schedule: try CronSchedule(parsing: "* * * * *"), duration: .hours(24 * 365 * 5), timezone: "UTC"))
+        let now = at("2026-03-01T12:34:56Z")
+        #expect(SilenceRules.openUntil(silence, now: now) == at("2031-02-28T12:34:00Z"))
+    }
+
     @Test func mutesFollowMatchersAndSeverityAndTheLatestEndWins() {
         let warnings = SilenceSpec(
             name: "warnings", matchers: [.init(incident: "check/*", severity: .warning)],
