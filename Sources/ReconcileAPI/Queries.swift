@@ -156,13 +156,13 @@ public struct Queries: Sendable {
 
     public func alerts(now: Date) throws -> AlertsView {
         let silences = try store.silences()
-        let incidents = try store.incidents().map {
-            IncidentView(
-                key: $0.key, openedAt: $0.openedAt, summary: $0.summary,
-                silencedUntil: ($0.silencedUntil ?? silences[$0.key]).flatMap { $0 > now ? $0 : nil },
-                severity: $0.severity.rawValue, state: $0.isFiring ? "firing" : "pending",
-                silencedBy: ($0.silencedUntil ?? silences[$0.key]).flatMap { $0 > now ? $0 : nil } == nil
-                    ? nil : $0.silencedBy ?? "cli")
+        let incidents = try store.incidents().map { incident in
+            // The silence the alert loop recorded, else a CLI silence set since; only while it lasts.
+            let until = (incident.silencedUntil ?? silences[incident.key]).flatMap { $0 > now ? $0 : nil }
+            return IncidentView(
+                key: incident.key, openedAt: incident.openedAt, summary: incident.summary, silencedUntil: until,
+                severity: incident.severity.rawValue, state: incident.isFiring ? "firing" : "pending",
+                silencedBy: until == nil ? nil : incident.silencedBy ?? "cli")
         }
         let checks = try store.checkStates().sorted { $0.key < $1.key }.map {
             CheckView(

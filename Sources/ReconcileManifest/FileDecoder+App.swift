@@ -199,14 +199,4 @@ extension FileDecoder {
         }
         return events
     }
-
-    /// A duration that must be longer than 0s, when given.
-    func positiveTimespan(_ reader: MappingReader, _ key: String) -> Timespan? {
-        guard let value = reader.timespan(key) else { return nil }
-        if value.milliseconds == 0, let node = reader.value(key) {
-            context.error("\(key) must be longer than 0s", at: node)
-            return nil
-        }
-        return value
-    }
 }

@@ -49,10 +49,7 @@ extension FileDecoder {
                 }
                 mode = .count(above: above, below: below)
                 pattern = checkPattern(count, "pattern")
-                within = count.timespan("over")
-                if let over = within, over.milliseconds == 0, let node = count.value("over") {
-                    context.error("over must be longer than 0s", at: node)
-                }
+                within = positiveTimespan(count, "over")
             } else if within == nil && !reader.has("task") {
                 context.error(
                     "within: is required: the window the pattern is looked for in, e.g. within: 5m", at: logs.node)
@@ -73,14 +70,8 @@ extension FileDecoder {
         } else if let command = reader.stringList("command") {
             probe = .command(command)
         }
-        let interval = reader.timespan("interval") ?? .minutes(1)
-        let timeout = reader.timespan("timeout") ?? .seconds(10)
-        if interval.milliseconds == 0, let node = reader.value("interval") {
-            context.error("interval must be longer than 0s", at: node)
-        }
-        if timeout.milliseconds == 0, let node = reader.value("timeout") {
-            context.error("timeout must be longer than 0s", at: node)
-        }
+        let interval = positiveTimespan(reader, "interval") ?? .minutes(1)
+        let timeout = positiveTimespan(reader, "timeout") ?? .seconds(10)
         let alerts = reader.nameList("alerts") ?? []
         for (alert, node) in alerts { reference(.notifier, alert, at: node, from: "alerts of \(label)") }
         let failAfter = reader.int("failAfter") ?? 3
@@ -138,10 +129,7 @@ extension FileDecoder {
             let format = webhook.enumeration("format", as: WebhookFormat.self) ?? .json
             if let url { channel = .webhook(url: url, format: format) }
         }
-        let repeatInterval = reader.timespan("repeatInterval") ?? .hours(4)
-        if repeatInterval.milliseconds == 0, let node = reader.value("repeatInterval") {
-            context.error("repeatInterval must be longer than 0s", at: node)
-        }
+        let repeatInterval = positiveTimespan(reader, "repeatInterval") ?? .hours(4)
         let sendResolved = reader.bool("sendResolved") ?? true
         let groupWait = reader.timespan("groupWait") ?? .seconds(10)
         guard let name, let channel else { return }

@@ -95,6 +95,16 @@ final class FileDecoder {
     }
 
     /// Checks a pattern the way the log and HTTP checks will compile it.
+    /// A duration that must be longer than 0s, when given.
+    func positiveTimespan(_ reader: MappingReader, _ key: String) -> Timespan? {
+        guard let value = reader.timespan(key) else { return nil }
+        if value.milliseconds == 0, let node = reader.value(key) {
+            context.error("\(key) must be longer than 0s", at: node)
+            return nil
+        }
+        return value
+    }
+
     func checkPattern(_ reader: MappingReader, _ key: String) -> String? {
         guard let pattern = reader.string(key), let node = reader.value(key) else { return nil }
         if let problem = PatternSyntax.problem(in: pattern) {

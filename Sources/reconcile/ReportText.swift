@@ -110,6 +110,11 @@ enum ReportText {
         return Columns.format(table)
     }
 
+    /// `[critical]`, `[pending, warning]`: an incident's state and severity.
+    static func label(_ incident: IncidentView) -> String {
+        "[\(incident.state == "pending" ? "pending, " : "")\(incident.severity)]"
+    }
+
     static func alerts(_ view: AlertsView) -> [String] {
         var lines = [view.incidents.isEmpty ? "no open incident" : "open incidents:"]
         for incident in view.incidents {
@@ -117,9 +122,8 @@ enum ReportText {
                 incident.silencedUntil.map {
                     " (silenced by \(incident.silencedBy ?? "cli") until \(RunText.time($0)))"
                 } ?? ""
-            let state = incident.state == "pending" ? "pending, " : ""
             lines.append(
-                "  \(incident.key) [\(state)\(incident.severity)] since \(RunText.time(incident.openedAt))\(silenced)")
+                "  \(incident.key) \(label(incident)) since \(RunText.time(incident.openedAt))\(silenced)")
             lines.append("    \(incident.summary.replacingOccurrences(of: "\n", with: "\n    "))")
         }
         if !view.checks.isEmpty { lines.append("checks:") }
@@ -190,7 +194,7 @@ enum ReportText {
         for incident in view.alerts.incidents {
             let first = incident.summary.split(separator: "\n").first.map(String.init) ?? incident.summary
             lines.append(
-                "  \(mark(false))\(incident.key) [\(incident.state == "pending" ? "pending, " : "")\(incident.severity)] "
+                "  \(mark(false))\(incident.key) \(label(incident)) "
                     + "since \(RunText.time(incident.openedAt)): \(first)")
         }
         let undelivered = view.alerts.pending.count
