@@ -23,7 +23,10 @@ extension Queries {
                 attempts: views)
         }
         if let latest = all.last(where: { !$0.cleared }) {
-            let tryText = "try \(latest.tryNumber) on node \(latest.node)"
+            let tryText =
+                latest.marked
+                ? "try \(latest.tryNumber), marked by hand"
+                : latest.node.isEmpty ? "try \(latest.tryNumber) (a sensor)" : "try \(latest.tryNumber) on node \(latest.node)"
             switch latest.state {
             case .recorded:
                 return explanation(
@@ -32,12 +35,17 @@ extension Queries {
                 return explanation(
                     "running", "\(tryText) since \(Self.time(latest.startedAt))", since: latest.startedAt)
             case .succeeded:
-                return explanation("succeeded", "\(tryText) exited 0", since: latest.finishedAt)
+                return explanation(
+                    "succeeded", latest.marked ? "\(tryText) succeeded" : latest.node.isEmpty ? "\(tryText): its condition held" : "\(tryText) exited 0",
+                    since: latest.finishedAt)
+            case .cancelled:
+                return explanation("cancelled", "\(tryText) was stopped: the run was cancelled", since: latest.finishedAt)
             case .failed, .timedOut:
                 if let reason = waiting[task], case .retry = reason.reason {
                     return explanation("retrying", reason.reason.description, since: reason.since)
                 }
-                let cause = latest.error?.description ?? latest.exitCode.map { "exit \($0)" } ?? "failed"
+                let cause =
+                    latest.marked ? "marked failed" : latest.error?.description ?? latest.exitCode.map { "exit \($0)" } ?? "failed"
                 return explanation("failed", "\(tryText): \(cause)", since: latest.finishedAt)
             }
         }
@@ -48,13 +56,16 @@ extension Queries {
             case .room(_, let rejected):
                 state = "queued"
                 details = rejected.map(\.description)
-            case .maxActiveRuns: state = "queued"
+            case .maxActiveRuns, .pool: state = "queued"
             case .upstream: state = "waiting"
             case .retry: state = "retrying"
             }
             return explanation(state, reason.reason.description, since: reason.since, details)
         }
         guard run.state == .running else {
+            if run.state == .cancelled {
+                return explanation("cancelled", "the run was cancelled before it ran", since: run.finishedAt)
+            }
             let why =
                 run.state == .failed
                 ? "the run failed before it could run (an upstream task failed, or its trigger rule did not fire)"

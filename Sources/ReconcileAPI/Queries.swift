@@ -31,7 +31,8 @@ public struct Queries: Sendable {
         RunView(
             dag: run.dag, run: run.runID, state: run.state.rawValue, logicalDate: run.logicalDate,
             dataIntervalStart: run.dataIntervalStart, dataIntervalEnd: run.dataIntervalEnd, commit: run.commitID,
-            finishedAt: run.finishedAt, failure: run.failure)
+            finishedAt: run.finishedAt, failure: run.failure, params: run.params,
+            cancelRequestedAt: run.state == .running ? run.cancelRequestedAt : nil)
     }
 
     public func runs(dag: String?, limit: Int) throws -> [RunView] {
@@ -82,7 +83,8 @@ public struct Queries: Sendable {
         AttemptView(
             task: attempt.task, tryNumber: attempt.tryNumber, state: attempt.state.rawValue, exitCode: attempt.exitCode,
             node: attempt.node, container: attempt.containerName, cleared: attempt.cleared, logPath: attempt.logPath,
-            startedAt: attempt.startedAt, finishedAt: attempt.finishedAt, error: attempt.error?.description)
+            startedAt: attempt.startedAt, finishedAt: attempt.finishedAt, error: attempt.error?.description,
+            outputs: attempt.outputs ?? [:], marked: attempt.marked)
     }
 
     static func view(task: String, reason: WaitingReason, since: Date) -> WaitingView {
@@ -94,30 +96,54 @@ public struct Queries: Sendable {
     // MARK: DAGs
 
     public func dags(_ state: DesiredState, now: Date) throws -> [DAGView] {
-        try state.dags.sorted(by: { $0.name < $1.name }).map { dag in
+        let byHand = try store.pausedDAGs()
+        return try state.dags.sorted(by: { $0.name < $1.name }).map { dag in
+            let paused = dag.paused || byHand[dag.name] != nil
             let schedule = RunScheduler.schedule(
                 dag: dag, cursor: try store.dagCursor(dag.name), activeRuns: 0, now: now)
             let last = try store.runs(dag: dag.name, limit: 1).first
             return DAGView(
-                dag: dag.name, schedule: dag.schedule.map { "\($0) (\(dag.timezone))" } ?? "manual", paused: dag.paused,
-                tasks: dag.tasks.count, next: dag.paused ? nil : schedule.nextTick, lastRun: last?.runID,
-                lastState: last?.state.rawValue, active: try store.runs(dag: dag.name, state: .running).count)
+                dag: dag.name, schedule: Self.scheduleText(dag), paused: paused,
+                tasks: dag.tasks.count, next: paused ? nil : schedule.nextTick, lastRun: last?.runID,
+                lastState: last?.state.rawValue, active: try store.runs(dag: dag.name, state: .running).count,
+                pausedBy: dag.paused ? "git" : byHand[dag.name] != nil ? "hand" : nil)
         }
     }
 
-    /// A manual run `manual__<now>`.
-    public func trigger(_ dag: String, in state: DesiredState, commit: String, now: Date) throws -> RunView {
-        guard state.dags.contains(where: { $0.name == dag }) else {
+    /// `0 2 * * * (UTC)`, `after a, b`, or `manual`.
+    public static func scheduleText(_ dag: DAGSpec) -> String {
+        if let schedule = dag.schedule { return "\(schedule) (\(dag.timezone))" }
+        if !dag.after.isEmpty { return "after " + dag.after.joined(separator: ", ") }
+        return "manual"
+    }
+
+    /// The DAG of that name at the commit, or a not-found failure listing the DAGs.
+    func spec(_ dag: String, in state: DesiredState, commit: String) throws -> DAGSpec {
+        guard let spec = state.dags.first(where: { $0.name == dag }) else {
             let names = state.dags.map(\.name).sorted()
             throw Failure(
                 .notFound,
                 "no DAG \(dag) at commit \(commit.prefix(12)); "
                     + (names.isEmpty ? "it declares no DAG" : "DAGs: \(names.joined(separator: ", "))"))
         }
+        return spec
+    }
+
+    /// A manual run `manual__<now>` with `params` checked against the DAG's (defaults for the rest).
+    public func trigger(
+        _ dag: String, params: [String: String] = [:], in state: DesiredState, commit: String, now: Date
+    ) throws -> RunView {
+        let spec = try spec(dag, in: state, commit: commit)
+        let values: [String: String]
+        do {
+            values = try spec.resolveParams(params)
+        } catch {
+            throw Failure(.invalid, error.message)
+        }
         let runID = "manual__" + ISO8601DateFormatter().string(from: now)
         let record = RunRecord(
             dag: dag, runID: runID, logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now, commitID: commit,
-            createdAt: now)
+            createdAt: now, params: values)
         guard try store.addRun(record) else {
             throw Failure(.conflict, "\(dag) \(runID) exists already; trigger again in a second")
         }
@@ -255,5 +281,57 @@ public struct Queries: Sendable {
                 source: $0.source, time: $0.line.time, stream: $0.line.stderr ? "stderr" : "stdout", text: $0.line.text)
         }
         return (lines, result.positions)
+    }
+}
+
+// MARK: Operating pipelines
+
+extension Queries {
+    /// Pauses or unpauses the DAG by hand; says when git's `paused: true` holds it anyway.
+    public func setPaused(_ dag: String, _ paused: Bool, in state: DesiredState, commit: String, now: Date) throws
+        -> String
+    {
+        let spec = try spec(dag, in: state, commit: commit)
+        try store.setPaused(dag, paused, at: now)
+        if paused { return "\(dag): paused; no scheduled run starts until `reconcile dags unpause \(dag)`" }
+        if spec.paused { return "\(dag): unpaused by hand, but git still pauses it (paused: true in its manifest)" }
+        return "\(dag): unpaused; missed runs follow its catchup rule"
+    }
+
+    /// Asks the controller to cancel the run (it stops the running tries at its next step).
+    public func cancel(_ name: String, now: Date) throws -> RunView {
+        let record = try findRun(name)
+        guard record.state == .running else {
+            throw Failure(.conflict, "\(record.dag) \(record.runID) has finished (\(record.state.rawValue)); only a running run can be cancelled")
+        }
+        guard try store.requestCancel(dag: record.dag, runID: record.runID, at: now) else {
+            throw Failure(.conflict, "\(record.dag) \(record.runID) finished meanwhile")
+        }
+        var view = Self.view(record)
+        view.cancelRequestedAt = now
+        return view
+    }
+
+    /// Marks the task of the run succeeded or failed, as a person decided (`spec`: the DAG, to check
+    /// the task's name).
+    public func mark(_ name: String, task: String, succeeded: Bool, dag spec: DAGSpec?, now: Date) throws -> AttemptView {
+        let record = try findRun(name)
+        if let spec, !spec.tasks.contains(where: { $0.name == task }) {
+            let names = spec.tasks.map(\.name)
+            let hint = names.min { a, b in a.commonPrefix(with: task).count > b.commonPrefix(with: task).count }
+                .map { " (did you mean \($0)?)" } ?? ""
+            throw Failure(.notFound, "dag \(record.dag) has no task \(task)\(hint); its tasks: \(names.joined(separator: ", "))")
+        }
+        switch try store.markTask(dag: record.dag, runID: record.runID, task: task, succeeded: succeeded, at: now) {
+        case .success(let attempt): return Self.view(attempt)
+        case .failure(.noRun): throw Failure(.notFound, "run \(name) is gone")
+        case .failure(.cancelled):
+            throw Failure(.conflict, "\(record.dag) \(record.runID) was cancelled; start a new run instead")
+        case .failure(.running(let tryNumber)):
+            throw Failure(
+                .conflict,
+                "task \(task) has try \(tryNumber) under way; wait for it, or cancel the run (`reconcile runs cancel \(record.dag)/\(record.runID)`)"
+            )
+        }
     }
 }

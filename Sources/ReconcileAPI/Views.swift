@@ -12,11 +12,18 @@ public struct RunView: Codable, Sendable, Hashable {
     public var commit: String
     public var finishedAt: Date?
     public var failure: String?
+    /// The run's param values (defaults filled in).
+    public var params: [String: String]
+    /// When someone asked to cancel it (while the controller has not stopped it yet).
+    public var cancelRequestedAt: Date?
 
     public init(
         dag: String, run: String, state: String, logicalDate: Date, dataIntervalStart: Date, dataIntervalEnd: Date,
-        commit: String, finishedAt: Date? = nil, failure: String? = nil
+        commit: String, finishedAt: Date? = nil, failure: String? = nil, params: [String: String] = [:],
+        cancelRequestedAt: Date? = nil
     ) {
+        self.params = params
+        self.cancelRequestedAt = cancelRequestedAt
         self.dag = dag
         self.run = run
         self.state = state
@@ -42,11 +49,18 @@ public struct AttemptView: Codable, Sendable, Hashable {
     public var finishedAt: Date?
     /// Why it failed without an exit code of its own, or how the controller ended it.
     public var error: String?
+    /// What it wrote to `$RECONCILE_OUTPUTS`.
+    public var outputs: [String: String]
+    /// Recorded by a person (`runs mark`), not run.
+    public var marked: Bool
 
     public init(
         task: String, tryNumber: Int, state: String, exitCode: Int? = nil, node: String, container: String,
-        cleared: Bool, logPath: String? = nil, startedAt: Date, finishedAt: Date? = nil, error: String? = nil
+        cleared: Bool, logPath: String? = nil, startedAt: Date, finishedAt: Date? = nil, error: String? = nil,
+        outputs: [String: String] = [:], marked: Bool = false
     ) {
+        self.outputs = outputs
+        self.marked = marked
         self.error = error
         self.task = task
         self.tryNumber = tryNumber
@@ -229,11 +243,14 @@ public struct DAGView: Codable, Sendable, Hashable {
     public var lastRun: String?
     public var lastState: String?
     public var active: Int
+    /// What holds a pause: `git` (the field paused:), `hand` (`reconcile dags pause`), or nil.
+    public var pausedBy: String?
 
     public init(
         dag: String, schedule: String, paused: Bool, tasks: Int, next: Date? = nil, lastRun: String? = nil,
-        lastState: String? = nil, active: Int
+        lastState: String? = nil, active: Int, pausedBy: String? = nil
     ) {
+        self.pausedBy = pausedBy
         self.dag = dag
         self.schedule = schedule
         self.paused = paused
@@ -442,5 +459,33 @@ public enum APICoding {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
+    }
+}
+
+/// `POST /api/v1/dags/DAG/trigger`: param values by name (checked against the DAG's params).
+public struct TriggerRequest: Codable, Sendable {
+    public var params: [String: String]?
+    public init(params: [String: String]? = nil) { self.params = params }
+}
+
+/// `POST /api/v1/runs/DAG/RUN/mark`: the task and `success` or `failed`.
+public struct MarkRequest: Codable, Sendable {
+    public var task: String
+    public var state: String
+    public init(task: String, state: String) {
+        self.task = task
+        self.state = state
+    }
+}
+
+/// The answer of pause and unpause: the DAG and what now holds.
+public struct PauseResponse: Codable, Sendable {
+    public var dag: String
+    public var paused: Bool
+    public var message: String
+    public init(dag: String, paused: Bool, message: String) {
+        self.dag = dag
+        self.paused = paused
+        self.message = message
     }
 }

@@ -158,7 +158,7 @@ public final class Alerting: Sendable {
         var missed: [String: ConditionFacts.MissedDeadline] = [:]
         for dag in inputs.state.dags {
             let runs = try store.runs(dag: dag.name, limit: 20)
-            if let last = runs.first(where: { $0.state != .running }) {
+            if let last = runs.first(where: { $0.state != .running && $0.state != .cancelled }) {
                 lastFinished[dag.name] = ConditionFacts.FinishedRun(
                     runID: last.runID, failed: last.state == .failed, failure: last.failure)
             }

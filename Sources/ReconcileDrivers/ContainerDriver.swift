@@ -41,6 +41,9 @@ public protocol ContainerDriver: Sendable {
     func networks() async throws -> Set<String>?
     /// Notices of containers exiting on the node, when the driver can push them; nil when not.
     func exitNotices() -> ExitNotices?
+    /// The bytes the container wrote to `$RECONCILE_OUTPUTS` (at most `limit` + 1, so a larger file is
+    /// seen as such); nil when it wrote none.
+    func outputs(_ id: String, limit: Int) async throws -> [UInt8]?
     /// True when `list` returns each container's full state (as `inspect` would), so callers need
     /// not inspect them one by one.
     var listsFullState: Bool { get }
@@ -52,6 +55,7 @@ extension ContainerDriver {
     /// Notices of containers exiting on the node, when the driver can push them (process nodes);
     /// nil when a caller has to poll.
     public func exitNotices() -> ExitNotices? { nil }
+    public func outputs(_ id: String, limit: Int) async throws -> [UInt8]? { nil }
 
     public func networks() async throws -> Set<String>? { nil }
 
@@ -94,12 +98,17 @@ public struct ContainerSpec: Sendable, Hashable {
     public var files: [ContainerFile]
     /// Volumes mounted (Docker: volumes and bind mounts; process nodes: links under `$FILES`).
     public var mounts: [ContainerMount]
+    /// Give the process `$RECONCILE_OUTPUTS`, a file it may write `KEY=VALUE` lines to (read back
+    /// with `outputs(_:)` once it exited).
+    public var collectsOutputs: Bool
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
         resources: Resources = .defaultRequest, ports: [Int] = [], labels: [String: String] = [:],
-        network: ContainerNetwork = .bridge, files: [ContainerFile] = [], mounts: [ContainerMount] = []
+        network: ContainerNetwork = .bridge, files: [ContainerFile] = [], mounts: [ContainerMount] = [],
+        collectsOutputs: Bool = false
     ) {
+        self.collectsOutputs = collectsOutputs
         self.files = files
         self.mounts = mounts
         self.network = network

@@ -158,9 +158,11 @@ public final class DockerDriver: ContainerDriver {
         case .host: hostConfig["NetworkMode"] = "host"
         case .named(let name): hostConfig["NetworkMode"] = name
         }
+        var env = spec.env
+        if spec.collectsOutputs { env["RECONCILE_OUTPUTS"] = TaskOutputs.containerPath }
         var body: [String: Any] = [
             "Image": image, "Labels": labels,
-            "Env": spec.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
+            "Env": env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
             "ExposedPorts": exposed, "HostConfig": hostConfig,
         ]
         if let command = spec.command { body["Cmd"] = command }
@@ -188,6 +190,19 @@ public final class DockerDriver: ContainerDriver {
             throw DriverError(.notFound, node: node, operation: operation, message: "container vanished after start")
         }
         return info
+    }
+
+    /// `$RECONCILE_OUTPUTS` of a (stopped) container, read through the archive API like any file in it.
+    public func outputs(_ id: String, limit: Int) async throws -> [UInt8]? {
+        let archive: Data
+        do {
+            archive = try await request(
+                .GET, "/containers/\(id)/archive?path=" + Self.queryEncode(TaskOutputs.containerPath),
+                operation: "read outputs of \(id)")
+        } catch let error as DriverError where error.kind == .notFound {
+            return nil
+        }
+        return TarArchive.firstFile(in: archive).map { Array($0.prefix(limit + 1)) }
     }
 
     /// The engine's name for a named volume; created (with the management label) when missing.

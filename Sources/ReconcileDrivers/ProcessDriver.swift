@@ -142,6 +142,7 @@ public final class ProcessDriver: ContainerDriver {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             if !spec.files.isEmpty || !spec.mounts.isEmpty { env["FILES"] = try files.prepare(spec, id: id) }
+            if spec.collectsOutputs { env["RECONCILE_OUTPUTS"] = folder + "/outputs" }
             try ProcessRecords.write(
                 ProcessRecords.Meta(id: id, name: spec.name, labels: labels, ports: ports, created: Date()),
                 to: folder + "/meta.json")
@@ -177,6 +178,12 @@ public final class ProcessDriver: ContainerDriver {
         }
         throw DriverError(
             .engine, node: node, operation: operation, message: "the shim did not report a start within 10s")
+    }
+
+    public func outputs(_ id: String, limit: Int) async throws -> [UInt8]? {
+        guard let handle = FileHandle(forReadingAtPath: root + "/" + id + "/outputs") else { return nil }
+        defer { try? handle.close() }
+        return [UInt8](try handle.read(upToCount: limit + 1) ?? Data())
     }
 
     public func stop(_ id: String, grace: Timespan) async throws {

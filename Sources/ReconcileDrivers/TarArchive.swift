@@ -49,4 +49,24 @@ enum TarArchive {
         put(octal(checksum, length: 7) + [UInt8(ascii: " ")], at: 148, length: 8)
         return Data(block)
     }
+
+    /// The content of the archive's first regular file (ustar: size in octal at offset 124), or nil.
+    static func firstFile(in archive: Data) -> Data? {
+        let bytes = [UInt8](archive)
+        var offset = 0
+        while offset + 512 <= bytes.count {
+            let header = bytes[offset..<offset + 512]
+            if header.allSatisfy({ $0 == 0 }) { return nil }
+            let sizeField = bytes[(offset + 124)..<(offset + 136)].prefix { $0 != 0 && $0 != 0x20 }
+            let size = Int(String(decoding: sizeField, as: UTF8.self), radix: 8) ?? 0
+            let type = bytes[offset + 156]
+            let start = offset + 512
+            if type == UInt8(ascii: "0") || type == 0 {
+                guard start + size <= bytes.count else { return nil }
+                return Data(bytes[start..<start + size])
+            }
+            offset = start + (size + 511) / 512 * 512
+        }
+        return nil
+    }
 }

@@ -71,6 +71,9 @@ struct DecodedDocuments: Sendable {
     var hostPaths: [HostPath] = []
     var volumes: [Named<VolumeSpec>] = []
     var silences: [Named<SilenceSpec>] = []
+    var pools: [Named<PoolSpec>] = []
+    /// `schedule: {after: [...]}` edges, checked for cycles across DAGs.
+    var dagEdges: [DAGEdge] = []
     var diagnostics: [Diagnostic] = []
 
     mutating func append(_ other: DecodedDocuments) {
@@ -81,6 +84,8 @@ struct DecodedDocuments: Sendable {
         notifiers += other.notifiers
         registries += other.registries
         silences += other.silences
+        pools += other.pools
+        dagEdges += other.dagEdges
         references += other.references
         taskReferences += other.taskReferences
         workloads += other.workloads
@@ -98,4 +103,11 @@ struct TaskReference {
     var task: String
     var location: SourceLocation
     var from: String
+}
+
+/// A DAG that runs after another one (`schedule: {after: [upstream]}`).
+struct DAGEdge {
+    var dag: String
+    var upstream: String
+    var location: SourceLocation
 }

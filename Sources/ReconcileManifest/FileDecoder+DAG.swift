@@ -10,7 +10,28 @@ extension FileDecoder {
             _ = try TimeZoneName.zone(named: text)
             return text
         }
-        let schedule = reader.parsed("schedule", expected: "a cron expression", CronSchedule.init(parsing:))
+        var schedule: CronSchedule?
+        var upstreamDAGs: [String] = []
+        if case .mapping? = reader.value("schedule") {
+            if let after = MappingReader(reader.value("schedule")!, schema: Schemas.scheduleAfter, context: context) {
+                for (dag, node) in after.nameList("after") ?? [] {
+                    if dag == name {
+                        context.error("dag \(dag) cannot run after itself", at: node)
+                    } else if upstreamDAGs.contains(dag) {
+                        context.error("dag \(dag) is listed twice in schedule.after", at: node)
+                    } else {
+                        upstreamDAGs.append(dag)
+                        reference(.dag, dag, at: node, from: "schedule.after of \(label)")
+                        output.dagEdges.append(
+                            .init(dag: name ?? reader.rawName, upstream: dag, location: context.location(of: node)))
+                    }
+                }
+            }
+        } else {
+            schedule = reader.parsed(
+                "schedule", expected: "a cron expression or {after: [DAG, ...]}", CronSchedule.init(parsing:))
+        }
+        let params = decodeParams(reader, label: label, scheduled: reader.has("schedule"))
         let start = reader.parsed("start", expected: "an RFC 3339 time", Timestamp.parse)
         var catchup = DAGSpec.Catchup.latestOnly
         if let node = reader.value("catchup"), case .scalar(let scalar) = node {
@@ -46,9 +67,12 @@ extension FileDecoder {
             }
         }
         let runNames = Set(runVolumes.map(\.name))
-        let defaults = reader.object("defaults").map {
+        let defaultsReader = reader.object("defaults")
+        let defaults = defaultsReader.map {
             TaskFields(reader: $0, decoder: self, base: nil, owner: "the defaults of \(label)", runVolumes: runNames)
         }
+        var expansionNodes: [(task: String?, nodes: [Node])] = []
+        if let defaultsReader { expansionNodes.append((nil, TaskFields.expansionNodes(defaultsReader))) }
         var tasks: [TaskSpec] = []
         var taskNodes: [String: Node] = [:]
         var afterNodes: [String: [(String, Node)]] = [:]
@@ -76,6 +100,12 @@ extension FileDecoder {
                     let after = taskReader.nameList("after") ?? []
                     afterNodes[taskName] = after
                     taskNodes[taskName] = keyNode
+                    expansionNodes.append((taskName, TaskFields.expansionNodes(taskReader)))
+                    let sensor = decodeWait(taskReader, owner: "task \(taskName) of \(label)")
+                    let pool = taskReader.name("pool") ?? defaults?.pool
+                    if let pool, let node = taskReader.value("pool") ?? defaultsReader?.value("pool") {
+                        reference(.pool, pool, at: node, from: "task \(taskName) of \(label)")
+                    }
                     let task = TaskSpec(
                         name: taskName, image: fields.image, command: fields.command, env: fields.env,
                         secretEnv: fields.secretEnv, after: after.map(\.0),
@@ -85,12 +115,22 @@ extension FileDecoder {
                         maxRetryDelay: fields.maxRetryDelay ?? .hours(1),
                         timeout: fields.timeout, resources: fields.resources ?? .defaultRequest,
                         network: fields.network ?? .bridge, pull: fields.pull ?? .ifNotPresent,
-                        files: Self.ordered(fields.files), volumes: Self.ordered(fields.volumes))
+                        files: Self.ordered(fields.files), volumes: Self.ordered(fields.volumes),
+                        pool: sensor == nil ? pool : nil, sensor: sensor)
                     checkMountConflicts(
                         files: fields.files, volumes: fields.volumes, owner: "task \(taskName) of \(label)")
+                    if sensor != nil || taskReader.has("wait") {
+                        if let node = taskReader.value("image") ?? taskReader.value("command") {
+                            context.error(
+                                "task \"\(taskName)\" waits (wait:), so it runs no image or command; remove one of them",
+                                at: node)
+                        }
+                        tasks.append(task)
+                        continue
+                    }
                     if task.image == nil && task.command == nil {
                         context.error(
-                            "task \"\(taskName)\" needs an image or a command (here or in the DAG's defaults)",
+                            "task \"\(taskName)\" needs an image or a command (here or in the DAG's defaults), or wait:",
                             at: keyNode)
                     }
                     output.workloads.append(
@@ -131,15 +171,17 @@ extension FileDecoder {
         }
         if schedule == nil, let node = reader.value("deadline") {
             context.error(
-                "deadline needs a schedule: it counts from each scheduled run's logical date; add schedule: or remove deadline:",
+                "deadline needs a cron schedule: it counts from each scheduled run's logical date; add schedule: or remove deadline:",
                 at: node)
         }
+        checkExpansions(expansionNodes, tasks: tasks, params: params)
         guard let name else { return }
         let dag = DAGSpec(
             name: name, schedule: schedule, timezone: timezone ?? "UTC", start: start, catchup: catchup,
             maxActiveRuns: maxActiveRuns, paused: paused, tasks: tasks, alerts: alerts.map(\.0), volumes: runVolumes,
             deadline: positiveTimespan(reader, "deadline"),
-            queuedAlertAfter: positiveTimespan(reader, "queuedAlertAfter") ?? .hours(1))
+            queuedAlertAfter: positiveTimespan(reader, "queuedAlertAfter") ?? .hours(1), params: params,
+            after: upstreamDAGs)
         output.dags.append(.init(spec: dag, document: reader.location, name: nameLocation))
     }
 }
@@ -159,6 +201,7 @@ struct TaskFields {
     var resourcesLocation: SourceLocation?
     var network: ContainerNetwork?
     var pull: PullPolicy?
+    var pool: String?
     /// By path and by mount: a task's entry replaces the defaults' entry at the same place.
     var files: [String: FileDecoder.LocatedFile]
     var volumes: [String: FileDecoder.LocatedVolume]
@@ -176,6 +219,8 @@ struct TaskFields {
         timeout = reader.timespan("timeout") ?? base?.timeout
         network = decoder.network(reader) ?? base?.network
         pull = reader.enumeration("pull", as: PullPolicy.self) ?? base?.pull
+        // A task's own pool: is read (and referenced) by decodeDAG.
+        pool = reader.schema.title == Schemas.defaults.title ? reader.name("pool") : base?.pool
         files = (base?.files ?? [:]).merging(decoder.decodeFiles(reader, owner: owner) ?? [:]) { $1 }
         volumes = (base?.volumes ?? [:]).merging(
             decoder.decodeVolumes(reader, owner: owner, runVolumes: runVolumes) ?? [:]
@@ -190,22 +235,14 @@ struct TaskFields {
             resources = base?.resources
             resourcesLocation = base?.resourcesLocation
         }
-        Self.checkExpansions(reader, decoder: decoder)
     }
 
-    /// `${NAME}` in command and env may only name the task variables.
-    static func checkExpansions(_ reader: MappingReader, decoder: FileDecoder) {
-        var nodes: [Node] = reader.sequence("command") ?? []
+    /// The values of command and env, where `${NAME}` is expanded.
+    static func expansionNodes(_ reader: MappingReader) -> [Node] {
+        var nodes: [Node] =
+            reader.value("command").flatMap { if case .sequence(let list) = $0 { Array(list) } else { nil } } ?? []
         if case .mapping(let env)? = reader.value("env") { nodes += env.map(\.value) }
-        for node in nodes {
-            guard case .scalar(let scalar) = node, scalar.string.contains("${") else { continue }
-            for variable in Expansion.variables(in: scalar.string)
-            where !TaskSpec.environmentVariables.contains(variable) {
-                decoder.context.error(
-                    "unknown variable ${\(variable)}; a task can use "
-                        + TaskSpec.environmentVariables.map { "${\($0)}" }.joined(separator: ", "), at: node)
-            }
-        }
+        return nodes
     }
 }
 

@@ -68,6 +68,7 @@ final class FileDecoder {
         case .registry: decodeRegistry(reader, name: name, nameLocation: nameLocation)
         case .volume: decodeVolume(reader, name: name, nameLocation: nameLocation)
         case .silence: decodeSilence(reader, name: name, nameLocation: nameLocation)
+        case .pool: decodePool(reader, name: name, nameLocation: nameLocation)
         }
     }
 

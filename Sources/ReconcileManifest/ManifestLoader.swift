@@ -71,7 +71,7 @@ public enum ManifestLoader {
             nodes: decoded.nodes.map(\.spec), apps: decoded.apps.map(\.spec), dags: decoded.dags.map(\.spec),
             checks: decoded.checks.map(\.spec), notifiers: decoded.notifiers.map(\.spec),
             registries: decoded.registries.map(\.spec), volumes: decoded.volumes.map(\.spec),
-            silences: decoded.silences.map(\.spec))
+            silences: decoded.silences.map(\.spec), pools: decoded.pools.map(\.spec))
         for item in decoded.nodes { state.locations[ResourceID(.node, item.spec.name)] = item.document }
         for item in decoded.apps { state.locations[ResourceID(.app, item.spec.name)] = item.document }
         for item in decoded.dags { state.locations[ResourceID(.dag, item.spec.name)] = item.document }
@@ -80,6 +80,7 @@ public enum ManifestLoader {
         for item in decoded.registries { state.locations[ResourceID(.registry, item.spec.name)] = item.document }
         for item in decoded.volumes { state.locations[ResourceID(.volume, item.spec.name)] = item.document }
         for item in decoded.silences { state.locations[ResourceID(.silence, item.spec.name)] = item.document }
+        for item in decoded.pools { state.locations[ResourceID(.pool, item.spec.name)] = item.document }
         return Result(state: state, diagnostics: diagnostics)
     }
 }

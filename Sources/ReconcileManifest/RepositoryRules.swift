@@ -24,6 +24,7 @@ enum RepositoryRules {
         for item in decoded.registries { register(.registry, item.spec.name, at: item.name) }
         for item in decoded.volumes { register(.volume, item.spec.name, at: item.name) }
         for item in decoded.silences { register(.silence, item.spec.name, at: item.name) }
+        for item in decoded.pools { register(.pool, item.spec.name, at: item.name) }
         // One Registry per server: which credentials an image gets must not depend on file order.
         var servers: [String: SourceLocation] = [:]
         for item in decoded.registries {
@@ -64,9 +65,30 @@ enum RepositoryRules {
                         + "its tasks: \(names.joined(separator: ", "))"))
         }
 
+        checkDAGCycles(decoded.dagEdges, into: &diagnostics)
         checkVolumes(decoded, stateDirectory: stateDirectory, into: &diagnostics)
         checkPublishedPorts(decoded.publishedPorts, into: &diagnostics)
         checkWorkloads(decoded, into: &diagnostics)
+    }
+
+    /// `schedule: {after: [...]}` across DAGs must not form a cycle (no DAG would ever run): reported
+    /// once, at the edge that closes it, with the path.
+    private static func checkDAGCycles(_ edges: [DAGEdge], into diagnostics: inout [Diagnostic]) {
+        var upstream: [String: [String]] = [:]
+        var order: [String] = []
+        for edge in edges {
+            if upstream[edge.dag] == nil { order.append(edge.dag) }
+            upstream[edge.dag, default: []].append(edge.upstream)
+        }
+        guard let cycle = TaskGraph.firstCycle(order: order, upstream: upstream), cycle.count > 1 else { return }
+        // The cycle runs upstream first: its last step is the edge cycle[n-1] after cycle[n-2].
+        let closing =
+            edges.first { $0.dag == cycle[cycle.count - 1] && $0.upstream == cycle[cycle.count - 2] } ?? edges[0]
+        diagnostics.append(
+            Diagnostic(
+                at: closing.location,
+                "DAGs run after each other in a cycle: \(cycle.joined(separator: " -> ")); none of them would ever start. "
+                    + "Remove one of these schedule.after entries"))
     }
 
     /// A Volume names its node when there are several; a hostPath that would hand a container the

@@ -241,19 +241,71 @@ enum Schemas {
         FieldSchema("volumes", .list(.object(volumeMount), minItems: 0), "volumes mounted (merged by mount)"),
     ]
 
-    static let defaults = ObjectSchema("defaults", taskShared)
+    static let defaults = ObjectSchema(
+        "defaults", taskShared + [FieldSchema("pool", .name, "the Pool whose slots a running task takes")])
+
+    static let httpWait = ObjectSchema(
+        "http",
+        [
+            FieldSchema("url", .string, required: true, "http:// or https:// URL, fetched with GET"),
+            FieldSchema("expect", .integer(minimum: 100, maximum: 599), "the status that ends the wait, default 200"),
+        ])
+
+    static let wait = ObjectSchema(
+        "wait", exactlyOne: [["file", "http", "command"]],
+        [
+            FieldSchema(
+                "file", .string, "absolute path on the controller's host (its process nodes' host) that must exist"),
+            FieldSchema("http", .object(httpWait), "a URL that must answer the expected status"),
+            FieldSchema("command", .list(.string, minItems: 1), "argv that must exit 0 (each poll at most 10s)"),
+            FieldSchema("interval", .duration, "between polls, default 30s"),
+            FieldSchema("timeout", .duration, "the wait fails after this long (retries apply), default 1h"),
+        ])
 
     static let task = ObjectSchema(
         "task",
         taskShared + [
             FieldSchema("after", .list(.name, minItems: 0), "upstream tasks of the same DAG"),
             FieldSchema("trigger", .enumeration(TriggerRule.allCases.map(\.rawValue)), "default allSuccess"),
+            FieldSchema("pool", .name, "the Pool whose slots it takes while it runs"),
+            FieldSchema(
+                "wait", .object(wait),
+                "a sensor instead of image/command: polled until it holds, holding no cpu or memory meanwhile"),
+        ])
+
+    static let param = ObjectSchema(
+        "param",
+        [
+            FieldSchema("type", .enumeration(["string", "int", "bool", "enum"]), required: true, "the value's type"),
+            FieldSchema(
+                "default", .anyOf([.string, .integer(minimum: nil, maximum: nil), .boolean]),
+                "used when a run does not set it; required for scheduled DAGs"),
+            FieldSchema("values", .list(.string, minItems: 1), "the allowed values of an enum"),
+            FieldSchema("description", .string, "shown beside the field on the trigger form"),
+        ])
+
+    static let scheduleAfter = ObjectSchema(
+        "schedule",
+        [
+            FieldSchema(
+                "after", .list(.name, minItems: 1), required: true,
+                "DAGs whose succeeded runs for one data interval start a run of this DAG for it")
+        ])
+
+    static let pool = ObjectSchema(
+        "Pool",
+        common + [
+            FieldSchema(
+                "slots", .integer(minimum: 1, maximum: 100_000), required: true,
+                "tasks of the pool running at once, across DAGs")
         ])
 
     static let dag = ObjectSchema(
         "DAG",
         common + [
-            FieldSchema("schedule", .cron, "cron expression; omit for manual-only DAGs"),
+            FieldSchema(
+                "schedule", .anyOf([.cron, .object(scheduleAfter)]),
+                "cron expression, or {after: [DAG, ...]}; omit for manual-only DAGs"),
             FieldSchema("timezone", .timezone, "IANA zone of the schedule, default UTC"),
             FieldSchema("start", .timestamp, "RFC 3339; no run for a tick before it"),
             FieldSchema("catchup", .anyOf([.boolean, .integer(minimum: 0, maximum: nil)]), "false, true or N"),
@@ -267,6 +319,7 @@ enum Schemas {
             FieldSchema(
                 "queuedAlertAfter", .duration, "a task waiting for room this long opens an incident, default 1h"),
             FieldSchema("volumes", .list(.object(runVolume), minItems: 0), "volumes that live for one run"),
+            FieldSchema("params", .map(.object(param)), "what a run takes: tasks see ${PARAM_<NAME>}"),
         ])
 
     static let runVolume = ObjectSchema(
@@ -409,6 +462,7 @@ enum Schemas {
         case .registry: registry
         case .volume: volume
         case .silence: silence
+        case .pool: pool
         }
     }
 }

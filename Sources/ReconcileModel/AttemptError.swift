@@ -13,6 +13,10 @@ public enum AttemptError: Sendable, Hashable, Codable, CustomStringConvertible {
     case containerLost(node: String)
     /// A secret it needs could not be read.
     case secret(String)
+    /// A sensor whose condition did not hold within its `timeout` (the last poll's answer).
+    case waitTimedOut(Timespan, last: String)
+    /// It exited 0 but its outputs file could not be taken (too large, a line not KEY=VALUE).
+    case outputs(String)
 
     public var description: String {
         switch self {
@@ -22,6 +26,8 @@ public enum AttemptError: Sendable, Hashable, Codable, CustomStringConvertible {
         case .timedOut(let timeout): "killed at its timeout of \(timeout)"
         case .containerLost(let node): "its container is gone from node \(node)"
         case .secret(let message): "secret: \(message)"
+        case .waitTimedOut(let timeout, let last): "waited \(timeout) in vain (last poll: \(last))"
+        case .outputs(let message): "outputs: \(message)"
         }
     }
 }

@@ -25,13 +25,20 @@ public struct DAGSpec: Sendable, Hashable {
     public var deadline: Timespan?
     /// How long a task may wait for room on the nodes before `queued/NAME` opens an incident.
     public var queuedAlertAfter: Timespan
+    /// What a run takes (`params:`), in the order written.
+    public var params: [DAGParam]
+    /// `schedule: {after: [...]}`: a run starts for a data interval once every one of these DAGs has
+    /// a succeeded run for that same interval (instead of a cron schedule).
+    public var after: [String]
 
     public init(
         name: String, schedule: CronSchedule? = nil, timezone: String = "UTC", start: Double? = nil,
         catchup: Catchup = .latestOnly, maxActiveRuns: Int = 1, paused: Bool = false, tasks: [TaskSpec],
         alerts: [String] = [], volumes: [RunVolumeSpec] = [], deadline: Timespan? = nil,
-        queuedAlertAfter: Timespan = .hours(1)
+        queuedAlertAfter: Timespan = .hours(1), params: [DAGParam] = [], after: [String] = []
     ) {
+        self.params = params
+        self.after = after
         self.deadline = deadline
         self.queuedAlertAfter = queuedAlertAfter
         self.volumes = volumes
@@ -68,6 +75,10 @@ public struct TaskSpec: Sendable, Hashable {
     public var files: [FileSpec]
     /// Volumes mounted into each attempt's container.
     public var volumes: [VolumeMount]
+    /// The Pool whose slots it takes while it runs.
+    public var pool: String?
+    /// A sensor (`wait:`) instead of a command: holds no resources while it waits.
+    public var sensor: SensorSpec?
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
@@ -75,8 +86,10 @@ public struct TaskSpec: Sendable, Hashable {
         retries: Int = 0, retryDelay: Timespan = .minutes(5), retryBackoff: RetryBackoff = .constant,
         maxRetryDelay: Timespan = .hours(1), timeout: Timespan? = nil, resources: Resources = .defaultRequest,
         network: ContainerNetwork = .bridge, pull: PullPolicy = .ifNotPresent, files: [FileSpec] = [],
-        volumes: [VolumeMount] = []
+        volumes: [VolumeMount] = [], pool: String? = nil, sensor: SensorSpec? = nil
     ) {
+        self.pool = pool
+        self.sensor = sensor
         self.files = files
         self.volumes = volumes
         self.network = network
@@ -96,10 +109,16 @@ public struct TaskSpec: Sendable, Hashable {
         self.resources = resources
     }
 
-    /// The variables a task's `command` and `env` may name as `${NAME}`.
+    /// The variables a task's `command` and `env` may name as `${NAME}` (besides `PARAM_<NAME>` of the
+    /// DAG's params and `OUTPUT_<TASK>_<KEY>` of upstream tasks' outputs).
     public static let environmentVariables = [
         "DAG", "RUN_ID", "TASK", "TRY_NUMBER", "LOGICAL_DATE", "DATA_INTERVAL_START", "DATA_INTERVAL_END",
     ]
+
+    /// `OUTPUT_<TASK>_<KEY>`: the task name upper-cased with `-` as `_`.
+    public static func outputVariable(task: String, key: String) -> String {
+        "OUTPUT_" + String(task.uppercased().map { $0 == "-" ? "_" : $0 }) + "_" + key
+    }
 }
 
 public enum TriggerRule: String, Sendable, Hashable, CaseIterable {

@@ -9,14 +9,17 @@ public struct DesiredState: Sendable, Hashable {
     public var volumes: [VolumeSpec]
     /// Silences kept in git.
     public var silences: [SilenceSpec]
+    /// Caps on tasks running at once across DAGs.
+    public var pools: [PoolSpec]
     /// Where each document starts, by kind and name.
     public var locations: [ResourceID: SourceLocation]
 
     public init(
         nodes: [NodeSpec] = [], apps: [AppSpec] = [], dags: [DAGSpec] = [], checks: [CheckSpec] = [],
         notifiers: [NotifierSpec] = [], registries: [RegistrySpec] = [], volumes: [VolumeSpec] = [],
-        locations: [ResourceID: SourceLocation] = [:], silences: [SilenceSpec] = []
+        locations: [ResourceID: SourceLocation] = [:], silences: [SilenceSpec] = [], pools: [PoolSpec] = []
     ) {
+        self.pools = pools
         self.silences = silences
         self.volumes = volumes
         self.registries = registries
@@ -41,6 +44,7 @@ public enum Kind: String, Sendable, Hashable, CaseIterable, Comparable, Codable 
     case registry = "Registry"
     case volume = "Volume"
     case silence = "Silence"
+    case pool = "Pool"
 
     public static func < (lhs: Kind, rhs: Kind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!

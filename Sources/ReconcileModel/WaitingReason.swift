@@ -11,6 +11,8 @@ public enum WaitingReason: Sendable, Hashable, Codable, CustomStringConvertible 
     case room(String, rejected: [PlacementRejection])
     /// Failed; the next try starts at this instant.
     case retry(at: Date, tryNumber: Int)
+    /// Ready, but every slot of its Pool is taken.
+    case pool(String, inUse: Int, slots: Int)
 
     public var description: String {
         switch self {
@@ -22,6 +24,8 @@ public enum WaitingReason: Sendable, Hashable, Codable, CustomStringConvertible 
             "queued for room: \(reason)"
         case .retry(let at, let tryNumber):
             "try \(tryNumber) at \(ISO8601DateFormatter().string(from: at))"
+        case .pool(let pool, let inUse, let slots):
+            "waiting for pool \(pool) (\(inUse)/\(slots) in use)"
         }
     }
 }

@@ -21,11 +21,14 @@ public struct TaskAttempt: Sendable, Hashable {
 
     /// Where it ran (a run's tasks that share a run-scoped volume run where the first one did).
     public var node: String?
+    /// Recorded by a person (`runs mark`): final, a failure is not retried.
+    public var marked: Bool
 
     public init(
         task: String, tryNumber: Int, startedAt: Date, outcome: Outcome, error: AttemptError? = nil,
-        node: String? = nil
+        node: String? = nil, marked: Bool = false
     ) {
+        self.marked = marked
         self.node = node
         self.error = error
         self.task = task
@@ -109,7 +112,7 @@ public enum TaskPlanner {
                     states[task.name] = .succeeded
                 case .failed(_, let at), .timedOut(let at):
                     let triesNow = latest.tryNumber - priorTries[task.name, default: 0]
-                    if triesNow <= task.retries {
+                    if triesNow <= task.retries && !latest.marked {
                         let retryAt = at.addingTimeInterval(retryDelay(task, afterTry: triesNow))
                         if now >= retryAt {
                             starts.append(start(latest.tryNumber + 1))
@@ -120,7 +123,9 @@ public enum TaskPlanner {
                     } else {
                         states[task.name] = .failed
                         let detail: String =
-                            if let error = latest.error, case .failed = latest.outcome {
+                            if latest.marked {
+                                "marked failed by hand"
+                            } else if let error = latest.error, case .failed = latest.outcome {
                                 error.description
                             } else if case .failed(let code, _) = latest.outcome {
                                 "exit \(code)"

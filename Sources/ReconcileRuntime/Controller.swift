@@ -27,11 +27,15 @@ public final class Controller: Service {
         public var publishAddress: String
         /// Pinged (GET) after every pass: a dead-man switch for an outside monitor.
         public var heartbeatURL: String?
+        /// Finished DAG runs older than this are deleted (nil: kept forever).
+        public var retain: Timespan?
 
         public init(
             interval: Timespan = .seconds(30), tick: Timespan = .seconds(2), stateDirectory: String,
-            shimPath: String? = nil, publishAddress: String = "127.0.0.1", heartbeatURL: String? = nil
+            shimPath: String? = nil, publishAddress: String = "127.0.0.1", heartbeatURL: String? = nil,
+            retain: Timespan? = .hours(90 * 24)
         ) {
+            self.retain = retain
             self.heartbeatURL = heartbeatURL
             self.interval = interval
             self.tick = tick
@@ -127,6 +131,7 @@ public final class Controller: Service {
         // pass still wakes the DAG runner).
         var tickCluster: ClusterSnapshot?
         var tickMark: DAGRunner.ChangeMark?
+        var lastRetention = Date.distantPast
         while !stopping() {
             if takePollRequest() || Date().timeIntervalSince(lastPoll) >= options.interval.seconds {
                 lastPoll = Date()
@@ -260,6 +265,14 @@ public final class Controller: Service {
                         }
                         logCollector.update(
                             LogCollector.Inputs(nodes: pass.nodes, drivers: pass.drivers, snapshot: cluster))
+                        // Retention: at start, then every minute while a round is full, else every 10 minutes.
+                        if let retain = options.retain, Date().timeIntervalSince(lastRetention) >= 600 {
+                            let deleted = try await RunRetention.run(
+                                retain: retain, store: store, stateDirectory: options.stateDirectory,
+                                drivers: pass.drivers, now: Date())
+                            lastRetention = deleted == RunRetention.batch ? Date().addingTimeInterval(-540) : Date()
+                            if deleted > 0 { log("retention: \(deleted) finished runs older than \(retain) deleted") }
+                        }
                         heartbeat()
                     } catch {
                         log("pass failed: \(error)")

@@ -24,7 +24,10 @@ extension DAGRunner {
         for (index, record) in records.enumerated() where record.state == .recorded || record.state == .running {
             pass.handled.insert(record.containerName)
             var updated = record
-            if let (node, listed) = pass.containers[record.containerName], let driver = drivers[node] {
+            if record.node.isEmpty, let sensor = tasks[record.task]?.sensor {
+                // A sensor: no container; polled here when due.
+                updated = await pollSensor(record, sensor: sensor, now: now, pass: &pass)
+            } else if let (node, listed) = pass.containers[record.containerName], let driver = drivers[node] {
                 if listed.status == .created {
                     // Created and never started: an interrupted start. Replaced once it is clearly
                     // abandoned, counted from its creation as the node recorded it (a controller that
@@ -39,7 +42,9 @@ extension DAGRunner {
                     }
                     try? await driver.remove(listed.id)
                     memory.forgetCreated(record.containerName)
-                    updated = try await start(record, task: task, run: run, dag: dag, now: now)
+                    updated = try await start(
+                        record, task: task, run: run, dag: dag,
+                        outputs: Self.outputVariables(for: task, dag: dag, records: records), now: now)
                 } else {
                     // Seen created for a moment while it started: nothing to remember (entries for
                     // every task ever started would pile up).
@@ -48,6 +53,10 @@ extension DAGRunner {
                     var info = listed
                     if listed.status == .exited, let full = try? await driver.inspect(listed.id) { info = full }
                     updated.follow(info, now: now)
+                    if updated.state == .succeeded, tasks[record.task] != nil {
+                        // Read before the step, so the downstream it starts now sees them.
+                        await readOutputs(&updated, driver: driver, id: info.id)
+                    }
                     if updated.isFinished {
                         pass.finished.append((run.dag, run.runID, record.containerName, node, info.id))
                     }
@@ -58,7 +67,9 @@ extension DAGRunner {
                 updated.error = .unplaceable("node \(record.node) is no longer declared")
             } else if record.state == .recorded, let task = tasks[record.task] {
                 // Recorded, never started (the controller stopped in between): start it now.
-                updated = try await start(record, task: task, run: run, dag: dag, now: now)
+                updated = try await start(
+                    record, task: task, run: run, dag: dag,
+                    outputs: Self.outputVariables(for: task, dag: dag, records: records), now: now)
             } else if pass.reachable.contains(record.node) {
                 updated.state = .failed  // its container is gone (removed by hand, or its node lost it)
                 updated.finishedAt = now
@@ -74,7 +85,8 @@ extension DAGRunner {
             run: run, records: records,
             planned: DAGRun(
                 runID: run.runID, logicalDate: run.logicalDate, createdAt: run.createdAt,
-                attempts: records.map { $0.taskAttempt(now: now) }, priorTries: priorTries))
+                attempts: records.map { $0.taskAttempt(now: now) }, priorTries: priorTries,
+                cancelRequested: run.cancelRequestedAt != nil))
     }
 
     /// Carries out one step's actions: schedules, kills, starts (each recorded before its container
@@ -120,17 +132,36 @@ extension DAGRunner {
             pass.events.append(
                 "~ dag \(kill.dag): run \(kill.runID): task \(kill.task) try \(kill.tryNumber) timed out")
         }
+        try await cancel(actions.cancels, now: now, runs: &runs, pass: &pass)
+        // Sensors start by being recorded: they wait on no node, polled by the next passes.
+        var sensors: [AttemptRecord] = []
+        for start in actions.starts where start.placement == nil {
+            sensors.append(
+                AttemptRecord(
+                    dag: start.dag, runID: start.runID, task: start.task, tryNumber: start.tryNumber, node: "",
+                    containerName: start.containerName, state: .running, startedAt: now))
+        }
+        try store.saveAttempts(sensors)
+        for record in sensors {
+            runs[Self.key(record.dag, record.runID)]?.records.append(record)
+            pass.handled.insert(record.containerName)
+            pass.nextSensorPoll = now
+            pass.events.append(
+                "~ dag \(record.dag): run \(record.runID): task \(record.task) try \(record.tryNumber) waiting")
+        }
         // Intent first: every attempt to start is in the store (one transaction) before its container exists.
-        var intents: [(AttemptRecord, TaskSpec, RunRecord, DAGSpec)] = []
-        for start in actions.starts {
+        var intents: [(AttemptRecord, TaskSpec, RunRecord, DAGSpec, [String: String])] = []
+        for start in actions.starts where start.placement != nil {
             guard let dag = dags[start.dag], let task = dag.tasks.first(where: { $0.name == start.task }),
-                let run = runs[Self.key(start.dag, start.runID)]?.run
+                let context = runs[Self.key(start.dag, start.runID)]
             else { continue }
+            let run = context.run
             intents.append(
                 (
                     AttemptRecord(
                         dag: dag.name, runID: run.runID, task: task.name, tryNumber: start.tryNumber, node: start.node,
-                        containerName: start.containerName, state: .recorded, startedAt: now), task, run, dag
+                        containerName: start.containerName, state: .recorded, startedAt: now), task, run, dag,
+                    Self.outputVariables(for: task, dag: dag, records: context.records)
                 ))
         }
         try store.saveAttempts(intents.map(\.0))
@@ -157,11 +188,14 @@ extension DAGRunner {
         var finishedRuns: Set<String> = []
         for finish in actions.finishes {
             try store.finishRun(
-                dag: finish.dag, runID: finish.runID, state: finish.succeeded ? .succeeded : .failed, at: now,
+                dag: finish.dag, runID: finish.runID,
+                state: finish.cancelled ? .cancelled : finish.succeeded ? .succeeded : .failed, at: now,
                 failure: finish.failure)
             finishedRuns.insert(Self.key(finish.dag, finish.runID))
             pass.events.append(
-                finish.failure.map { "! \($0)" } ?? "= dag \(finish.dag): run \(finish.runID) succeeded")
+                finish.cancelled
+                    ? "= dag \(finish.dag): run \(finish.runID) cancelled"
+                    : finish.failure.map { "! \($0)" } ?? "= dag \(finish.dag): run \(finish.runID) succeeded")
         }
         try recordWaiting(actions.waiting, runs: runs, finished: finishedRuns, now: now, pass: &pass)
         try await saveAndRemoveFinished(runs: runs, pass: pass)
@@ -222,6 +256,8 @@ extension DAGRunner {
                 pass.note("~ dag \(entry.dag): run \(entry.runID) queued (maxActiveRuns \(limit) under way)")
             case .room(let reason, _):
                 pass.note("~ dag \(entry.dag): run \(entry.runID): task \(entry.task) queued: \(reason)")
+            case .pool:
+                pass.note("~ dag \(entry.dag): run \(entry.runID): task \(entry.task) \(entry.reason)")
             case .upstream, .retry:
                 break
             }
@@ -262,26 +298,28 @@ extension DAGRunner {
     /// Starts the attempts side by side (at most `parallelStarts` at once); each comes back running,
     /// or failed when its node refused it.
     private func startAll(
-        _ intents: [(AttemptRecord, TaskSpec, RunRecord, DAGSpec)], registries: [RegistrySpec], now: Date
+        _ intents: [(AttemptRecord, TaskSpec, RunRecord, DAGSpec, [String: String])], registries: [RegistrySpec],
+        now: Date
     ) async throws -> [AttemptRecord] {
         guard intents.count > 1 else {
             var results: [AttemptRecord] = []
-            for (record, task, run, dag) in intents {
+            for (record, task, run, dag, outputs) in intents {
                 results.append(
-                    try await start(record, task: task, run: run, dag: dag, registries: registries, now: now))
+                    try await start(
+                        record, task: task, run: run, dag: dag, outputs: outputs, registries: registries, now: now))
             }
             return results
         }
-        return try await Bounded.map(intents, limit: Self.parallelStarts) { record, task, run, dag in
-            try await start(record, task: task, run: run, dag: dag, registries: registries, now: now)
+        return try await Bounded.map(intents, limit: Self.parallelStarts) { record, task, run, dag, outputs in
+            try await start(record, task: task, run: run, dag: dag, outputs: outputs, registries: registries, now: now)
         }
     }
 
     /// Starts the attempt's container (adopting one of that name); the record comes back running, or
     /// failed when the node refuses it.
     func start(
-        _ record: AttemptRecord, task: TaskSpec, run: RunRecord, dag: DAGSpec, registries: [RegistrySpec] = [],
-        now: Date
+        _ record: AttemptRecord, task: TaskSpec, run: RunRecord, dag: DAGSpec, outputs: [String: String] = [:],
+        registries: [RegistrySpec] = [], now: Date
     ) async throws -> AttemptRecord {
         var record = record
         guard let driver = drivers[record.node] else {
@@ -291,6 +329,7 @@ extension DAGRunner {
             return record
         }
         let variables = Self.variables(dag: dag.name, run: run, task: task.name, tryNumber: record.tryNumber)
+            .merging(outputs) { own, _ in own }
         var env = variables
         for (key, value) in task.env { env[key] = Self.expand(value, variables) }
         let files: [ContainerFile]
@@ -318,7 +357,7 @@ extension DAGRunner {
                         Self.dagLabel: dag.name, Self.runLabel: run.runID, Self.taskLabel: task.name,
                         Self.tryLabel: String(record.tryNumber),
                     ], network: task.network, files: files,
-                    mounts: WorkloadFiles.mounts(task.volumes, run: (dag.name, run.runID))))
+                    mounts: WorkloadFiles.mounts(task.volumes, run: (dag.name, run.runID)), collectsOutputs: true))
             record.follow(info, now: now)
         } catch let error as DriverError where error.kind == .conflict {
             record.state = .running  // started by an interrupted pass: the next pass reads its state
@@ -367,12 +406,14 @@ extension DAGRunner {
     /// The task variables of manifests/dag.yaml, also set in the environment.
     static func variables(dag: String, run: RunRecord, task: String, tryNumber: Int) -> [String: String] {
         let format = ISO8601DateFormatter()
-        return [
+        var variables = [
             "DAG": dag, "RUN_ID": run.runID, "TASK": task, "TRY_NUMBER": String(tryNumber),
             "LOGICAL_DATE": format.string(from: run.logicalDate),
             "DATA_INTERVAL_START": format.string(from: run.dataIntervalStart),
             "DATA_INTERVAL_END": format.string(from: run.dataIntervalEnd),
         ]
+        for (name, value) in run.params { variables[DAGParam.variable(name)] = value }
+        return variables
     }
 
     /// Replaces `${NAME}` of the task variables (validation rejects any other name).
@@ -410,8 +451,10 @@ extension AttemptRecord {
         case .succeeded: outcome = .succeeded(at: finishedAt ?? now)
         case .failed: outcome = .failed(exitCode: exitCode ?? -1, at: finishedAt ?? now)
         case .timedOut: outcome = .timedOut(at: finishedAt ?? now)
+        case .cancelled: outcome = .failed(exitCode: exitCode ?? -1, at: finishedAt ?? now)
         }
         return TaskAttempt(
-            task: task, tryNumber: tryNumber, startedAt: startedAt, outcome: outcome, error: error, node: node)
+            task: task, tryNumber: tryNumber, startedAt: startedAt, outcome: outcome, error: error,
+            node: node.isEmpty ? nil : node, marked: marked)
     }
 }

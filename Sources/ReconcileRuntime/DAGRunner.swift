@@ -66,6 +66,12 @@ public struct DAGRunner: Sendable {
         desired: DesiredState, revision: String, now: Date, appPlan: Plan? = nil, snapshot: ClusterSnapshot? = nil
     ) async throws -> Outcome {
         var pass = PassState()
+        // A DAG paused by hand (`reconcile dags pause`) is paused as if git said so.
+        var desired = desired
+        let pausedByHand = try store.pausedDAGs()
+        for index in desired.dags.indices where pausedByHand[desired.dags[index].name] != nil {
+            desired.dags[index].paused = true
+        }
         // Every node that answers, with what occupies it: one ledger with the app planner's rules.
         var ledgerNodes: [NodeLedger.Node] = []
         var occupants: [(node: String, resources: Resources)] = []
@@ -120,28 +126,50 @@ public struct DAGRunner: Sendable {
                 runs[Self.key(dag.name, run.runID)] = context
                 running.append(context.planned)
             }
-            inputs.append(DAGStepInput(dag: dag, cursor: try store.dagCursor(dag.name), running: running))
+            let cursor = try store.dagCursor(dag.name)
+            inputs.append(
+                DAGStepInput(
+                    dag: dag, cursor: cursor, running: running,
+                    upstream: dag.after.isEmpty ? nil : try upstreamRuns(of: dag, cursor: cursor)))
         }
         // Attempts that following started (recorded before a crash, never started) hold their room
         // now although the listing did not show them.
         for context in runs.values {
             for record in context.records
-            where record.state == .running && pass.containers[record.containerName] == nil {
+            where record.state == .running && !record.node.isEmpty && pass.containers[record.containerName] == nil {
                 let task = desired.dags.first { $0.name == record.dag }?.tasks.first { $0.name == record.task }
                 ledger.book(task?.resources ?? .defaultRequest, on: record.node)
             }
         }
-        let actions = DAGPlanner.step(inputs, ledger: ledger, now: now)
+        let actions = DAGPlanner.step(inputs, ledger: ledger, now: now, pools: desired.pools)
         try await carryOut(actions, desired: desired, revision: revision, now: now, runs: &runs, pass: &pass)
         try await sweep(&pass)
         await removePendingVolumes(pass: &pass)
         pass.events += memory.newNotes(pass.notes).sorted()
         var requeueAt = actions.requeueAt
         if let created = pass.abandonedAt { requeueAt = min(requeueAt ?? created, created) }
+        if let poll = pass.nextSensorPoll { requeueAt = min(requeueAt ?? poll, poll) }
         return Outcome(events: pass.events, active: actions.active, requeueAt: requeueAt)
     }
 
     static func key(_ dag: String, _ runID: String) -> String { dag + "\u{0}" + runID }
+
+    /// For an `after:` DAG: upstream runs that succeeded since its cursor, with every other succeeded
+    /// upstream run of those same intervals, and which of its own runs for them exist.
+    func upstreamRuns(of dag: DAGSpec, cursor: Date?) throws -> UpstreamRuns? {
+        guard let cursor else { return nil }
+        let recent = try store.succeededRuns(of: dag.after, finishedSince: cursor)
+        let ends = Set(recent.map(\.dataIntervalEnd))
+        let all = recent.isEmpty ? [] : try store.succeededRuns(of: dag.after, intervalEnds: ends)
+        let runs = (recent + all).compactMap { run -> UpstreamRuns.Run? in
+            guard let finished = run.finishedAt else { return nil }
+            return UpstreamRuns.Run(
+                dag: run.dag, runID: run.runID, dataIntervalStart: run.dataIntervalStart,
+                dataIntervalEnd: run.dataIntervalEnd, finishedAt: finished)
+        }
+        let ids = ends.map { RunScheduler.afterRunID(intervalEnd: $0) }
+        return UpstreamRuns(succeeded: runs, existing: try store.existingRunIDs(dag: dag.name, among: ids))
+    }
 
     /// Every answering node's containers, listed side by side.
     static func list(_ nodes: [NodeSpec], drivers: [String: any ContainerDriver]) async -> [String: [ContainerInfo]] {
@@ -187,6 +215,8 @@ struct PassState {
     var notes: Set<String> = []
     /// When a container seen created and never started counts as abandoned.
     var abandonedAt: Date?
+    /// When the next sensor poll is due.
+    var nextSensorPoll: Date?
     /// Attempts that finished this pass: their output is saved, then their containers removed.
     var finished: [(dag: String, runID: String, container: String, node: String, id: String)] = []
 

@@ -14,11 +14,21 @@ final class RunnerMemory: Sendable {
         var waiting: [String: [String: WaitingReason]] = [:]
         /// Run volumes of succeeded runs still to remove: node -> node-side volume names.
         var volumesToRemove: [String: Set<String>] = [:]
+        /// Sensor attempts (by attempt key): when last polled, and what that poll saw.
+        var sensorPolls: [String: (at: Date, detail: String)] = [:]
     }
 
     private let state = Mutex(State())
 
     func capacity(of node: String) -> Resources? { state.withLock { $0.capacity[node] } }
+
+    func lastSensorPoll(_ key: String) -> (at: Date, detail: String)? { state.withLock { $0.sensorPolls[key] } }
+
+    func sensorPolled(_ key: String, at time: Date, detail: String?) {
+        state.withLock { state in
+            if let detail { state.sensorPolls[key] = (time, detail) } else { state.sensorPolls[key] = nil }
+        }
+    }
 
     func removeVolumeLater(_ name: String, on node: String) {
         state.withLock { _ = $0.volumesToRemove[node, default: []].insert(name) }

@@ -57,11 +57,45 @@ struct APIRoutes: Sendable {
         api.get("dags") { _, _ in
             try self.json { try self.queries.dags(self.controller.current()?.state ?? DesiredState(), now: Date()) }
         }
-        api.post("dags/:dag/trigger") { _, context in
-            try self.json(status: .created) {
+        api.post("dags/:dag/trigger") { request, context in
+            let body = try await request.body.collect(upTo: 64 << 10)
+            return try self.json(status: .created) {
+                let input = body.readableBytes == 0 ? TriggerRequest() : try Self.decode(TriggerRequest.self, body)
                 let dag = try context.parameters.require("dag")
                 guard let current = self.controller.current() else { throw Self.notReady }
-                return try self.queries.trigger(dag, in: current.state, commit: current.commit, now: Date())
+                return try self.queries.trigger(
+                    dag, params: input.params ?? [:], in: current.state, commit: current.commit, now: Date())
+            }
+        }
+        for (action, paused) in [("pause", true), ("unpause", false)] {
+            api.post("dags/:dag/\(action)") { _, context in
+                try self.json {
+                    let dag = try context.parameters.require("dag")
+                    guard let current = self.controller.current() else { throw Self.notReady }
+                    let message = try self.queries.setPaused(
+                        dag, paused, in: current.state, commit: current.commit, now: Date())
+                    return PauseResponse(dag: dag, paused: paused, message: message)
+                }
+            }
+        }
+        api.post("runs/:dag/:run/cancel") { _, context in
+            try self.json {
+                try self.queries.cancel(
+                    try context.parameters.require("dag") + "/" + context.parameters.require("run"), now: Date())
+            }
+        }
+        api.post("runs/:dag/:run/mark") { request, context in
+            let body = try await request.body.collect(upTo: 64 << 10)
+            return try self.json {
+                let input = try Self.decode(MarkRequest.self, body)
+                guard input.state == "success" || input.state == "failed" else {
+                    throw Queries.Failure(.invalid, "state is success or failed, not \"\(input.state.prefix(40))\"")
+                }
+                let dag = try context.parameters.require("dag")
+                let spec = self.controller.current()?.state.dags.first { $0.name == dag }
+                return try self.queries.mark(
+                    dag + "/" + context.parameters.require("run"), task: input.task,
+                    succeeded: input.state == "success", dag: spec, now: Date())
             }
         }
         api.get("runs") { request, _ in

@@ -5,12 +5,16 @@ import ReconcileModel
 /// A DAG run as stored.
 public struct RunRecord: Sendable, Hashable {
     public enum State: String, Sendable, Hashable {
-        case running, succeeded, failed
+        case running, succeeded, failed, cancelled
     }
 
     public var dag: String
     public var runID: String
     public var logicalDate: Date
+    /// The param values the run's tasks see (defaults filled in).
+    public var params: [String: String]
+    /// When someone asked to cancel it (the controller stops it at its next step).
+    public var cancelRequestedAt: Date?
     public var dataIntervalStart: Date
     public var dataIntervalEnd: Date
     /// The commit whose DAG definition created the run.
@@ -23,8 +27,11 @@ public struct RunRecord: Sendable, Hashable {
 
     public init(
         dag: String, runID: String, logicalDate: Date, dataIntervalStart: Date, dataIntervalEnd: Date,
-        commitID: String, state: State = .running, createdAt: Date, finishedAt: Date? = nil, failure: String? = nil
+        commitID: String, state: State = .running, createdAt: Date, finishedAt: Date? = nil, failure: String? = nil,
+        params: [String: String] = [:], cancelRequestedAt: Date? = nil
     ) {
+        self.params = params
+        self.cancelRequestedAt = cancelRequestedAt
         self.dag = dag
         self.runID = runID
         self.logicalDate = logicalDate
@@ -42,7 +49,9 @@ public struct RunRecord: Sendable, Hashable {
             dag: row["dag"], runID: row["runID"], logicalDate: row["logicalDate"],
             dataIntervalStart: row["dataIntervalStart"], dataIntervalEnd: row["dataIntervalEnd"],
             commitID: row["commitID"], state: State(rawValue: row["state"]) ?? .running, createdAt: row["createdAt"],
-            finishedAt: row["finishedAt"], failure: row["failure"])
+            finishedAt: row["finishedAt"], failure: row["failure"],
+            params: (row["params"] as String?).flatMap(StoredJSON.strings) ?? [:],
+            cancelRequestedAt: row["cancelRequestedAt"])
     }
 }
 
@@ -51,6 +60,8 @@ public struct RunRecord: Sendable, Hashable {
 public struct AttemptRecord: Sendable, Hashable {
     public enum State: String, Sendable, Hashable {
         case recorded, running, succeeded, failed, timedOut
+        /// Stopped because its run was cancelled.
+        case cancelled
     }
 
     public var dag: String
@@ -69,12 +80,18 @@ public struct AttemptRecord: Sendable, Hashable {
     public var logPath: String?
     /// Why it failed without an exit code of its own, or how the controller ended it.
     public var error: AttemptError?
+    /// What the task wrote to `$RECONCILE_OUTPUTS` (KEY=VALUE lines), once it finished.
+    public var outputs: [String: String]?
+    /// Recorded by a person (`runs mark`), not run: no container, final (no retry).
+    public var marked: Bool
 
     public init(
         dag: String, runID: String, task: String, tryNumber: Int, node: String, containerName: String,
         state: State, exitCode: Int? = nil, startedAt: Date, finishedAt: Date? = nil, cleared: Bool = false,
-        logPath: String? = nil, error: AttemptError? = nil
+        logPath: String? = nil, error: AttemptError? = nil, outputs: [String: String]? = nil, marked: Bool = false
     ) {
+        self.outputs = outputs
+        self.marked = marked
         self.error = error
         self.cleared = cleared
         self.logPath = logPath
@@ -98,7 +115,7 @@ public struct AttemptRecord: Sendable, Hashable {
             cleared: row["cleared"], logPath: row["logPath"],
             error: (row["error"] as String?).flatMap {
                 try? JSONDecoder().decode(AttemptError.self, from: Data($0.utf8))
-            })
+            }, outputs: (row["outputs"] as String?).flatMap(StoredJSON.strings), marked: row["marked"] ?? false)
     }
 }
 
@@ -135,12 +152,12 @@ extension Store {
         try db.execute(
             sql: """
                 INSERT OR IGNORE INTO run
-                (dag, runID, logicalDate, dataIntervalStart, dataIntervalEnd, commitID, state, createdAt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                (dag, runID, logicalDate, dataIntervalStart, dataIntervalEnd, commitID, state, createdAt, params)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 run.dag, run.runID, run.logicalDate, run.dataIntervalStart, run.dataIntervalEnd, run.commitID,
-                run.state.rawValue, run.createdAt,
+                run.state.rawValue, run.createdAt, run.params.isEmpty ? nil : StoredJSON.text(run.params),
             ])
     }
 
@@ -320,16 +337,18 @@ extension Store {
             sql: """
                 INSERT INTO attempt
                 (dag, runID, task, tryNumber, node, containerName, state, exitCode, startedAt, finishedAt, logPath,
-                error)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                error, outputs, marked)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(dag, runID, task, tryNumber) DO UPDATE SET
                 state = excluded.state, exitCode = excluded.exitCode, finishedAt = excluded.finishedAt,
-                startedAt = excluded.startedAt, logPath = excluded.logPath, error = excluded.error
+                startedAt = excluded.startedAt, logPath = excluded.logPath, error = excluded.error,
+                outputs = excluded.outputs
                 """,
             arguments: [
                 attempt.dag, attempt.runID, attempt.task, attempt.tryNumber, attempt.node, attempt.containerName,
                 attempt.state.rawValue, attempt.exitCode, attempt.startedAt, attempt.finishedAt, attempt.logPath,
                 attempt.error.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) },
+                attempt.outputs.map(StoredJSON.text), attempt.marked,
             ])
     }
 }

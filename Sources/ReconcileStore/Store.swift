@@ -255,6 +255,26 @@ public final class Store: Sendable {
                 table.column("reclaim", .text).notNull()
             }
         }
+        migrator.registerMigration("v12: params, cancels, marks, outputs, pauses") { db in
+            // A run's param values (JSON object) and when someone asked to cancel it.
+            try db.alter(table: "run") { table in
+                table.add(column: "params", .text)
+                table.add(column: "cancelRequestedAt", .datetime)
+            }
+            // What a task wrote to $RECONCILE_OUTPUTS (JSON object), and attempts a person recorded
+            // (`runs mark`) rather than a container ran.
+            try db.alter(table: "attempt") { table in
+                table.add(column: "outputs", .text)
+                table.add(column: "marked", .boolean).notNull().defaults(to: false)
+            }
+            // DAGs paused with `reconcile dags pause` (the git field paused: is the other way).
+            try db.create(table: "dagPause") { table in
+                table.primaryKey("dag", .text)
+                table.column("since", .datetime).notNull()
+            }
+            // Retention deletes finished runs by age.
+            try db.execute(sql: "CREATE INDEX runByFinish ON run(finishedAt) WHERE finishedAt IS NOT NULL")
+        }
         return migrator
     }
 

@@ -63,16 +63,28 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Log lines as text or json (one object per line).")
     var logFormat: LogFormat = .text
 
+    @Option(
+        help: """
+            Delete finished DAG runs (attempts, saved output, run volumes) this long after they finished, \
+            oldest first; never a running run or a DAG's newest run. never keeps them forever.
+            """)
+    var retain: String = "90d"
+
     func run() async throws {
         // A SIGTERM or SIGINT before the service group's handlers exist still stops gracefully.
         signal(SIGTERM) { _ in earlyStop.store(true, ordering: .relaxed) }
         signal(SIGINT) { _ in earlyStop.store(true, ordering: .relaxed) }
         let interval: Timespan
         let tick: Timespan
+        var retention: Timespan?
         var tls: (chain: String, key: String)?
         do {
             interval = try Timespan(parsing: self.interval)
             tick = try Timespan(parsing: self.tick)
+            if retain != "never" {
+                retention = try Timespan(parsing: retain)
+                guard retention!.milliseconds > 0 else { throw ValueError("--retain must be longer than 0s, or never") }
+            }
             switch (tlsCert, tlsKey) {
             case (let cert?, let key?):
                 tls = (try Self.pem(cert, option: "--tls-cert"), try Self.pem(key, option: "--tls-key"))
@@ -135,7 +147,7 @@ struct ControllerCommand: AsyncParsableCommand {
             source: source,
             options: Controller.Options(
                 interval: interval, tick: tick, stateDirectory: git.state, publishAddress: publishAddress,
-                heartbeatURL: heartbeatURL),
+                heartbeatURL: heartbeatURL, retain: retention),
             store: store,
             log: { line in LogFormat.write(line, format) }, stopRequested: { earlyStop.load(ordering: .relaxed) })
         // SIGTERM and SIGINT shut down gracefully: the pass in progress finishes, running containers

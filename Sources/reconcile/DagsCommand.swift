@@ -16,7 +16,7 @@ struct DagsCommand: AsyncParsableCommand {
             DAG definitions are read from the repository the controller on --state follows (or --repo); \
             runs are recorded in --state, where the controller starts them on its next tick.
             """,
-        subcommands: [List.self, Next.self, Trigger.self, Backfill.self])
+        subcommands: [List.self, Next.self, Trigger.self, Backfill.self, Pause.self, Unpause.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every DAG with its next run and last run.")
@@ -70,6 +70,15 @@ struct DagsCommand: AsyncParsableCommand {
             guard (1...1000).contains(count) else { throw ValidationError("--count must be between 1 and 1000") }
             let store = try Store(stateDirectory: git.state)
             let (spec, _) = try await git.dag(dag, store: store)
+            if !spec.after.isEmpty {
+                let waits = try AfterWaits.of(spec, store: store)
+                if output == .json {
+                    print(try ReportText.json(waits))
+                } else {
+                    for line in waits.lines { print(line) }
+                }
+                return
+            }
             guard spec.schedule != nil else {
                 if output == .json {
                     print(try ReportText.json(Upcoming(dag: dag, scheduled: false, paused: spec.paused, runs: [])))
@@ -118,28 +127,44 @@ struct DagsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Start a run of the DAG now (it counts toward maxActiveRuns).")
         @Argument(help: "The DAG.") var dag: String
+        @Option(
+            name: .customLong("param"),
+            help: "A param of the DAG as NAME=VALUE (repeat for several); the others take their defaults.")
+        var params: [String] = []
         @OptionGroup var format: OutputOptions
         var output: OutputFormat { format.output }
         // The state directory comes with the git options (`--state`), as for every command.
         @OptionGroup(title: "Git") var git: GitOptions
         @OptionGroup(title: "Controller") var remote: ControllerOptions
 
-        struct Empty: Codable {}
-
         func run() async throws {
+            var values: [String: String] = [:]
+            for item in params {
+                guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+                    throw ValidationError("--param takes NAME=VALUE, found \"\(item)\"")
+                }
+                let name = String(item[..<equals])
+                guard values[name] == nil else { throw ValidationError("--param \(name) is given twice") }
+                values[name] = String(item[item.index(after: equals)...])
+            }
             let run: RunView
             if let client = try remote.client() {
-                run = try await client.post("dags/\(RunText.path(dag))/trigger", Empty(), RunView.self)
+                run = try await client.post(
+                    "dags/\(RunText.path(dag))/trigger", TriggerRequest(params: values), RunView.self)
             } else {
                 let store = try Store(stateDirectory: git.state)
                 let snapshot = try await git.followedState(store: store)
                 run = try RunText.local(git.state) {
-                    try $0.trigger(dag, in: snapshot.state, commit: snapshot.commit, now: Date())
+                    try $0.trigger(dag, params: values, in: snapshot.state, commit: snapshot.commit, now: Date())
                 }
             }
             switch output {
             case .json: print(try ReportText.json(run))
-            case .text: print("\(run.dag) \(run.run): triggered; the controller starts it on its next tick")
+            case .text:
+                let shown = run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                print(
+                    "\(run.dag) \(run.run): triggered\(shown.isEmpty ? "" : " with \(shown)"); "
+                        + "the controller starts it on its next tick")
             }
         }
     }
@@ -195,6 +220,115 @@ struct DagsCommand: AsyncParsableCommand {
             print(
                 "\(dag): \(created) run\(created == 1 ? "" : "s") created, \(runs.count - created) tick"
                     + "\(runs.count - created == 1 ? "" : "s") already had a run")
+        }
+    }
+}
+
+/// What a DAG that runs after others waits for: per recent data interval of its upstream DAGs,
+/// which have succeeded and whether its own run for it exists.
+struct AfterWaits: Encodable {
+    struct Interval: Encodable {
+        var dataIntervalStart: String
+        var dataIntervalEnd: String
+        var succeeded: [String]
+        var missing: [String]
+        /// Its own run for the interval, when one was created.
+        var run: String?
+    }
+    var dag: String
+    var after: [String]
+    var paused: Bool
+    var intervals: [Interval]
+
+    static func of(_ spec: DAGSpec, store: Store) throws -> AfterWaits {
+        var byEnd: [Date: (start: Date, dags: Set<String>)] = [:]
+        for upstream in spec.after {
+            for run in try store.runs(dag: upstream, state: .succeeded, limit: 20) {
+                byEnd[run.dataIntervalEnd, default: (run.dataIntervalStart, [])].dags.insert(upstream)
+            }
+        }
+        let ends = byEnd.keys.sorted(by: >).prefix(5)
+        let ids = ends.map { RunScheduler.afterRunID(intervalEnd: $0) }
+        let existing = try store.existingRunIDs(dag: spec.name, among: ids)
+        let intervals = ends.map { end in
+            let entry = byEnd[end]!
+            let id = RunScheduler.afterRunID(intervalEnd: end)
+            return Interval(
+                dataIntervalStart: RunText.time(entry.start), dataIntervalEnd: RunText.time(end),
+                succeeded: spec.after.filter(entry.dags.contains), missing: spec.after.filter { !entry.dags.contains($0) },
+                run: existing.contains(id) ? id : nil)
+        }
+        let paused = try spec.paused || store.pausedDAGs()[spec.name] != nil
+        return AfterWaits(dag: spec.name, after: spec.after, paused: paused, intervals: intervals)
+    }
+
+    var lines: [String] {
+        var lines = [
+            "\(dag) runs after \(after.joined(separator: ", ")): a run starts for a data interval once every one of "
+                + "them has a succeeded run for that same interval\(paused ? " (paused now)" : "")"
+        ]
+        if intervals.isEmpty { lines.append("  no upstream run has succeeded yet") }
+        for interval in intervals {
+            let state =
+                interval.run.map { "run \($0) created" }
+                ?? (interval.missing.isEmpty
+                    ? "complete; its run starts at the controller's next step (if it completed after \(dag) was first seen)"
+                    : "waits for \(interval.missing.joined(separator: ", "))")
+            lines.append("  \(interval.dataIntervalStart) .. \(interval.dataIntervalEnd): \(state)")
+        }
+        return lines
+    }
+}
+
+/// `reconcile dags pause|unpause DAG`: kept in the state directory (or by the controller), beside
+/// the git field `paused:`; either one pauses.
+struct PauseToggle {
+    static func run(_ dag: String, paused: Bool, git: GitOptions, remote: ControllerOptions, output: OutputFormat)
+        async throws
+    {
+        let response: PauseResponse
+        if let client = try remote.client() {
+            response = try await client.post(
+                "dags/\(RunText.path(dag))/\(paused ? "pause" : "unpause")", TriggerRequest(), PauseResponse.self)
+        } else {
+            let store = try Store(stateDirectory: git.state)
+            let snapshot = try await git.followedState(store: store)
+            let message = try RunText.local(git.state) {
+                try $0.setPaused(dag, paused, in: snapshot.state, commit: snapshot.commit, now: Date())
+            }
+            response = PauseResponse(dag: dag, paused: paused, message: message)
+        }
+        switch output {
+        case .json: print(try ReportText.json(response))
+        case .text: print(response.message)
+        }
+    }
+}
+
+extension DagsCommand {
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pause the DAG: no scheduled run starts (runs under way go on) until it is unpaused.")
+        @Argument(help: "The DAG.") var dag: String
+        @OptionGroup var format: OutputOptions
+        @OptionGroup(title: "Git") var git: GitOptions
+        @OptionGroup(title: "Controller") var remote: ControllerOptions
+
+        func run() async throws {
+            try await PauseToggle.run(dag, paused: true, git: git, remote: remote, output: format.output)
+        }
+    }
+
+    struct Unpause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Unpause the DAG: missed runs follow its catchup rule (the git field paused: still applies).")
+        @Argument(help: "The DAG.") var dag: String
+        @OptionGroup var format: OutputOptions
+        @OptionGroup(title: "Git") var git: GitOptions
+        @OptionGroup(title: "Controller") var remote: ControllerOptions
+
+        func run() async throws {
+            try await PauseToggle.run(dag, paused: false, git: git, remote: remote, output: format.output)
         }
     }
 }

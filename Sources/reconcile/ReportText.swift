@@ -22,14 +22,24 @@ enum ReportText {
                 + "\(RunText.time(run.dataIntervalEnd)), commit \(run.commit.prefix(12))",
         ]
         if let failure = run.failure { lines.append("  \(failure)") }
+        if let cancel = run.cancelRequestedAt { lines.append("  cancel asked at \(RunText.time(cancel))") }
+        if !run.params.isEmpty {
+            lines.append("  params: " + run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
         for (task, tries) in Dictionary(grouping: detail.attempts, by: \.task).sorted(by: { $0.key < $1.key }) {
             lines.append("  \(task)")
             for attempt in tries.sorted(by: { $0.tryNumber < $1.tryNumber }) {
                 let code = attempt.exitCode.map { " exit \($0)" } ?? ""
+                let place =
+                    attempt.marked
+                    ? "marked by hand" : attempt.node.isEmpty ? "sensor" : "on \(attempt.node) (\(attempt.container))"
                 lines.append(
-                    "    try \(attempt.tryNumber): \(attempt.state)\(code) on \(attempt.node) "
-                        + "(\(attempt.container))\(attempt.cleared ? " [cleared by rerun]" : "")")
+                    "    try \(attempt.tryNumber): \(attempt.state)\(code) \(place)"
+                        + (attempt.cleared ? " [cleared by rerun]" : ""))
                 if let error = attempt.error { lines.append("      error: \(error)") }
+                for (key, value) in attempt.outputs.sorted(by: { $0.key < $1.key }) {
+                    lines.append("      output \(key)=\(value)")
+                }
                 if let path = attempt.logPath { lines.append("      log \(path)") }
             }
         }
@@ -103,7 +113,9 @@ enum ReportText {
             [["DAG", "SCHEDULE", "NEXT RUN", "LAST RUN", "STATE", "ACTIVE"]]
             + dags.map {
                 [
-                    $0.dag, $0.schedule, $0.paused ? "paused" : $0.next.map(RunText.time) ?? "-", $0.lastRun ?? "-",
+                    $0.dag, $0.schedule,
+                    $0.paused ? "paused" + ($0.pausedBy.map { " (\($0 == "git" ? "by git" : "by hand"))" } ?? "")
+                        : $0.next.map(RunText.time) ?? "-", $0.lastRun ?? "-",
                     $0.lastState ?? "-", String($0.active),
                 ]
             }

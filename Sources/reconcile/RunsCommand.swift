@@ -8,7 +8,7 @@ import ReconcileStore
 struct RunsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs", abstract: "DAG run history with every task attempt.",
-        subcommands: [List.self, Show.self])
+        subcommands: [List.self, Show.self, Cancel.self, Mark.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Runs, newest first.")
@@ -60,6 +60,83 @@ struct RunsCommand: AsyncParsableCommand {
             switch output {
             case .json: print(try ReportText.json(detail))
             case .text: for line in ReportText.run(detail) { print(line) }
+            }
+        }
+    }
+}
+
+extension RunsCommand {
+    /// The `DAG/RUN` path segments of a run named for the controller's API.
+    static func apiPath(_ runID: String) throws -> String {
+        guard let slash = runID.firstIndex(of: "/") else {
+            throw ValidationError("through --controller, name the run as DAG/RUN")
+        }
+        return "runs/\(RunText.path(String(runID[..<slash])))/\(RunText.path(String(runID[runID.index(after: slash)...])))"
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a running run: its running tries are stopped, tasks not started never run.",
+            discussion: """
+                The controller stops each running try with its whole process tree (10 s after SIGTERM, \
+                SIGKILL), records them cancelled, and ends the run cancelled; no incident is opened.
+                """)
+        @Argument(help: "The run id, or DAG/RUN.") var runID: String
+        @OptionGroup var format: OutputOptions
+        @OptionGroup(title: "Git") var git: GitOptions
+        @OptionGroup(title: "Controller") var remote: ControllerOptions
+
+        struct Empty: Codable {}
+
+        func run() async throws {
+            let run: RunView
+            if let client = try remote.client() {
+                run = try await client.post(try RunsCommand.apiPath(runID) + "/cancel", Empty(), RunView.self)
+            } else {
+                run = try RunText.local(git.state) { try $0.cancel(runID, now: Date()) }
+            }
+            switch format.output {
+            case .json: print(try ReportText.json(run))
+            case .text: print("\(run.dag) \(run.run): cancel asked; the controller stops it on its next step")
+            }
+        }
+    }
+
+    struct Mark: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record a task of a run as succeeded or failed, as a person decided.",
+            discussion: """
+                success lets its downstream run (the run goes on); failed is final (no retry) and fails \
+                the run unless a trigger rule says otherwise. Refused while the task has a try running.
+                """)
+        enum State: String, ExpressibleByArgument, CaseIterable {
+            case success, failed
+        }
+        @Argument(help: "The run id, or DAG/RUN.") var runID: String
+        @Option(help: "The task.") var task: String
+        @Argument(help: "success or failed.") var state: State
+        @OptionGroup var format: OutputOptions
+        @OptionGroup(title: "Git") var git: GitOptions
+        @OptionGroup(title: "Controller") var remote: ControllerOptions
+
+        func run() async throws {
+            let attempt: AttemptView
+            if let client = try remote.client() {
+                attempt = try await client.post(
+                    try RunsCommand.apiPath(runID) + "/mark", MarkRequest(task: task, state: state.rawValue),
+                    AttemptView.self)
+            } else {
+                let store = try Store(stateDirectory: git.state)
+                let record = try RunText.local(git.state) { try $0.findRun(runID) }
+                let spec = try? await git.dag(record.dag, store: store).0
+                attempt = try RunText.local(git.state) {
+                    try $0.mark(runID, task: task, succeeded: state == .success, dag: spec, now: Date())
+                }
+            }
+            switch format.output {
+            case .json: print(try ReportText.json(attempt))
+            case .text:
+                print("\(runID): task \(task) marked \(state == .success ? "succeeded" : "failed") (try \(attempt.tryNumber))")
             }
         }
     }

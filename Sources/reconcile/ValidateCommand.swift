@@ -109,6 +109,7 @@ struct ValidateCommand: AsyncParsableCommand {
                 ? "" : ", \(state.registries.count) \(state.registries.count == 1 ? "registry" : "registries")")
             + (state.volumes.isEmpty ? "" : ", \(count(state.volumes.count, "volume"))")
             + (state.silences.isEmpty ? "" : ", \(count(state.silences.count, "silence"))")
+            + (state.pools.isEmpty ? "" : ", \(count(state.pools.count, "pool"))")
     }
 
     private func jsonReport(_ result: ManifestLoader.Result, commit: String?) -> String {

@@ -45,7 +45,7 @@ import Testing
         #expect(datalab.stdout.contains("valid: 5 files, 1 node, 2 apps, 1 DAG, 2 checks, 2 notifiers"))
         let manifests = try await Self.run(["validate", "manifests"])
         #expect(manifests.status == 0, "\(manifests.stdout)\(manifests.stderr)")
-        #expect(manifests.stdout.hasSuffix(", 1 registry, 2 volumes, 2 silences\n"), "\(manifests.stdout)")
+        #expect(manifests.stdout.hasSuffix(", 1 registry, 2 volumes, 2 silences, 1 pool\n"), "\(manifests.stdout)")
     }
 
     @Test func validateReportsErrorsAndExitsOne() async throws {
@@ -130,7 +130,7 @@ import Testing
         #expect(result.status == 0)
         let schema = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let definitions = try #require(schema["definitions"] as? [String: Any])
-        #expect(Set(definitions.keys) == ["Node", "App", "DAG", "Check", "Notifier", "Registry", "Volume", "Silence"])
+        #expect(Set(definitions.keys) == ["Node", "App", "DAG", "Check", "Notifier", "Registry", "Volume", "Silence", "Pool"])
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("schema-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

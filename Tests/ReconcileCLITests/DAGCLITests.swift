@@ -56,8 +56,8 @@ import Testing
         }
         func runState() async throws -> String? {
             let listed = try await CLITests.run(["runs", "list", "etl", "--state", state, "--output", "json"])
-            let rows = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: String]]
-            return rows?.first?["state"]
+            let rows = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
+            return rows?.first?["state"] as? String
         }
 
         // `dags trigger` reads the DAG from the repository the controller follows.

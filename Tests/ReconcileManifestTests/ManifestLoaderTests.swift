@@ -57,6 +57,22 @@ import Testing
         #expect(app.alertAfter == .minutes(5) && app.notifyOn == [.deployed, .rolledBack])
         #expect(state.dags.first { $0.name == "marketing-etl" }?.deadline == .hours(6))
         #expect(state.dags.first { $0.name == "marketing-etl" }?.queuedAlertAfter == .hours(1))
+        // Operating pipelines: params, sensors, pools, runs after another DAG.
+        let etl = try #require(state.dags.first { $0.name == "marketing-etl" })
+        #expect(
+            etl.params == [
+                DAGParam(name: "account", type: .int, defaultValue: "0", description: "only this account, 0: all"),
+                DAGParam(name: "target", type: .enumeration(["staging", "prod"]), defaultValue: "prod"),
+            ])
+        let landed = try #require(etl.tasks.first { $0.name == "files-landed" })
+        #expect(
+            landed.sensor
+                == SensorSpec(condition: .file(path: "/data/landing/ready"), interval: .seconds(30), timeout: .hours(2)))
+        #expect(landed.command == nil && landed.pool == nil)
+        #expect(etl.tasks.first { $0.name == "extract-salesforce" }?.pool == "warehouse")
+        #expect(state.pools == [PoolSpec(name: "warehouse", slots: 2)])
+        #expect(state.dags.first { $0.name == "marketing-report" }?.after == ["marketing-etl"])
+        #expect(state.dags.first { $0.name == "marketing-report" }?.schedule == nil)
         let checks = Dictionary(uniqueKeysWithValues: state.checks.map { ($0.name, $0) })
         #expect(checks["collector-processing"]?.severity == .critical)
         #expect(checks["disk-space"]?.severity == nil, "a command's exit says it")
@@ -291,7 +307,7 @@ import Testing
         ])
         #expect(
             unreferenced.diagnostics.map(\.description) == [
-                "conf/api.yaml:1:1: error: document has no \"kind\"; add kind: with one of Node, App, DAG, Check, Notifier, Registry, Volume, Silence"
+                "conf/api.yaml:1:1: error: document has no \"kind\"; add kind: with one of Node, App, DAG, Check, Notifier, Registry, Volume, Silence, Pool"
             ])
     }
 
