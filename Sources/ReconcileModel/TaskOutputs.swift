@@ -15,9 +15,9 @@ public enum TaskOutputs {
             )
         }
         var values: [String: String] = [:]
-        let text = String(decoding: bytes, as: UTF8.self)
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw[...]
+        // Lines split on bytes: "\r\n" is one Character, so a String split on "\n" would miss it.
+        for (index, raw) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            let line = String(decoding: raw.last == 0x0D ? raw.dropLast() : raw, as: UTF8.self)[...]
             if line.allSatisfy({ $0 == " " || $0 == "\t" }) || line.hasPrefix("#") { continue }
             guard let equals = line.firstIndex(of: "=") else {
                 throw ValueError("outputs line \(index + 1) is not KEY=VALUE: \"\(line.prefix(80))\"")
