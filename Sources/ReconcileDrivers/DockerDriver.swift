@@ -172,12 +172,18 @@ public final class DockerDriver: ContainerDriver {
             throw DriverError(.engine, node: node, operation: operation, message: "the engine returned no container id")
         }
         do {
-            if !spec.files.isEmpty {
+            var files = spec.files
+            if spec.collectsOutputs {
+                // An empty outputs file anyone may write: the image's user need not be root, and an
+                // image without /tmp gets the folder (the engine creates it).
+                files.append(ContainerFile(path: TaskOutputs.containerPath, content: Data(), mode: 0o666))
+            }
+            if !files.isEmpty {
                 // Into the created container's file system, before its process exists: works on a
                 // remote engine with no shared disk, and the process never sees a half-written file.
                 _ = try await request(
                     .PUT, "/containers/\(id)/archive?path=/",
-                    raw: (TarArchive.archive(spec.files), "application/x-tar"),
+                    raw: (TarArchive.archive(files), "application/x-tar"),
                     operation: operation)
             }
             _ = try await request(.POST, "/containers/\(id)/start", operation: operation)
@@ -202,7 +208,9 @@ public final class DockerDriver: ContainerDriver {
         } catch let error as DriverError where error.kind == .notFound {
             return nil
         }
-        return TarArchive.firstFile(in: archive).map { Array($0.prefix(limit + 1)) }
+        // The file was put there empty: still empty is no outputs.
+        guard let content = TarArchive.firstFile(in: archive), !content.isEmpty else { return nil }
+        return Array(content.prefix(limit + 1))
     }
 
     /// The engine's name for a named volume; created (with the management label) when missing.

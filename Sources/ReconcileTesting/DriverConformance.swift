@@ -15,12 +15,18 @@ public struct DriverConformance: Sendable {
         public var exceedMemory: [String]
         /// Listens on TCP `port` and serves something.
         public var listen: (@Sendable (Int) -> [String])?
+        /// Writes the lines to `$RECONCILE_OUTPUTS` and exits 0.
+        public var writeOutputs: @Sendable ([String]) -> [String] = { lines in
+            ["/bin/sh", "-c", lines.map { "echo '\($0)' >> \"$RECONCILE_OUTPUTS\"" }.joined(separator: "; ")]
+        }
 
         public init(
             image: String?, sleepForever: [String], exit: @escaping @Sendable (Int) -> [String],
             printLines: @escaping @Sendable ([String]) -> [String], exceedMemory: [String],
-            listen: (@Sendable (Int) -> [String])?
+            listen: (@Sendable (Int) -> [String])?,
+            writeOutputs: (@Sendable ([String]) -> [String])? = nil
         ) {
+            if let writeOutputs { self.writeOutputs = writeOutputs }
             self.image = image
             self.sleepForever = sleepForever
             self.exit = exit
@@ -50,7 +56,8 @@ public struct DriverConformance: Sendable {
         /// The in-memory driver's command language.
         public static let inMemory = Workloads(
             image: nil, sleepForever: ["fake:sleep"], exit: { ["fake:exit", String($0)] },
-            printLines: { ["fake:print"] + $0 }, exceedMemory: ["fake:oom"], listen: nil)
+            printLines: { ["fake:print"] + $0 }, exceedMemory: ["fake:oom"], listen: nil,
+            writeOutputs: { ["fake:outputs"] + $0 })
     }
 
     public let driver: any ContainerDriver
@@ -229,6 +236,32 @@ public struct DriverConformance: Sendable {
         }
     }
 
+    /// What a container wrote to `$RECONCILE_OUTPUTS` is read back once it exited; one that wrote
+    /// nothing has none.
+    public func outputsAreReadBack() async throws {
+        var spec = spec("outputs", workloads.writeOutputs(["ROWS=42", "FILE=/data/a.csv"]))
+        spec.collectsOutputs = true
+        try await using(spec) { started in
+            let exited = try await waitForExit(started.id)
+            try expect(exited.exitCode == 0, "the outputs writer exited \(String(describing: exited.exitCode))")
+            let bytes = try await driver.outputs(started.id, limit: 1024)
+            try expect(
+                bytes.map { String(decoding: $0, as: UTF8.self) } == "ROWS=42\nFILE=/data/a.csv\n",
+                "outputs read back: \(bytes.map { String(decoding: $0, as: UTF8.self) } ?? "none")")
+            let capped = try await driver.outputs(started.id, limit: 4)
+            try expect(
+                capped?.count == 5, "a limit of 4 reads 5 bytes (to see the file is larger), got \(capped?.count ?? -1)"
+            )
+        }
+        var silent = self.spec("no-outputs", workloads.exit(0))
+        silent.collectsOutputs = true
+        try await using(silent) { started in
+            _ = try await waitForExit(started.id)
+            let bytes = try await driver.outputs(started.id, limit: 1024)
+            try expect(bytes == nil, "a container that wrote no outputs has \(bytes?.count ?? 0) bytes of them")
+        }
+    }
+
     /// Image presence is reported for present and missing images.
     public func reportsImagePresence() async throws {
         guard let image = workloads.image else { return }
@@ -248,6 +281,7 @@ public struct DriverConformance: Sendable {
         ("publishesPortsOnTheHost", { try await $0.publishesPortsOnTheHost() }),
         ("reportsImagePresence", { try await $0.reportsImagePresence() }),
         ("execReturnsTheExitCode", { try await $0.execReturnsTheExitCode() }),
+        ("outputsAreReadBack", { try await $0.outputsAreReadBack() }),
     ]
 }
 

@@ -25,6 +25,7 @@ public actor InMemoryDriver: ContainerDriver {
     struct Entry {
         var info: ContainerInfo
         var logs: [LogLine]
+        var outputs: [UInt8]? = nil
     }
 
     public init(node: String, capacity: Resources, images: Set<String> = []) {
@@ -88,6 +89,7 @@ public actor InMemoryDriver: ContainerDriver {
             id: UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), name: spec.name, labels: labels,
             status: .running, startedAt: now, ports: ports, createdAt: now)
         var logs: [LogLine] = []
+        var outputs: [UInt8]?
         let command = spec.command ?? []
         switch command.first {
         case "fake:exit":
@@ -99,6 +101,12 @@ public actor InMemoryDriver: ContainerDriver {
             info.status = .exited
             info.exitCode = 0
             info.finishedAt = now
+        case "fake:outputs" where spec.collectsOutputs:
+            // Writes its arguments as lines to $RECONCILE_OUTPUTS and exits 0.
+            outputs = Array(command.dropFirst().map { $0 + "\n" }.joined().utf8)
+            info.status = .exited
+            info.exitCode = 0
+            info.finishedAt = now
         case "fake:oom":
             info.status = .exited
             info.exitCode = 137
@@ -107,8 +115,13 @@ public actor InMemoryDriver: ContainerDriver {
         default:
             break  // fake:sleep and anything else keep running until stopped
         }
-        containers[info.id] = Entry(info: info, logs: logs)
+        containers[info.id] = Entry(info: info, logs: logs, outputs: outputs)
         return info
+    }
+
+    public func outputs(_ id: String, limit: Int) async throws -> [UInt8]? {
+        try reachable("read outputs of \(id)")
+        return containers[id]?.outputs.map { Array($0.prefix(limit + 1)) }
     }
 
     /// Adds a container without the management label, as if someone started it by hand.
