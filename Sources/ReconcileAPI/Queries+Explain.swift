@@ -26,7 +26,8 @@ extension Queries {
             let tryText =
                 latest.marked
                 ? "try \(latest.tryNumber), marked by hand"
-                : latest.node.isEmpty ? "try \(latest.tryNumber) (a sensor)" : "try \(latest.tryNumber) on node \(latest.node)"
+                : latest.node.isEmpty
+                    ? "try \(latest.tryNumber) (a sensor)" : "try \(latest.tryNumber) on node \(latest.node)"
             switch latest.state {
             case .recorded:
                 return explanation(
@@ -36,16 +37,21 @@ extension Queries {
                     "running", "\(tryText) since \(Self.time(latest.startedAt))", since: latest.startedAt)
             case .succeeded:
                 return explanation(
-                    "succeeded", latest.marked ? "\(tryText) succeeded" : latest.node.isEmpty ? "\(tryText): its condition held" : "\(tryText) exited 0",
+                    "succeeded",
+                    latest.marked
+                        ? "\(tryText) succeeded"
+                        : latest.node.isEmpty ? "\(tryText): its condition held" : "\(tryText) exited 0",
                     since: latest.finishedAt)
             case .cancelled:
-                return explanation("cancelled", "\(tryText) was stopped: the run was cancelled", since: latest.finishedAt)
+                return explanation(
+                    "cancelled", "\(tryText) was stopped: the run was cancelled", since: latest.finishedAt)
             case .failed, .timedOut:
                 if let reason = waiting[task], case .retry = reason.reason {
                     return explanation("retrying", reason.reason.description, since: reason.since)
                 }
                 let cause =
-                    latest.marked ? "marked failed" : latest.error?.description ?? latest.exitCode.map { "exit \($0)" } ?? "failed"
+                    latest.marked
+                    ? "marked failed" : latest.error?.description ?? latest.exitCode.map { "exit \($0)" } ?? "failed"
                 return explanation("failed", "\(tryText): \(cause)", since: latest.finishedAt)
             }
         }

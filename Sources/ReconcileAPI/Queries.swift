@@ -288,7 +288,9 @@ public struct Queries: Sendable {
 
 extension Queries {
     /// Pauses or unpauses the DAG by hand; says when git's `paused: true` holds it anyway.
-    public func setPaused(_ dag: String, _ paused: Bool, in state: DesiredState, commit: String, now: Date) throws
+    public func setPaused(
+        _ dag: String, _ paused: Bool, in state: DesiredState, commit: String, now: Date
+    ) throws
         -> String
     {
         let spec = try spec(dag, in: state, commit: commit)
@@ -302,7 +304,10 @@ extension Queries {
     public func cancel(_ name: String, now: Date) throws -> RunView {
         let record = try findRun(name)
         guard record.state == .running else {
-            throw Failure(.conflict, "\(record.dag) \(record.runID) has finished (\(record.state.rawValue)); only a running run can be cancelled")
+            throw Failure(
+                .conflict,
+                "\(record.dag) \(record.runID) has finished (\(record.state.rawValue)); only a running run can be cancelled"
+            )
         }
         guard try store.requestCancel(dag: record.dag, runID: record.runID, at: now) else {
             throw Failure(.conflict, "\(record.dag) \(record.runID) finished meanwhile")
@@ -314,13 +319,16 @@ extension Queries {
 
     /// Marks the task of the run succeeded or failed, as a person decided (`spec`: the DAG, to check
     /// the task's name).
-    public func mark(_ name: String, task: String, succeeded: Bool, dag spec: DAGSpec?, now: Date) throws -> AttemptView {
+    public func mark(_ name: String, task: String, succeeded: Bool, dag spec: DAGSpec?, now: Date) throws -> AttemptView
+    {
         let record = try findRun(name)
         if let spec, !spec.tasks.contains(where: { $0.name == task }) {
             let names = spec.tasks.map(\.name)
-            let hint = names.min { a, b in a.commonPrefix(with: task).count > b.commonPrefix(with: task).count }
+            let hint =
+                names.min { a, b in a.commonPrefix(with: task).count > b.commonPrefix(with: task).count }
                 .map { " (did you mean \($0)?)" } ?? ""
-            throw Failure(.notFound, "dag \(record.dag) has no task \(task)\(hint); its tasks: \(names.joined(separator: ", "))")
+            throw Failure(
+                .notFound, "dag \(record.dag) has no task \(task)\(hint); its tasks: \(names.joined(separator: ", "))")
         }
         switch try store.markTask(dag: record.dag, runID: record.runID, task: task, succeeded: succeeded, at: now) {
         case .success(let attempt): return Self.view(attempt)

@@ -39,6 +39,8 @@ public enum TaskOutputs {
     static func isKey(_ key: String) -> Bool {
         let scalars = key.unicodeScalars
         guard let first = scalars.first, scalars.count <= 64, !("0"..."9").contains(first) else { return false }
-        return scalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+        return scalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+        }
     }
 }

@@ -47,7 +47,8 @@ extension RunScheduler {
         var firstSuccess: [Interval: [String: Date]] = [:]
         for run in upstream where dag.after.contains(run.dag) {
             let key = Interval(start: run.dataIntervalStart, end: run.dataIntervalEnd)
-            firstSuccess[key, default: [:]][run.dag] = min(firstSuccess[key]?[run.dag] ?? run.finishedAt, run.finishedAt)
+            firstSuccess[key, default: [:]][run.dag] = min(
+                firstSuccess[key]?[run.dag] ?? run.finishedAt, run.finishedAt)
         }
         return firstSuccess.compactMap { interval, byDAG in
             guard dag.after.allSatisfy({ byDAG[$0] != nil }), let completed = byDAG.values.max() else { return nil }

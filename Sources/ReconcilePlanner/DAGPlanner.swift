@@ -133,7 +133,8 @@ public enum DAGPlanner {
         var inUse: [String: Int] = [:]
         for input in inputs {
             let pooled = Dictionary(
-                input.dag.tasks.compactMap { task in task.pool.map { (task.name, $0) } }, uniquingKeysWith: { a, _ in a })
+                input.dag.tasks.compactMap { task in task.pool.map { (task.name, $0) } },
+                uniquingKeysWith: { a, _ in a })
             guard !pooled.isEmpty else { continue }
             for run in input.running where !run.cancelRequested {
                 for (task, attempt) in run.latestAttempts where attempt.outcome == .running {
@@ -142,7 +143,9 @@ public enum DAGPlanner {
             }
         }
         let slots = Dictionary(pools.map { ($0.name, $0.slots) }, uniquingKeysWith: { a, _ in a })
-        candidates.sort { ($0.logicalDate, $0.createdAt, $0.dag, $0.runID) < ($1.logicalDate, $1.createdAt, $1.dag, $1.runID) }
+        candidates.sort {
+            ($0.logicalDate, $0.createdAt, $0.dag, $0.runID) < ($1.logicalDate, $1.createdAt, $1.dag, $1.runID)
+        }
         var volumeNodes: [String: String] = [:]
         for candidate in candidates {
             let task = candidate.task
@@ -150,7 +153,8 @@ public enum DAGPlanner {
             if task.sensor != nil {
                 actions.starts.append(
                     .init(
-                        dag: candidate.dag, runID: candidate.runID, task: task.name, tryNumber: candidate.start.tryNumber,
+                        dag: candidate.dag, runID: candidate.runID, task: task.name,
+                        tryNumber: candidate.start.tryNumber,
                         containerName: candidate.start.containerName, node: "", placement: nil))
                 continue
             }
@@ -177,7 +181,8 @@ public enum DAGPlanner {
                 if let pool = task.pool { inUse[pool, default: 0] += 1 }
                 actions.starts.append(
                     .init(
-                        dag: candidate.dag, runID: candidate.runID, task: task.name, tryNumber: candidate.start.tryNumber,
+                        dag: candidate.dag, runID: candidate.runID, task: task.name,
+                        tryNumber: candidate.start.tryNumber,
                         containerName: candidate.start.containerName, node: placement.node, placement: placement))
             case .failure(let unfit):
                 actions.waiting.append(
@@ -212,7 +217,9 @@ public enum DAGPlanner {
         }
         // The cursor is written only when it matters: a first sight, or ticks taken or dropped. With
         // nothing due, the stored cursor finds the same ticks next step.
-        if input.cursor == nil || !schedule.runs.isEmpty || schedule.dropped > 0 || (!dag.after.isEmpty && schedule.cursor != input.cursor) {
+        if input.cursor == nil || !schedule.runs.isEmpty || schedule.dropped > 0
+            || (!dag.after.isEmpty && schedule.cursor != input.cursor)
+        {
             actions.schedules.append(
                 DAGActions.Schedule(dag: dag.name, runs: schedule.runs, cursor: schedule.cursor, alert: schedule.alert))
         }
@@ -229,7 +236,8 @@ public enum DAGPlanner {
             if run.cancelRequested {
                 let running = run.latestAttempts.filter { $0.value.outcome == .running }.mapValues(\.tryNumber)
                 actions.cancels.append(.init(dag: dag.name, runID: run.runID, running: running))
-                actions.finishes.append(.init(dag: dag.name, runID: run.runID, succeeded: false, failure: nil, cancelled: true))
+                actions.finishes.append(
+                    .init(dag: dag.name, runID: run.runID, succeeded: false, failure: nil, cancelled: true))
                 continue
             }
             if run.attempts.isEmpty {

@@ -9,7 +9,9 @@ extension DAGRunner {
     /// A sensor attempt, polled when its interval has passed since the last poll (at once after a
     /// restart): succeeded when its condition holds, timed out (retries apply) once `timeout` has
     /// passed since it started, else still running with the next poll due.
-    func pollSensor(_ record: AttemptRecord, sensor: SensorSpec, now: Date, pass: inout PassState) async
+    func pollSensor(
+        _ record: AttemptRecord, sensor: SensorSpec, now: Date, pass: inout PassState
+    ) async
         -> AttemptRecord
     {
         var record = record

@@ -23,7 +23,9 @@ public enum RunRetention {
         for run in pruned {
             for path in run.logPaths {
                 try? FileManager.default.removeItem(atPath: path)
-                if path.hasSuffix(".log") { try? FileManager.default.removeItem(atPath: String(path.dropLast(4)) + ".idx") }
+                if path.hasSuffix(".log") {
+                    try? FileManager.default.removeItem(atPath: String(path.dropLast(4)) + ".idx")
+                }
             }
             // The run's log folder, once empty.
             if let folder = run.logPaths.first.map({ ($0 as NSString).deletingLastPathComponent }),

@@ -32,6 +32,10 @@ struct WebRoutes: Sendable {
     static let notices: [String: Chrome.Notice] = [
         "triggered": .init(kind: "good", text: "Run triggered: the controller starts it within a tick."),
         "rerun": .init(kind: "good", text: "Cleared: the controller runs those tasks again within a tick."),
+        "paused": .init(kind: "good", text: "Paused: no scheduled run starts until it is unpaused."),
+        "unpaused": .init(kind: "good", text: "Unpaused: missed runs follow the DAG's catchup rule."),
+        "cancelled": .init(kind: "good", text: "Cancel asked: the controller stops the run within a step."),
+        "marked": .init(kind: "good", text: "Marked: the controller goes on from there within a step."),
         "silenced": .init(kind: "good", text: "Silenced."),
         "drained": .init(kind: "good", text: "Draining: its replicas move elsewhere as their replacements get ready."),
         "uncordoned": .init(kind: "good", text: "Schedulable again: the node takes new work from the next pass."),
@@ -135,9 +139,15 @@ struct WebRoutes: Sendable {
         }
         router.post("/dags/:dag/trigger") { request, context in
             let dag = Self.parameter(context, "dag")
-            return try await action(request) { _, _ in
+            return try await action(request) { _, form in
                 guard let current = controller.current() else { throw APIRoutes.notReady }
-                let run = try pages.queries.trigger(dag, in: current.state, commit: current.commit, now: Date())
+                // The form's param fields (`param.NAME`); empty ones take the default.
+                var params: [String: String] = [:]
+                for (key, value) in form where key.hasPrefix("param.") && !value.isEmpty {
+                    params[String(key.dropFirst("param.".count))] = value
+                }
+                let run = try pages.queries.trigger(
+                    dag, params: params, in: current.state, commit: current.commit, now: Date())
                 return Self.redirect("/dags/\(Self.segment(dag))/runs/\(Self.segment(run.run))?done=triggered")
             }
         }
@@ -150,6 +160,35 @@ struct WebRoutes: Sendable {
                     downstream: form["downstream"] == "1",
                     dag: controller.current()?.state.dags.first { $0.name == dag })
                 return Self.redirect("/dags/\(Self.segment(dag))/runs/\(Self.segment(run))?done=rerun")
+            }
+        }
+        for (action, paused) in [("pause", true), ("unpause", false)] {
+            router.post("/dags/:dag/\(action)") { request, context in
+                let dag = Self.parameter(context, "dag")
+                return try await self.action(request) { _, _ in
+                    guard let current = controller.current() else { throw APIRoutes.notReady }
+                    _ = try pages.queries.setPaused(dag, paused, in: current.state, commit: current.commit, now: Date())
+                    return Self.redirect("/dags/\(Self.segment(dag))?done=\(paused ? "paused" : "unpaused")")
+                }
+            }
+        }
+        router.post("/dags/:dag/runs/:run/cancel") { request, context in
+            let (dag, run) = (Self.parameter(context, "dag"), Self.parameter(context, "run"))
+            return try await action(request) { _, _ in
+                _ = try pages.queries.cancel(dag + "/" + run, now: Date())
+                return Self.redirect("/dags/\(Self.segment(dag))/runs/\(Self.segment(run))?done=cancelled")
+            }
+        }
+        router.post("/dags/:dag/runs/:run/mark") { request, context in
+            let (dag, run) = (Self.parameter(context, "dag"), Self.parameter(context, "run"))
+            return try await action(request) { _, form in
+                guard let task = form["task"], let state = form["state"], state == "success" || state == "failed" else {
+                    throw Queries.Failure(.invalid, "a mark names a task and success or failed")
+                }
+                _ = try pages.queries.mark(
+                    dag + "/" + run, task: task, succeeded: state == "success",
+                    dag: controller.current()?.state.dags.first { $0.name == dag }, now: Date())
+                return Self.redirect("/dags/\(Self.segment(dag))/runs/\(Self.segment(run))?done=marked")
             }
         }
         router.post("/nodes/:node/drain") { request, context in

@@ -7,7 +7,8 @@ extension Store {
     public func setPaused(_ dag: String, _ paused: Bool, at time: Date) throws {
         try queue.write { db in
             if paused {
-                try db.execute(sql: "INSERT OR IGNORE INTO dagPause (dag, since) VALUES (?, ?)", arguments: [dag, time])
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO dagPause (dag, since) VALUES (?, ?)", arguments: [dag, time])
             } else {
                 try db.execute(sql: "DELETE FROM dagPause WHERE dag = ?", arguments: [dag])
             }
@@ -18,7 +19,9 @@ extension Store {
     public func pausedDAGs() throws -> [String: Date] {
         try queue.read { db in
             var result: [String: Date] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT dag, since FROM dagPause") { result[row["dag"]] = row["since"] }
+            for row in try Row.fetchAll(db, sql: "SELECT dag, since FROM dagPause") {
+                result[row["dag"]] = row["since"]
+            }
             return result
         }
     }
@@ -49,8 +52,9 @@ extension Store {
         dag: String, runID: String, task: String, succeeded: Bool, at time: Date
     ) throws -> Result<AttemptRecord, MarkRefusal> {
         try queue.write { db in
-            guard let state = try String.fetchOne(
-                db, sql: "SELECT state FROM run WHERE dag = ? AND runID = ?", arguments: [dag, runID])
+            guard
+                let state = try String.fetchOne(
+                    db, sql: "SELECT state FROM run WHERE dag = ? AND runID = ?", arguments: [dag, runID])
             else { return .failure(.noRun) }
             if state == RunRecord.State.cancelled.rawValue { return .failure(.cancelled) }
             let attempts = try Row.fetchAll(

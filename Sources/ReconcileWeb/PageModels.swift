@@ -173,6 +173,10 @@ struct TaskRow: Sendable {
     var tries: Int
     /// Why it is not running (a running run's waiting task), or an empty string.
     var why: String = ""
+    /// Its pool, or what its sensor waits for (DAG page).
+    var pool: String = ""
+    /// Mark buttons (run page): the task has no try under way in a run that is not cancelled.
+    var canMark: Bool = false
 }
 
 struct AttemptRow: Sendable {
@@ -189,6 +193,8 @@ struct AttemptRow: Sendable {
     var logNote: String
     /// Why it failed without an exit code of its own, or how the controller ended it.
     var error: String = ""
+    /// `KEY=VALUE` of its outputs, one per line.
+    var outputs: String = ""
 }
 
 struct SinceOption: Sendable {
@@ -257,6 +263,23 @@ struct AppPage: Sendable {
     var logs: [LogRow]
 }
 
+/// A field of the DAG page's trigger form.
+struct ParamField: Sendable {
+    var name: String
+    var type: String
+    var value: String
+    var description: String
+    /// For enum and bool params: the choices, the default one selected.
+    var options: [ParamOption]
+    var hasOptions: Bool
+    var isNumber: Bool
+}
+
+struct ParamOption: Sendable {
+    var value: String
+    var selected: Bool
+}
+
 struct DAGPage: Sendable {
     var chrome: Chrome
     var name: String
@@ -264,6 +287,11 @@ struct DAGPage: Sendable {
     var schedule: String
     var timezone: String
     var paused: Bool
+    /// "by git" or "by hand" while paused.
+    var pausedBy: String
+    var canPause: Bool
+    var canUnpause: Bool
+    var params: [ParamField]
     var next: String?
     /// `deadline:` as written, and the open `deadline/DAG` incident's summary.
     var deadline: String?
@@ -291,6 +319,10 @@ struct RunPage: Sendable {
     var finishedAt: String?
     var failure: String?
     var canRerunFailed: Bool
+    var canCancel: Bool
+    var cancelAsked: String?
+    /// `name=value` of each param.
+    var params: String
     var graph: GraphModel
     var legend: [String]
     var tasks: [TaskRow]

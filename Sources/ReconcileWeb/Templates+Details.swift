@@ -39,8 +39,11 @@ extension WebTemplates {
     static let dag = #"""
         {{<layout}}{{$title}}{{name}}{{/title}}{{$body}}
         <h1><span class="dot {{health}}"></span>DAG {{name}}</h1>
-        <p><code>{{schedule}}</code> {{timezone}}{{#paused}} · <b>paused</b>{{/paused}}{{#next}} · next run {{next}}{{/next}}{{#deadline}} · deadline {{deadline}} after each logical date{{/deadline}} · {{taskCount}} tasks
-        <form method="post" action="/dags/{{name}}/trigger" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" class="primary" id="trigger">Trigger run</button></form></p>
+        <p><code>{{schedule}}</code> {{timezone}}{{#paused}} · <b id="paused">paused {{pausedBy}}</b>{{/paused}}{{#next}} · next run {{next}}{{/next}}{{#deadline}} · deadline {{deadline}} after each logical date{{/deadline}} · {{taskCount}} tasks
+        {{#canPause}}<form method="post" action="/dags/{{name}}/pause" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" id="pause">Pause</button></form>{{/canPause}}{{#canUnpause}}<form method="post" action="/dags/{{name}}/unpause" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" id="unpause">Unpause</button></form>{{/canUnpause}}</p>
+        <form method="post" action="/dags/{{name}}/trigger" class="trigger"><input type="hidden" name="csrf" value="{{chrome.csrf}}">
+        {{#params}}<label>{{name}} <span class="muted">{{type}}</span> {{#hasOptions}}<select name="param.{{name}}" id="param-{{name}}">{{#options}}<option{{#selected}} selected{{/selected}}>{{value}}</option>{{/options}}</select>{{/hasOptions}}{{^hasOptions}}<input name="param.{{name}}" id="param-{{name}}" value="{{value}}"{{#isNumber}} inputmode="numeric"{{/isNumber}}>{{/hasOptions}}{{#description}} <span class="muted">{{description}}</span>{{/description}}</label> {{/params}}
+        <button type="submit" class="primary" id="trigger">Trigger run</button></form>
         {{#late}}<p class="bad" id="late"><b>Late:</b> {{late}}</p>{{/late}}
         <h2>Graph{{#selected}} · run <a href="/dags/{{name}}/runs/{{selected}}">{{selected}}</a> {{selectedState}}{{/selected}}</h2>
         {{#graph}}{{> graph}}{{/graph}}
@@ -52,8 +55,8 @@ extension WebTemplates {
         </table></div>
         {{^columns}}<p class="muted">No runs yet.</p>{{/columns}}
         <h2>Tasks</h2>
-        <table><tr><th>Task</th><th>After</th><th>Runs</th><th>Retries</th></tr>
-        {{#tasks}}<tr><td>{{name}}</td><td>{{after}}</td><td><code>{{command}}</code></td><td>{{retries}}</td></tr>{{/tasks}}
+        <table><tr><th>Task</th><th>After</th><th>Runs</th><th>Retries</th><th>Pool</th></tr>
+        {{#tasks}}<tr><td>{{name}}</td><td>{{after}}</td><td><code>{{command}}</code></td><td>{{retries}}</td><td>{{pool}}</td></tr>{{/tasks}}
         </table>
         {{/body}}{{/layout}}
         """#
@@ -62,18 +65,20 @@ extension WebTemplates {
         {{<layout}}{{$title}}{{dag}} {{run}}{{/title}}{{$body}}
         <h1><span class="pill state-{{state}}">{{state}}</span> <a href="/dags/{{dag}}">{{dag}}</a> run {{run}}</h1>
         <p>logical date {{logicalDate}} · data interval {{intervalStart}} – {{intervalEnd}} · commit <code>{{commit}}</code>{{#finishedAt}} · finished {{finishedAt}}{{/finishedAt}}</p>
+        {{#params}}<p id="params">params: <code>{{params}}</code></p>{{/params}}
         {{#failure}}<p class="notice error">{{failure}}</p>{{/failure}}
-        <p>{{#canRerunFailed}}<form method="post" action="/dags/{{dag}}/runs/{{run}}/rerun" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><input type="hidden" name="failed" value="1"><button type="submit" class="danger" id="rerun-failed">Rerun failed</button></form>{{/canRerunFailed}}</p>
+        {{#cancelAsked}}<p class="notice">Cancel asked at {{cancelAsked}}: the controller stops it within a step.</p>{{/cancelAsked}}
+        <p>{{#canCancel}}<form method="post" action="/dags/{{dag}}/runs/{{run}}/cancel" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" class="danger" id="cancel">Cancel run</button></form>{{/canCancel}}{{#canRerunFailed}}<form method="post" action="/dags/{{dag}}/runs/{{run}}/rerun" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><input type="hidden" name="failed" value="1"><button type="submit" class="danger" id="rerun-failed">Rerun failed</button></form>{{/canRerunFailed}}</p>
         {{#graph}}{{> graph}}{{/graph}}
         {{> legend}}
         <h2>Tasks</h2>
         <table><tr><th>Task</th><th>State</th><th>Latest try</th><th></th></tr>
         {{#tasks}}<tr id="row-{{name}}"><td>{{name}}</td><td><span class="pill state-{{state}}" data-task="{{name}}">{{state}}</span>{{#why}}<div class="muted why">{{why}}</div>{{/why}}</td><td>{{tries}}</td>
-        <td><form method="post" action="/dags/{{dag}}/runs/{{run}}/rerun" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><input type="hidden" name="task" value="{{name}}"><input type="hidden" name="downstream" value="1"><button type="submit">Rerun with downstream</button></form></td></tr>{{/tasks}}
+        <td><form method="post" action="/dags/{{dag}}/runs/{{run}}/rerun" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><input type="hidden" name="task" value="{{name}}"><input type="hidden" name="downstream" value="1"><button type="submit">Rerun with downstream</button></form>{{#canMark}} <form method="post" action="/dags/{{dag}}/runs/{{run}}/mark" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><input type="hidden" name="task" value="{{name}}"><input type="hidden" name="state" value="success"><button type="submit" id="mark-success-{{name}}">Mark success</button></form> <form method="post" action="/dags/{{dag}}/runs/{{run}}/mark" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><input type="hidden" name="task" value="{{name}}"><input type="hidden" name="state" value="failed"><button type="submit" class="danger" id="mark-failed-{{name}}">Mark failed</button></form>{{/canMark}}</td></tr>{{/tasks}}
         </table>
         <h2>Attempts</h2>
         <table><tr><th>Task</th><th>Try</th><th>State</th><th>Exit</th><th>Node</th><th>Started</th><th>Duration</th></tr>
-        {{#attempts}}<tr{{#cleared}} class="muted"{{/cleared}}><td>{{task}}</td><td>{{tryNumber}}</td><td><span class="dot state-{{state}}"></span>{{state}}{{#cleared}} (cleared){{/cleared}}</td><td>{{exitCode}}{{#error}}<div class="notice error">{{error}}</div>{{/error}}</td><td>{{node}}</td><td class="muted">{{startedAt}}</td><td>{{duration}}</td></tr>
+        {{#attempts}}<tr{{#cleared}} class="muted"{{/cleared}}><td>{{task}}</td><td>{{tryNumber}}</td><td><span class="dot state-{{state}}"></span>{{state}}{{#cleared}} (cleared){{/cleared}}</td><td>{{exitCode}}{{#error}}<div class="notice error">{{error}}</div>{{/error}}{{#outputs}}<pre class="outputs">{{outputs}}</pre>{{/outputs}}</td><td>{{node}}</td><td class="muted">{{startedAt}}</td><td>{{duration}}</td></tr>
         <tr><td colspan="7"><details{{#open}} open{{/open}}><summary>output of {{task}} try {{tryNumber}}</summary><pre>{{#logs}}{{time}} {{text}}
         {{/logs}}{{^logs}}{{logNote}}{{/logs}}</pre></details></td></tr>{{/attempts}}
         {{^attempts}}<tr><td colspan="7" class="muted">No task has started.</td></tr>{{/attempts}}

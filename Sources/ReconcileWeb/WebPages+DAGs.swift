@@ -36,14 +36,18 @@ extension WebPages {
                 })
         }
         let health =
-            spec.paused
+            (view?.paused ?? spec.paused)
             ? "off"
             : shown?.state == "failed" ? "bad" : shown?.state == "running" ? "warn" : shown == nil ? "off" : "ok"
         return render(
             "dag",
             DAGPage(
                 chrome: chrome, name: name, health: health,
-                schedule: spec.schedule.map { "\($0)" } ?? "manual", timezone: spec.timezone, paused: spec.paused,
+                schedule: spec.schedule.map { "\($0)" } ?? (spec.after.isEmpty ? "manual" : Queries.scheduleText(spec)),
+                timezone: spec.schedule == nil ? "" : spec.timezone, paused: view?.paused ?? spec.paused,
+                pausedBy: view?.pausedBy.map { $0 == "git" ? "by git (paused: true)" : "by hand" } ?? "",
+                canPause: !(view?.paused ?? spec.paused), canUnpause: view?.pausedBy == "hand",
+                params: spec.params.map(Self.field),
                 next: view?.next.map(WebFormat.time), deadline: spec.deadline.map { "\($0)" },
                 late: try? queries.alerts(now: now).incidents.first {
                     $0.key == "deadline/\(name)" && $0.state == "firing"
@@ -56,9 +60,10 @@ extension WebPages {
                 tasks: spec.tasks.map { task in
                     TaskRow(
                         dag: name, run: "", name: task.name, after: task.after.joined(separator: ", "),
-                        command: task.image.map { "\($0) " + (task.command ?? []).joined(separator: " ") }
+                        command: task.sensor.map { "waits until \($0.summary)" }
+                            ?? task.image.map { "\($0) " + (task.command ?? []).joined(separator: " ") }
                             ?? (task.command ?? []).joined(separator: " "),
-                        retries: task.retries, state: "", tries: 0)
+                        retries: task.retries, state: "", tries: 0, pool: task.pool ?? "")
                 }))
     }
 
@@ -82,7 +87,8 @@ extension WebPages {
             TaskRow(
                 dag: dag, run: runID, name: task, after: "", command: "", retries: 0, state: states[task] ?? "none",
                 tries: detail.attempts.filter { $0.task == task }.map(\.tryNumber).max() ?? 0,
-                why: waiting[task].map { "\($0.reason) (since \(WebFormat.time($0.since)))" } ?? "")
+                why: waiting[task].map { "\($0.reason) (since \(WebFormat.time($0.since)))" } ?? "",
+                canMark: detail.run.state != "cancelled" && states[task] != "running")
         }
         let attempts = detail.attempts.sorted {
             ($0.startedAt, $0.task, $0.tryNumber) < ($1.startedAt, $1.task, $1.tryNumber)
@@ -105,12 +111,15 @@ extension WebPages {
             }
             return AttemptRow(
                 task: attempt.task, tryNumber: attempt.tryNumber, state: attempt.state,
-                exitCode: attempt.exitCode.map(String.init) ?? "", node: attempt.node,
+                exitCode: attempt.exitCode.map(String.init) ?? "",
+                node: attempt.marked ? "—" : attempt.node.isEmpty ? "(sensor)" : attempt.node,
                 startedAt: WebFormat.time(attempt.startedAt),
                 duration: WebFormat.duration(from: attempt.startedAt, to: attempt.finishedAt ?? now),
                 cleared: attempt.cleared, open: attempt.state == "failed" && !attempt.cleared, logs: logs,
                 logNote: note,
-                error: attempt.error ?? "")
+                error: attempt.error ?? (attempt.marked ? "marked by hand" : ""),
+                outputs: attempt.outputs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                    separator: "\n"))
         }
         let run = detail.run
         return render(
@@ -121,9 +130,27 @@ extension WebPages {
                 commit: String(run.commit.prefix(12)), finishedAt: run.finishedAt.map(WebFormat.time),
                 failure: run.failure,
                 canRerunFailed: run.state != "running" && states.values.contains { $0 == "failed" || $0 == "timedOut" },
+                canCancel: run.state == "running" && run.cancelRequestedAt == nil,
+                cancelAsked: run.cancelRequestedAt.map(WebFormat.time),
+                params: run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
                 graph: spec.map { graph($0, states: states, run: runID) }
                     ?? GraphModel(width: 0, height: 0, nodes: [], edges: []),
                 legend: Self.legend, tasks: tasks, attempts: attempts))
+    }
+
+    /// The trigger form's field of a param: a choice for enums and bools, else a text box holding the default.
+    static func field(_ param: DAGParam) -> ParamField {
+        let choices: [String] =
+            switch param.type {
+            case .enumeration(let values): values
+            case .bool: ["true", "false"]
+            case .string, .int: []
+            }
+        return ParamField(
+            name: param.name, type: param.type.name, value: param.defaultValue ?? "",
+            description: param.description ?? (param.defaultValue == nil ? "required" : ""),
+            options: choices.map { ParamOption(value: $0, selected: $0 == param.defaultValue) },
+            hasOptions: !choices.isEmpty, isNumber: param.type == .int)
     }
 
     func graph(_ spec: DAGSpec, states: [String: String], run: String?) -> GraphModel {

@@ -255,7 +255,8 @@ struct AfterWaits: Encodable {
             let id = RunScheduler.afterRunID(intervalEnd: end)
             return Interval(
                 dataIntervalStart: RunText.time(entry.start), dataIntervalEnd: RunText.time(end),
-                succeeded: spec.after.filter(entry.dags.contains), missing: spec.after.filter { !entry.dags.contains($0) },
+                succeeded: spec.after.filter(entry.dags.contains),
+                missing: spec.after.filter { !entry.dags.contains($0) },
                 run: existing.contains(id) ? id : nil)
         }
         let paused = try spec.paused || store.pausedDAGs()[spec.name] != nil
@@ -283,7 +284,9 @@ struct AfterWaits: Encodable {
 /// `reconcile dags pause|unpause DAG`: kept in the state directory (or by the controller), beside
 /// the git field `paused:`; either one pauses.
 struct PauseToggle {
-    static func run(_ dag: String, paused: Bool, git: GitOptions, remote: ControllerOptions, output: OutputFormat)
+    static func run(
+        _ dag: String, paused: Bool, git: GitOptions, remote: ControllerOptions, output: OutputFormat
+    )
         async throws
     {
         let response: PauseResponse

@@ -24,7 +24,9 @@ enum ReportText {
         if let failure = run.failure { lines.append("  \(failure)") }
         if let cancel = run.cancelRequestedAt { lines.append("  cancel asked at \(RunText.time(cancel))") }
         if !run.params.isEmpty {
-            lines.append("  params: " + run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            lines.append(
+                "  params: "
+                    + run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
         for (task, tries) in Dictionary(grouping: detail.attempts, by: \.task).sorted(by: { $0.key < $1.key }) {
             lines.append("  \(task)")
@@ -114,7 +116,8 @@ enum ReportText {
             + dags.map {
                 [
                     $0.dag, $0.schedule,
-                    $0.paused ? "paused" + ($0.pausedBy.map { " (\($0 == "git" ? "by git" : "by hand"))" } ?? "")
+                    $0.paused
+                        ? "paused" + ($0.pausedBy.map { " (\($0 == "git" ? "by git" : "by hand"))" } ?? "")
                         : $0.next.map(RunText.time) ?? "-", $0.lastRun ?? "-",
                     $0.lastState ?? "-", String($0.active),
                 ]

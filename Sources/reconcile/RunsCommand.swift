@@ -71,7 +71,8 @@ extension RunsCommand {
         guard let slash = runID.firstIndex(of: "/") else {
             throw ValidationError("through --controller, name the run as DAG/RUN")
         }
-        return "runs/\(RunText.path(String(runID[..<slash])))/\(RunText.path(String(runID[runID.index(after: slash)...])))"
+        return
+            "runs/\(RunText.path(String(runID[..<slash])))/\(RunText.path(String(runID[runID.index(after: slash)...])))"
     }
 
     struct Cancel: AsyncParsableCommand {
@@ -136,7 +137,9 @@ extension RunsCommand {
             switch format.output {
             case .json: print(try ReportText.json(attempt))
             case .text:
-                print("\(runID): task \(task) marked \(state == .success ? "succeeded" : "failed") (try \(attempt.tryNumber))")
+                print(
+                    "\(runID): task \(task) marked \(state == .success ? "succeeded" : "failed") (try \(attempt.tryNumber))"
+                )
             }
         }
     }

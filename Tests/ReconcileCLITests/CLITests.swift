@@ -130,7 +130,10 @@ import Testing
         #expect(result.status == 0)
         let schema = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let definitions = try #require(schema["definitions"] as? [String: Any])
-        #expect(Set(definitions.keys) == ["Node", "App", "DAG", "Check", "Notifier", "Registry", "Volume", "Silence", "Pool"])
+        #expect(
+            Set(definitions.keys) == [
+                "Node", "App", "DAG", "Check", "Notifier", "Registry", "Volume", "Silence", "Pool",
+            ])
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("schema-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

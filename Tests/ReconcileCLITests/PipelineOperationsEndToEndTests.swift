@@ -53,6 +53,15 @@ import Testing
         }
 
         func latest(_ dag: String) throws -> RunRecord? { try store.runs(dag: dag, limit: 1).first }
+
+        /// The CLI options that go through the running controller's API (its generated token).
+        func remote() async throws -> [String] {
+            #expect(try await eventually(30) { log.contains("api: listening on http://127.0.0.1:") }, "\(log)")
+            let port = try #require(
+                log.split(separator: "\n").first { $0.contains("api: listening on") }?.split(separator: ":").last
+                    .flatMap { Int($0) })
+            return ["--controller", "http://127.0.0.1:\(port)", "--api-token", "file:\(state)/api-token"]
+        }
     }
 
     static let node = "kind: Node\nname: here\nprocess: {}\ncapacity: { cpu: 1, memory: 1Gi }\n"
@@ -106,9 +115,10 @@ import Testing
         #expect(try await setup.eventually(60) { try setup.latest("load")?.state == .succeeded }, "\(setup.log)")
         let firstRun = try #require(try setup.latest("load"))
         try await Task.sleep(for: .seconds(1.1))  // manual run ids are per second
-        let second = try await setup.cli([
-            "dags", "trigger", "load", "--param", "account=42", "--param", "target=staging",
-        ])
+        // Through the controller's API this time.
+        let remote = try await setup.remote()
+        let second = try await setup.cli(
+            ["dags", "trigger", "load", "--param", "account=42", "--param", "target=staging"] + remote)
         #expect(second.status == 0, "\(second.stderr)")
         #expect(
             try await setup.eventually(60) {
@@ -134,7 +144,7 @@ import Testing
         let gate = try #require(try setup.latest("gate"))
         let wrongTask = try await setup.cli(["runs", "mark", "gate/\(gate.runID)", "--task", "chek", "success"])
         #expect(wrongTask.stderr.contains("dag gate has no task chek"), "\(wrongTask.stderr)")
-        let mark = try await setup.cli(["runs", "mark", "gate/\(gate.runID)", "--task", "check", "success"])
+        let mark = try await setup.cli(["runs", "mark", "gate/\(gate.runID)", "--task", "check", "success"] + remote)
         #expect(mark.stdout.contains("task check marked succeeded (try 2)"), "\(mark.stdout) \(mark.stderr)")
         #expect(try await setup.eventually(60) { try setup.latest("gate")?.state == .succeeded }, "\(setup.log)")
         let published = try await setup.cli(["logs", "gate/publish"])
@@ -237,7 +247,9 @@ import Testing
         #expect(try attempts("land")["landed"]?.state == .running)
         #expect(try attempts("land")["landed"]?.node == "")
         #expect(try attempts("land")["ingest"] == nil)
-        let explained = try await setup.cli(["explain", "task", "land/\(try #require(try setup.latest("land")).runID)/landed"])
+        let explained = try await setup.cli([
+            "explain", "task", "land/\(try #require(try setup.latest("land")).runID)/landed",
+        ])
         #expect(explained.stdout.contains("(a sensor)"), "\(explained.stdout)")
         FileManager.default.createFile(atPath: setup.root.appendingPathComponent("landed").path, contents: Data())
         #expect(try await setup.eventually(30) { try setup.latest("land")?.state == .succeeded }, "\(setup.log)")
@@ -275,7 +287,7 @@ import Testing
         }
         #expect(try await setup.eventually(10) { try sleepers() == 2 })
         let longRun = try #require(try setup.latest("long"))
-        let cancelled = try await setup.cli(["runs", "cancel", "long/\(longRun.runID)"])
+        let cancelled = try await setup.cli(["runs", "cancel", "long/\(longRun.runID)"] + (try await setup.remote()))
         #expect(cancelled.stdout.contains("cancel asked"), "\(cancelled.stdout) \(cancelled.stderr)")
         #expect(try await setup.eventually(20) { try setup.latest("long")?.state == .cancelled }, "\(setup.log)")
         #expect(try attempts("long")["sleep"]?.state == .cancelled)
@@ -349,7 +361,7 @@ import Testing
         let boundary = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 + 60
         try await Task.sleep(for: .seconds(boundary - Date().timeIntervalSince1970 + 3))
         #expect(try setup.store.runs(dag: "ticker").isEmpty)
-        let unpaused = try await setup.cli(["dags", "unpause", "ticker", "--repo", setup.repository.path])
+        let unpaused = try await setup.cli(["dags", "unpause", "ticker"] + (try await setup.remote()))
         #expect(unpaused.stdout.contains("unpaused"), "\(unpaused.stdout) \(unpaused.stderr)")
         #expect(try await setup.eventually(30) { try setup.store.runs(dag: "ticker").count == 1 }, "\(setup.log)")
         try await Task.sleep(for: .seconds(2))

@@ -67,7 +67,8 @@ import Testing
         let landed = try #require(etl.tasks.first { $0.name == "files-landed" })
         #expect(
             landed.sensor
-                == SensorSpec(condition: .file(path: "/data/landing/ready"), interval: .seconds(30), timeout: .hours(2)))
+                == SensorSpec(condition: .file(path: "/data/landing/ready"), interval: .seconds(30), timeout: .hours(2))
+        )
         #expect(landed.command == nil && landed.pool == nil)
         #expect(etl.tasks.first { $0.name == "extract-salesforce" }?.pool == "warehouse")
         #expect(state.pools == [PoolSpec(name: "warehouse", slots: 2)])
