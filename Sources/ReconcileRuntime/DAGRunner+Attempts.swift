@@ -21,6 +21,8 @@ extension DAGRunner {
         var records = all.filter { !$0.cleared }
         let tasks = Dictionary(dag.tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var changed: [AttemptRecord] = []
+        // A run being cancelled starts nothing, not even an attempt recorded before a crash.
+        let cancelling = run.cancelRequestedAt != nil
         for (index, record) in records.enumerated() where record.state == .recorded || record.state == .running {
             pass.handled.insert(record.containerName)
             var updated = record
@@ -36,7 +38,7 @@ extension DAGRunner {
                     let firstSeen = memory.createdSince(record.containerName, now: now)
                     let since = listed.createdAt.map { min($0, firstSeen) } ?? firstSeen
                     let due = since.addingTimeInterval(Self.abandonedAfter)
-                    guard now >= due, let task = tasks[record.task] else {
+                    guard now >= due, !cancelling, let task = tasks[record.task] else {
                         pass.abandonedAt = min(pass.abandonedAt ?? due, due)
                         continue
                     }
@@ -65,7 +67,7 @@ extension DAGRunner {
                 updated.state = .failed
                 updated.finishedAt = now
                 updated.error = .unplaceable("node \(record.node) is no longer declared")
-            } else if record.state == .recorded, let task = tasks[record.task] {
+            } else if record.state == .recorded, !cancelling, let task = tasks[record.task] {
                 // Recorded, never started (the controller stopped in between): start it now.
                 updated = try await start(
                     record, task: task, run: run, dag: dag,
@@ -328,7 +330,7 @@ extension DAGRunner {
             record.error = .unplaceable("node \(record.node) is no longer declared")
             return record
         }
-        let variables = Self.variables(dag: dag.name, run: run, task: task.name, tryNumber: record.tryNumber)
+        let variables = Self.variables(dag: dag, run: run, task: task.name, tryNumber: record.tryNumber)
             .merging(outputs) { own, _ in own }
         var env = variables
         for (key, value) in task.env { env[key] = Self.expand(value, variables) }
@@ -404,6 +406,16 @@ extension DAGRunner {
     }
 
     /// The task variables of manifests/dag.yaml, also set in the environment.
+    /// `PARAM_<NAME>` of every param: the run's value, else the param's default (a scheduled run, or
+    /// one created before the param was declared).
+    static func variables(dag: DAGSpec, run: RunRecord, task: String, tryNumber: Int) -> [String: String] {
+        var variables = variables(dag: dag.name, run: run, task: task, tryNumber: tryNumber)
+        for param in dag.params where variables[param.variable] == nil {
+            if let value = param.defaultValue { variables[param.variable] = value }
+        }
+        return variables
+    }
+
     static func variables(dag: String, run: RunRecord, task: String, tryNumber: Int) -> [String: String] {
         let format = ISO8601DateFormatter()
         var variables = [

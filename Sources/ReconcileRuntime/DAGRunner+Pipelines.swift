@@ -15,8 +15,7 @@ extension DAGRunner {
         -> AttemptRecord
     {
         var record = record
-        let key = TaskPlanner.containerName(
-            dag: record.dag, runID: record.runID, task: record.task, tryNumber: record.tryNumber)
+        let key = record.containerName
         let last = memory.lastSensorPoll(key)
         if let last, now < last.at.addingTimeInterval(sensor.interval.seconds) {
             let due = last.at.addingTimeInterval(sensor.interval.seconds)
@@ -112,6 +111,7 @@ extension DAGRunner {
                 }
                 record.state = .cancelled
                 record.finishedAt = now
+                if record.node.isEmpty { memory.sensorPolled(record.containerName, at: now, detail: nil) }
                 context.records[index] = record
                 changed.append(record)
             }

@@ -27,10 +27,12 @@ public enum TaskStates {
                 case "succeeded": .succeeded(at: at)
                 case "failed": .failed(exitCode: attempt.exitCode ?? -1, at: at)
                 case "timedOut": .timedOut(at: at)
+                case "cancelled": .failed(exitCode: attempt.exitCode ?? -1, at: at)
                 default: .running
                 }
             return TaskAttempt(
-                task: attempt.task, tryNumber: attempt.tryNumber, startedAt: attempt.startedAt, outcome: outcome)
+                task: attempt.task, tryNumber: attempt.tryNumber, startedAt: attempt.startedAt, outcome: outcome,
+                marked: attempt.marked)
         }
         let decision = TaskPlanner.decide(
             dag: dag, runID: "", attempts: taskAttempts, now: now, priorTries: priorTries)
@@ -38,7 +40,9 @@ public enum TaskStates {
             let state = decision.states[task.name]
             switch state {
             case .succeeded: states[task.name] = "succeeded"
-            case .failed: states[task.name] = states[task.name] == "timedOut" ? "timedOut" : "failed"
+            case .failed:
+                let recorded = states[task.name]
+                states[task.name] = recorded == "timedOut" || recorded == "cancelled" ? recorded : "failed"
             case .upstreamFailed: states[task.name] = "upstreamFailed"
             case .skipped: states[task.name] = "skipped"
             case .retrying: states[task.name] = "retrying"

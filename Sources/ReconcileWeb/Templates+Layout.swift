@@ -54,11 +54,11 @@ extension WebTemplates {
         .notice{padding:8px 20px;margin:0}.notice.good{background:#dff3e4}.notice.error{background:#fbe0e0}
         .state-succeeded{background:#2e9d4a}.state-failed,.state-timedOut{background:#d6383a}.state-upstreamFailed{background:#f28c28}
         .state-running{background:#4cc36b}.state-retrying{background:#e0c000}.state-queued,.state-waiting{background:#9aa3ae}
-        .state-skipped{background:#e58bd0}.state-none{background:#eef0f3}
+        .state-skipped{background:#e58bd0}.state-none{background:#eef0f3}.state-cancelled{background:#5b6470}
         svg .task rect{stroke:#1d2430;stroke-width:1;rx:5}svg .task text{font-size:12px;text-anchor:middle;fill:#111}
         svg .task.state-succeeded rect{fill:#2e9d4a}svg .task.state-failed rect,svg .task.state-timedOut rect{fill:#d6383a}
         svg .task.state-upstreamFailed rect{fill:#f28c28}svg .task.state-running rect{fill:#4cc36b}svg .task.state-retrying rect{fill:#e0c000}
-        svg .task.state-queued rect,svg .task.state-waiting rect{fill:#c3c9d1}svg .task.state-skipped rect{fill:#e58bd0}svg .task.state-none rect{fill:#fff}
+        svg .task.state-queued rect,svg .task.state-waiting rect{fill:#c3c9d1}svg .task.state-skipped rect{fill:#e58bd0}svg .task.state-none rect{fill:#fff}svg .task.state-cancelled rect{fill:#5b6470}
         svg .task.state-failed text,svg .task.state-succeeded text,svg .task.state-timedOut text{fill:#fff}
         svg{background:none}svg .task{cursor:pointer}
         svg path.edge{fill:none;stroke:#7d8796;stroke-width:1.4}svg svg{overflow:visible}

@@ -5,7 +5,8 @@ import ReconcileModel
 /// The DAG page (graph of the selected run and the grid of recent runs) and the run page.
 extension WebPages {
     static let legend = [
-        "succeeded", "failed", "upstreamFailed", "running", "retrying", "queued", "waiting", "skipped", "none",
+        "succeeded", "failed", "upstreamFailed", "running", "retrying", "queued", "waiting", "skipped", "cancelled",
+        "none",
     ]
 
     /// The DAG's page with the latest `runs` runs in the grid and `selected` (default the latest) in

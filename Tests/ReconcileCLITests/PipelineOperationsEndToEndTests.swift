@@ -321,10 +321,12 @@ import Testing
                 kind: DAG
                 name: revenue
                 schedule: {after: [orders, payments]}
+                params:
+                  region: {type: string, default: eu}
                 tasks:
                   sum:
                     resources: { cpu: 100m, memory: 32Mi }
-                    command: ["/bin/sh", "-c", "echo $DATA_INTERVAL_START $DATA_INTERVAL_END"]
+                    command: ["/bin/sh", "-c", "echo $DATA_INTERVAL_START $DATA_INTERVAL_END ${PARAM_REGION}"]
                 ---
                 kind: DAG
                 name: ticker
@@ -355,7 +357,9 @@ import Testing
         #expect(try await setup.eventually(30) { try setup.latest("revenue")?.state == .succeeded }, "\(setup.log)")
         let revenue = try #require(try setup.latest("revenue"))
         #expect(revenue.runID == "after__2026-01-01T00:00:00Z")
-        #expect(try await setup.cli(["logs", "revenue/sum"]).stdout == "2025-01-01T00:00:00Z 2026-01-01T00:00:00Z\n")
+        // A run nobody triggered uses the params' defaults.
+        #expect(
+            try await setup.cli(["logs", "revenue/sum"]).stdout == "2025-01-01T00:00:00Z 2026-01-01T00:00:00Z eu\n")
 
         // Paused across a minute boundary: no run; unpaused: the latest tick only, then on schedule.
         let boundary = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 + 60
