@@ -55,12 +55,23 @@ public enum DesiredDiff {
             for task in dag.tasks where oldTasks[task.name] != nil && oldTasks[task.name] != task {
                 details.append("task \(task.name) changed")
             }
-            if previous.schedule != dag.schedule || previous.timezone != dag.timezone {
-                details.append(
-                    "schedule \(previous.schedule?.expression ?? "manual") -> \(dag.schedule?.expression ?? "manual"); "
-                        + nextRun(dag, now: now))
+            func scheduleText(_ dag: DAGSpec) -> String {
+                dag.schedule?.expression
+                    ?? (dag.after.isEmpty ? "manual" : "after " + dag.after.joined(separator: ", "))
+            }
+            if previous.schedule != dag.schedule || previous.timezone != dag.timezone || previous.after != dag.after {
+                details.append("schedule \(scheduleText(previous)) -> \(scheduleText(dag)); " + nextRun(dag, now: now))
             }
             if previous.paused != dag.paused { details.append(dag.paused ? "paused" : "unpaused") }
+            if previous.params != dag.params {
+                let before = Set(previous.params.map(\.name))
+                let after = Set(dag.params.map(\.name))
+                for name in after.subtracting(before).sorted() { details.append("param \(name) added") }
+                for name in before.subtracting(after).sorted() { details.append("param \(name) removed") }
+                for param in dag.params where before.contains(param.name) && !previous.params.contains(param) {
+                    details.append("param \(param.name) changed")
+                }
+            }
             return details.isEmpty ? ["settings changed"] : details
         }
         diff("check", old.checks, new.checks, name: \.name) { previous, _ in [previous == nil ? "new" : "changed"] }
@@ -91,6 +102,10 @@ public enum DesiredDiff {
         diff("registry", old.registries, new.registries, name: \.name) { previous, registry in
             [previous == nil ? "new (\(registry.server))" : "changed (\(registry.server))"]
         }
+        diff("pool", old.pools, new.pools, name: \.name) { previous, pool in
+            guard let previous else { return ["new (\(pool.slots) slot\(pool.slots == 1 ? "" : "s"))"] }
+            return ["slots \(previous.slots) -> \(pool.slots)"]
+        }
         diff("volume", old.volumes, new.volumes, name: \.name) { previous, volume in
             let place = volume.node.map { "on node \($0)" } ?? "on the only node"
             guard let previous else { return ["new (\(place))"] }
@@ -120,6 +135,7 @@ public enum DesiredDiff {
     }
 
     static func nextRun(_ dag: DAGSpec, now: Date) -> String {
+        if !dag.after.isEmpty { return "runs once \(dag.after.joined(separator: " and ")) succeeded for an interval" }
         guard let schedule = dag.schedule, let zone = TimeZone(identifier: dag.timezone) else { return "manual only" }
         let from = max(now, dag.start.map { Date(timeIntervalSince1970: $0 - 1) } ?? now)
         guard let next = schedule.nextFireTime(after: from, in: zone) else { return "no run scheduled" }

@@ -211,7 +211,7 @@ struct PlanDocument: Encodable {
               "additionalProperties": false,
               "properties": {
                 "marker": {"enum": ["+", "-", "~", "!"]},
-                "kind": {"enum": ["app", "dag", "check", "notifier", "node", "registry", "volume"]},
+                "kind": {"enum": ["app", "dag", "check", "notifier", "node", "registry", "volume", "pool"]},
                 "name": {"type": "string", "minLength": 1},
                 "change": {
                   "enum": ["added", "removed", "updated", "scaled", "repaired", "rolledBack", "moved", "waiting",

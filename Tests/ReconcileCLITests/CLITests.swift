@@ -349,6 +349,7 @@ import Testing
             "registry.yaml":
                 "kind: Registry\nname: private\nserver: registry.local:5000\nusername: ci\npassword: env:REGISTRY_PASSWORD\n",
             "data.yaml": "kind: Volume\nname: data\n",
+            "pool.yaml": "kind: Pool\nname: warehouse\nslots: 2\n",
         ])
         try ValidateRepositoryCLITests.git(["add", "-A"], in: repository)
         try ValidateRepositoryCLITests.git(["commit", "-q", "-m", "change"], in: repository)
@@ -381,7 +382,8 @@ import Testing
         }
         #expect(actions.compactMap { $0["line"] as? String } == textLines)
         let kinds = Set(actions.compactMap { $0["kind"] as? String })
-        #expect(kinds == ["app", "dag", "check", "notifier", "node", "registry", "volume"], "\(kinds)")
+        #expect(kinds == ["app", "dag", "check", "notifier", "node", "registry", "volume", "pool"], "\(kinds)")
+        #expect(textLines.contains("+ pool warehouse: new (2 slots)"), "\(textLines)")
         let markers = Set(actions.compactMap { $0["marker"] as? String })
         #expect(markers == ["+", "-", "~"])
         let web = try #require(actions.first { $0["name"] as? String == "web" })
