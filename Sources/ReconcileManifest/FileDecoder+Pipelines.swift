@@ -132,13 +132,22 @@ extension FileDecoder {
             return seen.sorted()
         }
         for (task, nodes) in items {
-            let sources = task.map(upstream(of:)) ?? tasks.map(\.name)
-            let prefixes = sources.map { TaskSpec.outputVariable(task: $0, key: "") }
+            // Walked only for a task that names an output (a long chain would otherwise walk every
+            // task's whole upstream).
+            var walked: (sources: [String], prefixes: [String])?
+            func upstreamPrefixes() -> (sources: [String], prefixes: [String]) {
+                if let walked { return walked }
+                let sources = task.map(upstream(of:)) ?? tasks.map(\.name)
+                let result = (sources, sources.map { TaskSpec.outputVariable(task: $0, key: "") })
+                walked = result
+                return result
+            }
             for node in nodes {
                 guard case .scalar(let scalar) = node, scalar.string.contains("${") else { continue }
                 for variable in Expansion.variables(in: scalar.string) {
                     if TaskSpec.environmentVariables.contains(variable) || paramNames.contains(variable) { continue }
                     if variable.hasPrefix("OUTPUT_") {
+                        let (sources, prefixes) = upstreamPrefixes()
                         if prefixes.contains(where: { variable.hasPrefix($0) && variable.count > $0.count }) {
                             continue
                         }

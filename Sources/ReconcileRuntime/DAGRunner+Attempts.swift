@@ -361,6 +361,8 @@ extension DAGRunner {
                     ], network: task.network, files: files,
                     mounts: WorkloadFiles.mounts(task.volumes, run: (dag.name, run.runID)), collectsOutputs: true))
             record.follow(info, now: now)
+            // A task quick enough to have exited by the time its start was seen: its outputs now.
+            if record.state == .succeeded { await readOutputs(&record, driver: driver, id: info.id) }
         } catch let error as DriverError where error.kind == .conflict {
             record.state = .running  // started by an interrupted pass: the next pass reads its state
         } catch {

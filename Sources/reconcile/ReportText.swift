@@ -197,7 +197,10 @@ enum ReportText {
         if view.dags.isEmpty { lines.append("  none") }
         for dag in view.dags {
             let last = dag.lastRun.map { "last \($0) \(dag.lastState ?? "")" } ?? "no run yet"
-            let next = dag.paused ? "paused" : dag.next.map { "next \(RunText.time($0))" } ?? "manual"
+            let next =
+                dag.paused
+                ? (dag.pausedBy == "hand" ? "paused by hand" : "paused")
+                : dag.next.map { "next \(RunText.time($0))" } ?? "manual"
             lines.append("  \(mark(dag.lastState != "failed"))\(dag.dag): \(last); \(next); \(dag.active) active")
         }
         lines.append("checks:")

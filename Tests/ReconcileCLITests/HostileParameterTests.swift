@@ -95,7 +95,10 @@ import Testing
             ("/api/v1/logs?name=echoer&since=inf", "since must be a time in seconds since 1970"),
             ("/logs?name=echoer&since=abc", "since must be a duration such as 15m"),
             ("/dags/etl?runs=0", "runs must be a whole number from 1 to 200"),
-            ("/?done=evil", "done must be one of drained, rerun, silenced, triggered, uncordoned"),
+            (
+                "/?done=evil",
+                "done must be one of cancelled, drained, marked, paused, rerun, silenced, triggered, uncordoned, unpaused"
+            ),
         ] {
             let answer = try await WebUITests.request(base + path, cookie: String(cookie), headers: [auth])
             #expect(answer.status == 400, "\(path): \(answer.status)")

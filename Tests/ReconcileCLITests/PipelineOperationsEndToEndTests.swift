@@ -251,7 +251,7 @@ import Testing
             "explain", "task", "land/\(try #require(try setup.latest("land")).runID)/landed",
         ])
         #expect(explained.stdout.contains("(a sensor)"), "\(explained.stdout)")
-        FileManager.default.createFile(atPath: setup.root.appendingPathComponent("landed").path, contents: Data())
+        _ = FileManager.default.createFile(atPath: setup.root.appendingPathComponent("landed").path, contents: Data())
         #expect(try await setup.eventually(30) { try setup.latest("land")?.state == .succeeded }, "\(setup.log)")
         #expect(try await setup.cli(["logs", "land/ingest"]).stdout == "ingested\n")
 

@@ -526,3 +526,45 @@ import Testing
             "\(outcome.events)")
     }
 }
+
+/// Task outputs through the runner: read as soon as a try is seen to have exited 0 (even by its own
+/// start, for a task that quick), handed to its downstream; a broken outputs file fails the try.
+@Suite struct DAGRunnerOutputTests {
+    let node = NodeSpec(name: "memory", backend: .process)
+
+    @Test func outputsReachTheDownstreamAndABrokenFileFailsTheTry() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("outs-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let driver = InMemoryDriver(
+            node: "memory",
+            capacity: Resources(cpu: CPUQuantity(millicores: 8000), memory: MemoryQuantity(bytes: 8 << 30)))
+        let store = try Store(stateDirectory: folder)
+        let runner = DAGRunner(nodes: [node], drivers: ["memory": driver], store: store, stateDirectory: folder)
+        let dag = DAGSpec(
+            name: "etl",
+            tasks: [
+                TaskSpec(name: "count-rows", command: ["fake:outputs", "ROWS=5", "FILE=/data/x.csv"]),
+                TaskSpec(
+                    name: "report",
+                    command: ["fake:print", "rows ${OUTPUT_COUNT_ROWS_ROWS} of ${OUTPUT_COUNT_ROWS_FILE}"],
+                    after: ["count-rows"]),
+                TaskSpec(name: "broken", command: ["fake:outputs", "not a pair"]),
+            ])
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        try store.addRun(
+            RunRecord(
+                dag: "etl", runID: "manual__1", logicalDate: now, dataIntervalStart: now, dataIntervalEnd: now,
+                commitID: "c1", createdAt: now))
+        for _ in 0..<6 where try store.runs(dag: "etl").first?.state == .running {
+            _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+        }
+        let attempts = Dictionary(
+            try store.attempts(dag: "etl", runID: "manual__1").map { ($0.task, $0) }, uniquingKeysWith: { $1 })
+        #expect(attempts["count-rows"]?.outputs == ["ROWS": "5", "FILE": "/data/x.csv"])
+        let report = try #require(attempts["report"]?.logPath)
+        #expect(try String(contentsOfFile: report, encoding: .utf8).contains("rows 5 of /data/x.csv"))
+        #expect(attempts["broken"]?.state == .failed)
+        #expect(attempts["broken"]?.error == .outputs("outputs line 1 is not KEY=VALUE: \"not a pair\""))
+        #expect(try store.runs(dag: "etl").first?.state == .failed)
+    }
+}
