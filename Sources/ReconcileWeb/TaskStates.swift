@@ -53,6 +53,13 @@ public enum TaskStates {
             case nil: states[task.name] = "none"
             }
         }
+        // A cancelled run starts nothing more: what had not finished is cancelled.
+        if runState == "cancelled" {
+            for (task, state) in states
+            where !["succeeded", "failed", "timedOut", "upstreamFailed", "skipped"].contains(state) {
+                states[task] = "cancelled"
+            }
+        }
         return states
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileDrivers
 import ReconcileStore
 import ReconcileTesting
 import Testing
@@ -374,5 +375,70 @@ import Testing
         #expect(ticks.first?.logicalDate == Date(timeIntervalSince1970: boundary))
         controller.signal(SIGTERM)
         #expect(await controller.wait(timeout: 15) == 0)
+    }
+}
+
+/// The parts of operating pipelines that touch containers, on a real Docker engine: a task's outputs
+/// read back through the engine and consumed downstream, and a cancel stopping a running container.
+@Suite struct PipelineOperationsDockerTests {
+    @Test(.timeLimit(.minutes(4))) func outputsAndCancelOnDocker() async throws {
+        let engine = try await DockerEngine.start()
+        defer { engine.shutdown() }
+        let setup = try PipelineOperationsEndToEndTests.Setup(
+            """
+            kind: Node
+            name: here
+            docker: \(engine.endpoint)
+            capacity: { cpu: 2, memory: 1Gi }
+            ---
+            kind: DAG
+            name: etl
+            defaults:
+              image: \(TestImage.name)
+              resources: { cpu: 100m, memory: 32Mi }
+            tasks:
+              count:
+                command: ["/bin/sh", "-c", "echo ROWS=17 >> $RECONCILE_OUTPUTS"]
+              report:
+                after: [count]
+                command: ["/bin/sh", "-c", "echo rows ${OUTPUT_COUNT_ROWS}"]
+            ---
+            kind: DAG
+            name: long
+            tasks:
+              sleep:
+                image: \(TestImage.name)
+                resources: { cpu: 100m, memory: 32Mi }
+                command: ["/bin/sleep", "300"]
+
+            """, name: "docker")
+        defer { try? FileManager.default.removeItem(at: setup.root) }
+        let controller = try setup.controller()
+        #expect(try await setup.eventually(60) { setup.log.contains("2 DAGs") }, "\(setup.log)")
+        _ = try await setup.cli(["dags", "trigger", "etl"])
+        #expect(try await setup.eventually(90) { try setup.latest("etl")?.state == .succeeded }, "\(setup.log)")
+        #expect(try await setup.cli(["logs", "etl/report"]).stdout == "rows 17\n")
+        let run = try #require(try setup.latest("etl"))
+        #expect(
+            try setup.store.attempts(dag: "etl", runID: run.runID).first { $0.task == "count" }?.outputs
+                == ["ROWS": "17"])
+
+        _ = try await setup.cli(["dags", "trigger", "long"])
+        let driver = try DockerDriver(node: "here", endpoint: engine.endpoint)
+        #expect(
+            try await setup.eventually(60) {
+                try await driver.list().contains { $0.labels[OwnershipLabels.dag] == "long" && $0.status == .running }
+            }, "\(setup.log)")
+        let long = try #require(try setup.latest("long"))
+        _ = try await setup.cli(["runs", "cancel", "long/\(long.runID)"])
+        #expect(try await setup.eventually(30) { try setup.latest("long")?.state == .cancelled }, "\(setup.log)")
+        // Stopped and removed: nothing of the run is left on the engine.
+        #expect(
+            try await setup.eventually(15) {
+                try await driver.list().allSatisfy { $0.labels[OwnershipLabels.dag] != "long" }
+            })
+        controller.signal(SIGTERM)
+        #expect(await controller.wait(timeout: 15) == 0)
+        await engine.shutdownOffPool()
     }
 }
