@@ -74,6 +74,11 @@ public final class DockerDriver: ContainerDriver {
     /// Nothing to release: HTTP clients are shared (per TLS configuration, for the process's life).
     public func shutdown() async throws {}
 
+    /// Exits pushed by the engine's event stream (shared by every driver of this engine).
+    public func exitNotices() -> ExitNotices? {
+        DockerEvents.stream(baseURL: baseURL, client: client, node: node).notices
+    }
+
     // MARK: ContainerDriver
 
     public func info() async throws -> NodeInfo {

@@ -234,29 +234,33 @@ struct RunContext {
 extension DAGRunner {
     /// Where the runner's wait for a change starts: read before a pass, waited on after it.
     public struct ChangeMark: Sendable {
-        let notices: ExitNotices?
-        let value: UInt64
+        /// Each notice source with its mark; empty when some node has none live (then it polls).
+        let marks: [(notices: ExitNotices, mark: UInt64)]
+
+        /// True when exits are pushed to the runner (every node has a live source), false when it polls.
+        public var pushed: Bool { !marks.isEmpty }
     }
 
-    /// Reads the exit notices of the nodes, when one listener covers them all (process nodes of
-    /// this host); otherwise the runner polls.
+    /// Reads the exit notices of the nodes (process nodes' shims, Docker engines' event streams)
+    /// when every node has a live source; otherwise the runner polls.
     public func changeMark() -> ChangeMark {
-        let notices = nodes.map { drivers[$0.name]?.exitNotices() }
-        guard let first = notices.first, let listener = first, notices.allSatisfy({ $0 === listener }) else {
-            return ChangeMark(notices: nil, value: 0)
+        var sources: [ExitNotices] = []
+        for node in nodes {
+            guard let notices = drivers[node.name]?.exitNotices(), notices.isLive else { return ChangeMark(marks: []) }
+            if !sources.contains(where: { $0 === notices }) { sources.append(notices) }
         }
-        return ChangeMark(notices: listener, value: listener.mark)
+        return ChangeMark(marks: sources.map { ($0, $0.mark) })
     }
 
     /// Waits until a task may have exited since `mark`, at most until `deadline` (when the DAG step
-    /// asked to run again, or the next tick): on an exit notice at once; without notices, after a
-    /// poll interval of 50 ms. With notices the wait is also cut at 1 s, so runs triggered or rerun
+    /// asked to run again, or the next tick): on an exit notice (from any node) at once; without
+    /// live notices, after a poll interval of 50 ms. With notices the wait is also cut at 1 s, so runs triggered or rerun
     /// from outside (the CLI, the API) are taken up within a second while others are under way.
     public func waitForChange(after mark: ChangeMark, until deadline: Date) async {
         let seconds = deadline.timeIntervalSinceNow
         guard seconds > 0 else { return }
-        if let notices = mark.notices {
-            await notices.wait(after: mark.value, timeout: min(seconds, 1))
+        if !mark.marks.isEmpty {
+            await ExitNotices.wait(any: mark.marks, timeout: min(seconds, 1))
         } else {
             try? await Task.sleep(nanoseconds: UInt64(min(seconds, 0.05) * 1_000_000_000))
         }

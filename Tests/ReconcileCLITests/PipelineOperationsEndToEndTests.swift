@@ -226,7 +226,7 @@ import Testing
                     tasks:
                       sleep:
                         resources: { cpu: 100m, memory: 32Mi }
-                        command: ["/bin/sh", "-c", "sleep 300 & sleep 301; wait"]
+                        command: ["/bin/sh", "-c", "sleep 347 & sleep 348; wait"]
 
                     """, name: "sensors")
         defer { try? FileManager.default.removeItem(at: setup.root) }
@@ -283,7 +283,7 @@ import Testing
         _ = try await setup.cli(["dags", "trigger", "long"])
         #expect(try await setup.eventually(30) { try attempts("long")["sleep"]?.state == .running })
         func sleepers() throws -> Int {
-            let found = try Command.run(["pgrep", "-f", "sleep 30[01]$"])
+            let found = try Command.run(["pgrep", "-f", "sleep 34[78]$"])
             return found.stdout.split(separator: "\n").count
         }
         #expect(try await setup.eventually(10) { try sleepers() == 2 })

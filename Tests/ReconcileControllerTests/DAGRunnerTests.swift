@@ -568,3 +568,40 @@ import Testing
         #expect(try store.runs(dag: "etl").first?.state == .failed)
     }
 }
+
+/// On a Docker node the runner is woken by the engine's event stream, not by polling: once the
+/// stream is up its change mark is pushed, and a task's exit ends the wait long before its limit.
+@Suite struct DAGRunnerDockerWakeTests {
+    @Test(.timeLimit(.minutes(3))) func aDockerTasksExitWakesTheRunner() async throws {
+        let engine = try await DockerEngine.start()
+        defer { engine.shutdown() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wake-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = NodeSpec(name: "d", backend: .docker(endpoint: engine.endpoint, tls: nil))
+        let driver = try DockerDriver(node: "d", endpoint: engine.endpoint)
+        let runner = DAGRunner(
+            nodes: [node], drivers: ["d": driver], store: try Store(stateDirectory: folder), stateDirectory: folder)
+        var mark = runner.changeMark()
+        for _ in 0..<300 where !mark.pushed {
+            try await Task.sleep(for: .milliseconds(100))
+            mark = runner.changeMark()
+        }
+        #expect(mark.pushed, "the engine's event stream never came up")
+        let container = try await driver.run(
+            ContainerSpec(
+                name: "wake-task", image: TestImage.name, command: ["/bin/sh", "-c", "sleep 1"],
+                resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 32 << 20)),
+                network: .none))
+        // The wait's own limit is a minute away; an exit notice ends it (cut at 1 s by the runner
+        // while runs are under way, so it is waited on again until the container has exited).
+        var exited = false
+        for _ in 0..<60 where !exited {
+            await runner.waitForChange(after: mark, until: Date().addingTimeInterval(60))
+            mark = runner.changeMark()
+            exited = try await driver.inspect(container.id)?.status == .exited
+        }
+        #expect(exited)
+        try await driver.remove(container.id)
+        await engine.shutdownOffPool()
+    }
+}

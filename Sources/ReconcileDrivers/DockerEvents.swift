@@ -1,0 +1,84 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// Exit notices of a Docker engine from its event stream (`GET /events`, our containers' `die` and
+/// `oom` events), one stream per engine however many drivers talk to it. After a drop (the engine
+/// restarted, the connection broke) it reconnects with `since` the last event it saw, and sends a
+/// notice once connected again, so a waiter lists the node and sees any exit the gap hid (an
+/// engine's event buffer does not survive its restart). While disconnected the notices are not
+/// live and the DAG runner polls; after 12 failed attempts in a row (about a minute) the stream
+/// stops until asked for again.
+final class DockerEvents: Sendable {
+    let notices = ExitNotices()
+    private let baseURL: String
+    private let client: HTTPClient
+    private let node: String
+
+    nonisolated(unsafe) private static var streams: [String: DockerEvents] = [:]
+    private static let registry = NSLock()
+
+    /// The running stream of the engine at `baseURL` (started when there is none).
+    static func stream(baseURL: String, client: HTTPClient, node: String) -> DockerEvents {
+        registry.withLock {
+            if let existing = streams[baseURL] { return existing }
+            let events = DockerEvents(baseURL: baseURL, client: client, node: node)
+            streams[baseURL] = events
+            Task.detached { await events.follow() }
+            return events
+        }
+    }
+
+    private init(baseURL: String, client: HTTPClient, node: String) {
+        self.baseURL = baseURL
+        self.client = client
+        self.node = node
+    }
+
+    /// Events we act on: a container of ours exited (or was killed for memory).
+    static let filters =
+        #"{"type":["container"],"event":["die","oom"],"label":["\#(ManagementLabel.key)=\#(ManagementLabel.value)"]}"#
+
+    private func follow() async {
+        var since: String?
+        var failures = 0
+        while failures < 12 {
+            // Unversioned: the engine's own API version (the stream's format is the same in all).
+            var query = "/events?filters=" + DockerDriver.queryEncode(Self.filters)
+            // Resume where the last stream stopped (the engine replays what it still has).
+            if let since { query += "&since=" + since }
+            var request = HTTPClientRequest(url: baseURL + query)
+            request.method = .GET
+            request.headers.add(name: "Host", value: "docker")
+            do {
+                let response = try await client.execute(request, deadline: .distantFuture)
+                guard response.status == .ok else {
+                    throw DriverError(.engine, node: node, operation: "events", message: "\(response.status)")
+                }
+                failures = 0
+                notices.setLive(true)
+                // Connected (again): whatever exited meanwhile is found by the listing this notice causes.
+                notices.notify()
+                var pending = Data()
+                for try await chunk in response.body {
+                    pending.append(contentsOf: chunk.readableBytesView)
+                    while let newline = pending.firstIndex(of: 0x0A) {
+                        let line = pending[pending.startIndex..<newline]
+                        pending.removeSubrange(pending.startIndex...newline)
+                        if let event = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
+                            if let nanos = event["timeNano"] as? Int64 ?? (event["timeNano"] as? Int).map(Int64.init) {
+                                since = String(format: "%d.%09d", nanos / 1_000_000_000, nanos % 1_000_000_000)
+                            }
+                            notices.notify()
+                        }
+                    }
+                }
+            } catch {
+                failures += 1
+            }
+            notices.setLive(false)
+            try? await Task.sleep(for: .milliseconds(min(5_000, 250 * (1 << min(failures, 5)))))
+        }
+        Self.registry.withLock { Self.streams[baseURL] = nil }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import ReconcileModel
+import ReconcileTesting
+import Testing
+
+@testable import ReconcileDrivers
+
+/// Exit notices of a Docker node come from the engine's event stream: an exit is pushed (a start
+/// is not), and after the engine restarts mid-run the stream resumes and wakes its waiters, so an
+/// exit that happened while it was down is found.
+@Suite struct DockerEventsTests {
+    func eventually(_ seconds: TimeInterval, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try await condition()
+    }
+
+    func spec(_ name: String, _ command: [String]) -> ContainerSpec {
+        ContainerSpec(
+            name: name, image: TestImage.name, command: command,
+            resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 32 << 20)),
+            network: .none)
+    }
+
+    @Test(.timeLimit(.minutes(3))) func anExitIsPushedAndAStartIsNot() async throws {
+        let engine = try await DockerEngine.start()
+        defer { engine.shutdown() }
+        let driver = try DockerDriver(node: "events", endpoint: engine.endpoint)
+        let notices = try #require(driver.exitNotices())
+        #expect(try await eventually(30) { notices.isLive })
+        // The same stream for every driver of the engine.
+        #expect(try DockerDriver(node: "events", endpoint: engine.endpoint).exitNotices() === notices)
+
+        let quiet = notices.mark
+        let sleeper = try await driver.run(spec("sleeper", ["/bin/sleep", "60"]))
+        await ExitNotices.wait(any: [(notices, quiet)], timeout: 2)
+        #expect(notices.mark == quiet, "a start is no notice")
+
+        let before = notices.mark
+        let exiting = try await driver.run(spec("exiting", ["/bin/sh", "-c", "sleep 1; exit 3"]))
+        // Woken by the engine's die event (the wait's limit is far beyond the task's second).
+        await ExitNotices.wait(any: [(notices, before)], timeout: 60)
+        #expect(notices.mark != before)
+        #expect(try await driver.inspect(exiting.id)?.exitCode == 3)
+        try await driver.remove(exiting.id)
+        try await driver.remove(sleeper.id)
+        await engine.shutdownOffPool()
+    }
+
+    @Test(.timeLimit(.minutes(4))) func aDroppedStreamResumesAndWakesItsWaiters() async throws {
+        let engine = try await DockerEngine.start()
+        defer { engine.shutdown() }
+        let driver = try DockerDriver(node: "restart", endpoint: engine.endpoint)
+        let notices = try #require(driver.exitNotices())
+        #expect(try await eventually(30) { notices.isLive })
+        let task = try await driver.run(spec("task", ["/bin/sleep", "60"]))
+
+        // The engine restarts mid-run; its containers stop with it, so the task's exit happens
+        // while the stream is down (and the engine's event buffer does not survive the restart).
+        engine.stop()
+        #expect(try await eventually(30) { !notices.isLive }, "a dropped stream is not live (the runner polls)")
+        let whileDown = notices.mark
+        try engine.start()
+        #expect(try await eventually(60) { notices.isLive }, "the stream resumes")
+        await ExitNotices.wait(any: [(notices, whileDown)], timeout: 30)
+        #expect(notices.mark != whileDown, "resuming wakes the waiters")
+        // And the listing they then make shows the exit.
+        #expect(try await driver.inspect(task.id)?.status == .exited)
+        try? await driver.remove(task.id)
+        await engine.shutdownOffPool()
+    }
+}
