@@ -138,15 +138,7 @@ struct DagsCommand: AsyncParsableCommand {
         @OptionGroup(title: "Controller") var remote: ControllerOptions
 
         func run() async throws {
-            var values: [String: String] = [:]
-            for item in params {
-                guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
-                    throw ValidationError("--param takes NAME=VALUE, found \"\(item)\"")
-                }
-                let name = String(item[..<equals])
-                guard values[name] == nil else { throw ValidationError("--param \(name) is given twice") }
-                values[name] = String(item[item.index(after: equals)...])
-            }
+            let values = try ParamArguments.parse(params)
             let run: RunView
             if let client = try remote.client() {
                 run = try await client.post(
@@ -180,9 +172,16 @@ struct DagsCommand: AsyncParsableCommand {
         @Argument(help: "The DAG.") var dag: String
         @Option(help: "First logical date, e.g. 2026-01-01T00:00:00Z.") var from: String
         @Option(help: "Last logical date (not in the future).") var to: String
+        @Option(
+            name: .customLong("param"),
+            help:
+                "A param of the DAG as NAME=VALUE for every run created (repeat for several); the others take their defaults."
+        )
+        var params: [String] = []
         @OptionGroup(title: "Git") var git: GitOptions
 
         func run() async throws {
+            let given = try ParamArguments.parse(params)
             let start: Date
             let end: Date
             do {
@@ -202,6 +201,12 @@ struct DagsCommand: AsyncParsableCommand {
                 throw CommandError(
                     "\(dag) has no schedule to backfill; start runs with `reconcile dags trigger \(dag)`")
             }
+            let values: [String: String]
+            do {
+                values = try spec.resolveParams(given)
+            } catch {
+                throw CommandError(error.message)
+            }
             guard let runs = RunScheduler.backfill(dag: spec, from: start, to: end) else {
                 throw CommandError("more than 10000 ticks between --from and --to; backfill a shorter range")
             }
@@ -211,7 +216,7 @@ struct DagsCommand: AsyncParsableCommand {
                 let record = RunRecord(
                     dag: dag, runID: run.runID, logicalDate: run.logicalDate,
                     dataIntervalStart: run.dataIntervalStart, dataIntervalEnd: run.dataIntervalEnd, commitID: commit,
-                    createdAt: now)
+                    createdAt: now, params: values)
                 if try store.addRun(record) {
                     created += 1
                     print("\(dag) \(run.runID): created")
@@ -221,6 +226,22 @@ struct DagsCommand: AsyncParsableCommand {
                 "\(dag): \(created) run\(created == 1 ? "" : "s") created, \(runs.count - created) tick"
                     + "\(runs.count - created == 1 ? "" : "s") already had a run")
         }
+    }
+}
+
+/// `--param NAME=VALUE` options as a map (each name once).
+enum ParamArguments {
+    static func parse(_ items: [String]) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for item in items {
+            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+                throw ValidationError("--param takes NAME=VALUE, found \"\(item)\"")
+            }
+            let name = String(item[..<equals])
+            guard values[name] == nil else { throw ValidationError("--param \(name) is given twice") }
+            values[name] = String(item[item.index(after: equals)...])
+        }
+        return values
     }
 }
 

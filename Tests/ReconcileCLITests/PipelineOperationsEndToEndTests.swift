@@ -310,6 +310,8 @@ import Testing
                 kind: DAG
                 name: orders
                 schedule: "0 0 1 1 *"
+                params:
+                  batch: {type: int, default: 1}
                 tasks:
                   t: {command: ["true"], resources: { cpu: 100m, memory: 32Mi }}
                 ---
@@ -346,7 +348,10 @@ import Testing
         #expect(list.stdout.contains("paused (by hand)"), "\(list.stdout)")
 
         let range = ["--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T00:00:00Z"]
-        _ = try await setup.cli(["dags", "backfill", "orders"] + range)
+        let refused = try await setup.cli(["dags", "backfill", "payments", "--param", "batch=5"] + range)
+        #expect(refused.stderr.contains("dag payments has no param \"batch\"; it declares none"), "\(refused.stderr)")
+        _ = try await setup.cli(["dags", "backfill", "orders", "--param", "batch=5"] + range)
+        #expect(try setup.latest("orders")?.params == ["batch": "5"])
         #expect(try await setup.eventually(30) { try setup.latest("orders")?.state == .succeeded }, "\(setup.log)")
         try await Task.sleep(for: .seconds(2))
         #expect(try setup.latest("revenue") == nil, "payments has not run for that interval")
