@@ -324,9 +324,7 @@ extension Queries {
         let record = try findRun(name)
         if let spec, !spec.tasks.contains(where: { $0.name == task }) {
             let names = spec.tasks.map(\.name)
-            let hint =
-                names.min { a, b in a.commonPrefix(with: task).count > b.commonPrefix(with: task).count }
-                .map { " (did you mean \($0)?)" } ?? ""
+            let hint = Suggestion.closest(to: task, among: names).map { " (did you mean \($0)?)" } ?? ""
             throw Failure(
                 .notFound, "dag \(record.dag) has no task \(task)\(hint); its tasks: \(names.joined(separator: ", "))")
         }

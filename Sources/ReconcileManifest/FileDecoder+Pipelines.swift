@@ -121,23 +121,14 @@ extension FileDecoder {
     /// and `OUTPUT_<TASK>_<KEY>` of a task upstream of the one it is written in (any task, in defaults).
     func checkExpansions(_ items: [(task: String?, nodes: [Node])], tasks: [TaskSpec], params: [DAGParam]) {
         let paramNames = Set(params.map(\.variable))
-        let byName = Dictionary(tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        func upstream(of task: String) -> [String] {
-            var seen: Set<String> = []
-            var queue = byName[task]?.after ?? []
-            while let next = queue.popLast() {
-                guard seen.insert(next).inserted else { continue }
-                queue += byName[next]?.after ?? []
-            }
-            return seen.sorted()
-        }
+        let dag = DAGSpec(name: "", tasks: tasks)
         for (task, nodes) in items {
             // Walked only for a task that names an output (a long chain would otherwise walk every
             // task's whole upstream).
             var walked: (sources: [String], prefixes: [String])?
             func upstreamPrefixes() -> (sources: [String], prefixes: [String]) {
                 if let walked { return walked }
-                let sources = task.map(upstream(of:)) ?? tasks.map(\.name)
+                let sources = task.map { dag.upstream(of: $0).sorted() } ?? tasks.map(\.name)
                 let result = (sources, sources.map { TaskSpec.outputVariable(task: $0, key: "") })
                 walked = result
                 return result

@@ -54,6 +54,20 @@ public struct DAGSpec: Sendable, Hashable {
     }
 }
 
+extension DAGSpec {
+    /// Every task `task` comes after, directly or through others (a cycle is walked once).
+    public func upstream(of task: String) -> Set<String> {
+        let byName = Dictionary(tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var seen: Set<String> = []
+        var queue = byName[task]?.after ?? []
+        while let next = queue.popLast() {
+            guard seen.insert(next).inserted else { continue }
+            queue += byName[next]?.after ?? []
+        }
+        return seen
+    }
+}
+
 public struct TaskSpec: Sendable, Hashable {
     public var name: String
     public var image: String?

@@ -68,15 +68,8 @@ extension DAGRunner {
     /// each one's latest succeeded try in the run.
     static func outputVariables(for task: TaskSpec, dag: DAGSpec, records: [AttemptRecord]) -> [String: String] {
         guard !task.after.isEmpty else { return [:] }
-        let byName = Dictionary(dag.tasks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var upstream: Set<String> = []
-        var queue = task.after
-        while let next = queue.popLast() {
-            guard upstream.insert(next).inserted else { continue }
-            queue += byName[next]?.after ?? []
-        }
         var variables: [String: String] = [:]
-        for name in upstream.sorted() {
+        for name in dag.upstream(of: task.name).sorted() {
             guard
                 let latest = records.filter({ $0.task == name && $0.state == .succeeded && !$0.cleared })
                     .max(by: { $0.tryNumber < $1.tryNumber }),
