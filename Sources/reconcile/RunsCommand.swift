@@ -48,12 +48,7 @@ struct RunsCommand: AsyncParsableCommand {
         func run() async throws {
             let detail: RunDetailView
             if let client = try remote.client() {
-                guard let slash = runID.firstIndex(of: "/") else {
-                    throw ValidationError("through --controller, name the run as DAG/RUN")
-                }
-                let dag = String(runID[..<slash])
-                let run = String(runID[runID.index(after: slash)...])
-                detail = try await client.get("runs/\(RunText.path(dag))/\(RunText.path(run))", RunDetailView.self)
+                detail = try await client.get(try RunsCommand.apiPath(runID), RunDetailView.self)
             } else {
                 detail = try RunText.local(git.state) { try $0.run(runID) }
             }
@@ -181,13 +176,8 @@ struct RerunCommand: AsyncParsableCommand {
         }
         let result: Response
         if let client = try remote.client() {
-            guard let slash = runID.firstIndex(of: "/") else {
-                throw ValidationError("through --controller, name the run as DAG/RUN")
-            }
-            let dag = String(runID[..<slash])
-            let run = String(runID[runID.index(after: slash)...])
             result = try await client.post(
-                "runs/\(RunText.path(dag))/\(RunText.path(run))/rerun",
+                try RunsCommand.apiPath(runID) + "/rerun",
                 Request(failed: failed, tasks: task, downstream: downstream), Response.self)
         } else {
             let store = try Store(stateDirectory: git.state)
