@@ -235,7 +235,7 @@ let package = Package(
         .testTarget(name: "ReconcileLogsTests", dependencies: ["ReconcileLogs", "ReconcileTesting"]),
         .testTarget(
             name: "ReconcileStoreTests",
-            dependencies: ["ReconcileStore", "ReconcileModel"]
+            dependencies: ["ReconcileStore", "ReconcileModel", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "ReconcileWebTests",

@@ -8,23 +8,7 @@ func runLoadBenchmark(_ options: Options) throws {
     generate(options, into: root)
     defer { if options.keep == nil { try? FileManager.default.removeItem(atPath: root) } }
 
-    // Baseline: Python's libyaml-backed CSafeLoader parsing the same files, in the same run.
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("yaml_baseline.py").path
-    let python = Process()
-    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    python.arguments = ["python3", script, root, String(options.runs)]
-    let pipe = Pipe()
-    python.standardOutput = pipe
-    try python.run()
-    python.waitUntilExit()
-    let baselineText = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    guard python.terminationStatus == 0,
-        let baseline = Double(baselineText.trimmingCharacters(in: .whitespacesAndNewlines))
-    else {
-        print("baseline failed (python3 with PyYAML built with libyaml is required): \(baselineText)")
-        exit(1)
-    }
+    let baseline = try pythonParseSeconds(root: root, runs: options.runs)
 
     var times: [Double] = []
     var documents = 0
@@ -54,4 +38,24 @@ func runLoadBenchmark(_ options: Options) throws {
     print(String(format: "ratio (reconcile / bare parse): %.2fx", ours / baseline))
     print(String(format: "peak resident memory: %.0f MiB", peakResidentMiB()))
 
+}
+
+/// Baseline: Python's libyaml-backed CSafeLoader parsing the same files (median of `runs`, seconds).
+func pythonParseSeconds(root: String, runs: Int) throws -> Double {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("yaml_baseline.py").path
+    let python = Process()
+    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    python.arguments = ["python3", script, root, String(runs)]
+    let pipe = Pipe()
+    python.standardOutput = pipe
+    try python.run()
+    python.waitUntilExit()
+    let baselineText = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    guard python.terminationStatus == 0,
+        let baseline = Double(baselineText.trimmingCharacters(in: .whitespacesAndNewlines))
+    else {
+        throw BenchError("baseline failed (python3 with PyYAML built with libyaml is required): \(baselineText)")
+    }
+    return baseline
 }

@@ -9,10 +9,20 @@ struct Options {
     var keep: String?
     var files = 5000
     var seconds = 600
+    var svg: String?
+    var only: String?
+    var quick = false
+    var nodes = 10
+    var latencyMilliseconds = 2
+    var inspectEach = false
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
+            if flag == "--quick" || flag == "--inspect-each" {
+                if flag == "--quick" { quick = true } else { inspectEach = true }
+                continue
+            }
             let value = iterator.next() ?? ""
             switch flag {
             case "--apps": apps = Int(value) ?? apps
@@ -23,6 +33,10 @@ struct Options {
             case "--keep": keep = value
             case "--files": files = Int(value) ?? files
             case "--seconds": seconds = Int(value) ?? seconds
+            case "--svg": svg = value
+            case "--only": only = value
+            case "--nodes": nodes = Int(value) ?? nodes
+            case "--latency-ms": latencyMilliseconds = Int(value) ?? latencyMilliseconds
             default:
                 FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
                 exit(2)

@@ -26,6 +26,10 @@ import Foundation
 //   reconcile-bench router [--runs N]
 //       wrk through the router (http and tcp mode) vs. nginx as a keep-alive reverse proxy vs. direct,
 //       one keep-alive backend process (reconcile-bench backend), N rounds (default 7)
+//   reconcile-bench scale [--svg DIR] [--only pass,repo,history,logs] [--quick]
+//       curves: pass time vs Apps and nodes, validate and poll vs repository size, API and UI pages vs
+//       stored history (and the controller's memory with it), log ingest and search vs size; tables and
+//       SVG charts
 //   reconcile-bench fuzz-http [--seconds N] [--runs SEED]
 //       a seeded property run (default 600 s) over query, form, redirect and webhook decoding
 
@@ -44,8 +48,12 @@ case "bounds": try await runBoundsBenchmark(Options(arguments))
 case "fuzz-http": try runHTTPFuzz(Options(arguments))
 case "router": try await runRouterBenchmark(Options(arguments))
 case "backend": try await runBackend(Options(arguments))
+case "scale": try await runScaleBenchmark(Options(arguments))
+case "scale-pass-point": try await runPassPoint(Options(arguments))
 default:
     FileHandle.standardError.write(
-        Data("unknown benchmark \(mode); use load, git, plan, docker, dags, grep, soak or ui\n".utf8))
+        Data(
+            "unknown benchmark \(mode); use load, git, plan, docker, dags, grep, soak, ui, bounds, router, fuzz-http or scale\n"
+                .utf8))
     exit(2)
 }

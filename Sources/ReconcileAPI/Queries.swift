@@ -47,7 +47,7 @@ public struct Queries: Sendable {
             dag = String(name[..<slash])
             runID = String(name[name.index(after: slash)...])
         }
-        let matches = try store.runs(dag: dag, limit: 100_000).filter { $0.runID == runID }
+        let matches = try store.runs(withID: runID, dag: dag)
         guard let first = matches.first else {
             throw Failure(
                 .notFound,

@@ -254,16 +254,40 @@ public final class ProcessDriver: ContainerDriver {
             // Lines are in time order: with `since`, start at the first line at or after it (binary
             // search), so following a long-running process's output does not read all of it every time.
             if let since { data = data.subdata(in: Self.firstLine(in: data, atOrAfter: since)..<data.count) }
-            lines += String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
-                .compactMap { line -> LogLine? in
-                    let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-                    guard parts.count >= 2, let time = DockerTime.parse(String(parts[0])) else { return nil }
-                    if let since, time < since { return nil }
-                    let text = parts.count == 3 ? String(parts[2]) : ""
-                    return LogLine(time: time, stream: parts[1] == "stderr" ? .stderr : .stdout, text: text)
-                }
+            lines += Self.outputLines(data, since: since)
         }
         return lines
+    }
+
+    /// The shim's `TIME STREAM TEXT` lines, parsed on the bytes (log ingest runs through here for
+    /// every line a process prints); lines without a valid time are skipped.
+    static func outputLines(_ data: Data, since: Date?) -> [LogLine] {
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [LogLine] in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var lines: [LogLine] = []
+            var start = 0
+            let count = bytes.count
+            while start < count {
+                var end = start
+                while end < count, bytes[end] != 10 { end += 1 }
+                defer { start = end + 1 }
+                var space = start
+                while space < end, bytes[space] != 32 { space += 1 }
+                guard space < end,
+                    let time = DockerTime.parse(bytes: UnsafeBufferPointer(rebasing: bytes[start..<space]))
+                else { continue }
+                if let since, time < since { continue }
+                var second = space + 1
+                while second < end, bytes[second] != 32 { second += 1 }
+                let stream = UnsafeBufferPointer(rebasing: bytes[(space + 1)..<second])
+                let isStderr = stream.elementsEqual("stderr".utf8)
+                let text =
+                    second < end
+                    ? String(decoding: UnsafeBufferPointer(rebasing: bytes[(second + 1)..<end]), as: UTF8.self) : ""
+                lines.append(LogLine(time: time, stream: isStderr ? .stderr : .stdout, text: text))
+            }
+            return lines
+        }
     }
 
     /// The offset of the first `TIME STREAM TEXT` line whose time is at or after `time`.

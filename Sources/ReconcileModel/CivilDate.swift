@@ -1,17 +1,17 @@
 /// A calendar date without a time zone (proleptic Gregorian), with day arithmetic that never
 /// touches Foundation, so the cron search is plain integer work.
-struct CivilDate: Hashable, Comparable {
-    var year: Int
-    var month: Int
-    var day: Int
+public struct CivilDate: Hashable, Comparable, Sendable {
+    public var year: Int
+    public var month: Int
+    public var day: Int
 
-    static func < (lhs: CivilDate, rhs: CivilDate) -> Bool {
+    public static func < (lhs: CivilDate, rhs: CivilDate) -> Bool {
         (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day)
     }
 
-    static func isLeap(_ year: Int) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
+    public static func isLeap(_ year: Int) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
 
-    static func daysIn(month: Int, year: Int) -> Int {
+    public static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: isLeap(year) ? 29 : 28
         case 4, 6, 9, 11: 30
@@ -20,7 +20,7 @@ struct CivilDate: Hashable, Comparable {
     }
 
     /// Days since 1970-01-01 (Howard Hinnant's days_from_civil).
-    var daysSinceEpoch: Int {
+    public var daysSinceEpoch: Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -30,7 +30,7 @@ struct CivilDate: Hashable, Comparable {
         return era * 146_097 + doe - 719_468
     }
 
-    init(year: Int, month: Int, day: Int) {
+    public init(year: Int, month: Int, day: Int) {
         self.year = year
         self.month = month
         self.day = day

@@ -152,12 +152,14 @@ extension Store {
         try db.execute(
             sql: """
                 INSERT OR IGNORE INTO run
-                (dag, runID, logicalDate, dataIntervalStart, dataIntervalEnd, commitID, state, createdAt, params)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (dag, runID, logicalDate, dataIntervalStart, dataIntervalEnd, commitID, state, createdAt, params,
+                finishedAt, failure)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 run.dag, run.runID, run.logicalDate, run.dataIntervalStart, run.dataIntervalEnd, run.commitID,
                 run.state.rawValue, run.createdAt, run.params.isEmpty ? nil : StoredJSON.text(run.params),
+                run.finishedAt, run.failure,
             ])
     }
 
@@ -180,6 +182,20 @@ extension Store {
                 db, sql: "SELECT * FROM run \(filter) ORDER BY logicalDate DESC, createdAt DESC LIMIT ?",
                 arguments: arguments
             ).map(RunRecord.init(row:))
+        }
+    }
+
+    /// The runs whose id is `runID`: of the DAG when given (one at most), else of every DAG that has
+    /// one (scheduled ids repeat across DAGs), by DAG name. Read by index, whatever the history.
+    public func runs(withID runID: String, dag: String?) throws -> [RunRecord] {
+        try queue.read { db in
+            if let dag {
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM run WHERE dag = ? AND runID = ?", arguments: [dag, runID]
+                ).map(RunRecord.init(row:))
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM run WHERE runID = ? ORDER BY dag", arguments: [runID])
+                .map(RunRecord.init(row:))
         }
     }
 

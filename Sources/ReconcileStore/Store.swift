@@ -275,6 +275,15 @@ public final class Store: Sendable {
             // Retention deletes finished runs by age.
             try db.execute(sql: "CREATE INDEX runByFinish ON run(finishedAt) WHERE finishedAt IS NOT NULL")
         }
+        migrator.registerMigration("v13: runs by id and by date across DAGs") { db in
+            // A run named by its id alone (`runs show RUN`) and the runs list across DAGs read by
+            // index: with a million attempts stored, scanning the runs took seconds per request.
+            try db.execute(
+                sql: """
+                    CREATE INDEX runByID ON run(runID);
+                    CREATE INDEX runByDateAll ON run(logicalDate DESC, createdAt DESC);
+                    """)
+        }
         return migrator
     }
 

@@ -28,10 +28,24 @@ public actor InMemoryDriver: ContainerDriver {
         var outputs: [UInt8]? = nil
     }
 
-    public init(node: String, capacity: Resources, images: Set<String> = []) {
+    /// Whether a listing carries each container's full state (as the process driver's does); when
+    /// false, the caller must inspect each container, as with Docker's summary listing.
+    public nonisolated let listsFullState: Bool
+    /// How long each call to the engine takes before it answers (the scale benchmark gives the fake a
+    /// real engine's round trip); zero by default.
+    private var latency: Duration = .zero
+
+    public init(node: String, capacity: Resources, images: Set<String> = [], listsFullState: Bool = true) {
         self.node = node
         self.capacity = capacity
         self.images = images
+        self.listsFullState = listsFullState
+    }
+
+    public func setLatency(_ value: Duration) { latency = value }
+
+    private func roundTrip() async {
+        if latency > .zero { try? await Task.sleep(for: latency) }
     }
 
     public func setUnreachable(_ value: Bool) { unreachable = value }
@@ -56,12 +70,14 @@ public actor InMemoryDriver: ContainerDriver {
     }
 
     public func info() async throws -> NodeInfo {
+        await roundTrip()
         try reachable("read node info")
         infos += 1
         return NodeInfo(capacity: capacity, engine: "in-memory")
     }
 
     public func list() async throws -> [ContainerInfo] {
+        await roundTrip()
         try reachable("list containers")
         listings += 1
         return containers.values.map(\.info).filter { $0.labels[ManagementLabel.key] == ManagementLabel.value }
@@ -131,8 +147,6 @@ public actor InMemoryDriver: ContainerDriver {
         return id
     }
 
-    public nonisolated var listsFullState: Bool { true }
-
     /// Adds a container that was created (at `createdAt`, when known) and never started, as an engine
     /// keeps one when its creator died between create and start.
     public func addCreatedContainer(_ spec: ContainerSpec, createdAt: Date? = nil) -> String {
@@ -165,6 +179,7 @@ public actor InMemoryDriver: ContainerDriver {
     }
 
     public func inspect(_ id: String) async throws -> ContainerInfo? {
+        await roundTrip()
         try reachable("inspect container \(id)")
         return containers[id]?.info
     }

@@ -1,0 +1,85 @@
+import Foundation
+import ReconcileGit
+import ReconcileManifest
+
+/// Validate and poll times against the repository's size (`fileCounts` manifest files in one
+/// commit, a local remote): load + validate of the whole tree, the controller's first poll (clone +
+/// decode all), the no-change poll, and the poll after a one-file commit (which decodes only the
+/// changed file, so it should stay flat). Baselines in the same run: Python's libyaml parse of the
+/// same files, `git clone --mirror` and `git fetch` of the same remote.
+func measureRepositoryCurve(fileCounts: [Int], repeats: Int) async throws -> Curve {
+    var curve = Curve(
+        id: "repository", title: "Validate and poll time vs repository size", xLabel: "manifest files",
+        yLabel: "ms (median)", series: [],
+        note:
+            "Generated Apps, one file each (plus 8 Nodes and a Notifier); a local git remote. Median of "
+            + "\(repeats) (first poll and clone: one each, a fresh state directory).")
+    for files in fileCounts {
+        let root = NSTemporaryDirectory() + "reconcile-scale-repo-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let work = root + "/origin"
+        var generated = Options([])
+        generated.apps = max(0, files - 9)
+        generated.dags = 0
+        generated.checks = 0
+        generate(generated, into: work)
+        try git(["init", "-q", "-b", "main"], in: work)
+        try git(["add", "-A"], in: work)
+        try git(["commit", "-q", "-m", "initial"], in: work)
+        func add(_ name: String, _ value: Double, baseline: Bool = false) {
+            curve.add(name, x: Double(files), y: value * 1000, baseline: baseline)
+            print(String(format: "  repository %6d files: %-36@ %9.1f ms", files, name as NSString, value * 1000))
+            fflush(nil)
+        }
+
+        var validate: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let (read, extra) = try ManifestDirectory.read(root: work)
+            guard ManifestLoader.load(read, extraDiagnostics: extra).state != nil else {
+                throw BenchError("the generated repository is invalid")
+            }
+            validate.append(seconds(since: start))
+        }
+        add("load + validate all files", median(validate))
+        add("baseline: libyaml parse (python)", try pythonParseSeconds(root: work, runs: repeats), baseline: true)
+
+        let source = GitManifestSource(source: GitSource(remote: work, stateDirectory: root + "/state"), ref: "main")
+        var start = DispatchTime.now().uptimeNanoseconds
+        guard case .applied = await source.poll() else { throw BenchError("the first poll did not apply") }
+        add("first poll (clone + decode all)", seconds(since: start))
+        start = DispatchTime.now().uptimeNanoseconds
+        try git(["clone", "-q", "--mirror", work, root + "/cli-mirror.git"], in: root)
+        add("baseline: git clone --mirror", seconds(since: start), baseline: true)
+
+        var unchanged: [Double] = []
+        var fetch: [Double] = []
+        for _ in 0..<repeats {
+            start = DispatchTime.now().uptimeNanoseconds
+            guard case .unchanged = await source.poll() else { throw BenchError("a no-change poll changed") }
+            unchanged.append(seconds(since: start))
+            start = DispatchTime.now().uptimeNanoseconds
+            try git(["fetch", "-q", "--prune", "origin"], in: root + "/cli-mirror.git")
+            fetch.append(seconds(since: start))
+        }
+        add("no-change poll", median(unchanged))
+        add("baseline: git fetch, no change", median(fetch), baseline: true)
+
+        var oneFile: [Double] = []
+        for run in 0..<repeats {
+            let file = work + "/apps/app-\(run).yaml"
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            try text.replacingOccurrences(of: "replicas: ", with: "replicas: 1\n# was ").write(
+                toFile: file, atomically: true, encoding: .utf8)
+            try git(["commit", "-q", "-am", "change \(run)"], in: work)
+            let before = await source.decodedFiles
+            start = DispatchTime.now().uptimeNanoseconds
+            guard case .applied = await source.poll() else { throw BenchError("a one-file poll did not apply") }
+            oneFile.append(seconds(since: start))
+            let decoded = await source.decodedFiles - before
+            guard decoded == 1 else { throw BenchError("a one-file commit decoded \(decoded) files") }
+        }
+        add("one-file-commit poll", median(oneFile))
+    }
+    return curve
+}
