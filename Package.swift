@@ -177,7 +177,7 @@ let package = Package(
             dependencies: [
                 "ReconcileModel", "ReconcileManifest", "ReconcileGit", "ReconcileDrivers", "ReconcilePlanner",
                 "ReconcileRuntime", "ReconcileServer", "ReconcileAlerts", "ReconcileRouter", "ReconcileStore",
-                "ReconcileLogs", "ReconcileAPI", "ReconcileWeb", "ReconcileTesting",
+                "ReconcileLogs", "ReconcileAPI", "ReconcileWeb", "ReconcileTesting", "ReconcileSpawn",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

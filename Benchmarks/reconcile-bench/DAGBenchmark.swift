@@ -2,6 +2,7 @@ import Foundation
 import ReconcileDrivers
 import ReconcileModel
 import ReconcileRuntime
+import ReconcileSpawn
 import ReconcileStore
 
 /// DAG task handoff on a process node, through the controller's own loop (a `DAGRunner` pass, then
@@ -22,6 +23,8 @@ func runDAGBenchmark(_ options: Options) async throws {
     var handoffs: [Double] = []
     var fanOutTimes: [Double] = []
     var chainTimes: [Double] = []
+    var spawnFloors: [Double] = []
+    var driverFloors: [Double] = []
     for _ in 0..<runs {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dag-bench-\(UUID().uuidString)")
             .path
@@ -67,6 +70,30 @@ func runDAGBenchmark(_ options: Options) async throws {
                 + middle.map { TaskSpec(name: $0, command: ["/bin/true"], after: ["root"], resources: tiny) }
                 + [TaskSpec(name: "sink", command: ["/bin/true"], after: middle, resources: tiny)])
         fanOutTimes.append(try await runToCompletion(wide, runner: runner, store: store, node: node))
+
+        // The floors of the fan-out, same concurrency (all at once): the same processes spawned
+        // directly (posix_spawn through the spawn helper, then waitpid), and started through the
+        // driver (a shim each, as a task's) and waited for until every one has exited.
+        var start = DispatchTime.now().uptimeNanoseconds
+        let pids = try (0..<fanOut).map { _ in
+            try Spawn.start(Spawn.Request(argv: ["/bin/true"], environment: Spawn.environment()))
+        }
+        for pid in pids { _ = Spawn.reap(pid) }
+        spawnFloors.append(seconds(since: start))
+        start = DispatchTime.now().uptimeNanoseconds
+        let ids = try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<fanOut {
+                group.addTask {
+                    try await driver.run(ContainerSpec(name: "floor-\(index)", command: ["/bin/true"])).id
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        while try await driver.list().contains(where: { $0.status == .running }) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        driverFloors.append(seconds(since: start))
+        for id in ids { try await driver.remove(id) }
     }
     let sorted = handoffs.sorted()
     let p99 = sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.99).rounded(.up)) - 1)]
@@ -82,7 +109,65 @@ func runDAGBenchmark(_ options: Options) async throws {
         String(
             format: "  %d-task fan-out (root, %d side by side, sink): median %.2f s", fanOut, fanOut - 2,
             median(fanOutTimes)))
+    print(
+        String(
+            format:
+                "    floors, same run: %d processes spawned directly and waited for %.2f s (fan-out %.1fx); started through the driver (a shim each) until all exited %.2f s (fan-out %.1fx)",
+            fanOut, median(spawnFloors), median(fanOutTimes) / median(spawnFloors), median(driverFloors),
+            median(fanOutTimes) / median(driverFloors)))
     print(String(format: "  peak RSS %.0f MiB", peakResidentMiB()))
+    if options.docker { try await runDockerChain(length: 50, processHandoff: median(handoffs)) }
+}
+
+/// The chain's handoff on a Docker node (the local engine, exits pushed by its event stream), set
+/// against the process node's figure from the same run; baseline: one container start through the
+/// driver. Needs the test image `reconcile-test/busybox:1` (scripts/setup builds it).
+private func runDockerChain(length: Int, processHandoff: Double) async throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dag-docker-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let endpoint = "unix:///var/run/docker.sock"
+    let node = NodeSpec(
+        name: "docker", backend: .docker(endpoint: endpoint, tls: nil),
+        capacity: Resources(cpu: CPUQuantity(millicores: 1_000_000), memory: MemoryQuantity(bytes: 1 << 40)))
+    let driver = try DockerDriver(node: "docker", endpoint: endpoint, timeout: .seconds(30))
+    let image = "reconcile-test/busybox:1"
+    var baselines: [Double] = []
+    for index in 0..<10 {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let info = try await driver.run(
+            ContainerSpec(name: "bench-start-\(index)-\(getpid())", image: image, command: ["true"]))
+        baselines.append(seconds(since: start))
+        try? await driver.remove(info.id)
+    }
+    let store = try Store(stateDirectory: folder)
+    let runner = DAGRunner(nodes: [node], drivers: ["docker": driver], store: store, stateDirectory: folder)
+    let tiny = Resources(cpu: CPUQuantity(millicores: 1), memory: MemoryQuantity(bytes: 8 << 20))
+    let chain = DAGSpec(
+        name: "dchain",
+        tasks: (0..<length).map { index in
+            TaskSpec(
+                name: String(format: "t%04d", index), image: image, command: ["true"],
+                after: index == 0 ? [] : [String(format: "t%04d", index - 1)], resources: tiny)
+        })
+    let total = try await runToCompletion(chain, runner: runner, store: store, node: node)
+    let attempts = Dictionary(
+        try store.attempts(dag: "dchain", runID: "bench").map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
+    var handoffs: [Double] = []
+    for index in 1..<length {
+        guard let upstream = attempts[String(format: "t%04d", index - 1)]?.finishedAt,
+            let downstream = attempts[String(format: "t%04d", index)]?.startedAt
+        else { throw BenchError("task \(index) of the Docker chain did not run") }
+        handoffs.append(downstream.timeIntervalSince(upstream))
+    }
+    print("DAG handoff on a Docker node (the local engine), a chain of \(length) tasks")
+    print(
+        String(format: "  baseline: one container start through the driver  median %.1f ms", median(baselines) * 1000))
+    print(
+        String(
+            format:
+                "  handoff median %.1f ms (%.1fx the container start; %.1fx the process node's %.1f ms in this run); whole chain %.1f s",
+            median(handoffs) * 1000, median(handoffs) / median(baselines), median(handoffs) / processHandoff,
+            processHandoff * 1000, total))
 }
 
 /// Triggers one run of the DAG and passes as the controller does until it finishes; its duration.

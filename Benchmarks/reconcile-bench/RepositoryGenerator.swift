@@ -15,14 +15,18 @@ struct Options {
     var nodes = 10
     var latencyMilliseconds = 2
     var inspectEach = false
+    var docker = false
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
-            if flag == "--quick" || flag == "--inspect-each" {
-                if flag == "--quick" { quick = true } else { inspectEach = true }
-                continue
+            switch flag {
+            case "--quick": quick = true
+            case "--inspect-each": inspectEach = true
+            case "--docker": docker = true
+            default: break
             }
+            if ["--quick", "--inspect-each", "--docker"].contains(flag) { continue }
             let value = iterator.next() ?? ""
             switch flag {
             case "--apps": apps = Int(value) ?? apps

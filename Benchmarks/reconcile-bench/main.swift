@@ -11,9 +11,11 @@ import Foundation
 //       plan N apps (default 2,000) over 10 nodes: full and no-op plans, nodes used vs. the lower bound
 //   reconcile-bench docker [--files N] [--runs N]
 //       start N (default 50) containers through DockerDriver concurrently vs. a `docker run -d` loop
-//   reconcile-bench dags [--tasks N] [--runs N]
+//   reconcile-bench dags [--tasks N] [--runs N] [--docker]
 //       task handoff on a process node: a chain of N (default 200) trivial tasks (median, p99) and a
-//       1,000-task fan-out, vs. one process start through the driver
+//       1,000-task fan-out, vs. one process start through the driver and the fan-out's floors (the
+//       same processes spawned directly, and through the driver); --docker adds a 50-task chain on
+//       the local Docker engine
 //   reconcile-bench grep [--files MiB] [--runs N]
 //       search 1 GiB (default) of collected log lines vs. `grep -E -c` over the same file
 //   reconcile-bench soak [--apps N] [--dags N] [--runs MINUTES]

@@ -29,6 +29,8 @@ public final class Controller: Service {
         public var heartbeatURL: String?
         /// Finished DAG runs older than this are deleted (nil: kept forever).
         public var retain: Timespan?
+        /// The longest a quiet cluster goes without a pass (`QuietTicks`); 10 s.
+        public var quietSpan: Timespan = .seconds(10)
 
         public init(
             interval: Timespan = .seconds(30), tick: Timespan = .seconds(2), stateDirectory: String,
@@ -84,6 +86,12 @@ public final class Controller: Service {
     /// Polls git at once (a push webhook arrived) instead of at the next `interval`.
     public func requestPoll() { pollRequested.withLock { $0 = true } }
 
+    private let passRequested = Mutex(false)
+
+    /// Runs the next tick's pass and DAG step even while the cluster is quiet (the API or the UI
+    /// changed something: a drain, a trigger, a pause).
+    public func requestPass() { passRequested.withLock { $0 = true } }
+
     private func takePollRequest() -> Bool {
         pollRequested.withLock { requested in
             defer { requested = false }
@@ -132,7 +140,9 @@ public final class Controller: Service {
         var tickCluster: ClusterSnapshot?
         var tickMark: DAGRunner.ChangeMark?
         var lastRetention = Date.distantPast
+        var quiet = QuietTicks()
         while !stopping() {
+            var quietTick = false
             if takePollRequest() || Date().timeIntervalSince(lastPoll) >= options.interval.seconds {
                 lastPoll = Date()
                 switch await source.poll() {
@@ -199,7 +209,21 @@ public final class Controller: Service {
                         log("nodes: \(error)")
                     }
                 }
-                if let reconciler {
+                let requested = passRequested.withLock { requested in
+                    defer { requested = false }
+                    return requested
+                }
+                let storeVersion = try? store.externalVersion()
+                if reconciler != nil, !requested,
+                    quiet.holds(
+                        commit: snapshot.commit, nodes: nodes ?? [], mark: dagRunner?.changeMark(),
+                        storeVersion: storeVersion, now: Date())
+                {
+                    // Nothing can have changed since the last pass: no pass this tick.
+                    quietTick = true
+                    metrics.quietTicks.increment()
+                    heartbeat()
+                } else if let reconciler {
                     do {
                         let started = ContinuousClock.now
                         tickMark = dagRunner?.changeMark()
@@ -274,7 +298,11 @@ public final class Controller: Service {
                             if deleted > 0 { log("retention: \(deleted) finished runs older than \(retain) deleted") }
                         }
                         heartbeat()
+                        quiet.passed(
+                            result, state: snapshot.state, commit: snapshot.commit, nodes: nodes ?? [], mark: tickMark,
+                            storeVersion: storeVersion, cap: options.quietSpan, now: Date())
                     } catch {
+                        quiet.reset()
                         log("pass failed: \(error)")
                     }
                 }
@@ -292,7 +320,10 @@ public final class Controller: Service {
                 let mark = tickMark ?? dagRunner?.changeMark()
                 tickCluster = nil
                 tickMark = nil
-                if let dagRunner, let snapshot {
+                if quietTick, quiet.skipsDAGStep(now: Date()) {
+                    // No run active and nothing due before the step asked to run again.
+                    wakeAt = min(wakeAt, quiet.dagDue)
+                } else if let dagRunner, let snapshot {
                     do {
                         let outcome = try await dagRunner.run(
                             desired: snapshot.state, revision: snapshot.commit, now: Date(), appPlan: appPlan,
@@ -300,7 +331,9 @@ public final class Controller: Service {
                         for line in outcome.events { log(line) }
                         active = outcome.active
                         if let requeue = outcome.requeueAt { wakeAt = min(wakeAt, requeue) }
+                        quiet.dagStepRan(active: outcome.active, requeueAt: outcome.requeueAt)
                     } catch {
+                        quiet.dagStepRan(active: true, requeueAt: nil)
                         log("dags: \(error)")
                     }
                 }

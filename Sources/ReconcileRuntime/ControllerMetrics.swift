@@ -13,6 +13,7 @@ public final class ControllerMetrics: AlertMetrics, Sendable {
     let passDuration: DurationHistogram
     let planActions: Gauge
     let gitFetchErrors: Counter
+    let quietTicks: Counter
     public let webhookPushes: Counter
     public let webhookRejected: Counter
     let handoff: DurationHistogram
@@ -29,6 +30,9 @@ public final class ControllerMetrics: AlertMetrics, Sendable {
             ])
         planActions = registry.makeGauge(descriptor: Self.name("plan_actions", "Actions in the last pass's plan."))
         gitFetchErrors = registry.makeCounter(descriptor: Self.name("git_fetch_errors_total", "Failed git polls."))
+        quietTicks = registry.makeCounter(
+            descriptor: Self.name(
+                "quiet_ticks_total", "Ticks that ran no pass: the cluster was settled and nothing had changed."))
         webhookPushes = registry.makeCounter(descriptor: Self.name("webhook_pushes_total", "Verified push webhooks."))
         webhookRejected = registry.makeCounter(
             descriptor: Self.name("webhook_rejected_total", "Webhooks refused (bad or missing signature)."))

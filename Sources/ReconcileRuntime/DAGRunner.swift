@@ -239,6 +239,12 @@ extension DAGRunner {
 
         /// True when exits are pushed to the runner (every node has a live source), false when it polls.
         public var pushed: Bool { !marks.isEmpty }
+
+        /// True when both are pushed marks of the same sources and no exit was noticed in between.
+        public func unchanged(since earlier: ChangeMark) -> Bool {
+            pushed && marks.count == earlier.marks.count
+                && zip(marks, earlier.marks).allSatisfy { $0.notices === $1.notices && $0.mark == $1.mark }
+        }
     }
 
     /// Reads the exit notices of the nodes (process nodes' shims, Docker engines' event streams)

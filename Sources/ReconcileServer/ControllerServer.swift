@@ -81,6 +81,9 @@ public enum ControllerServer {
         controller: Controller, options: Options, stateDirectory: String
     ) -> Hummingbird.Router<BasicRequestContext> {
         let router = Hummingbird.Router(context: BasicRequestContext.self)
+        // A change made through the API or the UI (a drain, a trigger, a pause) is acted on at the
+        // next tick even while the cluster is quiet.
+        router.add(middleware: WakesTheController(controller: controller))
         let log = controller.log
         let metrics = controller.metrics
         router.get("healthz") { _, _ in "ok\n" }
@@ -194,6 +197,23 @@ struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"error\":\"missing or wrong bearer token\"}\n")))
         }
         return try await next(request, context)
+    }
+}
+
+/// After a request that may have changed something (any method but GET and HEAD, answered below
+/// 400), asks the controller for a full pass and DAG step at its next tick. At most one pass per
+/// tick comes of it, however many requests arrive.
+struct WakesTheController<Context: RequestContext>: RouterMiddleware {
+    let controller: Controller
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        let response = try await next(request, context)
+        if request.method != .get, request.method != .head, response.status.code < 400 { controller.requestPass() }
+        return response
     }
 }
 

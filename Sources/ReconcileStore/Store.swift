@@ -287,6 +287,12 @@ public final class Store: Sendable {
         return migrator
     }
 
+    /// Changes when another connection (another process: the CLI's `dags trigger`, `runs cancel`)
+    /// commits to the store; this store's own writes leave it as it is (SQLite's data_version).
+    public func externalVersion() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+    }
+
     public struct PassRecord: Sendable, Hashable {
         public var id: Int64?
         public var startedAt: Date

@@ -30,6 +30,13 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "How often to observe, plan and apply, e.g. 2s.")
     var tick: String = "2s"
 
+    @Option(
+        help: """
+            The longest a settled cluster goes without a pass, e.g. 10s: while every replica is ready and \
+            nothing exits or changes, ticks skip the pass (health probes keep their own interval).
+            """)
+    var quietSpan: String = "10s"
+
     @Option(help: "Address the published ports listen on.")
     var publishAddress: String = "127.0.0.1"
 
@@ -76,11 +83,13 @@ struct ControllerCommand: AsyncParsableCommand {
         signal(SIGINT) { _ in earlyStop.store(true, ordering: .relaxed) }
         let interval: Timespan
         let tick: Timespan
+        let quietSpan: Timespan
         var retention: Timespan?
         var tls: (chain: String, key: String)?
         do {
             interval = try Timespan(parsing: self.interval)
             tick = try Timespan(parsing: self.tick)
+            quietSpan = try Timespan(parsing: self.quietSpan)
             if retain != "never" {
                 retention = try Timespan(parsing: retain)
                 guard retention!.milliseconds > 0 else { throw ValueError("--retain must be longer than 0s, or never") }
@@ -143,11 +152,13 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         let format = logFormat
         LogFormat.bootstrap(format)
+        var options = Controller.Options(
+            interval: interval, tick: tick, stateDirectory: git.state, publishAddress: publishAddress,
+            heartbeatURL: heartbeatURL, retain: retention)
+        options.quietSpan = quietSpan
         let controller = Controller(
             source: source,
-            options: Controller.Options(
-                interval: interval, tick: tick, stateDirectory: git.state, publishAddress: publishAddress,
-                heartbeatURL: heartbeatURL, retain: retention),
+            options: options,
             store: store,
             log: { line in LogFormat.write(line, format) }, stopRequested: { earlyStop.load(ordering: .relaxed) })
         // SIGTERM and SIGINT shut down gracefully: the pass in progress finishes, running containers

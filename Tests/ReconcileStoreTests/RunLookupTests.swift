@@ -54,3 +54,24 @@ import Testing
         #expect(plans[2].contains("runByDateAll") && !plans[2].contains("TEMP B-TREE"), "\(plans[2])")
     }
 }
+
+/// The controller's quiet ticks end when another process writes the store (the CLI's `dags
+/// trigger`): its version changes then, and not for the controller's own writes.
+@Suite struct ExternalVersionTests {
+    @Test func anotherConnectionsWriteChangesTheVersionOwnWritesDoNot() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("version-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let controller = try Store(stateDirectory: folder)
+        let cli = try Store(stateDirectory: folder)
+        let start = try controller.externalVersion()
+        try controller.setSetting("mine", "1")
+        #expect(try controller.externalVersion() == start)
+        _ = try cli.runs(limit: 1)
+        #expect(try controller.externalVersion() == start)
+        try cli.setPaused("load", true, at: Date())
+        let after = try controller.externalVersion()
+        #expect(after != start)
+        #expect(try controller.externalVersion() == after)
+    }
+}
