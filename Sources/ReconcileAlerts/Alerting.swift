@@ -62,7 +62,9 @@ public final class Alerting: Sendable {
     public func run(stopping: @Sendable () -> Bool) async {
         while !stopping() {
             await round(now: clock())
-            for _ in 0..<10 where !stopping() { try? await Task.sleep(nanoseconds: 100_000_000) }
+            // One wake-up a second (a shutdown is noticed within it): an idle controller's cost is
+            // mostly its wake-ups.
+            if !stopping() { try? await Task.sleep(for: .seconds(1)) }
         }
     }
 
@@ -157,12 +159,13 @@ public final class Alerting: Sendable {
         var lastFinished: [String: ConditionFacts.FinishedRun] = [:]
         var missed: [String: ConditionFacts.MissedDeadline] = [:]
         for dag in inputs.state.dags {
-            let runs = try store.runs(dag: dag.name, limit: 20)
-            if let last = runs.first(where: { $0.state != .running && $0.state != .cancelled }) {
+            // One indexed row per DAG: this runs every second.
+            if let last = try store.lastFinishedRun(dag: dag.name) {
                 lastFinished[dag.name] = ConditionFacts.FinishedRun(
                     runID: last.runID, failed: last.state == .failed, failure: last.failure)
             }
             if dag.deadline != nil, dag.schedule != nil {
+                let runs = try store.runs(dag: dag.name, limit: 20)
                 // Ticks before the DAG (with its deadline) was first seen have no deadline to miss.
                 let key = "alerts.deadlineSince.\(dag.name)"
                 let since = try store.setting(key).flatMap(Double.init).map { Date(timeIntervalSince1970: $0) }

@@ -342,10 +342,11 @@ public final class Controller: Service {
                     if pollRequested.withLock({ $0 }) { break }
                     continue
                 }
-                // Sleeps in steps of at most 100 ms, so a shutdown is noticed promptly.
+                // Sleeps in steps of at most 1 s, so a shutdown or a webhook's poll is noticed within
+                // one (each wake-up costs an idle controller more than the check it makes).
                 while !stopping(), wakeAt.timeIntervalSinceNow > 0, !pollRequested.withLock({ $0 }) {
                     try? await Task.sleep(
-                        nanoseconds: UInt64(max(0, min(0.1, wakeAt.timeIntervalSinceNow)) * 1_000_000_000))
+                        nanoseconds: UInt64(max(0, min(1, wakeAt.timeIntervalSinceNow)) * 1_000_000_000))
                 }
             } while !stopping() && Date() < nextTick && !pollRequested.withLock({ $0 })
         }

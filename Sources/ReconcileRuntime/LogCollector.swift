@@ -65,7 +65,7 @@ public final class LogCollector: Sendable {
     public func run(stopping: @Sendable () -> Bool) async {
         while !stopping() {
             await collect(now: Date())
-            for _ in 0..<20 where !stopping() { try? await Task.sleep(nanoseconds: 100_000_000) }
+            for _ in 0..<2 where !stopping() { try? await Task.sleep(for: .seconds(1)) }
         }
     }
 

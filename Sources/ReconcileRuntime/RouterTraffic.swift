@@ -122,7 +122,7 @@ public final class RouterTraffic: RouterObserver {
     /// Flushes once a second until stopped, and once more then.
     public func run(stopping: @Sendable () -> Bool) async {
         while !stopping() {
-            for _ in 0..<10 where !stopping() { try? await Task.sleep(nanoseconds: 100_000_000) }
+            try? await Task.sleep(for: .seconds(1))
             flush()
         }
         flush()

@@ -38,7 +38,7 @@ extension Store {
     public func checkStates() throws -> [String: CheckState] {
         try queue.read { db in
             var states: [String: CheckState] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, state FROM checkState") {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT name, state FROM checkState")) {
                 states[row["name"]] = try Self.value(CheckState.self, row["state"])
             }
             return states
@@ -60,7 +60,7 @@ extension Store {
 
     public func incidents() throws -> [Incident] {
         try queue.read { db in
-            try String.fetchAll(db, sql: "SELECT incident FROM incident ORDER BY key").map {
+            try String.fetchAll(db.cachedStatement(sql: "SELECT incident FROM incident ORDER BY key")).map {
                 try Self.value(Incident.self, $0)
             }
         }
@@ -106,7 +106,7 @@ extension Store {
     public func silences() throws -> [String: Date] {
         try queue.read { db in
             var silences: [String: Date] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT key, until FROM silence") {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT key, until FROM silence")) {
                 silences[row["key"]] = row["until"]
             }
             return silences
@@ -129,11 +129,11 @@ extension Store {
     public func dueNotices(now: Date, limit: Int = 100) throws -> [OutboxEntry] {
         try queue.read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM outbox WHERE sentAt IS NULL AND failedAt IS NULL AND nextAttemptAt <= ?
-                    ORDER BY createdAt, idempotencyKey LIMIT ?
-                    """, arguments: [now, limit]
+                db.cachedStatement(
+                    sql: """
+                        SELECT * FROM outbox WHERE sentAt IS NULL AND failedAt IS NULL AND nextAttemptAt <= ?
+                        ORDER BY createdAt, idempotencyKey LIMIT ?
+                        """), arguments: [now, limit]
             ).map(Self.entry)
         }
     }

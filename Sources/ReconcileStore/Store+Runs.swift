@@ -163,6 +163,19 @@ extension Store {
             ])
     }
 
+    /// The DAG's latest finished run (succeeded or failed), by logical date: one indexed row.
+    public func lastFinishedRun(dag: String) throws -> RunRecord? {
+        try queue.read { db in
+            try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT * FROM run WHERE dag = ? AND state IN ('succeeded', 'failed')
+                        ORDER BY logicalDate DESC, createdAt DESC LIMIT 1
+                        """), arguments: [dag]
+            ).map(RunRecord.init(row:))
+        }
+    }
+
     /// Runs, newest logical date first; of one DAG and/or in one state when given.
     public func runs(dag: String? = nil, state: RunRecord.State? = nil, limit: Int = 100) throws -> [RunRecord] {
         try queue.read { db in
@@ -178,10 +191,10 @@ extension Store {
             }
             _ = arguments.append(contentsOf: [limit])
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            return try Row.fetchAll(
-                db, sql: "SELECT * FROM run \(filter) ORDER BY logicalDate DESC, createdAt DESC LIMIT ?",
-                arguments: arguments
-            ).map(RunRecord.init(row:))
+            // Prepared once per filter (the alerting round asks every DAG's latest runs each second).
+            let statement = try db.cachedStatement(
+                sql: "SELECT * FROM run \(filter) ORDER BY logicalDate DESC, createdAt DESC LIMIT ?")
+            return try Row.fetchAll(statement, arguments: arguments).map(RunRecord.init(row:))
         }
     }
 
@@ -278,11 +291,11 @@ extension Store {
         try queue.read { db in
             var oldest: [String: (runID: String, task: String, since: Date, reason: String)] = [:]
             for row in try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT taskWaiting.* FROM taskWaiting JOIN run USING (dag, runID)
-                    WHERE run.state = 'running' AND taskWaiting.reason LIKE '{"room"%' ORDER BY taskWaiting.since
-                    """)
+                db.cachedStatement(
+                    sql: """
+                        SELECT taskWaiting.* FROM taskWaiting JOIN run USING (dag, runID)
+                        WHERE run.state = 'running' AND taskWaiting.reason LIKE '{"room"%' ORDER BY taskWaiting.since
+                        """))
             {
                 let dag: String = row["dag"]
                 guard oldest[dag] == nil else { continue }
@@ -397,7 +410,7 @@ extension Store {
     /// A shared setting, e.g. the repository the controller follows.
     public func setting(_ key: String) throws -> String? {
         try queue.read { db in
-            try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key])
+            try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM setting WHERE key = ?"), arguments: [key])
         }
     }
 
