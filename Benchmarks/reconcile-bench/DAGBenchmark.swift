@@ -141,7 +141,7 @@ private func runDockerChain(length: Int, processHandoff: Double) async throws {
     }
     let store = try Store(stateDirectory: folder)
     let runner = DAGRunner(nodes: [node], drivers: ["docker": driver], store: store, stateDirectory: folder)
-    let tiny = Resources(cpu: CPUQuantity(millicores: 1), memory: MemoryQuantity(bytes: 8 << 20))
+    let tiny = Resources(cpu: CPUQuantity(millicores: 10), memory: MemoryQuantity(bytes: 8 << 20))
     let chain = DAGSpec(
         name: "dchain",
         tasks: (0..<length).map { index in
@@ -187,7 +187,10 @@ private func runToCompletion(_ dag: DAGSpec, runner: DAGRunner, store: Store, no
             after: mark, until: min(outcome.requeueAt ?? .distantFuture, Date().addingTimeInterval(1)))
     }
     guard try store.runs(dag: dag.name).first?.state == .succeeded else {
-        throw BenchError("the \(dag.name) run did not succeed")
+        let failed = try store.attempts(dag: dag.name, runID: "bench").filter { $0.state != .succeeded }.prefix(3)
+        throw BenchError(
+            "the \(dag.name) run did not succeed: "
+                + failed.map { "\($0.task) \($0.state) \($0.error.map { "\($0)" } ?? "")" }.joined(separator: "; "))
     }
     return seconds(since: start)
 }

@@ -7,10 +7,10 @@ enum SVGChart {
     static let palette = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0969da", "#57606a"]
 
     static func render(_ curve: Curve) -> String {
-        let width = 720.0
+        let width = 900.0
         let height = 420.0
         let left = 80.0
-        let right = 200.0
+        let right = 380.0  // the legend's names
         let top = 40.0
         let bottom = 60.0
         let plotWidth = width - left - right

@@ -387,7 +387,9 @@ public final class Store: Sendable {
     public func failedRollouts() throws -> [String: String] {
         try queue.read { db in
             var failed: [String: String] = [:]
-            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT app, failedHash FROM rollout WHERE failedHash IS NOT NULL")) {
+            for row in try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT app, failedHash FROM rollout WHERE failedHash IS NOT NULL"))
+            {
                 failed[row["app"]] = row["failedHash"]
             }
             return failed
