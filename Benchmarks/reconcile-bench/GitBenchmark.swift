@@ -43,11 +43,7 @@ func runGitBenchmark(_ options: Options) async throws {
     var oneFile: [Double] = []
     var decodedPerChange: [Int] = []
     for run in 0..<options.runs {
-        let file = work + "/apps/app-\(run).yaml"
-        let text = try String(contentsOfFile: file, encoding: .utf8)
-        try text.replacingOccurrences(of: "replicas: ", with: "replicas: 1\n# was ").write(
-            toFile: file, atomically: true, encoding: .utf8)
-        try git(["commit", "-q", "-am", "change \(run)"], in: work)
+        try commitOneFileChange(in: work, run: run)
         let before = await source.decodedFiles
         start = DispatchTime.now().uptimeNanoseconds
         guard case .applied = await source.poll() else { throw BenchError("one-file poll did not apply") }
@@ -76,6 +72,15 @@ func runGitBenchmark(_ options: Options) async throws {
     print(
         "  baseline decode+validate all files: median \(ms(median(full))) (ratio \(String(format: "%.2f", median(oneFile) / median(full)))x)"
     )
+}
+
+/// Edits `apps/app-RUN.yaml` of the generated repository at `work` and commits that one file.
+func commitOneFileChange(in work: String, run: Int) throws {
+    let file = work + "/apps/app-\(run).yaml"
+    let text = try String(contentsOfFile: file, encoding: .utf8)
+    try text.replacingOccurrences(of: "replicas: ", with: "replicas: 1\n# was ").write(
+        toFile: file, atomically: true, encoding: .utf8)
+    try git(["commit", "-q", "-am", "change \(run)"], in: work)
 }
 
 struct BenchError: Error, CustomStringConvertible {

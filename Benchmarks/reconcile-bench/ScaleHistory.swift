@@ -141,15 +141,7 @@ func fillHistory(directory: String, attempts: Int) throws -> (dags: [DAGSpec], n
     let stamps = ISO8601DateFormatter()
     for index in 0..<50 {
         let dag = "dag-\(index)"
-        dags.append(
-            DAGSpec(
-                name: dag, schedule: try CronSchedule(parsing: "0 * * * *"),
-                tasks: [
-                    TaskSpec(name: names[0], command: ["/bin/true"]),
-                    TaskSpec(name: names[1], command: ["/bin/true"], after: [names[0]]),
-                    TaskSpec(name: names[2], command: ["/bin/true"], after: [names[0]]),
-                    TaskSpec(name: names[3], command: ["/bin/true"], after: [names[1], names[2]]),
-                ]))
+        dags.append(try hourlyDAG(dag, tasks: names))
         var runs: [RunRecord] = []
         var tries: [AttemptRecord] = []
         for run in 0..<runsPerDAG {

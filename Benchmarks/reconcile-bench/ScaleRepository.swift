@@ -67,11 +67,7 @@ func measureRepositoryCurve(fileCounts: [Int], repeats: Int) async throws -> Cur
 
         var oneFile: [Double] = []
         for run in 0..<repeats {
-            let file = work + "/apps/app-\(run).yaml"
-            let text = try String(contentsOfFile: file, encoding: .utf8)
-            try text.replacingOccurrences(of: "replicas: ", with: "replicas: 1\n# was ").write(
-                toFile: file, atomically: true, encoding: .utf8)
-            try git(["commit", "-q", "-am", "change \(run)"], in: work)
+            try commitOneFileChange(in: work, run: run)
             let before = await source.decodedFiles
             start = DispatchTime.now().uptimeNanoseconds
             guard case .applied = await source.poll() else { throw BenchError("a one-file poll did not apply") }

@@ -4,6 +4,18 @@ import ReconcileModel
 import ReconcileStore
 import ReconcileWeb
 
+/// An hourly DAG of four `/bin/true` tasks: the first, the middle two after it, the last after both.
+func hourlyDAG(_ name: String, tasks names: [String]) throws -> DAGSpec {
+    DAGSpec(
+        name: name, schedule: try CronSchedule(parsing: "0 * * * *"),
+        tasks: [
+            TaskSpec(name: names[0], command: ["/bin/true"]),
+            TaskSpec(name: names[1], command: ["/bin/true"], after: [names[0]]),
+            TaskSpec(name: names[2], command: ["/bin/true"], after: [names[0]]),
+            TaskSpec(name: names[3], command: ["/bin/true"], after: [names[1], names[2]]),
+        ])
+}
+
 /// Page render times of the web UI on a store of `--dags` (default 50) DAGs of 4 tasks with 100
 /// runs each and a snapshot of `--apps` (default 200) Apps: the overview, a DAG page with its grid
 /// of 100 runs, a run page, and the grid of every DAG in turn (50 x 100). The baseline is the same
@@ -23,15 +35,7 @@ func runWebBenchmark(_ options: Options) throws {
     let base = Date(timeIntervalSince1970: 1_790_000_000)
     for index in 0..<dagCount {
         let dag = "dag-\(index)"
-        dags.append(
-            DAGSpec(
-                name: dag, schedule: try CronSchedule(parsing: "0 * * * *"),
-                tasks: [
-                    TaskSpec(name: names[0], command: ["/bin/true"]),
-                    TaskSpec(name: names[1], command: ["/bin/true"], after: [names[0]]),
-                    TaskSpec(name: names[2], command: ["/bin/true"], after: [names[0]]),
-                    TaskSpec(name: names[3], command: ["/bin/true"], after: [names[1], names[2]]),
-                ]))
+        dags.append(try hourlyDAG(dag, tasks: names))
         var attempts: [AttemptRecord] = []
         for run in 0..<runsPerDAG {
             let runID = "scheduled__\(run)"
