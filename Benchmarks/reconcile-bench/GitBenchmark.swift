@@ -10,14 +10,7 @@ func runGitBenchmark(_ options: Options) async throws {
     try? FileManager.default.removeItem(atPath: root)
     defer { try? FileManager.default.removeItem(atPath: root) }
     let work = root + "/origin"
-    var generated = options
-    generated.apps = max(0, options.files - 9)  // 8 node files and 1 notifier file
-    generated.dags = 0
-    generated.checks = 0
-    generate(generated, into: work)
-    try git(["init", "-q", "-b", "main"], in: work)
-    try git(["add", "-A"], in: work)
-    try git(["commit", "-q", "-m", "initial"], in: work)
+    try makeManifestRemote(files: options.files, at: work)
     let fileCount = try ManifestDirectory.read(root: work).files.count
 
     let source = GitManifestSource(source: GitSource(remote: work, stateDirectory: root + "/state"), ref: "main")
@@ -72,6 +65,19 @@ func runGitBenchmark(_ options: Options) async throws {
     print(
         "  baseline decode+validate all files: median \(ms(median(full))) (ratio \(String(format: "%.2f", median(oneFile) / median(full)))x)"
     )
+}
+
+/// A git repository at `work` of `files` generated manifest files (8 Nodes, a Notifier, the rest
+/// Apps) in one commit on `main`.
+func makeManifestRemote(files: Int, at work: String) throws {
+    var generated = Options([])
+    generated.apps = max(0, files - 9)
+    generated.dags = 0
+    generated.checks = 0
+    generate(generated, into: work)
+    try git(["init", "-q", "-b", "main"], in: work)
+    try git(["add", "-A"], in: work)
+    try git(["commit", "-q", "-m", "initial"], in: work)
 }
 
 /// Edits `apps/app-RUN.yaml` of the generated repository at `work` and commits that one file.

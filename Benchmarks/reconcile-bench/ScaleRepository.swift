@@ -18,14 +18,7 @@ func measureRepositoryCurve(fileCounts: [Int], repeats: Int) async throws -> Cur
         let root = NSTemporaryDirectory() + "reconcile-scale-repo-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let work = root + "/origin"
-        var generated = Options([])
-        generated.apps = max(0, files - 9)
-        generated.dags = 0
-        generated.checks = 0
-        generate(generated, into: work)
-        try git(["init", "-q", "-b", "main"], in: work)
-        try git(["add", "-A"], in: work)
-        try git(["commit", "-q", "-m", "initial"], in: work)
+        try makeManifestRemote(files: files, at: work)
         func add(_ name: String, _ value: Double, baseline: Bool = false) {
             curve.add(name, x: Double(files), y: value * 1000, baseline: baseline)
             print(String(format: "  repository %6d files: %-36@ %9.1f ms", files, name as NSString, value * 1000))
