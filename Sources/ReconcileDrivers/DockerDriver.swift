@@ -100,7 +100,7 @@ public final class DockerDriver: ContainerDriver {
         guard let items = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
             throw DriverError(.engine, node: node, operation: "list containers", message: "unexpected response")
         }
-        return items.map { item in
+        var listed: [ContainerInfo] = items.map { item in
             let names = (item["Names"] as? [String]) ?? []
             var ports: [Int: Int] = [:]
             for port in (item["Ports"] as? [[String: Any]]) ?? [] {
@@ -115,6 +115,24 @@ public final class DockerDriver: ContainerDriver {
                 status: Self.status(item["State"] as? String), ports: ports, hostAddress: address,
                 createdAt: (item["Created"] as? Int).map { Date(timeIntervalSince1970: TimeInterval($0)) })
         }
+        // A container the event stream saw die may still be listed running (the engine updates its
+        // listing after the die event): asked about one by one (an inspect waits for the engine to
+        // finish with it), so an exit the stream announced is seen by the listing that follows it.
+        if let events = DockerEvents.existing(baseURL: baseURL) {
+            let died = events.recentlyDied()
+            var settled: [String] = []
+            for index in listed.indices where died.contains(listed[index].id) {
+                if listed[index].status != .exited {
+                    // Not answered: asked again at the next listing.
+                    guard let current = try? await inspect(listed[index].id) else { continue }
+                    listed[index].status = current.status
+                }
+                settled.append(listed[index].id)
+            }
+            let present = Set(listed.map(\.id))
+            events.settled(settled + died.filter { !present.contains($0) })
+        }
+        return listed
     }
 
     public func run(_ spec: ContainerSpec) async throws -> ContainerInfo {
@@ -136,7 +154,9 @@ public final class DockerDriver: ContainerDriver {
             if publishes { bindings["\(port)/tcp"] = [["HostIp": hostIP, "HostPort": ""]] }
         }
         var hostConfig: [String: Any] = [
-            "NanoCpus": spec.resources.cpu.millicores * 1_000_000,
+            // The engine refuses a quota under 1 ms per 100 ms period (10m); a smaller limit gets
+            // that minimum, as the kubelet does.
+            "NanoCpus": max(Self.minimumNanoCPUs, spec.resources.cpu.millicores * 1_000_000),
             "Memory": spec.resources.memory.bytes,
             "MemorySwap": spec.resources.memory.bytes,  // no swap beyond the limit
             "PortBindings": bindings,
@@ -244,6 +264,9 @@ public final class DockerDriver: ContainerDriver {
             return
         }
     }
+
+    /// The smallest CPU limit the engine accepts: 10m.
+    static let minimumNanoCPUs: Int64 = 10_000_000
 
     /// Docker volumes of named volumes are `reconcile-<name>`, labelled with the name.
     static func volumeName(_ name: String) -> String { "reconcile-" + name }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import Synchronization
 
 /// Exit notices of a Docker engine from its event stream (`GET /events`, our containers' `die` and
 /// `oom` events), one stream per engine however many drivers talk to it. After a drop (the engine
@@ -9,14 +10,39 @@ import NIOCore
 /// engine's event buffer does not survive its restart). While disconnected the notices are not
 /// live and the DAG runner polls; after 12 failed attempts in a row (about a minute) the stream
 /// stops until asked for again.
+///
+/// The engine sends `die` before its listing says so: it tears the container's network and mounts
+/// down first (tens to hundreds of milliseconds), and only then updates the view `GET
+/// /containers/json` reads. The stream remembers the containers it saw die, so a listing taken in
+/// between can ask the engine about those (`recentlyDied`) instead of reporting them running and
+/// leaving a waiter with a notice already spent.
 final class DockerEvents: Sendable {
     let notices = ExitNotices()
+    /// Containers seen dying, by id, with when: kept `diedMemory` seconds.
+    private let died = Mutex<[String: Date]>([:])
+    static let diedMemory: TimeInterval = 60
     private let baseURL: String
     private let client: HTTPClient
     private let node: String
 
     nonisolated(unsafe) private static var streams: [String: DockerEvents] = [:]
     private static let registry = NSLock()
+
+    /// The stream of the engine at `baseURL` if one runs (a listing does not start one).
+    static func existing(baseURL: String) -> DockerEvents? { registry.withLock { streams[baseURL] } }
+
+    /// Containers the stream saw die in the last minute (the listing may still call them running).
+    func recentlyDied(now: Date = Date()) -> Set<String> {
+        died.withLock { died in
+            died = died.filter { now.timeIntervalSince($0.value) < Self.diedMemory }
+            return Set(died.keys)
+        }
+    }
+
+    /// The listing agrees (or the container is gone): nothing more to correct.
+    func settled(_ ids: some Sequence<String>) {
+        died.withLock { died in for id in ids { died[id] = nil } }
+    }
 
     /// The running stream of the engine at `baseURL` (started when there is none).
     static func stream(baseURL: String, client: HTTPClient, node: String) -> DockerEvents {
@@ -68,6 +94,11 @@ final class DockerEvents: Sendable {
                         if let event = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
                             if let nanos = event["timeNano"] as? Int64 ?? (event["timeNano"] as? Int).map(Int64.init) {
                                 since = String(format: "%d.%09d", nanos / 1_000_000_000, nanos % 1_000_000_000)
+                            }
+                            if (event["status"] as? String ?? event["Action"] as? String) == "die",
+                                let id = event["id"] as? String ?? (event["Actor"] as? [String: Any])?["ID"] as? String
+                            {
+                                died.withLock { $0[id] = Date() }
                             }
                             notices.notify()
                         }

@@ -40,10 +40,18 @@ import Testing
         #expect(notices.mark == quiet, "a start is no notice")
 
         let before = notices.mark
-        let exiting = try await driver.run(spec("exiting", ["/bin/sh", "-c", "sleep 1; exit 3"]))
+        // On the bridge, and with the smallest CPU limit there is (1m, raised to the engine's 10m
+        // minimum; a quota under 1 ms would be refused).
+        var bridged = spec("exiting", ["/bin/sh", "-c", "sleep 1; exit 3"])
+        bridged.network = .bridge
+        bridged.resources.cpu = CPUQuantity(millicores: 1)
+        let exiting = try await driver.run(bridged)
         // Woken by the engine's die event (the wait's limit is far beyond the task's second).
         await ExitNotices.wait(any: [(notices, before)], timeout: 60)
         #expect(notices.mark != before)
+        // The listing right after the notice shows the exit, although the engine updates its own
+        // listing only once it has torn the container's network down (after the die event).
+        #expect(try await driver.list().first { $0.id == exiting.id }?.status == .exited)
         #expect(try await driver.inspect(exiting.id)?.exitCode == 3)
         try await driver.remove(exiting.id)
         try await driver.remove(sleeper.id)
