@@ -45,6 +45,9 @@ public final class LogCollector: Sendable {
         var checked: Set<String> = []
         var lastHousekeeping = Date.distantPast
         var problems: Set<String> = []
+        /// Each container's output mark when it was last read in full (`ContainerDriver.outputMark`):
+        /// a round skips a container whose mark has not moved.
+        var outputMarks: [String: [Int64]] = [:]
     }
     private let memory = Mutex(Memory())
     /// A snapshot older than this is not used: the nodes are listed afresh.
@@ -134,6 +137,10 @@ public final class LogCollector: Sendable {
         if let cursor, memory.withLock({ $0.checked.insert(container.id).inserted }) {
             LogSegment.truncate(cursor.base, text: cursor.textSize, index: cursor.indexSize)
         }
+        // Read before the output, so a line written meanwhile moves it again for the next round.
+        let mark = driver.outputMark(container.id)
+        if let mark, memory.withLock({ $0.outputMarks[container.id] == mark }) { return nil }
+        func rememberMark() { if let mark { memory.withLock { $0.outputMarks[container.id] = mark } } }
         let since = cursor.map { Date(timeIntervalSince1970: Double($0.timeMicros) / 1_000_000 - 0.000_001) }
         let lines: [LogLine]
         do {
@@ -159,7 +166,10 @@ public final class LogCollector: Sendable {
             }
             fresh.append(CollectedLine(time: line.time, stderr: line.stream == .stderr, text: line.text))
         }
-        guard let last = fresh.last else { return nil }
+        guard let last = fresh.last else {
+            rememberMark()
+            return nil
+        }
         let lastMicros = Self.micros(last.time)
         let sameTime =
             fresh.reversed().prefix { Self.micros($0.time) == lastMicros }.count
@@ -176,6 +186,7 @@ public final class LogCollector: Sendable {
             container: container.id, base: base, textSize: sizes.text, indexSize: sizes.index, timeMicros: lastMicros,
             countAtTime: sameTime)
         try store.saveLogCursor(next, at: now)
+        rememberMark()
         return next
     }
 
@@ -193,6 +204,7 @@ public final class LogCollector: Sendable {
         memory.withLock { memory in
             memory.checked.formIntersection(present)
             memory.problems.formIntersection(present)
+            memory.outputMarks = memory.outputMarks.filter { present.contains($0.key) }
         }
         try store.touchLogCursors(listed, at: now)
         try store.forgetLogCursors(notSeenSince: now.addingTimeInterval(-3600))

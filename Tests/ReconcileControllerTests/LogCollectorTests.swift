@@ -108,4 +108,72 @@ import Testing
         let stored = LogStore.search(logs.segments(app: "web").map { ($0.replica, $0.bases) }, pattern: nil, since: nil)
         #expect(stored.map(\.line.text) == (0..<300).map { "line \($0)" })
     }
+
+    /// One collector following a process that prints in bursts: every line is stored once, and a
+    /// round reads a replica's output only when its files moved (an idle replica costs a `stat`).
+    @Test(.timeLimit(.minutes(2))) func aQuietReplicaIsNotReadAgain() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("collect-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let node = NodeSpec(name: "here", backend: .process)
+        let driver = LogReadCounter(try ProcessDriver(node: "here", stateDirectory: state, shimPath: Self.shim))
+        let store = try Store(stateDirectory: state)
+        let logs = LogStore(stateDirectory: state)
+        let container = try await driver.run(
+            ContainerSpec(
+                name: "web-1",
+                command: [
+                    "/bin/sh", "-c",
+                    "b=0; while [ $b -lt 5 ]; do i=0; while [ $i -lt 20 ]; do echo line $b.$i; i=$((i+1)); done; b=$((b+1)); sleep 0.3; done",
+                ],
+                labels: [OwnershipLabels.app: "web", OwnershipLabels.slot: "1", OwnershipLabels.spec: "h"]))
+        defer { Task { try? await driver.remove(container.id) } }
+        let collector = LogCollector(store: store, logs: logs, log: { _ in })
+        collector.update(LogCollector.Inputs(nodes: [node], drivers: ["here": driver]))
+        var rounds = 0
+        repeat {
+            await collector.collect(now: Date())
+            rounds += 1
+            try await Task.sleep(for: .milliseconds(20))
+        } while try await driver.inspect(container.id)?.status == .running
+        await collector.collect(now: Date())
+        let stored = LogStore.search(logs.segments(app: "web").map { ($0.replica, $0.bases) }, pattern: nil, since: nil)
+        #expect(stored.map(\.line.text) == (0..<5).flatMap { b in (0..<20).map { "line \(b).\($0)" } })
+        let reads = await driver.reads
+        #expect(reads < rounds, "rounds between the bursts read nothing (\(reads) reads in \(rounds + 1) rounds)")
+        // Exited, nothing more to come: further rounds read nothing.
+        for _ in 0..<3 { await collector.collect(now: Date()) }
+        #expect(await driver.reads == reads)
+    }
+}
+
+/// A process driver that counts the reads of output (`logs`).
+actor LogReadCounter: ContainerDriver {
+    nonisolated let node: String
+    let inner: ProcessDriver
+    private(set) var reads = 0
+
+    init(_ inner: ProcessDriver) {
+        self.inner = inner
+        node = inner.node
+    }
+
+    func info() async throws -> NodeInfo { try await inner.info() }
+    func list() async throws -> [ContainerInfo] { try await inner.list() }
+    func run(_ spec: ContainerSpec) async throws -> ContainerInfo { try await inner.run(spec) }
+    func stop(_ id: String, grace: Timespan) async throws { try await inner.stop(id, grace: grace) }
+    func remove(_ id: String) async throws { try await inner.remove(id) }
+    func inspect(_ id: String) async throws -> ContainerInfo? { try await inner.inspect(id) }
+    func logs(_ id: String, since: Date?) async throws -> [LogLine] {
+        reads += 1
+        return try await inner.logs(id, since: since)
+    }
+    func exec(_ id: String, command: [String], timeout: Timespan) async throws -> Int {
+        try await inner.exec(id, command: command, timeout: timeout)
+    }
+    func removeVolume(_ name: String) async throws { try await inner.removeVolume(name) }
+    func volumes() async throws -> [String] { try await inner.volumes() }
+    func hasImage(_ image: String) async throws -> Bool { try await inner.hasImage(image) }
+    func pull(_ image: String, auth: RegistryAuth?) async throws { try await inner.pull(image, auth: auth) }
+    nonisolated func exitNotices() -> ExitNotices? { inner.exitNotices() }
+    nonisolated func outputMark(_ id: String) -> [Int64]? { inner.outputMark(id) }
 }
