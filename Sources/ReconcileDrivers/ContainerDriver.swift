@@ -44,7 +44,7 @@ public protocol ContainerDriver: Sendable {
     /// A value that changes whenever the container's output grows or rotates, read without reading
     /// the output (its files' sizes); nil when the driver has none, and then a collector reads the
     /// output every round.
-    func outputMark(_ id: String) -> [Int64]?
+    func outputMark(_ id: String) async -> [Int64]?
     /// The bytes the container wrote to `$RECONCILE_OUTPUTS` (at most `limit` + 1, so a larger file is
     /// seen as such); nil when it wrote none.
     func outputs(_ id: String, limit: Int) async throws -> [UInt8]?
@@ -59,7 +59,7 @@ extension ContainerDriver {
     /// Notices of containers exiting on the node, when the driver can push them (process nodes);
     /// nil when a caller has to poll.
     public func exitNotices() -> ExitNotices? { nil }
-    public func outputMark(_ id: String) -> [Int64]? { nil }
+    public func outputMark(_ id: String) async -> [Int64]? { nil }
     public func outputs(_ id: String, limit: Int) async throws -> [UInt8]? { nil }
 
     public func networks() async throws -> Set<String>? { nil }

@@ -19,6 +19,7 @@ public final class DockerDriver: ContainerDriver {
     /// The address published ports are bound to on the node (the address, or 0.0.0.0).
     let bindAddress: String
     private let version = VersionCache()
+    private let logFiles = LogFileRoot()
 
     /// The newest API version this driver speaks; older engines down to `minimumAPIVersion` are used at theirs.
     static let preferredAPIVersion = (1, 43)
@@ -263,6 +264,25 @@ public final class DockerDriver: ContainerDriver {
         } catch let error as DriverError where error.kind == .notFound {
             return
         }
+    }
+
+    /// On a local engine logging to json-file (the default), the marks of a container's log files,
+    /// which the controller can `stat` (as root): an idle container then costs its log collection no
+    /// request. Nil on a remote engine, another log driver, or files it cannot see (read each round).
+    public func outputMark(_ id: String) async -> [Int64]? {
+        guard baseURL.hasPrefix("http+unix://"), let root = await logFileRoot() else { return nil }
+        let base = root + "/containers/" + id + "/" + id + "-json.log"
+        let mark = FileMark.of([base + ".1", base])
+        return mark.last == -1 ? nil : mark
+    }
+
+    /// The engine's `DockerRootDir` when it logs to json-file, asked once.
+    private func logFileRoot() async -> String? {
+        if let known = await logFiles.root { return known }
+        guard let info = try? await requestJSON(.GET, "/info", operation: "read engine info") else { return nil }
+        let root = (info["LoggingDriver"] as? String) == "json-file" ? info["DockerRootDir"] as? String : nil
+        await logFiles.set(root)
+        return root
     }
 
     /// The smallest CPU limit the engine accepts: 10m.
@@ -592,6 +612,13 @@ enum TLSClients {
 }
 
 /// The negotiated API version, shared by concurrent calls.
+/// Where a local engine keeps its json-file logs: unknown until asked (nil inside: none).
+actor LogFileRoot {
+    private var value: String??
+    var root: String?? { value }
+    func set(_ root: String?) { value = .some(root) }
+}
+
 actor VersionCache {
     var value: String?
     func set(_ version: String) { value = version }

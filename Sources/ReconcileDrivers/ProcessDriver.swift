@@ -261,20 +261,8 @@ public final class ProcessDriver: ContainerDriver {
 
     /// The size, inode and change time of both output files (the shim only appends, and rotates by
     /// renaming): equal marks mean no new output.
-    public func outputMark(_ id: String) -> [Int64]? {
-        var mark: [Int64] = []
-        for file in ["output.log.1", "output.log"] {
-            var info = stat()
-            if stat(root + "/" + id + "/" + file, &info) == 0 {
-                mark += [
-                    Int64(info.st_size), Int64(bitPattern: UInt64(info.st_ino)), Int64(info.st_mtim.tv_sec),
-                    Int64(info.st_mtim.tv_nsec),
-                ]
-            } else {
-                mark.append(-1)
-            }
-        }
-        return mark
+    public func outputMark(_ id: String) async -> [Int64]? {
+        FileMark.of([root + "/" + id + "/output.log.1", root + "/" + id + "/output.log"])
     }
 
     /// The shim's `TIME STREAM TEXT` lines, parsed on the bytes (log ingest runs through here for

@@ -50,8 +50,10 @@ public final class LogCollector: Sendable {
         var outputMarks: [String: [Int64]] = [:]
     }
     private let memory = Mutex(Memory())
-    /// A snapshot older than this is not used: the nodes are listed afresh.
-    static let snapshotAge: TimeInterval = 5
+    /// A snapshot older than this is not used: the nodes are listed afresh. A quiet controller takes
+    /// one every 10 s (`--quiet-span`); a replica started since is collected from its first line
+    /// at the next, and one removed is collected before it goes (`collectNow`).
+    static let snapshotAge: TimeInterval = 15
     private let lock = AsyncLock()
 
     public init(
@@ -138,7 +140,7 @@ public final class LogCollector: Sendable {
             LogSegment.truncate(cursor.base, text: cursor.textSize, index: cursor.indexSize)
         }
         // Read before the output, so a line written meanwhile moves it again for the next round.
-        let mark = driver.outputMark(container.id)
+        let mark = await driver.outputMark(container.id)
         if let mark, memory.withLock({ $0.outputMarks[container.id] == mark }) { return nil }
         func rememberMark() { if let mark { memory.withLock { $0.outputMarks[container.id] = mark } } }
         let since = cursor.map { Date(timeIntervalSince1970: Double($0.timeMicros) / 1_000_000 - 0.000_001) }

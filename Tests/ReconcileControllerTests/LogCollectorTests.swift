@@ -109,24 +109,41 @@ import Testing
         #expect(stored.map(\.line.text) == (0..<300).map { "line \($0)" })
     }
 
-    /// One collector following a process that prints in bursts: every line is stored once, and a
+    /// One collector following a replica that prints in bursts: every line is stored once, and a
     /// round reads a replica's output only when its files moved (an idle replica costs a `stat`).
-    @Test(.timeLimit(.minutes(2))) func aQuietReplicaIsNotReadAgain() async throws {
+    @Test(.timeLimit(.minutes(2))) func aQuietProcessReplicaIsNotReadAgain() async throws {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("collect-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: state) }
+        let driver = try ProcessDriver(node: "here", stateDirectory: state, shimPath: Self.shim)
+        try await followBursts(on: LogReadCounter(driver), state: state, image: nil)
+    }
+
+    /// The same on a (local) Docker engine: its json-file logs are what the collector looks at.
+    @Test(.timeLimit(.minutes(3))) func aQuietDockerReplicaIsNotReadAgain() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("collect-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let engine = try await DockerEngine.start()
+        defer { engine.shutdown() }
+        let driver = try DockerDriver(node: "here", endpoint: engine.endpoint)
+        #expect(await driver.outputMark("no-such-container") == nil, "no files: read as before")
+        try await followBursts(on: LogReadCounter(driver), state: state, image: TestImage.name)
+        await engine.shutdownOffPool()
+    }
+
+    /// Five bursts of 20 lines, 0.3 s apart, collected every 20 ms until the replica exits.
+    private func followBursts(on driver: LogReadCounter, state: String, image: String?) async throws {
         let node = NodeSpec(name: "here", backend: .process)
-        let driver = LogReadCounter(try ProcessDriver(node: "here", stateDirectory: state, shimPath: Self.shim))
         let store = try Store(stateDirectory: state)
         let logs = LogStore(stateDirectory: state)
         let container = try await driver.run(
             ContainerSpec(
-                name: "web-1",
+                name: "web-1", image: image,
                 command: [
                     "/bin/sh", "-c",
                     "b=0; while [ $b -lt 5 ]; do i=0; while [ $i -lt 20 ]; do echo line $b.$i; i=$((i+1)); done; b=$((b+1)); sleep 0.3; done",
                 ],
-                labels: [OwnershipLabels.app: "web", OwnershipLabels.slot: "1", OwnershipLabels.spec: "h"]))
-        defer { Task { try? await driver.remove(container.id) } }
+                labels: [OwnershipLabels.app: "web", OwnershipLabels.slot: "1", OwnershipLabels.spec: "h"],
+                network: .none))
         let collector = LogCollector(store: store, logs: logs, log: { _ in })
         collector.update(LogCollector.Inputs(nodes: [node], drivers: ["here": driver]))
         var rounds = 0
@@ -143,16 +160,17 @@ import Testing
         // Exited, nothing more to come: further rounds read nothing.
         for _ in 0..<3 { await collector.collect(now: Date()) }
         #expect(await driver.reads == reads)
+        try await driver.remove(container.id)
     }
 }
 
-/// A process driver that counts the reads of output (`logs`).
+/// A driver that counts the reads of output (`logs`).
 actor LogReadCounter: ContainerDriver {
     nonisolated let node: String
-    let inner: ProcessDriver
+    let inner: any ContainerDriver
     private(set) var reads = 0
 
-    init(_ inner: ProcessDriver) {
+    init(_ inner: any ContainerDriver) {
         self.inner = inner
         node = inner.node
     }
@@ -175,5 +193,5 @@ actor LogReadCounter: ContainerDriver {
     func hasImage(_ image: String) async throws -> Bool { try await inner.hasImage(image) }
     func pull(_ image: String, auth: RegistryAuth?) async throws { try await inner.pull(image, auth: auth) }
     nonisolated func exitNotices() -> ExitNotices? { inner.exitNotices() }
-    nonisolated func outputMark(_ id: String) -> [Int64]? { inner.outputMark(id) }
+    func outputMark(_ id: String) async -> [Int64]? { await inner.outputMark(id) }
 }
