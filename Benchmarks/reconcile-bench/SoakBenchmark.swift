@@ -5,6 +5,8 @@ import ReconcileDrivers
 /// (default 200) process Apps and `--dags` (default 50) DAGs of 4 tasks every 5 minutes, for
 /// `--runs` minutes (default 10): its CPU and resident memory sampled every 10 s. Idle CPU is the
 /// average after a 2-minute warm-up; memory growth is the last sample against the one at warm-up.
+/// With `--docker` the node is the local Docker engine and every App and task a container of the
+/// test image (`reconcile-test/busybox:1`, scripts/setup builds it).
 func runSoakBenchmark(_ options: Options) async throws {
     let apps = options.apps == 2000 ? 200 : options.apps
     let dags = options.dags == 300 ? 50 : options.dags
@@ -16,13 +18,18 @@ func runSoakBenchmark(_ options: Options) async throws {
     let state = root + "/state"
     try FileManager.default.createDirectory(atPath: repository, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: root) }
-    var text = "kind: Node\nname: soak\nprocess: {}\ncapacity: { cpu: 1000, memory: 1000Gi }\n"
+    let docker = options.docker
+    let backend = docker ? "docker: unix:///var/run/docker.sock" : "process: {}"
+    // On Docker every workload runs the test image (no pulls: it is built locally).
+    let image = docker ? "image: reconcile-test/busybox:1\n  pull: never\n  " : ""
+    let taskImage = docker ? "image: reconcile-test/busybox:1, pull: never, " : ""
+    var text = "kind: Node\nname: soak\n\(backend)\ncapacity: { cpu: 1000, memory: 1000Gi }\n"
     for index in 0..<apps {
         text += """
             ---
             kind: App
             name: app-\(index)
-            command: ["/bin/sleep", "1000000"]
+            \(image.isEmpty ? "" : image.replacingOccurrences(of: "\n  ", with: "\n"))command: ["/bin/sleep", "1000000"]
             resources: { cpu: 10m, memory: 8Mi }
 
             """
@@ -34,10 +41,10 @@ func runSoakBenchmark(_ options: Options) async throws {
             name: dag-\(index)
             schedule: "*/5 * * * *"
             tasks:
-              a: { command: ["/bin/true"] }
-              b: { command: ["/bin/true"], after: [a] }
-              c: { command: ["/bin/true"], after: [a] }
-              d: { command: ["/bin/true"], after: [b, c] }
+              a: { \(taskImage)command: ["/bin/true"] }
+              b: { \(taskImage)command: ["/bin/true"], after: [a] }
+              c: { \(taskImage)command: ["/bin/true"], after: [a] }
+              d: { \(taskImage)command: ["/bin/true"], after: [b, c] }
 
             """
     }
@@ -64,7 +71,7 @@ func runSoakBenchmark(_ options: Options) async throws {
             .flatMap { Int($0) } ?? 0
         return (cpu, rss)
     }
-    print("soak: \(apps) apps, \(dags) DAGs, \(minutes) min; controller pid \(pid)")
+    print("soak: \(apps) apps, \(dags) DAGs, \(docker ? "Docker" : "process") node, \(minutes) min; controller pid \(pid)")
     print("  minute  cpu%(last 10s)  rss MiB")
     var samples: [(time: Double, cpu: Double, rss: Int)] = []
     let start = Date()
@@ -96,8 +103,14 @@ func runSoakBenchmark(_ options: Options) async throws {
         (try? String(contentsOfFile: root + "/controller.log", encoding: .utf8))?.components(separatedBy: "succeeded")
         .count ?? 1
     print("  DAG runs succeeded during the soak: \(running - 1)")
+    if running == 1, let log = try? String(contentsOfFile: root + "/controller.log", encoding: .utf8) {
+        print("  the controller's first lines:\n" + log.split(separator: "\n").prefix(12).joined(separator: "\n"))
+    }
     // The App processes outlive the controller by design: remove them.
-    let driver = try ProcessDriver(
-        node: "soak", stateDirectory: state, shimPath: here.appendingPathComponent("reconcile-shim").path)
+    let driver: any ContainerDriver =
+        docker
+        ? try DockerDriver(node: "soak", endpoint: "unix:///var/run/docker.sock")
+        : try ProcessDriver(
+            node: "soak", stateDirectory: state, shimPath: here.appendingPathComponent("reconcile-shim").path)
     for container in try await driver.list() { try await driver.remove(container.id) }
 }

@@ -18,8 +18,9 @@ import Foundation
 //       the local Docker engine
 //   reconcile-bench grep [--files MiB] [--runs N]
 //       search 1 GiB (default) of collected log lines vs. `grep -E -c` over the same file
-//   reconcile-bench soak [--apps N] [--dags N] [--runs MINUTES]
+//   reconcile-bench soak [--apps N] [--dags N] [--runs MINUTES] [--docker]
 //       the release controller on 200 process Apps and 50 DAGs for 10 minutes: CPU and RSS sampled
+//       (--docker: on the local Docker engine)
 //   reconcile-bench ui [--apps N] [--dags N] [--runs N]
 //       web UI page render times on 50 DAGs x 100 runs and 200 Apps vs. the same data as API JSON
 //   reconcile-bench bounds
