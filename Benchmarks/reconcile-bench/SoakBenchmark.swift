@@ -71,7 +71,9 @@ func runSoakBenchmark(_ options: Options) async throws {
             .flatMap { Int($0) } ?? 0
         return (cpu, rss)
     }
-    print("soak: \(apps) apps, \(dags) DAGs, \(docker ? "Docker" : "process") node, \(minutes) min; controller pid \(pid)")
+    print(
+        "soak: \(apps) apps, \(dags) DAGs, \(docker ? "Docker" : "process") node, \(minutes) min; controller pid \(pid)"
+    )
     print("  minute  cpu%(last 10s)  rss MiB")
     var samples: [(time: Double, cpu: Double, rss: Int)] = []
     let start = Date()

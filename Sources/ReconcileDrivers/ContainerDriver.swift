@@ -21,6 +21,8 @@ public protocol ContainerDriver: Sendable {
     func remove(_ id: String) async throws
     /// Full state of one container, or nil when it does not exist.
     func inspect(_ id: String) async throws -> ContainerInfo?
+    /// The full state of a container a listing summarised (see `listsFullState`).
+    func fullState(of listed: ContainerInfo) async throws -> ContainerInfo?
     /// Output lines with their timestamps, oldest first; only lines at or after `since` when given.
     func logs(_ id: String, since: Date?) async throws -> [LogLine]
     /// Runs argv inside a running container (on a process node: on the host, with the container's
@@ -65,6 +67,12 @@ extension ContainerDriver {
     public func networks() async throws -> Set<String>? { nil }
 
     public var listsFullState: Bool { false }
+
+    /// The full state of a container a listing summarised: as listed when the listing is full,
+    /// else read (`inspect`).
+    public func fullState(of listed: ContainerInfo) async throws -> ContainerInfo? {
+        listsFullState ? listed : try await inspect(listed.id)
+    }
 
     public var runsImages: Bool { true }
 }

@@ -285,6 +285,17 @@ public final class DockerDriver: ContainerDriver {
         return root
     }
 
+    /// A running container's inspect, read once while the engine's event stream is live and has
+    /// not heard it die (for at most a minute); anything else is inspected. A quiet controller's
+    /// pass then lists the engine and inspects nothing.
+    public func fullState(of listed: ContainerInfo) async throws -> ContainerInfo? {
+        let events = DockerEvents.existing(baseURL: baseURL)
+        if listed.status == .running, let known = events?.runningState(listed.id) { return known }
+        let full = try await inspect(listed.id)
+        if let events, let full { events.remember(full, id: listed.id) }
+        return full
+    }
+
     /// The smallest CPU limit the engine accepts: 10m.
     static let minimumNanoCPUs: Int64 = 10_000_000
 

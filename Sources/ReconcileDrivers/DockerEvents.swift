@@ -21,6 +21,11 @@ final class DockerEvents: Sendable {
     /// Containers seen dying, by id, with when: kept `diedMemory` seconds.
     private let died = Mutex<[String: Date]>([:])
     static let diedMemory: TimeInterval = 60
+    /// Full states of running containers (an inspect), by id, with when they were read: what a
+    /// running container's inspect says does not change until it dies, which this stream hears.
+    /// Forgotten on its die event, on every (re)connect of the stream, and after `runningMemory`.
+    private let running = Mutex<[String: (info: ContainerInfo, at: Date)]>([:])
+    static let runningMemory: TimeInterval = 60
     private let baseURL: String
     private let client: HTTPClient
     private let node: String
@@ -36,6 +41,31 @@ final class DockerEvents: Sendable {
         died.withLock { died in
             died = died.filter { now.timeIntervalSince($0.value) < Self.diedMemory }
             return Set(died.keys)
+        }
+    }
+
+    /// The full state read of a container the listing shows running, while the stream is live and
+    /// has heard no exit of it since.
+    func runningState(_ id: String, now: Date = Date()) -> ContainerInfo? {
+        guard notices.isLive else { return nil }
+        return running.withLock { running in
+            guard let entry = running[id], now.timeIntervalSince(entry.at) < Self.runningMemory else { return nil }
+            return entry.info
+        }
+    }
+
+    /// Keeps a running container's full state (anything else is forgotten); expired entries of
+    /// containers no longer asked about go at the same time.
+    func remember(_ info: ContainerInfo, id: String, now: Date = Date()) {
+        running.withLock { running in
+            guard info.status == .running, notices.isLive else {
+                running[id] = nil
+                return
+            }
+            if running.count >= 256, running.count.isMultiple(of: 64) {
+                running = running.filter { now.timeIntervalSince($0.value.at) < Self.runningMemory }
+            }
+            running[id] = (info, now)
         }
     }
 
@@ -82,6 +112,8 @@ final class DockerEvents: Sendable {
                     throw DriverError(.engine, node: node, operation: "events", message: "\(response.status)")
                 }
                 failures = 0
+                // Exits during the gap are unknown: every remembered state is read again.
+                running.withLock { $0 = [:] }
                 notices.setLive(true)
                 // Connected (again): whatever exited meanwhile is found by the listing this notice causes.
                 notices.notify()
@@ -99,6 +131,7 @@ final class DockerEvents: Sendable {
                                 let id = event["id"] as? String ?? (event["Actor"] as? [String: Any])?["ID"] as? String
                             {
                                 died.withLock { $0[id] = Date() }
+                                running.withLock { $0[id] = nil }
                             }
                             notices.notify()
                         }

@@ -62,8 +62,7 @@ public struct Observer: Sendable {
                         let seen = try await withThrowingTaskGroup(of: Seen?.self) { inner in
                             for container in listed where container.labels[DAGRunner.dagLabel] == nil {
                                 inner.addTask {
-                                    let full =
-                                        driver.listsFullState ? container : try await driver.inspect(container.id)
+                                    let full = try await driver.fullState(of: container)
                                     guard let full,
                                         var replica = OwnershipLabels.replica(full, node: node.name)
                                     else { return nil }

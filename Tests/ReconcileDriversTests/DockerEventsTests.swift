@@ -54,6 +54,31 @@ import Testing
         #expect(try await driver.list().first { $0.id == exiting.id }?.status == .exited)
         #expect(try await driver.inspect(exiting.id)?.exitCode == 3)
         try await driver.remove(exiting.id)
+
+        // A running container's full state is read once and then kept while the stream is live;
+        // its exit and a start by hand after it are never answered from what was kept.
+        func listed(_ id: String) async throws -> ContainerInfo {
+            try #require(try await driver.list().first { $0.id == id })
+        }
+        let running = try #require(try await driver.fullState(of: listed(sleeper.id)))
+        #expect(running.status == .running)
+        #expect(try await driver.fullState(of: listed(sleeper.id)) == running)
+        // Restarted by hand between two looks (a die, then a start): read afresh, not kept.
+        try await Task.sleep(for: .milliseconds(1100))  // a new start time, in whole seconds too
+        let beforeRestart = notices.mark
+        let restarted = try Command.run(["docker", "-H", engine.endpoint, "restart", "-t", "0", sleeper.id])
+        #expect(restarted.status == 0, "\(restarted.stderr)")
+        await ExitNotices.wait(any: [(notices, beforeRestart)], timeout: 30)
+        let again = try await driver.fullState(of: listed(sleeper.id))
+        #expect(again?.status == .running)
+        #expect((again?.startedAt ?? .distantPast) > (running.startedAt ?? .distantFuture), "read afresh after its exit")
+        // Stopped: its exit, not what was kept.
+        let beforeStop = notices.mark
+        try await driver.stop(sleeper.id, grace: .seconds(0))
+        await ExitNotices.wait(any: [(notices, beforeStop)], timeout: 30)
+        let stopped = try await driver.fullState(of: listed(sleeper.id))
+        #expect(stopped?.status == .exited)
+        #expect(stopped?.exitCode == 137)
         try await driver.remove(sleeper.id)
         await engine.shutdownOffPool()
     }
