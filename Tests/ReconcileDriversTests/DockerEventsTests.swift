@@ -71,7 +71,8 @@ import Testing
         await ExitNotices.wait(any: [(notices, beforeRestart)], timeout: 30)
         let again = try await driver.fullState(of: listed(sleeper.id))
         #expect(again?.status == .running)
-        #expect((again?.startedAt ?? .distantPast) > (running.startedAt ?? .distantFuture), "read afresh after its exit")
+        #expect(
+            (again?.startedAt ?? .distantPast) > (running.startedAt ?? .distantFuture), "read afresh after its exit")
         // Stopped: its exit, not what was kept.
         let beforeStop = notices.mark
         try await driver.stop(sleeper.id, grace: .seconds(0))
