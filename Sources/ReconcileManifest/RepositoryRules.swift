@@ -125,10 +125,20 @@ enum RepositoryRules {
     private static func checkWorkloads(_ decoded: DecodedDocuments, into diagnostics: inout [Diagnostic]) {
         let nodes = decoded.nodes.map(\.spec)
         guard !nodes.isEmpty else { return }  // the implicit local node is chosen at run time
+        // Workloads mostly share a few requirements: the nodes each admits, found once per requirement.
+        var admitted: [NodeRequirement: (byKind: [NodeSpec], eligible: [NodeSpec])] = [:]
         for workload in decoded.workloads {
             let requirement = NodeRequirement(
                 image: workload.hasImage, command: workload.hasCommand, labels: workload.require)
-            let byKind = nodes.filter { requirement.kindRejection(isProcessNode: $0.isProcessNode) == nil }
+            let nodesFor =
+                admitted[requirement]
+                ?? {
+                    let byKind = nodes.filter { requirement.kindRejection(isProcessNode: $0.isProcessNode) == nil }
+                    let found = (byKind, byKind.filter { requirement.labelRejection(labels: $0.labels) == nil })
+                    admitted[requirement] = found
+                    return found
+                }()
+            let byKind = nodesFor.byKind
             if byKind.isEmpty {
                 let message =
                     workload.hasImage
@@ -137,7 +147,7 @@ enum RepositoryRules {
                 diagnostics.append(Diagnostic(at: workload.location, message))
                 continue
             }
-            let eligible = byKind.filter { requirement.labelRejection(labels: $0.labels) == nil }
+            let eligible = nodesFor.eligible
             if eligible.isEmpty {
                 let wanted = workload.require.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                 diagnostics.append(

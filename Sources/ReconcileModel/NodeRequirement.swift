@@ -50,6 +50,9 @@ public struct NodeRequirement: Sendable, Hashable {
 
     /// The first required label the node lacks, as `lacks label key=value`, or nil.
     public func labelRejection(labels nodeLabels: [String: String]) -> String? {
+        // Asked for every replica and node a plan places: sorted (for a stable message) only when
+        // some label is missing.
+        guard labels.contains(where: { nodeLabels[$0.key] != $0.value }) else { return nil }
         for (key, value) in labels.sorted(by: { $0.key < $1.key }) where nodeLabels[key] != value {
             return "lacks label \(key)=\(value)"
         }
