@@ -622,7 +622,6 @@ enum TLSClients {
     }
 }
 
-/// The negotiated API version, shared by concurrent calls.
 /// Where a local engine keeps its json-file logs: unknown until asked (nil inside: none).
 actor LogFileRoot {
     private var value: String??
@@ -630,6 +629,7 @@ actor LogFileRoot {
     func set(_ root: String?) { value = .some(root) }
 }
 
+/// The negotiated API version, shared by concurrent calls.
 actor VersionCache {
     var value: String?
     func set(_ version: String) { value = version }

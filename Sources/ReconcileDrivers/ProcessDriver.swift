@@ -259,8 +259,8 @@ public final class ProcessDriver: ContainerDriver {
         return lines
     }
 
-    /// The size, inode and change time of both output files (the shim only appends, and rotates by
-    /// renaming): equal marks mean no new output.
+    /// The size, inode and modification time of both output files (the shim only appends, and
+    /// rotates by renaming): equal marks mean no new output.
     public func outputMark(_ id: String) async -> [Int64]? {
         FileMark.of([root + "/" + id + "/output.log.1", root + "/" + id + "/output.log"])
     }
