@@ -131,7 +131,7 @@ public final class DockerDriver: ContainerDriver {
                 settled.append(listed[index].id)
             }
             let present = Set(listed.map(\.id))
-            events.settled(settled + died.filter { !present.contains($0) })
+            events.listed(present, settled: settled + died.filter { !present.contains($0) })
         }
         return listed
     }

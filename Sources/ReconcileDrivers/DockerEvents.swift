@@ -54,24 +54,18 @@ final class DockerEvents: Sendable {
         }
     }
 
-    /// Keeps a running container's full state (anything else is forgotten); expired entries of
-    /// containers no longer asked about go at the same time.
+    /// Keeps a running container's full state (anything else is forgotten).
     func remember(_ info: ContainerInfo, id: String, now: Date = Date()) {
         running.withLock { running in
-            guard info.status == .running, notices.isLive else {
-                running[id] = nil
-                return
-            }
-            if running.count >= 256, running.count.isMultiple(of: 64) {
-                running = running.filter { now.timeIntervalSince($0.value.at) < Self.runningMemory }
-            }
-            running[id] = (info, now)
+            running[id] = info.status == .running && notices.isLive ? (info, now) : nil
         }
     }
 
-    /// The listing agrees (or the container is gone): nothing more to correct.
-    func settled(_ ids: some Sequence<String>) {
-        died.withLock { died in for id in ids { died[id] = nil } }
+    /// After a listing: the exits it now agrees with (or of containers gone) need no more correcting,
+    /// and what is kept of containers it no longer lists is dropped.
+    func listed(_ present: Set<String>, settled: some Sequence<String>) {
+        died.withLock { died in for id in settled { died[id] = nil } }
+        running.withLock { running in running = running.filter { present.contains($0.key) } }
     }
 
     /// The running stream of the engine at `baseURL` (started when there is none).
