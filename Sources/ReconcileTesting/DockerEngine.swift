@@ -55,7 +55,7 @@ public struct FixtureError: Error, CustomStringConvertible {
 /// Linux bridge (so published ports work), started by a test and stopped by it.
 public final class DockerEngine: @unchecked Sendable {
     public let root: String
-    let bridge: String
+    public let bridge: String
     let subnet: String
     var process: Process?
 
@@ -87,7 +87,8 @@ public final class DockerEngine: @unchecked Sendable {
         publishAddress = "127.0.\(Int.random(in: 2...250)).\(Int.random(in: 2...250))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         for arguments in [
-            ["ip", "link", "add", bridge, "type", "bridge"], ["ip", "addr", "add", subnet, "dev", bridge],
+            ["ip", "link", "add", bridge, "address", Self.bridgeAddress(), "type", "bridge"],
+            ["ip", "addr", "add", subnet, "dev", bridge],
             ["ip", "link", "set", bridge, "up"],
         ] {
             let result = try Command.run(arguments)
@@ -165,6 +166,15 @@ public final class DockerEngine: @unchecked Sendable {
 
     /// A third octet for 10.251.N.0/24 that no interface on the host uses and no engine of this
     /// process took: two bridges with one subnet would break each other's containers.
+    /// A fixed MAC address for a test bridge, as dockerd gives the bridges it creates. Without one
+    /// the kernel gives a bridge the lowest MAC among its ports, so it changes whenever a container's
+    /// veth comes or goes; the other containers keep the old one for the gateway in their ARP caches
+    /// and what they send to the host is lost until the entry is renewed (a rolling update's requests
+    /// stalled mid-answer that way).
+    public static func bridgeAddress() -> String {
+        "02:" + (0..<5).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined(separator: ":")
+    }
+
     static func freeSubnet() throws -> Int {
         // Interfaces, and routes (a namespace host's container subnet is routed from here).
         let addresses =

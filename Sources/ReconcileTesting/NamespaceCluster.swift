@@ -60,7 +60,7 @@ public final class NamespaceCluster: @unchecked Sendable {
         let addresses = (0..<count).map { "10.251.\(network).\($0 + 2)" }
         certificates = try TestCertificates(folder: folder + "/certs", addresses: addresses + [gateway, "127.0.0.1"])
         do {
-            try run(["ip", "link", "add", bridge, "type", "bridge"])
+            try run(["ip", "link", "add", bridge, "address", DockerEngine.bridgeAddress(), "type", "bridge"])
             try run(["ip", "addr", "add", gateway + "/24", "dev", bridge])
             try run(["ip", "link", "set", bridge, "up"])
             for index in 0..<count {

@@ -44,6 +44,23 @@ actor RequestTally {
     }
 
     func failure(_ message: String) { failures.append("[\(current) at \(Date())] \(message)") }
+
+    /// Requests in flight, by worker: when each was sent and to which path.
+    var inFlight: [Int: (sent: Date, path: String)] = [:]
+    /// What the replicas and the router looked like while a request was stalled (the first time one was).
+    var stallReport: String?
+
+    func sent(_ worker: Int, _ path: String) { inFlight[worker] = (Date(), path) }
+    func answered(_ worker: Int) { inFlight[worker] = nil }
+    func stalled(_ report: String) { stallReport = report }
+
+    /// The oldest request in flight, when it has been waiting longer than `seconds`.
+    func stalledRequest(over seconds: TimeInterval) -> String? {
+        guard let oldest = inFlight.values.min(by: { $0.sent < $1.sent }),
+            Date().timeIntervalSince(oldest.sent) > seconds
+        else { return nil }
+        return "\(oldest.path) sent at \(oldest.sent), \(inFlight.count) requests in flight"
+    }
 }
 
 /// `workers` loops on one keep-alive client pool of as many connections, through the router's
@@ -54,7 +71,11 @@ struct KeepAliveLoad {
     let tally: RequestTally
     let task: Task<Void, Never>
 
-    static func start(port: Int, workers: Int = 16, slowEvery: Int = 8) -> KeepAliveLoad {
+    /// `diagnose`, when given, is called once when a request has waited over 10 s (no request of
+    /// this load should take more than a second): what it returns goes into the failure message.
+    static func start(
+        port: Int, workers: Int = 16, slowEvery: Int = 8, diagnose: (@Sendable () async -> String)? = nil
+    ) -> KeepAliveLoad {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(
             idleTimeout: .seconds(300), concurrentHTTP1ConnectionsPerHostSoftLimit: workers)
@@ -62,13 +83,26 @@ struct KeepAliveLoad {
         let tally = RequestTally()
         let task = Task {
             await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<workers {
+                if let diagnose {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(1))
+                            if let stalled = await tally.stalledRequest(over: 10) {
+                                let report = await diagnose()
+                                await tally.stalled("stalled: \(stalled)\n\(report)")
+                                return
+                            }
+                        }
+                    }
+                }
+                for worker in 0..<workers {
                     group.addTask {
                         var count = 0
                         while !Task.isCancelled {
                             count += 1
                             let path = count % slowEvery == 0 ? "/cgi-bin/slow" : "/index.html"
                             let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+                            await tally.sent(worker, path)
                             do {
                                 let response = try await client.execute(request, timeout: .seconds(60))
                                 let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
@@ -80,6 +114,7 @@ struct KeepAliveLoad {
                             } catch {
                                 if !Task.isCancelled { await tally.failure("\(path): \(error)") }
                             }
+                            await tally.answered(worker)
                         }
                     }
                 }
@@ -214,6 +249,70 @@ struct RolloutBench: Sendable {
 
     func lastPass() -> String { lastPassText(store) }
 
+    /// The replicas' processes (state and kernel wait channel), their cgroups' throttling and memory
+    /// counts, the engines' docker-proxy processes, the TCP queues between router, proxies and
+    /// replicas, and the host's load: for a request that stalled, taken while it is stalled.
+    func diagnose() async -> String {
+        let engines = self.engines
+        return await Blocking.run {
+            func run(_ arguments: [String]) -> String {
+                guard let result = try? Command.run(arguments) else { return "(\(arguments[0]) did not run)" }
+                return result.stdout + result.stderr
+            }
+            func read(_ path: String) -> String? {
+                (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").joined(separator: "; ")
+            }
+            var report: [String] = []
+            for engine in engines {
+                let ids = run(["docker", "-H", engine.endpoint, "ps", "-q", "--no-trunc"]).split(separator: "\n")
+                for id in ids.map(String.init) {
+                    let facts = run([
+                        "docker", "-H", engine.endpoint, "inspect", "-f",
+                        "{{.State.Pid}} {{.NetworkSettings.IPAddress}} {{.NetworkSettings.MacAddress}} {{.Config.Image}}",
+                        id,
+                    ])
+                    report.append("container \(id.prefix(12)): \(facts)")
+                    if let pid = facts.split(separator: " ").first {
+                        report.append(run(["nsenter", "-t", String(pid), "-n", "ss", "-tani"]))
+                    }
+                    report.append(
+                        run(["docker", "-H", engine.endpoint, "top", id, "-eo", "pid,ppid,stat,wchan:32,etimes,args"]))
+                    for file in [
+                        "/sys/fs/cgroup/cpu/docker/\(id)/cpu.stat",
+                        "/sys/fs/cgroup/memory/docker/\(id)/memory.failcnt",
+                        "/sys/fs/cgroup/memory/docker/\(id)/memory.oom_control",
+                        "/sys/fs/cgroup/memory/docker/\(id)/memory.max_usage_in_bytes",
+                        "/sys/fs/cgroup/pids/docker/\(id)/pids.current", "/sys/fs/cgroup/docker/\(id)/cpu.stat",
+                        "/sys/fs/cgroup/docker/\(id)/memory.events", "/sys/fs/cgroup/docker/\(id)/cgroup.freeze",
+                    ] {
+                        if let text = read(file) { report.append("\(file): \(text)") }
+                    }
+                }
+                report.append(run(["bridge", "fdb", "show", "br", engine.bridge]))
+                report.append(run(["ip", "neigh", "show", "dev", engine.bridge]))
+                report.append(run(["ip", "-s", "link", "show", "master", engine.bridge]))
+                let proxies = run(["ps", "-eo", "pid,stat,wchan:32,etimes,args"]).split(separator: "\n").filter {
+                    $0.contains("docker-proxy") && $0.contains(engine.publishAddress)
+                }
+                report.append("docker-proxy:\n" + proxies.joined(separator: "\n"))
+                let sockets = run(["ss", "-tnpi"]).split(separator: "\n", omittingEmptySubsequences: false)
+                report.append(
+                    "sockets (\(engine.publishAddress) and :8080):\n"
+                        + sockets.enumerated().filter { index, line in
+                            line.contains(engine.publishAddress) || line.contains(":8080")
+                                || (index > 0
+                                    && (sockets[index - 1].contains(engine.publishAddress)
+                                        || sockets[index - 1].contains(":8080"))
+                                    && line.hasPrefix("\t"))
+                        }.map(\.1).prefix(200).joined(separator: "\n"))
+            }
+            for file in ["/proc/loadavg", "/proc/pressure/cpu", "/proc/pressure/memory", "/proc/pressure/io"] {
+                if let text = read(file) { report.append("\(file): \(text)") }
+            }
+            return report.joined(separator: "\n")
+        }
+    }
+
     /// For a failed expectation: the router's failed requests (replica, status, time) and the passes
     /// that stopped or started something.
     func failureContext() -> String {
@@ -267,7 +366,7 @@ struct RolloutBench: Sendable {
             "v1 did not converge with 3 ready replicas; \(bench.lastPass())")
 
         // Sixteen keep-alive connections in a loop through the published port.
-        let load = KeepAliveLoad.start(port: publish)
+        let load = KeepAliveLoad.start(port: publish, diagnose: bench.diagnose)
         defer { load.task.cancel() }
         await load.tally.phase("rolling update")
         await target.set(DesiredState(nodes: [node], apps: [v2]), revision: "c2")
@@ -275,9 +374,11 @@ struct RolloutBench: Sendable {
             try await bench.converged(to: v2, within: 120),
             "the rolling update to v2 did not finish; \(bench.lastPass())")
         let afterUpdate = await (load.tally.succeeded, load.tally.failures, load.tally.bodies)
+        let stalledInUpdate = await load.tally.stallReport ?? "no request stalled"
         #expect(
             afterUpdate.1.isEmpty,
-            "failed requests during the rolling update: \(afterUpdate.1.prefix(5)); \(bench.failureContext())")
+            "failed requests during the rolling update: \(afterUpdate.1.prefix(5)); \(bench.failureContext())\n\(stalledInUpdate)"
+        )
         #expect(afterUpdate.0 >= 500, "only \(afterUpdate.0) requests went through during the update")
         #expect(afterUpdate.2 == ["v1", "v2"], "bodies served: \(afterUpdate.2)")
 
@@ -309,7 +410,8 @@ struct RolloutBench: Sendable {
         while await load.tally.succeeded < 5000, Date() < enough { try await Task.sleep(for: .milliseconds(100)) }
         await load.stop()
         let final = await (load.tally.succeeded, load.tally.failures, load.tally.perPhase)
-        #expect(final.1.isEmpty, "failed requests: \(final.1.prefix(5)); \(bench.failureContext())")
+        let stall = await load.tally.stallReport ?? "no request stalled"
+        #expect(final.1.isEmpty, "failed requests: \(final.1.prefix(5)); \(bench.failureContext())\n\(stall)")
         #expect(final.0 >= 5000)
         print("e2e http keep-alive: \(final.0) requests, \(final.1.count) failed; by phase \(final.2)")
 
@@ -340,7 +442,7 @@ struct RolloutBench: Sendable {
         #expect(try await bench.converged(to: app, within: 90), "v1 did not converge; \(bench.lastPass())")
         let before = try await bench.running()
         #expect((before["node-a"]?.count ?? 0) > 0, "nothing ran on node-a to drain: \(before.mapValues(\.count))")
-        let load = KeepAliveLoad.start(port: bench.publish)
+        let load = KeepAliveLoad.start(port: bench.publish, diagnose: bench.diagnose)
         defer { load.task.cancel() }
         let going = await eventually { await load.tally.succeeded >= 200 }
         let early = await load.tally.failures.prefix(3)
@@ -354,7 +456,10 @@ struct RolloutBench: Sendable {
             "the replicas did not move to node-b; \(bench.lastPass())")
         await load.stop()
         let (succeeded, failures, phases) = await (load.tally.succeeded, load.tally.failures, load.tally.perPhase)
-        #expect(failures.isEmpty, "failed requests during the drain: \(failures.prefix(5)); \(bench.failureContext())")
+        let stall = await load.tally.stallReport ?? "no request stalled"
+        #expect(
+            failures.isEmpty,
+            "failed requests during the drain: \(failures.prefix(5)); \(bench.failureContext())\n\(stall)")
         print("e2e http drain: \(succeeded) requests, \(failures.count) failed; by phase \(phases)")
         await bench.finish()
     }
