@@ -8,8 +8,12 @@ import Synchronization
 final class HTTPExchange {
     let key: RouteKey
     let route: Route
-    /// The head as sent to replicas (hop-by-hop headers dropped, X-Forwarded-* and the request id set).
+    /// The client's head.
     let head: HTTPRequestHead
+    /// The head as sent to replicas (hop-by-hop headers dropped, X-Forwarded-* and the request id set).
+    let upstreamHead: ByteBuffer
+    /// The body goes to replicas chunked.
+    let chunkedBody: Bool
     let clientVersion: HTTPVersion
     let clientKeepAlive: Bool
     let host: String
@@ -37,6 +41,8 @@ final class HTTPExchange {
     var waiting = false
     var waitDeadline: NIODeadline?
 
+    /// How the response's body goes to the client (set from the replica's head).
+    var body = ResponseBody.asItCame
     var responseStarted = false
     var status = 0
     var responseBytes = 0
@@ -44,10 +50,15 @@ final class HTTPExchange {
     var closeAfter = false
     var lastUpstreamActivity = NIODeadline.now()
 
-    init(key: RouteKey, route: Route, head: HTTPRequestHead, client: HTTPRequestHead, host: String, requestID: String) {
+    init(
+        key: RouteKey, route: Route, client: HTTPRequestHead, upstream: (bytes: ByteBuffer, chunked: Bool),
+        host: String, requestID: String
+    ) {
         self.key = key
         self.route = route
-        self.head = head
+        self.head = client
+        self.upstreamHead = upstream.bytes
+        self.chunkedBody = upstream.chunked
         self.clientVersion = client.version
         self.clientKeepAlive = client.isKeepAlive
         self.host = host
@@ -82,6 +93,17 @@ final class HTTPExchange {
     }
 }
 
+/// How a replica's response body goes on to the client.
+enum ResponseBody: Equatable {
+    /// The bytes as they came (a length, no body, a chunked body to an HTTP/1.1 client, or a body
+    /// up to the connection's end to an HTTP/1.0 client).
+    case asItCame
+    /// A chunked body's data alone (an HTTP/1.0 client).
+    case dechunked
+    /// A body up to the replica's connection end, chunked for an HTTP/1.1 client.
+    case chunkedHere
+}
+
 /// The request heads replicas see, and the response heads clients see.
 enum HTTPHeads {
     /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), compared without
@@ -110,24 +132,6 @@ enum HTTPHeads {
             }
             return true
         }
-    }
-
-    /// Drops hop-by-hop headers and those the Connection header lists; Transfer-Encoding stays (it
-    /// tells the encoder to chunk the body it is given).
-    static func endToEnd(_ headers: HTTPHeaders) -> HTTPHeaders {
-        var listed: [String] = []
-        for value in headers["connection"] {
-            for token in value.split(separator: ",") {
-                let name = token.trimmingCharacters(in: .whitespaces).lowercased()
-                if name != "close", name != "keep-alive", name != "upgrade", !name.isEmpty { listed.append(name) }
-            }
-        }
-        var result = HTTPHeaders()
-        for (name, value) in headers where !isHopByHop(name) {
-            if !listed.isEmpty, listed.contains(name.lowercased()) { continue }
-            result.add(name: name, value: value)
-        }
-        return result
     }
 
     /// The Host header without its port, lower case.
@@ -184,51 +188,135 @@ enum HTTPHeads {
         return String(repeating: "0", count: 16 - text.count) + text
     }
 
-    /// The head a replica receives: end-to-end headers, HTTP/1.1 keep-alive, who asked and how.
+    /// The head a replica receives, as bytes: the request line with HTTP/1.1, the client's
+    /// end-to-end headers (hop-by-hop ones and those its Connection header lists dropped), who asked
+    /// and how (X-Forwarded-For appended to, X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id
+    /// set); and whether the body goes out chunked (the client's was: the decoder took its framing
+    /// off). Written straight from the parsed head: no header collection is built per request.
     static func upstream(
-        _ head: HTTPRequestHead, client: String, scheme: String, requestID: String, keepUpgrade: Bool = false
-    ) -> HTTPRequestHead {
-        var headers = endToEnd(head.headers)
+        _ head: HTTPRequestHead, client: String, scheme: String, requestID: String, keepUpgrade: Bool = false,
+        allocator: ByteBufferAllocator
+    ) -> (bytes: ByteBuffer, chunked: Bool) {
+        var listed: [String] = []
+        var forwarded: [String] = []
+        var host: String?
+        var upgrades: [String] = []
+        var length = false
+        var chunked = false
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 4 where equalsIgnoringCase(name, "host"): host = host ?? value
+            case 7 where equalsIgnoringCase(name, "upgrade"): upgrades.append(value)
+            case 10 where equalsIgnoringCase(name, "connection"):
+                for token in value.split(separator: ",") {
+                    let name = token.trimmingCharacters(in: .whitespaces).lowercased()
+                    if name != "close", name != "keep-alive", name != "upgrade", !name.isEmpty { listed.append(name) }
+                }
+            case 14 where equalsIgnoringCase(name, "content-length"): length = true
+            case 15 where equalsIgnoringCase(name, "x-forwarded-for"): forwarded.append(value)
+            case 17 where equalsIgnoringCase(name, "transfer-encoding"): chunked = true
+            default: break
+            }
+        }
+        var bytes = allocator.buffer(capacity: 512)
+        bytes.writeString(head.method.rawValue)
+        bytes.writeStaticString(" ")
+        bytes.writeString(head.uri)
+        bytes.writeStaticString(" HTTP/1.1\r\n")
+        func line(_ name: String, _ value: String) {
+            bytes.writeString(name)
+            bytes.writeStaticString(": ")
+            bytes.writeString(value)
+            bytes.writeStaticString("\r\n")
+        }
+        for (name, value) in head.headers {
+            if isHopByHop(name) { continue }
+            switch name.utf8.count {
+            case 12 where equalsIgnoringCase(name, "x-request-id"): continue
+            case 15 where equalsIgnoringCase(name, "x-forwarded-for"): continue
+            case 16 where host != nil && equalsIgnoringCase(name, "x-forwarded-host"): continue
+            case 17 where equalsIgnoringCase(name, "x-forwarded-proto"): continue
+            default: break
+            }
+            if !listed.isEmpty, listed.contains(name.lowercased()) { continue }
+            line(name, value)
+        }
         if keepUpgrade {
-            for value in head.headers["upgrade"] { headers.add(name: "Upgrade", value: value) }
-            headers.add(name: "Connection", value: "Upgrade")
+            for value in upgrades { line("Upgrade", value) }
+            line("Connection", "Upgrade")
         }
-        let forwarded = head.headers["x-forwarded-for"].joined(separator: ", ")
-        headers.replaceOrAdd(name: "X-Forwarded-For", value: forwarded.isEmpty ? client : "\(forwarded), \(client)")
-        headers.replaceOrAdd(name: "X-Forwarded-Proto", value: scheme)
-        if let host = head.headers.first(name: "host") { headers.replaceOrAdd(name: "X-Forwarded-Host", value: host) }
-        headers.replaceOrAdd(name: "X-Request-Id", value: requestID)
-        if head.version.major == 1, head.version.minor == 0, !headers.contains(name: "content-length"),
-            !headers.contains(name: "transfer-encoding")
-        {
+        line("X-Forwarded-For", forwarded.isEmpty ? client : forwarded.joined(separator: ", ") + ", " + client)
+        line("X-Forwarded-Proto", scheme)
+        if let host { line("X-Forwarded-Host", host) }
+        line("X-Request-Id", requestID)
+        if head.version.major == 1, head.version.minor == 0, !length, !chunked {
             // An HTTP/1.0 request without a length has no body.
-            headers.add(name: "Content-Length", value: "0")
+            line("Content-Length", "0")
         }
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        bytes.writeStaticString("\r\n")
+        return (bytes, chunked)
     }
 
-    /// The head a client receives: end-to-end headers, its own version, and whether the connection stays open.
-    static func downstream(_ head: HTTPResponseHead, exchange: HTTPExchange) -> HTTPResponseHead {
-        var headers = endToEnd(head.headers)
-        let framed =
-            headers.contains(name: "content-length") || head.status == .noContent || head.status == .notModified
-            || head.status.code < 200 || exchange.head.method == .HEAD
-        if exchange.clientVersion.minor == 0 && !framed { exchange.closeAfter = true }
-        if exchange.clientVersion.minor == 0 { headers.remove(name: "transfer-encoding") }
-        var result = HTTPResponseHead(version: exchange.clientVersion, status: head.status, headers: headers)
+    /// The head a client receives, as bytes: the replica's status and end-to-end header lines as
+    /// they came, the client's own version, and whether the connection stays open; and how the body
+    /// follows. An HTTP/1.1 client gets a chunked body with its framing and a body that runs to the
+    /// connection's end chunked here (its connection stays open); an HTTP/1.0 client gets either as
+    /// the data alone, and its connection closes after it.
+    static func downstream(
+        _ head: UpstreamResponseHead, exchange: HTTPExchange, allocator: ByteBufferAllocator
+    ) -> (ByteBuffer, ResponseBody) {
+        let old = exchange.clientVersion.minor == 0
+        var body = ResponseBody.asItCame
+        switch head.framing {
+        case .chunked where old: body = .dechunked
+        case .untilClose where !old: body = .chunkedHere
+        default: break
+        }
+        if old, head.framing == .chunked || head.framing == .untilClose { exchange.closeAfter = true }
+        var bytes = allocator.buffer(capacity: 256 + head.lines.reduce(0) { $0 + $1.readableBytes + 2 })
+        bytes.writeStaticString(old ? "HTTP/1.0 " : "HTTP/1.1 ")
+        bytes.writeString(String(head.status))
+        if head.reason.readableBytes > 0 {
+            bytes.writeStaticString(" ")
+            bytes.writeImmutableBuffer(head.reason)
+        }
+        bytes.writeStaticString("\r\n")
+        for line in head.lines {
+            if isHopByHop(line) { continue }
+            // Chunk framing goes on only as it came, to an HTTP/1.1 client.
+            if ResponseFramer.named(line, "transfer-encoding"), body != .asItCame || head.framing != .chunked {
+                continue
+            }
+            if !head.connectionTokens.isEmpty, let colon = line.readableBytesView.firstIndex(of: UInt8(ascii: ":")),
+                head.connectionTokens.contains(
+                    String(decoding: line.readableBytesView[..<colon], as: UTF8.self).lowercased())
+            {
+                continue
+            }
+            bytes.writeImmutableBuffer(line)
+            bytes.writeStaticString("\r\n")
+        }
+        if body == .chunkedHere { bytes.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if exchange.closeAfter {
-            result.headers.replaceOrAdd(name: "Connection", value: "close")
-        } else if exchange.clientVersion.minor == 0 {
-            result.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+            bytes.writeStaticString("Connection: close\r\n")
+        } else if old {
+            bytes.writeStaticString("Connection: keep-alive\r\n")
         }
-        return result
+        bytes.writeStaticString("\r\n")
+        return (bytes, body)
     }
 
-    /// The request head as bytes, for a tunnel that carries the rest of the connection raw.
-    static func serialize(_ head: HTTPRequestHead) -> ByteBuffer {
-        var text = "\(head.method.rawValue) \(head.uri) HTTP/1.1\r\n"
-        for (name, value) in head.headers { text += "\(name): \(value)\r\n" }
-        text += "\r\n"
-        return ByteBuffer(string: text)
+    /// `isHopByHop` for a raw header line.
+    static func isHopByHop(_ line: ByteBuffer) -> Bool {
+        guard let colon = line.readableBytesView.firstIndex(of: UInt8(ascii: ":")) else { return false }
+        switch colon - line.readableBytesView.startIndex {
+        case 2: return ResponseFramer.named(line, "te")
+        case 7: return ResponseFramer.named(line, "trailer") || ResponseFramer.named(line, "upgrade")
+        case 10: return ResponseFramer.named(line, "connection") || ResponseFramer.named(line, "keep-alive")
+        case 16: return ResponseFramer.named(line, "proxy-connection")
+        case 18: return ResponseFramer.named(line, "proxy-authenticate")
+        case 19: return ResponseFramer.named(line, "proxy-authorization")
+        default: return false
+        }
     }
 }

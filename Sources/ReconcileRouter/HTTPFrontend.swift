@@ -22,6 +22,11 @@ final class HTTPFrontend: ChannelDuplexHandler {
     private let observer: any RouterObserver
 
     private var context: ChannelHandlerContext?
+    /// Where a replica's response is written as it came: the HTTP encoder's own context, so the
+    /// bytes go out past it (it only writes the router's own answers).
+    private var raw: ChannelHandlerContext?
+    /// Response bytes not yet written: a small response's head, body and end go out as one write.
+    private var outgoing: ByteBuffer?
     private var client = "unknown"
     private var exchange: HTTPExchange?
     /// A request answered here (unknown host, redirect, refusal): its body is read and dropped.
@@ -49,6 +54,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        raw = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         client = context.channel.remoteAddress?.ipAddress ?? "unknown"
         guard balancer.admit(limit: limits.maxConnections) else {
             context.close(promise: nil)
@@ -166,7 +172,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
             guard !discarding, let exchange else { return }
             exchange.add(part, replayLimit: limits.replayBytes)
             if let upstream = exchange.upstream {
-                upstream.send(.body(.byteBuffer(part)))
+                upstream.sendBody(part)
                 exchange.pending = []
                 exchange.pendingBytes = 0
             }
@@ -180,7 +186,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
             exchange.requestEnded = true
             exchange.lastUpstreamActivity = .now()
             if let upstream = exchange.upstream {
-                upstream.send(.end(trailers))
+                upstream.sendEnd(trailers)
                 upstream.flush()
             }
             arm(limits.upstreamTimeout)
@@ -220,9 +226,10 @@ final class HTTPFrontend: ChannelDuplexHandler {
                 startTunnel(head, route: route, key: key, host: host ?? "", requestID: requestID)
                 return
             }
-            let upstreamHead = HTTPHeads.upstream(head, client: client, scheme: scheme, requestID: requestID)
+            let upstream = HTTPHeads.upstream(
+                head, client: client, scheme: scheme, requestID: requestID, allocator: context!.channel.allocator)
             let exchange = HTTPExchange(
-                key: key, route: route, head: upstreamHead, client: head, host: host ?? "", requestID: requestID)
+                key: key, route: route, client: head, upstream: upstream, host: host ?? "", requestID: requestID)
             self.exchange = exchange
             arm(limits.bodyTimeout)
             dispatch(exchange)
@@ -314,8 +321,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Headers parsed from the client are valid already: not checked a second time.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    // No HTTP codec: the handler writes requests and frames responses itself.
                     try channel.pipeline.syncOperations.addHandler(
                         HTTPUpstream(backend: backend.id, balancer: balancer))
                 }
@@ -348,38 +354,79 @@ final class HTTPFrontend: ChannelDuplexHandler {
         exchange.reused = reused
         exchange.lastUpstreamActivity = .now()
         upstream.frontend = self
-        upstream.send(.head(exchange.head))
+        upstream.sendHead(exchange.upstreamHead, bodyless: exchange.head.method == .HEAD, chunked: exchange.chunkedBody)
         let parts = exchange.attempts > 1 && exchange.replayable ? exchange.replay : exchange.pending
-        for part in parts { upstream.send(.body(.byteBuffer(part))) }
+        for part in parts { upstream.sendBody(part) }
         exchange.pending = []
         exchange.pendingBytes = 0
-        if exchange.requestEnded { upstream.send(.end(nil)) }
+        if exchange.requestEnded { upstream.sendEnd(nil) }
         upstream.flush()
         resumeReading()
     }
 
-    func upstreamHead(_ head: HTTPResponseHead) {
-        guard let context, let exchange else { return }
+    /// Writes the client's head for the replica's and says whether the body goes on with its
+    /// chunk framing (true) or as the data alone.
+    func upstreamHead(_ head: UpstreamResponseHead) -> Bool {
+        guard let raw, let exchange else { return true }
         exchange.lastUpstreamActivity = .now()
         exchange.responseStarted = true
-        exchange.status = Int(head.status.code)
-        context.write(wrapOutboundOut(.head(HTTPHeads.downstream(head, exchange: exchange))), promise: nil)
+        exchange.status = head.status
+        let (bytes, body) = HTTPHeads.downstream(head, exchange: exchange, allocator: raw.channel.allocator)
+        exchange.body = body
+        emit(bytes)
+        return body != .dechunked
+    }
+
+    /// Queues response bytes, joined to those queued already while the result stays small.
+    private func emit(_ bytes: ByteBuffer) {
+        guard var joined = outgoing else {
+            outgoing = bytes
+            return
+        }
+        if joined.readableBytes + bytes.readableBytes <= 16 * 1024 {
+            outgoing = nil
+            joined.writeImmutableBuffer(bytes)
+            outgoing = joined
+        } else {
+            raw?.write(NIOAny(joined), promise: nil)
+            outgoing = bytes
+        }
+    }
+
+    /// Writes the queued response bytes (not flushed).
+    private func writeOutgoing() {
+        guard let bytes = outgoing else { return }
+        outgoing = nil
+        raw?.write(NIOAny(bytes), promise: nil)
     }
 
     func upstreamBody(_ part: ByteBuffer) {
-        guard let context, let exchange else { return }
+        guard let raw, let exchange else { return }
         exchange.lastUpstreamActivity = .now()
         exchange.responseBytes += part.readableBytes
-        context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
+        if exchange.body == .chunkedHere {
+            guard part.readableBytes > 0 else { return }
+            var size = raw.channel.allocator.buffer(capacity: 18)
+            size.writeString(String(part.readableBytes, radix: 16))
+            size.writeStaticString("\r\n")
+            emit(size)
+            emit(part)
+            emit(ByteBuffer(staticString: "\r\n"))
+        } else {
+            emit(part)
+        }
     }
 
-    func upstreamReadComplete() { context?.flush() }
+    func upstreamReadComplete() {
+        writeOutgoing()
+        context?.flush()
+    }
 
     func upstreamWritable() { resumeReading() }
 
     /// The response ended: the replica's connection goes back to the pool if both sides keep it.
-    func upstreamEnd(_ trailers: HTTPHeaders?, reusable: Bool) {
-        guard let context, let exchange, let upstream = exchange.upstream else { return }
+    func upstreamEnd(reusable: Bool) {
+        guard let context, let raw, let exchange, let upstream = exchange.upstream else { return }
         upstream.frontend = nil
         if reusable, exchange.requestEnded, let backend = exchange.backend,
             balancer.checkin(backend.id, upstream.channel)
@@ -392,8 +439,15 @@ final class HTTPFrontend: ChannelDuplexHandler {
         if !exchange.requestEnded { exchange.closeAfter = true }
         // Counted before the end goes out: a client that reads it may look at the counts next.
         finish(exchange)
-        end(context, trailers: trailers, close: exchange.closeAfter)
-        if !exchange.closeAfter {
+        if exchange.body == .chunkedHere { emit(ByteBuffer(staticString: "0\r\n\r\n")) }
+        if exchange.closeAfter {
+            let done = context.eventLoop.makePromise(of: Void.self)
+            raw.writeAndFlush(NIOAny(outgoing ?? ByteBuffer()), promise: done)
+            outgoing = nil
+            done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else {
+            writeOutgoing()
+            context.flush()
             idle()
         }
     }
@@ -407,6 +461,8 @@ final class HTTPFrontend: ChannelDuplexHandler {
             // Part of the answer was sent: the client can only learn of it by the connection's end.
             exchange.status = 502
             finish(exchange)
+            writeOutgoing()
+            context?.flush()
             context?.close(promise: nil)
             return
         }
@@ -566,7 +622,9 @@ final class HTTPFrontend: ChannelDuplexHandler {
         tunnel = true
         stopTimer()
         let upstreamHead = HTTPHeads.upstream(
-            head, client: client, scheme: scheme, requestID: requestID, keepUpgrade: true)
+            head, client: client, scheme: scheme, requestID: requestID, keepUpgrade: true,
+            allocator: context.channel.allocator
+        ).bytes
         let balancer = self.balancer
         let frontendChannel = context.channel
         let started = ContinuousClock.now
@@ -592,7 +650,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
                         finished.duration = .now - started
                         observer.finished(finished)
                     }
-                    Tunnel.join(frontendChannel, upstream, sending: HTTPHeads.serialize(upstreamHead))
+                    Tunnel.join(frontendChannel, upstream, sending: upstreamHead)
                 }
             }
     }
