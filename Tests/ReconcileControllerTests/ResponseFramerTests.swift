@@ -163,4 +163,12 @@ import Testing
         #expect(String(buffer: wrapped) == "HTTP/1.1 200 OK\r\nX-End: 2\r\nTransfer-Encoding: chunked\r\n\r\n")
         #expect(wrappedBody == .chunkedHere)
     }
+
+    @Test func aRequestIDIsTheProcessPrefixThenTheCounterInHex() {
+        let first = HTTPHeads.newRequestID(0x1f)
+        let second = HTTPHeads.newRequestID(0xfedc_ba98_7654_3210)
+        #expect(first.count == 32 && first.hasSuffix("000000000000001f"), "\(first)")
+        #expect(second.hasSuffix("fedcba9876543210") && second.prefix(16) == first.prefix(16), "\(second)")
+        #expect(first.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+    }
 }
