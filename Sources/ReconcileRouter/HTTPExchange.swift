@@ -276,27 +276,35 @@ enum HTTPHeads {
         _ head: UpstreamResponseHead, exchange: HTTPExchange, allocator: ByteBufferAllocator
     ) -> (ByteBuffer, ResponseBody) {
         let old = exchange.clientVersion.minor == 0
+        // A transfer coding other than chunked cannot be chunked again here: it goes on as it came,
+        // up to the connection's end.
+        let transferCoded = head.lines.contains { ResponseFramer.named($0, "transfer-encoding") }
         var body = ResponseBody.asItCame
         switch head.framing {
         case .chunked where old: body = .dechunked
-        case .untilClose where !old: body = .chunkedHere
+        case .untilClose where !old && !transferCoded: body = .chunkedHere
         default: break
         }
-        if old, head.framing == .chunked || head.framing == .untilClose { exchange.closeAfter = true }
+        if (old && head.framing == .chunked) || (head.framing == .untilClose && body == .asItCame) {
+            exchange.closeAfter = true
+        }
+        // A body framed by its coding carries no length (a length beside it would frame it twice).
+        let dropLength = head.framing == .chunked || head.framing == .untilClose
         var bytes = allocator.buffer(capacity: 256 + head.lines.reduce(0) { $0 + $1.readableBytes + 2 })
         bytes.writeStaticString(old ? "HTTP/1.0 " : "HTTP/1.1 ")
         bytes.writeString(String(head.status))
-        if head.reason.readableBytes > 0 {
-            bytes.writeStaticString(" ")
-            bytes.writeImmutableBuffer(head.reason)
-        }
+        bytes.writeStaticString(" ")
+        bytes.writeImmutableBuffer(head.reason)
         bytes.writeStaticString("\r\n")
         for line in head.lines {
             if isHopByHop(line) { continue }
             // Chunk framing goes on only as it came, to an HTTP/1.1 client.
-            if ResponseFramer.named(line, "transfer-encoding"), body != .asItCame || head.framing != .chunked {
+            if ResponseFramer.named(line, "transfer-encoding"),
+                body != .asItCame || (head.framing != .chunked && head.framing != .untilClose)
+            {
                 continue
             }
+            if dropLength, ResponseFramer.named(line, "content-length") { continue }
             if !head.connectionTokens.isEmpty, let colon = line.readableBytesView.firstIndex(of: UInt8(ascii: ":")),
                 head.connectionTokens.contains(
                     String(decoding: line.readableBytesView[..<colon], as: UTF8.self).lowercased())

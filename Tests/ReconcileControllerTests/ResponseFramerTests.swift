@@ -162,6 +162,19 @@ import Testing
             unframed, exchange: exchange(.http1_1), allocator: ByteBufferAllocator())
         #expect(String(buffer: wrapped) == "HTTP/1.1 200 OK\r\nX-End: 2\r\nTransfer-Encoding: chunked\r\n\r\n")
         #expect(wrappedBody == .chunkedHere)
+
+        // Both framings from the replica: the length does not go on beside the chunks.
+        let both = try head("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let (bothBytes, _) = HTTPHeads.downstream(both, exchange: exchange(.http1_1), allocator: ByteBufferAllocator())
+        #expect(String(buffer: bothBytes) == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        // A coding this router cannot chunk again goes on as it came, and the connection closes after it.
+        let gzip = try head("HTTP/1.1 200\r\nTransfer-Encoding: gzip\r\n\r\n")
+        let coded = exchange(.http1_1)
+        let (gzipBytes, gzipBody) = HTTPHeads.downstream(gzip, exchange: coded, allocator: ByteBufferAllocator())
+        #expect(
+            String(buffer: gzipBytes) == "HTTP/1.1 200 \r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n",
+            "the status line keeps its space before an empty reason")
+        #expect(gzipBody == .asItCame && coded.closeAfter)
     }
 
     @Test func aRequestIDIsTheProcessPrefixThenTheCounterInHex() {
