@@ -324,6 +324,18 @@ enum HTTPHeads {
         return (bytes, body)
     }
 
+    /// A body part as one chunk of chunked transfer coding (RFC 9112 §7.1): its size line, the part,
+    /// its line end; nothing for an empty part (that would be the last chunk).
+    static func chunk(_ part: ByteBuffer, allocator: ByteBufferAllocator, _ out: (ByteBuffer) -> Void) {
+        guard part.readableBytes > 0 else { return }
+        var size = allocator.buffer(capacity: 18)
+        size.writeString(String(part.readableBytes, radix: 16))
+        size.writeStaticString("\r\n")
+        out(size)
+        out(part)
+        out(ByteBuffer(staticString: "\r\n"))
+    }
+
     /// `isHopByHop` for a raw header line.
     static func isHopByHop(_ line: ByteBuffer) -> Bool {
         guard let colon = line.readableBytesView.firstIndex(of: UInt8(ascii: ":")) else { return false }

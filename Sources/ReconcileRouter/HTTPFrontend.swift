@@ -405,13 +405,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
         exchange.lastUpstreamActivity = .now()
         exchange.responseBytes += part.readableBytes
         if exchange.body == .chunkedHere {
-            guard part.readableBytes > 0 else { return }
-            var size = raw.channel.allocator.buffer(capacity: 18)
-            size.writeString(String(part.readableBytes, radix: 16))
-            size.writeStaticString("\r\n")
-            emit(size)
-            emit(part)
-            emit(ByteBuffer(staticString: "\r\n"))
+            HTTPHeads.chunk(part, allocator: raw.channel.allocator) { emit($0) }
         } else {
             emit(part)
         }

@@ -50,13 +50,9 @@ final class HTTPUpstream: ChannelDuplexHandler {
             context.write(wrapOutboundOut(part), promise: nil)
             return
         }
-        guard part.readableBytes > 0 else { return }
-        var size = context.channel.allocator.buffer(capacity: 18)
-        size.writeString(String(part.readableBytes, radix: 16))
-        size.writeStaticString("\r\n")
-        context.write(wrapOutboundOut(size), promise: nil)
-        context.write(wrapOutboundOut(part), promise: nil)
-        context.write(wrapOutboundOut(ByteBuffer(staticString: "\r\n")), promise: nil)
+        HTTPHeads.chunk(part, allocator: context.channel.allocator) {
+            context.write(wrapOutboundOut($0), promise: nil)
+        }
     }
 
     /// Writes the request's end (not flushed): the last chunk and trailers of a chunked body.

@@ -374,6 +374,18 @@ import Testing
         let old = await RawHTTP.exchange(port: port, "GET /stream?chunks=3 HTTP/1.0\r\nHost: a\r\n\r\n")
         #expect(old.closed)
         #expect(old.text.hasSuffix("chunk 0\nchunk 1\nchunk 2\n"), "\(old.text)")
+        // A chunked request body is chunked again for the replica; the chunked answer keeps its framing.
+        let chunkedUp = await RawHTTP.exchange(
+            port: port,
+            "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                + "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        #expect(
+            chunkedUp.text.hasPrefix("HTTP/1.1 200 OK\r\n") && chunkedUp.text.hasSuffix("\r\n\r\nhello world"),
+            "\(chunkedUp.text)")
+        let chunkedDown = await RawHTTP.exchange(
+            port: port, "GET /stream?chunks=2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(chunkedDown.text.lowercased().contains("transfer-encoding: chunked\r\n"), "\(chunkedDown.text)")
+        #expect(chunkedDown.text.hasSuffix("\r\n8\r\nchunk 0\n\r\n8\r\nchunk 1\n\r\n0\r\n\r\n"), "\(chunkedDown.text)")
         try await client.shutdown()
         await router.shutdown()
     }
