@@ -227,7 +227,8 @@ final class HTTPFrontend: ChannelDuplexHandler {
                 return
             }
             let upstream = HTTPHeads.upstream(
-                head, client: client, scheme: scheme, requestID: requestID, allocator: context!.channel.allocator)
+                head, client: client, scheme: scheme, requestID: requestID,
+                allocator: context?.channel.allocator ?? ByteBufferAllocator())
             let exchange = HTTPExchange(
                 key: key, route: route, client: head, upstream: upstream, host: host ?? "", requestID: requestID)
             self.exchange = exchange
