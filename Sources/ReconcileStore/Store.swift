@@ -21,12 +21,15 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
-        queue = try DatabaseQueue(path: stateDirectory + "/reconcile.sqlite", configuration: configuration)
         // A controller and a CLI command may open a new state directory at the same moment: one
-        // migrates while the other waits on the lock, then finds the migrations applied.
+        // switches it to the write-ahead log and migrates while the other waits on the lock, then
+        // finds both done. The switch is under the lock too: outside it, an opener's switch waited
+        // on another's migration only as long as the busy timeout, and a migration slowed by a
+        // loaded disk outlasted it ("database is locked").
         let lock = open(stateDirectory + "/reconcile.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         defer { if lock >= 0 { close(lock) } }
         if lock >= 0 { flock(lock, LOCK_EX) }
+        queue = try DatabaseQueue(path: stateDirectory + "/reconcile.sqlite", configuration: configuration)
         try Self.migrator.migrate(queue)
     }
 

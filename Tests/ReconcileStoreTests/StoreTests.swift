@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import ReconcileModel
 import ReconcileStore
 import Testing
@@ -63,6 +64,39 @@ import Testing
             }
             #expect(results.isEmpty, "\(results)")
         }
+    }
+
+    /// An opener that migrates slowly (it holds the state directory's lock and a write
+    /// transaction for longer than SQLite's 5 s busy timeout, as a migration on a loaded disk
+    /// did) makes the others wait for it, not fail with "database is locked".
+    @Test func anOpenerWaitsOutASlowMigration() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("slow-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let lock = open(folder + "/reconcile.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        #expect(flock(lock, LOCK_EX) == 0)
+        let migrating = try DatabaseQueue(path: folder + "/reconcile.sqlite")
+        let holding = Task.detached {
+            try migrating.inDatabase { db in
+                try db.execute(sql: "BEGIN EXCLUSIVE")
+                try db.execute(sql: "CREATE TABLE slow (x)")
+                Thread.sleep(forTimeInterval: 6.5)
+                try db.execute(sql: "COMMIT")
+            }
+            flock(lock, LOCK_UN)
+            close(lock)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let opened = await Task.detached { () -> String? in
+            do {
+                _ = try Store(stateDirectory: folder)
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }.value
+        try await holding.value
+        #expect(opened == nil, "\(opened ?? "")")
     }
 
     /// No-op passes older than a day are dropped (every 500th insert); passes that did something
