@@ -164,8 +164,6 @@ public final class DockerEngine: @unchecked Sendable {
     nonisolated(unsafe) private static var allocated: Set<Int> = []
     static let lock = NSLock()
 
-    /// A third octet for 10.251.N.0/24 that no interface on the host uses and no engine of this
-    /// process took: two bridges with one subnet would break each other's containers.
     /// A fixed MAC address for a test bridge, as dockerd gives the bridges it creates. Without one
     /// the kernel gives a bridge the lowest MAC among its ports, so it changes whenever a container's
     /// veth comes or goes; the other containers keep the old one for the gateway in their ARP caches
@@ -175,6 +173,8 @@ public final class DockerEngine: @unchecked Sendable {
         "02:" + (0..<5).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined(separator: ":")
     }
 
+    /// A third octet for 10.251.N.0/24 that no interface on the host uses and no engine of this
+    /// process took: two bridges with one subnet would break each other's containers.
     static func freeSubnet() throws -> Int {
         // Interfaces, and routes (a namespace host's container subnet is routed from here).
         let addresses =
