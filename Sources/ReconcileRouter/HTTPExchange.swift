@@ -278,7 +278,7 @@ enum HTTPHeads {
         let old = exchange.clientVersion.minor == 0
         // A transfer coding other than chunked cannot be chunked again here: it goes on as it came,
         // up to the connection's end.
-        let transferCoded = head.lines.contains { ResponseFramer.named($0, "transfer-encoding") }
+        let transferCoded = head.transferCoded
         var body = ResponseBody.asItCame
         switch head.framing {
         case .chunked where old: body = .dechunked

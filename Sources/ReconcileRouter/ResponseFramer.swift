@@ -12,6 +12,8 @@ struct UpstreamResponseHead {
     var lines: [ByteBuffer]
     var framing: ResponseFramer.Framing
     var keepAlive: Bool
+    /// A Transfer-Encoding header was there (chunked or another coding).
+    var transferCoded = false
     /// Lower-case header names the Connection header lists (hop-by-hop for this message).
     var connectionTokens: [String]
 }
@@ -93,10 +95,8 @@ struct ResponseFramer {
                 }
                 return .head(head)
             case .length(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let count = min(remaining, buffer.readableBytes)
-                let part = buffer.readSlice(length: count)!
-                state = remaining == count ? .ending : .length(remaining: remaining - count)
+                guard let (part, left) = Self.take(&buffer, upTo: remaining) else { return nil }
+                state = left == 0 ? .ending : .length(remaining: left)
                 return .body(part)
             case .untilClose:
                 guard buffer.readableBytes > 0 else { return nil }
@@ -107,10 +107,8 @@ struct ResponseFramer {
                 state = size == 0 ? .trailers : .chunkData(remaining: size)
                 if passChunks { return .body(raw) }
             case .chunkData(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let count = min(remaining, buffer.readableBytes)
-                let part = buffer.readSlice(length: count)!
-                state = remaining == count ? .chunkDataEnd : .chunkData(remaining: remaining - count)
+                guard let (part, left) = Self.take(&buffer, upTo: remaining) else { return nil }
+                state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
                 return .body(part)
             case .chunkDataEnd:
                 guard let (line, raw) = try takeLine(&buffer, limit: 2) else { return nil }
@@ -130,6 +128,13 @@ struct ResponseFramer {
         guard case .untilClose = state else { return false }
         state = .ending
         return true
+    }
+
+    /// Up to `remaining` body bytes from what is there, and how many are still to come.
+    private static func take(_ buffer: inout ByteBuffer, upTo remaining: Int) -> (ByteBuffer, Int)? {
+        guard buffer.readableBytes > 0 else { return nil }
+        let count = min(remaining, buffer.readableBytes)
+        return (buffer.readSlice(length: count)!, remaining - count)
     }
 
     /// One line (without its CRLF or bare LF), and the same with its end.
@@ -246,6 +251,7 @@ struct ResponseFramer {
             parsed.lines.append(line)
         }
         parsed.keepAlive = !close && (parsed.minorVersion == 1 || keepAliveAsked)
+        parsed.transferCoded = transferCoded
         if bodyless || parsed.status == 204 || parsed.status == 304 || parsed.status < 200 {
             parsed.framing = .none
         } else if transferCoded {
