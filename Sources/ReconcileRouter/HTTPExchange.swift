@@ -109,15 +109,18 @@ enum HTTPHeads {
     /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), compared without
     /// allocating (this runs for every header of every request and response).
     static func isHopByHop(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2: equalsIgnoringCase(name, "te")
-        case 7: equalsIgnoringCase(name, "trailer") || equalsIgnoringCase(name, "upgrade")
-        case 10: equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
-        case 16: equalsIgnoringCase(name, "proxy-connection")
-        case 18: equalsIgnoringCase(name, "proxy-authenticate")
-        case 19: equalsIgnoringCase(name, "proxy-authorization")
-        default: false
-        }
+        isHopByHop(length: name.utf8.count) { equalsIgnoringCase(name, $0) }
+    }
+
+    /// The hop-by-hop names, lower case: the one list the String and the raw-line checks share.
+    private static let hopByHopNames: [StaticString] = [
+        "te", "trailer", "upgrade", "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+        "proxy-authorization",
+    ]
+
+    /// True when a name of `length` bytes is one of `hopByHopNames` (`matches` compares it with one).
+    private static func isHopByHop(length: Int, matches: (StaticString) -> Bool) -> Bool {
+        hopByHopNames.contains { $0.utf8CodeUnitCount == length && matches($0) }
     }
 
     /// ASCII case-insensitive equality with a lower-case literal.
@@ -339,14 +342,6 @@ enum HTTPHeads {
     /// `isHopByHop` for a raw header line.
     static func isHopByHop(_ line: ByteBuffer) -> Bool {
         guard let colon = line.readableBytesView.firstIndex(of: UInt8(ascii: ":")) else { return false }
-        switch colon - line.readableBytesView.startIndex {
-        case 2: return ResponseFramer.named(line, "te")
-        case 7: return ResponseFramer.named(line, "trailer") || ResponseFramer.named(line, "upgrade")
-        case 10: return ResponseFramer.named(line, "connection") || ResponseFramer.named(line, "keep-alive")
-        case 16: return ResponseFramer.named(line, "proxy-connection")
-        case 18: return ResponseFramer.named(line, "proxy-authenticate")
-        case 19: return ResponseFramer.named(line, "proxy-authorization")
-        default: return false
-        }
+        return isHopByHop(length: colon - line.readableBytesView.startIndex) { ResponseFramer.named(line, $0) }
     }
 }
