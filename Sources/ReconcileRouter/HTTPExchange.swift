@@ -9,13 +9,13 @@ final class HTTPExchange {
     let key: RouteKey
     let route: Route
     /// The client's head.
-    let head: HTTPRequestHead
+    let head: ClientRequestHead
     /// The head as sent to replicas (hop-by-hop headers dropped, X-Forwarded-* and the request id set).
     let upstreamHead: ByteBuffer
     /// The body goes to replicas chunked.
     let chunkedBody: Bool
-    let clientVersion: HTTPVersion
-    let clientKeepAlive: Bool
+    /// The client speaks HTTP/1.0.
+    let oldClient: Bool
     let host: String
     let requestID: String
     let started: ContinuousClock.Instant
@@ -29,6 +29,8 @@ final class HTTPExchange {
     var pending: [ByteBuffer] = []
     var pendingBytes = 0
     var requestEnded = false
+    /// The chunked body's trailer lines (sent again with a retry).
+    var trailers: [ByteBuffer] = []
 
     var backend: Backend?
     /// The replica the last attempt went to.
@@ -51,7 +53,7 @@ final class HTTPExchange {
     var lastUpstreamActivity = NIODeadline.now()
 
     init(
-        key: RouteKey, route: Route, client: HTTPRequestHead, upstream: (bytes: ByteBuffer, chunked: Bool),
+        key: RouteKey, route: Route, client: ClientRequestHead, upstream: (bytes: ByteBuffer, chunked: Bool),
         host: String, requestID: String
     ) {
         self.key = key
@@ -59,14 +61,13 @@ final class HTTPExchange {
         self.head = client
         self.upstreamHead = upstream.bytes
         self.chunkedBody = upstream.chunked
-        self.clientVersion = client.version
-        self.clientKeepAlive = client.isKeepAlive
+        self.oldClient = client.minorVersion == 0
         self.host = host
         self.requestID = requestID
         self.started = .now
         self.time = Date()
         self.replayable = Self.isIdempotent(client.method)
-        self.closeAfter = !client.isKeepAlive
+        self.closeAfter = !client.keepAlive
     }
 
     /// RFC 9110 §9.2.2: a request that may be sent twice.
@@ -106,40 +107,15 @@ enum ResponseBody: Equatable {
 
 /// The request heads replicas see, and the response heads clients see.
 enum HTTPHeads {
-    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), compared without
-    /// allocating (this runs for every header of every request and response).
-    static func isHopByHop(_ name: String) -> Bool {
-        isHopByHop(length: name.utf8.count) { equalsIgnoringCase(name, $0) }
-    }
-
-    /// The hop-by-hop names, lower case: the one list the String and the raw-line checks share.
+    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), lower case.
     private static let hopByHopNames: [StaticString] = [
         "te", "trailer", "upgrade", "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
         "proxy-authorization",
     ]
 
-    /// True when a name of `length` bytes is one of `hopByHopNames` (`matches` compares it with one).
-    private static func isHopByHop(length: Int, matches: (StaticString) -> Bool) -> Bool {
-        hopByHopNames.contains { $0.utf8CodeUnitCount == length && matches($0) }
-    }
-
-    /// ASCII case-insensitive equality with a lower-case literal.
-    static func equalsIgnoringCase(_ name: String, _ lower: StaticString) -> Bool {
-        guard name.utf8.count == lower.utf8CodeUnitCount else { return false }
-        return lower.withUTF8Buffer { expected in
-            var index = 0
-            for byte in name.utf8 {
-                let folded = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
-                if folded != expected[index] { return false }
-                index += 1
-            }
-            return true
-        }
-    }
-
     /// The Host header without its port, lower case.
-    static func host(_ head: HTTPRequestHead) -> String? {
-        guard var host = head.headers.first(name: "host")?.lowercased(), !host.isEmpty else { return nil }
+    static func host(_ head: ClientRequestHead) -> String? {
+        guard var host = head.host?.lowercased(), !host.isEmpty else { return nil }
         if host.hasPrefix("[") {
             if let end = host.firstIndex(of: "]") { host = String(host[...end]) }
         } else if let colon = host.lastIndex(of: ":") {
@@ -158,19 +134,9 @@ enum HTTPHeads {
             }
     }
 
-    /// True for a request asking to switch protocols (WebSocket).
-    static func isUpgrade(_ head: HTTPRequestHead) -> Bool {
-        head.headers.contains(name: "upgrade")
-            && head.headers["connection"].contains { value in
-                value.split(separator: ",").contains {
-                    $0.trimmingCharacters(in: .whitespaces).lowercased() == "upgrade"
-                }
-            }
-    }
-
     /// A client's request id when it is short and printable, else a new one.
-    static func requestID(_ head: HTTPRequestHead) -> String {
-        if let given = head.headers.first(name: "x-request-id"), (1...128).contains(given.utf8.count),
+    static func requestID(_ head: ClientRequestHead) -> String {
+        if let given = head.requestID, (1...128).contains(given.utf8.count),
             given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         {
             return given
@@ -202,72 +168,65 @@ enum HTTPHeads {
     }
 
     /// The head a replica receives, as bytes: the request line with HTTP/1.1, the client's
-    /// end-to-end headers (hop-by-hop ones and those its Connection header lists dropped), who asked
-    /// and how (X-Forwarded-For appended to, X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id
-    /// set); and whether the body goes out chunked (the client's was: the decoder took its framing
-    /// off). Written straight from the parsed head: no header collection is built per request.
+    /// end-to-end header lines as they came (hop-by-hop ones and those its Connection header lists
+    /// dropped), who asked and how (X-Forwarded-For appended to, X-Forwarded-Proto,
+    /// X-Forwarded-Host and X-Request-Id set); and whether the body goes out chunked (the parser
+    /// took the client's chunk framing off). No header is parsed into a string for it.
     static func upstream(
-        _ head: HTTPRequestHead, client: String, scheme: String, requestID: String, keepUpgrade: Bool = false,
+        _ head: ClientRequestHead, client: String, scheme: String, requestID: String, keepUpgrade: Bool = false,
         allocator: ByteBufferAllocator
     ) -> (bytes: ByteBuffer, chunked: Bool) {
-        var listed: [String] = []
-        var forwarded: [String] = []
-        var host: String?
-        var upgrades: [String] = []
-        var length = false
-        var chunked = false
-        for (name, value) in head.headers {
-            switch name.utf8.count {
-            case 4 where equalsIgnoringCase(name, "host"): host = host ?? value
-            case 7 where equalsIgnoringCase(name, "upgrade"): upgrades.append(value)
-            case 10 where equalsIgnoringCase(name, "connection"):
-                for token in value.split(separator: ",") {
-                    let name = token.trimmingCharacters(in: .whitespaces).lowercased()
-                    if name != "close", name != "keep-alive", name != "upgrade", !name.isEmpty { listed.append(name) }
-                }
-            case 14 where equalsIgnoringCase(name, "content-length"): length = true
-            case 15 where equalsIgnoringCase(name, "x-forwarded-for"): forwarded.append(value)
-            case 17 where equalsIgnoringCase(name, "transfer-encoding"): chunked = true
-            default: break
-            }
-        }
-        var bytes = allocator.buffer(capacity: 512)
+        var bytes = allocator.buffer(
+            capacity: 256 + head.lines.reduce(head.target.readableBytes) { $0 + $1.readableBytes + 2 })
         bytes.writeString(head.method.rawValue)
         bytes.writeStaticString(" ")
-        bytes.writeString(head.uri)
+        bytes.writeImmutableBuffer(head.target)
         bytes.writeStaticString(" HTTP/1.1\r\n")
-        func line(_ name: String, _ value: String) {
-            bytes.writeString(name)
+        for line in head.lines {
+            if keepUpgrade, HTTPSyntax.named(line, "upgrade") {
+                writeLine(line, to: &bytes)
+                continue
+            }
+            if isHopByHop(line) || HTTPSyntax.named(line, "x-request-id") || HTTPSyntax.named(line, "x-forwarded-for")
+                || HTTPSyntax.named(line, "x-forwarded-proto")
+                || (head.host != nil && HTTPSyntax.named(line, "x-forwarded-host"))
+            {
+                continue
+            }
+            if !head.connectionTokens.isEmpty, head.connectionTokens.contains(fieldName(line)) { continue }
+            writeLine(line, to: &bytes)
+        }
+        func line(_ name: StaticString, _ value: String) {
+            bytes.writeStaticString(name)
             bytes.writeStaticString(": ")
             bytes.writeString(value)
             bytes.writeStaticString("\r\n")
         }
-        for (name, value) in head.headers {
-            if isHopByHop(name) { continue }
-            switch name.utf8.count {
-            case 12 where equalsIgnoringCase(name, "x-request-id"): continue
-            case 15 where equalsIgnoringCase(name, "x-forwarded-for"): continue
-            case 16 where host != nil && equalsIgnoringCase(name, "x-forwarded-host"): continue
-            case 17 where equalsIgnoringCase(name, "x-forwarded-proto"): continue
-            default: break
-            }
-            if !listed.isEmpty, listed.contains(name.lowercased()) { continue }
-            line(name, value)
-        }
-        if keepUpgrade {
-            for value in upgrades { line("Upgrade", value) }
-            line("Connection", "Upgrade")
-        }
+        if keepUpgrade { line("Connection", "Upgrade") }
+        let forwarded = head.forwardedFor
         line("X-Forwarded-For", forwarded.isEmpty ? client : forwarded.joined(separator: ", ") + ", " + client)
         line("X-Forwarded-Proto", scheme)
-        if let host { line("X-Forwarded-Host", host) }
+        if let host = head.host { line("X-Forwarded-Host", host) }
         line("X-Request-Id", requestID)
-        if head.version.major == 1, head.version.minor == 0, !length, !chunked {
+        if head.minorVersion == 0, head.contentLength == nil, !head.chunked {
             // An HTTP/1.0 request without a length has no body.
             line("Content-Length", "0")
         }
         bytes.writeStaticString("\r\n")
-        return (bytes, chunked)
+        return (bytes, head.chunked)
+    }
+
+    /// A header line and its CRLF.
+    static func writeLine(_ line: ByteBuffer, to bytes: inout ByteBuffer) {
+        bytes.writeImmutableBuffer(line)
+        bytes.writeStaticString("\r\n")
+    }
+
+    /// A header line's name, lower case.
+    static func fieldName(_ line: ByteBuffer) -> String {
+        let view = line.readableBytesView
+        let colon = view.firstIndex(of: UInt8(ascii: ":")) ?? view.endIndex
+        return String(decoding: view[..<colon], as: UTF8.self).lowercased()
     }
 
     /// The head a client receives, as bytes: the replica's status and end-to-end header lines as
@@ -278,7 +237,7 @@ enum HTTPHeads {
     static func downstream(
         _ head: UpstreamResponseHead, exchange: HTTPExchange, allocator: ByteBufferAllocator
     ) -> (ByteBuffer, ResponseBody) {
-        let old = exchange.clientVersion.minor == 0
+        let old = exchange.oldClient
         // A transfer coding other than chunked cannot be chunked again here: it goes on as it came,
         // up to the connection's end.
         let transferCoded = head.transferCoded
@@ -302,20 +261,14 @@ enum HTTPHeads {
         for line in head.lines {
             if isHopByHop(line) { continue }
             // Chunk framing goes on only as it came, to an HTTP/1.1 client.
-            if ResponseFramer.named(line, "transfer-encoding"),
+            if HTTPSyntax.named(line, "transfer-encoding"),
                 body != .asItCame || (head.framing != .chunked && head.framing != .untilClose)
             {
                 continue
             }
-            if dropLength, ResponseFramer.named(line, "content-length") { continue }
-            if !head.connectionTokens.isEmpty, let colon = line.readableBytesView.firstIndex(of: UInt8(ascii: ":")),
-                head.connectionTokens.contains(
-                    String(decoding: line.readableBytesView[..<colon], as: UTF8.self).lowercased())
-            {
-                continue
-            }
-            bytes.writeImmutableBuffer(line)
-            bytes.writeStaticString("\r\n")
+            if dropLength, HTTPSyntax.named(line, "content-length") { continue }
+            if !head.connectionTokens.isEmpty, head.connectionTokens.contains(fieldName(line)) { continue }
+            writeLine(line, to: &bytes)
         }
         if body == .chunkedHere { bytes.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if exchange.closeAfter {
@@ -339,9 +292,11 @@ enum HTTPHeads {
         out(ByteBuffer(staticString: "\r\n"))
     }
 
-    /// `isHopByHop` for a raw header line.
+    /// True when a raw header line's name is a hop-by-hop one (compared without allocating: this
+    /// runs for every header of every request and response).
     static func isHopByHop(_ line: ByteBuffer) -> Bool {
         guard let colon = line.readableBytesView.firstIndex(of: UInt8(ascii: ":")) else { return false }
-        return isHopByHop(length: colon - line.readableBytesView.startIndex) { ResponseFramer.named(line, $0) }
+        let length = colon - line.readableBytesView.startIndex
+        return hopByHopNames.contains { $0.utf8CodeUnitCount == length && HTTPSyntax.named(line, $0) }
     }
 }

@@ -3,17 +3,18 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A client connection to an http-mode published port (after NIO's HTTP server codec): each request
-/// is routed by its Host header, sent to the route's least busy ready replica over a pooled
-/// keep-alive connection (`HTTPUpstream`, on this connection's event loop), and its response
-/// relayed as it arrives. A replica that refuses or closes before answering gets an idempotent
-/// request sent to another; otherwise the client gets 502. The connection's deadlines: the next
-/// request head within `headTimeout` (first) or `keepAliveTimeout` (later), its body within
-/// `bodyTimeout`, and no more than `upstreamTimeout` of silence from the replica.
+/// A client connection to an http-mode published port: its bytes are split into requests by
+/// `RequestParser` (no HTTP codec runs on this side either), each request is routed by its Host
+/// header, sent to the route's least busy ready replica over a pooled keep-alive connection
+/// (`HTTPUpstream`, on this connection's event loop), and its response relayed as it arrives. A
+/// replica that refuses or closes before answering gets an idempotent request sent to another;
+/// otherwise the client gets 502. The connection's deadlines: the next request head within
+/// `headTimeout` (first) or `keepAliveTimeout` (later), its body within `bodyTimeout`, and no more
+/// than `upstreamTimeout` of silence from the replica.
 final class HTTPFrontend: ChannelDuplexHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let publish: Int
     private let balancer: Balancer
@@ -22,23 +23,25 @@ final class HTTPFrontend: ChannelDuplexHandler {
     private let observer: any RouterObserver
 
     private var context: ChannelHandlerContext?
-    /// Where a replica's response is written as it came: the HTTP encoder's own context, so the
-    /// bytes go out past it (it only writes the router's own answers).
-    private var raw: ChannelHandlerContext?
+    private var parser: RequestParser
+    /// What the client sent that is not parsed yet: the rest of a read, or a pipelined request
+    /// (sent before the last response ended) waiting its turn while reads pause.
+    private var input = ByteBuffer()
     /// Response bytes not yet written: a small response's head, body and end go out as one write.
     private var outgoing: ByteBuffer?
     private var client = "unknown"
     private var exchange: HTTPExchange?
     /// A request answered here (unknown host, redirect, refusal): its body is read and dropped.
     private var discarding = false
+    /// The connection switched protocols (or is switching): bytes go to the replica as they come.
     private var tunnel = false
     private var timer: Scheduled<Void>?
     /// When the scheduled check runs, and the deadline it checks.
     private var timerDue: NIODeadline?
     private var deadline = NIODeadline.distantFuture
     private var readHeld = false
+    private var parsing = false
     private var admitted = false
-    private var queued: [HTTPServerRequestPart] = []
     /// The client shut down its sending side: the connection closes after the answers due.
     private var inputClosed = false
 
@@ -48,13 +51,13 @@ final class HTTPFrontend: ChannelDuplexHandler {
         self.limits = limits
         self.scheme = tls ? "https" : "http"
         self.observer = observer
+        self.parser = RequestParser(limits: limits.parser)
     }
 
     // MARK: Connection
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        raw = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         client = context.channel.remoteAddress?.ipAddress ?? "unknown"
         guard balancer.admit(limit: limits.maxConnections) else {
             context.close(promise: nil)
@@ -78,16 +81,6 @@ final class HTTPFrontend: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parse = error as? HTTPParserError, exchange == nil || exchange?.responseStarted == false {
-            if let exchange { abandon(exchange) }
-            exchange = nil
-            let (status, text): (HTTPResponseStatus, String) =
-                parse == .headerOverflow
-                ? (.requestHeaderFieldsTooLarge, "request header fields too large\n")
-                : (.badRequest, "bad request: \(parse)\n")
-            respondLocally(status, text, close: true, method: .GET)
-            return
-        }
         context.close(promise: nil)
     }
 
@@ -108,7 +101,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
                 self.exchange = nil
                 context.close(promise: nil)
             }
-        } else if queued.isEmpty {
+        } else {
             context.close(promise: nil)
         }
     }
@@ -120,13 +113,14 @@ final class HTTPFrontend: ChannelDuplexHandler {
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    /// Reads pause while the replica cannot take what the client sends (or none takes it yet).
+    /// Reads pause while a pipelined request waits, while a tunnel is being set up, and while the
+    /// replica cannot take what the client sends (or none takes it yet).
     func read(context: ChannelHandlerContext) {
-        if !tunnel, !queued.isEmpty {
+        if tunnel || (input.readableBytes > 0 && exchange != nil && parser.awaitingHead) {
             readHeld = true
             return
         }
-        if !tunnel, let exchange,
+        if let exchange,
             exchange.pendingBytes > limits.bufferedBytes
                 || (exchange.upstream.map { !$0.isWritable } ?? false)
         {
@@ -145,28 +139,41 @@ final class HTTPFrontend: ChannelDuplexHandler {
     // MARK: Requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        // A pipelined request (its head came before the last response ended) waits its turn; reads
-        // pause meanwhile. Holding reads for every request instead (NIO's pipelining handler) cost
-        // two epoll_ctl calls per request.
-        if !queued.isEmpty || (exchange != nil && part.isHead) {
-            queued.append(part)
-            return
+        var bytes = unwrapInboundIn(data)
+        if input.readableBytes == 0 {
+            input = bytes
+        } else {
+            input.writeBuffer(&bytes)
         }
-        process(part)
+        parse()
     }
 
-    /// Takes up pipelined requests once the exchange before them ended.
-    private func takeQueued() {
-        while let next = queued.first, !(exchange != nil && next.isHead), !tunnel {
-            queued.removeFirst()
-            process(next)
+    /// Takes requests from the input while they may start: a pipelined request (its head came
+    /// before the last response ended) waits its turn. Holding reads for every request instead
+    /// (NIO's pipelining handler) cost two epoll_ctl calls per request.
+    private func parse() {
+        // A request answered here ends inside the loop and comes back through `idle`: the loop
+        // already running takes the next one (no recursion as deep as the requests pipelined).
+        guard !parsing else { return }
+        parsing = true
+        defer { parsing = false }
+        while !tunnel, context != nil {
+            if exchange != nil, parser.awaitingHead { break }
+            let event: RequestParser.Event?
+            do {
+                event = try parser.next(&input)
+            } catch {
+                refuse(error)
+                return
+            }
+            guard let event else { break }
+            process(event)
         }
-        exchange?.upstream?.flush()
+        if input.readableBytes == 0, input.capacity > 0 { input = ByteBuffer() }
     }
 
-    private func process(_ part: HTTPServerRequestPart) {
-        switch part {
+    private func process(_ event: RequestParser.Event) {
+        switch event {
         case .head(let head): started(head)
         case .body(let part):
             guard !discarding, let exchange else { return }
@@ -184,6 +191,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
             }
             guard let exchange else { return }
             exchange.requestEnded = true
+            exchange.trailers = trailers
             exchange.lastUpstreamActivity = .now()
             if let upstream = exchange.upstream {
                 upstream.sendEnd(trailers)
@@ -193,12 +201,28 @@ final class HTTPFrontend: ChannelDuplexHandler {
         }
     }
 
+    /// What the client sent cannot be taken as HTTP: the router answers (when no response has
+    /// started) and closes the connection, since where the next request starts is unknown.
+    private func refuse(_ refusal: RequestParser.Refusal) {
+        input = ByteBuffer()
+        discarding = false
+        if let exchange {
+            abandon(exchange)
+            self.exchange = nil
+            if exchange.responseStarted {
+                context?.close(promise: nil)
+                return
+            }
+        }
+        respondLocally(refusal.status, "\(refusal.reason)\n", close: true, method: .GET)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         exchange?.upstream?.flush()
         context.fireChannelReadComplete()
     }
 
-    private func started(_ head: HTTPRequestHead) {
+    private func started(_ head: ClientRequestHead) {
         let host = HTTPHeads.host(head)
         let requestID = HTTPHeads.requestID(head)
         if let host, !HTTPHeads.isHostName(host) {
@@ -222,7 +246,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
         case .route:
             guard let route else { return }
             let key = RouteKey(publish: publish, app: route.app, port: route.port)
-            if HTTPHeads.isUpgrade(head) {
+            if head.upgrade {
                 startTunnel(head, route: route, key: key, host: host ?? "", requestID: requestID)
                 return
             }
@@ -239,7 +263,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
 
     /// Answers a request here (no replica involved), dropping its body.
     private func local(
-        _ head: HTTPRequestHead, host: String?, requestID: String, _ status: HTTPResponseStatus, _ text: String,
+        _ head: ClientRequestHead, host: String?, requestID: String, _ status: HTTPResponseStatus, _ text: String,
         headers: [(String, String)] = []
     ) {
         discarding = true
@@ -250,32 +274,32 @@ final class HTTPFrontend: ChannelDuplexHandler {
                 app: "", port: "", publish: publish, method: head.method.rawValue, uri: head.uri, host: host ?? "",
                 status: Int(status.code), duration: .zero, responseBytes: text.utf8.count, backend: nil, retries: 0,
                 client: client, requestID: requestID, accessLog: false, time: Date()))
-        respondLocally(status, text, close: !head.isKeepAlive, method: head.method, headers: headers)
+        respondLocally(status, text, close: !head.keepAlive, method: head.method, headers: headers)
     }
 
+    /// Writes an answer of the router's own; with `close`, the connection closes once it is written.
     private func respondLocally(
         _ status: HTTPResponseStatus, _ text: String, close: Bool, method: HTTPMethod,
         headers extra: [(String, String)] = []
     ) {
         guard let context else { return }
-        var headers = HTTPHeaders([
-            ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "\(text.utf8.count)"),
-        ])
-        for (name, value) in extra { headers.add(name: name, value: value) }
-        if close { headers.add(name: "Connection", value: "close") }
-        context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+        var bytes = context.channel.allocator.buffer(capacity: 192 + text.utf8.count)
+        bytes.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        bytes.writeString("Content-Type: text/plain; charset=utf-8\r\nContent-Length: \(text.utf8.count)\r\n")
+        for (name, value) in extra { bytes.writeString("\(name): \(value)\r\n") }
+        if close { bytes.writeStaticString("Connection: close\r\n") }
+        bytes.writeStaticString("\r\n")
+        if method != .HEAD { bytes.writeString(text) }
+        emit(bytes)
+        let written = outgoing ?? ByteBuffer()
+        outgoing = nil
+        guard close else {
+            context.writeAndFlush(wrapOutboundOut(written), promise: nil)
+            return
         }
-        end(context, trailers: nil, close: close)
-    }
-
-    /// Writes a response's end; with `close`, the connection closes once it is written.
-    private func end(_ context: ChannelHandlerContext, trailers: HTTPHeaders?, close: Bool) {
         let done = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: done)
-        if close { done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        context.writeAndFlush(wrapOutboundOut(written), promise: done)
+        done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     // MARK: Replicas
@@ -360,7 +384,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
         for part in parts { upstream.sendBody(part) }
         exchange.pending = []
         exchange.pendingBytes = 0
-        if exchange.requestEnded { upstream.sendEnd(nil) }
+        if exchange.requestEnded { upstream.sendEnd(exchange.trailers) }
         upstream.flush()
         resumeReading()
     }
@@ -368,11 +392,11 @@ final class HTTPFrontend: ChannelDuplexHandler {
     /// Writes the client's head for the replica's and says whether the body goes on with its
     /// chunk framing (true) or as the data alone.
     func upstreamHead(_ head: UpstreamResponseHead) -> Bool {
-        guard let raw, let exchange else { return true }
+        guard let context, let exchange else { return true }
         exchange.lastUpstreamActivity = .now()
         exchange.responseStarted = true
         exchange.status = head.status
-        let (bytes, body) = HTTPHeads.downstream(head, exchange: exchange, allocator: raw.channel.allocator)
+        let (bytes, body) = HTTPHeads.downstream(head, exchange: exchange, allocator: context.channel.allocator)
         exchange.body = body
         emit(bytes)
         return body != .dechunked
@@ -389,7 +413,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
             joined.writeImmutableBuffer(bytes)
             outgoing = joined
         } else {
-            raw?.write(NIOAny(joined), promise: nil)
+            context?.write(wrapOutboundOut(joined), promise: nil)
             outgoing = bytes
         }
     }
@@ -398,15 +422,15 @@ final class HTTPFrontend: ChannelDuplexHandler {
     private func writeOutgoing() {
         guard let bytes = outgoing else { return }
         outgoing = nil
-        raw?.write(NIOAny(bytes), promise: nil)
+        context?.write(wrapOutboundOut(bytes), promise: nil)
     }
 
     func upstreamBody(_ part: ByteBuffer) {
-        guard let raw, let exchange else { return }
+        guard let context, let exchange else { return }
         exchange.lastUpstreamActivity = .now()
         exchange.responseBytes += part.readableBytes
         if exchange.body == .chunkedHere {
-            HTTPHeads.chunk(part, allocator: raw.channel.allocator) { emit($0) }
+            HTTPHeads.chunk(part, allocator: context.channel.allocator) { emit($0) }
         } else {
             emit(part)
         }
@@ -421,7 +445,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
 
     /// The response ended: the replica's connection goes back to the pool if both sides keep it.
     func upstreamEnd(reusable: Bool) {
-        guard let context, let raw, let exchange, let upstream = exchange.upstream else { return }
+        guard let context, let exchange, let upstream = exchange.upstream else { return }
         upstream.frontend = nil
         if reusable, exchange.requestEnded, let backend = exchange.backend,
             balancer.checkin(backend.id, upstream.channel)
@@ -437,7 +461,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
         if exchange.body == .chunkedHere { emit(ByteBuffer(staticString: "0\r\n\r\n")) }
         if exchange.closeAfter {
             let done = context.eventLoop.makePromise(of: Void.self)
-            raw.writeAndFlush(NIOAny(outgoing ?? ByteBuffer()), promise: done)
+            context.writeAndFlush(wrapOutboundOut(outgoing ?? ByteBuffer()), promise: done)
             outgoing = nil
             done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
@@ -541,12 +565,13 @@ final class HTTPFrontend: ChannelDuplexHandler {
     /// Between requests: the next head is due within the keep-alive timeout (or is here already).
     private func idle() {
         arm(limits.keepAliveTimeout)
-        takeQueued()
-        if inputClosed, exchange == nil, queued.isEmpty, !discarding {
+        parse()
+        exchange?.upstream?.flush()
+        if inputClosed, exchange == nil, !discarding {
             context?.close(promise: nil)
             return
         }
-        if queued.isEmpty { resumeReading() }
+        resumeReading()
     }
 
     // MARK: Deadlines
@@ -607,7 +632,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
     /// A request to switch protocols (WebSocket) takes a connection of its own to a replica: the
     /// head is sent as it came (with the forwarding headers), and from then on bytes are relayed
     /// both ways until either side closes. The replica counts as busy until then.
-    private func startTunnel(_ head: HTTPRequestHead, route: Route, key: RouteKey, host: String, requestID: String) {
+    private func startTunnel(_ head: ClientRequestHead, route: Route, key: RouteKey, host: String, requestID: String) {
         guard let context else { return }
         guard let backend = balancer.pick(key, excluding: []) else {
             local(
@@ -638,6 +663,8 @@ final class HTTPFrontend: ChannelDuplexHandler {
                     balancer.release(backend.id)
                     tunnel = false
                     local(head, host: host, requestID: requestID, .badGateway, "bad gateway: the replica refused\n")
+                    // The connection goes on as HTTP: the request's body (if any) is dropped.
+                    parse()
                 case .success(let upstream):
                     upstream.closeFuture.whenComplete { _ in
                         balancer.release(backend.id)
@@ -645,14 +672,12 @@ final class HTTPFrontend: ChannelDuplexHandler {
                         finished.duration = .now - started
                         observer.finished(finished)
                     }
-                    Tunnel.join(frontendChannel, upstream, sending: upstreamHead)
+                    // Bytes the client sent after the head (read before reads paused) follow it.
+                    var sending = upstreamHead
+                    sending.writeBuffer(&input)
+                    input = ByteBuffer()
+                    Tunnel.join(frontendChannel, upstream, sending: sending)
                 }
             }
-    }
-}
-
-extension HTTPServerRequestPart {
-    var isHead: Bool {
-        if case .head = self { true } else { false }
     }
 }

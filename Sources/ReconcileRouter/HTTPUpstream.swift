@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// A keep-alive connection to one replica, on the event loop of the client connection it serves.
 /// It writes requests itself (the head serialized, a chunked body framed again) and splits the
@@ -55,17 +54,12 @@ final class HTTPUpstream: ChannelDuplexHandler {
         }
     }
 
-    /// Writes the request's end (not flushed): the last chunk and trailers of a chunked body.
-    func sendEnd(_ trailers: HTTPHeaders?) {
+    /// Writes the request's end (not flushed): the last chunk and trailer lines of a chunked body.
+    func sendEnd(_ trailers: [ByteBuffer]) {
         guard let context, chunkedRequest else { return }
         var last = context.channel.allocator.buffer(capacity: 64)
         last.writeStaticString("0\r\n")
-        for (name, value) in trailers ?? [:] {
-            last.writeString(name)
-            last.writeStaticString(": ")
-            last.writeString(value)
-            last.writeStaticString("\r\n")
-        }
+        for line in trailers { HTTPHeads.writeLine(line, to: &last) }
         last.writeStaticString("\r\n")
         context.write(wrapOutboundOut(last), promise: nil)
     }

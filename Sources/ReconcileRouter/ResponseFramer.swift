@@ -37,17 +37,12 @@ struct ResponseFramer {
         case end
     }
 
-    struct Malformed: Error, CustomStringConvertible {
-        var description: String
-    }
+    typealias Malformed = HTTPSyntax.Malformed
 
     private enum State {
         case head
         case length(remaining: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers
+        case chunked(ChunkedBody)
         case untilClose
         /// The body ended: `.end` is next.
         case ending
@@ -90,35 +85,28 @@ struct ResponseFramer {
                 switch head.framing {
                 case .none: state = .ending
                 case .length(let count): state = count == 0 ? .ending : .length(remaining: count)
-                case .chunked: state = .chunkSize
+                case .chunked: state = .chunked(ChunkedBody(maxLineBytes: maxHeadBytes))
                 case .untilClose: state = .untilClose
                 }
                 return .head(head)
             case .length(let remaining):
-                guard let (part, left) = Self.take(&buffer, upTo: remaining) else { return nil }
+                guard let (part, left) = HTTPSyntax.take(&buffer, upTo: remaining) else { return nil }
                 state = left == 0 ? .ending : .length(remaining: left)
                 return .body(part)
             case .untilClose:
                 guard buffer.readableBytes > 0 else { return nil }
                 return .body(buffer.readSlice(length: buffer.readableBytes)!)
-            case .chunkSize:
-                guard let (line, raw) = try takeLine(&buffer, limit: 1024) else { return nil }
-                let size = try Self.chunkSize(line)
-                state = size == 0 ? .trailers : .chunkData(remaining: size)
-                if passChunks { return .body(raw) }
-            case .chunkData(let remaining):
-                guard let (part, left) = Self.take(&buffer, upTo: remaining) else { return nil }
-                state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
-                return .body(part)
-            case .chunkDataEnd:
-                guard let (line, raw) = try takeLine(&buffer, limit: 2) else { return nil }
-                guard line.readableBytes == 0 else { throw Malformed(description: "a chunk did not end its line") }
-                state = .chunkSize
-                if passChunks { return .body(raw) }
-            case .trailers:
-                guard let (line, raw) = try takeLine(&buffer, limit: maxHeadBytes) else { return nil }
-                if line.readableBytes == 0 { state = .ending }
-                if passChunks { return .body(raw) }
+            case .chunked(var body):
+                guard let piece = try body.next(&buffer) else { return nil }
+                state = .chunked(body)
+                switch piece {
+                case .data(let data): return .body(data)
+                case .framing(let raw), .trailer(_, let raw):
+                    if passChunks { return .body(raw) }
+                case .end(let raw):
+                    state = .ending
+                    if passChunks { return .body(raw) }
+                }
             }
         }
     }
@@ -130,78 +118,15 @@ struct ResponseFramer {
         return true
     }
 
-    /// Up to `remaining` body bytes from what is there, and how many are still to come.
-    private static func take(_ buffer: inout ByteBuffer, upTo remaining: Int) -> (ByteBuffer, Int)? {
-        guard buffer.readableBytes > 0 else { return nil }
-        let count = min(remaining, buffer.readableBytes)
-        return (buffer.readSlice(length: count)!, remaining - count)
-    }
-
-    /// One line (without its CRLF or bare LF), and the same with its end.
-    private func takeLine(_ buffer: inout ByteBuffer, limit: Int) throws -> (ByteBuffer, ByteBuffer)? {
-        let view = buffer.readableBytesView
-        guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
-            if buffer.readableBytes > limit + 2 { throw Malformed(description: "a line in the response is too long") }
-            return nil
-        }
-        let taken = newline - view.startIndex + 1
-        var length = taken - 1
-        if length > 0, view[newline - 1] == UInt8(ascii: "\r") { length -= 1 }
-        guard length <= limit else { throw Malformed(description: "a line in the response is too long") }
-        let line = buffer.getSlice(at: buffer.readerIndex, length: length)!
-        return (line, buffer.readSlice(length: taken)!)
-    }
-
-    private static func chunkSize(_ line: ByteBuffer) throws -> Int {
-        var size = 0
-        var digits = 0
-        for byte in line.readableBytesView {
-            let value: Int
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a")) + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A")) + 10
-            case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
-                guard digits > 0 else { throw Malformed(description: "a chunk size is missing") }
-                return size
-            default: throw Malformed(description: "a chunk size is not hexadecimal")
-            }
-            digits += 1
-            guard digits <= 15 else { throw Malformed(description: "a chunk is too large") }
-            size = size * 16 + value
-        }
-        guard digits > 0 else { throw Malformed(description: "a chunk size is missing") }
-        return size
-    }
-
     /// The head, once all of it is in `buffer`; nothing is consumed before that.
     private func takeHead(_ buffer: inout ByteBuffer) throws -> UpstreamResponseHead? {
-        let view = buffer.readableBytesView
-        // The blank line that ends the head: CRLF CRLF, or bare LFs.
-        var end: Int?
-        var index = view.startIndex
-        while let newline = view[index...].firstIndex(of: UInt8(ascii: "\n")) {
-            let next = newline + 1
-            if next < view.endIndex, view[next] == UInt8(ascii: "\n") {
-                end = next + 1
-                break
-            }
-            if next + 1 < view.endIndex, view[next] == UInt8(ascii: "\r"), view[next + 1] == UInt8(ascii: "\n") {
-                end = next + 2
-                break
-            }
-            index = next
-            if next >= view.endIndex { break }
-        }
-        guard let end else {
+        guard let end = HTTPSyntax.headEnd(buffer.readableBytesView) else {
             if buffer.readableBytes > maxHeadBytes { throw Malformed(description: "the response head is too large") }
             return nil
         }
-        guard end - view.startIndex <= maxHeadBytes else {
-            throw Malformed(description: "the response head is too large")
-        }
-        var head = buffer.readSlice(length: end - view.startIndex)!
-        guard let (statusLine, _) = try takeLine(&head, limit: maxHeadBytes) else {
+        guard end <= maxHeadBytes else { throw Malformed(description: "the response head is too large") }
+        var head = buffer.readSlice(length: end)!
+        guard let (statusLine, _) = try HTTPSyntax.takeLine(&head, limit: maxHeadBytes) else {
             throw Malformed(description: "no status line")
         }
         var parsed = try Self.statusLine(statusLine)
@@ -210,34 +135,26 @@ struct ResponseFramer {
         var transferCoded = false
         var close = false
         var keepAliveAsked = false
-        while let (line, _) = try takeLine(&head, limit: maxHeadBytes), line.readableBytes > 0 {
-            let bytes = line.readableBytesView
-            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > bytes.startIndex else {
-                throw Malformed(description: "a header line has no name")
+        while let (line, _) = try HTTPSyntax.takeLine(&head, limit: maxHeadBytes), line.readableBytes > 0 {
+            if line.readableBytesView.first == 0x20 || line.readableBytesView.first == 0x09 {
+                throw Malformed(description: "a header line is folded")
             }
-            let nameLength = colon - bytes.startIndex
-            for byte in bytes[..<colon] where !Self.isToken(byte) {
-                throw Malformed(description: "a header name has a character a token cannot have")
-            }
-            let value = Self.trimmed(
-                line.getSlice(at: line.readerIndex + nameLength + 1, length: bytes.endIndex - colon - 1)!)
+            let (nameLength, value) = try HTTPSyntax.field(line)
             switch nameLength {
-            case 14 where Self.named(line, "content-length"):
-                guard let length = Self.decimal(value) else {
+            case 14 where HTTPSyntax.named(line, "content-length"):
+                guard let length = HTTPSyntax.decimal(value) else {
                     throw Malformed(description: "Content-Length is not a number")
                 }
                 if let contentLength, contentLength != length {
                     throw Malformed(description: "two different Content-Length headers")
                 }
                 contentLength = length
-            case 17 where Self.named(line, "transfer-encoding"):
+            case 17 where HTTPSyntax.named(line, "transfer-encoding"):
                 transferCoded = true
                 // chunked must be the last coding; what the last one is decides.
-                let codings = String(buffer: value).lowercased().split(separator: ",")
-                chunked = codings.last.map { $0.trimmingCharacters(in: .whitespaces) == "chunked" } ?? false
-            case 10 where Self.named(line, "connection"):
-                for token in String(buffer: value).lowercased().split(separator: ",") {
-                    let name = token.trimmingCharacters(in: .whitespaces)
+                chunked = HTTPSyntax.tokens(value).last == "chunked"
+            case 10 where HTTPSyntax.named(line, "connection"):
+                for name in HTTPSyntax.tokens(value) {
                     if name == "close" {
                         close = true
                     } else if name == "keep-alive" {
@@ -277,47 +194,12 @@ struct ResponseFramer {
         let reason =
             line.readableBytes > 13
             ? line.getSlice(at: line.readerIndex + 13, length: line.readableBytes - 13)! : ByteBuffer()
+        // It goes on to the client as it came: a CR in it would end the line there.
+        if reason.readableBytesView.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) {
+            throw Malformed(description: "the reason phrase has a control character")
+        }
         return UpstreamResponseHead(
             minorVersion: Int(bytes[7] - 0x30), status: status, reason: reason, lines: [], framing: .none,
             keepAlive: true, connectionTokens: [])
-    }
-
-    static func isToken(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            true
-        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
-
-    /// True when the line's header name (before its colon) is `lower`, ignoring case.
-    static func named(_ line: ByteBuffer, _ lower: StaticString) -> Bool {
-        let bytes = line.readableBytesView
-        guard bytes.count > lower.utf8CodeUnitCount else { return false }
-        return lower.withUTF8Buffer { expected in
-            for (offset, byte) in expected.enumerated() {
-                let given = bytes[bytes.startIndex + offset]
-                if (given >= 0x41 && given <= 0x5A ? given | 0x20 : given) != byte { return false }
-            }
-            return bytes[bytes.startIndex + expected.count] == UInt8(ascii: ":")
-        }
-    }
-
-    static func trimmed(_ value: ByteBuffer) -> ByteBuffer {
-        let bytes = value.readableBytesView
-        guard let first = bytes.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return ByteBuffer() }
-        let last = bytes.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })!
-        return value.getSlice(at: value.readerIndex + (first - bytes.startIndex), length: last - first + 1)!
-    }
-
-    static func decimal(_ value: ByteBuffer) -> Int? {
-        guard value.readableBytes > 0, value.readableBytes <= 18 else { return nil }
-        var result = 0
-        for byte in value.readableBytesView {
-            guard byte >= 0x30, byte <= 0x39 else { return nil }
-            result = result * 10 + Int(byte - 0x30)
-        }
-        return result
     }
 }

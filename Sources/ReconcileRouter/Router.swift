@@ -46,12 +46,9 @@ public actor Router {
 
         public init() {}
 
-        var decoder: NIOHTTPDecoderLimitConfiguration {
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderFieldSize = maxHeaderFieldBytes
-            limits.maxHeaderListSize = maxHeaderBytes
-            limits.maxHeaderFieldCount = maxHeaderFields
-            return limits
+        var parser: RequestParser.Limits {
+            RequestParser.Limits(
+                maxFieldBytes: maxHeaderFieldBytes, maxHeaderBytes: maxHeaderBytes, maxFields: maxHeaderFields)
         }
     }
 
@@ -201,7 +198,6 @@ public actor Router {
 
     private func listenHTTP(_ port: Int, tls: NIOSSLContext?) async throws -> any Channel {
         let (balancer, limits, observer) = (self.balancer, self.limits, self.observer)
-        let decoderLimits = limits.decoder
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
@@ -213,11 +209,6 @@ public actor Router {
                 channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations
                     if let tls { try operations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    // Response headers come parsed from a replica: valid already.
-                    try operations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits)
                     try operations.addHandler(
                         HTTPFrontend(
                             publish: port, balancer: balancer, limits: limits, tls: tls != nil, observer: observer))
