@@ -65,33 +65,61 @@ final class Balancer: Sendable {
     /// The route's replica with the fewest requests in flight (ties in turn), skipping `tried`.
     /// It counts as busy from here, so a drain that starts meanwhile waits for it.
     func pick(_ key: RouteKey, excluding tried: Set<String>) -> Backend? {
-        state.withLock { state in
-            guard
-                let route = state.ports[key.publish]?.routes.first(where: { $0.app == key.app && $0.port == key.port })
-            else { return nil }
-            let pool =
-                tried.isEmpty && state.draining.isEmpty
-                ? route.backends : route.backends.filter { !tried.contains($0.id) && !state.draining.contains($0.id) }
-            guard !pool.isEmpty else { return nil }
-            state.cursor &+= 1
-            let start = state.cursor % pool.count
-            var best = pool[start]
-            var fewest = state.outstanding[best.id] ?? 0
-            for offset in 1..<max(pool.count, 1) {
-                let candidate = pool[(start + offset) % pool.count]
-                let busy = state.outstanding[candidate.id] ?? 0
-                if busy < fewest { (best, fewest) = (candidate, busy) }
-            }
-            state.outstanding[best.id, default: 0] += 1
-            return best
+        state.withLock { state in Self.pick(key, excluding: tried, &state) }
+    }
+
+    /// `pick` and `checkout` under one lock (each request takes both).
+    func lease(
+        _ key: RouteKey, excluding tried: Set<String>, on loop: any EventLoop, maxIdle: TimeAmount
+    ) -> (backend: Backend, channel: (any Channel)?, stale: [any Channel])? {
+        let now = NIODeadline.now()
+        return state.withLock { state in
+            guard let backend = Self.pick(key, excluding: tried, &state) else { return nil }
+            let pooled = Self.checkout(PoolKey(backend: backend.id, loop: ObjectIdentifier(loop)), now, maxIdle, &state)
+            return (backend, pooled.channel, pooled.stale)
         }
+    }
+
+    private static func pick(_ key: RouteKey, excluding tried: Set<String>, _ state: inout State) -> Backend? {
+        guard
+            let route = state.ports[key.publish]?.routes.first(where: { $0.app == key.app && $0.port == key.port })
+        else { return nil }
+        let pool =
+            tried.isEmpty && state.draining.isEmpty
+            ? route.backends : route.backends.filter { !tried.contains($0.id) && !state.draining.contains($0.id) }
+        guard !pool.isEmpty else { return nil }
+        state.cursor &+= 1
+        let start = state.cursor % pool.count
+        var best = pool[start]
+        var fewest = state.outstanding[best.id] ?? 0
+        for offset in 1..<max(pool.count, 1) {
+            let candidate = pool[(start + offset) % pool.count]
+            let busy = state.outstanding[candidate.id] ?? 0
+            if busy < fewest { (best, fewest) = (candidate, busy) }
+        }
+        state.outstanding[best.id, default: 0] += 1
+        return best
     }
 
     /// Ends what `pick` counted.
     func release(_ id: String) {
-        state.withLock { state in
-            let left = (state.outstanding[id] ?? 1) - 1
-            state.outstanding[id] = left > 0 ? left : nil
+        state.withLock { state in Self.release(id, &state) }
+    }
+
+    private static func release(_ id: String, _ state: inout State) {
+        let left = (state.outstanding[id] ?? 1) - 1
+        state.outstanding[id] = left > 0 ? left : nil
+    }
+
+    /// `release`, and `checkin` of the request's connection when it may be reused, under one lock.
+    /// True when the connection was pooled.
+    func release(_ id: String, returning channel: (any Channel)?) -> Bool {
+        let key = channel.map { PoolKey(backend: id, loop: ObjectIdentifier($0.eventLoop)) }
+        let now = NIODeadline.now()
+        return state.withLock { state in
+            Self.release(id, &state)
+            guard let channel, let key else { return false }
+            return checkin(id, key, channel, now, &state)
         }
     }
 
@@ -125,34 +153,29 @@ final class Balancer: Sendable {
     /// than `maxIdle` (servers close idle keep-alive connections after a few seconds, Node's after 5:
     /// a request sent on one the server is closing is lost when it may not be sent twice). The
     /// newest is taken; older ones past `maxIdle` are returned for the caller to close.
-    func checkout(
-        _ id: String, on loop: any EventLoop, maxIdle: TimeAmount
+    private static func checkout(
+        _ key: PoolKey, _ now: NIODeadline, _ maxIdle: TimeAmount, _ state: inout State
     ) -> (channel: (any Channel)?, stale: [any Channel]) {
-        let key = PoolKey(backend: id, loop: ObjectIdentifier(loop))
-        let now = NIODeadline.now()
-        return state.withLock { state in
-            var stale: [any Channel] = []
-            if let oldest = state.idle[key]?.first, now - oldest.since > maxIdle {
-                stale = state.idle[key]!.filter { now - $0.since > maxIdle }.map(\.channel)
-                state.idle[key]!.removeAll { now - $0.since > maxIdle }
-            }
-            while let (channel, _) = state.idle[key]?.popLast() {
-                if channel.isActive { return (channel, stale) }
-            }
-            return (nil, stale)
+        var stale: [any Channel] = []
+        if let oldest = state.idle[key]?.first, now - oldest.since > maxIdle {
+            stale = state.idle[key]!.filter { now - $0.since > maxIdle }.map(\.channel)
+            state.idle[key]!.removeAll { now - $0.since > maxIdle }
         }
+        while let (channel, _) = state.idle[key]?.popLast() {
+            if channel.isActive { return (channel, stale) }
+        }
+        return (nil, stale)
     }
 
     /// Pools an idle connection; false when it must be closed instead (the replica drains, or its pool is full).
-    func checkin(_ id: String, _ channel: any Channel) -> Bool {
-        let key = PoolKey(backend: id, loop: ObjectIdentifier(channel.eventLoop))
-        return state.withLock { state in
-            guard state.draining.isEmpty || !state.draining.contains(id), state.present.contains(id),
-                (state.idle[key]?.count ?? 0) < maxIdlePerBackend
-            else { return false }
-            state.idle[key, default: []].append((channel, .now()))
-            return true
-        }
+    private func checkin(
+        _ id: String, _ key: PoolKey, _ channel: any Channel, _ now: NIODeadline, _ state: inout State
+    ) -> Bool {
+        guard state.draining.isEmpty || !state.draining.contains(id), state.present.contains(id),
+            (state.idle[key]?.count ?? 0) < maxIdlePerBackend
+        else { return false }
+        state.idle[key, default: []].append((channel, now))
+        return true
     }
 
     /// Forgets a pooled connection that closed.

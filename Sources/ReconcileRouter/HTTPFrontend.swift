@@ -308,7 +308,10 @@ final class HTTPFrontend: ChannelDuplexHandler {
     /// ready replica it waits (up to `waitForBackend`); with every replica tried it fails with 502.
     private func dispatch(_ exchange: HTTPExchange) {
         guard let context, self.exchange === exchange else { return }
-        guard let backend = balancer.pick(exchange.key, excluding: exchange.tried) else {
+        guard
+            let (backend, pooledChannel, stale) = balancer.lease(
+                exchange.key, excluding: exchange.tried, on: context.eventLoop, maxIdle: limits.upstreamIdle)
+        else {
             if !exchange.tried.isEmpty {
                 fail(exchange, .badGateway, "bad gateway: no replica of \(exchange.route.app) answered\n")
                 return
@@ -332,9 +335,8 @@ final class HTTPFrontend: ChannelDuplexHandler {
         exchange.backend = backend
         exchange.answeredBy = backend.id
         exchange.attempts += 1
-        let pooled = balancer.checkout(backend.id, on: context.eventLoop, maxIdle: limits.upstreamIdle)
-        for channel in pooled.stale { channel.close(promise: nil) }
-        if let channel = pooled.channel,
+        for channel in stale { channel.close(promise: nil) }
+        if let channel = pooledChannel,
             let upstream = try? channel.pipeline.syncOperations.handler(type: HTTPUpstream.self)
         {
             attach(upstream, to: exchange, reused: true)
@@ -447,13 +449,11 @@ final class HTTPFrontend: ChannelDuplexHandler {
     func upstreamEnd(reusable: Bool) {
         guard let context, let exchange, let upstream = exchange.upstream else { return }
         upstream.frontend = nil
-        if reusable, exchange.requestEnded, let backend = exchange.backend,
-            balancer.checkin(backend.id, upstream.channel)
-        {
-            // pooled
-        } else {
-            upstream.channel.close(promise: nil)
-        }
+        // The replica's count ends and its connection goes back (if both sides keep it) at once.
+        let reuse = reusable && exchange.requestEnded
+        let pooled = exchange.backend.map { balancer.release($0.id, returning: reuse ? upstream.channel : nil) }
+        exchange.backend = nil
+        if pooled != true { upstream.channel.close(promise: nil) }
         // A response that ends before its request did: the rest of the body has nowhere to go.
         if !exchange.requestEnded { exchange.closeAfter = true }
         // Counted before the end goes out: a client that reads it may look at the counts next.

@@ -8,20 +8,22 @@ enum HTTPSyntax {
         var description: String
     }
 
-    /// The offset just past the blank line that ends a head (CRLF CRLF, or bare LFs) in `view`,
-    /// or nil when it has not all arrived.
-    static func headEnd(_ view: ByteBufferView) -> Int? {
-        var index = view.startIndex
-        while let newline = view[index...].firstIndex(of: UInt8(ascii: "\n")) {
-            let next = newline + 1
-            if next < view.endIndex, view[next] == UInt8(ascii: "\n") { return next + 1 - view.startIndex }
-            if next + 1 < view.endIndex, view[next] == UInt8(ascii: "\r"), view[next + 1] == UInt8(ascii: "\n") {
-                return next + 2 - view.startIndex
+    /// The offset just past the blank line that ends a head (CRLF CRLF, or bare LFs) in what
+    /// `buffer` holds, or nil when it has not all arrived.
+    static func headEnd(_ buffer: ByteBuffer) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes in
+            var index = 0
+            while let newline = bytes[index...].firstIndex(of: UInt8(ascii: "\n")) {
+                let next = newline + 1
+                if next < bytes.count, bytes[next] == UInt8(ascii: "\n") { return next + 1 }
+                if next + 1 < bytes.count, bytes[next] == UInt8(ascii: "\r"), bytes[next + 1] == UInt8(ascii: "\n") {
+                    return next + 2
+                }
+                index = next
+                if next >= bytes.count { break }
             }
-            index = next
-            if next >= view.endIndex { break }
+            return nil
         }
-        return nil
     }
 
     /// One line taken from `buffer`: without its CRLF (or bare LF), and the same with it. Nil when
@@ -44,40 +46,53 @@ enum HTTPSyntax {
     /// visible characters, spaces, tabs and obs-text (no control character: a CR or NUL there is
     /// how requests are smuggled).
     static func field(_ line: ByteBuffer) throws(Malformed) -> (nameLength: Int, value: ByteBuffer) {
-        let bytes = line.readableBytesView
-        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > bytes.startIndex else {
-            throw Malformed(description: "a header line has no name")
+        // Over the raw bytes: this runs for every header line of every request and response.
+        let found = line.withUnsafeReadableBytes { bytes -> (colon: Int, error: String?) in
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > 0 else {
+                return (0, "a header line has no name")
+            }
+            for index in 0..<colon where !isToken(bytes[index]) {
+                return (0, "a header name has a character a token cannot have")
+            }
+            for index in (colon + 1)..<bytes.count {
+                let byte = bytes[index]
+                if (byte < 0x20 && byte != 0x09) || byte == 0x7F {
+                    return (0, "a header value has a control character")
+                }
+            }
+            return (colon, nil)
         }
-        for byte in bytes[..<colon] where !isToken(byte) {
-            throw Malformed(description: "a header name has a character a token cannot have")
-        }
-        for byte in bytes[(colon + 1)...] where (byte < 0x20 && byte != 0x09) || byte == 0x7F {
-            throw Malformed(description: "a header value has a control character")
-        }
-        let nameLength = colon - bytes.startIndex
-        let value = trimmed(line.getSlice(at: line.readerIndex + nameLength + 1, length: bytes.endIndex - colon - 1)!)
-        return (nameLength, value)
+        if let error = found.error { throw Malformed(description: error) }
+        let value = trimmed(
+            line.getSlice(at: line.readerIndex + found.colon + 1, length: line.readableBytes - found.colon - 1)!)
+        return (found.colon, value)
     }
 
-    static func isToken(_ byte: UInt8) -> Bool {
+    static func isToken(_ byte: UInt8) -> Bool { tokenBytes[Int(byte)] }
+
+    /// RFC 9110 §5.6.2's tchar, by byte value.
+    private static let tokenBytes: [Bool] = (0...255).map { value in
+        let byte = UInt8(value)
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
             UInt8(ascii: "0")...UInt8(ascii: "9"):
-            true
-        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+            return true
+        default: return "!#$%&'*+-.^_`|~".utf8.contains(byte)
         }
     }
 
     /// True when the line's header name (before its colon) is `lower`, ignoring case.
     static func named(_ line: ByteBuffer, _ lower: StaticString) -> Bool {
-        let bytes = line.readableBytesView
-        guard bytes.count > lower.utf8CodeUnitCount else { return false }
-        return lower.withUTF8Buffer { expected in
-            for (offset, byte) in expected.enumerated() {
-                let given = bytes[bytes.startIndex + offset]
-                if (given >= 0x41 && given <= 0x5A ? given | 0x20 : given) != byte { return false }
+        let count = lower.utf8CodeUnitCount
+        guard line.readableBytes > count else { return false }
+        return line.withUnsafeReadableBytes { bytes in
+            guard bytes[count] == UInt8(ascii: ":") else { return false }
+            let expected = lower.utf8Start
+            for offset in 0..<count {
+                let given = bytes[offset]
+                if (given >= 0x41 && given <= 0x5A ? given | 0x20 : given) != expected[offset] { return false }
             }
-            return bytes[bytes.startIndex + expected.count] == UInt8(ascii: ":")
+            return true
         }
     }
 

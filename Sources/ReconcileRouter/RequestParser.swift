@@ -145,7 +145,7 @@ struct RequestParser {
         }
         let view = buffer.readableBytesView
         let most = limits.maxRequestLineBytes + limits.maxHeaderBytes + 4
-        guard let end = HTTPSyntax.headEnd(view) else {
+        guard let end = HTTPSyntax.headEnd(buffer) else {
             if let newline = view.firstIndex(of: UInt8(ascii: "\n")) {
                 if newline - view.startIndex > limits.maxRequestLineBytes + 1 { throw Self.uriTooLong }
                 if buffer.readableBytes > most { throw Self.headerTooLarge }

@@ -120,7 +120,7 @@ struct ResponseFramer {
 
     /// The head, once all of it is in `buffer`; nothing is consumed before that.
     private func takeHead(_ buffer: inout ByteBuffer) throws -> UpstreamResponseHead? {
-        guard let end = HTTPSyntax.headEnd(buffer.readableBytesView) else {
+        guard let end = HTTPSyntax.headEnd(buffer) else {
             if buffer.readableBytes > maxHeadBytes { throw Malformed(description: "the response head is too large") }
             return nil
         }
