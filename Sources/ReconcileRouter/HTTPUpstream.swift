@@ -22,6 +22,8 @@ final class HTTPUpstream: ChannelDuplexHandler {
     private var keepAlive = true
     /// The request body goes out chunked (its length was not given).
     private var chunkedRequest = false
+    /// Requests sent on this connection so far.
+    private var leases = 0
 
     init(backend: String, balancer: Balancer) {
         self.backend = backend
@@ -36,6 +38,7 @@ final class HTTPUpstream: ChannelDuplexHandler {
     /// Writes a request's head (not flushed); `bodyless`: the response has no body (HEAD).
     func sendHead(_ head: ByteBuffer, bodyless: Bool, chunked: Bool) {
         guard let context else { return }
+        leases &+= 1
         framer.reset(bodyless: bodyless)
         keepAlive = true
         chunkedRequest = chunked
@@ -103,11 +106,13 @@ final class HTTPUpstream: ChannelDuplexHandler {
     }
 
     /// The response ended: the frontend takes the connection back (pools or closes it). One it did
-    /// not take has no owner left: it is closed rather than left open.
+    /// not take has no owner left: it is closed rather than left open. Taking it back may lease it
+    /// again at once (the client's next request was pipelined behind this one): that is a new lease.
     private func finished(_ frontend: HTTPFrontend, context: ChannelHandlerContext, reusable: Bool) {
         input = nil
+        let lease = leases
         frontend.upstreamEnd(reusable: reusable)
-        if self.frontend === frontend {
+        if self.frontend === frontend, leases == lease {
             self.frontend = nil
             context.close(promise: nil)
         }

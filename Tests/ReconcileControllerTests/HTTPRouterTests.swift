@@ -302,6 +302,27 @@ import Testing
         #expect(head.hasPrefix("HTTP/1.1 101"), "\(head)")
         #expect(head.lowercased().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="))
         #expect(echo == [0x81, 0x05] + Array("hello".utf8), "echo: \(echo)")
+        // A frame sent in the same packet as the upgrade request (before the 101) reaches the replica too.
+        let eager = await Blocking.run { () -> [UInt8] in
+            guard let fd = Loopback.connected(port: port) else { return [] }
+            defer { close(fd) }
+            var limit = timeval(tv_sec: 30, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            let request =
+                "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            let bytes = Array(request.utf8) + maskedTextFrame("early")
+            _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            var received = [UInt8]()
+            var byte: UInt8 = 0
+            while !received.suffix(4).elementsEqual([13, 10, 13, 10]), recv(fd, &byte, 1, 0) == 1 {
+                received.append(byte)
+            }
+            var echo = [UInt8]()
+            while echo.count < 7, recv(fd, &byte, 1, 0) == 1 { echo.append(byte) }
+            return echo
+        }
+        #expect(eager == [0x81, 0x05] + Array("early".utf8), "echo: \(eager)")
         await router.shutdown()
     }
 
@@ -318,6 +339,37 @@ import Testing
         #expect(garbage.text.hasPrefix("HTTP/1.1 400"), "\(garbage.text.prefix(200))")
         #expect(garbage.closed)
         #expect(a.stats.requests == 0)
+        await router.shutdown()
+    }
+
+    /// Requests a replica could read another way than the router are answered 400 by the router
+    /// and the connection closes: neither the request nor what follows it reaches a replica.
+    @Test func aSmugglingAttemptNeverReachesAReplica() async throws {
+        let a = try await HTTPTestBackend.start("a")
+        let router = Router()
+        let port = try await serving(router, httpPort([Route(app: "web", port: "http", backends: [a.backend])]))
+        let smuggled = "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+        let attempts = [
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 40\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\u{0B}chunked\r\n\r\n0\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 0\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        ]
+        for attempt in attempts {
+            let answer = await RawHTTP.exchange(port: port, attempt + smuggled)
+            #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(attempt.debugDescription): \(answer.text.prefix(120))")
+            #expect(answer.closed && answer.text.components(separatedBy: "HTTP/1.1").count == 2)
+        }
+        #expect(a.stats.requests == 0, "a replica saw \(a.stats.requests) requests")
+        // A request right after a good one on the same connection still goes through.
+        let fine = await RawHTTP.exchange(
+            port: port,
+            "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                + smuggled.replacingOccurrences(of: "\r\n\r\n", with: "\r\nConnection: close\r\n\r\n"))
+        #expect(fine.text.components(separatedBy: "HTTP/1.1 200").count == 3, "\(fine.text)")
         await router.shutdown()
     }
 
