@@ -9,19 +9,31 @@ enum HTTPSyntax {
     }
 
     /// The offset just past the blank line that ends a head (CRLF CRLF, or bare LFs) in what
-    /// `buffer` holds, or nil when it has not all arrived.
-    static func headEnd(_ buffer: ByteBuffer) -> Int? {
+    /// `buffer` holds, or nil when it has not all arrived. `scanned` is how far earlier calls
+    /// looked (it is kept between them, and is 0 once a head is found): a head arriving a byte at a
+    /// time is scanned once, not once per byte (a slow client would otherwise cost the router time
+    /// quadratic in its head's size).
+    static func headEnd(_ buffer: ByteBuffer, scanned: inout Int) -> Int? {
         buffer.withUnsafeReadableBytes { bytes in
-            var index = 0
+            var index = min(scanned, bytes.count)
             while let newline = bytes[index...].firstIndex(of: UInt8(ascii: "\n")) {
                 let next = newline + 1
-                if next < bytes.count, bytes[next] == UInt8(ascii: "\n") { return next + 1 }
+                if next < bytes.count, bytes[next] == UInt8(ascii: "\n") {
+                    scanned = 0
+                    return next + 1
+                }
                 if next + 1 < bytes.count, bytes[next] == UInt8(ascii: "\r"), bytes[next + 1] == UInt8(ascii: "\n") {
+                    scanned = 0
                     return next + 2
                 }
+                if next >= bytes.count || (next + 1 >= bytes.count && bytes[next] == UInt8(ascii: "\r")) {
+                    // What follows this line's end has not come yet: look again from here.
+                    scanned = newline
+                    return nil
+                }
                 index = next
-                if next >= bytes.count { break }
             }
+            scanned = bytes.count
             return nil
         }
     }

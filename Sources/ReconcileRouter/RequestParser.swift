@@ -63,6 +63,10 @@ struct RequestParser {
     }
 
     private var state = State.head
+    /// How far the head being received has been scanned for its end, and whether its request
+    /// line has ended.
+    private var scanned = 0
+    private var lineEnded = false
     let limits: Limits
 
     init(limits: Limits = Limits()) { self.limits = limits }
@@ -128,7 +132,7 @@ struct RequestParser {
     }
 
     /// The head, once all of it is in `buffer`; nothing is consumed before that.
-    private func takeHead(_ buffer: inout ByteBuffer) throws -> ClientRequestHead? {
+    private mutating func takeHead(_ buffer: inout ByteBuffer) throws -> ClientRequestHead? {
         // Blank lines before a request are ignored (RFC 9112 §2.2), a few of them.
         var skipped = 0
         while skipped < 4, let first = buffer.readableBytesView.first, first == 0x0D || first == 0x0A {
@@ -142,18 +146,28 @@ struct RequestParser {
                 buffer.moveReaderIndex(forwardBy: 1)
             }
             skipped += 1
+            scanned = 0
+            lineEnded = false
         }
-        let view = buffer.readableBytesView
-        let most = limits.maxRequestLineBytes + limits.maxHeaderBytes + 4
-        guard let end = HTTPSyntax.headEnd(buffer) else {
-            if let newline = view.firstIndex(of: UInt8(ascii: "\n")) {
+        guard let end = HTTPSyntax.headEnd(buffer, scanned: &scanned) else {
+            // Bounded before the head ends. Where the request line ends is looked for only until it
+            // is found, in at most the request line's bound (not the whole input at every read).
+            if !lineEnded {
+                let view = buffer.readableBytesView
+                let line = view.prefix(limits.maxRequestLineBytes + 2)
+                guard let newline = line.firstIndex(of: UInt8(ascii: "\n")) else {
+                    if buffer.readableBytes > limits.maxRequestLineBytes + 1 { throw Self.uriTooLong }
+                    return nil
+                }
                 if newline - view.startIndex > limits.maxRequestLineBytes + 1 { throw Self.uriTooLong }
-                if buffer.readableBytes > most { throw Self.headerTooLarge }
-            } else if buffer.readableBytes > limits.maxRequestLineBytes + 1 {
-                throw Self.uriTooLong
+                lineEnded = true
+            }
+            if buffer.readableBytes > limits.maxRequestLineBytes + limits.maxHeaderBytes + 4 {
+                throw Self.headerTooLarge
             }
             return nil
         }
+        lineEnded = false
         var headBytes = buffer.readSlice(length: end)!
         guard let (requestLine, _) = try HTTPSyntax.takeLine(&headBytes, limit: .max),
             requestLine.readableBytes <= limits.maxRequestLineBytes

@@ -50,6 +50,8 @@ struct ResponseFramer {
     }
 
     private var state = State.head
+    /// How far the head being received has been scanned for its end.
+    private var scanned = 0
     let maxHeadBytes: Int
     /// The request was HEAD: the response has no body whatever its headers say.
     var bodyless = false
@@ -61,6 +63,7 @@ struct ResponseFramer {
     /// Ready for the next response on the same connection.
     mutating func reset(bodyless: Bool) {
         state = .head
+        scanned = 0
         self.bodyless = bodyless
         passChunks = true
     }
@@ -119,8 +122,8 @@ struct ResponseFramer {
     }
 
     /// The head, once all of it is in `buffer`; nothing is consumed before that.
-    private func takeHead(_ buffer: inout ByteBuffer) throws -> UpstreamResponseHead? {
-        guard let end = HTTPSyntax.headEnd(buffer) else {
+    private mutating func takeHead(_ buffer: inout ByteBuffer) throws -> UpstreamResponseHead? {
+        guard let end = HTTPSyntax.headEnd(buffer, scanned: &scanned) else {
             if buffer.readableBytes > maxHeadBytes { throw Malformed(description: "the response head is too large") }
             return nil
         }

@@ -203,6 +203,32 @@ import Testing
         #expect(refused > 300 && refused < 2700, "\(refused) of 3000 refused")
     }
 
+    /// A head that arrives in pieces is scanned for its end once: each look starts where the last
+    /// stopped (a slow client would otherwise cost time quadratic in its head's size), and an end
+    /// split between two pieces is still found.
+    @Test func aHeadArrivingInPiecesIsScannedOnce() {
+        for ending in ["\r\n\r\n", "\n\n", "\r\n\n", "\n\r\n"] {
+            let head = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + String(repeating: "v", count: 300) + ending
+            let bytes = Array(head.utf8)
+            var buffer = ByteBuffer()
+            var scanned = 0
+            var found: Int?
+            for (index, byte) in bytes.enumerated() {
+                buffer.writeInteger(byte)
+                let before = scanned
+                found = HTTPSyntax.headEnd(buffer, scanned: &scanned)
+                if found != nil {
+                    #expect(index == bytes.count - 1, "the end was found early in \(ending.debugDescription)")
+                    break
+                }
+                #expect(scanned >= before, "the scan went back")
+                // Only a line end whose next bytes have not come yet is looked at again.
+                #expect(scanned >= buffer.readableBytes - 2, "\(scanned) of \(buffer.readableBytes) scanned")
+            }
+            #expect(found == bytes.count && scanned == 0, "\(ending.debugDescription)")
+        }
+    }
+
     /// What a replica receives: the target byte for byte, end-to-end lines as they came, and who asked.
     @Test func theReplicasHeadKeepsEndToEndLinesAndAddsWhoAsked() throws {
         let wire =
