@@ -86,7 +86,9 @@ func runRouterBenchmark(_ options: Options) async throws {
     // ROUTER_BENCH_ONLY="router http" runs one target (to profile it alone).
     let only = ProcessInfo.processInfo.environment["ROUTER_BENCH_ONLY"]
     for round in 1...options.runs {
-        for (name, port) in targets where only == nil || only == name {
+        // The router and nginx run next to each other, in turn first (the machine drifts).
+        let order = round % 2 == 1 ? targets : [targets[0], targets[2], targets[1], targets[3]]
+        for (name, port) in order where only == nil || only == name {
             let before = (proxy: proxyCPU(name), backend: processCPUSeconds(backend.processIdentifier) ?? 0)
             let result = try wrk(port: port, connections: connections, seconds: duration, threads: cores)
             let served = result.requests * Double(duration)
@@ -126,6 +128,12 @@ func runRouterBenchmark(_ options: Options) async throws {
                 + String(format: "proxy %.1f µs, backend %.1f µs", cpuSummary(name).proxy, cpuSummary(name).backend))
     }
     print(String(format: "router http / nginx: %.2fx requests/s", http.0 / proxy.0))
+    // Each round's pair measured minutes apart at most: the ratio least moved by the shared machine.
+    let paired = zip(results["router http"] ?? [], results["nginx"] ?? []).map { $0.requests / $1.requests }
+    print(
+        "router http / nginx, round by round: "
+            + paired.map { String(format: "%.2fx", $0) }.joined(separator: " ")
+            + String(format: " (median %.2fx)", median(paired)))
     print("added p99 over direct: router http \(ms(http.2 - direct.2)), nginx \(ms(proxy.2 - direct.2))")
     print(String(format: "router tcp / direct: %.2fx requests/s", tcp.0 / direct.0))
     print(
