@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileModel
+import ReconcileShimCore
 
 /// Push notice of exits. On a process node each shim, once it has recorded its process's exit,
 /// sends the process id as one datagram to an abstract unix socket named after the node's folder;
@@ -68,7 +69,7 @@ public final class ExitNotices: @unchecked Sendable {
     private init?(root: String) {
         let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return nil }
-        let bound = Self.withAddress(of: root) { address, length in bind(descriptor, address, length) }
+        let bound = ExitNoticeSocket.withAddress(of: root) { address, length in bind(descriptor, address, length) }
         guard bound == 0 else {
             close(descriptor)
             return nil
@@ -97,32 +98,6 @@ public final class ExitNotices: @unchecked Sendable {
         if already { return }
         if await !signal.wait(timeout: timeout) {
             lock.withLock { waiters.removeAll { $0 === signal } }
-        }
-    }
-
-    /// Sent by a shim: best effort, never blocks.
-    public static func notify(root: String, id: String) {
-        let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { return }
-        defer { close(descriptor) }
-        let bytes = Array(id.utf8)
-        _ = withAddress(of: root) { address, length in
-            sendto(descriptor, bytes, bytes.count, Int32(MSG_DONTWAIT), address, length)
-        }
-    }
-
-    /// The abstract socket address of a folder: no file, no path length limit on the folder.
-    private static func withAddress<T>(of root: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let name = Array("reconcile-exits-\(String(StableHash.fnv1a(root), radix: 16))".utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { path in
-            path[0] = 0  // abstract namespace
-            for (index, byte) in name.enumerated() { path[index + 1] = byte }
-        }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileModel
+import ReconcileShimCore
 import ReconcileSpawn
 import Synchronization
 

@@ -1,5 +1,6 @@
 import CPidfd
 import Foundation
+import ReconcileShimCore
 import Synchronization
 
 /// Whether each running process's shim is still alive, asked on every listing. A shim is identified

@@ -1,5 +1,13 @@
 import CSpawn
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The one way reconcile starts a host command (checks, probe `exec`, the process driver's shim,
 /// the shim's workload, signature verifiers). The child gets exactly descriptors 0, 1 and 2 —

@@ -1,6 +1,14 @@
-import Foundation
-import ReconcileDrivers
+import ReconcileShimCore
 import ReconcileSpawn
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 // reconcile-shim FOLDER
 //
@@ -43,22 +51,27 @@ enum Shim {
         return try? JSONDecoder().decode([String: String].self, from: Data(data))
     }
 
+    /// A line on stderr, then exit status 2.
+    static func complain(_ text: String) -> Never {
+        let line = Array((text + "\n").utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        exit(2)
+    }
+
     static func run() {
         guard CommandLine.arguments.count == 2 else {
-            FileHandle.standardError.write(Data("usage: reconcile-shim FOLDER\n".utf8))
-            Foundation.exit(2)
+            complain("usage: reconcile-shim FOLDER")
         }
         let folder = CommandLine.arguments[1]
         guard let launch = ProcessRecords.read(ProcessRecords.Launch.self, from: folder + "/launch.json"),
             !launch.argv.isEmpty
         else {
-            FileHandle.standardError.write(Data("reconcile-shim: cannot read \(folder)/launch.json\n".utf8))
-            Foundation.exit(2)
+            complain("reconcile-shim: cannot read \(folder)/launch.json")
         }
         let declared = readEnvironment() ?? launch.env
         setsid()  // the driver starts the shim in a session of its own; this covers a direct start
         // The process runs in its own folder (as `exec` commands do), never in the controller's.
-        _ = FileManager.default.changeCurrentDirectoryPath(folder)
+        _ = chdir(folder)
         signal(SIGPIPE, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
         let shimPID = getpid()
@@ -125,7 +138,7 @@ enum Shim {
             } catch {
                 append(
                     "stderr",
-                    "reconcile: warning: cannot join cgroup (\(error.localizedDescription)); limits not applied")
+                    "reconcile: warning: cannot join cgroup (\(error)); limits not applied")
             }
         }
         let started = Date()
@@ -137,7 +150,7 @@ enum Shim {
                     finishedAt: Date(),
                     exitCode: 127, limits: limits, warning: warning), to: folder + "/state.json")
             cgroup?.remove()
-            Foundation.exit(0)
+            exit(0)
         }
         var running = ProcessRecords.State(
             status: "running", shimPID: shimPID, shimStartTime: shimStart, pid: child, startedAt: started,
@@ -195,11 +208,12 @@ enum Shim {
         final.pidStartTime = running.pidStartTime
         try? ProcessRecords.write(final, to: folder + "/state.json")
         // Wakes the controller's DAG runner at once instead of at its next poll.
-        let url = URL(fileURLWithPath: folder)
-        ExitNotices.notify(root: url.deletingLastPathComponent().path, id: url.lastPathComponent)
+        // The folder is the driver's root and the container's id.
+        let parts = folder.split(separator: "/", omittingEmptySubsequences: false)
+        ExitNoticeSocket.notify(root: parts.dropLast().joined(separator: "/"), id: String(parts.last ?? ""))
         log.close()
         cgroup?.remove()
-        Foundation.exit(0)
+        exit(0)
 
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import ReconcileDrivers
 import ReconcileModel
+import ReconcileShimCore
 import ReconcileTesting
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import ReconcileDrivers
 import ReconcileModel
+import ReconcileShimCore
 import ReconcileTesting
 import Testing
 
@@ -40,6 +41,17 @@ import Testing
         splitter.take(all: true) { _ in pieces += 1 }
         #expect(pieces == 1024)
         #expect(longest == 64 * 1024)
+    }
+
+    /// A line's time is RFC 3339 in UTC with nanoseconds, every field zero-padded (written by hand
+    /// since the shim runs without Foundation's formatters).
+    @Test func aLogLineStartsWithItsPaddedTime() {
+        #expect(
+            ProcessRecords.logLine(time: Date(timeIntervalSince1970: 1_767_229_384.25), stream: "stdout", text: "a b")
+                == "2026-01-01T01:03:04.250000000Z stdout a b\n")
+        #expect(
+            ProcessRecords.logLine(time: Date(timeIntervalSince1970: 0.125), stream: "stderr", text: "")
+                == "1970-01-01T00:00:00.125000000Z stderr \n")
     }
 
     @Test func outputLogRotatesAndTheDriverReadsBothFiles() async throws {

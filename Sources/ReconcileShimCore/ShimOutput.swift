@@ -1,4 +1,11 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Cuts a stream of bytes into lines for output.log: at each newline, and a line longer than
 /// `limit` bytes into pieces of at most `limit` bytes (cut before a UTF-8 continuation byte, so a
@@ -66,20 +73,20 @@ public final class LogFile {
         if size >= limit { rotate() }
         let count = line.withCString { text -> Int in
             let length = strlen(text)
-            return Foundation.write(fd, text, length)
+            return Glibc.write(fd, text, length)
         }
         if count > 0 { size += Int64(count) }
     }
 
     private func rotate() {
-        Foundation.close(fd)
+        Glibc.close(fd)
         rename(path, path + ".1")
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
         size = 0
     }
 
     public func close() {
-        if fd >= 0 { Foundation.close(fd) }
+        if fd >= 0 { Glibc.close(fd) }
         fd = -1
     }
 }

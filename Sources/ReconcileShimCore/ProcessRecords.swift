@@ -1,4 +1,11 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The files a process "container" keeps in its folder `<state>/processes/<id>/`, shared by
 /// `ProcessDriver` (which writes `launch.json` and `meta.json`) and `reconcile-shim` (which writes
@@ -29,6 +36,14 @@ public enum ProcessRecords {
         public var labels: [String: String]
         public var ports: [Int: Int]
         public var created: Date
+
+        public init(id: String, name: String, labels: [String: String], ports: [Int: Int], created: Date) {
+            self.id = id
+            self.name = name
+            self.labels = labels
+            self.ports = ports
+            self.created = created
+        }
     }
 
     /// What the shim reports: written when the process starts and again when it ends.
@@ -68,7 +83,7 @@ public enum ProcessRecords {
     }
 
     public static func read<T: Decodable>(_ type: T.Type, from path: String) -> T? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let data = contents(of: path) else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
         return try? decoder.decode(type, from: data)
@@ -81,10 +96,63 @@ public enum ProcessRecords {
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(value)
         let temporary = path + ".tmp"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, path) == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        try data.withUnsafeBytes { try put($0, to: temporary) }
+        guard rename(temporary, path) == 0 else { throw RecordError(path: path, errno: errno) }
+    }
+
+    /// Writes `bytes` as the whole of the file at `path` (created 0666 less the umask, never through
+    /// a symbolic link). By hand: Foundation's file writing would link `mktemp` into the shim.
+    public static func put(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o666)
+        guard descriptor >= 0 else { throw RecordError(path: path, errno: errno) }
+        defer { close(descriptor) }
+        var offset = 0
+        while offset < bytes.count {
+            let count = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { throw RecordError(path: path, errno: errno) }
+            offset += count
         }
+    }
+
+    public static func put(_ text: String, to path: String) throws {
+        var text = text
+        try text.withUTF8 { try put(UnsafeRawBufferPointer($0), to: path) }
+    }
+
+    /// The whole of a file, or nil when it cannot be read. By hand, like `put`.
+    public static func contents(of path: String) -> Data? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = Glibc.read(descriptor, &chunk, chunk.count)
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { return nil }
+            if count == 0 { return data }
+            data.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// Creates a folder and the folders above it that are missing (`mkdir -p`).
+    public static func makeFolder(_ path: String) throws {
+        var prefix = ""
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += "/" + part
+            if mkdir(prefix, 0o755) != 0, errno != EEXIST { throw RecordError(path: prefix, errno: errno) }
+        }
+    }
+
+    /// True when something is at `path`.
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// A record that could not be put in place.
+    public struct RecordError: Error, CustomStringConvertible {
+        public var path: String
+        public var errno: Int32
+        public var description: String { "cannot write \(path): \(String(cString: strerror(errno)))" }
     }
 
     /// A process's start time in clock ticks since boot, or nil when it does not exist.
@@ -121,21 +189,6 @@ public enum ProcessRecords {
         }
     }
 
-    /// The environment a running process started with (`/proc/PID/environ`, at most 1 MiB read);
-    /// empty when it cannot be read.
-    public static func environment(of pid: Int32) -> [String: String] {
-        guard pid > 0, let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/environ") else { return [:] }
-        defer { try? handle.close() }
-        let data = (try? handle.read(upToCount: 1 << 20)) ?? Data()
-        var environment: [String: String] = [:]
-        for entry in data.split(separator: 0) {
-            let text = String(decoding: entry, as: UTF8.self)
-            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else { continue }
-            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
-        }
-        return environment
-    }
-
     /// One line of `output.log`: `<RFC 3339 time with nanoseconds> <stdout|stderr> <text>`.
     public static func logLine(time: Date, stream: String, text: String) -> String {
         let seconds = time.timeIntervalSince1970
@@ -144,9 +197,15 @@ public enum ProcessRecords {
         var tm = tm()
         var t = time_t(whole)
         gmtime_r(&t, &tm)
-        let stamp = String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-            tm.tm_min, tm.tm_sec, min(nanos, 999_999_999))
+        func padded(_ value: Int64, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        let stamp =
+            padded(Int64(tm.tm_year) + 1900, 4) + "-" + padded(Int64(tm.tm_mon) + 1, 2) + "-"
+            + padded(Int64(tm.tm_mday), 2)
+            + "T" + padded(Int64(tm.tm_hour), 2) + ":" + padded(Int64(tm.tm_min), 2) + ":" + padded(Int64(tm.tm_sec), 2)
+            + "." + padded(min(nanos, 999_999_999), 9) + "Z"
         return "\(stamp) \(stream) \(text)\n"
     }
 }
@@ -168,59 +227,56 @@ public struct ProcessCgroup: Sendable {
     public static func create(
         name: String, memoryBytes: Int64, cpuMillicores: Int64
     ) -> Result<ProcessCgroup, Unavailable> {
-        let fm = FileManager.default
         let period = 100_000
         let quota = max(1000, Int(cpuMillicores) * period / 1000)
         do {
-            if fm.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") {
+            if ProcessRecords.exists("/sys/fs/cgroup/cgroup.controllers") {
                 let parent = "/sys/fs/cgroup/reconcile"
-                try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
-                try? "+memory +cpu".write(
-                    toFile: parent + "/cgroup.subtree_control", atomically: false, encoding: .utf8)
+                try ProcessRecords.makeFolder(parent)
+                try? ProcessRecords.put("+memory +cpu", to: parent + "/cgroup.subtree_control")
                 let directory = parent + "/" + name
-                try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                try "\(memoryBytes)".write(toFile: directory + "/memory.max", atomically: false, encoding: .utf8)
-                try? "0".write(toFile: directory + "/memory.swap.max", atomically: false, encoding: .utf8)
-                try "\(quota) \(period)".write(toFile: directory + "/cpu.max", atomically: false, encoding: .utf8)
+                try ProcessRecords.makeFolder(directory)
+                try ProcessRecords.put("\(memoryBytes)", to: directory + "/memory.max")
+                try? ProcessRecords.put("0", to: directory + "/memory.swap.max")
+                try ProcessRecords.put("\(quota) \(period)", to: directory + "/cpu.max")
                 return .success(ProcessCgroup(version: 2, directories: [directory]))
             }
             let memory = "/sys/fs/cgroup/memory/reconcile/" + name
             let cpu = "/sys/fs/cgroup/cpu/reconcile/" + name
-            try fm.createDirectory(atPath: memory, withIntermediateDirectories: true)
-            try fm.createDirectory(atPath: cpu, withIntermediateDirectories: true)
-            try "\(memoryBytes)".write(toFile: memory + "/memory.limit_in_bytes", atomically: false, encoding: .utf8)
-            try? "\(memoryBytes)".write(
-                toFile: memory + "/memory.memsw.limit_in_bytes", atomically: false, encoding: .utf8)
-            try "\(period)".write(toFile: cpu + "/cpu.cfs_period_us", atomically: false, encoding: .utf8)
-            try "\(quota)".write(toFile: cpu + "/cpu.cfs_quota_us", atomically: false, encoding: .utf8)
+            try ProcessRecords.makeFolder(memory)
+            try ProcessRecords.makeFolder(cpu)
+            try ProcessRecords.put("\(memoryBytes)", to: memory + "/memory.limit_in_bytes")
+            try? ProcessRecords.put("\(memoryBytes)", to: memory + "/memory.memsw.limit_in_bytes")
+            try ProcessRecords.put("\(period)", to: cpu + "/cpu.cfs_period_us")
+            try ProcessRecords.put("\(quota)", to: cpu + "/cpu.cfs_quota_us")
             return .success(ProcessCgroup(version: 1, directories: [memory, cpu]))
         } catch {
-            return .failure(Unavailable(reason: "cgroups are not available (\(error.localizedDescription))"))
+            return .failure(Unavailable(reason: "cgroups are not available (\(error))"))
         }
     }
 
     /// An existing group by name, for a driver that did not create it.
     public static func existing(name: String) -> ProcessCgroup? {
-        let fm = FileManager.default
         let v2 = "/sys/fs/cgroup/reconcile/" + name
-        if fm.fileExists(atPath: v2) { return ProcessCgroup(version: 2, directories: [v2]) }
+        if ProcessRecords.exists(v2) { return ProcessCgroup(version: 2, directories: [v2]) }
         let memory = "/sys/fs/cgroup/memory/reconcile/" + name
         let cpu = "/sys/fs/cgroup/cpu/reconcile/" + name
-        if fm.fileExists(atPath: memory) { return ProcessCgroup(version: 1, directories: [memory, cpu]) }
+        if ProcessRecords.exists(memory) { return ProcessCgroup(version: 1, directories: [memory, cpu]) }
         return nil
     }
 
     public func join(_ pid: Int32) throws {
         for directory in directories {
-            try "\(pid)".write(toFile: directory + "/cgroup.procs", atomically: false, encoding: .utf8)
+            try ProcessRecords.put("\(pid)", to: directory + "/cgroup.procs")
         }
     }
 
     /// Pids in the group (the whole process tree, wherever it moved its process group).
     public var members: [Int32] {
         guard let first = directories.first,
-            let text = try? String(contentsOfFile: first + "/cgroup.procs", encoding: .utf8)
+            let data = ProcessRecords.contents(of: first + "/cgroup.procs")
         else { return [] }
+        let text = String(decoding: data, as: UTF8.self)
         return text.split(separator: "\n").compactMap { Int32($0) }
     }
 
@@ -228,7 +284,9 @@ public struct ProcessCgroup: Sendable {
     public var oomKilled: Bool {
         guard let first = directories.first else { return false }
         let file = version == 2 ? first + "/memory.events" : first + "/memory.oom_control"
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return false }
+        guard let text = ProcessRecords.contents(of: file).map({ String(decoding: $0, as: UTF8.self) }) else {
+            return false
+        }
         for line in text.split(separator: "\n") where line.hasPrefix("oom_kill ") {
             return (Int(line.split(separator: " ").last ?? "") ?? 0) > 0
         }
