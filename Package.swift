@@ -89,12 +89,12 @@ let package = Package(
             // Release builds link it statically (1.9 ms of CPU per start against 6 ms dynamic and 8 ms
             // when it carried the drivers and Foundation): the dynamic loader's relocations were most
             // of its start. Not in debug builds: the test bundles that depend on the shim would be
-            // linked with these flags too. The linker warns that FoundationEssentials' archive links
-            // `mktemp`; nothing the shim runs calls it.
+            // linked with these flags too. Linked by lld (the toolchain's): gold warned about the
+            // `mktemp` FoundationEssentials' archive links, which nothing the shim runs calls.
             linkerSettings: [
                 .unsafeFlags(
                     [
-                        "-static-stdlib", "-Xlinker", "--start-group", "-lFoundationEssentials",
+                        "-static-stdlib", "-use-ld=lld", "-Xlinker", "--start-group", "-lFoundationEssentials",
                         "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-Xlinker",
                         "--end-group",
                     ], .when(configuration: .release))
