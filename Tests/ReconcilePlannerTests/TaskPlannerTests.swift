@@ -1,10 +1,61 @@
 import Foundation
 import ReconcileModel
-import ReconcilePlanner
 import Testing
+
+@testable import ReconcilePlanner
 
 /// Task decisions of one run with an injected clock.
 @Suite struct TaskPlannerTests {
+    /// The order tasks are decided in, against the plain round-by-round definition it must keep
+    /// (each round: the tasks whose `after` tasks were all placed before, in manifest order; what
+    /// is never ready, as written) over seeded random DAGs with unknown names and cycles among them.
+    @Test func tasksAreOrderedRoundByRoundAsWritten() {
+        func rounds(_ tasks: [TaskSpec]) -> [String] {
+            var placed: Set<String> = []
+            var order: [String] = []
+            var remaining = tasks
+            while !remaining.isEmpty {
+                let ready = remaining.filter { $0.after.allSatisfy(placed.contains) }
+                guard !ready.isEmpty else { return order + remaining.map(\.name) }
+                for task in ready {
+                    placed.insert(task.name)
+                    order.append(task.name)
+                }
+                remaining.removeAll { placed.contains($0.name) }
+            }
+            return order
+        }
+        var state: UInt64 = 0x7A5C
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for round in 0..<400 {
+            let count = 1 + next(30)
+            var names = (0..<count).map { "t\($0)-\(round)" }
+            for index in stride(from: count - 1, to: 0, by: -1) { names.swapAt(index, next(index + 1)) }
+            let tasks = names.enumerated().map { position, name in
+                var after: [String] = []
+                for _ in 0..<next(4) {
+                    switch next(20) {
+                    case 0: after.append("missing")
+                    case 1: after.append(names[next(count)])  // anywhere: a cycle now and then
+                    default: if position > 0 { after.append(names[next(position)]) }
+                    }
+                }
+                return TaskSpec(name: name, command: ["true"], after: after)
+            }
+            #expect(
+                TaskPlanner.topologicalOrder(tasks).map(\.name) == rounds(tasks), "\(tasks.map { ($0.name, $0.after) })"
+            )
+        }
+        // A 2,000-task chain written backwards comes out forwards.
+        let chain = (0..<2_000).reversed().map {
+            TaskSpec(name: "c\($0)", command: ["true"], after: $0 == 0 ? [] : ["c\($0 - 1)"])
+        }
+        #expect(TaskPlanner.topologicalOrder(chain).map(\.name) == (0..<2_000).map { "c\($0)" })
+    }
+
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     func task(
