@@ -279,49 +279,38 @@ import Testing
         let a = try await HTTPTestBackend.start("a")
         let router = Router()
         let port = try await serving(router, httpPort([Route(app: "web", port: "http", backends: [a.backend])]))
-        let (head, echo) = await Blocking.run { () -> (String, [UInt8]) in
-            guard let fd = Loopback.connected(port: port) else { return ("refused", []) }
-            defer { close(fd) }
-            var limit = timeval(tv_sec: 30, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-            let request =
-                "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            _ = Array(request.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            var received = [UInt8]()
-            var byte: UInt8 = 0
-            while !received.suffix(4).elementsEqual([13, 10, 13, 10]), recv(fd, &byte, 1, 0) == 1 {
-                received.append(byte)
+        /// Upgrades a connection and sends one text frame: after the 101 (`eager` false) or in the
+        /// same packet as the request, before the answer. The head received and the echo.
+        func webSocket(_ text: String, eager: Bool) async -> (head: String, echo: [UInt8]) {
+            await Blocking.run { () -> (String, [UInt8]) in
+                guard let fd = Loopback.connected(port: port) else { return ("refused", []) }
+                defer { close(fd) }
+                var limit = timeval(tv_sec: 30, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+                func send(_ bytes: [UInt8]) {
+                    _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                }
+                let request =
+                    "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                send(Array(request.utf8) + (eager ? maskedTextFrame(text) : []))
+                var received = [UInt8]()
+                var byte: UInt8 = 0
+                while !received.suffix(4).elementsEqual([13, 10, 13, 10]), recv(fd, &byte, 1, 0) == 1 {
+                    received.append(byte)
+                }
+                if !eager { send(maskedTextFrame(text)) }
+                var echo = [UInt8]()
+                while echo.count < 2 + text.utf8.count, recv(fd, &byte, 1, 0) == 1 { echo.append(byte) }
+                return (String(decoding: received, as: UTF8.self), echo)
             }
-            let frame = maskedTextFrame("hello")
-            _ = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            var echo = [UInt8]()
-            while echo.count < 7, recv(fd, &byte, 1, 0) == 1 { echo.append(byte) }
-            return (String(decoding: received, as: UTF8.self), echo)
         }
+        let (head, echo) = await webSocket("hello", eager: false)
         #expect(head.hasPrefix("HTTP/1.1 101"), "\(head)")
         #expect(head.lowercased().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="))
         #expect(echo == [0x81, 0x05] + Array("hello".utf8), "echo: \(echo)")
         // A frame sent in the same packet as the upgrade request (before the 101) reaches the replica too.
-        let eager = await Blocking.run { () -> [UInt8] in
-            guard let fd = Loopback.connected(port: port) else { return [] }
-            defer { close(fd) }
-            var limit = timeval(tv_sec: 30, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-            let request =
-                "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            let bytes = Array(request.utf8) + maskedTextFrame("early")
-            _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            var received = [UInt8]()
-            var byte: UInt8 = 0
-            while !received.suffix(4).elementsEqual([13, 10, 13, 10]), recv(fd, &byte, 1, 0) == 1 {
-                received.append(byte)
-            }
-            var echo = [UInt8]()
-            while echo.count < 7, recv(fd, &byte, 1, 0) == 1 { echo.append(byte) }
-            return echo
-        }
+        let eager = await webSocket("early", eager: true).echo
         #expect(eager == [0x81, 0x05] + Array("early".utf8), "echo: \(eager)")
         await router.shutdown()
     }
