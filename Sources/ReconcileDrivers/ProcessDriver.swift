@@ -81,6 +81,12 @@ public final class ProcessDriver: ContainerDriver {
         return false
     }
 
+    /// Gives the name up if `id` holds it.
+    private func release(_ name: String, from id: String) {
+        let link = names + "/" + name
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == id { unlink(link) }
+    }
+
     public func info() async throws -> NodeInfo {
         let cgroups =
             FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
@@ -104,7 +110,30 @@ public final class ProcessDriver: ContainerDriver {
         states.withLock { cache in
             for id in cache.keys.filter({ !present.contains($0) }) { cache.removeValue(forKey: id) }
         }
-        return ids.sorted().compactMap { load($0) }
+        let listed = ids.sorted().compactMap { load($0) }
+        removePartialFolders(ids, listed: listed)
+        return listed
+    }
+
+    /// A folder without its meta.json is a start cut short between taking the name and writing the
+    /// record (a start writes it within milliseconds): once a minute old it is removed, with the
+    /// name it took.
+    private func removePartialFolders(_ ids: [String], listed: [ContainerInfo]) {
+        guard ids.count > listed.count else { return }
+        let known = Set(listed.map(\.id))
+        for id in ids where !known.contains(id) && !id.hasPrefix(".") {
+            let folder = root + "/" + id
+            var info = stat()
+            guard stat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR,
+                !FileManager.default.fileExists(atPath: folder + "/meta.json"),
+                Double(info.st_mtim.tv_sec) < Date().timeIntervalSince1970 - 60
+            else { continue }
+            files.removeSecrets(id)
+            try? FileManager.default.removeItem(atPath: folder)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: names)) ?? [] {
+                release(name, from: id)
+            }
+        }
     }
 
     public func run(_ spec: ContainerSpec) async throws -> ContainerInfo {
@@ -140,6 +169,14 @@ public final class ProcessDriver: ContainerDriver {
         }
         var labels = spec.labels
         labels[ManagementLabel.key] = ManagementLabel.value
+        // The name is taken before anything is written, as an engine takes it at create: a start
+        // cut short (the controller killed) leaves a container that holds its name (listed created,
+        // replaced once abandoned), never an unnamed one beside the next start's (which no one
+        // would ever remove: the crash test found one left after a run).
+        guard claim(spec.name, for: id) else {
+            throw DriverError(
+                .conflict, node: node, operation: operation, message: "name \(spec.name) is already in use")
+        }
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             if !spec.files.isEmpty || !spec.mounts.isEmpty { env["FILES"] = try files.prepare(spec, id: id) }
@@ -156,13 +193,8 @@ public final class ProcessDriver: ContainerDriver {
         } catch {
             files.removeSecrets(id)
             try? FileManager.default.removeItem(atPath: folder)
+            release(spec.name, from: id)
             throw DriverError(.engine, node: node, operation: operation, message: "cannot write \(folder): \(error)")
-        }
-        guard claim(spec.name, for: id) else {
-            files.removeSecrets(id)
-            try? FileManager.default.removeItem(atPath: folder)
-            throw DriverError(
-                .conflict, node: node, operation: operation, message: "name \(spec.name) is already in use")
         }
         try spawnShim(folder: folder, environment: env, operation: operation)
         // Looked at once more after the deadline: a task that was not scheduled for a while (a busy

@@ -35,6 +35,37 @@ func temporaryState(_ name: String) throws -> String {
     /// A shim killed outright records no exit: its process is reported exited from the next listing
     /// on, although earlier listings already watched it running (the pidfd, not a stale answer), and
     /// its process tree, now untracked, is killed (not left running beside a replacement).
+    /// A start cut short takes its name first (as an engine's create does): a second start of the
+    /// name is refused while the first holds it, and a folder left before its record was written is
+    /// removed with its name once a minute old, so the name can be used again. (Taken after the
+    /// record, two cut-short starts left two containers of one name, one of which nothing removed.)
+    @Test(.timeLimit(.minutes(1))) func aStartCutShortHoldsItsNameAndItsPartialFolderGoes() async throws {
+        let state = try temporaryState("cut-short")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let driver = try ProcessDriver(node: "local", stateDirectory: state, shimPath: shimPath)
+        _ = try await driver.list()
+        let root = state + "/processes"
+        // Cut short after taking the name and creating the folder, before meta.json.
+        let id = String(repeating: "ab", count: 32)
+        try FileManager.default.createDirectory(atPath: root + "/" + id, withIntermediateDirectories: true)
+        #expect(symlink(id, root + "/.names/job") == 0)
+        // Fresh: kept (a start in progress writes its record within milliseconds).
+        _ = try await driver.list()
+        #expect(FileManager.default.fileExists(atPath: root + "/" + id))
+        var old = [timespec(tv_sec: time(nil) - 120, tv_nsec: 0), timespec(tv_sec: time(nil) - 120, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, root + "/" + id, &old, 0) == 0)
+        #expect(try await driver.list().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: root + "/" + id))
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/.names/job")) == nil)
+        // The name is free again; while its container holds it, a second start is refused.
+        let first = try await driver.run(ContainerSpec(name: "job", command: ["/bin/sleep", "30"]))
+        await #expect(throws: DriverError.self) {
+            _ = try await driver.run(ContainerSpec(name: "job", command: ["/bin/true"]))
+        }
+        #expect(try await driver.list().map(\.id) == [first.id])
+        try await driver.remove(first.id)
+    }
+
     @Test(.timeLimit(.minutes(1))) func aKilledShimIsReportedExitedAndItsProcessTreeEnded() async throws {
         let state = try temporaryState("shim-killed")
         defer { try? FileManager.default.removeItem(atPath: state) }
