@@ -18,7 +18,7 @@ final class HTTPExchange {
     let oldClient: Bool
     let host: String
     let requestID: String
-    let started: ContinuousClock.Instant
+    let started: NIODeadline
     let time: Date
     /// Idempotent methods may be sent again after a replica failed before answering.
     var replayable: Bool
@@ -50,11 +50,11 @@ final class HTTPExchange {
     var responseBytes = 0
     /// The client connection closes after this response (HTTP/1.0 without a length, `Connection: close`).
     var closeAfter = false
-    var lastUpstreamActivity = NIODeadline.now()
+    var lastUpstreamActivity: NIODeadline
 
     init(
         key: RouteKey, route: Route, client: ClientRequestHead, upstream: (bytes: ByteBuffer, chunked: Bool),
-        host: String, requestID: String
+        host: String, requestID: String, now: NIODeadline
     ) {
         self.key = key
         self.route = route
@@ -64,7 +64,8 @@ final class HTTPExchange {
         self.oldClient = client.minorVersion == 0
         self.host = host
         self.requestID = requestID
-        self.started = .now
+        self.started = now
+        self.lastUpstreamActivity = now
         self.time = Date()
         self.replayable = Self.isIdempotent(client.method)
         self.closeAfter = !client.keepAlive

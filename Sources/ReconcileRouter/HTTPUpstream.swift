@@ -24,6 +24,8 @@ final class HTTPUpstream: ChannelDuplexHandler {
     private var chunkedRequest = false
     /// Requests sent on this connection so far.
     private var leases = 0
+    /// Bytes were written since the last flush (a flush with none still walks the pipeline).
+    private var unflushed = false
 
     init(backend: String, balancer: Balancer) {
         self.backend = backend
@@ -42,12 +44,14 @@ final class HTTPUpstream: ChannelDuplexHandler {
         framer.reset(bodyless: bodyless)
         keepAlive = true
         chunkedRequest = chunked
+        unflushed = true
         context.write(wrapOutboundOut(head), promise: nil)
     }
 
     /// Writes a request body part (not flushed), chunked when the request is.
     func sendBody(_ part: ByteBuffer) {
         guard let context else { return }
+        unflushed = true
         guard chunkedRequest else {
             context.write(wrapOutboundOut(part), promise: nil)
             return
@@ -64,10 +68,15 @@ final class HTTPUpstream: ChannelDuplexHandler {
         last.writeStaticString("0\r\n")
         for line in trailers { HTTPHeads.writeLine(line, to: &last) }
         last.writeStaticString("\r\n")
+        unflushed = true
         context.write(wrapOutboundOut(last), promise: nil)
     }
 
-    func flush() { context?.flush() }
+    func flush() {
+        guard unflushed else { return }
+        unflushed = false
+        context?.flush()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard frontend != nil else {
@@ -75,6 +84,9 @@ final class HTTPUpstream: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
+        let serving = frontend
+        serving?.eventStarts()
+        defer { serving?.eventEnds() }
         var bytes = unwrapInboundIn(data)
         if input == nil || input!.readableBytes == 0 {
             input = bytes

@@ -138,7 +138,7 @@ import Testing
             }
             return HTTPExchange(
                 key: RouteKey(publish: 1, app: "a", port: "http"), route: Route(app: "a", port: "http", backends: []),
-                client: head, upstream: (ByteBuffer(), false), host: "a", requestID: "r")
+                client: head, upstream: (ByteBuffer(), false), host: "a", requestID: "r", now: .now())
         }
         func head(_ wire: String) throws -> UpstreamResponseHead {
             var framer = ResponseFramer()
