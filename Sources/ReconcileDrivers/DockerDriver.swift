@@ -20,6 +20,24 @@ public final class DockerDriver: ContainerDriver {
     let bindAddress: String
     private let version = VersionCache()
     private let logFiles = LogFileRoot()
+    /// The last listing, with the generation of the engine's event stream and the count of this
+    /// driver's own changes it was taken at: while neither moved, the engine would answer the same.
+    private let lastListing = Mutex<Listing?>(nil)
+    /// This driver's requests that change the engine (anything but GET), counted when answered: a
+    /// change it made itself is in the next listing even before the stream reports it.
+    private let changes = Atomic<Int>(0)
+    /// Listings asked of the engine (not answered from the last one), for tests.
+    let listingsTaken = Atomic<Int>(0)
+    /// A listing is taken again at least this often, even with a live stream that heard nothing
+    /// (a stream that stalls without breaking is noticed within this).
+    static let listingMemory: TimeInterval = 60
+
+    private struct Listing {
+        var generation: Int
+        var changes: Int
+        var at: Date
+        var containers: [ContainerInfo]
+    }
 
     /// The newest API version this driver speaks; older engines down to `minimumAPIVersion` are used at theirs.
     static let preferredAPIVersion = (1, 43)
@@ -94,7 +112,22 @@ public final class DockerDriver: ContainerDriver {
             engine: "docker \(server) (API \(api))")
     }
 
+    /// Our containers on the engine. With the engine's event stream live, a listing is taken only
+    /// when the stream heard a change (or this driver made one) since the last: an idle controller
+    /// does not list its engines at every pass.
     public func list() async throws -> [ContainerInfo] {
+        let events = DockerEvents.existing(baseURL: baseURL)
+        // Read before the request: a change during it moves them, and the listing is not reused.
+        let generation = events?.listingGeneration()
+        let ownChanges = changes.load(ordering: .acquiring)
+        if let generation,
+            let last = lastListing.withLock({ $0 }), last.generation == generation, last.changes == ownChanges,
+            Date().timeIntervalSince(last.at) < Self.listingMemory
+        {
+            return last.containers
+        }
+        let taken = Date()
+        listingsTaken.add(1, ordering: .relaxed)
         let filter = #"{"label":["\#(ManagementLabel.key)=\#(ManagementLabel.value)"]}"#
         let query = "all=true&filters=" + Self.queryEncode(filter)
         let data = try await request(.GET, "/containers/json?" + query, operation: "list containers")
@@ -119,13 +152,17 @@ public final class DockerDriver: ContainerDriver {
         // A container the event stream saw die may still be listed running (the engine updates its
         // listing after the die event): asked about one by one (an inspect waits for the engine to
         // finish with it), so an exit the stream announced is seen by the listing that follows it.
-        if let events = DockerEvents.existing(baseURL: baseURL) {
+        var complete = true
+        if let events {
             let died = events.recentlyDied()
             var settled: [String] = []
             for index in listed.indices where died.contains(listed[index].id) {
                 if listed[index].status != .exited {
                     // Not answered: asked again at the next listing.
-                    guard let current = try? await inspect(listed[index].id) else { continue }
+                    guard let current = try? await inspect(listed[index].id) else {
+                        complete = false
+                        continue
+                    }
                     listed[index].status = current.status
                 }
                 settled.append(listed[index].id)
@@ -133,6 +170,10 @@ public final class DockerDriver: ContainerDriver {
             let present = Set(listed.map(\.id))
             events.listed(present, settled: settled + died.filter { !present.contains($0) })
         }
+        let kept = generation.flatMap { generation in
+            complete ? Listing(generation: generation, changes: ownChanges, at: taken, containers: listed) : nil
+        }
+        lastListing.withLock { $0 = kept }
         return listed
     }
 
@@ -536,6 +577,8 @@ public final class DockerDriver: ContainerDriver {
             request.headers.add(name: "Content-Type", value: type)
             request.body = .bytes(ByteBuffer(bytes: data))
         }
+        // Answered or not, the engine may have changed: the next listing is taken again.
+        defer { if method != .GET { changes.add(1, ordering: .releasing) } }
         let response: HTTPClientResponse
         let collected: ByteBuffer
         do {

@@ -22,10 +22,15 @@ final class DockerEvents: Sendable {
     private let died = Mutex<[String: Date]>([:])
     static let diedMemory: TimeInterval = 60
     /// Full states of running containers (an inspect), by id, with when they were read: what a
-    /// running container's inspect says does not change until it dies, which this stream hears.
-    /// Forgotten on its die event, on every (re)connect of the stream, and after `runningMemory`.
+    /// running container's inspect says does not change until it dies, is paused, updated or
+    /// renamed, which this stream hears. Forgotten on those events, on every (re)connect of the
+    /// stream, and after `runningMemory` (in case a stream stalls without breaking).
     private let running = Mutex<[String: (info: ContainerInfo, at: Date)]>([:])
-    static let runningMemory: TimeInterval = 60
+    static let runningMemory: TimeInterval = 600
+    /// Moves on every event that changes what a listing of our containers says (created, started,
+    /// died, destroyed, renamed, paused, updated), and on every connect and drop of the stream: a
+    /// listing taken at one generation still holds while the generation has not moved.
+    private let generation = Atomic<Int>(0)
     private let baseURL: String
     private let client: HTTPClient
     private let node: String
@@ -43,6 +48,15 @@ final class DockerEvents: Sendable {
             return Set(died.keys)
         }
     }
+
+    /// The generation a listing taken now belongs to, or nil while the stream is down (nothing
+    /// then says when a listing went stale).
+    func listingGeneration() -> Int? {
+        guard notices.isLive else { return nil }
+        return generation.load(ordering: .acquiring)
+    }
+
+    private func moved() { generation.add(1, ordering: .releasing) }
 
     /// The full state read of a container the listing shows running, while the stream is live and
     /// has heard no exit of it since.
@@ -85,9 +99,12 @@ final class DockerEvents: Sendable {
         self.node = node
     }
 
-    /// Events we act on: a container of ours exited (or was killed for memory).
+    /// Events of our containers that change what a listing or an inspect of them says. Exits (`die`,
+    /// `oom`) and changes made by hand (`destroy`, `rename`, `pause`, `unpause`, `update`) are
+    /// notices (the node is looked at again); `create` and `start` (our own, mostly) only move the
+    /// generation.
     static let filters =
-        #"{"type":["container"],"event":["die","oom"],"label":["\#(ManagementLabel.key)=\#(ManagementLabel.value)"]}"#
+        #"{"type":["container"],"event":["create","start","die","oom","destroy","rename","pause","unpause","update"],"label":["\#(ManagementLabel.key)=\#(ManagementLabel.value)"]}"#
 
     private func follow() async {
         var since: String?
@@ -108,6 +125,7 @@ final class DockerEvents: Sendable {
                 failures = 0
                 // Exits during the gap are unknown: every remembered state is read again.
                 running.withLock { $0 = [:] }
+                moved()
                 notices.setLive(true)
                 // Connected (again): whatever exited meanwhile is found by the listing this notice causes.
                 notices.notify()
@@ -121,13 +139,14 @@ final class DockerEvents: Sendable {
                             if let nanos = event["timeNano"] as? Int64 ?? (event["timeNano"] as? Int).map(Int64.init) {
                                 since = String(format: "%d.%09d", nanos / 1_000_000_000, nanos % 1_000_000_000)
                             }
-                            if (event["status"] as? String ?? event["Action"] as? String) == "die",
-                                let id = event["id"] as? String ?? (event["Actor"] as? [String: Any])?["ID"] as? String
-                            {
-                                died.withLock { $0[id] = Date() }
+                            let action = event["status"] as? String ?? event["Action"] as? String ?? ""
+                            let id = event["id"] as? String ?? (event["Actor"] as? [String: Any])?["ID"] as? String
+                            if let id, action != "create", action != "start" {
+                                if action == "die" { died.withLock { $0[id] = Date() } }
                                 running.withLock { $0[id] = nil }
                             }
-                            notices.notify()
+                            moved()
+                            if action != "create", action != "start" { notices.notify() }
                         }
                     }
                 }
@@ -135,6 +154,7 @@ final class DockerEvents: Sendable {
                 failures += 1
             }
             notices.setLive(false)
+            moved()
             try? await Task.sleep(for: .milliseconds(min(5_000, 250 * (1 << min(failures, 5)))))
         }
         Self.registry.withLock { Self.streams[baseURL] = nil }

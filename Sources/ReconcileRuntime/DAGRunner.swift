@@ -119,14 +119,20 @@ public struct DAGRunner: Sendable {
         // Each running run's attempts, brought up to date with their containers.
         var inputs: [DAGStepInput] = []
         var runs: [String: RunContext] = [:]
+        // Every DAG's running runs and cursor in two reads, not two per DAG.
+        let runningByDAG = try store.runsByDAG(state: .running)
+        var followed: [String: [DAGRun]] = [:]
         for dag in desired.dags {
-            var running: [DAGRun] = []
-            for run in try store.runs(dag: dag.name, state: .running) {
+            for run in runningByDAG[dag.name] ?? [] {
                 let context = try await follow(run, dag: dag, now: now, pass: &pass)
                 runs[Self.key(dag.name, run.runID)] = context
-                running.append(context.planned)
+                followed[dag.name, default: []].append(context.planned)
             }
-            let cursor = try store.dagCursor(dag.name)
+        }
+        let cursors = try store.dagCursors()
+        for dag in desired.dags {
+            let running = followed[dag.name] ?? []
+            let cursor = cursors[dag.name]
             inputs.append(
                 DAGStepInput(
                     dag: dag, cursor: cursor, running: running,

@@ -127,6 +127,17 @@ extension Store {
         }
     }
 
+    /// Every DAG's cursor, in one read (the DAG step asks for all of them each time it runs).
+    public func dagCursors() throws -> [String: Date] {
+        try queue.read { db in
+            var cursors: [String: Date] = [:]
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT dag, cursor FROM dagCursor")) {
+                cursors[row["dag"]] = row["cursor"]
+            }
+            return cursors
+        }
+    }
+
     /// Records new runs and the DAG's new cursor in one transaction (a run already there is kept).
     public func schedule(_ runs: [RunRecord], dag: String, cursor: Date) throws {
         try queue.write { db in
@@ -173,6 +184,37 @@ extension Store {
                         ORDER BY logicalDate DESC, createdAt DESC LIMIT 1
                         """), arguments: [dag]
             ).map(RunRecord.init(row:))
+        }
+    }
+
+    /// `lastFinishedRun` of each DAG named, in one read transaction (the alerting round asks for
+    /// every DAG's each second: one transaction each was most of an idle controller's store work).
+    public func lastFinishedRuns(dags: [String]) throws -> [String: RunRecord] {
+        try queue.read { db in
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT * FROM run WHERE dag = ? AND state IN ('succeeded', 'failed')
+                    ORDER BY logicalDate DESC, createdAt DESC LIMIT 1
+                    """)
+            var runs: [String: RunRecord] = [:]
+            for dag in dags {
+                if let row = try Row.fetchOne(statement, arguments: [dag]) { runs[dag] = RunRecord(row: row) }
+            }
+            return runs
+        }
+    }
+
+    /// Every DAG's runs in one state, newest logical date first, at most `limit` per DAG: one read.
+    public func runsByDAG(state: RunRecord.State, limit: Int = 100) throws -> [String: [RunRecord]] {
+        try queue.read { db in
+            let statement = try db.cachedStatement(
+                sql: "SELECT * FROM run WHERE state = ? ORDER BY dag, logicalDate DESC, createdAt DESC")
+            var runs: [String: [RunRecord]] = [:]
+            for row in try Row.fetchAll(statement, arguments: [state.rawValue]) {
+                let run = RunRecord(row: row)
+                if runs[run.dag, default: []].count < limit { runs[run.dag, default: []].append(run) }
+            }
+            return runs
         }
     }
 

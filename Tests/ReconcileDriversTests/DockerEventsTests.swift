@@ -84,6 +84,69 @@ import Testing
         await engine.shutdownOffPool()
     }
 
+    /// With the stream live, an engine nothing happened on is not listed again; a change the
+    /// driver made, one made by hand and a container started by hand are each in the next listing.
+    @Test(.timeLimit(.minutes(3))) func aQuietEngineIsListedOnceAndEveryChangeIsSeen() async throws {
+        let engine = try await DockerEngine.start()
+        defer { engine.shutdown() }
+        let driver = try DockerDriver(node: "listing", endpoint: engine.endpoint)
+        let notices = try #require(driver.exitNotices())
+        #expect(try await eventually(30) { notices.isLive })
+        func taken() -> Int { driver.listingsTaken.load(ordering: .relaxed) }
+
+        let sleeper = try await driver.run(spec("sleeper", ["/bin/sleep", "60"]))
+        // The driver's own start is in the listing right away (its event may not have come yet).
+        let first = try await driver.list()
+        #expect(first.first { $0.id == sleeper.id }?.status == .running)
+        // Settled (the start's events heard): then listed no more while nothing happens.
+        #expect(
+            try await eventually(10) {
+                let before = taken()
+                _ = try await driver.list()
+                return taken() == before
+            })
+        let settled = taken()
+        for _ in 0..<5 { #expect(try await driver.list().map(\.id).contains(sleeper.id)) }
+        #expect(taken() == settled, "a quiet engine is not listed again")
+
+        // Renamed by hand: a notice, and the next listing has the new name.
+        let renamed = notices.mark
+        let rename = try Command.run(["docker", "-H", engine.endpoint, "rename", sleeper.id, "sleeper-renamed"])
+        #expect(rename.status == 0, "\(rename.stderr)")
+        await ExitNotices.wait(any: [(notices, renamed)], timeout: 30)
+        #expect(try await driver.list().first { $0.id == sleeper.id }?.name == "sleeper-renamed")
+        #expect(taken() > settled)
+
+        // Started by hand (no notice: a start is not one), found once its events come.
+        let byHand = try Command.run([
+            "docker", "-H", engine.endpoint, "run", "-d", "--network", "none", "--label",
+            "\(ManagementLabel.key)=\(ManagementLabel.value)", TestImage.name, "/bin/sleep", "60",
+        ])
+        #expect(byHand.status == 0, "\(byHand.stderr)")
+        let handID = byHand.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try await eventually(10) { try await driver.list().contains { $0.id == handID } })
+
+        // Stopped by the driver: exited in the very next listing.
+        try await driver.stop(sleeper.id, grace: .seconds(0))
+        #expect(try await driver.list().first { $0.id == sleeper.id }?.status == .exited)
+        // A change the engine makes no event of (stopping a stopped container): still listed anew,
+        // since nothing but the answer says what a change did.
+        #expect(
+            try await eventually(10) {
+                let before = taken()
+                _ = try await driver.list()
+                return taken() == before
+            })
+        let quiet = taken()
+        try await driver.stop(sleeper.id, grace: .seconds(0))
+        _ = try await driver.list()
+        #expect(taken() == quiet + 1)
+        try await driver.remove(sleeper.id)
+        #expect(try await driver.list().contains { $0.id == sleeper.id } == false)
+        try await driver.remove(handID)
+        await engine.shutdownOffPool()
+    }
+
     @Test(.timeLimit(.minutes(4))) func aDroppedStreamResumesAndWakesItsWaiters() async throws {
         let engine = try await DockerEngine.start()
         defer { engine.shutdown() }
