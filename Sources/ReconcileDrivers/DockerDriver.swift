@@ -327,8 +327,8 @@ public final class DockerDriver: ContainerDriver {
     }
 
     /// A running container's inspect, read once while the engine's event stream is live and has
-    /// not heard it die (for at most a minute); anything else is inspected. A quiet controller's
-    /// pass then lists the engine and inspects nothing.
+    /// not heard it die or change (for at most `DockerEvents.runningMemory`); anything else is
+    /// inspected. A quiet controller's pass then asks the engine nothing (see `list`).
     public func fullState(of listed: ContainerInfo) async throws -> ContainerInfo? {
         let events = DockerEvents.existing(baseURL: baseURL)
         if listed.status == .running, let known = events?.runningState(listed.id) { return known }
@@ -744,9 +744,14 @@ enum DockerTime {
 /// The multiplexed log stream of a container without a TTY: frames of an 8-byte header (stream,
 /// 0, 0, 0, big-endian size) and payload; each line starts with its RFC 3339 timestamp.
 enum DockerLogStream {
+    /// The lines of a multiplexed log stream (8-byte frame headers: stream, size). A line may span
+    /// frames, and frames of the two streams interleave: each stream's unfinished line is kept as
+    /// bytes and decoded once it ends, so a long line or a frame of many lines costs its length
+    /// (it was copied again for every line and every frame), and a character split between
+    /// frames stays whole.
     static func lines(from data: Data) -> [LogLine] {
         var result: [LogLine] = []
-        var partial: [LogLine.Stream: String] = [:]
+        var partial: [LogLine.Stream: [UInt8]] = [:]
         var index = data.startIndex
         while index + 8 <= data.endIndex {
             let stream: LogLine.Stream = data[index] == 2 ? .stderr : .stdout
@@ -755,16 +760,29 @@ enum DockerLogStream {
                 | Int(data[index + 7])
             let start = index + 8
             let end = min(start + size, data.endIndex)
-            var text = (partial[stream] ?? "") + String(decoding: data[start..<end], as: UTF8.self)
-            partial[stream] = nil
-            while let newline = text.firstIndex(of: "\n") {
-                if let line = parse(String(text[..<newline]), stream: stream) { result.append(line) }
-                text = String(text[text.index(after: newline)...])
+            var pending = partial.removeValue(forKey: stream) ?? []
+            var lineStart = start
+            while let newline = data[lineStart..<end].firstIndex(of: 0x0A) {
+                let line: String
+                if pending.isEmpty {
+                    line = String(decoding: data[lineStart..<newline], as: UTF8.self)
+                } else {
+                    pending.append(contentsOf: data[lineStart..<newline])
+                    line = String(decoding: pending, as: UTF8.self)
+                    pending.removeAll(keepingCapacity: true)
+                }
+                if let parsed = parse(line, stream: stream) { result.append(parsed) }
+                lineStart = newline + 1
             }
-            if !text.isEmpty { partial[stream] = text }
+            pending.append(contentsOf: data[lineStart..<end])
+            if !pending.isEmpty { partial[stream] = pending }
             index = end
         }
-        for (stream, text) in partial { if let line = parse(text, stream: stream) { result.append(line) } }
+        for stream in [LogLine.Stream.stdout, .stderr] {
+            if let bytes = partial[stream], let line = parse(String(decoding: bytes, as: UTF8.self), stream: stream) {
+                result.append(line)
+            }
+        }
         return result
     }
 

@@ -117,4 +117,39 @@ func runConformance(_ driver: any ContainerDriver, _ workloads: DriverConformanc
         #expect(lines.map(\.stream) == [.stdout, .stderr])
         #expect(abs(lines[0].time.timeIntervalSince1970 - 1_795_765_844.435526) < 0.001)
     }
+
+    /// Lines split across frames (a character's bytes too), the two streams interleaved, and a
+    /// frame of many lines.
+    @Test func logStreamLinesSpanFrames() {
+        func frame(_ stream: UInt8, _ bytes: some Sequence<UInt8>) -> Data {
+            let payload = Data(bytes)
+            var data = Data([stream, 0, 0, 0])
+            withUnsafeBytes(of: UInt32(payload.count).bigEndian) { data.append(contentsOf: $0) }
+            return data + payload
+        }
+        let long = "2026-11-27T07:50:44Z " + String(repeating: "é", count: 5_000) + "\n"
+        let bytes = Array(long.utf8)
+        var data = Data()
+        // The long line in frames of 7 bytes (splitting each two-byte "é" now and then), with a
+        // stderr line between every pair.
+        var offset = 0
+        var frames = 0
+        while offset < bytes.count {
+            data += frame(1, bytes[offset..<min(offset + 7, bytes.count)])
+            offset += 7
+            frames += 1
+            if frames % 2 == 0 { data += frame(2, Array("2026-11-27T07:50:45Z e\(frames)\n".utf8)) }
+        }
+        let many = (0..<3_000).map { "2026-11-27T07:50:46Z line \($0)\n" }.joined()
+        data += frame(1, Array(many.utf8))
+        data += frame(2, Array("2026-11-27T07:50:47Z unfinished".utf8))
+        let lines = DockerLogStream.lines(from: data)
+        let out = lines.filter { $0.stream == .stdout }.map(\.text)
+        let err = lines.filter { $0.stream == .stderr }.map(\.text)
+        #expect(out.first == String(repeating: "é", count: 5_000))
+        #expect(out.dropFirst().elementsEqual((0..<3_000).map { "line \($0)" }))
+        #expect(err.count == frames / 2 + 1)
+        #expect(err.last == "unfinished")
+        #expect(err.dropLast().elementsEqual(stride(from: 2, through: frames, by: 2).map { "e\($0)" }))
+    }
 }
