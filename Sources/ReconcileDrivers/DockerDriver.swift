@@ -13,6 +13,9 @@ public final class DockerDriver: ContainerDriver {
     public let node: String
     let baseURL: String
     let client: HTTPClient
+    /// The client of the engine's event stream: no read timeout (a quiet engine sends nothing for
+    /// as long as nothing happens; with the node's timeout the stream broke every 10 s of quiet).
+    let streamClient: HTTPClient
     let timeout: TimeAmount
     /// The address the controller and other hosts dial the node's published ports at.
     let address: String
@@ -63,14 +66,17 @@ public final class DockerDriver: ContainerDriver {
                 withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~")))
             baseURL = "http+unix://" + (encoded ?? path)
             client = HTTPClient.shared
+            streamClient = client
         } else if endpoint.hasPrefix("tcp://") {
             let hostPort = String(endpoint.dropFirst("tcp://".count))
             if let tls {
                 baseURL = "https://" + hostPort
                 client = try TLSClients.client(for: tls, timeout: self.timeout, node: node)
+                streamClient = try TLSClients.client(for: tls, timeout: self.timeout, node: node, stream: true)
             } else {
                 baseURL = "http://" + hostPort
                 client = HTTPClient.shared
+                streamClient = client
             }
         } else {
             throw DriverError(
@@ -95,7 +101,7 @@ public final class DockerDriver: ContainerDriver {
 
     /// Exits pushed by the engine's event stream (shared by every driver of this engine).
     public func exitNotices() -> ExitNotices? {
-        DockerEvents.stream(baseURL: baseURL, client: client, node: node).notices
+        DockerEvents.stream(baseURL: baseURL, client: streamClient, node: node).notices
     }
 
     // MARK: ContainerDriver
@@ -636,12 +642,15 @@ public final class DockerDriver: ContainerDriver {
 enum TLSClients {
     private static let clients = Mutex<[String: HTTPClient]>([:])
 
-    static func client(for tls: NodeSpec.TLSFiles, timeout: TimeAmount, node: String) throws -> HTTPClient {
+    /// `stream`: for a long-lived response that may be silent (the event stream): no read timeout.
+    static func client(
+        for tls: NodeSpec.TLSFiles, timeout: TimeAmount, node: String, stream: Bool = false
+    ) throws -> HTTPClient {
         let stamps = [tls.ca, tls.cert, tls.key].map { path in
             let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
             return "\(path)@\(modified?.timeIntervalSince1970 ?? 0)"
         }
-        let key = stamps.joined(separator: "\u{0}") + "\u{0}\(timeout.nanoseconds)"
+        let key = stamps.joined(separator: "\u{0}") + "\u{0}\(timeout.nanoseconds)" + (stream ? "\u{0}stream" : "")
         if let known = clients.withLock({ $0[key] }) { return known }
         var configuration = HTTPClient.Configuration()
         do {
@@ -655,7 +664,7 @@ enum TLSClients {
                 .invalidSpec, node: node, operation: "load TLS files",
                 message: "cannot read the certificates or key (\(error)); check tls.ca, tls.cert and tls.key")
         }
-        configuration.timeout = .init(connect: timeout, read: timeout)
+        configuration.timeout = .init(connect: timeout, read: stream ? nil : timeout)
         return clients.withLock { clients in
             if let known = clients[key] { return known }
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

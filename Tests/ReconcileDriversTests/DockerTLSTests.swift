@@ -1,8 +1,9 @@
 import Foundation
-import ReconcileDrivers
 import ReconcileModel
 import ReconcileTesting
 import Testing
+
+@testable import ReconcileDrivers
 
 @Suite struct DockerTLSTests {
     @Test(.timeLimit(.minutes(3))) func tcpWithClientCertificatesWorksAndWithoutThemDoesNot() async throws {
@@ -24,6 +25,20 @@ import Testing
                 ContainerSpec(name: "over-tls", image: TestImage.name, command: ["/bin/sleep", "60"]))
             #expect(try await driver.list().map(\.id) == [started.id])
             try await driver.remove(started.id)
+            // The event stream holds through quiet longer than the node's timeout (with the
+            // timeout as the stream's read timeout it broke and reconnected after each second of
+            // quiet here, and every 10 s by default).
+            let watcher = try DockerDriver(
+                node: "tls-node", endpoint: "tcp://127.0.0.1:\(port)",
+                tls: NodeSpec.TLSFiles(ca: certificates.ca, cert: certificates.clientCert, key: certificates.clientKey),
+                timeout: .seconds(1))
+            let notices = try #require(watcher.exitNotices())
+            let deadline = Date().addingTimeInterval(30)
+            while !notices.isLive, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            let events = try #require(DockerEvents.existing(baseURL: watcher.baseURL))
+            let generation = try #require(events.listingGeneration())
+            try await Task.sleep(for: .seconds(4))
+            #expect(events.listingGeneration() == generation, "the stream broke while the engine was quiet")
         } catch {
             try await driver.shutdown()
             throw error
