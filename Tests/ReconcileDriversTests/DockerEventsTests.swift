@@ -93,18 +93,21 @@ import Testing
         let notices = try #require(driver.exitNotices())
         #expect(try await eventually(30) { notices.isLive })
         func taken() -> Int { driver.listingsTaken.load(ordering: .relaxed) }
+        /// True once a listing is answered without asking the engine (the last events are in).
+        func settles() async throws -> Bool {
+            try await eventually(10) {
+                let before = taken()
+                _ = try await driver.list()
+                return taken() == before
+            }
+        }
 
         let sleeper = try await driver.run(spec("sleeper", ["/bin/sleep", "60"]))
         // The driver's own start is in the listing right away (its event may not have come yet).
         let first = try await driver.list()
         #expect(first.first { $0.id == sleeper.id }?.status == .running)
         // Settled (the start's events heard): then listed no more while nothing happens.
-        #expect(
-            try await eventually(10) {
-                let before = taken()
-                _ = try await driver.list()
-                return taken() == before
-            })
+        #expect(try await settles())
         let settled = taken()
         for _ in 0..<5 { #expect(try await driver.list().map(\.id).contains(sleeper.id)) }
         #expect(taken() == settled, "a quiet engine is not listed again")
@@ -131,12 +134,7 @@ import Testing
         #expect(try await driver.list().first { $0.id == sleeper.id }?.status == .exited)
         // A change the engine makes no event of (stopping a stopped container): still listed anew,
         // since nothing but the answer says what a change did.
-        #expect(
-            try await eventually(10) {
-                let before = taken()
-                _ = try await driver.list()
-                return taken() == before
-            })
+        #expect(try await settles())
         let quiet = taken()
         try await driver.stop(sleeper.id, grace: .seconds(0))
         _ = try await driver.list()
