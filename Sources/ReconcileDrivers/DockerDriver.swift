@@ -239,8 +239,13 @@ public final class DockerDriver: ContainerDriver {
             "ExposedPorts": exposed, "HostConfig": hostConfig,
         ]
         if let command = spec.command { body["Cmd"] = command }
+        // Creating and starting are the engine's work, not a sign of life: a busy engine may take
+        // longer than the node's timeout over them (a start runs `runc init` inside the container's
+        // own CPU quota), and a start given up on is a task failed for nothing. They get a minute,
+        // as a kubelet gives its runtime two; `info` still tells an unreachable node in `timeout`.
         let created = try await requestJSON(
-            .POST, "/containers/create?name=" + Self.queryEncode(spec.name), body: body, operation: operation)
+            .POST, "/containers/create?name=" + Self.queryEncode(spec.name), body: body, operation: operation,
+            extraTime: Self.engineWorkTime)
         guard let id = created["Id"] as? String else {
             throw DriverError(.engine, node: node, operation: operation, message: "the engine returned no container id")
         }
@@ -257,9 +262,10 @@ public final class DockerDriver: ContainerDriver {
                 _ = try await request(
                     .PUT, "/containers/\(id)/archive?path=/",
                     raw: (TarArchive.archive(files), "application/x-tar"),
-                    operation: operation)
+                    operation: operation, extraTime: Self.engineWorkTime)
             }
-            _ = try await request(.POST, "/containers/\(id)/start", operation: operation)
+            _ = try await request(
+                .POST, "/containers/\(id)/start", operation: operation, extraTime: Self.engineWorkTime)
         } catch {
             // Never leave a container that was created but could not start.
             try? await remove(id)
@@ -342,6 +348,9 @@ public final class DockerDriver: ContainerDriver {
         if let events, let full { events.remember(full, id: listed.id) }
         return full
     }
+
+    /// What a create or a start may take beyond the node's timeout.
+    static let engineWorkTime: TimeAmount = .seconds(50)
 
     /// The smallest CPU limit the engine accepts: 10m.
     static let minimumNanoCPUs: Int64 = 10_000_000
@@ -554,9 +563,11 @@ public final class DockerDriver: ContainerDriver {
     }
 
     private func requestJSON(
-        _ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, versioned: Bool = true, operation: String
+        _ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, versioned: Bool = true, operation: String,
+        extraTime: TimeAmount = .zero
     ) async throws -> [String: Any] {
-        let data = try await request(method, path, body: body, versioned: versioned, operation: operation)
+        let data = try await request(
+            method, path, body: body, versioned: versioned, operation: operation, extraTime: extraTime)
         if data.isEmpty { return [:] }
         guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw DriverError(.engine, node: node, operation: operation, message: "unexpected response from the engine")
