@@ -141,12 +141,14 @@ final class DockerEvents: Sendable {
                             }
                             let action = event["status"] as? String ?? event["Action"] as? String ?? ""
                             let id = event["id"] as? String ?? (event["Actor"] as? [String: Any])?["ID"] as? String
-                            if let id, action != "create", action != "start" {
+                            // Our own creates and starts change no kept state and wake nobody.
+                            let notice = action != "create" && action != "start"
+                            if let id, notice {
                                 if action == "die" { died.withLock { $0[id] = Date() } }
                                 running.withLock { $0[id] = nil }
                             }
                             moved()
-                            if action != "create", action != "start" { notices.notify() }
+                            if notice { notices.notify() }
                         }
                     }
                 }
