@@ -50,6 +50,8 @@ final class HTTPExchange {
     var responseBytes = 0
     /// The client connection closes after this response (HTTP/1.0 without a length, `Connection: close`).
     var closeAfter = false
+    /// The client got a 100 Continue (it sends the body it announced).
+    var continued = false
     var lastUpstreamActivity: NIODeadline
 
     init(
@@ -279,6 +281,23 @@ enum HTTPHeads {
         }
         bytes.writeStaticString("\r\n")
         return (bytes, body)
+    }
+
+    /// An interim (1xx) head as a client receives it: the replica's status line and end-to-end
+    /// header lines.
+    static func informational(_ head: UpstreamResponseHead, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var bytes = allocator.buffer(capacity: 64 + head.lines.reduce(0) { $0 + $1.readableBytes + 2 })
+        bytes.writeStaticString("HTTP/1.1 ")
+        bytes.writeString(String(head.status))
+        bytes.writeStaticString(" ")
+        bytes.writeImmutableBuffer(head.reason)
+        bytes.writeStaticString("\r\n")
+        for line in head.lines where !isHopByHop(line) {
+            if !head.connectionTokens.isEmpty, head.connectionTokens.contains(fieldName(line)) { continue }
+            writeLine(line, to: &bytes)
+        }
+        bytes.writeStaticString("\r\n")
+        return bytes
     }
 
     /// A body part as one chunk of chunked transfer coding (RFC 9112 §7.1): its size line, the part,

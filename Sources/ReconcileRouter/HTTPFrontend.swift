@@ -282,7 +282,10 @@ final class HTTPFrontend: ChannelDuplexHandler {
                 app: "", port: "", publish: publish, method: head.method.rawValue, uri: head.uri, host: host ?? "",
                 status: Int(status.code), duration: .zero, responseBytes: text.utf8.count, backend: nil, retries: 0,
                 client: client, requestID: requestID, accessLog: false, time: Date()))
-        respondLocally(status, text, close: !head.keepAlive, method: head.method, headers: headers)
+        // A client waiting for 100 Continue does not send the body it announced: where its next
+        // request would start is unknown, so the connection closes after the answer.
+        let unsentBody = head.expectsContinue && (head.chunked || (head.contentLength ?? 0) > 0)
+        respondLocally(status, text, close: !head.keepAlive || unsentBody, method: head.method, headers: headers)
     }
 
     /// Writes an answer of the router's own; with `close`, the connection closes once it is written.
@@ -406,10 +409,25 @@ final class HTTPFrontend: ChannelDuplexHandler {
         exchange.lastUpstreamActivity = now()
         exchange.responseStarted = true
         exchange.status = head.status
+        // A final answer to a client that still waits for 100 Continue: it will not send the body,
+        // so the connection cannot carry another request, and the head says so (RFC 9110 §10.1.1).
+        if exchange.head.expectsContinue, !exchange.continued, !exchange.requestEnded { exchange.closeAfter = true }
         let (bytes, body) = HTTPHeads.downstream(head, exchange: exchange, allocator: context.channel.allocator)
         exchange.body = body
         emit(bytes)
         return body != .dechunked
+    }
+
+    /// A replica's interim head (100 Continue, 103 Early Hints) goes on to an HTTP/1.1 client as it
+    /// came: a client that sent `Expect: 100-continue` waits for it before sending the body. An
+    /// HTTP/1.0 client gets none (RFC 9110 §15.2). The final head may still come from another
+    /// replica: nothing of the response has started.
+    func upstreamInformational(_ head: UpstreamResponseHead) {
+        guard let context, let exchange else { return }
+        exchange.lastUpstreamActivity = now()
+        guard !exchange.oldClient else { return }
+        if head.status == 100 { exchange.continued = true }
+        emit(HTTPHeads.informational(head, allocator: context.channel.allocator))
     }
 
     /// Queues response bytes, joined to those queued already while the result stays small.

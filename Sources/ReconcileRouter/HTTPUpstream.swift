@@ -103,6 +103,8 @@ final class HTTPUpstream: ChannelDuplexHandler {
                 case .head(let head):
                     keepAlive = head.keepAlive
                     framer.passChunks = frontend.upstreamHead(head)
+                case .informational(let head):
+                    frontend.upstreamInformational(head)
                 case .body(let part):
                     frontend.upstreamBody(part)
                 case .end:

@@ -24,6 +24,9 @@ struct ClientRequestHead {
     var requestID: String?
     /// The X-Forwarded-For values already there.
     var forwardedFor: [String] = []
+    /// `Expect: 100-continue` (HTTP/1.1 only; RFC 9110 §10.1.1 has an HTTP/1.0 one ignored): the
+    /// client waits for a 100 Continue (or a final answer) before it sends the body.
+    var expectsContinue = false
 }
 
 /// Splits what a client sends on a keep-alive connection into requests (RFC 9112): a head, then
@@ -193,6 +196,10 @@ struct RequestParser {
             case 4 where HTTPSyntax.named(line, "host"):
                 hosts += 1
                 head.host = String(buffer: value)
+            case 6 where HTTPSyntax.named(line, "expect"):
+                if head.minorVersion == 1, HTTPSyntax.tokens(value).contains("100-continue") {
+                    head.expectsContinue = true
+                }
             case 7 where HTTPSyntax.named(line, "upgrade"):
                 upgradeHeader = true
             case 10 where HTTPSyntax.named(line, "connection"):

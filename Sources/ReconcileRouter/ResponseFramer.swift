@@ -21,8 +21,9 @@ struct UpstreamResponseHead {
 /// Splits what a replica sends on a keep-alive connection into responses (RFC 9112 §6): a head,
 /// then its body framed by Content-Length, chunked transfer coding, or the connection's end. The
 /// body is handed on as it came (`passChunks`: with its chunk framing and trailers, for an HTTP/1.1
-/// client) or as the data alone. 1xx heads (but 101) are skipped. Anything malformed throws: the
-/// connection can no longer be trusted to frame the next response.
+/// client) or as the data alone. A 1xx head (100 Continue, 103 Early Hints; not 101) comes before
+/// the response's own, as `informational`. Anything malformed throws: the connection can no longer
+/// be trusted to frame the next response.
 struct ResponseFramer {
     enum Framing: Equatable {
         case none
@@ -33,6 +34,8 @@ struct ResponseFramer {
 
     enum Event {
         case head(UpstreamResponseHead)
+        /// An interim 1xx head: the final head is still to come.
+        case informational(UpstreamResponseHead)
         case body(ByteBuffer)
         case end
     }
@@ -83,7 +86,7 @@ struct ResponseFramer {
                 return .end
             case .head:
                 guard let head = try takeHead(&buffer) else { return nil }
-                if head.status >= 100, head.status < 200, head.status != 101 { continue }
+                if head.status >= 100, head.status < 200, head.status != 101 { return .informational(head) }
                 if head.status == 101 { throw Malformed(description: "a replica switched protocols unasked") }
                 switch head.framing {
                 case .none: state = .ending

@@ -11,7 +11,9 @@ import Synchronization
 /// - `/echo` sends back the request body; `/stream?chunks=N` answers in N chunks;
 /// - `/close` answers with `Connection: close` and closes; `/reset` closes without answering;
 /// - `/hold?key=K` answers only when the test calls `release(K)`;
-/// - `/ws` upgrades to a WebSocket that echoes every message.
+/// - `/ws` upgrades to a WebSocket that echoes every message;
+/// - a request with `Expect: 100-continue` gets `100 Continue` before its body is read, except on
+///   `/refuse`, which answers 417 at once without reading the body.
 /// It counts the connections it accepted and has open, and the requests it answered.
 public final class HTTPTestBackend: Sendable {
     public struct Counts: Sendable {
@@ -121,6 +123,23 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
         case .head(let head):
             self.head = head
             body.clear()
+            guard head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) else { return }
+            if head.uri.hasPrefix("/refuse") {
+                self.head = nil
+                shared.counts.withLock { $0.requests += 1 }
+                var headers = HTTPHeaders([("Content-Length", "0"), ("Connection", "close")])
+                headers.add(name: "X-Backend", value: name)
+                context.write(
+                    wrapOutboundOut(
+                        .head(HTTPResponseHead(version: .http1_1, status: .expectationFailed, headers: headers))),
+                    promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                    context.close(promise: nil)
+                }
+                return
+            }
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         case .body(var part):
             body.writeBuffer(&part)
         case .end:

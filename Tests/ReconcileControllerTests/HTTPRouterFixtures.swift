@@ -112,6 +112,45 @@ enum RawHTTP {
     }
 }
 
+extension RawHTTP {
+    /// A conversation over one plain socket: each step sends its text, then reads until what it
+    /// read contains `until` (nil: until the server closes), the server closes, or `timeout` passes.
+    /// Returns what each step read and whether the server closed the connection.
+    static func conversation(
+        port: Int, _ steps: [(send: String, until: String?)], timeout: TimeInterval = 30
+    ) async -> (replies: [String], closed: Bool) {
+        await Blocking.run {
+            guard let fd = Loopback.connected(port: port) else { return ([], true) }
+            defer { close(fd) }
+            var limit = timeval(tv_sec: 1, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            var replies: [String] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            for step in steps {
+                let bytes = Array(step.send.utf8)
+                let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+                if sent != bytes.count { return (replies, true) }
+                var received = [UInt8]()
+                let deadline = Date().addingTimeInterval(timeout)
+                var closed = false
+                while Date() < deadline {
+                    if let until = step.until, String(decoding: received, as: UTF8.self).contains(until) { break }
+                    let count = recv(fd, &buffer, buffer.count, 0)
+                    if count > 0 {
+                        received += buffer[0..<count]
+                    } else if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                        closed = true
+                        break
+                    }
+                }
+                replies.append(String(decoding: received, as: UTF8.self))
+                if closed { return (replies, true) }
+            }
+            return (replies, false)
+        }
+    }
+}
+
 /// A server that accepts connections and closes each as soon as it sends anything: a replica that
 /// resets before answering.
 struct ClosingServer {

@@ -315,6 +315,49 @@ import Testing
         await router.shutdown()
     }
 
+    /// A client that sends `Expect: 100-continue` waits for the replica's 100 Continue before its
+    /// body; a replica's final answer instead (417) ends the connection (the body never comes), and
+    /// so does one of the router's own (404); an HTTP/1.0 client gets no interim answer.
+    @Test func aClientExpectingContinueGetsTheReplicasInterimAnswer() async throws {
+        let a = try await HTTPTestBackend.start("a")
+        let router = Router()
+        let port = try await serving(
+            router, httpPort([Route(app: "web", port: "http", hosts: ["a"], backends: [a.backend])]))
+        let post = "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        let continued = await RawHTTP.conversation(
+            port: port,
+            [(post, "\r\n\r\n"), ("hello", "hello"), ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", "\r\n\r\na")])
+        #expect(continued.replies.first == "HTTP/1.1 100 Continue\r\n\r\n", "\(continued.replies)")
+        #expect(continued.replies.dropFirst().first?.hasPrefix("HTTP/1.1 200") == true, "\(continued.replies)")
+        #expect(continued.replies.last?.hasPrefix("HTTP/1.1 200") == true, "the connection carries the next request")
+        #expect(!continued.closed)
+
+        // The replica answers without asking for the body: the client will not send it.
+        let refused = await RawHTTP.conversation(
+            port: port,
+            [("POST /refuse HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", nil)])
+        #expect(refused.replies.first?.hasPrefix("HTTP/1.1 417") == true, "\(refused.replies)")
+        #expect(refused.replies.first?.contains("Connection: close") == true, "\(refused.replies)")
+        #expect(refused.closed)
+
+        // The router answers itself (an unknown host): it does not wait for the body either.
+        let unknown = await RawHTTP.conversation(
+            port: port,
+            [("PUT /x HTTP/1.1\r\nHost: b\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", nil)])
+        #expect(unknown.replies.first?.hasPrefix("HTTP/1.1 404") == true, "\(unknown.replies)")
+        #expect(unknown.closed, "the connection closes after the answer instead of waiting for the body")
+
+        // HTTP/1.0 knows no interim answers: the body comes with the head, and only the answer goes back.
+        let old = await RawHTTP.conversation(
+            port: port,
+            [("POST /echo HTTP/1.0\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", nil)])
+        #expect(old.replies.first?.hasPrefix("HTTP/1.0 200") == true, "\(old.replies)")
+        #expect(old.replies.first?.hasSuffix("hello") == true)
+        #expect(old.closed)
+        await router.shutdown()
+        await a.stop()
+    }
+
     @Test func anOversizedHeaderIsAnswered431() async throws {
         let a = try await HTTPTestBackend.start("a")
         let router = Router()

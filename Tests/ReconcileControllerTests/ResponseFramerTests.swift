@@ -10,10 +10,11 @@ import Testing
     /// Feeds `wire` in pieces of `step` bytes; the heads' statuses, the body bytes and the ends seen.
     func frame(
         _ wire: String, step: Int = .max, bodyless: Bool = false, passChunks: Bool = true
-    ) throws -> (heads: [UpstreamResponseHead], body: String, ends: Int, rest: Int) {
+    ) throws -> (heads: [UpstreamResponseHead], body: String, ends: Int, rest: Int, interim: [Int]) {
         var framer = ResponseFramer()
         framer.reset(bodyless: bodyless)
         var heads: [UpstreamResponseHead] = []
+        var interim: [Int] = []
         var body = ""
         var ends = 0
         var input = ByteBuffer()
@@ -28,12 +29,13 @@ import Testing
                 case .head(let head):
                     heads.append(head)
                     framer.passChunks = passChunks
+                case .informational(let head): interim.append(head.status)
                 case .body(let part): body += String(buffer: part)
                 case .end: ends += 1
                 }
             }
         }
-        return (heads, body, ends, input.readableBytes)
+        return (heads, body, ends, input.readableBytes, interim)
     }
 
     @Test func aLengthFramesTheBodyAndTheHeadLinesComeAsTheyCame() throws {
@@ -63,16 +65,20 @@ import Testing
         }
     }
 
-    @Test func noBodyForHeadNoContentNotModifiedAndInformationalHeadsAreSkipped() throws {
+    @Test func noBodyForHeadNoContentNotModifiedAndInformationalHeadsComeFirst() throws {
         let head = try frame("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", bodyless: true)
         #expect(head.heads.first?.framing == ResponseFramer.Framing.none && head.ends == 1 && head.body.isEmpty)
         for status in ["204 No Content", "304 Not Modified"] {
             let result = try frame("HTTP/1.1 \(status)\r\nContent-Length: 10\r\n\r\n")
             #expect(result.ends == 1 && result.body.isEmpty, "\(status)")
         }
-        let continued = try frame(
-            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", step: 5)
-        #expect(continued.heads.map(\.status) == [201] && continued.body == "ok")
+        for step in [Int.max, 1, 5] {
+            let continued = try frame(
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                    + "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", step: step)
+            #expect(continued.interim == [100, 103], "step \(step)")
+            #expect(continued.heads.map(\.status) == [201] && continued.body == "ok" && continued.ends == 1)
+        }
     }
 
     @Test func withoutALengthTheBodyRunsToTheConnectionsEnd() throws {
