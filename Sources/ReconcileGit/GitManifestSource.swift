@@ -95,17 +95,21 @@ public actor GitManifestSource {
             ignore = ReconcileIgnore(text)
         }
         let entries = files.filter { ManifestFile.isManifestPath($0.path) && !ignore.ignores($0.path) }
-        var decoded: [DecodedFile] = []
-        var missing: [(key: String, file: ManifestFile)] = []
+        // In the tree's order (the order assembling wants), each file from the cache or decoded now.
+        var slots: [DecodedFile?] = []
+        slots.reserveCapacity(entries.count)
+        var missing: [(key: String, slot: Int, file: ManifestFile)] = []
         var diagnostics = treeDiagnostics
         var keys: [String: DecodedFile] = [:]
+        keys.reserveCapacity(entries.count)
         for entry in entries {
             let key = entry.path + "\u{0}" + entry.blob
             if let hit = cache[key] {
-                decoded.append(hit)
+                slots.append(hit)
                 keys[key] = hit
             } else if let text = try await source.text(ofBlob: entry.blob) {
-                missing.append((key, ManifestFile(path: entry.path, contents: text)))
+                missing.append((key, slots.count, ManifestFile(path: entry.path, contents: text)))
+                slots.append(nil)
             } else {
                 diagnostics.append(ManifestFile.notUTF8(entry.path))
             }
@@ -113,14 +117,18 @@ public actor GitManifestSource {
         // decodeAll keeps the order of its input, so results pair with their keys.
         let fresh = ManifestLoader.decodeAll(missing.map(\.file))
         decodedFiles += fresh.count
-        for (item, file) in zip(missing, fresh) { keys[item.key] = file }
+        for (item, file) in zip(missing, fresh) {
+            keys[item.key] = file
+            slots[item.slot] = file
+        }
         cache = keys  // only what this commit uses, so the cache never outgrows the repository
+        let decoded = slots.compactMap { $0 }
         // The files `from:` entries read: their sizes, and their bytes when within the limit.
         let blobs = Dictionary(files.map { ($0.path, $0.blob) }, uniquingKeysWith: { a, _ in a })
         var sizes = Dictionary(
             files.filter { $0.path != ReconcileIgnore.fileName }.map { ($0.path, 0) }, uniquingKeysWith: { a, _ in a })
         var contents: [String: Data] = [:]
-        for path in ManifestLoader.referencedPaths(decoded + fresh) {
+        for path in ManifestLoader.referencedPaths(decoded) {
             guard let blob = blobs[path] else { continue }
             let (size, data) = try await source.bytes(ofBlob: blob, limit: FileSpec.maximumSize)
             sizes[path] = size
@@ -128,7 +136,7 @@ public actor GitManifestSource {
         }
         var repository = RepositoryFiles(sizes: sizes, ignore: ignore) { [contents] in contents[$0] }
         repository.stateDirectory = source.stateDirectory
-        let result = ManifestLoader.assemble(decoded + fresh, repository: repository, extraDiagnostics: diagnostics)
+        let result = ManifestLoader.assemble(decoded, repository: repository, extraDiagnostics: diagnostics)
         guard let state = result.state else {
             return .invalid(commit: commit, diagnostics: result.diagnostics, inForce: inForce)
         }

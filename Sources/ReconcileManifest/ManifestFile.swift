@@ -21,7 +21,14 @@ public struct ManifestFile: Sendable, Hashable {
     /// True for the files the format reads: `*.yaml` / `*.yml` whose path has no dot-named part.
     public static func isManifestPath(_ path: String) -> Bool {
         guard path.hasSuffix(".yaml") || path.hasSuffix(".yml") else { return false }
-        return !path.split(separator: "/").contains { $0.hasPrefix(".") }
+        // No part of the path starts with a dot (checked on the bytes: this runs for every file of
+        // the tree at every poll).
+        var partStarts = true
+        for byte in path.utf8 {
+            if partStarts, byte == UInt8(ascii: ".") { return false }
+            partStarts = byte == UInt8(ascii: "/")
+        }
+        return true
     }
 }
 

@@ -203,7 +203,8 @@ extension RepositoryRules {
         var first: [Int: DecodedDocuments.PublishedPort] = [:]
         var hosts: [Int: [String: Claim]] = [:]
         var everyHost: [Int: Claim] = [:]
-        for port in ports.sorted(by: { $0.location < $1.location }) {
+        let ordered = ports.sorted(by: { $0.location < $1.location })
+        for port in ordered {
             if let owner = first[port.port] {
                 let both = "port \(port.port) is already published by app \(owner.app) at \(owner.location)"
                 if owner.mode != .http || port.mode != .http {
@@ -247,7 +248,7 @@ extension RepositoryRules {
                 }
             }
         }
-        for port in ports.sorted(by: { $0.location < $1.location }) {
+        for port in ordered {
             guard let redirect = port.redirectFrom else { continue }
             if let owner = first[redirect.port], owner.mode != .http || owner.tls {
                 diagnostics.append(
