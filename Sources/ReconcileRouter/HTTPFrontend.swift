@@ -304,6 +304,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
         emit(bytes)
         let written = outgoing ?? ByteBuffer()
         outgoing = nil
+        unflushed = false  // the flush below takes what was written before too
         guard close else {
             context.writeAndFlush(wrapOutboundOut(written), promise: nil)
             return
@@ -498,6 +499,7 @@ final class HTTPFrontend: ChannelDuplexHandler {
             let done = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(outgoing ?? ByteBuffer()), promise: done)
             outgoing = nil
+            unflushed = false
             done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             writeOutgoing()
