@@ -168,10 +168,14 @@ public final class Alerting: Sendable {
             if dag.deadline != nil, dag.schedule != nil {
                 let runs = try store.runs(dag: dag.name, limit: 20)
                 // Ticks before the DAG (with its deadline) was first seen have no deadline to miss.
+                // A tick the scheduler made a run for is watched even when this round first saw the
+                // DAG after it: a controller started a moment before a tick creates its run before
+                // its first alerting round.
                 let key = "alerts.deadlineSince.\(dag.name)"
                 let since = try store.setting(key).flatMap(Double.init).map { Date(timeIntervalSince1970: $0) }
                 if since == nil { try store.setSetting(key, String(now.timeIntervalSince1970)) }
-                let tick = DeadlineWatch.latestDueTick(dag, earliest: since ?? now, now: now)
+                let firstRun = runs.map(\.logicalDate).min() ?? .distantFuture
+                let tick = DeadlineWatch.latestDueTick(dag, earliest: min(since ?? now, firstRun), now: now)
                 var run: DeadlineWatch.TickRun?
                 if let tick {
                     let forTick =

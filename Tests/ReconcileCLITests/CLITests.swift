@@ -280,7 +280,7 @@ import Testing
         ])
         #expect(result.status == 2, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.count == 5, "\(lines)")
+        try #require(lines.count == 5, "\(lines)")
         #expect(lines[0].hasPrefix("plan: "))
         #expect(lines[1] == "- app old-api: 1 container removed")
         #expect(

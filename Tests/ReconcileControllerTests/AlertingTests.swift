@@ -164,6 +164,40 @@ import Testing
         #expect(conditions["commit"]?.summary.hasPrefix("commit 0123456789ab is invalid") == true)
     }
 
+    /// A scheduled run still running past its deadline fails `deadline/DAG`, also when the alerting
+    /// round first saw the DAG just after the run's tick (the controller started a moment before
+    /// it); a tick before the first sighting with no run has no deadline.
+    @Test func aRunCreatedBeforeTheFirstRoundIsStillWatchedForItsDeadline() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("deadline-\(UUID().uuidString)")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try Store(stateDirectory: folder)
+        let tick = Date(timeIntervalSince1970: 1_800_000_000)  // a whole minute
+        let dag = DAGSpec(
+            name: "nightly", schedule: try CronSchedule(parsing: "* * * * *"), timezone: "UTC",
+            tasks: [TaskSpec(name: "load", command: ["load"])], alerts: ["chat"], deadline: .seconds(10))
+        let inputs = Alerting.Inputs(state: DesiredState(nodes: [node], dags: [dag]))
+        let alerting = Alerting(store: store, log: { _ in })
+        func deadline(at now: Date) throws -> Condition? {
+            try alerting.conditions(inputs, now: now).first { $0.key == "deadline/nightly" }
+        }
+        // The first round comes half a second after the tick; nothing ran for it: no deadline.
+        #expect(try deadline(at: tick.addingTimeInterval(0.5))?.failing == false)
+        #expect(try deadline(at: tick.addingTimeInterval(11))?.failing == false)
+        // The scheduler had made the tick's run: it is late at 11 s.
+        try store.addRun(
+            RunRecord(
+                dag: "nightly", runID: "scheduled__1", logicalDate: tick,
+                dataIntervalStart: tick.addingTimeInterval(-60),
+                dataIntervalEnd: tick, commitID: "c", createdAt: tick))
+        let late = try #require(try deadline(at: tick.addingTimeInterval(11)))
+        #expect(late.failing, "\(late.summary)")
+        #expect(late.summary.contains("is running past its deadline"), "\(late.summary)")
+        try store.finishRun(
+            dag: "nightly", runID: "scheduled__1", state: .succeeded, at: tick.addingTimeInterval(25), failure: nil)
+        #expect(try deadline(at: tick.addingTimeInterval(26))?.failing == false)
+    }
+
     /// Webhook answers: 2xx sent; 429 retried after its Retry-After; other 4xx given up; 5xx retried.
     @Test(.timeLimit(.minutes(1))) func webhookAnswersDecideRetries() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hooks-\(UUID().uuidString)").path
