@@ -190,13 +190,12 @@ enum HTTPHeads {
                 writeLine(line, to: &bytes)
                 continue
             }
-            if isHopByHop(line) || HTTPSyntax.named(line, "x-request-id") || HTTPSyntax.named(line, "x-forwarded-for")
-                || HTTPSyntax.named(line, "x-forwarded-proto")
+            if isConnectionOnly(line, listed: head.connectionTokens) || HTTPSyntax.named(line, "x-request-id")
+                || HTTPSyntax.named(line, "x-forwarded-for") || HTTPSyntax.named(line, "x-forwarded-proto")
                 || (head.host != nil && HTTPSyntax.named(line, "x-forwarded-host"))
             {
                 continue
             }
-            if !head.connectionTokens.isEmpty, head.connectionTokens.contains(fieldName(line)) { continue }
             writeLine(line, to: &bytes)
         }
         func line(_ name: StaticString, _ value: String) {
@@ -262,7 +261,7 @@ enum HTTPHeads {
         bytes.writeImmutableBuffer(head.reason)
         bytes.writeStaticString("\r\n")
         for line in head.lines {
-            if isHopByHop(line) { continue }
+            if isConnectionOnly(line, listed: head.connectionTokens) { continue }
             // Chunk framing goes on only as it came, to an HTTP/1.1 client.
             if HTTPSyntax.named(line, "transfer-encoding"),
                 body != .asItCame || (head.framing != .chunked && head.framing != .untilClose)
@@ -270,7 +269,6 @@ enum HTTPHeads {
                 continue
             }
             if dropLength, HTTPSyntax.named(line, "content-length") { continue }
-            if !head.connectionTokens.isEmpty, head.connectionTokens.contains(fieldName(line)) { continue }
             writeLine(line, to: &bytes)
         }
         if body == .chunkedHere { bytes.writeStaticString("Transfer-Encoding: chunked\r\n") }
@@ -292,8 +290,7 @@ enum HTTPHeads {
         bytes.writeStaticString(" ")
         bytes.writeImmutableBuffer(head.reason)
         bytes.writeStaticString("\r\n")
-        for line in head.lines where !isHopByHop(line) {
-            if !head.connectionTokens.isEmpty, head.connectionTokens.contains(fieldName(line)) { continue }
+        for line in head.lines where !isConnectionOnly(line, listed: head.connectionTokens) {
             writeLine(line, to: &bytes)
         }
         bytes.writeStaticString("\r\n")
@@ -310,6 +307,12 @@ enum HTTPHeads {
         out(size)
         out(part)
         out(ByteBuffer(staticString: "\r\n"))
+    }
+
+    /// True when a header line is about this one connection, not the message: a hop-by-hop name, or
+    /// one the message's Connection header lists (`tokens`, lower case).
+    static func isConnectionOnly(_ line: ByteBuffer, listed tokens: [String]) -> Bool {
+        isHopByHop(line) || (!tokens.isEmpty && tokens.contains(fieldName(line)))
     }
 
     /// True when a raw header line's name is a hop-by-hop one (compared without allocating: this
