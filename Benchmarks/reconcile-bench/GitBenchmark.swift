@@ -35,14 +35,36 @@ func runGitBenchmark(_ options: Options) async throws {
 
     var oneFile: [Double] = []
     var decodedPerChange: [Int] = []
+    // Baselines for the commit's transfer: libgit2 fetching it alone into a mirror of its own (the
+    // poll's first step), and the git CLI fetching it.
+    let fetchOnly = GitSource(remote: work, stateDirectory: root + "/fetch-only")
+    _ = try await fetchOnly.fetch()
+    var libgit2Fetch: [Double] = []
+    var cliCommitFetch: [Double] = []
+    let reusedBefore = await source.reusedAssemblies
     for run in 0..<options.runs {
         try commitOneFileChange(in: work, run: run)
+        start = DispatchTime.now().uptimeNanoseconds
+        _ = try await fetchOnly.fetch()
+        libgit2Fetch.append(seconds(since: start))
+        start = DispatchTime.now().uptimeNanoseconds
+        try git(["fetch", "-q", "--prune", "origin"], in: root + "/cli-mirror.git")
+        cliCommitFetch.append(seconds(since: start))
         let before = await source.decodedFiles
         start = DispatchTime.now().uptimeNanoseconds
         guard case .applied = await source.poll() else { throw BenchError("one-file poll did not apply") }
         oneFile.append(seconds(since: start))
         decodedPerChange.append(await source.decodedFiles - before)
     }
+    let reused = await source.reusedAssemblies - reusedBefore
+    var movedPort: [Double] = []
+    for run in 0..<options.runs {
+        try commitOneFileChange(in: work, run: run, movingPort: true)
+        start = DispatchTime.now().uptimeNanoseconds
+        guard case .applied = await source.poll() else { throw BenchError("one-file poll did not apply") }
+        movedPort.append(seconds(since: start))
+    }
+    let reusedMoving = await source.reusedAssemblies - reusedBefore - reused
     // Baseline: decoding and validating every file (what a poll without the blob cache would do).
     let (files, _) = try ManifestDirectory.read(root: work)
     var full: [Double] = []
@@ -60,7 +82,13 @@ func runGitBenchmark(_ options: Options) async throws {
         "  baseline git CLI fetch, no change:  median \(ms(median(cliFetch))) (ratio \(String(format: "%.2f", median(unchanged) / median(cliFetch)))x)"
     )
     print(
-        "one-file-commit poll:                 median \(ms(median(oneFile))) over \(oneFile.count); files decoded per poll: \(decodedPerChange)"
+        "one-file-commit poll:                 median \(ms(median(oneFile))) over \(oneFile.count); files decoded per poll: \(decodedPerChange); assembled from the last assembly: \(reused) of \(oneFile.count)"
+    )
+    print(
+        "  baseline: fetching that commit alone: median \(ms(median(libgit2Fetch))) (libgit2), \(ms(median(cliCommitFetch))) (git CLI)"
+    )
+    print(
+        "one-file commit moving a published port: median \(ms(median(movedPort))) (assembled in full; reused: \(reusedMoving))"
     )
     print(
         "  baseline decode+validate all files: median \(ms(median(full))) (ratio \(String(format: "%.2f", median(oneFile) / median(full)))x)"
@@ -80,12 +108,18 @@ func makeManifestRemote(files: Int, at work: String) throws {
     try git(["commit", "-q", "-m", "initial"], in: work)
 }
 
-/// Edits `apps/app-RUN.yaml` of the generated repository at `work` and commits that one file.
-func commitOneFileChange(in work: String, run: Int) throws {
+/// Edits `apps/app-RUN.yaml` of the generated repository at `work` and commits that one file: its
+/// replicas set to 1 and a comment line added (what the repository-wide rules read stays as it
+/// was), or with `movingPort` its published port moved (which the port rule reads).
+func commitOneFileChange(in work: String, run: Int, movingPort: Bool = false) throws {
     let file = work + "/apps/app-\(run).yaml"
     let text = try String(contentsOfFile: file, encoding: .utf8)
-    try text.replacingOccurrences(of: "replicas: ", with: "replicas: 1\n# was ").write(
-        toFile: file, atomically: true, encoding: .utf8)
+    let edited =
+        movingPort
+        ? text.replacingOccurrences(of: "publish: \(20000 + run)", with: "publish: \(10000 + run)")
+        : text.replacingOccurrences(of: "replicas: ", with: "replicas: 1\n# was ")
+    guard edited != text else { throw BenchError("\(file): the edit changed nothing") }
+    try edited.write(toFile: file, atomically: true, encoding: .utf8)
     try git(["commit", "-q", "-am", "change \(run)"], in: work)
 }
 

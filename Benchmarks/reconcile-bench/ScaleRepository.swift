@@ -5,8 +5,10 @@ import ReconcileManifest
 /// Validate and poll times against the repository's size (`fileCounts` manifest files in one
 /// commit, a local remote): load + validate of the whole tree, the controller's first poll (clone +
 /// decode all), the no-change poll, and the poll after a one-file commit (which decodes only the
-/// changed file, so it should stay flat). Baselines in the same run: Python's libyaml parse of the
-/// same files, `git clone --mirror` and `git fetch` of the same remote.
+/// changed file and swaps it into the last assembly, so it should grow only with git's own transfer
+/// of the commit), and after one that moves a published port (a fact other files' rules read: the
+/// whole state is checked again). Baselines in the same run: Python's libyaml parse of the same
+/// files, `git clone --mirror` and `git fetch` of the same remote, and fetching each commit alone.
 func measureRepositoryCurve(fileCounts: [Int], repeats: Int) async throws -> Curve {
     var curve = Curve(
         id: "repository", title: "Validate and poll time vs repository size", xLabel: "manifest files",
@@ -58,17 +60,43 @@ func measureRepositoryCurve(fileCounts: [Int], repeats: Int) async throws -> Cur
         add("no-change poll", median(unchanged))
         add("baseline: git fetch, no change", median(fetch), baseline: true)
 
+        // The commit's transfer alone: libgit2 fetching it into a mirror of its own (the poll's first
+        // step) and the git CLI fetching it.
+        let fetchOnly = GitSource(remote: work, stateDirectory: root + "/fetch-only")
+        _ = try await fetchOnly.fetch()
         var oneFile: [Double] = []
+        var libgit2Fetch: [Double] = []
+        var cliFetch: [Double] = []
+        var movedPort: [Double] = []
         for run in 0..<repeats {
             try commitOneFileChange(in: work, run: run)
+            start = DispatchTime.now().uptimeNanoseconds
+            _ = try await fetchOnly.fetch()
+            libgit2Fetch.append(seconds(since: start))
+            start = DispatchTime.now().uptimeNanoseconds
+            try git(["fetch", "-q", "--prune", "origin"], in: root + "/cli-mirror.git")
+            cliFetch.append(seconds(since: start))
             let before = await source.decodedFiles
+            let reused = await source.reusedAssemblies
             start = DispatchTime.now().uptimeNanoseconds
             guard case .applied = await source.poll() else { throw BenchError("a one-file poll did not apply") }
             oneFile.append(seconds(since: start))
             let decoded = await source.decodedFiles - before
             guard decoded == 1 else { throw BenchError("a one-file commit decoded \(decoded) files") }
+            guard await source.reusedAssemblies == reused + 1 else {
+                throw BenchError("a one-file commit was assembled in full")
+            }
+        }
+        for run in 0..<repeats {
+            try commitOneFileChange(in: work, run: run, movingPort: true)
+            start = DispatchTime.now().uptimeNanoseconds
+            guard case .applied = await source.poll() else { throw BenchError("a one-file poll did not apply") }
+            movedPort.append(seconds(since: start))
         }
         add("one-file-commit poll", median(oneFile))
+        add("baseline: libgit2 fetch of that commit", median(libgit2Fetch), baseline: true)
+        add("baseline: git fetch of that commit", median(cliFetch), baseline: true)
+        add("one-file commit moving a published port (full assembly)", median(movedPort))
     }
     return curve
 }

@@ -43,6 +43,17 @@ public actor GitManifestSource {
     public private(set) var inForce: Snapshot?
     /// Files decoded so far (cache misses), for tests and metrics.
     public private(set) var decodedFiles = 0
+    /// Commits assembled from the last assembly (`ManifestLoader.reassemble`), for tests and metrics.
+    public private(set) var reusedAssemblies = 0
+    /// The last assembly that can be reused, with the tree it was made of.
+    private var base: Base?
+
+    private struct Base {
+        var files: [GitSource.Entry]
+        var treeDiagnostics: [Diagnostic]
+        var ignore: ReconcileIgnore
+        var assembly: ManifestLoader.Assembly
+    }
 
     public init(source: GitSource, ref: String = "HEAD", path: String = "", verifier: SignatureVerifier? = nil) {
         self.source = source
@@ -88,6 +99,11 @@ public actor GitManifestSource {
             try verifier.verify(signature, commit: commit)
         }
         let (files, treeDiagnostics) = try await source.repositoryEntries(commit: commit, path: path)
+        if let state = try await reassemble(files, treeDiagnostics: treeDiagnostics) {
+            let snapshot = Snapshot(commit: commit, state: state.state, diagnostics: state.diagnostics)
+            inForce = snapshot
+            return .applied(snapshot)
+        }
         var ignore = ReconcileIgnore("")
         if let entry = files.first(where: { $0.path == ReconcileIgnore.fileName }),
             let text = try await source.text(ofBlob: entry.blob)
@@ -136,12 +152,54 @@ public actor GitManifestSource {
         }
         var repository = RepositoryFiles(sizes: sizes, ignore: ignore) { [contents] in contents[$0] }
         repository.stateDirectory = source.stateDirectory
-        let result = ManifestLoader.assemble(decoded, repository: repository, extraDiagnostics: diagnostics)
+        let (result, reusable) = ManifestLoader.assembleKeepingBase(
+            decoded, repository: repository, extraDiagnostics: diagnostics)
+        if let reusable {
+            base = Base(files: files, treeDiagnostics: treeDiagnostics, ignore: ignore, assembly: reusable)
+        }
         guard let state = result.state else {
             return .invalid(commit: commit, diagnostics: result.diagnostics, inForce: inForce)
         }
         let snapshot = Snapshot(commit: commit, state: state, diagnostics: result.diagnostics)
         inForce = snapshot
         return .applied(snapshot)
+    }
+
+    /// A commit that changes a few manifests of the last reusable assembly, and nothing a rule
+    /// across documents reads, is assembled from it (one-file commits stay flat as the repository
+    /// grows); nil: assemble in full. Any other difference (a path added, removed or renamed, a
+    /// `from:` file or `.reconcileignore` changed, more than 16 manifests changed) goes the full way.
+    private func reassemble(
+        _ files: [GitSource.Entry], treeDiagnostics: [Diagnostic]
+    ) async throws(GitError) -> (state: DesiredState, diagnostics: [Diagnostic])? {
+        guard let base, base.files.count == files.count, treeDiagnostics == base.treeDiagnostics else { return nil }
+        var changed: [(old: DecodedFile, oldKey: String, entry: GitSource.Entry)] = []
+        for (old, new) in zip(base.files, files) where old != new {
+            guard old.path == new.path, new.path != ReconcileIgnore.fileName,
+                !base.assembly.referencedPaths.contains(new.path)
+            else { return nil }
+            // Files reconcile does not read (a README, an ignored file) may change freely.
+            guard ManifestFile.isManifestPath(new.path), !base.ignore.ignores(new.path) else { continue }
+            let oldKey = old.path + "\u{0}" + old.blob
+            guard changed.count < 16, let cached = cache[oldKey] else { return nil }
+            changed.append((cached, oldKey, new))
+        }
+        var texts: [ManifestFile] = []
+        for (_, _, entry) in changed {
+            guard let text = try await source.text(ofBlob: entry.blob) else { return nil }
+            texts.append(ManifestFile(path: entry.path, contents: text))
+        }
+        let fresh = ManifestLoader.decodeAll(texts)
+        decodedFiles += fresh.count
+        // Kept for the full assembly too, when this one cannot be reused.
+        for (item, file) in zip(changed, fresh) { cache[item.entry.path + "\u{0}" + item.entry.blob] = file }
+        guard
+            let assembly = ManifestLoader.reassemble(
+                base.assembly, changing: zip(changed, fresh).map { ($0.old, $1) }, extraDiagnostics: treeDiagnostics)
+        else { return nil }
+        for item in changed { cache[item.oldKey] = nil }
+        self.base = Base(files: files, treeDiagnostics: treeDiagnostics, ignore: base.ignore, assembly: assembly)
+        reusedAssemblies += 1
+        return assembly.result.state.map { ($0, assembly.result.diagnostics) }
     }
 }
