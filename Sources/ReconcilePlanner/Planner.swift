@@ -16,7 +16,7 @@ public enum Planner {
                 return now.timeIntervalSince(since) >= options.nodeLostAfter.seconds
             }.map(\.name))
         let placeable = Set(observed.nodes.filter { $0.unreachableSince == nil }.map(\.name))
-        let live = observed.containers.filter { !lost.contains($0.node) }
+        let live = lost.isEmpty ? observed.containers : observed.containers.filter { !lost.contains($0.node) }
         var ledger = NodeLedger(observed: observed.nodes, replicas: live)
         var actions: [PlanAction] = []
         var changes: [AppChange] = []
@@ -31,7 +31,8 @@ public enum Planner {
             // A revision that failed its rollout is not tried again; with the last good spec known,
             // that spec is the target (a rolling update back to it), else what runs is kept.
             var app = wanted
-            if failedRollouts[wanted.name] == SpecHash.of(wanted), var good = previous[wanted.name] {
+            if let failed = failedRollouts[wanted.name], failed == SpecHash.of(wanted), var good = previous[wanted.name]
+            {
                 good.replicas = wanted.replicas
                 app = good
             }

@@ -109,10 +109,11 @@ public struct Observer: Sendable {
                 }
                 continue
             }
-            for (container, replica) in seen.sorted(by: {
-                ($0.replica.app, $0.replica.slot) < ($1.replica.app, $1.replica.slot)
-            }) {
-                var replica = replica
+            // Sorted by index: a comparison that reads the pairs themselves copies both of them.
+            let keys = seen.map { ($0.replica.app, $0.replica.slot) }
+            for index in seen.indices.sorted(by: { keys[$0] < keys[$1] }) {
+                let container = seen[index].info
+                var replica = seen[index].replica
                 ids.insert(replica.id)
                 // What a replica reserves is what its App asks for (also for containers of an old revision).
                 replica.resources = apps[replica.app]?.resources ?? replica.resources
