@@ -76,7 +76,7 @@ import Testing
             command: ["/bin/sh", "-c", "cat \(root)/disk-output; exit $(cat \(root)/disk-code)"]
             interval: 1s
             failAfter: 1
-            alerts: [mail, chat]
+            alerts: [disk-mail, disk-chat]
             ---
             kind: Check
             name: batch-a
@@ -128,6 +128,20 @@ import Testing
             groupWait: 0s
             ---
             kind: Notifier
+            name: disk-mail
+            email:
+              to: [ops@example.com]
+              from: reconcile@example.com
+              smtp: { host: 127.0.0.1, port: \(receivers.smtpPort), starttls: false }
+            minSeverity: critical
+            groupWait: 0s
+            ---
+            kind: Notifier
+            name: disk-chat
+            webhook: { url: "http://127.0.0.1:\(receivers.webhookPort)/hook", format: slack }
+            groupWait: 0s
+            ---
+            kind: Notifier
             name: digest
             email:
               to: [digest@example.com]
@@ -173,16 +187,19 @@ import Testing
         #expect(Self.post(receivers, "crashloop/crasher", 0).contains("fatal: config /etc/crasher.yaml missing"))
 
         // A Nagios WARNING goes to chat only (mail takes criticals); CRITICAL escalates: chat hears
-        // it again, mail hears it fire.
-        try "1".write(toFile: files + "/disk-code", atomically: true, encoding: .utf8)
+        // it again, mail hears it fire. The disk check has notifiers of its own: a notice of another
+        // incident due in the same round would share its post (a group, headed by the gravest).
+        // The output is written before the exit code, so a check run between the two writes never
+        // pairs the new state with the old text.
         try "DISK WARNING - 85% used".write(toFile: files + "/disk-output", atomically: true, encoding: .utf8)
+        try "1".write(toFile: files + "/disk-code", atomically: true, encoding: .utf8)
         #expect(await E2E.eventually(30) { !Self.posts(receivers, "check/disk").isEmpty }, "\(log())")
         #expect(Self.post(receivers, "check/disk", 0).contains("[FIRING warning] check/disk"))
         #expect(Self.post(receivers, "check/disk", 0).contains(":warning:"))
         try await Task.sleep(for: .seconds(3))
         #expect(Self.mails(smtp, to: "ops@example.com", "check/disk").isEmpty, "mail takes criticals only")
-        try "2".write(toFile: files + "/disk-code", atomically: true, encoding: .utf8)
         try "DISK CRITICAL - 97% used".write(toFile: files + "/disk-output", atomically: true, encoding: .utf8)
+        try "2".write(toFile: files + "/disk-code", atomically: true, encoding: .utf8)
         #expect(
             await E2E.eventually(30) {
                 Self.posts(receivers, "check/disk").count == 2
