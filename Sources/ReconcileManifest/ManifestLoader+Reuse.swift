@@ -4,14 +4,16 @@ extension ManifestLoader {
     /// An assembly that produced a state with nothing said by the repository-wide rules: the base a
     /// later commit that changes a few files can be assembled from (`reassemble`).
     public struct Assembly: Sendable {
-        public var result: Result
-        /// The state; always present.
         var state: DesiredState
+        /// Every diagnostic, sorted: the extra ones and the files' own (the rules said nothing).
+        var diagnostics: [Diagnostic]
         var extraDiagnostics: [Diagnostic]
         /// Each file's own diagnostics (warnings: a file with an error gives no state), by path.
         var fileDiagnostics: [String: [Diagnostic]]
         /// The paths `files:` entries read (not manifests).
         public var referencedPaths: Set<String>
+
+        public var result: Result { Result(state: state, diagnostics: diagnostics) }
     }
 
     /// `assemble`, also handing back the assembly as a base for `reassemble` when it produced a
@@ -34,8 +36,8 @@ extension ManifestLoader {
         return (
             result,
             Assembly(
-                result: result, state: state, extraDiagnostics: extraDiagnostics, fileDiagnostics: fileDiagnostics,
-                referencedPaths: referenced)
+                state: state, diagnostics: result.diagnostics, extraDiagnostics: extraDiagnostics,
+                fileDiagnostics: fileDiagnostics, referencedPaths: referenced)
         )
     }
 
@@ -100,9 +102,8 @@ extension ManifestLoader {
             guard replaced else { return nil }
         }
         state.locations = locations
-        let diagnostics = (extraDiagnostics + fileDiagnostics.values.joined()).sorted()
         return Assembly(
-            result: Result(state: state, diagnostics: diagnostics), state: state, extraDiagnostics: extraDiagnostics,
-            fileDiagnostics: fileDiagnostics, referencedPaths: base.referencedPaths)
+            state: state, diagnostics: (extraDiagnostics + fileDiagnostics.values.joined()).sorted(),
+            extraDiagnostics: extraDiagnostics, fileDiagnostics: fileDiagnostics, referencedPaths: base.referencedPaths)
     }
 }
