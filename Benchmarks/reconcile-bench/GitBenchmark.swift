@@ -33,38 +33,8 @@ func runGitBenchmark(_ options: Options) async throws {
         cliFetch.append(seconds(since: start))
     }
 
-    var oneFile: [Double] = []
-    var decodedPerChange: [Int] = []
-    // Baselines for the commit's transfer: libgit2 fetching it alone into a mirror of its own (the
-    // poll's first step), and the git CLI fetching it.
-    let fetchOnly = GitSource(remote: work, stateDirectory: root + "/fetch-only")
-    _ = try await fetchOnly.fetch()
-    var libgit2Fetch: [Double] = []
-    var cliCommitFetch: [Double] = []
-    let reusedBefore = await source.reusedAssemblies
-    for run in 0..<options.runs {
-        try commitOneFileChange(in: work, run: run)
-        start = DispatchTime.now().uptimeNanoseconds
-        _ = try await fetchOnly.fetch()
-        libgit2Fetch.append(seconds(since: start))
-        start = DispatchTime.now().uptimeNanoseconds
-        try git(["fetch", "-q", "--prune", "origin"], in: root + "/cli-mirror.git")
-        cliCommitFetch.append(seconds(since: start))
-        let before = await source.decodedFiles
-        start = DispatchTime.now().uptimeNanoseconds
-        guard case .applied = await source.poll() else { throw BenchError("one-file poll did not apply") }
-        oneFile.append(seconds(since: start))
-        decodedPerChange.append(await source.decodedFiles - before)
-    }
-    let reused = await source.reusedAssemblies - reusedBefore
-    var movedPort: [Double] = []
-    for run in 0..<options.runs {
-        try commitOneFileChange(in: work, run: run, movingPort: true)
-        start = DispatchTime.now().uptimeNanoseconds
-        guard case .applied = await source.poll() else { throw BenchError("one-file poll did not apply") }
-        movedPort.append(seconds(since: start))
-    }
-    let reusedMoving = await source.reusedAssemblies - reusedBefore - reused
+    let commits = try await timeOneFileCommits(source: source, work: work, root: root, runs: options.runs)
+    let (oneFile, movedPort) = (commits.poll, commits.movedPort)
     // Baseline: decoding and validating every file (what a poll without the blob cache would do).
     let (files, _) = try ManifestDirectory.read(root: work)
     var full: [Double] = []
@@ -82,13 +52,13 @@ func runGitBenchmark(_ options: Options) async throws {
         "  baseline git CLI fetch, no change:  median \(ms(median(cliFetch))) (ratio \(String(format: "%.2f", median(unchanged) / median(cliFetch)))x)"
     )
     print(
-        "one-file-commit poll:                 median \(ms(median(oneFile))) over \(oneFile.count); files decoded per poll: \(decodedPerChange); assembled from the last assembly: \(reused) of \(oneFile.count)"
+        "one-file-commit poll:                 median \(ms(median(oneFile))) over \(oneFile.count); files decoded per poll: \(commits.decoded); assembled from the last assembly: \(commits.reused) of \(oneFile.count)"
     )
     print(
-        "  baseline: fetching that commit alone: median \(ms(median(libgit2Fetch))) (libgit2), \(ms(median(cliCommitFetch))) (git CLI)"
+        "  baseline: fetching that commit alone: median \(ms(median(commits.libgit2Fetch))) (libgit2), \(ms(median(commits.cliFetch))) (git CLI)"
     )
     print(
-        "one-file commit moving a published port: median \(ms(median(movedPort))) (assembled in full; reused: \(reusedMoving))"
+        "one-file commit moving a published port: median \(ms(median(movedPort))) (assembled in full; reused: \(commits.reusedMoving))"
     )
     print(
         "  baseline decode+validate all files: median \(ms(median(full))) (ratio \(String(format: "%.2f", median(oneFile) / median(full)))x)"
@@ -106,6 +76,53 @@ func makeManifestRemote(files: Int, at work: String) throws {
     try git(["init", "-q", "-b", "main"], in: work)
     try git(["add", "-A"], in: work)
     try git(["commit", "-q", "-m", "initial"], in: work)
+}
+
+/// `runs` one-file commits polled by `source`, each beside the same commit fetched alone (libgit2
+/// into a mirror of its own, the poll's first step; the git CLI into `root/cli-mirror.git`), then
+/// `runs` commits that move a published port.
+struct OneFileCommitTimes {
+    var poll: [Double] = []
+    var libgit2Fetch: [Double] = []
+    var cliFetch: [Double] = []
+    var movedPort: [Double] = []
+    /// Files decoded per one-file poll.
+    var decoded: [Int] = []
+    /// One-file polls, and port-moving polls, assembled from the last assembly.
+    var reused = 0
+    var reusedMoving = 0
+}
+
+func timeOneFileCommits(
+    source: GitManifestSource, work: String, root: String, runs: Int
+) async throws -> OneFileCommitTimes {
+    var times = OneFileCommitTimes()
+    let fetchOnly = GitSource(remote: work, stateDirectory: root + "/fetch-only")
+    _ = try await fetchOnly.fetch()
+    let reusedBefore = await source.reusedAssemblies
+    for run in 0..<runs {
+        try commitOneFileChange(in: work, run: run)
+        var start = DispatchTime.now().uptimeNanoseconds
+        _ = try await fetchOnly.fetch()
+        times.libgit2Fetch.append(seconds(since: start))
+        start = DispatchTime.now().uptimeNanoseconds
+        try git(["fetch", "-q", "--prune", "origin"], in: root + "/cli-mirror.git")
+        times.cliFetch.append(seconds(since: start))
+        let before = await source.decodedFiles
+        start = DispatchTime.now().uptimeNanoseconds
+        guard case .applied = await source.poll() else { throw BenchError("a one-file poll did not apply") }
+        times.poll.append(seconds(since: start))
+        times.decoded.append(await source.decodedFiles - before)
+    }
+    times.reused = await source.reusedAssemblies - reusedBefore
+    for run in 0..<runs {
+        try commitOneFileChange(in: work, run: run, movingPort: true)
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard case .applied = await source.poll() else { throw BenchError("a one-file poll did not apply") }
+        times.movedPort.append(seconds(since: start))
+    }
+    times.reusedMoving = await source.reusedAssemblies - reusedBefore - times.reused
+    return times
 }
 
 /// Edits `apps/app-RUN.yaml` of the generated repository at `work` and commits that one file: its

@@ -60,43 +60,15 @@ func measureRepositoryCurve(fileCounts: [Int], repeats: Int) async throws -> Cur
         add("no-change poll", median(unchanged))
         add("baseline: git fetch, no change", median(fetch), baseline: true)
 
-        // The commit's transfer alone: libgit2 fetching it into a mirror of its own (the poll's first
-        // step) and the git CLI fetching it.
-        let fetchOnly = GitSource(remote: work, stateDirectory: root + "/fetch-only")
-        _ = try await fetchOnly.fetch()
-        var oneFile: [Double] = []
-        var libgit2Fetch: [Double] = []
-        var cliFetch: [Double] = []
-        var movedPort: [Double] = []
-        for run in 0..<repeats {
-            try commitOneFileChange(in: work, run: run)
-            start = DispatchTime.now().uptimeNanoseconds
-            _ = try await fetchOnly.fetch()
-            libgit2Fetch.append(seconds(since: start))
-            start = DispatchTime.now().uptimeNanoseconds
-            try git(["fetch", "-q", "--prune", "origin"], in: root + "/cli-mirror.git")
-            cliFetch.append(seconds(since: start))
-            let before = await source.decodedFiles
-            let reused = await source.reusedAssemblies
-            start = DispatchTime.now().uptimeNanoseconds
-            guard case .applied = await source.poll() else { throw BenchError("a one-file poll did not apply") }
-            oneFile.append(seconds(since: start))
-            let decoded = await source.decodedFiles - before
-            guard decoded == 1 else { throw BenchError("a one-file commit decoded \(decoded) files") }
-            guard await source.reusedAssemblies == reused + 1 else {
-                throw BenchError("a one-file commit was assembled in full")
-            }
+        let commits = try await timeOneFileCommits(source: source, work: work, root: root, runs: repeats)
+        guard commits.decoded.allSatisfy({ $0 == 1 }) else {
+            throw BenchError("one-file commits decoded \(commits.decoded) files")
         }
-        for run in 0..<repeats {
-            try commitOneFileChange(in: work, run: run, movingPort: true)
-            start = DispatchTime.now().uptimeNanoseconds
-            guard case .applied = await source.poll() else { throw BenchError("a one-file poll did not apply") }
-            movedPort.append(seconds(since: start))
-        }
-        add("one-file-commit poll", median(oneFile))
-        add("baseline: libgit2 fetch of that commit", median(libgit2Fetch), baseline: true)
-        add("baseline: git fetch of that commit", median(cliFetch), baseline: true)
-        add("one-file commit moving a published port (full assembly)", median(movedPort))
+        guard commits.reused == repeats else { throw BenchError("a one-file commit was assembled in full") }
+        add("one-file-commit poll", median(commits.poll))
+        add("baseline: libgit2 fetch of that commit", median(commits.libgit2Fetch), baseline: true)
+        add("baseline: git fetch of that commit", median(commits.cliFetch), baseline: true)
+        add("one-file commit moving a published port (full assembly)", median(commits.movedPort))
     }
     return curve
 }

@@ -177,16 +177,20 @@ import Testing
         }
     }
 
-    @Test func aReusedAssemblyIsTheFullAssemblyOverRandomEdits() async throws {
-        let fixture = try GitFixture("reuse")
+    /// The starting repository committed, and a source that has applied it.
+    static func start(_ name: String) async throws -> (GitFixture, WorkRepository, GitManifestSource) {
+        let fixture = try GitFixture(name)
         let origin = try fixture.repository()
-        for (path, text) in Self.files { try origin.write(path, text) }
+        for (path, text) in files { try origin.write(path, text) }
         try origin.commit("start")
         let source = GitManifestSource(source: GitSource(remote: origin.path, stateDirectory: fixture.state))
-        guard case .applied = await source.poll() else {
-            Issue.record("the starting repository is valid")
-            return
-        }
+        let outcome = await source.poll()
+        guard case .applied = outcome else { throw FixtureError("the starting repository is valid: \(outcome)") }
+        return (fixture, origin, source)
+    }
+
+    @Test func aReusedAssemblyIsTheFullAssemblyOverRandomEdits() async throws {
+        let (fixture, origin, source) = try await Self.start("reuse")
         var random = SeededGenerator(seed: 20_261_202)
         let paths = Self.files.keys.sorted()
         var texts = Self.files
@@ -232,15 +236,7 @@ import Testing
     }
 
     @Test func whatNoRuleReadsIsReusedAndWhatOneReadsIsNot() async throws {
-        let fixture = try GitFixture("reuse-kinds")
-        let origin = try fixture.repository()
-        for (path, text) in Self.files { try origin.write(path, text) }
-        try origin.commit("start")
-        let source = GitManifestSource(source: GitSource(remote: origin.path, stateDirectory: fixture.state))
-        guard case .applied = await source.poll() else {
-            Issue.record("the starting repository is valid")
-            return
-        }
+        let (fixture, origin, source) = try await Self.start("reuse-kinds")
         var texts = Self.files
         /// Commits one edit of `path`; returns whether the poll reused the last assembly and its outcome.
         func commit(
