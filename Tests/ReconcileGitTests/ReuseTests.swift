@@ -237,6 +237,8 @@ import Testing
 
     @Test func whatNoRuleReadsIsReusedAndWhatOneReadsIsNot() async throws {
         let (fixture, origin, source) = try await Self.start("reuse-kinds")
+        // The fixture's folders (the origin and the source's clone) live until the test ends.
+        defer { withExtendedLifetime(fixture) {} }
         var texts = Self.files
         /// Commits one edit of `path`; returns whether the poll reused the last assembly and its outcome.
         func commit(
