@@ -29,33 +29,43 @@ func measurePassCurve(appCounts: [Int], nodeCounts: [Int], latency: Duration, re
                     apps: apps, nodes: nodes, latency: latency, repeats: repeats, summaryListing: summaryListing)
                 let suffix = summaryListing ? ", \(nodes) Docker-like nodes (inspect each)" : ", \(nodes) nodes"
                 curve.add("no-op pass" + suffix, x: Double(apps), y: figures.noop * 1000)
+                curve.add("no-op pass without memory" + suffix, x: Double(apps), y: figures.noopFresh * 1000)
                 if !summaryListing {
                     curve.add("planner alone" + suffix, x: Double(apps), y: figures.planner * 1000)
                     curve.add("10 Apps changed" + suffix, x: Double(apps), y: figures.changed * 1000)
+                    curve.add("one replica exited" + suffix, x: Double(apps), y: figures.exited * 1000)
                     memory.add("peak RSS" + suffix, x: Double(apps), y: figures.peakMiB)
                 }
                 print(
                     String(
                         format:
-                            "  pass: %6d apps %4d nodes%@: no-op %.1f ms, planner %.1f ms, 10 changed %.1f ms (%d replicas, peak RSS %.0f MiB)",
+                            "  pass: %6d apps %4d nodes%@: no-op %.1f ms (without memory %.1f ms), planner %.1f ms, "
+                            + "10 changed %.1f ms, one exited %.1f ms (%d replicas, peak RSS %.0f MiB)",
                         apps, nodes, summaryListing ? " (inspect each)" : "", figures.noop * 1000,
-                        figures.planner * 1000, figures.changed * 1000, figures.replicas, figures.peakMiB))
+                        figures.noopFresh * 1000, figures.planner * 1000, figures.changed * 1000,
+                        figures.exited * 1000, figures.replicas, figures.peakMiB))
                 fflush(nil)
             }
         }
     }
-    // Keep the chart readable: the changed-App and planner series at the middle node count only.
+    // Keep the chart readable: the series beside the no-op pass at the middle node count only.
     let middle = "\(nodeCounts[nodeCounts.count / 2]) nodes"
     curve.series.removeAll {
-        ($0.name.hasPrefix("planner") || $0.name.hasPrefix("10 Apps")) && !$0.name.hasSuffix(middle)
+        ($0.name.hasPrefix("planner") || $0.name.hasPrefix("10 Apps") || $0.name.hasPrefix("one replica")
+            || $0.name.hasPrefix("no-op pass without")) && !$0.name.hasSuffix(middle)
     }
     return [curve, memory]
 }
 
 struct PassFigures: Codable {
+    /// A pass that kept the last one's memory (`ObservationMemory`), as the controller's does.
     var noop: Double
+    /// A pass of its own each time: every node read and every App planned.
+    var noopFresh: Double
     var planner: Double
     var changed: Double
+    /// One replica stopped on one node before each pass.
+    var exited: Double
     var replicas: Int
     var peakMiB: Double
 }
@@ -133,19 +143,32 @@ private func passFigures(
     for driver in drivers.values { await driver.setLatency(latency) }
 
     var noop: [Double] = []
+    var noopFresh: [Double] = []
     var planner: [Double] = []
     var observed = started.observed
+    // The first pass after the start reads every node and plans (its memory is then warm).
+    _ = await pass.run(desired: desired, revision: "r1", dryRun: true, now: Date())
     for _ in 0..<repeats {
-        let start = DispatchTime.now().uptimeNanoseconds
+        var start = DispatchTime.now().uptimeNanoseconds
         let result = await pass.run(desired: desired, revision: "r1", dryRun: true, now: Date())
         noop.append(seconds(since: start))
         guard result.plan.actions.isEmpty else {
             throw BenchError("the no-op pass planned \(result.plan.actions.count) actions")
         }
+        start = DispatchTime.now().uptimeNanoseconds
+        let fresh = await Pass(nodes: nodes, drivers: drivers).run(
+            desired: desired, revision: "r1", dryRun: true, now: Date())
+        noopFresh.append(seconds(since: start))
+        guard fresh.plan == result.plan, fresh.observed == result.observed else {
+            throw BenchError("a pass without memory answered otherwise than one with")
+        }
         observed = result.observed
         let planStart = DispatchTime.now().uptimeNanoseconds
         _ = Planner.plan(desired: desired, observed: observed, now: Date())
         planner.append(seconds(since: planStart))
+    }
+    guard pass.memory.plansReused >= repeats else {
+        throw BenchError("the no-op passes reused \(pass.memory.plansReused) settled plans of \(repeats)")
     }
     var changedApps = apps
     for index in stride(from: 0, to: min(10, appCount), by: 1) {
@@ -161,7 +184,20 @@ private func passFigures(
             throw BenchError("10 changed Apps planned nothing: \(result.plan.changes.prefix(3))")
         }
     }
+    // One replica exits on one node before each pass: that node is read again, and every App planned.
+    var exited: [Double] = []
+    for round in 0..<repeats {
+        let driver = drivers[nodes[round % nodes.count].name]!
+        guard let victim = try await driver.list().first(where: { $0.status == .running }) else {
+            throw BenchError("node \(driver.node) runs nothing")
+        }
+        try await driver.stop(victim.id, grace: .zero)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = await pass.run(desired: desired, revision: "r1", dryRun: true, now: Date())
+        exited.append(seconds(since: start))
+        guard !result.plan.actions.isEmpty else { throw BenchError("an exited replica planned nothing") }
+    }
     return PassFigures(
-        noop: median(noop), planner: median(planner), changed: median(changed), replicas: observed.containers.count,
-        peakMiB: 0)
+        noop: median(noop), noopFresh: median(noopFresh), planner: median(planner), changed: median(changed),
+        exited: median(exited), replicas: observed.containers.count, peakMiB: 0)
 }

@@ -20,11 +20,17 @@ public struct Observer: Sendable {
     let drivers: [String: any ContainerDriver]
     let nodes: [NodeSpec]
     let health: HealthMonitor
+    /// Each node's last reading, reused while its listing is the same (see `ObservationMemory`).
+    let memory: ObservationMemory?
 
-    public init(drivers: [String: any ContainerDriver], nodes: [NodeSpec], health: HealthMonitor = HealthMonitor()) {
+    public init(
+        drivers: [String: any ContainerDriver], nodes: [NodeSpec], health: HealthMonitor = HealthMonitor(),
+        memory: ObservationMemory? = nil
+    ) {
         self.drivers = drivers
         self.nodes = nodes
         self.health = health
+        self.memory = memory
     }
 
     /// - Parameter lastSeen: per node, the replicas last seen there; an unreachable node is taken to
@@ -44,9 +50,11 @@ public struct Observer: Sendable {
             }
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let hashes = apps.mapValues(SpecHash.of)
-        typealias Seen = (info: ContainerInfo, replica: ObservedContainer)
+        typealias Read = ObservationMemory.Read
         let occupancy = Occupancy(desired)
-        let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [Seen], Resources).self) { group in
+        let memory = self.memory
+        let health = self.health
+        let results = await withTaskGroup(of: (NodeSpec, NodeInfo?, [Read], Resources).self) { group in
             for node in nodes {
                 guard let driver = drivers[node.name] else { continue }
                 let seenNode = snapshot.nodes[node.name]
@@ -58,42 +66,46 @@ public struct Observer: Sendable {
                         // DAG tasks take room replicas cannot have (the ledger counts replicas themselves).
                         let tasks = listed.filter(Occupancy.occupies).compactMap(occupancy.task).reduce(
                             Resources.zero, +)
-                        // A listing is a summary: readiness and exit codes need each container's full state.
-                        let seen = try await withThrowingTaskGroup(of: Seen?.self) { inner in
-                            for container in listed where container.labels[DAGRunner.dagLabel] == nil {
-                                inner.addTask {
-                                    let full = try await driver.fullState(of: container)
-                                    guard let full,
-                                        var replica = OwnershipLabels.replica(full, node: node.name)
-                                    else { return nil }
-                                    if let app = apps[replica.app], replica.specHash == hashes[replica.app] {
-                                        replica.readySince = await health.readySince(
-                                            app: app, container: full, driver: driver, now: now)
-                                    } else if full.status == .running {
-                                        // An old revision is ready while it runs (its probe may be gone from git).
-                                        replica.readySince = full.startedAt ?? now
-                                    }
-                                    return (full, replica)
-                                }
-                            }
-                            var all: [Seen] = []
-                            for try await item in inner { if let item { all.append(item) } }
-                            return all
+                        if let kept = memory?.reading(of: node.name, listing: listed) {
+                            return (node, info, kept, tasks)
                         }
-                        return (node, info, seen, tasks)
+                        let read = try await Self.read(listed, node: node.name, driver: driver)
+                        memory?.keep(read, of: node.name, listing: listed)
+                        return (node, info, read, tasks)
                     } catch {
                         return (node, nil, [], .zero)
                     }
                 }
             }
-            var all: [(NodeSpec, NodeInfo?, [Seen], Resources)] = []
+            var all: [(NodeSpec, NodeInfo?, [Read], Resources)] = []
             for await result in group { all.append(result) }
             return all.sorted { $0.0.name < $1.0.name }
+        }
+        // Readiness, at every pass: the monitor (and its probes) for replicas of the App's current
+        // revision with a probe, side by side; every other replica is ready while it runs.
+        var readiness: [[Date?]] = results.map { Array(repeating: nil, count: $0.2.count) }
+        await withTaskGroup(of: (Int, Int, Date?).self) { group in
+            for (nodeIndex, result) in results.enumerated() {
+                guard result.1 != nil, let driver = drivers[result.0.name] else { continue }
+                for (index, read) in result.2.enumerated() {
+                    if let app = apps[read.replica.app], app.health != nil, read.replica.specHash == hashes[app.name] {
+                        group.addTask {
+                            let since = await health.readySince(
+                                app: app, container: read.info, driver: driver, now: now)
+                            return (nodeIndex, index, since)
+                        }
+                    } else if read.info.status == .running {
+                        // An old revision is ready while it runs (its probe may be gone from git).
+                        readiness[nodeIndex][index] = read.info.startedAt ?? now
+                    }
+                }
+            }
+            for await (nodeIndex, index, since) in group { readiness[nodeIndex][index] = since }
         }
         var observed = Observed(nodes: [])
         var routes = RouteBuilder(apps: desired.apps)
         var ids: Set<String> = []
-        for (node, info, seen, tasks) in results {
+        for (nodeIndex, (node, info, seen, tasks)) in results.enumerated() {
             observed.nodes.append(
                 ObservedNode(
                     name: node.name, capacity: node.capacity ?? info?.capacity ?? .defaultRequest, labels: node.labels,
@@ -109,11 +121,10 @@ public struct Observer: Sendable {
                 }
                 continue
             }
-            // Sorted by index: a comparison that reads the pairs themselves copies both of them.
-            let keys = seen.map { ($0.replica.app, $0.replica.slot) }
-            for index in seen.indices.sorted(by: { keys[$0] < keys[$1] }) {
+            for index in seen.indices {
                 let container = seen[index].info
                 var replica = seen[index].replica
+                replica.readySince = readiness[nodeIndex][index]
                 ids.insert(replica.id)
                 // What a replica reserves is what its App asks for (also for containers of an old revision).
                 replica.resources = apps[replica.app]?.resources ?? replica.resources
@@ -131,5 +142,39 @@ public struct Observer: Sendable {
         if reachableNodes.count == results.count { await health.keep(only: ids) }
         let (published, routeErrors) = routes.build()
         return Observation(observed: observed, published: published, routeErrors: routeErrors)
+    }
+
+    /// The replicas a node's listing shows, in (App, slot) order: each container's full state (a
+    /// summary listing is completed container by container, side by side) and its labels read.
+    /// DAG tasks and containers without our labels are left out.
+    static func read(
+        _ listed: [ContainerInfo], node: String, driver: any ContainerDriver
+    ) async throws -> [ObservationMemory.Read] {
+        typealias Read = ObservationMemory.Read
+        let owned = listed.filter { $0.labels[DAGRunner.dagLabel] == nil }
+        var read: [Read] = []
+        if driver.listsFullState {
+            read = owned.compactMap { full in
+                OwnershipLabels.replica(full, node: node).map { Read(info: full, replica: $0) }
+            }
+        } else {
+            read = try await withThrowingTaskGroup(of: Read?.self) { group in
+                for container in owned {
+                    group.addTask {
+                        guard let full = try await driver.fullState(of: container),
+                            let replica = OwnershipLabels.replica(full, node: node)
+                        else { return nil }
+                        return Read(info: full, replica: replica)
+                    }
+                }
+                var all: [Read] = []
+                for try await item in group { if let item { all.append(item) } }
+                return all
+            }
+        }
+        // Sorted by index (a comparison that reads the pairs themselves copies both of them); the id
+        // orders two replicas of one slot (during a rollout), whatever order the inspects came back in.
+        let keys = read.map { ($0.replica.app, $0.replica.slot, $0.replica.id) }
+        return read.indices.sorted { keys[$0] < keys[$1] }.map { read[$0] }
     }
 }

@@ -31,6 +31,8 @@ public struct Pass: Sendable {
     public var drainsBeforeStop = true
     /// Failed image pulls and their backoff, across passes (the controller keeps one for its life).
     public var pulls = PullBackoff()
+    /// Each node's last reading and the last settled plan, for the next pass (`ObservationMemory`).
+    public let memory = ObservationMemory()
 
     public init(
         nodes: [NodeSpec], drivers: [String: any ContainerDriver], options: PlannerOptions = PlannerOptions(),
@@ -88,12 +90,20 @@ public struct Pass: Sendable {
         previous: [String: AppSpec] = [:], unreachableSince: [String: Date] = [:],
         lastSeen: [String: [ObservedContainer]] = [:], snapshot: ClusterSnapshot? = nil
     ) async -> Result {
-        let observation = await Observer(drivers: drivers, nodes: nodes, health: health).observe(
+        let observation = await Observer(drivers: drivers, nodes: nodes, health: health, memory: memory).observe(
             desired: desired, unreachableSince: unreachableSince, lastSeen: lastSeen, now: now, snapshot: snapshot)
         let observed = observation.observed
-        let plan = Planner.plan(
-            desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, now: now,
-            options: options)
+        let inputs = ObservationMemory.PlanInputs(
+            desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, options: options)
+        let plan: Plan
+        if let settled = memory.settledPlan(for: inputs, now: now) {
+            plan = settled
+        } else {
+            plan = Planner.plan(
+                desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, now: now,
+                options: options)
+            memory.planned(plan, from: inputs, now: now)
+        }
         guard !dryRun else {
             return Result(plan: plan, failures: [], observed: observed, published: observation.published)
         }

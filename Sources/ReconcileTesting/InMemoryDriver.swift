@@ -9,7 +9,13 @@ import ReconcileModel
 public actor InMemoryDriver: ContainerDriver {
     public nonisolated let node: String
     let capacity: Resources
-    private var containers: [String: Entry] = [:]
+    private var containers: [String: Entry] = [:] {
+        didSet { lastListing = nil }
+    }
+    /// The last listing, answered again until a container changes (as a Docker engine's listing is
+    /// kept until its event stream hears a change): the same array, which a pass's
+    /// `ObservationMemory` recognises.
+    private var lastListing: [ContainerInfo]?
     private var images: Set<String>
     private var nextPort = 40000
     /// While set, every call fails as if the node were unreachable.
@@ -80,8 +86,11 @@ public actor InMemoryDriver: ContainerDriver {
         await roundTrip()
         try reachable("list containers")
         listings += 1
-        return containers.values.map(\.info).filter { $0.labels[ManagementLabel.key] == ManagementLabel.value }
+        if let lastListing { return lastListing }
+        let listing = containers.values.map(\.info).filter { $0.labels[ManagementLabel.key] == ManagementLabel.value }
             .sorted { $0.name < $1.name }
+        lastListing = listing
+        return listing
     }
 
     public func run(_ spec: ContainerSpec) async throws -> ContainerInfo {
