@@ -187,11 +187,16 @@ private func passFigures(
     // One replica exits on one node before each pass: that node is read again, and every App planned.
     var exited: [Double] = []
     for round in 0..<repeats {
-        let driver = drivers[nodes[round % nodes.count].name]!
-        guard let victim = try await driver.list().first(where: { $0.status == .running }) else {
-            throw BenchError("node \(driver.node) runs nothing")
+        // The next node in turn that runs something (packing may leave nodes empty).
+        var stopped = false
+        for offset in 0..<nodes.count where !stopped {
+            let driver = drivers[nodes[(round + offset) % nodes.count].name]!
+            if let victim = try await driver.list().first(where: { $0.status == .running }) {
+                try await driver.stop(victim.id, grace: .zero)
+                stopped = true
+            }
         }
-        try await driver.stop(victim.id, grace: .zero)
+        guard stopped else { throw BenchError("no node runs anything") }
         let start = DispatchTime.now().uptimeNanoseconds
         let result = await pass.run(desired: desired, revision: "r1", dryRun: true, now: Date())
         exited.append(seconds(since: start))

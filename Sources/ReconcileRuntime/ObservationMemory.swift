@@ -18,7 +18,12 @@ import Synchronization
 ///   the same inputs (desired state, observation, rollout records, options): nothing the planner
 ///   reads of the clock can change it. Such a pass reuses it instead of planning every App.
 ///
-/// Readiness is not kept: it is read at every pass (probes come due with time).
+/// - **The whole observation**, when the desired state is the same, every node answers as before
+///   (the same listing, info and networks; a silent node with the same outage and last-seen
+///   replicas), and the health monitor gives every probed replica the readiness it had: the pass
+///   then costs the nodes' listings and those probes, however many replicas run.
+///
+/// Readiness is read at every pass (probes come due with time).
 public final class ObservationMemory: Sendable {
     /// One replica as read from a node's listing: the container's full state and the replica its
     /// labels describe (readiness and resources not yet set).
@@ -46,15 +51,46 @@ public final class ObservationMemory: Sendable {
         var at: Date
     }
 
+    /// A replica whose readiness the health monitor answers (of its App's current revision, with a
+    /// probe), as the kept observation found it.
+    struct Probed: Sendable {
+        var node: String
+        var app: AppSpec
+        var info: ContainerInfo
+        var readySince: Date?
+    }
+
+    /// An observation and all it was made from but the clock (one that read the clock, for a node's
+    /// outage or a replica's readiness, is not kept).
+    struct KeptObservation: Sendable {
+        var desired: DesiredState
+        /// The nodes that answered, as the snapshot had them (the listing compared by storage).
+        var answered: [String: ClusterSnapshot.Node]
+        /// The nodes that did not answer, with their outage's start and the replicas last seen there.
+        var silent: [String: (since: Date, lastSeen: [ObservedContainer]?)]
+        var probed: [Probed]
+        var observation: Observation
+    }
+
     private let readings = Mutex<[String: NodeReading]>([:])
+    private let kept = Mutex<KeptObservation?>(nil)
     private let settled = Mutex<SettledPlan?>(nil)
-    private let counts = Mutex<(nodesReused: Int, plansReused: Int)>((0, 0))
+    private let counts = Mutex<(nodesReused: Int, observationsReused: Int, plansReused: Int)>((0, 0, 0))
 
     public init() {}
 
-    /// Node readings taken from memory, and plans reused, so far (for tests and benchmarks).
+    /// Node readings taken from memory, whole observations reused, and plans reused, so far (for
+    /// tests and benchmarks).
     public var nodesReused: Int { counts.withLock { $0.nodesReused } }
+    public var observationsReused: Int { counts.withLock { $0.observationsReused } }
     public var plansReused: Int { counts.withLock { $0.plansReused } }
+
+    /// The last observation, to be checked against this pass's inputs (`Observer`).
+    var keptObservation: KeptObservation? { kept.withLock { $0 } }
+
+    func keep(_ observation: KeptObservation?) { kept.withLock { $0 = observation } }
+
+    func observationReused() { counts.withLock { $0.observationsReused += 1 } }
 
     /// The node's replicas as read from `listing`, when `listing` is the one they were read from.
     func reading(of node: String, listing: [ContainerInfo]) -> [Read]? {
@@ -99,7 +135,7 @@ public final class ObservationMemory: Sendable {
     }
 
     /// True when both arrays are one storage (compared by address; `kept` holds its storage alive).
-    private static func sameStorage(_ kept: [ContainerInfo], _ new: [ContainerInfo]) -> Bool {
+    static func sameStorage(_ kept: [ContainerInfo], _ new: [ContainerInfo]) -> Bool {
         guard kept.count == new.count else { return false }
         guard !kept.isEmpty else { return true }
         return kept.withUnsafeBufferPointer { a in new.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }

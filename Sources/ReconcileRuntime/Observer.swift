@@ -48,6 +48,14 @@ public struct Observer: Sendable {
                 await ClusterSnapshot.take(
                     nodes: nodes, drivers: drivers, now: now, networks: ClusterSnapshot.needsNetworks(desired))
             }
+        if let memory, let kept = memory.keptObservation,
+            await unchanged(
+                kept, desired: desired, unreachableSince: unreachableSince, lastSeen: lastSeen, snapshot: snapshot,
+                now: now)
+        {
+            memory.observationReused()
+            return kept.observation
+        }
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let hashes = apps.mapValues(SpecHash.of)
         typealias Read = ObservationMemory.Read
@@ -84,23 +92,32 @@ public struct Observer: Sendable {
         // Readiness, at every pass: the monitor (and its probes) for replicas of the App's current
         // revision with a probe, side by side; every other replica is ready while it runs.
         var readiness: [[Date?]] = results.map { Array(repeating: nil, count: $0.2.count) }
-        await withTaskGroup(of: (Int, Int, Date?).self) { group in
+        // Whether this observation read the clock (then it is not kept for the next pass).
+        var timeless = true
+        var probed: [ObservationMemory.Probed] = []
+        await withTaskGroup(of: (Int, Int, Int, Date?).self) { group in
             for (nodeIndex, result) in results.enumerated() {
                 guard result.1 != nil, let driver = drivers[result.0.name] else { continue }
                 for (index, read) in result.2.enumerated() {
                     if let app = apps[read.replica.app], app.health != nil, read.replica.specHash == hashes[app.name] {
+                        let probedIndex = probed.count
+                        probed.append(.init(node: result.0.name, app: app, info: read.info, readySince: nil))
                         group.addTask {
                             let since = await health.readySince(
                                 app: app, container: read.info, driver: driver, now: now)
-                            return (nodeIndex, index, since)
+                            return (nodeIndex, index, probedIndex, since)
                         }
                     } else if read.info.status == .running {
                         // An old revision is ready while it runs (its probe may be gone from git).
+                        if read.info.startedAt == nil { timeless = false }
                         readiness[nodeIndex][index] = read.info.startedAt ?? now
                     }
                 }
             }
-            for await (nodeIndex, index, since) in group { readiness[nodeIndex][index] = since }
+            for await (nodeIndex, index, probedIndex, since) in group {
+                readiness[nodeIndex][index] = since
+                probed[probedIndex].readySince = since
+            }
         }
         var observed = Observed(nodes: [])
         var routes = RouteBuilder(apps: desired.apps)
@@ -141,7 +158,58 @@ public struct Observer: Sendable {
         let reachableNodes = Set(results.filter { $0.1 != nil }.map { $0.0.name })
         if reachableNodes.count == results.count { await health.keep(only: ids) }
         let (published, routeErrors) = routes.build()
-        return Observation(observed: observed, published: published, routeErrors: routeErrors)
+        let observation = Observation(observed: observed, published: published, routeErrors: routeErrors)
+        if let memory {
+            // Kept with what it was made from, unless it read the clock.
+            var silent: [String: (since: Date, lastSeen: [ObservedContainer]?)] = [:]
+            // A silent node whose outage starts now is left out: the next pass does not match it.
+            for (node, info, _, _) in results where info == nil {
+                if let since = unreachableSince[node.name] { silent[node.name] = (since, lastSeen[node.name]) }
+            }
+            memory.keep(
+                timeless
+                    ? ObservationMemory.KeptObservation(
+                        desired: desired, answered: snapshot.nodes.filter { name, _ in reachableNodes.contains(name) },
+                        silent: silent, probed: probed, observation: observation) : nil)
+        }
+        return observation
+    }
+
+    /// True when nothing this observation was made from changed: the same desired state, every node
+    /// answering as before (a silent one with the same outage and last-seen replicas), and every
+    /// probed replica given the readiness it had (the monitor probes those that are due).
+    private func unchanged(
+        _ kept: ObservationMemory.KeptObservation, desired: DesiredState, unreachableSince: [String: Date],
+        lastSeen: [String: [ObservedContainer]], snapshot: ClusterSnapshot, now: Date
+    ) async -> Bool {
+        guard kept.desired == desired else { return false }
+        for node in nodes where drivers[node.name] != nil {
+            if let seen = snapshot.nodes[node.name] {
+                guard let was = kept.answered[node.name], was.info == seen.info, was.networks == seen.networks,
+                    ObservationMemory.sameStorage(was.containers, seen.containers)
+                else { return false }
+            } else {
+                guard let was = kept.silent[node.name], unreachableSince[node.name] == was.since,
+                    lastSeen[node.name] == was.lastSeen
+                else { return false }
+            }
+        }
+        let health = self.health
+        let drivers = self.drivers
+        return await withTaskGroup(of: Bool.self) { group in
+            for replica in kept.probed {
+                guard let driver = drivers[replica.node] else { return false }
+                group.addTask {
+                    await health.readySince(app: replica.app, container: replica.info, driver: driver, now: now)
+                        == replica.readySince
+                }
+            }
+            for await same in group where !same {
+                group.cancelAll()
+                return false
+            }
+            return true
+        }
     }
 
     /// The replicas a node's listing shows, in (App, slot) order: each container's full state (a

@@ -217,9 +217,16 @@ public actor InMemoryDriver: ContainerDriver {
         guard entry.info.status == .running else {
             throw DriverError(.conflict, node: node, operation: operation, message: "container is not running")
         }
+        if let code = execResults[id] { return code }
         if command.first == "fake:exit" { return command.count > 1 ? Int(command[1]) ?? 1 : 0 }
         return 0
     }
+
+    /// Exit codes of every later exec in a container, whatever its command (nil: by the command
+    /// again): a health probe that starts failing while nothing else about the container changes.
+    private var execResults: [String: Int] = [:]
+
+    public func setExecResult(_ id: String, _ code: Int?) { execResults[id] = code }
 
     public func hasImage(_ image: String) async throws -> Bool {
         try reachable("inspect image \(image)")

@@ -116,8 +116,9 @@ import Testing
             }
         }
         // Both ways were taken, many times.
-        #expect(kept.memory.nodesReused >= 100, "node readings reused: \(kept.memory.nodesReused)")
+        #expect(kept.memory.nodesReused >= 20, "node readings reused: \(kept.memory.nodesReused)")
         #expect(kept.memory.plansReused >= 10, "settled plans reused: \(kept.memory.plansReused)")
+        #expect(kept.memory.observationsReused >= 30, "observations reused: \(kept.memory.observationsReused)")
         #expect(steps.count == 7, "\(steps)")
     }
 
@@ -142,8 +143,8 @@ import Testing
         #expect(await plan(app, at: start + 30).actions.isEmpty)
         #expect(await plan(app, at: start + 31).actions.isEmpty)
         #expect(pass.memory.plansReused == 1)
-        // The same node listing is read from memory (the driver answered with its last listing).
-        #expect(pass.memory.nodesReused >= 3)
+        // Nothing changed between these passes but the time: their observation is the last one.
+        #expect(pass.memory.observationsReused >= 3)
         // An earlier time than the settled plan's is planned again.
         _ = await plan(app, at: start + 29)
         #expect(pass.memory.plansReused == 1)
@@ -152,13 +153,14 @@ import Testing
         #expect(await plan(app, at: start + 40).starts.count == 1)
         #expect(pass.memory.plansReused == 1)
         // A replica that stopped: the listing changed, so the node is read again and the App restarts it.
-        let reusedBefore = pass.memory.nodesReused
+        let reusedBefore = (pass.memory.nodesReused, pass.memory.observationsReused)
         app.image = "img:1"
         let running = try await driver.list().filter { $0.status == .running }
         try #require(!running.isEmpty)
         try await driver.stop(running[0].id, grace: .zero)
         let after = await plan(app, at: start + 41)
-        #expect(pass.memory.nodesReused == reusedBefore)
+        #expect(pass.memory.nodesReused == reusedBefore.0)
+        #expect(pass.memory.observationsReused == reusedBefore.1)
         #expect(!after.actions.isEmpty)
     }
 
@@ -190,7 +192,36 @@ import Testing
         // Away, not yet lost: nothing to do (its replica is taken to run still), twice.
         #expect(await plan(at: start + 3).actions.isEmpty)
         #expect(await plan(at: start + 4).actions.isEmpty)
+        // Told it went away long ago: lost now, its replica starts on the other node.
+        let lostLongAgo = await pass.run(
+            desired: desired, revision: "r", dryRun: true, now: start + 5, unreachableSince: ["b": start - 100],
+            lastSeen: ["b": onB])
+        #expect(lostLongAgo.plan.starts.map(\.node) == ["a"])
         // Lost a minute after it went away: its replica starts on the other node.
         #expect(await plan(at: start + 70).starts.map(\.node) == ["a"])
+    }
+
+    /// A probe that starts failing changes nothing a listing shows: the pass still sees it.
+    @Test func aProbeThatStartsFailingIsSeenThoughNothingElseChanged() async throws {
+        let node = NodeSpec(name: "n", backend: .docker(endpoint: "unix:///fake", tls: nil))
+        let driver = InMemoryDriver(node: "n", capacity: Self.capacity, images: ["img:1"])
+        let pass = Pass(nodes: [node], drivers: ["n": driver])
+        var app = Self.app(1, replicas: 1)  // probed every 5 s, not ready after one failure
+        app.update.minReadyTime = .zero
+        let desired = DesiredState(nodes: [node], apps: [app])
+        _ = await pass.run(desired: desired, revision: "r", dryRun: false, now: Date())
+        let id = try #require(try await driver.list().first?.id)
+        let start = try #require(try await driver.list().first?.startedAt)
+        func readySince(at now: Date) async -> Date?? {
+            await pass.run(desired: desired, revision: "r", dryRun: true, now: now).observed.containers.first?
+                .readySince
+        }
+        #expect(await readySince(at: start + 1) == .some(start + 1))
+        #expect(await readySince(at: start + 2) == .some(start + 1))
+        #expect(pass.memory.observationsReused >= 1)
+        await driver.setExecResult(id, 1)
+        // Not due yet: still ready; due: probed, failed, not ready.
+        #expect(await readySince(at: start + 3) == .some(start + 1))
+        #expect(await readySince(at: start + 7) == .some(nil))
     }
 }
