@@ -224,4 +224,61 @@ import Testing
         #expect(await readySince(at: start + 3) == .some(start + 1))
         #expect(await readySince(at: start + 7) == .some(nil))
     }
+
+    /// On a real engine: a pass over a quiet engine reuses the last observation and plan (the
+    /// listing is kept until the event stream hears a change), and a container stopped by hand is
+    /// seen by the first pass after its event.
+    @Test(.timeLimit(.minutes(3))) func onADockerEngineAQuietPassIsReusedAndAStopByHandIsSeen() async throws {
+        let engine = try await DockerEngine.start()
+        defer { engine.shutdown() }
+        let driver = try DockerDriver(node: "d", endpoint: engine.endpoint)
+        let notices = try #require(driver.exitNotices())
+        func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                if try await condition() { return true }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return try await condition()
+        }
+        #expect(try await eventually { notices.isLive })
+        let node = NodeSpec(name: "d", backend: .docker(endpoint: engine.endpoint, tls: nil))
+        let pass = Pass(nodes: [node], drivers: ["d": driver])
+        let app = AppSpec(
+            name: "quiet", image: TestImage.name, command: ["/bin/sleep", "600"], replicas: 2,
+            resources: Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 32 << 20)),
+            update: UpdateStrategy(stopGracePeriod: .zero), network: .none)
+        let desired = DesiredState(nodes: [node], apps: [app])
+        var applied = 0
+        while applied < 5 {
+            applied += 1
+            let result = await pass.run(desired: desired, revision: "r", dryRun: false, now: Date())
+            #expect(result.failures.isEmpty, "\(result.failures)")
+            if result.plan.actions.isEmpty { break }
+        }
+        // Once the starts' events are in, a pass over the quiet engine reuses what the last one saw.
+        #expect(
+            try await eventually {
+                let before = pass.memory.observationsReused
+                let first = await pass.run(desired: desired, revision: "r", dryRun: true, now: Date())
+                let second = await pass.run(desired: desired, revision: "r", dryRun: true, now: Date())
+                return first.plan.actions.isEmpty && second.plan.actions.isEmpty
+                    && pass.memory.observationsReused > before
+            })
+        #expect(pass.memory.plansReused >= 1)
+
+        // Stopped by hand: the first pass after its die event sees it, and restarts it.
+        let running = try await driver.list().filter { $0.status == .running }
+        try #require(running.count == 2)
+        let mark = notices.mark
+        let stop = try Command.run(["docker", "-H", engine.endpoint, "stop", "-t", "0", running[0].id])
+        #expect(stop.status == 0, "\(stop.stderr)")
+        await ExitNotices.wait(any: [(notices, mark)], timeout: 30)
+        #expect(notices.mark != mark)
+        let after = await pass.run(desired: desired, revision: "r", dryRun: true, now: Date())
+        #expect(after.observed.containers.first { $0.id == running[0].id }?.isRunning == false)
+        #expect(after.plan.starts.count == 1)
+        for container in try await driver.list() { try await driver.remove(container.id) }
+        await engine.shutdownOffPool()
+    }
 }
