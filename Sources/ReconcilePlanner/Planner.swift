@@ -5,9 +5,12 @@ import ReconcileModel
 /// actions of one pass. No I/O, no clock, no logging; every pass plans from scratch, so an
 /// interrupted pass is finished by the next one.
 public enum Planner {
+    /// - Parameter hashes: each App's `SpecHash` by name, when the caller has them (a pass keeps
+    ///   them from one to the next); an App missing here is hashed now.
     public static func plan(
         desired: DesiredState, observed: Observed, failedRollouts: [String: String] = [:],
-        previous: [String: AppSpec] = [:], now: Date, options: PlannerOptions = PlannerOptions()
+        previous: [String: AppSpec] = [:], now: Date, options: PlannerOptions = PlannerOptions(),
+        hashes: [String: String] = [:]
     ) -> Plan {
         // Nodes unreachable past the grace period are lost: their replicas are started elsewhere.
         let lost = Set(
@@ -31,13 +34,14 @@ public enum Planner {
             // A revision that failed its rollout is not tried again; with the last good spec known,
             // that spec is the target (a rolling update back to it), else what runs is kept.
             var app = wanted
-            if let failed = failedRollouts[wanted.name], failed == SpecHash.of(wanted), var good = previous[wanted.name]
-            {
+            var hash = hashes[wanted.name] ?? SpecHash.of(wanted)
+            if let failed = failedRollouts[wanted.name], failed == hash, var good = previous[wanted.name] {
                 good.replicas = wanted.replicas
                 app = good
+                hash = SpecHash.of(good)
             }
             let planner = AppPlanner(
-                app: app, containers: byApp[app.name] ?? [], failedHash: failedRollouts[app.name],
+                app: app, hash: hash, containers: byApp[app.name] ?? [], failedHash: failedRollouts[app.name],
                 previous: previous[app.name], now: now, options: options, draining: draining)
             let decision = planner.decide()
             actions += decision.actions
@@ -166,14 +170,15 @@ struct AppPlanner {
     /// Draining nodes and their deadlines.
     let draining: [String: Date?]
 
+    /// - Parameter hash: the App's `SpecHash`, when the caller has it already.
     init(
-        app: AppSpec, containers: [ObservedContainer], failedHash: String?, previous: AppSpec?, now: Date,
-        options: PlannerOptions, draining: [String: Date?] = [:]
+        app: AppSpec, hash: String? = nil, containers: [ObservedContainer], failedHash: String?, previous: AppSpec?,
+        now: Date, options: PlannerOptions, draining: [String: Date?] = [:]
     ) {
         self.draining = draining
         self.options = options
         self.app = app
-        self.hash = SpecHash.of(app)
+        self.hash = hash ?? SpecHash.of(app)
         self.containers = containers
         self.failedHash = failedHash
         self.previous = previous

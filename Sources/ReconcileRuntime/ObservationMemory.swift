@@ -72,6 +72,7 @@ public final class ObservationMemory: Sendable {
         var observation: Observation
     }
 
+    private let specHashes = Mutex<[String: (spec: AppSpec, hash: String)]>([:])
     private let readings = Mutex<[String: NodeReading]>([:])
     private let kept = Mutex<KeptObservation?>(nil)
     private let settled = Mutex<SettledPlan?>(nil)
@@ -92,6 +93,24 @@ public final class ObservationMemory: Sendable {
 
     func observationReused() { counts.withLock { $0.observationsReused += 1 } }
 
+    /// Each App's `SpecHash` by name: kept for an App whose spec is as before (comparing a spec is
+    /// cheaper than hashing it, which builds its text), computed for the others.
+    func hashes(of apps: [AppSpec]) -> [String: String] {
+        specHashes.withLock { kept in
+            var hashes: [String: String] = [:]
+            hashes.reserveCapacity(apps.count)
+            var next: [String: (spec: AppSpec, hash: String)] = [:]
+            next.reserveCapacity(apps.count)
+            for app in apps where hashes[app.name] == nil {
+                let hash = kept[app.name].flatMap { $0.spec == app ? $0.hash : nil } ?? SpecHash.of(app)
+                hashes[app.name] = hash
+                next[app.name] = (app, hash)
+            }
+            kept = next
+            return hashes
+        }
+    }
+
     /// The node's replicas as read from `listing`, when `listing` is the one they were read from.
     func reading(of node: String, listing: [ContainerInfo]) -> [Read]? {
         guard let kept = readings.withLock({ $0[node] }), Self.sameStorage(kept.listing, listing) else { return nil }
@@ -111,8 +130,8 @@ public final class ObservationMemory: Sendable {
     }
 
     /// Keeps the plan when it is settled (see the type's note); forgets the last one otherwise.
-    func planned(_ plan: Plan, from inputs: PlanInputs, now: Date) {
-        let keep = Self.isSettled(plan, inputs: inputs, now: now)
+    func planned(_ plan: Plan, from inputs: PlanInputs, hashes: [String: String], now: Date) {
+        let keep = Self.isSettled(plan, inputs: inputs, hashes: hashes, now: now)
         settled.withLock { $0 = keep ? SettledPlan(inputs: inputs, plan: plan, at: now) : nil }
     }
 
@@ -120,12 +139,11 @@ public final class ObservationMemory: Sendable {
     /// and takes work (no loss or drain deadline to come), and every replica runs, of the App's
     /// current revision (not one that failed), ready for at least its `minReadyTime` (no crash backoff, rollout deadline or
     /// readiness still to come).
-    static func isSettled(_ plan: Plan, inputs: PlanInputs, now: Date) -> Bool {
+    static func isSettled(_ plan: Plan, inputs: PlanInputs, hashes: [String: String], now: Date) -> Bool {
         guard plan.actions.isEmpty, plan.changes.isEmpty,
             inputs.observed.nodes.allSatisfy({ $0.unreachableSince == nil && $0.schedulable })
         else { return false }
         let apps = Dictionary(inputs.desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let hashes = apps.mapValues(SpecHash.of)
         return inputs.observed.containers.allSatisfy { replica in
             guard replica.isRunning, let app = apps[replica.app], replica.specHash == hashes[replica.app],
                 inputs.failedRollouts[replica.app] != replica.specHash, let ready = replica.readySince

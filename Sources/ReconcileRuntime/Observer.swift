@@ -57,7 +57,7 @@ public struct Observer: Sendable {
             return kept.observation
         }
         let apps = Dictionary(desired.apps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let hashes = apps.mapValues(SpecHash.of)
+        let hashes = memory?.hashes(of: desired.apps) ?? apps.mapValues(SpecHash.of)
         typealias Read = ObservationMemory.Read
         let occupancy = Occupancy(desired)
         let memory = self.memory

@@ -99,10 +99,12 @@ public struct Pass: Sendable {
         if let settled = memory.settledPlan(for: inputs, now: now) {
             plan = settled
         } else {
+            // Hashed once per spec (kept from the last pass for the specs that did not change).
+            let hashes = memory.hashes(of: desired.apps)
             plan = Planner.plan(
                 desired: desired, observed: observed, failedRollouts: failedRollouts, previous: previous, now: now,
-                options: options)
-            memory.planned(plan, from: inputs, now: now)
+                options: options, hashes: hashes)
+            memory.planned(plan, from: inputs, hashes: hashes, now: now)
         }
         guard !dryRun else {
             return Result(plan: plan, failures: [], observed: observed, published: observation.published)
