@@ -8,20 +8,21 @@ import Synchronization
 /// little more than what changed:
 ///
 /// - **Each node's reading.** The replicas read from a node's listing (each container's full state
-///   and ownership labels, in (App, slot) order) are kept with that listing. When the next listing
-///   is the very same array (the driver answered from its own memory: a Docker engine's listing is
-///   kept until its event stream hears a change), the node is not read again: no inspect, no label
-///   parsing, no sort. The kept listing holds its storage alive, so the same storage means the same
-///   contents; a listing read afresh is a new array, however equal.
+///   and ownership labels, in (App, slot, id) order) are kept with that listing. When the next
+///   listing is the very same array (the driver answered from its own memory: a Docker engine's
+///   listing is kept until its event stream hears a change), the node is not read again: no
+///   inspect, no label parsing, no sort. The kept listing holds its storage alive, so the same
+///   storage means the same contents; a listing read afresh is a new array, however equal.
+/// - **The whole observation**, when the desired state is the same, every node answers as before
+///   (the same listing, info and networks; a silent node with the same outage and last-seen
+///   replicas), and the health monitor gives every probed replica the readiness it had: the pass
+///   then costs the nodes' listings and those probes, however many replicas run. One that read
+///   the clock (a node silent since now, a running replica without a start time) is not kept.
 /// - **A settled plan.** A plan with nothing to do, made when every replica ran ready past its
 ///   App's `minReadyTime` on reachable, schedulable nodes, is the plan of every later pass with
 ///   the same inputs (desired state, observation, rollout records, options): nothing the planner
 ///   reads of the clock can change it. Such a pass reuses it instead of planning every App.
-///
-/// - **The whole observation**, when the desired state is the same, every node answers as before
-///   (the same listing, info and networks; a silent node with the same outage and last-seen
-///   replicas), and the health monitor gives every probed replica the readiness it had: the pass
-///   then costs the nodes' listings and those probes, however many replicas run.
+/// - **Each App's spec hash**, while its spec is the same.
 ///
 /// Readiness is read at every pass (probes come due with time).
 public final class ObservationMemory: Sendable {
@@ -137,8 +138,8 @@ public final class ObservationMemory: Sendable {
 
     /// Nothing to do, and nothing the planner reads of the clock can change that: every node answers
     /// and takes work (no loss or drain deadline to come), and every replica runs, of the App's
-    /// current revision (not one that failed), ready for at least its `minReadyTime` (no crash backoff, rollout deadline or
-    /// readiness still to come).
+    /// current revision (not one that failed), ready for at least its `minReadyTime` (no crash
+    /// backoff, rollout deadline or readiness still to come).
     static func isSettled(_ plan: Plan, inputs: PlanInputs, hashes: [String: String], now: Date) -> Bool {
         guard plan.actions.isEmpty, plan.changes.isEmpty,
             inputs.observed.nodes.allSatisfy({ $0.unreachableSince == nil && $0.schedulable })

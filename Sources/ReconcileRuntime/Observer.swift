@@ -20,7 +20,8 @@ public struct Observer: Sendable {
     let drivers: [String: any ContainerDriver]
     let nodes: [NodeSpec]
     let health: HealthMonitor
-    /// Each node's last reading, reused while its listing is the same (see `ObservationMemory`).
+    /// Each node's last reading and the last observation, reused while what they were made from is
+    /// the same (see `ObservationMemory`); nil: every node read at every pass.
     let memory: ObservationMemory?
 
     public init(
@@ -212,7 +213,7 @@ public struct Observer: Sendable {
         }
     }
 
-    /// The replicas a node's listing shows, in (App, slot) order: each container's full state (a
+    /// The replicas a node's listing shows, in (App, slot, id) order: each container's full state (a
     /// summary listing is completed container by container, side by side) and its labels read.
     /// DAG tasks and containers without our labels are left out.
     static func read(

@@ -5,7 +5,8 @@ import ReconcileModel
 import ReconcilePlanner
 import ReconcileRouter
 
-/// One reconcile pass: observe every node, plan from scratch, and (unless dry) apply.
+/// One reconcile pass: observe every node, plan (a settled plan is given again for equal inputs,
+/// see `ObservationMemory`), and (unless dry) apply.
 public struct Pass: Sendable {
     public struct Result: Sendable {
         public var plan: Plan
@@ -31,7 +32,8 @@ public struct Pass: Sendable {
     public var drainsBeforeStop = true
     /// Failed image pulls and their backoff, across passes (the controller keeps one for its life).
     public var pulls = PullBackoff()
-    /// Each node's last reading and the last settled plan, for the next pass (`ObservationMemory`).
+    /// What a pass keeps for the next (`ObservationMemory`): node readings, the last observation, a
+    /// settled plan, spec hashes. Memory only: a restarted controller reads and plans everything.
     public let memory = ObservationMemory()
 
     public init(
