@@ -6,8 +6,9 @@ import ReconcileRuntime
 import ReconcileTesting
 import Testing
 
-/// A pass that keeps its nodes' readings and its settled plan (`ObservationMemory`) must answer
-/// exactly what a pass without memory answers, whatever happened in between.
+/// A pass that keeps its nodes' readings, its observation, its settled plan and its spec hashes
+/// (`ObservationMemory`) must answer exactly what a pass without memory answers, whatever happened
+/// in between.
 @Suite struct ObservationMemoryTests {
     static let capacity = Resources(cpu: CPUQuantity(millicores: 4000), memory: MemoryQuantity(bytes: 4 << 30))
 
@@ -91,7 +92,7 @@ import Testing
                     unreachableSince: unreachableSince, lastSeen: lastSeen)
             }
             steps[kind, default: 0] += 1
-            // Twice: the second pass meets nothing new (its nodes' listings and plan may be reused).
+            // Twice: the second pass meets nothing new (its observation and plan may be reused).
             for _ in 0..<2 {
                 let desired = DesiredState(nodes: nodes, apps: apps)
                 let withMemory = await kept.run(
