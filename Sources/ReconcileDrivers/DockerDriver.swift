@@ -411,9 +411,14 @@ public final class DockerDriver: ContainerDriver {
         var oomKilled = (state["OOMKilled"] as? Bool) ?? false
         let exitCode = status == .exited ? state["ExitCode"] as? Int : nil
         if !oomKilled, exitCode == 137, let containerID = json["Id"] as? String {
-            // The engine sets OOMKilled from an asynchronous event and can miss it when the process dies
-            // at once; its event log still has the "oom" event, so ask it.
-            oomKilled = await oomEventRecorded(containerID, startedAt: DockerTime.parse(state["StartedAt"] as? String))
+            // The engine sets OOMKilled from containerd's OOM event, which can come after the exit; its event
+            // log then still gets the "oom" event, so ask it (waiting a moment if the exit is recent). On
+            // cgroup v1, containerd 1.6 drops the event altogether when the container's first process was
+            // the one killed and its cgroup is deleted before the watcher reads it: such an exit is reported
+            // as a plain 137 (SIGKILL), as Kubernetes on that engine reports it.
+            oomKilled = await oomEventRecorded(
+                containerID, startedAt: DockerTime.parse(state["StartedAt"] as? String),
+                finishedAt: DockerTime.parse(state["FinishedAt"] as? String))
         }
         return ContainerInfo(
             id: (json["Id"] as? String) ?? id,
@@ -427,10 +432,17 @@ public final class DockerDriver: ContainerDriver {
             ports: ports, hostAddress: address, createdAt: DockerTime.parse(json["Created"] as? String))
     }
 
-    /// True when the engine's event log has an "oom" event for the container since it started.
-    private func oomEventRecorded(_ id: String, startedAt: Date?) async -> Bool {
+    /// True when the engine's event log has an "oom" event for the container since it started. For an
+    /// exit less than two seconds old it waits for a late event until then; for an older one it reads
+    /// the log as it is, without waiting.
+    private func oomEventRecorded(_ id: String, startedAt: Date?, finishedAt: Date?) async -> Bool {
         let since = Int((startedAt ?? Date().addingTimeInterval(-3600)).timeIntervalSince1970) - 1
-        let until = Int(Date().timeIntervalSince1970) + 1
+        let now = Date()
+        let waitUntil = (finishedAt ?? now).addingTimeInterval(2)
+        // Whole seconds: rounded up only when waiting, so an old exit's read returns at once.
+        let until =
+            waitUntil > now
+            ? Int(waitUntil.timeIntervalSince1970.rounded(.up)) : Int(now.timeIntervalSince1970.rounded(.down))
         let filters = #"{"container":["\#(id)"],"event":["oom"]}"#
         let path = "/events?since=\(since)&until=\(until)&filters=" + Self.queryEncode(filters)
         guard let data = try? await request(.GET, path, operation: "read events of \(id.prefix(12))") else {
