@@ -384,11 +384,14 @@ public struct ReplicaView: Codable, Sendable, Hashable {
     public var exitCode: Int?
     public var startedAt: Date?
     public var restarts: Int
+    /// The exit was the kernel's kill at the memory limit.
+    public var outOfMemory: Bool
 
     public init(
         app: String, node: String, id: String, slot: Int, revision: String, ready: Bool, exitCode: Int? = nil,
-        startedAt: Date? = nil, restarts: Int = 0
+        startedAt: Date? = nil, restarts: Int = 0, outOfMemory: Bool = false
     ) {
+        self.outOfMemory = outOfMemory
         self.app = app
         self.node = node
         self.id = id

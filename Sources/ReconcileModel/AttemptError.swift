@@ -1,5 +1,6 @@
-/// Why a task attempt failed without an exit code of its own, or was ended by the controller: stored
-/// with the attempt (its `error` column) and shown by `runs show`, the API and the run page.
+/// Why a task attempt failed without an exit code of its own, was ended by the controller, or what its
+/// exit code means (the kernel's OOM kill): stored with the attempt (its `error` column) and shown by
+/// `runs show`, `explain`, the API and the run page.
 public enum AttemptError: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The node refused to create or start the container (the engine's or driver's message).
     case startFailed(String)
@@ -17,6 +18,8 @@ public enum AttemptError: Sendable, Hashable, Codable, CustomStringConvertible {
     case waitTimedOut(Timespan, last: String)
     /// It exited 0 but its outputs file could not be taken (too large, a line not KEY=VALUE).
     case outputs(String)
+    /// The kernel killed it for going over its memory limit (`resources.memory`, when known).
+    case outOfMemory(limit: MemoryQuantity?)
 
     public var description: String {
         switch self {
@@ -28,6 +31,9 @@ public enum AttemptError: Sendable, Hashable, Codable, CustomStringConvertible {
         case .secret(let message): "secret: \(message)"
         case .waitTimedOut(let timeout, let last): "waited \(timeout) in vain (last poll: \(last))"
         case .outputs(let message): "outputs: \(message)"
+        case .outOfMemory(let limit):
+            "out of memory: killed for going over its memory limit"
+                + (limit.map { " of \($0)" } ?? "") + "; raise resources.memory or make it use less"
         }
     }
 }

@@ -14,11 +14,14 @@ public struct AppFacts: Sendable, Hashable {
         public var node: String?
         /// Its last lines of output (filled in by the runtime, which can read them).
         public var lastOutput: [String]
+        /// The last exit was the kernel's kill at the memory limit.
+        public var outOfMemory: Bool
 
         public init(
             restarts: Int, slot: Int, exitCode: Int? = nil, containerID: String? = nil, node: String? = nil,
-            lastOutput: [String] = []
+            lastOutput: [String] = [], outOfMemory: Bool = false
         ) {
+            self.outOfMemory = outOfMemory
             self.restarts = restarts
             self.slot = slot
             self.exitCode = exitCode
@@ -84,7 +87,7 @@ public struct AppFacts: Sendable, Hashable {
                 fact.crashLoop = CrashLoop(
                     restarts: crashes, slot: container.slot, exitCode: code,
                     containerID: code == nil ? nil : container.id,
-                    node: container.node)
+                    node: container.node, outOfMemory: code != nil && container.outOfMemory)
             }
             if let reasons = unplaceable[app.name] {
                 let distinct = Array(Set(reasons.map(\.reason))).sorted()

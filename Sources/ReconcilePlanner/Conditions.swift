@@ -211,6 +211,8 @@ public enum Conditions {
             crash =
                 "app \(app.name) is crash-looping: replica \(loop.slot) crashed \(loop.restarts) times in a row"
                 + (loop.exitCode.map { ", last exit code \($0)" } ?? "")
+                + (loop.outOfMemory
+                    ? " (out of memory: killed for going over its memory limit of \(app.resources.memory))" : "")
             if !loop.lastOutput.isEmpty {
                 crash += "; its last output:\n" + loop.lastOutput.map { "  \($0)" }.joined(separator: "\n")
             }

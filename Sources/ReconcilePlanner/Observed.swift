@@ -68,11 +68,15 @@ public struct ObservedContainer: Sendable, Hashable, Codable {
     public var startedAt: Date?
     /// How many times this slot was restarted after a crash before this container (crash-loop backoff).
     public var restarts: Int
+    /// It exited because the kernel killed it for going over its memory limit.
+    public var outOfMemory: Bool
 
     public init(
         id: String, node: String, app: String, slot: Int, specHash: String, resources: Resources,
-        status: Status = .running, readySince: Date? = nil, startedAt: Date? = nil, restarts: Int = 0
+        status: Status = .running, readySince: Date? = nil, startedAt: Date? = nil, restarts: Int = 0,
+        outOfMemory: Bool = false
     ) {
+        self.outOfMemory = outOfMemory
         self.startedAt = startedAt
         self.restarts = restarts
         self.id = id
@@ -86,4 +90,21 @@ public struct ObservedContainer: Sendable, Hashable, Codable {
     }
 
     public var isRunning: Bool { if case .running = status { true } else { false } }
+
+    // Written by the synthesized `encode(to:)`; read here so that replicas stored before
+    // `outOfMemory` existed (the controller's last-seen replicas of silent nodes) still decode.
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        id = try values.decode(String.self, forKey: .id)
+        node = try values.decode(String.self, forKey: .node)
+        app = try values.decode(String.self, forKey: .app)
+        slot = try values.decode(Int.self, forKey: .slot)
+        specHash = try values.decode(String.self, forKey: .specHash)
+        resources = try values.decode(Resources.self, forKey: .resources)
+        status = try values.decode(Status.self, forKey: .status)
+        readySince = try values.decodeIfPresent(Date.self, forKey: .readySince)
+        startedAt = try values.decodeIfPresent(Date.self, forKey: .startedAt)
+        restarts = try values.decode(Int.self, forKey: .restarts)
+        outOfMemory = try values.decodeIfPresent(Bool.self, forKey: .outOfMemory) ?? false
+    }
 }

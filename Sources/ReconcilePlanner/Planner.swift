@@ -236,7 +236,8 @@ struct AppPlanner {
                     let backoff = Timespan(milliseconds: Int64(options.backoff(restarts: sequence) * 1000))
                     let restarts = "\(sequence) restart\(sequence == 1 ? "" : "s")"
                     backingOff.append(
-                        "replica \(container.slot) crash-looping (exit \(code), \(restarts)); backing off \(backoff)")
+                        "replica \(container.slot) crash-looping (exit \(code)\(container.outOfMemory ? ", out of memory" : ""), "
+                            + "\(restarts)); backing off \(backoff)")
                     continue
                 }
                 actions.append(stop(container, .crashed))

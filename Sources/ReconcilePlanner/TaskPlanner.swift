@@ -125,6 +125,10 @@ public enum TaskPlanner {
                         let detail: String =
                             if latest.marked {
                                 "marked failed by hand"
+                            } else if case .outOfMemory(let limit) = latest.error,
+                                case .failed(let code, _) = latest.outcome
+                            {
+                                "exit \(code), out of memory" + (limit.map { " at its \($0) limit" } ?? "")
                             } else if let error = latest.error, case .failed = latest.outcome {
                                 error.description
                             } else if case .failed(let code, _) = latest.outcome {

@@ -54,7 +54,7 @@ extension DAGRunner {
                     // A listing is a summary (Docker's has no exit code): read a finished one in full.
                     var info = listed
                     if listed.status == .exited, let full = try? await driver.inspect(listed.id) { info = full }
-                    updated.follow(info, now: now)
+                    updated.follow(info, now: now, memoryLimit: tasks[record.task]?.resources.memory)
                     if updated.state == .succeeded, tasks[record.task] != nil {
                         // Read before the step, so the downstream it starts now sees them.
                         await readOutputs(&updated, driver: driver, id: info.id)
@@ -360,7 +360,7 @@ extension DAGRunner {
                         Self.tryLabel: String(record.tryNumber),
                     ], network: task.network, files: files,
                     mounts: WorkloadFiles.mounts(task.volumes, run: (dag.name, run.runID)), collectsOutputs: true))
-            record.follow(info, now: now)
+            record.follow(info, now: now, memoryLimit: task.resources.memory)
             // A task quick enough to have exited by the time its start was seen: its outputs now.
             if record.state == .succeeded { await readOutputs(&record, driver: driver, id: info.id) }
         } catch let error as DriverError where error.kind == .conflict {
@@ -442,14 +442,16 @@ extension DAGRunner {
 extension AttemptRecord {
     var isFinished: Bool { state != .recorded && state != .running }
 
-    /// Takes the state of the attempt's container: running, or finished with its exit code.
-    mutating func follow(_ info: ContainerInfo, now: Date) {
+    /// Takes the state of the attempt's container: running, or finished with its exit code (and,
+    /// when the kernel killed it at its memory limit, that as its error).
+    mutating func follow(_ info: ContainerInfo, now: Date, memoryLimit: MemoryQuantity?) {
         startedAt = info.startedAt ?? startedAt
         if info.status == .exited {
             let code = info.exitCode ?? -1
             state = code == 0 ? .succeeded : .failed
             exitCode = code
             finishedAt = info.finishedAt ?? now
+            if code != 0, info.oomKilled { error = .outOfMemory(limit: memoryLimit) }
         } else {
             state = .running
         }

@@ -22,6 +22,7 @@ extension OwnershipLabels {
         return ObservedContainer(
             id: info.id, node: node, app: name, slot: slotNumber, specHash: hash, resources: .defaultRequest,
             status: status, readySince: nil, startedAt: info.startedAt,
-            restarts: info.labels[restarts].flatMap(Int.init) ?? 0)
+            restarts: info.labels[restarts].flatMap(Int.init) ?? 0,
+            outOfMemory: info.status == .exited && info.oomKilled)
     }
 }

@@ -49,7 +49,8 @@ public enum StatusViews {
             return ReplicaView(
                 app: container.app, node: container.node, id: container.id, slot: container.slot,
                 revision: container.specHash, ready: container.readySince != nil, exitCode: exitCode,
-                startedAt: container.startedAt, restarts: container.restarts)
+                startedAt: container.startedAt, restarts: container.restarts,
+                outOfMemory: exitCode != nil && container.outOfMemory)
         }
     }
 }

@@ -269,7 +269,7 @@ public struct WebPages: Sendable {
         let state: String
         let health: String
         if let code = view.exitCode {
-            state = "exited \(code)"
+            state = "exited \(code)" + (view.outOfMemory ? " (out of memory)" : "")
             health = "bad"
         } else {
             state = view.ready ? "ready" : "running, not ready"

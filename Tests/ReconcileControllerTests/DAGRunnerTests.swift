@@ -282,6 +282,69 @@ import Testing
         #expect(events.filter { $0.hasPrefix("! dag etl run manual__1 failed") }.count == 1)
     }
 
+    /// A task the kernel kills at its memory limit fails with that as its error (the limit named),
+    /// is retried like any failure, and the run's failure says so beside the exit code.
+    @Test func aTaskKilledAtItsMemoryLimitSaysSo() async throws {
+        let (_, store, runner, folder) = try setUp()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var hungry = task("extract", ["fake:oom"], retries: 1)
+        hungry.resources = Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 48 << 20))
+        let dag = DAGSpec(name: "etl", tasks: [hungry, task("plain", ["fake:exit", "137"])])
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        _ = try manualRun("etl", store, at: now)
+        for _ in 0..<4 {
+            _ = try await runner.run(desired: DesiredState(nodes: [node], dags: [dag]), revision: "c1", now: now)
+        }
+        let run = try #require(try store.runs(dag: "etl").first)
+        #expect(run.state == .failed)
+        let attempts = try store.attempts(dag: "etl", runID: "manual__1")
+        let extract = attempts.filter { $0.task == "extract" }
+        #expect(extract.map(\.tryNumber) == [1, 2])
+        #expect(
+            extract.allSatisfy {
+                $0.exitCode == 137 && $0.error == .outOfMemory(limit: MemoryQuantity(bytes: 48 << 20))
+            })
+        #expect(
+            extract.first?.error?.description
+                == "out of memory: killed for going over its memory limit of 48Mi; raise resources.memory or make it use less"
+        )
+        // Exit 137 without the kernel's OOM kill (a SIGKILL from elsewhere) is a plain exit code.
+        #expect(attempts.first { $0.task == "plain" }.map { $0.exitCode == 137 && $0.error == nil } == true)
+        #expect(
+            run.failure?.contains("task extract failed after 2 tries (exit 137, out of memory at its 48Mi limit)")
+                == true)
+    }
+
+    /// The same on a process node: the real shim puts the task in a cgroup with its memory limit and
+    /// the kernel kills it there.
+    @Test(.timeLimit(.minutes(2))) func aTaskOverItsMemoryLimitOnAProcessNodeIsOutOfMemory() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dagm-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let local = NodeSpec(name: "here", backend: .process)
+        let driver = try ProcessDriver(
+            node: "here", stateDirectory: folder + "/process", shimPath: LogCollectorTests.shim)
+        let store = try Store(stateDirectory: folder)
+        let runner = DAGRunner(nodes: [local], drivers: ["here": driver], store: store, stateDirectory: folder)
+        let limit = MemoryQuantity(bytes: 32 << 20)
+        let dag = DAGSpec(
+            name: "etl",
+            tasks: [
+                TaskSpec(
+                    name: "hog", command: DriverConformance.Workloads.hostProcesses.exceedMemory,
+                    resources: Resources(cpu: CPUQuantity(millicores: 100), memory: limit))
+            ])
+        _ = try manualRun("etl", store, at: Date())
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, try store.runs(dag: "etl").first?.state == .running {
+            _ = try await runner.run(desired: DesiredState(nodes: [local], dags: [dag]), revision: "c1", now: Date())
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let attempt = try #require(try store.attempts(dag: "etl", runID: "manual__1").first)
+        #expect(attempt.state == .failed)
+        #expect(attempt.exitCode != 0)
+        #expect(attempt.error == .outOfMemory(limit: limit), "\(String(describing: attempt.error))")
+    }
+
     /// Intent before action: an attempt recorded by a controller that died before starting it is
     /// started on the next pass; one whose container exists is adopted, not started again.
     @Test func recordedAttemptsAreStartedOrAdoptedNeverDoubled() async throws {

@@ -44,6 +44,29 @@ let suffix = String(UUID().uuidString.prefix(6)).lowercased()
         }
     }
 
+    /// A replica the kernel killed at its memory limit is observed so (a plain exit is not), and the
+    /// status views say so.
+    @Test func aReplicaKilledAtItsMemoryLimitIsObservedOutOfMemory() async throws {
+        let driver = InMemoryDriver(
+            node: "memory",
+            capacity: Resources(cpu: CPUQuantity(millicores: 8000), memory: MemoryQuantity(bytes: 8 << 30)),
+            images: ["web:1"])
+        let node = NodeSpec(name: "memory", backend: .docker(endpoint: "unix:///fake", tls: nil))
+        let pass = Pass(nodes: [node], drivers: ["memory": driver])
+        let hungry = AppSpec(name: "hungry", image: "web:1", command: ["fake:oom"], replicas: 1)
+        let plain = AppSpec(name: "plain", image: "web:1", command: ["fake:exit", "137"], replicas: 1)
+        let desired = DesiredState(nodes: [node], apps: [hungry, plain])
+        let first = await pass.run(desired: desired, revision: "r1", dryRun: false, now: Date())
+        #expect(first.failures.isEmpty, "\(first.failures)")
+        let seen = await pass.run(desired: desired, revision: "r1", dryRun: true, now: Date()).observed
+        let byApp = Dictionary(grouping: seen.containers, by: \.app)
+        #expect(byApp["hungry"]?.map(\.outOfMemory) == [true])
+        #expect(byApp["plain"]?.map(\.outOfMemory) == [false])
+        let views = Dictionary(grouping: StatusViews.replicas(seen), by: \.app)
+        #expect(views["hungry"]?.map { "\($0.exitCode ?? -1) \($0.outOfMemory)" } == ["137 true"])
+        #expect(views["plain"]?.map { "\($0.exitCode ?? -1) \($0.outOfMemory)" } == ["137 false"])
+    }
+
     @Test(.timeLimit(.minutes(3))) func aRollingUpdateOnDockerKeepsReplicasUpAndConverges() async throws {
         let driver = try DockerDriver(node: "local", endpoint: "unix:///var/run/docker.sock")
         let node = NodeSpec(name: "local", backend: .docker(endpoint: "unix:///var/run/docker.sock", tls: nil))

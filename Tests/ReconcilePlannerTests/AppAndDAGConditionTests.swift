@@ -67,6 +67,36 @@ import Testing
         #expect(conditions["degraded/web"]?.failing == true, "two of three ready")
     }
 
+    /// The kernel's kill at the memory limit is named, with the limit, in the crash-loop notice; an
+    /// exit after a replica that was killed so (another slot, or an earlier one) is not.
+    @Test func aCrashLoopOutOfMemoryNamesTheLimit() throws {
+        var limited = app
+        limited.resources = Resources(cpu: CPUQuantity(millicores: 100), memory: MemoryQuantity(bytes: 64 << 20))
+        var killed = replica(1, restarts: 3, exited: 137)
+        killed.outOfMemory = true
+        var otherSlot = replica(2, restarts: 0, exited: 1)
+        otherSlot.outOfMemory = false
+        let observed = Observed(nodes: [], containers: [replica(0), killed, otherSlot])
+        let plan = Plan(actions: [], changes: [], unchanged: [])
+        let fact = try #require(
+            AppFacts.derive(desired: DesiredState(apps: [limited]), observed: observed, plan: plan, now: now)["web"])
+        #expect(fact.crashLoop?.outOfMemory == true)
+        let crash = try #require(
+            Conditions.from(state: DesiredState(apps: [limited]), facts: ConditionFacts(apps: ["web": fact]))
+                .first { $0.key == "crashloop/web" })
+        #expect(
+            crash.summary
+                == "app web is crash-looping: replica 1 crashed 4 times in a row, last exit code 137 (out of memory: killed for going over its memory limit of 64Mi)"
+        )
+        // The same loop with a plain exit 137 (a SIGKILL from elsewhere) says nothing of memory.
+        killed.outOfMemory = false
+        let plain = AppFacts.derive(
+            desired: DesiredState(apps: [limited]),
+            observed: Observed(nodes: [], containers: [replica(0), killed, otherSlot]), plan: plan, now: now)["web"]
+        #expect(plain?.crashLoop?.outOfMemory == false)
+        #expect(plain?.crashLoop?.exitCode == 137)
+    }
+
     @Test(arguments: [
         (3, false, Severity.warning), (2, true, .warning), (0, true, .critical),
     ])

@@ -53,6 +53,21 @@ import Testing
         }
     }
 
+    /// A slot the kernel killed at its memory limit backs off the same way; the plan says why.
+    @Test func anOutOfMemoryCrashSaysSoInThePlan() {
+        let web = app("web", replicas: 1)
+        var crashed = replica(
+            of: web, slot: 0, on: "node-a", ready: false, status: .exited(code: 137, at: now.addingTimeInterval(-1)),
+            startedAgo: 6)
+        crashed.restarts = 2
+        crashed.outOfMemory = true
+        let result = plan([web], nodes, [crashed])
+        #expect(result.actions.isEmpty, "\(result.actions)")
+        #expect(
+            result.changes.first?.summary.contains("replica 0 crash-looping (exit 137, out of memory, 2 restarts)")
+                == true, "\(result.changes)")
+    }
+
     @Test func backoffDoublesUpToItsCap() {
         let options = PlannerOptions()
         #expect((0...7).map { options.backoff(restarts: $0) } == [0, 10, 20, 40, 80, 160, 300, 300])
