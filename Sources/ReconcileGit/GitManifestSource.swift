@@ -45,11 +45,18 @@ public actor GitManifestSource {
     public private(set) var decodedFiles = 0
     /// Commits assembled from the last assembly (`ManifestLoader.reassemble`), for tests and metrics.
     public private(set) var reusedAssemblies = 0
+    /// Commits whose files were found by comparing trees with the last assembly's commit instead of
+    /// listing the whole tree, for tests and metrics.
+    public private(set) var comparedTrees = 0
     /// The last assembly that can be reused, with the tree it was made of.
     private var base: Base?
 
     private struct Base {
+        /// The commit the files are from.
+        var commit: String
         var files: [GitSource.Entry]
+        /// Each file's place in `files`, by path.
+        var positions: [String: Int]
         var treeDiagnostics: [Diagnostic]
         var ignore: ReconcileIgnore
         var assembly: ManifestLoader.Assembly
@@ -98,8 +105,23 @@ public actor GitManifestSource {
             let signature = try await source.signature(ofCommit: commit)
             try verifier.verify(signature, commit: commit)
         }
+        // The files changed in place since the base's commit, found without listing the whole tree
+        // (when the trees cannot be compared, the listing below decides).
+        var modified: [GitSource.Entry]?
+        if let base {
+            modified =
+                (try? await source.modifiedEntries(
+                    from: base.commit, to: commit, path: path, limit: Self.maximumReassembled)) ?? nil
+        }
+        if let base, let modified, let state = try await reassemble(commit, changing: modified, base: base) {
+            comparedTrees += 1
+            let snapshot = Snapshot(commit: commit, state: state.state, diagnostics: state.diagnostics)
+            inForce = snapshot
+            return .applied(snapshot)
+        }
         let (files, treeDiagnostics) = try await source.repositoryEntries(commit: commit, path: path)
-        if let state = try await reassemble(files, treeDiagnostics: treeDiagnostics) {
+        // When the trees were compared and the changes cannot be reassembled, listing says no more.
+        if modified == nil, let state = try await reassemble(commit, files, treeDiagnostics: treeDiagnostics) {
             let snapshot = Snapshot(commit: commit, state: state.state, diagnostics: state.diagnostics)
             inForce = snapshot
             return .applied(snapshot)
@@ -155,7 +177,10 @@ public actor GitManifestSource {
         let (result, reusable) = ManifestLoader.assembleKeepingBase(
             decoded, repository: repository, extraDiagnostics: diagnostics)
         if let reusable {
-            base = Base(files: files, treeDiagnostics: treeDiagnostics, ignore: ignore, assembly: reusable)
+            base = Base(
+                commit: commit, files: files,
+                positions: Dictionary(files.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { a, _ in a }),
+                treeDiagnostics: treeDiagnostics, ignore: ignore, assembly: reusable)
         }
         guard let state = result.state else {
             return .invalid(commit: commit, diagnostics: result.diagnostics, inForce: inForce)
@@ -169,19 +194,39 @@ public actor GitManifestSource {
     /// across documents reads, is assembled from it (one-file commits stay flat as the repository
     /// grows); nil: assemble in full. Any other difference (a path added, removed or renamed, a
     /// `from:` file or `.reconcileignore` changed, more than 16 manifests changed) goes the full way.
+    /// `reassemble` of the base's files with `modified` (files changed in place, found by comparing
+    /// trees) put in.
     private func reassemble(
-        _ files: [GitSource.Entry], treeDiagnostics: [Diagnostic]
+        _ commit: String, changing modified: [GitSource.Entry], base: Base
+    ) async throws(GitError) -> (state: DesiredState, diagnostics: [Diagnostic])? {
+        var files = base.files
+        var changed: [Int] = []
+        for entry in modified {
+            guard let position = base.positions[entry.path] else { return nil }
+            files[position] = entry
+            changed.append(position)
+        }
+        return try await reassemble(commit, files, treeDiagnostics: base.treeDiagnostics, only: changed)
+    }
+
+    /// Manifests a commit may change and still be assembled from the last assembly.
+    static let maximumReassembled = 16
+
+    /// - Parameter only: the positions of the files that may differ from the base's (nil: any).
+    private func reassemble(
+        _ commit: String, _ files: [GitSource.Entry], treeDiagnostics: [Diagnostic], only: [Int]? = nil
     ) async throws(GitError) -> (state: DesiredState, diagnostics: [Diagnostic])? {
         guard let base, base.files.count == files.count, treeDiagnostics == base.treeDiagnostics else { return nil }
         var changed: [(old: DecodedFile, oldKey: String, entry: GitSource.Entry)] = []
-        for (old, new) in zip(base.files, files) where old != new {
+        for position in only ?? Array(files.indices) where base.files[position] != files[position] {
+            let (old, new) = (base.files[position], files[position])
             guard old.path == new.path, new.path != ReconcileIgnore.fileName,
                 !base.assembly.referencedPaths.contains(new.path)
             else { return nil }
             // Files reconcile does not read (a README, an ignored file) may change freely.
             guard ManifestFile.isManifestPath(new.path), !base.ignore.ignores(new.path) else { continue }
             let oldKey = old.path + "\u{0}" + old.blob
-            guard changed.count < 16, let cached = cache[oldKey] else { return nil }
+            guard changed.count < Self.maximumReassembled, let cached = cache[oldKey] else { return nil }
             changed.append((cached, oldKey, new))
         }
         var texts: [ManifestFile] = []
@@ -198,7 +243,10 @@ public actor GitManifestSource {
                 base.assembly, changing: zip(changed, fresh).map { ($0.old, $1) }, extraDiagnostics: treeDiagnostics)
         else { return nil }
         for item in changed { cache[item.oldKey] = nil }
-        self.base = Base(files: files, treeDiagnostics: treeDiagnostics, ignore: base.ignore, assembly: assembly)
+        // The same paths in the same places: the positions stay.
+        self.base = Base(
+            commit: commit, files: files, positions: base.positions, treeDiagnostics: treeDiagnostics,
+            ignore: base.ignore, assembly: assembly)
         reusedAssemblies += 1
         return assembly.result.state.map { ($0, assembly.result.diagnostics) }
     }

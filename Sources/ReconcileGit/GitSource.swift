@@ -388,7 +388,7 @@ public actor GitSource {
 
     // MARK: Repository
 
-    private func openRepository() throws(GitError) -> OpaquePointer {
+    func openRepository() throws(GitError) -> OpaquePointer {
         if let handle { return handle.pointer }
         let operation = "open mirror of \(displayRemote)"
         var handle: OpaquePointer?
