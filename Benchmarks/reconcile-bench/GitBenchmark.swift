@@ -67,12 +67,12 @@ func runGitBenchmark(_ options: Options) async throws {
 
 /// A git repository at `work` of `files` generated manifest files (8 Nodes, a Notifier, the rest
 /// Apps) in one commit on `main`.
-func makeManifestRemote(files: Int, at work: String) throws {
+func makeManifestRemote(files: Int, at work: String, folderSize: Int? = nil) throws {
     var generated = Options([])
     generated.apps = max(0, files - 9)
     generated.dags = 0
     generated.checks = 0
-    generate(generated, into: work)
+    generate(generated, into: work, folderSize: folderSize)
     try git(["init", "-q", "-b", "main"], in: work)
     try git(["add", "-A"], in: work)
     try git(["commit", "-q", "-m", "initial"], in: work)
@@ -94,14 +94,14 @@ struct OneFileCommitTimes {
 }
 
 func timeOneFileCommits(
-    source: GitManifestSource, work: String, root: String, runs: Int
+    source: GitManifestSource, work: String, root: String, runs: Int, folderSize: Int? = nil
 ) async throws -> OneFileCommitTimes {
     var times = OneFileCommitTimes()
     let fetchOnly = GitSource(remote: work, stateDirectory: root + "/fetch-only")
     _ = try await fetchOnly.fetch()
     let reusedBefore = await source.reusedAssemblies
     for run in 0..<runs {
-        try commitOneFileChange(in: work, run: run)
+        try commitOneFileChange(in: work, run: run, folderSize: folderSize)
         var start = DispatchTime.now().uptimeNanoseconds
         _ = try await fetchOnly.fetch()
         times.libgit2Fetch.append(seconds(since: start))
@@ -116,7 +116,7 @@ func timeOneFileCommits(
     }
     times.reused = await source.reusedAssemblies - reusedBefore
     for run in 0..<runs {
-        try commitOneFileChange(in: work, run: run, movingPort: true)
+        try commitOneFileChange(in: work, run: run, movingPort: true, folderSize: folderSize)
         let start = DispatchTime.now().uptimeNanoseconds
         guard case .applied = await source.poll() else { throw BenchError("a one-file poll did not apply") }
         times.movedPort.append(seconds(since: start))
@@ -125,11 +125,11 @@ func timeOneFileCommits(
     return times
 }
 
-/// Edits `apps/app-RUN.yaml` of the generated repository at `work` and commits that one file: its
+/// Edits App RUN's file of the generated repository at `work` and commits that one file: its
 /// replicas set to 1 and a comment line added (what the repository-wide rules read stays as it
 /// was), or with `movingPort` its published port moved (which the port rule reads).
-func commitOneFileChange(in work: String, run: Int, movingPort: Bool = false) throws {
-    let file = work + "/apps/app-\(run).yaml"
+func commitOneFileChange(in work: String, run: Int, movingPort: Bool = false, folderSize: Int? = nil) throws {
+    let file = work + "/" + appPath(run, folderSize: folderSize)
     let text = try String(contentsOfFile: file, encoding: .utf8)
     let edited =
         movingPort

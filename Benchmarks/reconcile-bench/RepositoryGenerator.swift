@@ -53,10 +53,22 @@ func write(_ text: String, to path: String) {
     _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
 }
 
-func generate(_ options: Options, into root: String) {
+/// Where App `index`'s file is: `apps/app-N.yaml`, or with `folderSize` in folders of that many
+/// (`apps/group-G/app-N.yaml`), as a team with thousands of services would keep them.
+func appPath(_ index: Int, folderSize: Int? = nil) -> String {
+    guard let folderSize else { return "apps/app-\(index).yaml" }
+    return "apps/group-\(index / folderSize)/app-\(index).yaml"
+}
+
+func generate(_ options: Options, into root: String, folderSize: Int? = nil) {
     let manager = FileManager.default
     for folder in ["nodes", "apps", "dags", "checks", "notifiers"] {
         try! manager.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+    }
+    if let folderSize {
+        for group in 0...(options.apps / folderSize) {
+            try! manager.createDirectory(atPath: root + "/apps/group-\(group)", withIntermediateDirectories: true)
+        }
     }
     for index in 0..<8 {
         write(
@@ -104,7 +116,7 @@ func generate(_ options: Options, into root: String) {
             placement: { require: { disk: ssd }, spread: true }
             restart: always
             alerts: [team-email]
-            """, to: "\(root)/apps/app-\(index).yaml")
+            """, to: "\(root)/" + appPath(index, folderSize: folderSize))
     }
     for index in 0..<options.dags {
         var text = """

@@ -69,6 +69,22 @@ func measureRepositoryCurve(fileCounts: [Int], repeats: Int) async throws -> Cur
         add("baseline: libgit2 fetch of that commit", median(commits.libgit2Fetch), baseline: true)
         add("baseline: git fetch of that commit", median(commits.cliFetch), baseline: true)
         add("one-file commit moving a published port (full assembly)", median(commits.movedPort))
+
+        // The same one-file commits in a repository of folders of 100 Apps: git's fetch reads and
+        // sends only the trees on the changed file's path, and the poll compares trees the same way.
+        let nested = root + "/nested"
+        try makeManifestRemote(files: files, at: nested, folderSize: 100)
+        let nestedSource = GitManifestSource(
+            source: GitSource(remote: nested, stateDirectory: root + "/nested-state"), ref: "main")
+        guard case .applied = await nestedSource.poll() else { throw BenchError("the nested first poll did not apply") }
+        try git(["clone", "-q", "--mirror", nested, root + "/nested/cli-mirror.git"], in: root)
+        let inFolders = try await timeOneFileCommits(
+            source: nestedSource, work: nested, root: root + "/nested", runs: repeats, folderSize: 100)
+        guard inFolders.reused == repeats, await nestedSource.comparedTrees >= repeats else {
+            throw BenchError("a one-file commit in folders was not reassembled from compared trees")
+        }
+        add("one-file-commit poll, folders of 100", median(inFolders.poll))
+        add("baseline: libgit2 fetch of that commit, folders of 100", median(inFolders.libgit2Fetch), baseline: true)
     }
     return curve
 }

@@ -8,8 +8,9 @@ extension GitSource {
     /// is never listed, may change freely). Nil when anything else differs, when more than `limit`
     /// files changed, or when either commit has no folder at `path`: the caller lists the tree.
     ///
-    /// libgit2 compares the two trees and skips every subtree whose id is the same in both, so a
-    /// commit that changes one file in a tree of folders reads only the trees on its path.
+    /// The two trees are walked side by side, and a subtree whose id is the same in both is not
+    /// entered: a commit that changes one file in a tree of folders reads only the trees on its
+    /// path. (libgit2's tree-to-tree diff enters every subtree: 10 ms for 20,000 files in folders.)
     public func modifiedEntries(
         from old: String, to new: String, path: String, limit: Int
     ) throws(GitError) -> [Entry]? {
@@ -23,43 +24,83 @@ extension GitSource {
             return nil
         }
         defer { git_tree_free(newTree) }
-        var options = git_diff_options()
-        var rc = git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION))
-        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
-        // Only which files differ is wanted: no content is read to tell text from binary.
-        options.flags = GIT_DIFF_SKIP_BINARY_CHECK.rawValue
-        var diff: OpaquePointer?
-        rc = git_diff_tree_to_tree(&diff, repository, oldTree, newTree, &options)
-        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
-        defer { git_diff_free(diff) }
         var entries: [Entry] = []
-        for index in 0..<git_diff_num_deltas(diff) {
-            guard let delta = git_diff_get_delta(diff, index)?.pointee, let oldPath = delta.old_file.path,
-                let newPath = delta.new_file.path
-            else { return nil }
-            let before = String(cString: oldPath)
-            let after = String(cString: newPath)
-            if Self.isUnlisted(before), Self.isUnlisted(after) { continue }
-            guard delta.status == GIT_DELTA_MODIFIED, before == after, Self.isFile(delta.old_file.mode),
-                Self.isFile(delta.new_file.mode)
-            else { return nil }
-            var id = delta.new_file.id
-            entries.append(Entry(path: after, blob: LibGit2.hex(&id)))
-            if entries.count > limit { return nil }
-        }
-        return entries
+        let inPlace = try compare(
+            oldTree, newTree, prefix: "", repository: repository, operation: operation, limit: limit,
+            into: &entries)
+        return inPlace ? entries : nil
     }
 
-    /// A path `repositoryEntries` never lists: one with a dot-named part, except the root's
-    /// `.reconcileignore`.
-    static func isUnlisted(_ path: String) -> Bool {
-        guard path != ReconcileIgnore.fileName else { return false }
-        return path.split(separator: "/", omittingEmptySubsequences: false).contains { $0.hasPrefix(".") }
+    /// Adds the files changed in place between two trees (at `prefix`) to `entries`; false when
+    /// anything else changed there, or more than `limit` files did.
+    private func compare(
+        _ old: OpaquePointer, _ new: OpaquePointer, prefix: String, repository: OpaquePointer, operation: String,
+        limit: Int, into entries: inout [Entry]
+    ) throws(GitError) -> Bool {
+        let (oldCount, newCount) = (git_tree_entrycount(old), git_tree_entrycount(new))
+        var (i, j) = (0, 0)
+        while i < oldCount || j < newCount {
+            let before = i < oldCount ? git_tree_entry_byindex(old, i) : nil
+            let after = j < newCount ? git_tree_entry_byindex(new, j) : nil
+            // Both trees are in git's order, so one pass pairs entries of the same name and kind.
+            let order: Int32 =
+                if let before, let after { git_tree_entry_cmp(before, after) } else { before == nil ? 1 : -1 }
+            if order != 0 {
+                // Only in one of them: added or removed (a file turned folder is both).
+                let lone = order < 0 ? before : after
+                if order < 0 { i += 1 } else { j += 1 }
+                guard Self.isUnlisted(name: lone, prefix: prefix) else { return false }
+                continue
+            }
+            i += 1
+            j += 1
+            guard let before, let after else { return false }
+            let (oldMode, newMode) = (git_tree_entry_filemode(before), git_tree_entry_filemode(after))
+            let sameBytes = git_oid_equal(git_tree_entry_id(before), git_tree_entry_id(after)) != 0
+            if sameBytes, oldMode == newMode { continue }
+            if Self.isUnlisted(name: after, prefix: prefix) { continue }
+            let name = String(cString: git_tree_entry_name(after))
+            if oldMode == GIT_FILEMODE_TREE, newMode == GIT_FILEMODE_TREE {
+                var oldSubtree: OpaquePointer?
+                var newSubtree: OpaquePointer?
+                defer {
+                    git_tree_free(oldSubtree)
+                    git_tree_free(newSubtree)
+                }
+                var rc = git_tree_lookup(&oldSubtree, repository, git_tree_entry_id(before))
+                guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
+                rc = git_tree_lookup(&newSubtree, repository, git_tree_entry_id(after))
+                guard rc == 0, let oldSubtree, let newSubtree else {
+                    throw GitError.last(code: rc, operation: operation)
+                }
+                guard
+                    try compare(
+                        oldSubtree, newSubtree, prefix: prefix + name + "/", repository: repository,
+                        operation: operation, limit: limit, into: &entries)
+                else { return false }
+            } else if Self.isFile(oldMode.rawValue), Self.isFile(newMode.rawValue) {
+                // A mode change alone (made executable) is no change to what is listed.
+                guard !sameBytes else { continue }
+                entries.append(Entry(path: prefix + name, blob: LibGit2.hex(git_tree_entry_id(after))))
+                if entries.count > limit { return false }
+            } else {
+                return false  // a link, a submodule, or a file and a link swapped
+            }
+        }
+        return true
+    }
+
+    /// An entry `repositoryEntries` never lists: a dot-named one, except the root's `.reconcileignore`.
+    static func isUnlisted(name entry: OpaquePointer?, prefix: String) -> Bool {
+        guard let entry, let name = git_tree_entry_name(entry), name.pointee == UInt8(ascii: ".") else {
+            return false
+        }
+        return !(prefix.isEmpty && String(cString: name) == ReconcileIgnore.fileName)
     }
 
     /// A regular file's mode (executable or not), as `repositoryEntries` lists it.
-    static func isFile(_ mode: UInt16) -> Bool {
-        UInt32(mode) == GIT_FILEMODE_BLOB.rawValue || UInt32(mode) == GIT_FILEMODE_BLOB_EXECUTABLE.rawValue
+    static func isFile(_ mode: UInt32) -> Bool {
+        mode == GIT_FILEMODE_BLOB.rawValue || mode == GIT_FILEMODE_BLOB_EXECUTABLE.rawValue
     }
 
     /// The tree at `path` in `commit` (to be freed by the caller), or nil when there is no folder there.

@@ -1,29 +1,128 @@
 /// A long-running service with replicas, resources, ports, health checks and an update strategy.
+///
+/// A value like any struct, with its fields kept in one shared box until a copy is changed (copy on
+/// write): a desired state of 20,000 Apps copies as 20,000 references, and two copies of one App
+/// compare equal by identity without reading their fields.
 public struct AppSpec: Sendable, Hashable, Codable {
-    public var name: String
-    public var image: String?
-    public var command: [String]?
-    public var env: [String: String]
-    public var secretEnv: [String: SecretReference]
-    public var replicas: Int
-    public var resources: Resources
-    public var ports: [PortSpec]
-    public var health: HealthSpec?
-    public var update: UpdateStrategy
-    public var placement: Placement
-    public var restart: RestartPolicy
-    public var alerts: [String]
-    public var network: ContainerNetwork
-    public var pull: PullPolicy
+    struct Fields: Sendable, Hashable {
+        var name: String
+        var image: String?
+        var command: [String]?
+        var env: [String: String]
+        var secretEnv: [String: SecretReference]
+        var replicas: Int
+        var resources: Resources
+        var ports: [PortSpec]
+        var health: HealthSpec?
+        var update: UpdateStrategy
+        var placement: Placement
+        var restart: RestartPolicy
+        var alerts: [String]
+        var network: ContainerNetwork
+        var pull: PullPolicy
+        var files: [FileSpec]
+        var volumes: [VolumeMount]
+        var alertAfter: Timespan
+        var notifyOn: [DeployEvent]
+    }
+
+    /// Changed only while uniquely referenced (`fields`' modify), so sharing it is safe.
+    private final class Storage: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var storage: Storage
+
+    private var fields: Fields {
+        get { storage.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+            yield &storage.fields
+        }
+    }
+
+    public var name: String {
+        get { storage.fields.name }
+        _modify { yield &fields.name }
+    }
+    public var image: String? {
+        get { storage.fields.image }
+        _modify { yield &fields.image }
+    }
+    public var command: [String]? {
+        get { storage.fields.command }
+        _modify { yield &fields.command }
+    }
+    public var env: [String: String] {
+        get { storage.fields.env }
+        _modify { yield &fields.env }
+    }
+    public var secretEnv: [String: SecretReference] {
+        get { storage.fields.secretEnv }
+        _modify { yield &fields.secretEnv }
+    }
+    public var replicas: Int {
+        get { storage.fields.replicas }
+        _modify { yield &fields.replicas }
+    }
+    public var resources: Resources {
+        get { storage.fields.resources }
+        _modify { yield &fields.resources }
+    }
+    public var ports: [PortSpec] {
+        get { storage.fields.ports }
+        _modify { yield &fields.ports }
+    }
+    public var health: HealthSpec? {
+        get { storage.fields.health }
+        _modify { yield &fields.health }
+    }
+    public var update: UpdateStrategy {
+        get { storage.fields.update }
+        _modify { yield &fields.update }
+    }
+    public var placement: Placement {
+        get { storage.fields.placement }
+        _modify { yield &fields.placement }
+    }
+    public var restart: RestartPolicy {
+        get { storage.fields.restart }
+        _modify { yield &fields.restart }
+    }
+    public var alerts: [String] {
+        get { storage.fields.alerts }
+        _modify { yield &fields.alerts }
+    }
+    public var network: ContainerNetwork {
+        get { storage.fields.network }
+        _modify { yield &fields.network }
+    }
+    public var pull: PullPolicy {
+        get { storage.fields.pull }
+        _modify { yield &fields.pull }
+    }
     /// Files put into each replica before it starts.
-    public var files: [FileSpec]
+    public var files: [FileSpec] {
+        get { storage.fields.files }
+        _modify { yield &fields.files }
+    }
     /// Volumes mounted into each replica.
-    public var volumes: [VolumeMount]
+    public var volumes: [VolumeMount] {
+        get { storage.fields.volumes }
+        _modify { yield &fields.volumes }
+    }
     /// How long the App may run below its ready replicas, or have replicas it cannot place, before
     /// an incident opens (`degraded/NAME`, `unplaceable/NAME`).
-    public var alertAfter: Timespan
+    public var alertAfter: Timespan {
+        get { storage.fields.alertAfter }
+        _modify { yield &fields.alertAfter }
+    }
     /// One-off notices to the App's `alerts:` notifiers when a rollout completes or is rolled back.
-    public var notifyOn: [DeployEvent]
+    public var notifyOn: [DeployEvent] {
+        get { storage.fields.notifyOn }
+        _modify { yield &fields.notifyOn }
+    }
 
     public init(
         name: String, image: String? = nil, command: [String]? = nil, env: [String: String] = [:],
@@ -33,25 +132,47 @@ public struct AppSpec: Sendable, Hashable, Codable {
         network: ContainerNetwork = .bridge, pull: PullPolicy = .ifNotPresent, files: [FileSpec] = [],
         volumes: [VolumeMount] = [], alertAfter: Timespan = .minutes(5), notifyOn: [DeployEvent] = []
     ) {
-        self.alertAfter = alertAfter
-        self.notifyOn = notifyOn
-        self.files = files
-        self.volumes = volumes
-        self.network = network
-        self.pull = pull
-        self.name = name
-        self.image = image
-        self.command = command
-        self.env = env
-        self.secretEnv = secretEnv
-        self.replicas = replicas
-        self.resources = resources
-        self.ports = ports
-        self.health = health
-        self.update = update
-        self.placement = placement
-        self.restart = restart
-        self.alerts = alerts
+        storage = Storage(
+            Fields(
+                name: name, image: image, command: command, env: env, secretEnv: secretEnv, replicas: replicas,
+                resources: resources, ports: ports, health: health, update: update, placement: placement,
+                restart: restart, alerts: alerts, network: network, pull: pull, files: files, volumes: volumes,
+                alertAfter: alertAfter, notifyOn: notifyOn))
+    }
+
+    public static func == (lhs: AppSpec, rhs: AppSpec) -> Bool {
+        lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(storage.fields) }
+
+    enum CodingKeys: String, CodingKey {
+        case name, image, command, env, secretEnv, replicas, resources, ports, health, update, placement, restart,
+            alerts, network, pull, files, volumes, alertAfter, notifyOn
+    }
+
+    /// The fields as the struct's stored properties were written before they moved into a box.
+    public func encode(to encoder: any Encoder) throws {
+        var values = encoder.container(keyedBy: CodingKeys.self)
+        try values.encode(name, forKey: .name)
+        try values.encodeIfPresent(image, forKey: .image)
+        try values.encodeIfPresent(command, forKey: .command)
+        try values.encode(env, forKey: .env)
+        try values.encode(secretEnv, forKey: .secretEnv)
+        try values.encode(replicas, forKey: .replicas)
+        try values.encode(resources, forKey: .resources)
+        try values.encode(ports, forKey: .ports)
+        try values.encodeIfPresent(health, forKey: .health)
+        try values.encode(update, forKey: .update)
+        try values.encode(placement, forKey: .placement)
+        try values.encode(restart, forKey: .restart)
+        try values.encode(alerts, forKey: .alerts)
+        try values.encode(network, forKey: .network)
+        try values.encode(pull, forKey: .pull)
+        try values.encode(files, forKey: .files)
+        try values.encode(volumes, forKey: .volumes)
+        try values.encode(alertAfter, forKey: .alertAfter)
+        try values.encode(notifyOn, forKey: .notifyOn)
     }
 }
 
