@@ -14,7 +14,8 @@ func measureRepositoryCurve(fileCounts: [Int], repeats: Int) async throws -> Cur
         id: "repository", title: "Validate and poll time vs repository size", xLabel: "manifest files",
         yLabel: "ms (median)", series: [],
         note:
-            "Generated Apps, one file each (plus 8 Nodes and a Notifier); a local git remote. Median of "
+            "Generated Apps, one file each (plus 8 Nodes and a Notifier), all in one folder (`apps/`) or, in "
+            + "the last two columns, in folders of 100 (`apps/group-N/`); a local git remote. Median of "
             + "\(repeats) (first poll and clone: one each, a fresh state directory).")
     for files in fileCounts {
         let root = NSTemporaryDirectory() + "reconcile-scale-repo-\(UUID().uuidString)"
