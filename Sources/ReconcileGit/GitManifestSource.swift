@@ -190,10 +190,6 @@ public actor GitManifestSource {
         return .applied(snapshot)
     }
 
-    /// A commit that changes a few manifests of the last reusable assembly, and nothing a rule
-    /// across documents reads, is assembled from it (one-file commits stay flat as the repository
-    /// grows); nil: assemble in full. Any other difference (a path added, removed or renamed, a
-    /// `from:` file or `.reconcileignore` changed, more than 16 manifests changed) goes the full way.
     /// `reassemble` of the base's files with `modified` (files changed in place, found by comparing
     /// trees) put in.
     private func reassemble(
@@ -212,6 +208,11 @@ public actor GitManifestSource {
     /// Manifests a commit may change and still be assembled from the last assembly.
     static let maximumReassembled = 16
 
+    /// A commit that changes a few manifests of the last reusable assembly, and nothing a rule
+    /// across documents reads, is assembled from it (one-file commits stay flat as the repository
+    /// grows); nil: assemble in full. Any other difference (a path added, removed or renamed, a
+    /// `from:` file or `.reconcileignore` changed, more than 16 manifests changed) goes the full way.
+    ///
     /// - Parameter only: the positions of the files that may differ from the base's (nil: any).
     private func reassemble(
         _ commit: String, _ files: [GitSource.Entry], treeDiagnostics: [Diagnostic], only: [Int]? = nil
