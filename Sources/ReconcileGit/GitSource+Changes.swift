@@ -16,13 +16,9 @@ extension GitSource {
     ) throws(GitError) -> [Entry]? {
         let repository = try openRepository()
         let operation = "compare \(old.prefix(12)) with \(new.prefix(12))"
-        guard let oldTree = try manifestTree(repository, commit: old, path: path, operation: operation) else {
-            return nil
-        }
+        guard let oldTree = try folder(repository, commit: old, path: path, operation: operation) else { return nil }
         defer { git_tree_free(oldTree) }
-        guard let newTree = try manifestTree(repository, commit: new, path: path, operation: operation) else {
-            return nil
-        }
+        guard let newTree = try folder(repository, commit: new, path: path, operation: operation) else { return nil }
         defer { git_tree_free(newTree) }
         var entries: [Entry] = []
         let inPlace = try compare(
@@ -103,10 +99,22 @@ extension GitSource {
         mode == GIT_FILEMODE_BLOB.rawValue || mode == GIT_FILEMODE_BLOB_EXECUTABLE.rawValue
     }
 
-    /// The tree at `path` in `commit` (to be freed by the caller), or nil when there is no folder there.
-    private func manifestTree(
+    /// `manifestTree`, or nil when the commit has no folder at `path`.
+    private func folder(
         _ repository: OpaquePointer, commit: String, path: String, operation: String
     ) throws(GitError) -> OpaquePointer? {
+        do {
+            return try manifestTree(repository, commit: commit, path: path, operation: operation)
+        } catch  where error.kind == .pathNotFound {
+            return nil
+        }
+    }
+
+    /// The tree at `path` in `commit`, to be freed by the caller; a commit without a folder there
+    /// throws `.pathNotFound`, saying what to check.
+    func manifestTree(
+        _ repository: OpaquePointer, commit: String, path: String, operation: String
+    ) throws(GitError) -> OpaquePointer {
         var oid = git_oid()
         var rc = git_oid_fromstr(&oid, commit)
         guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
@@ -116,17 +124,24 @@ extension GitSource {
         defer { git_commit_free(commitHandle) }
         var root: OpaquePointer?
         rc = git_commit_tree(&root, commitHandle)
-        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
+        guard rc == 0, let root else { throw GitError.last(code: rc, operation: operation) }
         let subpath = path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
         if subpath.isEmpty { return root }
         defer { git_tree_free(root) }
         var entry: OpaquePointer?
-        guard git_tree_entry_bypath(&entry, root, subpath) == 0 else { return nil }
+        guard git_tree_entry_bypath(&entry, root, subpath) == 0 else {
+            throw GitError(
+                .pathNotFound, operation: operation, message: "no folder \"\(subpath)\" in this commit; check --path")
+        }
         defer { git_tree_entry_free(entry) }
-        guard git_tree_entry_filemode(entry) == GIT_FILEMODE_TREE else { return nil }
+        guard git_tree_entry_filemode(entry) == GIT_FILEMODE_TREE else {
+            throw GitError(
+                .pathNotFound, operation: operation,
+                message: "\"\(subpath)\" is not a folder in this commit (symbolic links are not followed)")
+        }
         var subtree: OpaquePointer?
         rc = git_tree_lookup(&subtree, repository, git_tree_entry_id(entry))
-        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
+        guard rc == 0, let subtree else { throw GitError.last(code: rc, operation: operation) }
         return subtree
     }
 }

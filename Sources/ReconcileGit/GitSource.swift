@@ -256,40 +256,8 @@ public actor GitSource {
     ) {
         let repository = try openRepository()
         let operation = "read \(path.isEmpty ? "/" : path) at \(commit.prefix(12))"
-        var oid = git_oid()
-        var rc = git_oid_fromstr(&oid, commit)
-        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
-        var commitHandle: OpaquePointer?
-        rc = git_commit_lookup(&commitHandle, repository, &oid)
-        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
-        defer { git_commit_free(commitHandle) }
-        var root: OpaquePointer?
-        rc = git_commit_tree(&root, commitHandle)
-        guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
-        defer { git_tree_free(root) }
-
-        let subpath = path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
-        var tree = root
-        var ownedSubtree: OpaquePointer?
-        defer { if let ownedSubtree { git_tree_free(ownedSubtree) } }
-        if !subpath.isEmpty {
-            var entry: OpaquePointer?
-            rc = git_tree_entry_bypath(&entry, root, subpath)
-            guard rc == 0 else {
-                throw GitError(
-                    .pathNotFound, operation: operation,
-                    message: "no folder \"\(subpath)\" in this commit; check --path")
-            }
-            defer { git_tree_entry_free(entry) }
-            guard git_tree_entry_filemode(entry) == GIT_FILEMODE_TREE else {
-                throw GitError(
-                    .pathNotFound, operation: operation,
-                    message: "\"\(subpath)\" is not a folder in this commit (symbolic links are not followed)")
-            }
-            rc = git_tree_lookup(&ownedSubtree, repository, git_tree_entry_id(entry))
-            guard rc == 0 else { throw GitError.last(code: rc, operation: operation) }
-            tree = ownedSubtree
-        }
+        let tree = try manifestTree(repository, commit: commit, path: path, operation: operation)
+        defer { git_tree_free(tree) }
         var entries: [Entry] = []
         var diagnostics: [Diagnostic] = []
         try walk(

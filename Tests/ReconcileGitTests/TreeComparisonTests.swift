@@ -153,6 +153,46 @@ import Testing
         }
     }
 
+    /// A manifest path (`--path`) that is no folder of the commit fails the poll with what to check,
+    /// whether a later commit is compared with the last one or listed.
+    @Test func aManifestPathThatIsNoFolderFailsThePollSayingSo() async throws {
+        let fixture = try GitFixture("tree-path")
+        let origin = try fixture.repository()
+        try origin.write("deploy/web.yaml", Self.app("web"))
+        try origin.write("README.md", "services\n")
+        try origin.commit("start")
+        for (path, message) in [
+            ("nowhere", "no folder \"nowhere\" in this commit; check --path"),
+            ("README.md", "\"README.md\" is not a folder in this commit (symbolic links are not followed)"),
+        ] {
+            let source = GitManifestSource(
+                source: GitSource(remote: origin.path, stateDirectory: fixture.state + "-\(path)"), ref: "main",
+                path: path)
+            guard case .failed(let error, nil) = await source.poll() else {
+                Issue.record("\(path): the poll did not fail")
+                continue
+            }
+            #expect(error.kind == .pathNotFound)
+            #expect(error.message == message)
+        }
+        // Applied below `deploy`; a later commit that removes the folder fails, and the last stays.
+        let source = GitManifestSource(
+            source: GitSource(remote: origin.path, stateDirectory: fixture.state + "-deploy"), ref: "main",
+            path: "deploy")
+        guard case .applied = await source.poll() else {
+            Issue.record("the deploy folder applies")
+            return
+        }
+        try origin.remove("deploy")
+        try origin.commit("no deploy")
+        guard case .failed(let error, let inForce) = await source.poll() else {
+            Issue.record("a commit without the folder did not fail")
+            return
+        }
+        #expect(error.kind == .pathNotFound)
+        #expect(inForce?.state.apps.map(\.name) == ["web"])
+    }
+
     /// Comparing trees reads only what changed: in a repository of folders, a one-file commit's
     /// changed entries are that file alone, and a commit touching only unlisted paths changes none.
     @Test func modifiedEntriesAreTheFilesChangedInPlace() async throws {
