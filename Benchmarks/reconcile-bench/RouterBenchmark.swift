@@ -7,7 +7,8 @@ import ReconcileTesting
 /// `wrk` against one small keep-alive HTTP server (a child process: `reconcile-bench backend`) four
 /// ways, in rounds so each sees the same machine: directly; through the router in http mode;
 /// through Debian's nginx as a reverse proxy with upstream keep-alive (the same worker count as the
-/// router's event loops); through the router in tcp mode.
+/// router's event loops, and the same headers added: X-Forwarded-For, -Proto, -Host and a request
+/// id); through the router in tcp mode.
 func runRouterBenchmark(_ options: Options) async throws {
     let cores = ProcessInfo.processInfo.activeProcessorCount
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("router-bench-\(UUID().uuidString)").path
@@ -45,13 +46,20 @@ func runRouterBenchmark(_ options: Options) async throws {
             client_body_temp_path \(folder)/body;
             proxy_temp_path \(folder)/proxy;
             upstream backend { server 127.0.0.1:\(backendPort); keepalive 256; }
+            # The request id the client sent, else a new one (as the router does).
+            map $http_x_request_id $reqid { default $http_x_request_id; "" $request_id; }
             server {
                 listen 127.0.0.1:\(nginxPort);
                 location / {
                     proxy_pass http://backend;
                     proxy_http_version 1.1;
                     proxy_set_header Connection "";
+                    # The headers the router sends the replica, so both ask the backend the same.
+                    proxy_set_header Host $http_host;
                     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                    proxy_set_header X-Forwarded-Proto $scheme;
+                    proxy_set_header X-Forwarded-Host $http_host;
+                    proxy_set_header X-Request-Id $reqid;
                 }
             }
         }
