@@ -231,10 +231,8 @@ import Testing
             hook, method: .POST, headers: [("X-GitHub-Event", "push"), ("X-Hub-Signature-256", "sha256=\(signature)")],
             body: body)
         #expect(pushed.status == 202)
-        let sent = Date()
-        #expect(await AlertsEndToEndTests.eventually(10) { appliedCommits() == 2 }, "\(log())")
-        let took = Date().timeIntervalSince(sent)
-        #expect(took < 10, "the push was polled after \(took) s")
+        // Any wait far below the hour tells "polled on the push" from "polled on the interval".
+        #expect(await AlertsEndToEndTests.eventually(120) { appliedCommits() == 2 }, "\(log())")
         #expect(
             try await Self.request(hook, method: .POST, headers: [("X-Gitlab-Token", secret)], body: body).status == 202
         )

@@ -286,13 +286,13 @@ import Testing
             let found = try Command.run(["pgrep", "-f", "sleep 34[78]$"])
             return found.stdout.split(separator: "\n").count
         }
-        #expect(try await setup.eventually(10) { try sleepers() == 2 })
+        #expect(try await setup.eventually(60) { try sleepers() == 2 })
         let longRun = try #require(try setup.latest("long"))
         let cancelled = try await setup.cli(["runs", "cancel", "long/\(longRun.runID)"] + (try await setup.remote()))
         #expect(cancelled.stdout.contains("cancel asked"), "\(cancelled.stdout) \(cancelled.stderr)")
-        #expect(try await setup.eventually(20) { try setup.latest("long")?.state == .cancelled }, "\(setup.log)")
+        #expect(try await setup.eventually(60) { try setup.latest("long")?.state == .cancelled }, "\(setup.log)")
         #expect(try attempts("long")["sleep"]?.state == .cancelled)
-        #expect(try await setup.eventually(5) { try sleepers() == 0 }, "the process tree is gone")
+        #expect(try await setup.eventually(60) { try sleepers() == 0 }, "the process tree is gone")
         let again = try await setup.cli(["runs", "cancel", "long/\(longRun.runID)"])
         #expect(again.stderr.contains("has finished (cancelled)"), "\(again.stderr)")
         #expect(try setup.store.incidents().filter { $0.key == "dag/long" }.isEmpty, "a cancel opens no incident")
@@ -439,7 +439,7 @@ import Testing
         #expect(try await setup.eventually(30) { try setup.latest("long")?.state == .cancelled }, "\(setup.log)")
         // Stopped and removed: nothing of the run is left on the engine.
         #expect(
-            try await setup.eventually(15) {
+            try await setup.eventually(60) {
                 try await driver.list().allSatisfy { $0.labels[OwnershipLabels.dag] != "long" }
             })
         controller.signal(SIGTERM)

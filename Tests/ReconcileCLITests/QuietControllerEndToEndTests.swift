@@ -48,7 +48,7 @@ import Testing
         let victim = try #require(try replicas().first)
         kill(victim, SIGKILL)
         #expect(
-            try await setup.eventually(10) {
+            try await setup.eventually(60) {
                 let now = try replicas(); return now.count == 2 && !now.contains(victim)
             },
             "\(setup.log)")
@@ -56,13 +56,13 @@ import Testing
         // A run triggered by the CLI (it writes the store itself) and one through the API.
         let local = try await setup.cli(["dags", "trigger", "once"])
         #expect(local.status == 0, "\(local.stderr)")
-        #expect(try await setup.eventually(15) { try setup.latest("once")?.state == .succeeded }, "\(setup.log)")
+        #expect(try await setup.eventually(60) { try setup.latest("once")?.state == .succeeded }, "\(setup.log)")
         let first = try #require(try setup.latest("once")).runID
         try await Task.sleep(for: .seconds(1.1))  // manual run ids are per second
         let api = try await setup.cli(["dags", "trigger", "once"] + remote)
         #expect(api.status == 0, "\(api.stderr)")
         #expect(
-            try await setup.eventually(15) {
+            try await setup.eventually(60) {
                 let run = try setup.latest("once")
                 return run?.runID != first && run?.state == .succeeded
             }, "\(setup.log)")

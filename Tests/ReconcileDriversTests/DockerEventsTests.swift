@@ -95,7 +95,7 @@ import Testing
         func taken() -> Int { driver.listingsTaken.load(ordering: .relaxed) }
         /// True once a listing is answered without asking the engine (the last events are in).
         func settles() async throws -> Bool {
-            try await eventually(10) {
+            try await eventually(60) {
                 let before = taken()
                 _ = try await driver.list()
                 return taken() == before
@@ -127,7 +127,7 @@ import Testing
         ])
         #expect(byHand.status == 0, "\(byHand.stderr)")
         let handID = byHand.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(try await eventually(10) { try await driver.list().contains { $0.id == handID } })
+        #expect(try await eventually(60) { try await driver.list().contains { $0.id == handID } })
 
         // Stopped by the driver: exited in the very next listing.
         try await driver.stop(sleeper.id, grace: .seconds(0))
