@@ -204,7 +204,7 @@ import Testing
         }
         #expect(beats.count >= 10, "\(beats.count) heartbeats")
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
         smtp.stop()
         webhook.stop()
         _ = await smtp.process.wait(timeout: 10)
@@ -274,7 +274,7 @@ import Testing
         #expect(await Self.eventually(90) { smtp.windowOpen }, "\(DAGCLITests.contents(output))")
         #expect(try entry()?.sentAt == nil, "the outbox marked it sent before the receiver answered")
         controller.signal(SIGKILL)
-        #expect(await controller.wait(timeout: 10) == 128 + SIGKILL)
+        #expect(await controller.wait(timeout: 60) == 128 + SIGKILL)
         #expect(try entry()?.sentAt == nil)
         controller = try start()
         #expect(
@@ -294,7 +294,7 @@ import Testing
         #expect(sent.attempts >= 2)
         #expect(try store.outbox().count == 1)
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
     }
 }
 

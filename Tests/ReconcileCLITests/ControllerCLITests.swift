@@ -77,7 +77,7 @@ import Testing
         #expect(try await eventually(30) { logText().contains("~ app hello: replicas 1 -> 2") }, "\(logText())")
 
         controller.signal(SIGTERM)
-        let status = await controller.wait(timeout: 15)
+        let status = await controller.wait(timeout: 60)
         #expect(status == 0, "the controller ended with \(String(describing: status)) after SIGTERM")
         #expect(logText().hasSuffix("controller stopped\n"))
         #expect(!Loopback.canConnect(port: publish), "the published port still listens after the controller stopped")

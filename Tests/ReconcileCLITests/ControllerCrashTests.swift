@@ -110,7 +110,7 @@ import Testing
                 continue
             }
             controller.signal(SIGKILL)
-            #expect(await controller.wait(timeout: 10) == 128 + SIGKILL)
+            #expect(await controller.wait(timeout: 60) == 128 + SIGKILL)
             killsDuringTheRun += 1
             let runID = try store.runs(dag: "crashy").first?.runID ?? ""
             for attempt in try store.attempts(dag: "crashy", runID: runID) where attempt.state == .running {
@@ -147,7 +147,7 @@ import Testing
         let log = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         #expect(try runState() == .succeeded, "\(log.suffix(3000))")
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
 
         // Every attempt ran exactly once: one start line per (task, try), and those are the store's attempts.
         let started = ((try? String(contentsOfFile: marks, encoding: .utf8)) ?? "").split(separator: "\n").map(

@@ -143,7 +143,7 @@ import Testing
         #expect((triggered["run"] as? String)?.hasPrefix("manual__") == true, "\(triggeredJSON.stdout)")
 
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
         let missing = try await CLITests.run(["rerun", "nope", "--failed", "--state", state])
         #expect(missing.status != 0)
         #expect(
@@ -256,6 +256,6 @@ import Testing
                 "backfill__2025-01-01T00:00:00Z", "succeeded", "0",
             ], "\(list.stdout)")
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
     }
 }

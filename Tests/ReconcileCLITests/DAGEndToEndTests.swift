@@ -119,7 +119,7 @@ import Testing
         let loaded = try await CLITests.run(["logs", "pipeline/load", "--state", state])
         #expect(loaded.stdout == "loaded\n")
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
         if backend == .process {
             let shim = CLITests.binary.deletingLastPathComponent().appendingPathComponent("reconcile-shim").path
             let driver = try ProcessDriver(node: "here", stateDirectory: state, shimPath: shim)
@@ -196,7 +196,7 @@ import Testing
             #expect(show.stdout.contains("  \(task)\n    try 1: succeeded exit 0 on local"), "\(show.stdout)")
         }
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
     }
 }
 extension DAGEndToEndTests {
@@ -250,7 +250,7 @@ extension DAGEndToEndTests {
         controller = try start()
         #expect(await AlertsEndToEndTests.eventually(75) { lines().count >= 3 }, "\(DAGCLITests.contents(output))")
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
         let format = ISO8601DateFormatter()
         format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let plain = ISO8601DateFormatter()

@@ -158,7 +158,7 @@ import Testing
             try setup.store.attempts(dag: "load", runID: firstRun.runID).first { $0.task == "count" }?.logPath)
         #expect(FileManager.default.fileExists(atPath: oldLog))
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
         try await Task.sleep(for: .seconds(1.1))
         let restarted = try setup.controller(["--retain", "1s"])
         #expect(
@@ -169,7 +169,7 @@ import Testing
         #expect(try setup.store.attempts(dag: "load", runID: firstRun.runID).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: oldLog))
         restarted.signal(SIGTERM)
-        #expect(await restarted.wait(timeout: 15) == 0)
+        #expect(await restarted.wait(timeout: 60) == 0)
     }
 
     /// A sensor waits for a file holding no room (a task that needs the whole node runs meanwhile) and
@@ -297,7 +297,7 @@ import Testing
         #expect(again.stderr.contains("has finished (cancelled)"), "\(again.stderr)")
         #expect(try setup.store.incidents().filter { $0.key == "dag/long" }.isEmpty, "a cancel opens no incident")
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
     }
 
     /// A DAG after two others runs for an interval only once both have a succeeded run for it (their
@@ -379,7 +379,7 @@ import Testing
         #expect(ticks.count == 1, "one run for the latest tick, no burst: \(ticks.map(\.runID))")
         #expect(ticks.first?.logicalDate == Date(timeIntervalSince1970: boundary))
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
     }
 }
 
@@ -443,7 +443,7 @@ import Testing
                 try await driver.list().allSatisfy { $0.labels[OwnershipLabels.dag] != "long" }
             })
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
         await engine.shutdownOffPool()
     }
 }

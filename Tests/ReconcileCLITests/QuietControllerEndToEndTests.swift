@@ -67,7 +67,7 @@ import Testing
                 return run?.runID != first && run?.state == .succeeded
             }, "\(setup.log)")
         controller.signal(SIGTERM)
-        #expect(await controller.wait(timeout: 15) == 0)
+        #expect(await controller.wait(timeout: 60) == 0)
     }
 
     /// A counter or gauge from the controller's /metrics.
