@@ -10,6 +10,9 @@ import ReconcileTesting
 /// router's event loops, and the same headers added: X-Forwarded-For, -Proto, -Host and a request
 /// id); through the router in tcp mode.
 func runRouterBenchmark(_ options: Options) async throws {
+    for tool in ["/usr/bin/wrk", "/usr/sbin/nginx"] where !FileManager.default.isExecutableFile(atPath: tool) {
+        throw FixtureError("the router benchmark needs \(tool): apt-get install wrk nginx")
+    }
     let cores = ProcessInfo.processInfo.activeProcessorCount
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("router-bench-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

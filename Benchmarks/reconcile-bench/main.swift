@@ -38,25 +38,31 @@ import Foundation
 
 var arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments.remove(at: 1) : "load"
-switch mode {
-case "load": try runLoadBenchmark(Options(arguments))
-case "git": try await runGitBenchmark(Options(arguments))
-case "docker": try await runDockerBenchmark(Options(arguments))
-case "plan": runPlanBenchmark(Options(arguments))
-case "dags": try await runDAGBenchmark(Options(arguments))
-case "grep": try runGrepBenchmark(Options(arguments))
-case "soak": try await runSoakBenchmark(Options(arguments))
-case "ui": try runWebBenchmark(Options(arguments))
-case "bounds": try await runBoundsBenchmark(Options(arguments))
-case "fuzz-http": try runHTTPFuzz(Options(arguments))
-case "router": try await runRouterBenchmark(Options(arguments))
-case "backend": try await runBackend(Options(arguments))
-case "scale": try await runScaleBenchmark(Options(arguments))
-case "scale-pass-point": try await runPassPoint(Options(arguments))
-default:
-    FileHandle.standardError.write(
-        Data(
-            "unknown benchmark \(mode); use load, git, plan, docker, dags, grep, soak, ui, bounds, router, fuzz-http or scale\n"
-                .utf8))
-    exit(2)
+// A benchmark that cannot run (a tool missing, a fixture that did not start) says why and exits 1.
+do {
+    switch mode {
+    case "load": try runLoadBenchmark(Options(arguments))
+    case "git": try await runGitBenchmark(Options(arguments))
+    case "docker": try await runDockerBenchmark(Options(arguments))
+    case "plan": runPlanBenchmark(Options(arguments))
+    case "dags": try await runDAGBenchmark(Options(arguments))
+    case "grep": try runGrepBenchmark(Options(arguments))
+    case "soak": try await runSoakBenchmark(Options(arguments))
+    case "ui": try runWebBenchmark(Options(arguments))
+    case "bounds": try await runBoundsBenchmark(Options(arguments))
+    case "fuzz-http": try runHTTPFuzz(Options(arguments))
+    case "router": try await runRouterBenchmark(Options(arguments))
+    case "backend": try await runBackend(Options(arguments))
+    case "scale": try await runScaleBenchmark(Options(arguments))
+    case "scale-pass-point": try await runPassPoint(Options(arguments))
+    default:
+        FileHandle.standardError.write(
+            Data(
+                "unknown benchmark \(mode); use load, git, plan, docker, dags, grep, soak, ui, bounds, router, fuzz-http or scale\n"
+                    .utf8))
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("reconcile-bench \(mode): \(error)\n".utf8))
+    exit(1)
 }
