@@ -179,24 +179,23 @@ enum HTTPHeads {
         _ head: ClientRequestHead, client: String, scheme: String, requestID: String, keepUpgrade: Bool = false,
         allocator: ByteBufferAllocator
     ) -> (bytes: ByteBuffer, chunked: Bool) {
-        var bytes = allocator.buffer(
-            capacity: 256 + head.lines.reduce(head.target.readableBytes) { $0 + $1.readableBytes + 2 })
-        bytes.writeString(head.method.rawValue)
-        bytes.writeStaticString(" ")
-        bytes.writeImmutableBuffer(head.target)
-        bytes.writeStaticString(" HTTP/1.1\r\n")
-        for line in head.lines {
-            if keepUpgrade, HTTPSyntax.named(line, "upgrade") {
-                writeLine(line, to: &bytes)
-                continue
-            }
-            if isConnectionOnly(line, listed: head.connectionTokens) || HTTPSyntax.named(line, "x-request-id")
+        func dropped(_ line: ByteBuffer) -> Bool {
+            if keepUpgrade, HTTPSyntax.named(line, "upgrade") { return false }
+            return isConnectionOnly(line, listed: head.connectionTokens) || HTTPSyntax.named(line, "x-request-id")
                 || HTTPSyntax.named(line, "x-forwarded-for") || HTTPSyntax.named(line, "x-forwarded-proto")
                 || (head.host != nil && HTTPSyntax.named(line, "x-forwarded-host"))
-            {
-                continue
-            }
-            writeLine(line, to: &bytes)
+        }
+        var bytes = allocator.buffer(
+            capacity: 256 + head.lines.reduce(head.target.readableBytes) { $0 + $1.readableBytes + 2 })
+        if let canonical = head.canonical, !head.lines.contains(where: dropped) {
+            // Nothing to drop from a head spelled as it would be written: its lines in one copy.
+            bytes.writeImmutableBuffer(canonical)
+        } else {
+            bytes.writeString(head.method.rawValue)
+            bytes.writeStaticString(" ")
+            bytes.writeImmutableBuffer(head.target)
+            bytes.writeStaticString(" HTTP/1.1\r\n")
+            for line in head.lines where !dropped(line) { writeLine(line, to: &bytes) }
         }
         func line(_ name: StaticString, _ value: String) {
             bytes.writeStaticString(name)
@@ -254,23 +253,30 @@ enum HTTPHeads {
         }
         // A body framed by its coding carries no length (a length beside it would frame it twice).
         let dropLength = head.framing == .chunked || head.framing == .untilClose
+        func dropped(_ line: ByteBuffer) -> Bool {
+            if isConnectionOnly(line, listed: head.connectionTokens) { return true }
+            // Chunk framing goes on only as it came, to an HTTP/1.1 client.
+            if HTTPSyntax.named(line, "transfer-encoding"),
+                body != .asItCame || (head.framing != .chunked && head.framing != .untilClose)
+            {
+                return true
+            }
+            return dropLength && HTTPSyntax.named(line, "content-length")
+        }
+        // The common answer (HTTP/1.1 to an HTTP/1.1 client that stays, its lines all end to end)
+        // goes on as the bytes that came.
+        if let canonical = head.canonical, !old, body == .asItCame, !exchange.closeAfter,
+            !head.lines.contains(where: dropped)
+        {
+            return (canonical, body)
+        }
         var bytes = allocator.buffer(capacity: 256 + head.lines.reduce(0) { $0 + $1.readableBytes + 2 })
         bytes.writeStaticString(old ? "HTTP/1.0 " : "HTTP/1.1 ")
         bytes.writeString(String(head.status))
         bytes.writeStaticString(" ")
         bytes.writeImmutableBuffer(head.reason)
         bytes.writeStaticString("\r\n")
-        for line in head.lines {
-            if isConnectionOnly(line, listed: head.connectionTokens) { continue }
-            // Chunk framing goes on only as it came, to an HTTP/1.1 client.
-            if HTTPSyntax.named(line, "transfer-encoding"),
-                body != .asItCame || (head.framing != .chunked && head.framing != .untilClose)
-            {
-                continue
-            }
-            if dropLength, HTTPSyntax.named(line, "content-length") { continue }
-            writeLine(line, to: &bytes)
-        }
+        for line in head.lines where !dropped(line) { writeLine(line, to: &bytes) }
         if body == .chunkedHere { bytes.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if exchange.closeAfter {
             bytes.writeStaticString("Connection: close\r\n")

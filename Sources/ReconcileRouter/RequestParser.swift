@@ -27,6 +27,9 @@ struct ClientRequestHead {
     /// `Expect: 100-continue` (HTTP/1.1 only; RFC 9110 §10.1.1 has an HTTP/1.0 one ignored): the
     /// client waits for a 100 Continue (or a final answer) before it sends the body.
     var expectsContinue = false
+    /// The request line and header lines as they came (without the blank line), when spelled as
+    /// the router would write them: HTTP/1.1, every line ended by CRLF.
+    var canonical: ByteBuffer?
 }
 
 /// Splits what a client sends on a keep-alive connection into requests (RFC 9112): a head, then
@@ -172,10 +175,12 @@ struct RequestParser {
         }
         lineEnded = false
         var headBytes = buffer.readSlice(length: end)!
-        guard let (requestLine, _) = try HTTPSyntax.takeLine(&headBytes, limit: .max),
+        let whole = headBytes
+        guard let (requestLine, rawLine) = try HTTPSyntax.takeLine(&headBytes, limit: .max),
             requestLine.readableBytes <= limits.maxRequestLineBytes
         else { throw Self.uriTooLong }
         var head = try Self.requestLine(requestLine)
+        var canonical = head.minorVersion == 1 && rawLine.readableBytes == requestLine.readableBytes + 2
         guard headBytes.readableBytes <= limits.maxHeaderBytes + 2 else { throw Self.headerTooLarge }
         var lengths: Int?
         var codings: [String]?
@@ -185,7 +190,9 @@ struct RequestParser {
         var upgradeHeader = false
         var upgradeToken = false
         // The head is whole and bounded already: a field over its own bound is 431, not a bad line.
-        while let (line, _) = try HTTPSyntax.takeLine(&headBytes, limit: .max), line.readableBytes > 0 {
+        while let (line, raw) = try HTTPSyntax.takeLine(&headBytes, limit: .max) {
+            if raw.readableBytes != line.readableBytes + 2 { canonical = false }
+            guard line.readableBytes > 0 else { break }
             guard line.readableBytes <= limits.maxFieldBytes else { throw Self.headerTooLarge }
             if line.readableBytesView.first == 0x20 || line.readableBytesView.first == 0x09 {
                 throw Refusal(status: .badRequest, reason: "a header line is folded (obsolete line folding)")
@@ -253,6 +260,7 @@ struct RequestParser {
         head.contentLength = lengths
         head.keepAlive = !close && (head.minorVersion == 1 || keepAliveAsked)
         head.upgrade = upgradeHeader && upgradeToken
+        if canonical { head.canonical = whole.getSlice(at: whole.readerIndex, length: whole.readableBytes - 2) }
         return head
     }
 

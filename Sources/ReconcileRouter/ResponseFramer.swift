@@ -16,6 +16,10 @@ struct UpstreamResponseHead {
     var transferCoded = false
     /// Lower-case header names the Connection header lists (hop-by-hop for this message).
     var connectionTokens: [String]
+    /// The whole head as it came, when it is spelled as the router would write it: HTTP/1.1, a
+    /// reason phrase after the code, every line ended by CRLF (then a head with nothing to drop
+    /// goes on to an HTTP/1.1 client as these bytes, neither copied nor rebuilt).
+    var canonical: ByteBuffer?
 }
 
 /// Splits what a replica sends on a keep-alive connection into responses (RFC 9112 §6): a head,
@@ -132,16 +136,22 @@ struct ResponseFramer {
         }
         guard end <= maxHeadBytes else { throw Malformed(description: "the response head is too large") }
         var head = buffer.readSlice(length: end)!
-        guard let (statusLine, _) = try HTTPSyntax.takeLine(&head, limit: maxHeadBytes) else {
+        let whole = head
+        guard let (statusLine, rawStatus) = try HTTPSyntax.takeLine(&head, limit: maxHeadBytes) else {
             throw Malformed(description: "no status line")
         }
         var parsed = try Self.statusLine(statusLine)
+        var canonical =
+            parsed.minorVersion == 1 && statusLine.readableBytes >= 13
+            && rawStatus.readableBytes == statusLine.readableBytes + 2
         var contentLength: Int?
         var chunked = false
         var transferCoded = false
         var close = false
         var keepAliveAsked = false
-        while let (line, _) = try HTTPSyntax.takeLine(&head, limit: maxHeadBytes), line.readableBytes > 0 {
+        while let (line, raw) = try HTTPSyntax.takeLine(&head, limit: maxHeadBytes) {
+            if raw.readableBytes != line.readableBytes + 2 { canonical = false }
+            guard line.readableBytes > 0 else { break }
             if line.readableBytesView.first == 0x20 || line.readableBytesView.first == 0x09 {
                 throw Malformed(description: "a header line is folded")
             }
@@ -175,6 +185,7 @@ struct ResponseFramer {
         }
         parsed.keepAlive = !close && (parsed.minorVersion == 1 || keepAliveAsked)
         parsed.transferCoded = transferCoded
+        if canonical { parsed.canonical = whole }
         if bodyless || parsed.status == 204 || parsed.status == 304 || parsed.status < 200 {
             parsed.framing = .none
         } else if transferCoded {

@@ -248,5 +248,20 @@ import Testing
         let (oldBytes, _) = HTTPHeads.upstream(
             old, client: "c", scheme: "http", requestID: "r", allocator: ByteBufferAllocator())
         #expect(String(buffer: oldBytes).hasSuffix("X-Request-Id: r\r\nContent-Length: 0\r\n\r\n"))
+        // A head with nothing to drop is copied in one piece; one spelled otherwise is written anew:
+        // the replica sees the same bytes either way.
+        let added = "X-Forwarded-For: c\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nX-Request-Id: r\r\n\r\n"
+        for wire in [
+            "GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n", "GET /a HTTP/1.1\nHost: h\nAccept: */*\n\n",
+            "GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\n\r\n", "GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\n",
+        ] {
+            let parsed = try #require(try parse(wire).heads.first)
+            #expect((parsed.canonical != nil) == (wire.utf8.count == 41), "\(wire.debugDescription)")
+            let (bytes, _) = HTTPHeads.upstream(
+                parsed, client: "c", scheme: "http", requestID: "r", allocator: ByteBufferAllocator())
+            #expect(
+                String(buffer: bytes) == "GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n" + added,
+                "\(wire.debugDescription)")
+        }
     }
 }

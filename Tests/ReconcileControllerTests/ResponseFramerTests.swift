@@ -186,6 +186,32 @@ import Testing
             String(buffer: gzipBytes) == "HTTP/1.1 200 \r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n",
             "the status line keeps its space before an empty reason")
         #expect(gzipBody == .asItCame && coded.closeAfter)
+
+        // Nothing to drop: the very bytes that came go on (the same storage, not a copy); a head
+        // spelled otherwise (bare LF line ends, HTTP/1.0, no reason phrase) is written anew.
+        let plain = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\n"
+        var framer = ResponseFramer()
+        var input = ByteBuffer(string: plain + "b")
+        guard case .head(let passed)? = try framer.next(&input) else { throw ResponseFramer.Malformed(description: "") }
+        let (same, sameBody) = HTTPHeads.downstream(passed, exchange: try exchange(.http1_1), allocator: .init())
+        #expect(String(buffer: same) == plain && sameBody == .asItCame)
+        #expect(
+            same.withUnsafeReadableBytes { $0.baseAddress }
+                == input.withUnsafeReadableBytes { $0.baseAddress! - plain.utf8.count })
+        for (wire, written) in [
+            ("HTTP/1.1 200 OK\nContent-Length: 1\n\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n"),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 1\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n"),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n"),
+            ("HTTP/1.1 204\r\nX-A: 1\r\n\r\n", "HTTP/1.1 204 \r\nX-A: 1\r\n\r\n"),
+        ] {
+            let (bytes, _) = HTTPHeads.downstream(try head(wire), exchange: try exchange(.http1_1), allocator: .init())
+            #expect(String(buffer: bytes) == written, "\(wire.debugDescription)")
+        }
+        // The same canonical head to an HTTP/1.0 client, or to one that asked to close, is rewritten.
+        let (toOld, _) = HTTPHeads.downstream(try head(plain), exchange: try exchange(.http1_0), allocator: .init())
+        #expect(
+            String(buffer: toOld)
+                == "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1\r\nConnection: close\r\n\r\n")
     }
 
     @Test func aRequestIDIsTheProcessPrefixThenTheCounterInHex() {
