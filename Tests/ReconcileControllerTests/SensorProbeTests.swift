@@ -34,14 +34,13 @@ import Testing
         #expect(!down.held && down.detail.hasPrefix("GET failed"), "\(down.detail)")
     }
 
-    @Test func aCommandSensorHoldsWhenItExitsZeroAndIsCutAtThePollTimeout() async throws {
+    @Test(.timeLimit(.minutes(5))) func aCommandSensorHoldsWhenItExitsZeroAndIsCutAtThePollTimeout() async throws {
         #expect(await SensorProbe.poll(sensor(.command(["/bin/sh", "-c", "exit 0"]))).held)
         let failing = await SensorProbe.poll(sensor(.command(["/bin/sh", "-c", "echo not yet; exit 3"])))
         #expect(!failing.held && failing.detail == "exited 3: not yet", "\(failing.detail)")
         // The poll's time limit is the interval (2 s here): a command that outlives it is killed.
-        let started = ContinuousClock.now
-        let slow = await SensorProbe.poll(sensor(.command(["/bin/sh", "-c", "sleep 30"])))
-        #expect(!slow.held)
-        #expect(ContinuousClock.now - started < .seconds(15))
+        // (Had it run to its end it would have exited 0 and held; no wall-clock bound is asserted.)
+        let slow = await SensorProbe.poll(sensor(.command(["/bin/sh", "-c", "sleep 600"])))
+        #expect(!slow.held && slow.detail == "did not finish", "\(slow.detail)")
     }
 }
