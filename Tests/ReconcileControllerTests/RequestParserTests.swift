@@ -264,4 +264,22 @@ import Testing
                 "\(wire.debugDescription)")
         }
     }
+
+    /// The host a request is routed by: its Host header without the port or a final dot, lower
+    /// case, an IPv6 literal with its brackets; the common spelling (cut in place) and every other
+    /// one (rebuilt) agree.
+    @Test func theRoutedHostIsTheHostHeaderWithoutPortOrFinalDot() throws {
+        let cases: [(String, String)] = [
+            ("api.test", "api.test"), ("api.test:8080", "api.test"), ("api.test.", "api.test"),
+            ("api.test.:81", "api.test"), ("127.0.0.1:42903", "127.0.0.1"), ("API.Test:81", "api.test"),
+            ("Api.Test.", "api.test"), ("[::1]:8080", "[::1]"), ("[::1]", "[::1]"), ("[FE80::1]:80", "[fe80::1]"),
+            ("caf\u{00C9}.test:1", "caf\u{00E9}.test"), ("h:", "h"),
+        ]
+        for (given, routed) in cases {
+            let head = try #require(try parse("GET / HTTP/1.1\r\nHost: \(given)\r\n\r\n").heads.first)
+            #expect(HTTPHeads.host(head) == routed, "Host: \(given)")
+        }
+        let none = try #require(try parse("GET / HTTP/1.0\r\n\r\n").heads.first)
+        #expect(HTTPHeads.host(none) == nil)
+    }
 }
