@@ -266,8 +266,8 @@ import Testing
     }
 
     /// The host a request is routed by: its Host header without the port or a final dot, lower
-    /// case, an IPv6 literal with its brackets; the common spelling (cut in place) and every other
-    /// one (rebuilt) agree.
+    /// case, an IPv6 literal with its brackets; spellings that are lower case already and those that
+    /// have to be lower-cased first.
     @Test func theRoutedHostIsTheHostHeaderWithoutPortOrFinalDot() throws {
         let cases: [(String, String)] = [
             ("api.test", "api.test"), ("api.test:8080", "api.test"), ("api.test.", "api.test"),
